@@ -1,0 +1,53 @@
+"""Fixtures shared by the whole suite.
+
+``database_url`` yields a fresh, empty database for each test that asks for it: a
+SQLite file always, and a throwaway PostgreSQL database too when
+``SEALBOT_TEST_DATABASE_URL`` is set (CI sets it). Tests parametrised this way run
+once per backend.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("SEALBOT_TEST_DATABASE_URL", "")
+
+_BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def _pg_admin_url() -> str:
+    # psycopg 3 driver; the admin connection uses the given database to CREATE/DROP.
+    return PG_URL.replace("postgresql://", "postgresql+psycopg://", 1) if PG_URL.startswith(
+        "postgresql://"
+    ) else PG_URL
+
+
+@pytest.fixture(params=_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each configured backend, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sealbot.db'}"
+        return
+    import sqlalchemy as sa
+
+    name = f"sealbot_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = sa.engine.make_url(_pg_admin_url())
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'sealbot.db'}"
