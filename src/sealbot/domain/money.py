@@ -17,7 +17,7 @@ HUNDRED: Final = Decimal(100)
 
 def dec(value: Decimal | str | int) -> Decimal:
     """Turn text or an int into a finite Decimal; reject floats and NaN/Infinity."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise TypeError("money values must be Decimal, str or int, never float or bool")
     try:
         result = value if isinstance(value, Decimal) else Decimal(value)
@@ -69,3 +69,8 @@ def deviation_pct(price: Decimal, reference: Decimal) -> Decimal:
     if reference == 0:
         raise ZeroDivisionError("reference price is zero")
     return (price - reference) * HUNDRED / reference
+
+
+def to_text(value: Decimal) -> str:
+    """Plain positional text (``0.00000001``, never ``1E-8``), the form exchanges accept."""
+    return format(value, "f")

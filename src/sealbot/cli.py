@@ -1,0 +1,131 @@
+"""The ``sealbot`` command line: parse, call one service function, print the outcome.
+
+Every deliberate error (bad input, bad configuration, a refused action) prints one
+line on stderr and exits 2; no traceback for anything the user can fix.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import sealbot
+from sealbot.config import Settings, load_settings, masked_view
+from sealbot.domain.errors import SealbotError
+from sealbot.logs import configure_logging
+
+app = typer.Typer(
+    name="sealbot",
+    help="Self-hosted trading bots for your exchange accounts, built around key custody.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"sealbot {sealbot.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """sealbot: DCA, grid, smart-trade and signal bots, with your exchange keys sealed."""
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration (environment over TOML file over defaults), secrets masked."""
+    view = masked_view(load_settings())
+    table = Table("setting", "value", title="sealbot configuration")
+    for name, value in view.items():
+        table.add_row(name, value)
+    out.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Migrate the database schema up to REVISION (default: the newest)."""
+    from sealbot.services import instance
+
+    settings = _settings()
+    instance.upgrade_database(settings, revision)
+    out.print(f"database at revision {revision}: {masked_view(settings)['database_url']}")
+
+
+@app.command()
+def init() -> None:
+    """Create the data and config directories, the key-encryption key (0600) and the database."""
+    from sealbot.services import instance
+
+    report = instance.init_instance(_settings())
+    for line in report.lines():
+        out.print(line)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default: setting `host`).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default: setting `port`).")] = None,
+) -> None:
+    """Serve the web dashboard, the REST API and the signal webhooks."""
+    import uvicorn
+
+    from sealbot.logs import uvicorn_log_config
+
+    settings = _settings()
+    uvicorn.run(
+        "sealbot.web.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=uvicorn_log_config(),
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Dashboard port.")] = 8000,
+) -> None:
+    """Start a self-contained demo: simulated exchange, demo user, running bots, dashboard."""
+    from sealbot.services import demo as demo_service
+
+    demo_service.run_demo(port=port, console=out)
+
+
+def main() -> None:
+    """Entry point. Click reports usage errors itself (exit 2); sealbot's deliberate
+    errors become one unwrapped line on stderr and exit 2."""
+    try:
+        app()
+    except SealbotError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
