@@ -1,0 +1,93 @@
+"""JSON-safe dump/load of a bot's frozen-dataclass state.
+
+The engine persists state between restarts, so every state type must survive a trip
+through JSON: Decimals become strings (never floats), datetimes ISO 8601 text, enums
+their value, tuples lists, nested dataclasses dicts. One generic walker driven by the
+type hints serves every bot, so a new state field cannot be forgotten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from functools import cache
+from typing import Any, TypeVar
+
+from sealbot.domain.market import Pair
+
+T = TypeVar("T")
+
+JsonValue = Any  # str | int | bool | None | list | dict: JSON has no precise static type here
+
+
+def dump_dataclass(value: object) -> dict[str, JsonValue]:
+    """A JSON-safe dict of a dataclass instance."""
+    out = _dump(value)
+    if not isinstance(out, dict):
+        raise TypeError("dump_dataclass expects a dataclass instance")
+    return out
+
+
+def _dump(value: object) -> JsonValue:
+    if value is None or (isinstance(value, bool | int | str) and not isinstance(value, Enum)):
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Pair):
+        return value.symbol
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_dump(item) for item in value]
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def load_dataclass(cls: type[T], data: dict[str, JsonValue]) -> T:
+    """Rebuild a dataclass of type ``cls`` from ``dump_dataclass`` output."""
+    loaded = _load(cls, data)
+    return typing.cast(T, loaded)
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _load(tp: Any, data: JsonValue) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if data is None:
+            return None
+        if len(args) != 1:
+            raise TypeError(f"cannot load ambiguous union {tp}")
+        return _load(args[0], data)
+    if origin is tuple:
+        (item_type, *_rest) = typing.get_args(tp)
+        return tuple(_load(item_type, item) for item in data)
+    if origin is list:
+        (item_type,) = typing.get_args(tp)
+        return [_load(item_type, item) for item in data]
+    if tp is Decimal:
+        return Decimal(data)
+    if tp is datetime:
+        return datetime.fromisoformat(data)
+    if tp is Pair:
+        return Pair.parse(data)
+    if tp in (int, str, bool):
+        return tp(data)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(data)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = _hints(tp)
+        kwargs = {f.name: _load(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data}
+        return tp(**kwargs)
+    raise TypeError(f"cannot load {tp}")
