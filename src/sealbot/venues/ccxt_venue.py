@@ -1,0 +1,296 @@
+"""The live venue: any ccxt exchange, async, rate limiter on, credentials from the signer.
+
+One ``CcxtVenue`` is one exchange account. Every ccxt call goes through ``_call``,
+which turns ccxt's exceptions into sealbot's (``error_mapping``), so callers never
+see a ccxt class and never an unredacted exchange message.
+
+Amounts and prices go to ccxt as decimal *text* (ccxt's precision helpers accept
+strings), and come back through ``markets.to_decimal``, so no float is ever computed
+with on sealbot's side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import ccxt
+import ccxt.async_support as ccxt_async
+
+from sealbot.domain import Candle, ClientOrderId, Fill, MarketRules, Order, OrderStatus, OrderType, Pair, Side
+from sealbot.domain.money import ZERO
+from sealbot.venues.base import (
+    Balance,
+    IpPolicy,
+    PermissionReport,
+    Ticker,
+    Venue,
+    is_foreign,
+    parse_client_id,
+)
+from sealbot.venues.error_mapping import map_error
+from sealbot.venues.errors import VenueError
+from sealbot.venues.markets import spot_rules, to_decimal
+from sealbot.venues.signing import SignerLike, create_signed_exchange
+from sealbot.venues.urls import apply_url_overrides
+
+T = TypeVar("T")
+
+# The parameter each exchange reads the client order id from when an order is placed.
+CLIENT_ID_PARAM = {"binance": "newClientOrderId", "kucoin": "clientOid"}
+
+# Spot only: skip the futures/margin/currency endpoints ccxt would also call while
+# loading markets (fewer requests, and nothing sealbot uses).
+SPOT_OPTIONS: dict[str, dict[str, Any]] = {
+    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False},
+    "kucoin": {"fetchMarkets": {"types": ["spot"], "fetchTickersFees": False}},
+    "bybit": {"fetchMarkets": {"types": ["spot"]}},
+    "okx": {"fetchMarkets": {"types": ["spot"]}},
+}
+
+_STATUS = {
+    "open": OrderStatus.OPEN,
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+def _dec(value: Any, default: Decimal = ZERO) -> Decimal:
+    result = to_decimal(value)
+    return default if result is None else result
+
+
+def _text(value: Decimal) -> str:
+    """Plain decimal text (never exponent form) for ccxt and the exchange."""
+    return format(value, "f")
+
+
+def _at(ms: Any) -> datetime:
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC) if ms is not None else datetime.now(UTC)
+
+
+class CcxtVenue(Venue):
+    """A ccxt exchange behind the ``Venue`` interface.
+
+    ``signer``/``handle`` are required for anything private (balances, orders,
+    permissions); without them the venue serves public market data only.
+    ``urls`` redirects the exchange (see ``venues.urls``), ``options`` is merged into
+    ccxt's exchange options, ``egress_ip`` is reported in permission checks so the user
+    knows what to whitelist, ``ip_policy`` decides what an unrestricted key gets.
+    """
+
+    def __init__(
+        self,
+        exchange_id: str,
+        *,
+        signer: SignerLike | None = None,
+        handle: Any = None,
+        request_type: Any = None,
+        urls: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        sandbox: bool = False,
+        egress_ip: str | None = None,
+        ip_policy: IpPolicy = IpPolicy.WARN,
+        timeout_ms: int = 10_000,
+    ) -> None:
+        self.name = exchange_id
+        self.egress_ip, self.ip_policy = egress_ip, ip_policy
+        merged = {**SPOT_OPTIONS.get(exchange_id, {}), **(options or {})}
+        config: dict[str, Any] = {"enableRateLimit": True, "options": merged, "timeout": timeout_ms}
+        if signer is not None:
+            self._exchange = create_signed_exchange(exchange_id, signer, handle, config, request_type)
+        else:
+            cls = getattr(ccxt_async, exchange_id, None)
+            if not isinstance(cls, type):
+                raise VenueError(exchange_id, "not an exchange ccxt knows")
+            self._exchange = cls(config)
+        if sandbox:
+            self._exchange.set_sandbox_mode(True)
+        apply_url_overrides(self._exchange, urls)
+        self._markets: dict[Pair, MarketRules] | None = None
+        self._client_by_order_id: dict[str, ClientOrderId] = {}
+
+    def __repr__(self) -> str:
+        return f"<CcxtVenue {self.name}>"
+
+    @property
+    def exchange(self) -> Any:
+        """The underlying ccxt object (for permission checks and tests); holds no secret."""
+        return self._exchange
+
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any, client_id: str | None = None,
+                    **kwargs: Any) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except ccxt.BaseError as exc:
+            raise map_error(self.name, exc, client_id) from None
+
+    async def load_markets(self) -> dict[Pair, MarketRules]:
+        markets = await self._call(self._exchange.load_markets)
+        self._markets = spot_rules(markets, self._exchange.precisionMode)
+        return dict(self._markets)
+
+    async def fetch_balances(self) -> dict[str, Balance]:
+        raw = await self._call(self._exchange.fetch_balance)
+        free, used = raw.get("free") or {}, raw.get("used") or {}
+        result: dict[str, Balance] = {}
+        for asset in set(free) | set(used):
+            balance = Balance(asset, _dec(free.get(asset)), _dec(used.get(asset)))
+            if balance.total:
+                result[asset] = balance
+        return result
+
+    async def fetch_ticker(self, pair: Pair) -> Ticker:
+        raw = await self._call(self._exchange.fetch_ticker, pair.symbol)
+        return Ticker(pair, to_decimal(raw.get("bid")), to_decimal(raw.get("ask")),
+                      to_decimal(raw.get("last")), _at(raw.get("timestamp")))
+
+    async def fetch_candles(self, pair: Pair, timeframe: str, since: datetime | None = None,
+                            limit: int | None = None) -> list[Candle]:
+        since_ms = int(since.timestamp() * 1000) if since else None
+        rows = await self._call(self._exchange.fetch_ohlcv, pair.symbol, timeframe, since_ms, limit)
+        return [Candle(pair, timeframe, _at(ts), _dec(o), _dec(h), _dec(lo), _dec(c), _dec(v))
+                for ts, o, h, lo, c, v in rows]
+
+    def _order_args(self, order: Order) -> tuple[str, str | None, dict[str, Any]]:
+        params: dict[str, Any] = {CLIENT_ID_PARAM.get(self.name, "clientOrderId"): order.client_id.text}
+        price = _text(order.price) if order.price is not None else None
+        if order.type is OrderType.MARKET:
+            return "market", None, params
+        if price is None:
+            raise VenueError(self.name, f"a {order.type.value} order needs a price")
+        params["timeInForce"] = order.time_in_force.value
+        if order.type is OrderType.LIMIT_MAKER:
+            params["postOnly"] = True
+            params.pop("timeInForce")
+        elif order.type in (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
+            if order.stop_price is None:
+                raise VenueError(self.name, f"a {order.type.value} order needs a stop price")
+            key = "stopLossPrice" if order.type is OrderType.STOP_LOSS_LIMIT else "takeProfitPrice"
+            params[key] = _text(order.stop_price)
+        return "limit", price, params
+
+    async def create_order(self, order: Order) -> Order:
+        kind, price, params = self._order_args(order)
+        raw = await self._call(self._exchange.create_order, order.pair.symbol, kind, order.side.value,
+                               _text(order.amount), price, params, client_id=order.client_id.text)
+        if raw.get("id"):
+            self._client_by_order_id[str(raw["id"])] = order.client_id
+        return self._merge(order, raw)
+
+    async def cancel_order(self, client_id: ClientOrderId, pair: Pair) -> Order:
+        await self._call(self._exchange.cancel_order, None, pair.symbol, {"clientOrderId": client_id.text},
+                         client_id=client_id.text)
+        # Cancel answers differ (KuCoin returns ids only): read the order back for its state.
+        return await self.fetch_order(client_id, pair)
+
+    async def fetch_order(self, client_id: ClientOrderId, pair: Pair) -> Order:
+        raw = await self._call(self._exchange.fetch_order, None, pair.symbol, {"clientOrderId": client_id.text},
+                               client_id=client_id.text)
+        order = self._to_order(raw, pair)
+        return order if order.client_id == client_id else self._with_id(order, client_id)
+
+    async def fetch_open_orders(self, pair: Pair | None = None) -> list[Order]:
+        rows = await self._call(self._exchange.fetch_open_orders, pair.symbol if pair else None)
+        return [self._to_order(row, pair) for row in rows]
+
+    async def fetch_my_trades(self, pair: Pair, since: datetime | None = None) -> list[Fill]:
+        since_ms = int(since.timestamp() * 1000) if since else None
+        rows = await self._call(self._exchange.fetch_my_trades, pair.symbol, since_ms)
+        fills = []
+        for row in sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id")))):
+            client_id = await self._client_id_of(row, pair)
+            fee = row.get("fee") or {}
+            fills.append(Fill(
+                client_id=client_id, pair=pair, side=Side(row["side"]), price=_dec(row.get("price")),
+                amount=_dec(row.get("amount")), fee=_dec(fee.get("cost")),
+                fee_currency=str(fee.get("currency") or ""), at=_at(row.get("timestamp")),
+                trade_id=str(row.get("id")), is_maker=row.get("takerOrMaker") == "maker",
+            ))
+        return fills
+
+    async def _client_id_of(self, trade: dict[str, Any], pair: Pair) -> ClientOrderId:
+        """Trades name the exchange's order id only (Binance myTrades has no client id):
+        look it up once per order, then remember it."""
+        order_id = str(trade.get("order") or "")
+        known = self._client_by_order_id.get(order_id)
+        if known is not None:
+            return known
+        text = trade.get("clientOrderId") or (trade.get("info") or {}).get("clientOid")
+        if not text and order_id:
+            raw = await self._call(self._exchange.fetch_order, order_id, pair.symbol)
+            text = raw.get("clientOrderId")
+        client_id = parse_client_id(text, order_id)
+        if order_id:
+            self._client_by_order_id[order_id] = client_id
+        return client_id
+
+    async def check_permissions(self) -> PermissionReport:
+        from sealbot.venues.permissions import check_exchange_permissions
+
+        return await check_exchange_permissions(self, self.ip_policy, self.egress_ip)
+
+    async def close(self) -> None:
+        await self._exchange.close()
+
+    # ccxt order dict -> domain Order
+    def _to_order(self, raw: dict[str, Any], pair: Pair | None) -> Order:
+        client_id = parse_client_id(raw.get("clientOrderId"), str(raw.get("id") or ""))
+        if raw.get("id") and not is_foreign(client_id):
+            self._client_by_order_id[str(raw["id"])] = client_id
+        symbol = raw.get("symbol")
+        pair = Pair.parse(symbol) if symbol else pair
+        if pair is None:
+            raise VenueError(self.name, "the exchange returned an order without a symbol")
+        return Order(
+            client_id=client_id, pair=pair, side=Side(raw["side"]), type=_order_type(raw),
+            amount=_dec(raw.get("amount")), price=to_decimal(raw.get("price")) or None,
+            stop_price=to_decimal(raw.get("triggerPrice") or raw.get("stopPrice")),
+            status=_status(raw), filled=_dec(raw.get("filled")),
+            average_price=to_decimal(raw.get("average")) or None,
+            exchange_id=str(raw["id"]) if raw.get("id") else None,
+        )
+
+    def _merge(self, order: Order, raw: dict[str, Any]) -> Order:
+        """The order we sent, updated with what the exchange answered (answers to a
+        create may omit fields, e.g. KuCoin returns only the ids)."""
+        from dataclasses import replace
+
+        status = _status(raw) if raw.get("status") else OrderStatus.OPEN
+        filled = _dec(raw.get("filled"))
+        return replace(order, status=status, filled=filled,
+                       average_price=to_decimal(raw.get("average")) or order.average_price,
+                       exchange_id=str(raw["id"]) if raw.get("id") else order.exchange_id)
+
+    @staticmethod
+    def _with_id(order: Order, client_id: ClientOrderId) -> Order:
+        from dataclasses import replace
+
+        return replace(order, client_id=client_id)
+
+
+def _status(raw: dict[str, Any]) -> OrderStatus:
+    status = _STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
+    if status is OrderStatus.OPEN and _dec(raw.get("filled")) > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    return status
+
+
+def _order_type(raw: dict[str, Any]) -> OrderType:
+    kind = str(raw.get("type") or "limit").lower()
+    if kind == "market":
+        return OrderType.MARKET
+    if kind in ("limit_maker",) or raw.get("postOnly"):
+        return OrderType.LIMIT_MAKER
+    if kind in ("stop_loss_limit", "stop_limit", "stop_loss") or (
+        raw.get("stopLossPrice") is not None and raw.get("triggerPrice") is not None
+    ):
+        return OrderType.STOP_LOSS_LIMIT
+    if kind in ("take_profit_limit", "take_profit") or raw.get("takeProfitPrice") is not None:
+        return OrderType.TAKE_PROFIT_LIMIT
+    return OrderType.LIMIT

@@ -1,0 +1,145 @@
+"""ccxt exchange classes whose credentials live in the custody signer, not in the object.
+
+ccxt signs a private request inside ``Exchange.sign()`` with ``self.secret``. Here the
+exchange object never holds a secret at all:
+
+* ``apiKey`` is the (non-secret) key id, from ``signer.api_key(handle)``;
+* ``secret`` holds an opaque marker (``SECRET_MARKER``, or ``ED25519_MARKER`` for an
+  Ed25519 key: Binance picks Ed25519 when the secret contains ``PRIVATE KEY`` and is
+  at most 120 characters long, so the marker is shaped to steer it there);
+* ``password`` (KuCoin's passphrase) holds ``PASSPHRASE_MARKER``.
+
+``sign()`` is overridden to capture ``(path, method, params)`` of the request being
+signed; ``hmac()`` and ``eddsa()`` are overridden so that a call keyed with the marker
+goes to ``signer.sign(handle, payload, SignRequest(exchange, method, path, params),
+encoding)``, and KuCoin's passphrase HMAC (``hmac(password, secret)``) goes to
+``signer.sign_passphrase(handle)``. Any other HMAC (ccxt's own KuCoin broker
+signature, keyed with ccxt's public partner key) is computed as usual.
+
+Which exchanges can sign this way is a property of ccxt's ``sign()``: it must HMAC-SHA256
+with the raw secret (or Ed25519), and send nothing secret in clear. Binance, KuCoin
+and Bybit do; OKX sends its passphrase in clear and Kraken HMACs with a base64-decoded
+secret and SHA-512, so they are refused (``SIGNER_EXCHANGES``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from functools import cache
+from typing import Any, Final, Literal, Protocol
+
+import ccxt.async_support as ccxt_async
+from ccxt.base.exchange import Exchange as _SyncBase
+
+from sealbot.venues.errors import VenueError
+
+SECRET_MARKER: Final = "sealbot:signer-held-secret"
+ED25519_MARKER: Final = "-----BEGIN PRIVATE KEY-----sealbot:signer-held-----END PRIVATE KEY-----"
+PASSPHRASE_MARKER: Final = "sealbot:signer-held-passphrase"
+SIGNER_EXCHANGES: Final = frozenset({"binance", "kucoin", "bybit"})
+PASSPHRASE_EXCHANGES: Final = frozenset({"kucoin"})
+
+Encoding = Literal["hex", "base64"]
+
+
+class SignerLike(Protocol):
+    """The part of custody's ``Signer`` a venue uses; nothing here returns a secret."""
+
+    def api_key(self, handle: Any) -> str: ...
+
+    def sign(self, handle: Any, payload: bytes, request: Any, encoding: Encoding) -> str: ...
+
+    def sign_passphrase(self, handle: Any) -> str: ...
+
+
+class _SignerBound:
+    """Mixed in front of a ccxt exchange class; see the module docstring."""
+
+    id: str
+    secret: str
+    password: str
+    _sb_signer: SignerLike
+    _sb_handle: Any
+    _sb_request: Any
+    _sb_request_type: Callable[..., Any]
+
+    def sign(self, path: str, api: Any = "public", method: str = "GET",
+             params: dict[str, Any] | None = None) -> Any:
+        params = {} if params is None else params
+        self._sb_request = self._sb_request_type(exchange=self.id, method=method, path=path, params=dict(params))
+        try:
+            return super().sign(path, api, method, params)  # type: ignore[misc]
+        finally:
+            self._sb_request = None
+
+    def hmac(self, request: bytes, secret: bytes, algorithm: Callable[..., Any] = hashlib.sha256,
+             digest: str = "hex") -> Any:
+        if secret != SECRET_MARKER.encode():
+            return _SyncBase.hmac(request, secret, algorithm, digest)
+        if algorithm is not hashlib.sha256 or digest not in ("hex", "base64"):
+            raise VenueError(self.id, "this exchange signs in a way the signer does not support")
+        if request == PASSPHRASE_MARKER.encode():
+            return self._sb_signer.sign_passphrase(self._sb_handle)
+        return self._sb_signer.sign(self._sb_handle, request, self._current_request(), digest)  # type: ignore[arg-type]
+
+    def eddsa(self, request: bytes, secret: Any, curve: str = "ed25519", url_encode: bool = False) -> str:
+        if secret not in (ED25519_MARKER, ED25519_MARKER.encode()):
+            raise VenueError(self.id, "an Ed25519 signature was asked for a key the signer does not hold")
+        signature = self._sb_signer.sign(self._sb_handle, request, self._current_request(), "base64")
+        if url_encode:
+            signature = signature.replace("+", "-").replace("/", "_").rstrip("=")
+        return signature
+
+    def rsa(self, *args: Any, **kwargs: Any) -> str:
+        raise VenueError(self.id, "RSA keys are not supported by the signer")
+
+    def _current_request(self) -> Any:
+        if self._sb_request is None:  # ccxt signed outside sign(): nothing to show the policy
+            return self._sb_request_type(exchange=self.id, method="", path="", params={})
+        return self._sb_request
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} (credentials held by the signer)>"
+
+
+@cache
+def signed_class(exchange_id: str) -> type[Any]:
+    """The async ccxt class for ``exchange_id`` with signing routed to the signer."""
+    base = getattr(ccxt_async, exchange_id, None)
+    if base is None or not isinstance(base, type):
+        raise VenueError(exchange_id, "not an exchange ccxt knows")
+    return type(f"Signed_{exchange_id}", (_SignerBound, base), {})
+
+
+def create_signed_exchange(exchange_id: str, signer: SignerLike, handle: Any,
+                           config: dict[str, Any] | None = None,
+                           request_type: Callable[..., Any] | None = None) -> Any:
+    """An async ccxt exchange for ``exchange_id`` that signs through ``signer``.
+
+    ``config`` is passed to ccxt (e.g. ``{"options": {...}}``); credentials in it are
+    refused, because credentials come from the signer only. ``request_type`` builds the
+    ``SignRequest`` handed to the signer; it defaults to custody's own type.
+    """
+    if request_type is None:
+        from sealbot.custody.signer import SignRequest
+
+        request_type = SignRequest
+    if exchange_id not in SIGNER_EXCHANGES:
+        raise VenueError(exchange_id, "signing through the custody signer is not supported for this "
+                                      f"exchange yet (supported: {', '.join(sorted(SIGNER_EXCHANGES))})")
+    config = dict(config or {})
+    if {"apiKey", "secret", "password", "privateKey", "uid"} & config.keys():
+        raise VenueError(exchange_id, "credentials must come from the signer, not from the venue config")
+    algorithm = getattr(handle, "algorithm", "hmac-sha256")
+    if algorithm == "ed25519" and exchange_id != "binance":
+        raise VenueError(exchange_id, "Ed25519 keys are supported for Binance only")
+    config.setdefault("enableRateLimit", True)
+    exchange = signed_class(exchange_id)(config)
+    exchange._sb_signer, exchange._sb_handle, exchange._sb_request = signer, handle, None
+    exchange._sb_request_type = request_type
+    exchange.apiKey = signer.api_key(handle)
+    exchange.secret = ED25519_MARKER if algorithm == "ed25519" else SECRET_MARKER
+    if exchange_id in PASSPHRASE_EXCHANGES:
+        exchange.password = PASSPHRASE_MARKER
+    return exchange
