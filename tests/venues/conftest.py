@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 @dataclass(frozen=True)
-class TestSignRequest:
+class FakeSignRequest:
     exchange: str
     method: str
     path: str
@@ -21,25 +21,25 @@ class TestSignRequest:
 
 
 @dataclass(frozen=True)
-class TestHandle:
+class FakeHandle:
     account: str
     algorithm: str = "hmac-sha256"
 
 
 @dataclass
-class TestSigner:
+class FakeSigner:
     """Implements the custody signer's protocol with the secret in its own memory only."""
 
     api_key_id: str
-    secret: str
-    passphrase: str = ""
+    secret: str = field(repr=False)
+    passphrase: str = field(default="", repr=False)
     ed25519: Ed25519PrivateKey | None = None
-    requests: list[TestSignRequest] = field(default_factory=list)
+    requests: list[FakeSignRequest] = field(default_factory=list)
 
-    def api_key(self, handle: TestHandle) -> str:
+    def api_key(self, handle: FakeHandle) -> str:
         return self.api_key_id
 
-    def sign(self, handle: TestHandle, payload: bytes, request: Any, encoding: str) -> str:
+    def sign(self, handle: FakeHandle, payload: bytes, request: Any, encoding: str) -> str:
         self.requests.append(request)
         if handle.algorithm == "ed25519":
             assert self.ed25519 is not None
@@ -47,7 +47,7 @@ class TestSigner:
         digest = hmac.new(self.secret.encode(), payload, hashlib.sha256).digest()
         return digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
 
-    def sign_passphrase(self, handle: TestHandle) -> str:
+    def sign_passphrase(self, handle: FakeHandle) -> str:
         digest = hmac.new(self.secret.encode(), self.passphrase.encode(), hashlib.sha256).digest()
         return base64.b64encode(digest).decode()
 
@@ -71,5 +71,5 @@ class FakeHttp:
 
 
 @pytest.fixture
-def signer() -> TestSigner:
-    return TestSigner(api_key_id="test-key-id", secret="s3cr3t-" + "Q" * 40 + "-tail", passphrase="pass-phrase-9")
+def signer() -> FakeSigner:
+    return FakeSigner(api_key_id="test-key-id", secret="s3cr3t-" + "Q" * 40 + "-tail", passphrase="pass-phrase-9")

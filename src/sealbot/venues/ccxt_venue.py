@@ -45,10 +45,13 @@ CLIENT_ID_PARAM = {"binance": "newClientOrderId", "kucoin": "clientOid"}
 # loading markets (fewer requests, and nothing sealbot uses).
 SPOT_OPTIONS: dict[str, dict[str, Any]] = {
     "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False},
-    "kucoin": {"fetchMarkets": {"types": ["spot"], "fetchTickersFees": False}},
+    "kucoin": {"fetchMarkets": {"types": ["spot"], "fetchTickersFees": False}, "uta": False},
     "bybit": {"fetchMarkets": {"types": ["spot"]}},
     "okx": {"fetchMarkets": {"types": ["spot"]}},
 }
+
+# Parameters for ``load_markets``: KuCoin would also ask for margin symbols once a key is set.
+LOAD_MARKETS_PARAMS: dict[str, dict[str, Any]] = {"kucoin": {"marginables": False}}
 
 _STATUS = {
     "open": OrderStatus.OPEN,
@@ -131,7 +134,7 @@ class CcxtVenue(Venue):
             raise map_error(self.name, exc, client_id) from None
 
     async def load_markets(self) -> dict[Pair, MarketRules]:
-        markets = await self._call(self._exchange.load_markets)
+        markets = await self._call(self._exchange.load_markets, False, LOAD_MARKETS_PARAMS.get(self.name, {}))
         self._markets = spot_rules(markets, self._exchange.precisionMode)
         return dict(self._markets)
 
