@@ -1,0 +1,74 @@
+"""The signing policy reads the payload itself: withdrawals, transfers, off-list pairs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sealbot.custody.errors import SigningRefused
+from sealbot.custody.policy import check, compact_symbol
+
+ALLOWED = frozenset({"BTCUSDT", "ETHUSDT"})
+
+
+@pytest.mark.parametrize("path", [
+    "sapi/v1/capital/withdraw/apply", "/SAPI/V1/CAPITAL/WITHDRAW/APPLY", "sapi/v1/asset/transfer",
+    "api/v1/withdrawals", "api/v2/accounts/inner-transfer", "api/v3/accounts/universal-transfer",
+    "some/new/Withdraw-endpoint", "api/v5/asset/transfer",
+])
+def test_withdrawal_and_transfer_paths_are_refused(path: str) -> None:
+    with pytest.raises(SigningRefused) as caught:
+        check("POST", path, {}, b"coin=BTC&amount=1&timestamp=1", ALLOWED)
+    assert caught.value.policy_rule == "withdrawal"
+
+
+def test_a_withdrawal_disguised_as_an_order_is_refused_from_the_payload() -> None:
+    # the caller lies about the path; the bytes to sign carry a destination address
+    with pytest.raises(SigningRefused, match="destination address"):
+        check("POST", "api/v3/order", {"symbol": "BTCUSDT"},
+              b"coin=BTC&address=bc1qattacker&amount=1&timestamp=1", ALLOWED)
+    body = json.dumps({"currency": "USDT", "type": "transfer", "to": "x"}).encode()
+    with pytest.raises(SigningRefused):
+        check("POST", "api/v1/orders", {}, b"1700000000000POST/api/v1/orders" + body, ALLOWED)
+
+
+def test_orders_on_allowed_pairs_pass() -> None:
+    check("POST", "api/v3/order", {"symbol": "BTCUSDT"}, b"symbol=BTCUSDT&side=BUY&timestamp=1", ALLOWED)
+    kucoin = b'1700000000000POST/api/v1/orders{"clientOid":"sb1-2-3","symbol":"ETH-USDT","side":"buy"}'
+    check("POST", "api/v1/orders", {"symbol": "ETH-USDT"}, kucoin, ALLOWED)
+    check("GET", "api/v3/account", {}, b"timestamp=1", ALLOWED)
+
+
+def test_the_payload_symbol_wins_over_what_the_caller_declares() -> None:
+    with pytest.raises(SigningRefused) as caught:
+        check("POST", "api/v3/order", {"symbol": "BTCUSDT"}, b"symbol=PUMPBTC&side=BUY&timestamp=1", ALLOWED)
+    assert caught.value.policy_rule == "allow-list" and "PUMPBTC" in caught.value.reason
+    body = b'1700POST/api/v1/orders{"symbol":"PUMP-USDT","side":"buy"}'
+    with pytest.raises(SigningRefused, match="PUMPUSDT"):
+        check("POST", "api/v1/orders", {"symbol": "BTC-USDT"}, body, ALLOWED)
+
+
+def test_batch_orders_are_checked_item_by_item() -> None:
+    body = json.dumps([{"symbol": "BTCUSDT"}, {"symbol": "SHIBUSDT"}])
+    with pytest.raises(SigningRefused, match="SHIBUSDT"):
+        check("POST", "api/v3/batchOrders", {}, f"batchOrders={body}&timestamp=1".encode(), ALLOWED)
+
+
+def test_an_order_without_a_symbol_is_refused_but_cancels_pass() -> None:
+    with pytest.raises(SigningRefused, match="names no symbol"):
+        check("POST", "api/v3/order", {}, b"side=BUY&timestamp=1", ALLOWED)
+    check("DELETE", "api/v3/order", {"symbol": "PUMPBTC"}, b"symbol=PUMPBTC&orderId=1&timestamp=1", ALLOWED)
+
+
+def test_no_allow_list_means_any_pair_and_empty_means_none() -> None:
+    check("POST", "api/v3/order", {}, b"symbol=PUMPBTC&timestamp=1", None)
+    with pytest.raises(SigningRefused):
+        check("POST", "api/v3/order", {}, b"symbol=BTCUSDT&timestamp=1", frozenset())
+
+
+@given(st.sampled_from(["BTC/USDT", "btc-usdt", "BTC_USDT", "BTCUSDT", "btc:usdt"]))
+def test_symbol_forms_compact_alike(symbol: str) -> None:
+    assert compact_symbol(symbol) == "BTCUSDT"
