@@ -76,10 +76,10 @@ def _check_amounts(cfg: Config) -> None:
         amount, price = level_amount(cfg, i), level_price(cfg, i)
         if amount <= 0:
             raise InvalidConfig(field, f"buys nothing at {price} after rounding to the step {cfg.market.step_size}")
-        sell = cfg.market.amount(amount * (ONE - cfg.max_fee))
+        sell = cfg.rules.amount(amount * (ONE - cfg.max_fee))
         try:
-            cfg.market.check(amount, price)
-            cfg.market.check(sell, level_price(cfg, i + 1))
+            cfg.rules.check(amount, price)
+            cfg.rules.check(sell, level_price(cfg, i + 1))
         except OrderRejected as exc:
             raise InvalidConfig(field, f"the order at {price} breaks the market's rules: {exc}") from None
 

@@ -8,11 +8,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sealbot.bots.common import FeeSpec, MarketSpec
+from sealbot.bots.common import parse_config as parse_model
 from sealbot.bots.grid.check import check_config
-from sealbot.bots.grid.fields import BOT_ID_PATTERN, Market, Money, invalid_config
-from sealbot.domain import FeeSchedule, InvalidConfig
+from sealbot.bots.grid.fields import BOT_ID_PATTERN, Money
+from sealbot.domain import InvalidConfig, MarketRules, Pair
 
 MAX_LEVELS = 500
 
@@ -46,8 +48,8 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bot_id: str = Field(pattern=BOT_ID_PATTERN)
-    market: Market
-    fees: FeeSchedule = FeeSchedule()
+    market: MarketSpec
+    fees: FeeSpec = FeeSpec()
     lower_price: Money = Field(gt=0)
     upper_price: Money = Field(gt=0)
     grids_quantity: int = Field(ge=2, le=MAX_LEVELS)
@@ -76,16 +78,21 @@ class Config(BaseModel):
 
     @property
     def max_fee(self) -> Decimal:
-        return max(self.fees.maker, self.fees.taker)
+        return self.fees.worst
+
+    @property
+    def rules(self) -> MarketRules:
+        return self.market.rules
+
+    @property
+    def pair(self) -> Pair:
+        return self.market.rules.pair
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Build a Config from plain data; every failure is an ``InvalidConfig`` naming
     the field path and the reason (the web layer answers 422 with both)."""
-    try:
-        return Config.model_validate(dict(data))
-    except ValidationError as exc:
-        raise invalid_config(exc) from None
+    return parse_model(Config, data)
 
 
 __all__ = ["Config", "GridType", "InvalidConfig", "OrderCurrency", "StopAction", "parse_config"]

@@ -8,10 +8,10 @@ cannot be valued without its price, so it is left out of quote totals (documente
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
-from sealbot.domain import Deal, Fill, Side
+from sealbot.domain import Fill, Side
 from sealbot.domain.money import ZERO
 
 
@@ -30,13 +30,3 @@ def effect(fill: Fill) -> FillEffect:
     if fill.side is Side.BUY:
         return FillEffect(fill.amount - base_fee, -notional - quote_fee, fee_quote)
     return FillEffect(-fill.amount - base_fee, notional - quote_fee, fee_quote)
-
-
-def account(deal: Deal, fill: Fill) -> Deal:
-    """The deal's totals after ``fill`` (amounts gross, fees summed in quote)."""
-    fee = effect(fill).fee_quote
-    if fill.side is Side.BUY:
-        return replace(deal, bought=deal.bought + fill.amount, spent=deal.spent + fill.notional,
-                       fees_quote=deal.fees_quote + fee)
-    return replace(deal, sold=deal.sold + fill.amount, received=deal.received + fill.notional,
-                   fees_quote=deal.fees_quote + fee)

@@ -84,6 +84,6 @@ def level_amount(cfg: Config, i: int) -> Decimal:
     budget = quote_per_level(cfg)
     if budget is None:
         assert cfg.quantity_per_grid is not None
-        return cfg.market.amount(cfg.quantity_per_grid)
+        return cfg.rules.amount(cfg.quantity_per_grid)
     with localcontext(_CONTEXT):
-        return cfg.market.amount(budget / level_price(cfg, i))
+        return cfg.rules.amount(budget / level_price(cfg, i))

@@ -24,8 +24,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from sealbot.bots.base import Interest
+from sealbot.bots.common.position import apply_fill
 from sealbot.bots.grid.config import Config, StopAction
-from sealbot.bots.grid.fills import account, effect
+from sealbot.bots.grid.fills import effect
 from sealbot.bots.grid.levels import level_amount, level_price, trailing_down_levels
 from sealbot.bots.grid.state import (
     CLOSE_STEP,
@@ -76,9 +77,9 @@ def initial_state(config: Config) -> State:
 def step(config: Config, state: State, event: Event) -> Result:
     """Advance the grid by one event. Pure: same inputs, same outputs."""
     match event:
-        case CandleClosed(candle) if candle.pair == config.market.pair:
+        case CandleClosed(candle) if candle.pair == config.pair:
             return _on_price(config, state, candle.low, candle.high, candle.close, event.at)
-        case PriceTicked(pair, price, at) if pair == config.market.pair:
+        case PriceTicked(pair, price, at) if pair == config.pair:
             return _on_price(config, state, price, price, price, at)
         case OrderFilled(fill, remaining) if _ours(config, fill.client_id):
             return _on_fill(config, state, fill, remaining)
@@ -139,7 +140,7 @@ def _stop_hit(cfg: Config, low: Decimal, high: Decimal) -> tuple[StopAction, Clo
 
 
 def _start(cfg: Config, state: State, low: Decimal, high: Decimal, price: Decimal, at: datetime) -> Result:
-    deal = Deal(bot=cfg.bot_id, no=DEAL_NO, pair=cfg.market.pair, direction=Direction.LONG, opened_at=at)
+    deal = Deal(bot=cfg.bot_id, no=DEAL_NO, pair=cfg.pair, direction=Direction.LONG, opened_at=at)
     state = replace(state, phase=Phase.RUNNING, deal=deal)
     stop = _stop_hit(cfg, low, high)
     if stop is not None:
@@ -204,7 +205,7 @@ def _trail_down(cfg: Config, state: State, commands: list[Command]) -> State:
 def _on_fill(cfg: Config, state: State, fill: Fill, remaining: Decimal) -> Result:
     commands: list[Command] = []
     if state.deal is not None:
-        state = replace(state, deal=account(state.deal, fill))
+        state = replace(state, deal=apply_fill(state.deal, fill))
     step_name = fill.client_id.step
     if step_name == INIT_STEP and state.opening is not None:
         state = _opening_filled(cfg, state, fill, remaining, commands)
@@ -257,7 +258,7 @@ def _buy_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: De
 
 def _selling(cfg: Config, slot: Slot, dust: Decimal, out: list[Command], phase: Phase) -> tuple[Slot, Decimal]:
     """The interval owns its coins: offer them one line up (all but the sub-step dust)."""
-    amount = cfg.market.amount(slot.held)
+    amount = cfg.rules.amount(slot.held)
     idle = replace(slot, side=None, amount=ZERO, filled=ZERO, canceling=False)
     if phase is not Phase.RUNNING:
         return idle, dust
@@ -349,7 +350,7 @@ def _maybe_close(cfg: Config, state: State, commands: list[Command]) -> Result:
     if any(slot.side is not None for slot in state.slots.values()):
         return state, commands
     held = sum((s.held for s in state.slots.values()), ZERO) + state.dust
-    amount = cfg.market.amount(held)
+    amount = cfg.rules.amount(held)
     if amount <= 0 or not _valid(cfg, amount, None):
         return _stopped(state, commands)
     slots = {i: replace(s, held=ZERO) for i, s in state.slots.items()}
@@ -386,18 +387,18 @@ def _buying(cfg: Config, slot: Slot) -> Slot:
 
 
 def _place(cfg: Config, slot: Slot) -> PlaceOrder:
-    return PlaceOrder(Order(client_id=order_id(cfg.bot_id, slot), pair=cfg.market.pair, side=slot.side or Side.BUY,
+    return PlaceOrder(Order(client_id=order_id(cfg.bot_id, slot), pair=cfg.pair, side=slot.side or Side.BUY,
                             type=OrderType.LIMIT, amount=slot.amount, price=level_price(cfg, slot.line)))
 
 
 def _market(cfg: Config, step_name: str, side: Side, amount: Decimal) -> PlaceOrder:
-    return PlaceOrder(Order(client_id=ClientOrderId(cfg.bot_id, DEAL_NO, step_name), pair=cfg.market.pair,
+    return PlaceOrder(Order(client_id=ClientOrderId(cfg.bot_id, DEAL_NO, step_name), pair=cfg.pair,
                             side=side, type=OrderType.MARKET, amount=amount))
 
 
 def _valid(cfg: Config, amount: Decimal, price: Decimal | None) -> bool:
     try:
-        cfg.market.check(amount, price if price is not None else cfg.lower_price)
+        cfg.rules.check(amount, price if price is not None else cfg.lower_price)
     except OrderRejected:
         return False
     return True
