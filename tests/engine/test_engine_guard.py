@@ -1,0 +1,124 @@
+"""The guard refuses the leaked-key pattern and keeps each owner's limits separate."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sealbot.domain import ClientOrderId, Order, OrderType, Pair, Refused, Side
+from sealbot.engine.guard import DailySpend, GuardLimits, GuardPolicy, MarketSnapshot, check
+
+ILLIQUID = Pair("PUMP", "USDT")
+BTC = Pair("BTC", "USDT")
+DAY = date(2026, 1, 5)
+
+
+def order(pair: Pair = BTC, side: Side = Side.BUY, amount: str = "0.01", price: str | None = "100",
+          kind: OrderType = OrderType.LIMIT, step: str = "b") -> Order:
+    return Order(ClientOrderId("b1", 1, step), pair, side, kind, Decimal(amount),
+                 None if price is None else Decimal(price))
+
+
+def market(pair: Pair = BTC, last: str = "100", volume: str = "10000000", bid: str | None = None,
+           ask: str | None = None) -> MarketSnapshot:
+    return MarketSnapshot(pair, bid=None if bid is None else Decimal(bid), ask=None if ask is None else Decimal(ask),
+                          last=Decimal(last), quote_volume_24h=Decimal(volume))
+
+
+def test_a_buy_at_three_times_the_price_of_an_illiquid_pair_is_refused_with_the_reason() -> None:
+    limits = GuardLimits(min_quote_volume_24h=Decimal(0))
+    decision = check(order(ILLIQUID, price="0.30", amount="100"), limits, market(ILLIQUID, last="0.10"))
+    assert not decision.allowed
+    assert decision.rule == "deviation"
+    assert "200.00% above the reference price" in decision.reason
+    with pytest.raises(Refused, match="guard:deviation"):
+        decision.raise_if_refused()
+
+
+def test_with_default_limits_the_illiquid_pair_is_refused_for_its_volume_first() -> None:
+    decision = check(order(ILLIQUID, price="0.30", amount="100"), GuardLimits(), market(ILLIQUID, "0.10", "2000"))
+    assert (decision.allowed, decision.rule) == (False, "min_volume")
+    assert "2000" in decision.reason
+
+
+def test_the_reference_is_the_book_mid_when_both_sides_are_quoted() -> None:
+    snap = market(last="50", bid="99", ask="101")
+    assert snap.reference_price == Decimal(100)
+    assert check(order(price="104"), GuardLimits(), snap).allowed
+    assert check(order(price="106"), GuardLimits(), snap).rule == "deviation"
+
+
+def test_a_sell_far_below_the_price_is_refused_but_a_passive_buy_below_it_is_not() -> None:
+    assert check(order(side=Side.SELL, price="80"), GuardLimits(), market()).rule == "deviation"
+    assert check(order(side=Side.BUY, price="80"), GuardLimits(), market()).allowed
+    assert check(order(side=Side.SELL, price="130"), GuardLimits(), market()).allowed
+
+
+def test_without_any_reference_price_the_guard_refuses() -> None:
+    snap = MarketSnapshot(BTC, quote_volume_24h=Decimal(10**9))
+    assert check(order(), GuardLimits(), snap).rule == "reference_price"
+
+
+def test_pairs_outside_the_allow_list_are_refused() -> None:
+    limits = GuardLimits(allowed_pairs=frozenset({Pair("ETH", "USDT")}))
+    decision = check(order(), limits, market())
+    assert (decision.rule, decision.reason) == ("allow_list", "BTC/USDT is not in the allow-list")
+
+
+def test_per_order_notional_uses_the_reference_price_for_market_orders() -> None:
+    limits = GuardLimits(max_order_notional=Decimal(500))
+    assert check(order(amount="4", price=None, kind=OrderType.MARKET), limits, market()).allowed
+    refused = check(order(amount="6", price=None, kind=OrderType.MARKET), limits, market())
+    assert refused.rule == "order_notional" and refused.notional == Decimal(600)
+
+
+def test_closing_orders_are_never_trapped_by_spend_limits() -> None:
+    limits = GuardLimits(max_order_notional=Decimal(10), max_daily_notional=Decimal(10))
+    panic = order(side=Side.SELL, amount="5", price=None, kind=OrderType.MARKET)
+    assert check(panic, limits, market(), Decimal(10**6), closing=True).allowed
+    assert not check(panic, limits, market(), Decimal(10**6)).allowed
+
+
+def test_daily_limits_are_per_user_and_one_users_spend_never_counts_for_another() -> None:
+    policy = GuardPolicy(users={"alice": GuardLimits(max_daily_notional=Decimal(250))})
+    spend = DailySpend()
+    buy = order(amount="1")  # 100 USDT each
+    for _ in range(2):
+        decision = policy.check(buy, user="alice", account="a1", market=market(), spend=spend, day=DAY)
+        assert decision.allowed
+        policy.record(spend, decision, user="alice", account="a1", day=DAY)
+    third = policy.check(buy, user="alice", account="a2", market=market(), spend=spend, day=DAY)
+    assert third.rule == "daily_notional"
+    # bob has only the default limits and nothing spent: alice's spending is not his.
+    bob = policy.check(buy, user="bob", account="b1", market=market(), spend=spend, day=DAY)
+    assert bob.allowed
+    # and a new day starts from zero for alice.
+    assert policy.check(buy, user="alice", account="a1", market=market(), spend=spend,
+                        day=date(2026, 1, 6)).allowed
+
+
+def test_an_account_limit_applies_on_top_of_the_users() -> None:
+    policy = GuardPolicy(accounts={"a2": GuardLimits(max_order_notional=Decimal(50))})
+    spend = DailySpend()
+    buy = order(amount="1")
+    assert policy.check(buy, user="alice", account="a1", market=market(), spend=spend, day=DAY).allowed
+    assert policy.check(buy, user="alice", account="a2", market=market(), spend=spend,
+                        day=DAY).rule == "order_notional"
+
+
+def test_limits_round_trip_through_json_and_refuse_unknown_settings() -> None:
+    limits = GuardLimits(max_deviation_pct=Decimal("2.5"), allowed_pairs=frozenset({BTC}), max_daily_notional=None)
+    assert GuardLimits.from_dict(limits.to_dict()) == limits
+    with pytest.raises(ValueError, match="max_deviaton"):
+        GuardLimits.from_dict({"max_deviaton_pct": "1"})
+
+
+@given(ratio=st.decimals(min_value=Decimal("0.2"), max_value=Decimal("10"), places=3))
+def test_a_buy_is_allowed_exactly_when_it_is_within_the_deviation_limit(ratio: Decimal) -> None:
+    limits = GuardLimits(max_deviation_pct=Decimal(5), max_order_notional=None, max_daily_notional=None)
+    decision = check(order(price=str(100 * ratio)), limits, market())
+    assert decision.allowed == (ratio <= Decimal("1.05"))
