@@ -1,0 +1,229 @@
+"""The fill model: how an order book would have treated sealbot's orders inside a candle.
+
+A candle only says where price went, not in which order, so the backtester assumes the
+path a careful trader assumes (the same as most backtesters):
+
+    previous close -> open -> low -> high -> close     if close >= open (a green candle)
+    previous close -> open -> high -> low -> close     if close <  open (a red candle)
+
+Price moves continuously along each segment. On that path:
+
+* **Resting limit orders** fill at their own limit price, as maker, when the price
+  trades *strictly through* them (a buy needs a lower price, a sell a higher one);
+  with ``limit_fill="touch"`` trading *at* the limit is enough. The first segment,
+  previous close -> open, is the gap between candles: on a 24/7 market the price
+  walked through it, so an order resting there fills at its limit, not at the open.
+* **Market orders** fill at the price of the moment plus slippage (buys pay
+  ``price * (1 + slippage)`` rounded up to the tick, sells receive
+  ``price * (1 - slippage)`` rounded down), as taker. A bot's decision on a candle's
+  close reaches the market at the next candle's open, so market orders (and limit
+  orders that cross on arrival) placed on ``CandleClosed`` fill at the next open.
+  Orders placed in reaction to a fill inside a candle take effect at that fill's price
+  and can fill on the rest of the same candle's path.
+* **A limit order that crosses on arrival** (a buy above the price of the moment)
+  fills at once at that price, as taker. ``limit_maker`` (post-only) orders that
+  would cross are rejected, as exchanges do.
+* **Stop orders** (``stop_loss_limit``, ``take_profit_limit``) trigger when the price
+  *touches* ``stop_price``: a sell stop-loss (and a buy take-profit) when the price
+  falls to it, a buy stop-loss (and a sell take-profit) when it rises to it. Once
+  triggered the order is a limit order at ``price``: it fills at once if that limit
+  is marketable at the trigger price, else it rests.
+* Orders the path reaches at the same point fill in the order they were placed.
+* **Fees**: maker or taker rate from ``FeeSchedule``, charged in the currency the
+  exchange charges: ``received`` (Binance: base on a buy, quote on a sell),
+  ``quote`` or ``base``. Fees are exact (no rounding).
+* **Rules**: amounts and prices must already respect ``MarketRules`` (step, tick,
+  min/max amount and notional); an order that breaks one is rejected like the
+  exchange would (``OrderRejected`` naming the rule), never silently rounded.
+* **Not modelled**: partial fills (an order fills completely or not at all), order
+  book depth and queue position (a touch in ``touch`` mode fills completely), latency
+  inside a candle, funding and borrow costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from sealbot.domain import ClientOrderId, FeeSchedule, Fill, MarketRules, Order, OrderRejected, OrderType, Pair, Side
+from sealbot.domain.money import ONE, ZERO, ceil_to_step, floor_to_step
+
+LimitFill = Literal["through", "touch"]
+_STOPS = (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+
+
+class FeeCurrency(StrEnum):
+    """In which asset the exchange takes the fee."""
+
+    RECEIVED = "received"  # Binance spot default: base on buys, quote on sells
+    QUOTE = "quote"
+    BASE = "base"
+
+
+@dataclass(frozen=True, slots=True)
+class FillModel:
+    """Everything the fill model needs to know about one market."""
+
+    rules: MarketRules
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+    fee_currency: FeeCurrency = FeeCurrency.RECEIVED
+    slippage: Decimal = ZERO  # a fraction: 0.0005 is 0.05 % against market orders
+    limit_fill: LimitFill = "through"
+
+    @property
+    def pair(self) -> Pair:
+        return self.rules.pair
+
+    def fee(self, side: Side, price: Decimal, amount: Decimal, is_maker: bool) -> tuple[Decimal, str]:
+        """(fee, currency) of one execution."""
+        rate = self.fees.maker if is_maker else self.fees.taker
+        in_base = self.fee_currency is FeeCurrency.BASE or (
+            self.fee_currency is FeeCurrency.RECEIVED and side is Side.BUY
+        )
+        if in_base:
+            return amount * rate, self.pair.base
+        return price * amount * rate, self.pair.quote
+
+    def market_price(self, side: Side, price: Decimal) -> Decimal:
+        """What a market order gets at ``price``: slippage against it, on the tick."""
+        if side is Side.BUY:
+            return ceil_to_step(price * (ONE + self.slippage), self.rules.tick_size)
+        return floor_to_step(price * (ONE - self.slippage), self.rules.tick_size)
+
+
+@dataclass(slots=True)
+class Working:
+    """An order the simulated market holds: placed, not yet filled or canceled."""
+
+    order: Order
+    seq: int
+    triggered: bool = False
+
+    @property
+    def is_market(self) -> bool:
+        return self.order.type is OrderType.MARKET
+
+    @property
+    def is_stop_waiting(self) -> bool:
+        return self.order.type in _STOPS and not self.triggered
+
+    @property
+    def falls_trigger(self) -> bool:
+        """A stop that triggers when the price falls to it."""
+        kind, side = self.order.type, self.order.side
+        return (kind is OrderType.STOP_LOSS_LIMIT and side is Side.SELL) or (
+            kind is OrderType.TAKE_PROFIT_LIMIT and side is Side.BUY
+        )
+
+
+def limit_crosses(side: Side, limit: Decimal, price: Decimal, mode: LimitFill) -> bool:
+    """Would a limit order at ``limit`` execute with the market at ``price``?"""
+    if side is Side.BUY:
+        return limit > price or (mode == "touch" and limit == price)
+    return limit < price or (mode == "touch" and limit == price)
+
+
+def stop_touched(working: Working, price: Decimal) -> bool:
+    stop = working.order.stop_price
+    assert stop is not None
+    return price <= stop if working.falls_trigger else price >= stop
+
+
+def next_on_segment(
+    orders: list[Working], start: Decimal, end: Decimal, mode: LimitFill
+) -> tuple[Working, Decimal] | None:
+    """The first resting order the price reaches moving from ``start`` to ``end``, and
+    the price at which that happens (its limit, or its stop for a waiting stop).
+
+    Orders marketable at ``start`` itself are not this function's business: the caller
+    executes them when they arrive or trigger.
+    """
+    best: tuple[Working, Decimal] | None = None
+    down = end < start
+    if end == start:
+        return None
+    for working in orders:
+        order = working.order
+        if working.is_market:
+            continue
+        if working.is_stop_waiting:
+            stop = order.stop_price
+            assert stop is not None
+            if working.falls_trigger != down or not (min(start, end) <= stop <= max(start, end)):
+                continue
+            point = stop
+        else:
+            limit = order.price
+            assert limit is not None
+            wanted = Side.BUY if down else Side.SELL
+            reached = limit <= start if down else limit >= start
+            if order.side is not wanted or not reached or not limit_crosses(wanted, limit, end, mode):
+                continue
+            point = limit
+        if best is None or (point > best[1] if down else point < best[1]) or (
+            point == best[1] and working.seq < best[0].seq
+        ):
+            best = (working, point)
+    return best
+
+
+def make_fill(
+    model: FillModel, working: Working, price: Decimal, is_maker: bool, at: datetime, trade_no: int
+) -> Fill:
+    order = working.order
+    fee, currency = model.fee(order.side, price, order.amount, is_maker)
+    return Fill(
+        client_id=order.client_id,
+        pair=order.pair,
+        side=order.side,
+        price=price,
+        amount=order.amount,
+        fee=fee,
+        fee_currency=currency,
+        at=at,
+        trade_id=f"bt{trade_no}",
+        is_maker=is_maker,
+    )
+
+
+def check_order(model: FillModel, order: Order, reference: Decimal) -> None:
+    """Raise ``OrderRejected`` if the exchange would refuse the order. Market orders are
+    checked for notional at ``reference`` (the price they will meet)."""
+    price = order.price if order.type is not OrderType.MARKET and order.price is not None else reference
+    if order.type is not OrderType.MARKET and order.price is None:
+        raise OrderRejected("price", f"a {order.type} order needs a price")
+    if order.type in _STOPS and order.stop_price is None:
+        raise OrderRejected("stop_price", f"a {order.type} order needs a stop price")
+    if order.type is OrderType.MARKET:
+        # A market order's price is the market's: only amount and notional apply.
+        rules = MarketRules(
+            model.rules.pair,
+            ZERO,
+            model.rules.step_size,
+            model.rules.min_amount,
+            model.rules.max_amount,
+            model.rules.min_notional,
+            model.rules.max_notional,
+        )
+        rules.check(order.amount, price)
+        return
+    model.rules.check(order.amount, price)
+    if order.stop_price is not None:
+        model.rules.check(order.amount, order.stop_price)
+
+
+__all__ = [
+    "ClientOrderId",
+    "FeeCurrency",
+    "FillModel",
+    "LimitFill",
+    "Working",
+    "check_order",
+    "limit_crosses",
+    "make_fill",
+    "next_on_segment",
+    "stop_touched",
+]
