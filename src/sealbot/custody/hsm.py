@@ -29,6 +29,7 @@ from sealbot.custody.errors import CustodyError, KekUnavailable, SealedCredentia
 _NONCE: Final = 12
 # DER OID 1.3.101.112 (id-Ed25519), the CKA_EC_PARAMS SoftHSM2 and PKCS#11 3.0 accept
 ED25519_PARAMS: Final = bytes.fromhex("06032b6570")
+HMAC_MIN_KEY_BYTES: Final = 32
 
 
 class Pkcs11Token:
@@ -108,6 +109,11 @@ class Pkcs11Token:
     def import_hmac_secret(self, secret: bytes, prefix: str) -> str:
         """Import ``secret`` as a non-extractable generic secret key; returns its label."""
         label = f"{prefix}-{secrets.token_hex(4)}"
+        if len(secret) < HMAC_MIN_KEY_BYTES:
+            # SoftHSM2 refuses CKM_SHA256_HMAC keys under 32 bytes (CKR_KEY_SIZE_RANGE). HMAC
+            # zero-pads any key shorter than the 64-byte block, so padding to 32 bytes with
+            # zeros yields exactly the same MAC (RFC 2104, step 1).
+            secret = secret.ljust(HMAC_MIN_KEY_BYTES, b"\x00")
         with self._lock:
             self._session.create_object({
                 Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
