@@ -106,6 +106,22 @@ def arm(settings: ExitSettings, deal: Deal, previous: ExitWatch | None, breakeve
     return ExitWatch(sl_price=sl, sl_peak=avg if settings.trailing_stop else None, trail_price=trail_price)
 
 
+def edited(settings: ExitSettings, take_profit_pct: Decimal | None, stop_loss_pct: Decimal | None) -> ExitSettings:
+    """A running deal's exits after a manual edit; None leaves that part as it was, a stop
+    loss of 0 removes the stop. A new take profit replaces the whole ladder by one target."""
+    if take_profit_pct is not None:
+        settings = replace(settings, targets=(Target(share=HUNDRED, profit_pct=take_profit_pct),))
+    if stop_loss_pct is not None:
+        stop = stop_loss_pct if stop_loss_pct > 0 else None
+        settings = replace(
+            settings,
+            stop_loss_pct=stop,
+            stop_loss_price=None,
+            trailing_stop=settings.trailing_stop and stop is not None,
+        )
+    return settings
+
+
 def move_to_breakeven(deal: Deal, watch: ExitWatch) -> ExitWatch:
     return replace(watch, sl_price=_better_stop(deal.direction, watch.sl_price, breakeven_price(deal)))
 

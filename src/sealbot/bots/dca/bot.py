@@ -1,0 +1,347 @@
+"""The DCA bot as a pure state machine.
+
+A deal opens with a base order (market, or limit at the current price) when the start
+condition allows; once it fills, ``active_safety_orders_count`` safety orders wait on
+the book at the configured deviations and are topped up as they fill; every completed
+entry re-prices the take-profit ladder; the shared executor watches the stop loss and
+trailing take profit and runs the close. Manual operations and signals are events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sealbot.bots.base import Interest
+from sealbot.bots.common import executor as ex
+from sealbot.bots.common.executor import Market, Phase, Position, Role
+from sealbot.bots.common.exits import edited
+from sealbot.bots.common.markets import base_for_quote, limit_price, tradable
+from sealbot.bots.common.paths import candle_path, merge
+from sealbot.bots.dca.config import DcaConfig, StartCondition, StopLossType
+from sealbot.bots.dca.exits import exit_settings
+from sealbot.bots.dca.state import DcaDeal, DcaState
+from sealbot.domain.commands import AlertLevel, Command, DealChanged, RaiseAlert, StopBot
+from sealbot.domain.deals import CloseReason
+from sealbot.domain.events import (
+    AddFunds,
+    AmountType,
+    CancelDeal,
+    CandleClosed,
+    CloseAtMarket,
+    EditExits,
+    Event,
+    IndicatorUpdated,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    PriceTicked,
+    SignalAction,
+    SignalReceived,
+    TimerFired,
+)
+from sealbot.domain.market import Direction, Pair
+from sealbot.domain.money import HUNDRED
+from sealbot.domain.orders import ClientOrderId
+
+Result = tuple[DcaState, list[Command]]
+DealOp = Callable[[Market, DcaDeal], tuple[DcaDeal, list[Command]]]
+
+
+def initial_state(config: DcaConfig) -> DcaState:
+    return DcaState()
+
+
+def _market(cfg: DcaConfig, pair: Pair) -> Market:
+    return Market(bot_id=cfg.bot_id, rules=cfg.rules[pair], fee_rate=cfg.fees.worst)
+
+
+def step(config: DcaConfig, state: DcaState, event: Event) -> Result:
+    match event:
+        case CandleClosed(candle=candle):
+            return _on_prices(config, state, candle.pair, candle_path(candle), event.at)
+        case PriceTicked(pair=pair, price=price, at=at):
+            return _on_prices(config, state, pair, (price,), at)
+        case TimerFired(at=at):
+            return _each_deal(config, state, at, None, lambda m, d: _pos_op(d, ex.on_time(m, d.pos, at)))
+        case OrderFilled():
+            fill_at = event.at
+            return _on_order(
+                config, state, event.client_id, fill_at, lambda m, d: _pos_op(d, ex.on_fill(m, d.pos, event, fill_at))
+            )
+        case OrderCanceled(client_id=cid, at=at):
+            return _on_order(config, state, cid, at, lambda m, d: _pos_op(d, ex.on_canceled(m, d.pos, cid.step, at)))
+        case OrderRejected(client_id=cid, reason=reason, at=at):
+            return _on_order(
+                config, state, cid, at, lambda m, d: _pos_op(d, ex.on_canceled(m, d.pos, cid.step, at, rejected=reason))
+            )
+        case SignalReceived():
+            return _on_signal(config, state, event)
+        case IndicatorUpdated():
+            return _on_indicator(config, state, event), []
+        case AddFunds(deal=no, amount=amount, amount_type=kind, at=at, price=price):
+            return _on_deal(config, state, no, at, lambda m, d: _add_funds(m, d, amount, kind, price, price))
+        case EditExits(deal=no, at=at, take_profit_pct=tp, stop_loss_pct=sl):
+            return _on_deal(
+                config, state, no, at, lambda m, d: _pos_op(d, ex.edit(m, d.pos, edited(d.pos.exits, tp, sl), at))
+            )
+        case CloseAtMarket(deal=no, at=at):
+            return _on_deal(
+                config, state, no, at, lambda m, d: _pos_op(d, ex.close(m, d.pos, CloseReason.MANUAL, None, at))
+            )
+        case CancelDeal(deal=no, at=at):
+            return _on_deal(config, state, no, at, lambda m, d: _pos_op(d, ex.cancel_deal(d.pos, at)))
+    return state, []
+
+
+def _pos_op(deal: DcaDeal, result: tuple[Position, list[Command]]) -> tuple[DcaDeal, list[Command]]:
+    pos, commands = result
+    return replace(deal, pos=pos), commands
+
+
+# --- routing -------------------------------------------------------------------------
+
+
+def _on_prices(cfg: DcaConfig, state: DcaState, pair: Pair, prices: tuple[Decimal, ...], at: datetime) -> Result:
+    if pair not in cfg.rules:
+        return state, []
+
+    def watch(market: Market, deal: DcaDeal) -> tuple[DcaDeal, list[Command]]:
+        pos, commands = ex.on_time(market, deal.pos, at)
+        if pos.deal.pair == pair:
+            for price in prices:
+                if pos.phase is not Phase.ACTIVE:
+                    break
+                pos, more = ex.on_price(market, pos, price, at)
+                commands += more
+        return replace(deal, pos=pos), commands
+
+    state, commands = _each_deal(cfg, state, at, None, watch)
+    state, more = _maybe_open(cfg, state, pair, prices[-1], at)
+    return state, commands + more
+
+
+def _on_order(cfg: DcaConfig, state: DcaState, cid: ClientOrderId, at: datetime, op: DealOp) -> Result:
+    if cid.bot != cfg.bot_id:
+        return state, []
+    return _on_deal(cfg, state, cid.deal, at, op)
+
+
+def _on_deal(cfg: DcaConfig, state: DcaState, no: int, at: datetime, op: DealOp) -> Result:
+    return _each_deal(cfg, state, at, no, op)
+
+
+def _each_deal(cfg: DcaConfig, state: DcaState, at: datetime, only: int | None, op: DealOp) -> Result:
+    """Apply ``op`` to each deal (or deal ``only``), then the DCA rules that follow."""
+    commands: list[Command] = []
+    deals: list[DcaDeal] = []
+    for deal in state.deals:
+        if only is not None and deal.pos.no != only:
+            deals.append(deal)
+            continue
+        market = _market(cfg, deal.pos.deal.pair)
+        before = deal.pos
+        deal, more = op(market, deal)
+        commands += more
+        if _stop_loss_started(before, deal.pos) and cfg.stop_loss_type is StopLossType.STOP_LOSS_AND_DISABLE_BOT:
+            state = replace(state, stopped=True)
+            commands.append(StopBot(reason=f"deal {deal.pos.no} hit its stop loss"))
+        deal, more = _top_up_safety(cfg, market, deal)
+        commands += more
+        deals.append(deal)
+    return _retire(cfg, replace(state, deals=tuple(deals)), at), commands
+
+
+def _stop_loss_started(before: Position, after: Position) -> bool:
+    return after.close_reason is CloseReason.STOP_LOSS and before.close_reason is not CloseReason.STOP_LOSS
+
+
+def _retire(cfg: DcaConfig, state: DcaState, at: datetime) -> DcaState:
+    """Drop finished deals; a closed deal starts the cooldown."""
+    done = [d for d in state.deals if d.pos.done]
+    if not done:
+        return state
+    cooldown = at + timedelta(seconds=cfg.cooldown) if cfg.cooldown else state.cooldown_until
+    return replace(
+        state,
+        deals=tuple(d for d in state.deals if not d.pos.done),
+        closed_deals=state.closed_deals + len(done),
+        cooldown_until=cooldown,
+    )
+
+
+# --- opening a deal ---------------------------------------------------------------------
+
+
+def _may_start(cfg: DcaConfig, state: DcaState, pair: Pair) -> bool:
+    if state.stopped or len(state.deals) >= cfg.max_active_deals:
+        return False
+    if cfg.multi_pair and any(d.pos.deal.pair == pair for d in state.deals):
+        return False
+    if pair in state.start_requests:
+        return True
+    if cfg.start_condition is StartCondition.IMMEDIATELY:
+        return True
+    return cfg.start_condition is StartCondition.RSI and pair in state.rsi_ok
+
+
+def _maybe_open(cfg: DcaConfig, state: DcaState, pair: Pair, price: Decimal, at: datetime) -> Result:
+    if not _may_start(cfg, state, pair):
+        return state, []
+    if state.cooldown_until is not None and at < state.cooldown_until:
+        return state, []
+    if (cfg.min_price is not None and price < cfg.min_price) or (cfg.max_price is not None and price > cfg.max_price):
+        return state, []
+    market = _market(cfg, pair)
+    side = cfg.strategy.entry_side
+    order_price = limit_price(market.rules, price, side)
+    amount = base_for_quote(market.rules, cfg.base_order_volume, order_price)
+    if not tradable(market.rules, amount, order_price):
+        reason = "base order is below the exchange minimum after rounding"
+        return replace(state, stopped=True), [
+            RaiseAlert(AlertLevel.WARNING, "base_order_too_small", reason),
+            StopBot(reason),
+        ]
+    no = state.next_deal
+    pos = ex.open_position(cfg.bot_id, no, pair, cfg.strategy, exit_settings(cfg), at)
+    limit = order_price if cfg.base_order_type.value == "limit" else None
+    pos, command = ex.place(market, pos, "bo", Role.ENTRY, side, amount, limit)
+    state = replace(
+        state,
+        deals=(*state.deals, DcaDeal(pos=pos)),
+        next_deal=no + 1,
+        start_requests=tuple(p for p in state.start_requests if p != pair),
+    )
+    return state, [DealChanged(pos.deal), command]
+
+
+# --- safety orders ----------------------------------------------------------------------
+
+
+def _top_up_safety(cfg: DcaConfig, market: Market, deal: DcaDeal) -> tuple[DcaDeal, list[Command]]:
+    """Keep ``active_safety_orders_count`` safety orders working while the deal is active."""
+    pos = deal.pos
+    if pos.phase is not Phase.ACTIVE:
+        return deal, []
+    if deal.base_price is None:
+        if pos.order("bo") is not None or pos.deal.average_entry is None:
+            return deal, []
+        deal = replace(deal, base_price=pos.deal.average_entry)
+    base_price = deal.base_price
+    assert base_price is not None
+    steps = cfg.safety_steps
+    live = sum(1 for o in pos.orders if o.step.startswith("so"))
+    commands: list[Command] = []
+    sign = 1 if cfg.strategy is Direction.LONG else -1
+    while live < cfg.active_safety_orders_count and deal.so_placed < len(steps):
+        deviation, volume = steps[deal.so_placed]
+        n = deal.so_placed + 1
+        deal = replace(deal, so_placed=n)
+        side = cfg.strategy.entry_side
+        price = limit_price(market.rules, base_price * (HUNDRED - sign * deviation) / HUNDRED, side)
+        amount = base_for_quote(market.rules, volume, price)
+        if not tradable(market.rules, amount, price):
+            commands.append(RaiseAlert(AlertLevel.WARNING, "safety_order_too_small", f"deal {pos.no} so{n} skipped"))
+            continue
+        pos, command = ex.place(market, deal.pos, f"so{n}", Role.ENTRY, side, amount, price)
+        deal = replace(deal, pos=pos)
+        commands.append(command)
+        live += 1
+    return deal, commands
+
+
+def _add_funds(
+    market: Market,
+    deal: DcaDeal,
+    amount: Decimal,
+    kind: AmountType,
+    limit: Decimal | None,
+    reference: Decimal | None,
+) -> tuple[DcaDeal, list[Command]]:
+    """A manual safety order: limit at ``limit``, or at market when it is None."""
+    pos = deal.pos
+    if pos.phase is not Phase.ACTIVE:
+        return deal, [RaiseAlert(AlertLevel.INFO, "add_funds_refused", f"deal {pos.no} is not active")]
+    side = pos.direction.entry_side
+    ref = reference or pos.deal.average_entry
+    if kind is AmountType.PERCENT_OF_BALANCE or ref is None:
+        return deal, [RaiseAlert(AlertLevel.INFO, "add_funds_refused", "amount must be in quote or base")]
+    price = limit_price(market.rules, limit, side) if limit is not None else None
+    base = (
+        market.rules.amount(amount) if kind is AmountType.BASE else base_for_quote(market.rules, amount, price or ref)
+    )
+    if not tradable(market.rules, base, price or ref):
+        return deal, [RaiseAlert(AlertLevel.INFO, "add_funds_refused", "below the exchange minimum")]
+    n = deal.adds + 1
+    pos, command = ex.place(market, pos, f"add{n}", Role.ENTRY, side, base, price)
+    return replace(deal, pos=pos, adds=n), [command]
+
+
+# --- signals and indicators -------------------------------------------------------------
+
+
+def _on_signal(cfg: DcaConfig, state: DcaState, signal: SignalReceived) -> Result:
+    pair = signal.pair
+    if pair is not None and pair not in cfg.rules:
+        return state, []
+    at = signal.at
+    match signal.action:
+        case SignalAction.START_DEAL:
+            target = pair or cfg.markets[0].rules.pair
+            if target not in state.start_requests:
+                state = replace(state, start_requests=(*state.start_requests, target))
+            if signal.trigger_price is not None:
+                return _maybe_open(cfg, state, target, signal.trigger_price, at)
+            return state, []
+        case SignalAction.CLOSE_AT_MARKET:
+            ref = signal.trigger_price
+            return _each_deal(
+                cfg,
+                state,
+                at,
+                None,
+                lambda m, d: (
+                    _pos_op(d, ex.close(m, d.pos, CloseReason.SIGNAL, ref, at))
+                    if pair is None or d.pos.deal.pair == pair
+                    else (d, [])
+                ),
+            )
+        case SignalAction.ADD_FUNDS_IN_QUOTE | SignalAction.ADD_FUNDS_IN_BASE:
+            active = [d for d in state.deals if pair is None or d.pos.deal.pair == pair]
+            if not active or signal.amount is None:
+                return state, []
+            kind = AmountType.QUOTE if signal.action is SignalAction.ADD_FUNDS_IN_QUOTE else AmountType.BASE
+            amount, ref = signal.amount, signal.trigger_price
+            return _on_deal(cfg, state, active[-1].pos.no, at, lambda m, d: _add_funds(m, d, amount, kind, None, ref))
+    return state, []
+
+
+def _on_indicator(cfg: DcaConfig, state: DcaState, event: IndicatorUpdated) -> DcaState:
+    rsi = cfg.rsi
+    if rsi is None or event.name.lower() != "rsi" or event.pair not in cfg.rules:
+        return state
+    if event.timeframe != rsi.timeframe or event.period != rsi.period:
+        return state
+    met = event.value < rsi.value if cfg.strategy is Direction.LONG else event.value > rsi.value
+    others = tuple(p for p in state.rsi_ok if p != event.pair)
+    return replace(state, rsi_ok=(*others, event.pair) if met else others)
+
+
+# --- interest ---------------------------------------------------------------------------
+
+
+def interest(config: DcaConfig, state: DcaState) -> Interest:
+    """Exact wake-up levels for a single-pair bot; a multi-pair bot mixes pairs' prices in
+    one feed, so it asks for every candle."""
+    if config.multi_pair:
+        return Interest.ALWAYS
+    parts = [ex.interest(d.pos) for d in state.deals]
+    pair = config.markets[0].rules.pair
+    if _may_start(config, state, pair):
+        if state.cooldown_until is not None:
+            parts.append(Interest(until=state.cooldown_until))
+        else:
+            parts.append(Interest.ALWAYS)
+    return merge(parts)
