@@ -1,0 +1,263 @@
+"""The signal bot's state machine.
+
+Entries are market orders sized from the signal or the config; one position per pair
+and direction rules are enforced here, not by the sender. Exits close what the deal
+holds (never more): a long sells its net coins rounded down to the step, a short buys
+back what it owes rounded down. An exit that arrives while the entry is still filling
+waits for it. Signals seen before (same ``signal_id``) are ignored, so a retried
+webhook cannot double an entry. Candles never change this bot: ``interest`` is empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+from sealbot.bots.base import Interest
+from sealbot.bots.common.position import apply_fill
+from sealbot.bots.grid.fills import effect
+from sealbot.bots.signal.config import Config
+from sealbot.bots.signal.state import SEEN_KEPT, Balance, Position, State
+from sealbot.domain import (
+    AlertLevel,
+    AmountType,
+    BalanceReported,
+    CancelDeal,
+    ClientOrderId,
+    CloseAtMarket,
+    CloseReason,
+    Command,
+    Deal,
+    DealChanged,
+    DealStatus,
+    Direction,
+    Event,
+    Fill,
+    Order,
+    OrderCanceled,
+    OrderFilled,
+    OrderType,
+    OrderWasRejected,
+    Pair,
+    PlaceOrder,
+    RaiseAlert,
+    SignalAction,
+    SignalReceived,
+)
+from sealbot.domain.money import HUNDRED, ZERO
+
+Result = tuple[State, list[Command]]
+ENTRY_STEP = "e"
+
+
+def initial_state(config: Config) -> State:
+    return State()
+
+
+def interest(config: Config, state: State) -> Interest:
+    """Only signals and fills move this bot; no price level ever does."""
+    return Interest()
+
+
+def step(config: Config, state: State, event: Event) -> Result:
+    match event:
+        case SignalReceived():
+            return _on_signal(config, state, event)
+        case OrderFilled(fill, remaining) if fill.client_id.bot == config.bot_id:
+            return _on_fill(config, state, fill, remaining)
+        case OrderCanceled(client_id, at) if client_id.bot == config.bot_id:
+            return _on_gone(config, state, client_id, None, at)
+        case OrderWasRejected(client_id, reason, at) if client_id.bot == config.bot_id:
+            return _on_gone(config, state, client_id, reason, at)
+        case BalanceReported(asset, free, _):
+            balances = [b for b in state.balances if b.asset != asset]
+            balances.append(Balance(asset, free))
+            return replace(state, balances=tuple(sorted(balances, key=lambda b: b.asset))), []
+        case CloseAtMarket(deal, at):
+            position = _by_deal(state, deal)
+            return _exit(config, state, position, at) if position else (state, [])
+        case CancelDeal(deal, at):
+            position = _by_deal(state, deal)
+            if position is None:
+                return state, []
+            closed = position.deal.close(at, CloseReason.CANCELED)
+            return _without(state, position), [DealChanged(replace(closed, status=DealStatus.CANCELED))]
+    return state, []
+
+
+# --- signals ----------------------------------------------------------------------
+
+
+def _on_signal(cfg: Config, state: State, signal: SignalReceived) -> Result:
+    if signal.signal_id in state.seen:
+        return state, []
+    state = replace(state, seen=(*state.seen, signal.signal_id)[-SEEN_KEPT:])
+    match signal.action:
+        case SignalAction.ENTER_LONG:
+            return _enter(cfg, state, signal, Direction.LONG)
+        case SignalAction.ENTER_SHORT:
+            return _enter(cfg, state, signal, Direction.SHORT)
+        case SignalAction.EXIT_LONG | SignalAction.EXIT_SHORT:
+            direction = Direction.LONG if signal.action is SignalAction.EXIT_LONG else Direction.SHORT
+            rules = cfg.rules_for(signal.pair)
+            position = _by_pair(state, rules.pair) if rules else None
+            if position is None or position.deal.direction is not direction:
+                return state, [_alert("signal.nothing_to_exit", f"{signal.action.value}: no {direction.value} "
+                                      "position on that pair")]
+            return _exit(cfg, state, position, signal.at)
+        case SignalAction.CLOSE_ALL:
+            commands: list[Command] = []
+            for position in state.positions:
+                state, more = _exit(cfg, state, position, signal.at)
+                commands += more
+            return state, commands
+    return state, [_alert("signal.unsupported", f"{signal.action.value} is not an action of a signal bot")]
+
+
+def _enter(cfg: Config, state: State, signal: SignalReceived, direction: Direction) -> Result:
+    if not (cfg.long_enabled if direction is Direction.LONG else cfg.short_enabled):
+        return state, [_alert("signal.direction_disabled", f"{direction.value} entries are disabled")]
+    rules = cfg.rules_for(signal.pair)
+    if rules is None:
+        return state, [_alert("signal.unknown_pair", "the signal's pair is not one of the bot's markets")]
+    existing = _by_pair(state, rules.pair)
+    if existing is not None:
+        return state, [_alert("signal.position_open", f"a {existing.deal.direction.value} position on "
+                              f"{rules.pair} is already open: one position per pair")]
+    if cfg.max_open_positions is not None and len(state.positions) >= cfg.max_open_positions:
+        return state, [_alert("signal.max_positions", f"{cfg.max_open_positions} positions already open")]
+    amount, problem = _entry_amount(cfg, state, signal, rules.pair)
+    if problem:
+        return state, [_alert("signal.not_sized", problem)]
+    amount = rules.amount(amount)
+    price = signal.trigger_price
+    if amount <= 0 or (rules.min_amount and amount < rules.min_amount) or (
+            price is not None and rules.min_notional and amount * price < rules.min_notional):
+        return state, [_alert("signal.too_small", f"an entry of {amount} {rules.pair.base} is below the "
+                              "market's minimum")]
+    deal = Deal(bot=cfg.bot_id, no=state.next_deal, pair=rules.pair, direction=direction, opened_at=signal.at)
+    position = Position(deal=deal, entry_amount=amount)
+    order = Order(client_id=ClientOrderId(cfg.bot_id, deal.no, ENTRY_STEP), pair=rules.pair,
+                  side=direction.entry_side, type=OrderType.MARKET, amount=amount)
+    state = replace(state, positions=(*state.positions, position), next_deal=state.next_deal + 1)
+    return state, [PlaceOrder(order), DealChanged(deal)]
+
+
+def _entry_amount(cfg: Config, state: State, signal: SignalReceived, pair: Pair) -> tuple[Decimal, str | None]:
+    """Base amount of an entry, before rounding; or why it cannot be sized."""
+    amount, kind = cfg.amount, cfg.amount_type
+    if cfg.use_signal_amount and signal.amount is not None:
+        amount, kind = signal.amount, signal.amount_type or AmountType.QUOTE
+    price = signal.trigger_price
+    if kind is AmountType.BASE:
+        base = amount
+    elif price is None:
+        return ZERO, f"sizing in {kind.value} needs the signal's trigger_price"
+    elif kind is AmountType.QUOTE:
+        base = amount / price
+    else:
+        if amount > HUNDRED:
+            return ZERO, "a percentage of the balance above 100"
+        free = next((b.free for b in state.balances if b.asset == pair.quote), None)
+        if free is None:
+            return ZERO, f"no {pair.quote} balance reported yet for a percentage entry"
+        base = free * amount / HUNDRED / price
+    if cfg.max_position is not None:
+        if price is None:
+            return ZERO, "max_position needs the signal's trigger_price to check the entry"
+        base = min(base, cfg.max_position / price)
+    return base, None
+
+
+# --- exits ------------------------------------------------------------------------
+
+
+def _exit(cfg: Config, state: State, position: Position, at: datetime) -> Result:
+    if position.exit_amount is not None:
+        return state, []  # an exit is already working
+    if not position.entry_done:
+        return _replace(state, replace(position, exit_requested=True)), []
+    rules = cfg.rules_for(position.deal.pair)
+    assert rules is not None
+    amount = rules.amount(position.held)
+    if amount <= 0 or (rules.min_amount and amount < rules.min_amount):
+        closed = position.deal.close(at, CloseReason.SIGNAL)
+        alert = _alert("signal.dust", f"{position.held} {position.deal.pair.base} left below the step; deal closed")
+        return _without(state, position), [alert, DealChanged(closed)]
+    attempt = position.exit_attempt + 1
+    order = Order(client_id=ClientOrderId(cfg.bot_id, position.deal.no, f"x{attempt}"), pair=position.deal.pair,
+                  side=position.deal.direction.exit_side, type=OrderType.MARKET, amount=amount)
+    position = replace(position, exit_attempt=attempt, exit_amount=amount, exit_filled=ZERO, exit_requested=False)
+    return _replace(state, position), [PlaceOrder(order)]
+
+
+# --- fills and cancels ------------------------------------------------------------
+
+
+def _on_fill(cfg: Config, state: State, fill: Fill, remaining: Decimal) -> Result:
+    position = _by_deal(state, fill.client_id.deal)
+    if position is None:
+        return state, [_alert("signal.unknown_fill", f"fill for {fill.client_id} matches no open position")]
+    moved = effect(fill).base  # + coins in, - coins out
+    exposure = moved if position.deal.direction is Direction.LONG else -moved
+    deal = apply_fill(position.deal, fill)
+    if fill.client_id.step == ENTRY_STEP:
+        position = replace(position, deal=deal, held=position.held + exposure,
+                           entry_filled=position.entry_filled + fill.amount, entry_done=remaining <= 0)
+        state = _replace(state, position)
+        if position.entry_done and position.exit_requested:
+            state, commands = _exit(cfg, state, position, fill.at)
+            return state, [DealChanged(deal), *commands]
+        return state, [DealChanged(deal)]
+    position = replace(position, deal=deal, held=position.held + exposure,
+                       exit_filled=position.exit_filled + fill.amount)
+    if remaining > 0:
+        return _replace(state, position), [DealChanged(deal)]
+    closed = deal.close(fill.at, CloseReason.SIGNAL)
+    return _without(state, position), [DealChanged(closed)]
+
+
+def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | None, at: datetime) -> Result:
+    position = _by_deal(state, client_id.deal)
+    if position is None:
+        return state, []
+    commands: list[Command] = [_alert("signal.order_gone", f"{client_id}: {reason or 'canceled'}")]
+    if client_id.step == ENTRY_STEP and not position.entry_done:
+        if position.entry_filled == 0:
+            closed = replace(position.deal.close(at, CloseReason.CANCELED), status=DealStatus.CANCELED)
+            return _without(state, position), [*commands, DealChanged(closed)]
+        position = replace(position, entry_done=True)
+        state = _replace(state, position)
+        if position.exit_requested:
+            state, more = _exit(cfg, state, position, at)
+            commands += more
+        return state, commands
+    if client_id.step == f"x{position.exit_attempt}":
+        return _replace(state, replace(position, exit_amount=None)), commands
+    return state, commands
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def _by_pair(state: State, pair: Pair) -> Position | None:
+    return next((p for p in state.positions if p.deal.pair == pair), None)
+
+
+def _by_deal(state: State, no: int) -> Position | None:
+    return next((p for p in state.positions if p.deal.no == no), None)
+
+
+def _replace(state: State, position: Position) -> State:
+    return replace(state, positions=tuple(position if p.deal.no == position.deal.no else p
+                                          for p in state.positions))
+
+
+def _without(state: State, position: Position) -> State:
+    return replace(state, positions=tuple(p for p in state.positions if p.deal.no != position.deal.no))
+
+
+def _alert(code: str, message: str) -> RaiseAlert:
+    return RaiseAlert(AlertLevel.WARNING, code, message)
+

@@ -1,0 +1,52 @@
+"""The signal bot's state: open positions (one per pair), balances, seen signals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sealbot.bots.common import dump_dataclass, load_dataclass
+from sealbot.domain import Deal
+from sealbot.domain.money import ZERO
+
+SEEN_KEPT = 256  # signal ids remembered for idempotency
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One deal. ``held`` is base the deal must exit: coins held (long) or owed (short),
+    net of fees charged in base. An exit never trades more than it."""
+
+    deal: Deal
+    entry_amount: Decimal
+    entry_filled: Decimal = ZERO
+    entry_done: bool = False
+    held: Decimal = ZERO
+    exit_attempt: int = 0  # the ``x<n>`` step of the last exit sent
+    exit_amount: Decimal | None = None  # open exit order
+    exit_filled: Decimal = ZERO
+    exit_requested: bool = False  # an exit signal came while the entry was still open
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    asset: str
+    free: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    positions: tuple[Position, ...] = ()
+    balances: tuple[Balance, ...] = ()
+    next_deal: int = 1
+    seen: tuple[str, ...] = ()
+
+
+def dump_state(state: State) -> dict[str, Any]:
+    """JSON-safe form (Decimals as strings)."""
+    return dump_dataclass(state)
+
+
+def load_state(data: dict[str, Any]) -> State:
+    return load_dataclass(State, data)
