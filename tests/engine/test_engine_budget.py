@@ -1,0 +1,94 @@
+"""Budgets wait instead of overshooting, and obey the exchange when it says stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sealbot.engine.budget import BAN_BACKOFF_START, Budget, Budgets, RateLimit
+from sealbot.engine.clock import FakeClock
+
+
+def fresh_clock() -> FakeClock:
+    return FakeClock(start=600.0)  # aligned on a minute: windows start at 600
+
+
+async def test_fifty_orders_per_ten_seconds_then_the_51st_waits_for_the_next_window() -> None:
+    clock = fresh_clock()
+    budget = Budgets(clock, margin=1.0).for_account("acc")
+    for _ in range(50):
+        assert await budget.acquire() == 0.0
+    assert await budget.acquire() == pytest.approx(10.0)
+    assert clock.monotonic() == pytest.approx(610.0)
+
+
+async def test_the_daily_order_limit_holds_across_ten_second_windows() -> None:
+    clock = fresh_clock()
+    budget = Budget("acc", [RateLimit(5, 10.0), RateLimit(12, 86_400.0)], clock)
+    for _ in range(12):
+        await budget.acquire()
+    start = clock.monotonic()
+    await budget.acquire()
+    # 13th order waits for the next day, not for the next 10 s window
+    assert clock.monotonic() == pytest.approx(86_400.0)
+    assert clock.monotonic() - start > 80_000
+
+
+async def test_many_bots_sharing_one_ip_never_exceed_the_weight_per_minute() -> None:
+    clock = fresh_clock()
+    budget = Budgets(clock).for_ip("10.0.0.1")
+    spent: dict[float, int] = {}
+
+    async def bot() -> None:
+        for _ in range(20):
+            await budget.acquire(20)
+            window = (clock.monotonic() // 60) * 60
+            spent[window] = spent.get(window, 0) + 20
+
+    await asyncio.gather(*(bot() for _ in range(30)))  # 12,000 weight wanted
+    assert sum(spent.values()) == 12_000
+    assert max(spent.values()) <= 5400  # 6000 with a 10 % margin
+    assert len(spent) >= 3
+
+
+async def test_a_429_blocks_for_retry_after() -> None:
+    clock = fresh_clock()
+    budget = Budgets(clock).for_ip("ip")
+    budget.rate_limited(retry_after=7.0)
+    assert not budget.try_acquire()
+    assert await budget.acquire() == pytest.approx(7.0)
+
+
+async def test_a_418_backs_off_hard_and_doubles_on_a_repeat() -> None:
+    clock = fresh_clock()
+    budget = Budgets(clock).for_ip("ip")
+    budget.banned(retry_after=None)
+    assert await budget.acquire() == pytest.approx(BAN_BACKOFF_START)
+    budget.banned(retry_after=5.0)
+    assert await budget.acquire() == pytest.approx(2 * BAN_BACKOFF_START)
+    budget.banned(retry_after=10_000.0)  # the exchange's own figure wins when longer
+    assert await budget.acquire() == pytest.approx(10_000.0)
+
+
+async def test_the_exchanges_used_weight_header_is_adopted() -> None:
+    clock = fresh_clock()
+    budget = Budget("ip", [RateLimit(100, 60.0)], clock)
+    budget.observe_used(95)
+    assert budget.try_acquire(5)
+    assert not budget.try_acquire(1)
+
+
+async def test_a_request_larger_than_any_window_is_refused_rather_than_waiting_forever() -> None:
+    budget = Budget("ip", [RateLimit(10, 60.0)], fresh_clock())
+    with pytest.raises(ValueError, match="never fit"):
+        await budget.acquire(11)
+
+
+def test_budgets_are_shared_per_ip_and_per_account_and_separate_between_them() -> None:
+    budgets = Budgets(fresh_clock(), margin=1.0, orders_per_10s=2)
+    assert budgets.for_account("a") is budgets.for_account("a")
+    assert budgets.for_account("a") is not budgets.for_account("b")
+    a = budgets.for_account("a")
+    assert a.try_acquire() and a.try_acquire() and not a.try_acquire()
+    assert budgets.for_account("b").try_acquire()
