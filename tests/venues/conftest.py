@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,12 +53,22 @@ class FakeSigner:
         return base64.b64encode(digest).decode()
 
 
+@dataclass(frozen=True)
+class HttpError:
+    """An HTTP error answer: ccxt's own ``handle_errors`` classifies it, as on the wire."""
+
+    status: int
+    body: Any
+    reason: str = "Error"
+
+
 @dataclass
 class FakeHttp:
     """Stands in for ``exchange.fetch``: records each request, answers from ``routes``
     (a substring of the URL -> JSON body, or an exception to raise)."""
 
     routes: dict[str, Any]
+    exchange: Any = None
     calls: list[tuple[str, str, dict[str, str], str | None]] = field(default_factory=list)
 
     async def __call__(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
@@ -66,6 +77,13 @@ class FakeHttp:
             if marker in url:
                 if isinstance(answer, Exception):
                     raise answer
+                if isinstance(answer, HttpError):
+                    text = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
+                    parsed = None if isinstance(answer.body, str) else answer.body
+                    self.exchange.handle_errors(answer.status, answer.reason, url, method, {}, text, parsed,
+                                                headers, body)
+                    self.exchange.handle_http_status_code(answer.status, answer.reason, url, method, text)
+                    raise AssertionError("ccxt did not raise for an HTTP error")
                 return answer
         raise AssertionError(f"unexpected request {method} {url}")
 

@@ -18,7 +18,7 @@ from sealbot.venues.ccxt_venue import CcxtVenue
 from sealbot.venues.errors import VenueError
 from sealbot.venues.signing import create_signed_exchange
 
-from .conftest import FakeHttp, FakeHandle, FakeSigner, FakeSignRequest
+from .conftest import FakeHandle, FakeHttp, FakeSigner, FakeSignRequest
 from .test_venues_markets import BINANCE_ETHBTC, KUCOIN_SYMBOLS
 
 ORDER = Order(ClientOrderId("B1", 7, "base"), Pair("ETH", "BTC"), Side.BUY, OrderType.LIMIT,
