@@ -155,6 +155,10 @@ class LocalSigner:
                 del self._entries[ref]
             return len(doomed)
 
+    def record(self, actor: str, action: str, subject: str, details: Mapping[str, object]) -> None:
+        """Write an audit record through the signer's sink (the socket server's peer refusals)."""
+        self._audit.record(actor, action, subject, details)
+
     def _credential(self, handle: SigningHandle) -> StoredCredential:
         with self._lock:
             entry = self._entries.get(handle.ref)

@@ -1,0 +1,248 @@
+"""The signer as its own process: a Unix socket server, and a client with the same interface.
+
+Deployed this way, the web and engine processes hold no KEK and no token PIN: they
+hold a socket path and opaque handles. The server checks every connecting peer's
+uid with SO_PEERCRED against an allow-list before it reads a byte, so file mode
+mistakes on the socket do not open it to other users.
+
+Wire format: 4-byte big-endian length + a JSON object, one request then one reply.
+Payloads travel base64-encoded. Errors come back as (kind, message) and are raised
+as the same custody error types on the client; messages never carry secrets.
+
+The client keeps one connection open (ccxt calls ``sign()`` synchronously inside the
+event loop, so a round trip must cost tens of microseconds, not a connect).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Final, cast
+
+from sealbot.custody.errors import CredentialNotFound, CustodyError, SealedCredentialError, SigningRefused
+from sealbot.custody.signer import Encoding, LocalSigner, SigningHandle, SignRequest
+
+_HEADER: Final = struct.Struct(">I")
+_PEERCRED: Final = struct.Struct("3i")  # pid, uid, gid
+MAX_FRAME: Final = 1 << 20
+
+
+def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+    data = json.dumps(message, separators=(",", ":")).encode()
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            raise ConnectionError("signer connection closed")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _recv(sock: socket.socket) -> dict[str, Any]:
+    (size,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size))
+    if size > MAX_FRAME:
+        raise ConnectionError("signer frame too large")
+    message = json.loads(_recv_exact(sock, size))
+    if not isinstance(message, dict):
+        raise ConnectionError("signer frame is not an object")
+    return message
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a Unix socket (Linux SO_PEERCRED)."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    pid, uid, gid = _PEERCRED.unpack(raw)
+    return pid, uid, gid
+
+
+def _handle_to_wire(handle: SigningHandle) -> dict[str, Any]:
+    return {"owner_id": handle.owner_id, "account_id": handle.account_id, "version": handle.version,
+            "algorithm": handle.algorithm, "ref": handle.ref}
+
+
+def _handle_from_wire(data: dict[str, Any]) -> SigningHandle:
+    return SigningHandle(int(data["owner_id"]), int(data["account_id"]), int(data["version"]),
+                         str(data["algorithm"]), str(data["ref"]))
+
+
+class _Server(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+    signer: LocalSigner
+    allowed_uids: frozenset[int]
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        sock = cast(socket.socket, self.request)
+        pid, uid, _gid = peer_credentials(sock)
+        if uid not in self.server.allowed_uids:
+            self.server.signer.record(
+                f"uid:{uid}", "signer.peer_refused", "signer", {"pid": pid, "uid": uid})
+            return
+        actor = f"uid:{uid}/pid:{pid}"
+        while True:
+            try:
+                request = _recv(sock)
+            except (ConnectionError, OSError, ValueError):
+                return
+            try:
+                reply = {"ok": True, "result": self._dispatch(request, actor)}
+            except SigningRefused as exc:
+                reply = {"ok": False, "kind": "refused", "rule": exc.policy_rule, "reason": exc.reason}
+            except CredentialNotFound as exc:
+                reply = {"ok": False, "kind": "not_found", "owner_id": exc.owner_id, "account_id": exc.account_id}
+            except SealedCredentialError as exc:
+                reply = {"ok": False, "kind": "sealed", "subject": exc.subject, "reason": exc.reason}
+            except CustodyError as exc:
+                reply = {"ok": False, "kind": "custody", "message": str(exc)}
+            except (KeyError, TypeError, ValueError):
+                reply = {"ok": False, "kind": "custody", "message": "custody: malformed signer request"}
+            try:
+                _send(sock, reply)
+            except OSError:
+                return
+
+    def _dispatch(self, request: dict[str, Any], actor: str) -> Any:
+        signer = self.server.signer
+        op = request["op"]
+        if op == "handle_for":
+            handle = signer.handle_for(int(request["owner_id"]), int(request["account_id"]),
+                                       str(request["purpose"]), actor=actor)
+            return _handle_to_wire(handle)
+        if op == "forget":
+            owner, account = request.get("owner_id"), request.get("account_id")
+            return signer.forget(None if owner is None else int(owner), None if account is None else int(account))
+        handle = _handle_from_wire(request["handle"])
+        if op == "api_key":
+            return signer.api_key(handle)
+        if op == "sign_passphrase":
+            return signer.sign_passphrase(handle)
+        if op == "sign":
+            r = request["request"]
+            sign_request = SignRequest(str(r["exchange"]), str(r["method"]), str(r["path"]),
+                                       {str(k): str(v) for k, v in dict(r["params"]).items()})
+            encoding = request["encoding"]
+            if encoding not in ("hex", "base64"):
+                raise CustodyError(f"custody: unknown signature encoding {encoding!r}")
+            return signer.sign(handle, base64.b64decode(request["payload"]), sign_request, encoding)
+        raise CustodyError(f"custody: unknown signer operation {op!r}")
+
+
+class SignerServer:
+    """A running socket signer; ``serve_forever`` blocks, ``shutdown`` stops it."""
+
+    def __init__(self, socket_path: Path, signer: LocalSigner, allowed_uids: Iterable[int]) -> None:
+        self.socket_path = socket_path
+        socket_path.parent.mkdir(parents=True, exist_ok=True)
+        if socket_path.exists() or socket_path.is_symlink():
+            socket_path.unlink()
+        old_umask = os.umask(0o117)  # the socket is born 0660: no window with a looser mode
+        try:
+            self._server = _Server(str(socket_path), _Connection)
+        finally:
+            os.umask(old_umask)
+        self._server.signer = signer
+        self._server.allowed_uids = frozenset(allowed_uids)
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.2)
+
+    def start_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="sealbot-signer", daemon=True)
+        thread.start()
+        return thread
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+
+
+class SocketSigner:
+    """Client of a ``sealbot signer`` process; implements the ``Signer`` protocol."""
+
+    def __init__(self, socket_path: Path, *, timeout: float = 5.0) -> None:
+        self._path, self._timeout = socket_path, timeout
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self._timeout)
+        try:
+            sock.connect(str(self._path))
+        except OSError as exc:
+            sock.close()
+            raise CustodyError(f"custody: signer socket {self._path} unreachable ({exc.strerror})") from None
+        return sock
+
+    def _call(self, request: dict[str, Any]) -> Any:
+        with self._lock:
+            for attempt in (1, 2):  # one reconnect: the signer may have restarted
+                if self._sock is None:
+                    self._sock = self._connect()
+                try:
+                    _send(self._sock, request)
+                    reply = _recv(self._sock)
+                    break
+                except (ConnectionError, OSError):
+                    self._sock.close()
+                    self._sock = None
+                    if attempt == 2:
+                        raise CustodyError(f"custody: signer at {self._path} closed the connection "
+                                           "(is this uid allowed?)") from None
+        if reply.get("ok"):
+            return reply["result"]
+        kind = reply.get("kind")
+        if kind == "refused":
+            raise SigningRefused(str(reply["rule"]), str(reply["reason"]))
+        if kind == "not_found":
+            raise CredentialNotFound(int(reply["owner_id"]), int(reply["account_id"]))
+        if kind == "sealed":
+            raise SealedCredentialError(str(reply["subject"]), str(reply["reason"]))
+        raise CustodyError(str(reply.get("message", "custody: signer error")))
+
+    def handle_for(self, owner_id: int, account_id: int, purpose: str) -> SigningHandle:
+        result = self._call({"op": "handle_for", "owner_id": owner_id, "account_id": account_id,
+                             "purpose": purpose})
+        return _handle_from_wire(result)
+
+    def api_key(self, handle: SigningHandle) -> str:
+        return str(self._call({"op": "api_key", "handle": _handle_to_wire(handle)}))
+
+    def sign(self, handle: SigningHandle, payload: bytes, request: SignRequest, encoding: Encoding) -> str:
+        return str(self._call({
+            "op": "sign", "handle": _handle_to_wire(handle), "payload": base64.b64encode(payload).decode(),
+            "encoding": encoding,
+            "request": {"exchange": request.exchange, "method": request.method, "path": request.path,
+                        "params": {str(k): str(v) for k, v in request.params.items()}},
+        }))
+
+    def sign_passphrase(self, handle: SigningHandle) -> str:
+        return str(self._call({"op": "sign_passphrase", "handle": _handle_to_wire(handle)}))
+
+    def forget(self, owner_id: int | None = None, account_id: int | None = None) -> int:
+        return int(self._call({"op": "forget", "owner_id": owner_id, "account_id": account_id}))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+
+    def __repr__(self) -> str:
+        return f"SocketSigner({self._path})"

@@ -1,0 +1,85 @@
+"""The socket signer: same answers as in-process, peer uid checked, errors typed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sealbot.custody.envelope import Binding
+from sealbot.custody.errors import CredentialNotFound, CustodyError, SigningRefused
+from sealbot.custody.keyring import Keyring
+from sealbot.custody.sealing import seal_api_credentials
+from sealbot.custody.secrets import ApiCredentials
+from sealbot.custody.signer import LocalSigner, SignRequest, StoredCredential
+from sealbot.custody.signer_socket import SignerServer, SocketSigner
+
+from .conftest import MemoryAudit, MemorySource
+from .test_custody_signer import BINANCE_API_KEY, BINANCE_QUERY, BINANCE_SECRET, BINANCE_SIGNATURE, ORDER
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="sbs", dir="/tmp"))  # AF_UNIX paths are limited to 107 bytes
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _serve(keyring: Keyring, path: Path, uids: set[int]) -> tuple[SignerServer, MemoryAudit]:
+    sealed = seal_api_credentials(ApiCredentials(BINANCE_API_KEY, BINANCE_SECRET), Binding(1, 30, 1), keyring)
+    source, audit = MemorySource(), MemoryAudit()
+    source.add(StoredCredential(1, 30, 1, sealed.algorithm, sealed.blob, sealed.hsm_label, frozenset({"LTCBTC"})))
+    server = SignerServer(path, LocalSigner(keyring, source, audit), uids)
+    server.start_in_thread()
+    return server, audit
+
+
+def test_socket_signer_matches_the_known_answer_and_audits_the_peer(file_keyring: Keyring, short_dir: Path) -> None:
+    server, audit = _serve(file_keyring, short_dir / "signer.sock", {os.getuid()})
+    client = SocketSigner(short_dir / "signer.sock")
+    try:
+        assert (os.stat(short_dir / "signer.sock").st_mode & 0o777) == 0o660
+        handle = client.handle_for(1, 30, "socket test")
+        assert client.sign(handle, BINANCE_QUERY, ORDER, "hex") == BINANCE_SIGNATURE
+        assert client.api_key(handle) == BINANCE_API_KEY
+        assert audit.records[0][0] == f"uid:{os.getuid()}/pid:{os.getpid()}"
+        with pytest.raises(SigningRefused) as refused:
+            client.sign(handle, b"coin=BTC&address=x", SignRequest("binance", "POST", "sapi/v1/capital/withdraw/apply",
+                                                                  {}), "hex")
+        assert refused.value.policy_rule == "withdrawal"
+        assert audit.actions()[-1] == "signer.refused"
+        with pytest.raises(CredentialNotFound):
+            client.handle_for(1, 31, "absent")
+        started = time.perf_counter()
+        for _ in range(200):
+            client.sign(handle, BINANCE_QUERY, ORDER, "hex")
+        assert (time.perf_counter() - started) / 200 < 0.01  # fast enough for ccxt's synchronous sign()
+        assert client.forget(account_id=30) == 1
+        with pytest.raises(CustodyError, match="unknown or revoked"):
+            client.sign(handle, BINANCE_QUERY, ORDER, "hex")
+    finally:
+        client.close()
+        server.shutdown()
+
+
+def test_a_peer_outside_the_allowed_uids_gets_nothing(file_keyring: Keyring, short_dir: Path) -> None:
+    server, audit = _serve(file_keyring, short_dir / "signer.sock", {os.getuid() + 4242})
+    client = SocketSigner(short_dir / "signer.sock", timeout=2)
+    try:
+        with pytest.raises(CustodyError, match="closed the connection"):
+            client.handle_for(1, 30, "intruder")
+        assert "signer.peer_refused" in audit.actions()
+        assert "credential.accessed" not in audit.actions()
+    finally:
+        client.close()
+        server.shutdown()
+
+
+def test_an_unreachable_signer_is_a_clear_error(short_dir: Path) -> None:
+    with pytest.raises(CustodyError, match="unreachable"):
+        SocketSigner(short_dir / "absent.sock").handle_for(1, 1, "x")
