@@ -61,7 +61,7 @@ async def test_binance_order_is_hmac_signed_by_the_signer(signer: FakeSigner) ->
     fields = dict(parse_qsl(query))
     assert fields["newClientOrderId"] == "sbB1-7-base"
     assert (fields["quantity"], fields["price"], fields["type"]) == ("0.01", "0.05012", "LIMIT")
-    assert signer.requests[-1] == FakeSignRequest("binance", "POST", "order", signer.requests[-1].params)
+    assert signer.requests[-1] == FakeSignRequest("binance", "POST", "api/v3/order", signer.requests[-1].params)
     assert signer.requests[-1].params["newClientOrderId"] == "sbB1-7-base"
 
 

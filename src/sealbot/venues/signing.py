@@ -28,6 +28,7 @@ import hashlib
 from collections.abc import Callable
 from functools import cache
 from typing import Any, Final, Literal, Protocol
+from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
 from ccxt.base.exchange import Exchange as _SyncBase
@@ -67,11 +68,22 @@ class _SignerBound:
     def sign(self, path: str, api: Any = "public", method: str = "GET",
              params: dict[str, Any] | None = None) -> Any:
         params = {} if params is None else params
-        self._sb_request = self._sb_request_type(exchange=self.id, method=method, path=path, params=dict(params))
+        self._sb_request = self._sb_request_type(exchange=self.id, method=method, path=self._url_path(api, path),
+                                                 params={str(k): str(v) for k, v in params.items()})
         try:
             return super().sign(path, api, method, params)  # type: ignore[misc]
         finally:
             self._sb_request = None
+
+    def _url_path(self, api: Any, path: str) -> str:
+        """The request's URL path as far as the API group's base URL tells it (Binance:
+        ``api/v3/order``; KuCoin adds its ``/api/v1`` inside ``sign()``, so there it is
+        the ccxt path, and the signed payload carries the full endpoint)."""
+        group = api[0] if isinstance(api, list | tuple) and api else api
+        bases = getattr(self, "urls", {}).get("api")
+        base = bases.get(group) if isinstance(bases, dict) else None
+        prefix = urlsplit(base).path.strip("/") if isinstance(base, str) else ""
+        return f"{prefix}/{path}" if prefix else path
 
     def hmac(self, request: bytes, secret: bytes, algorithm: Callable[..., Any] = hashlib.sha256,
              digest: str = "hex") -> Any:
