@@ -1,0 +1,247 @@
+"""Market data: one subscription per (exchange, pair), fanned out to every bot watching it.
+
+A thousand bots on BTC/USDT must not make a thousand requests: the ``FeedHub`` keeps one
+source per (exchange, pair) at the base timeframe, aggregates its closed candles into
+each timeframe some bot asked for, computes the indicators bots use as start
+conditions (with ``talipp``, shared per pair/timeframe/indicator, not per bot) and
+delivers ``CandleClosed`` and ``IndicatorUpdated`` events to each subscriber's sink.
+
+Sources: ``PollingSource`` asks the venue for recent candles every ``interval`` seconds
+(REST, works on every exchange and on simex); a replayed stream (bench, tests) simply
+calls ``FeedHub.publish``. Indicators are floats inside talipp; they never become an
+order amount, and reach bots as Decimal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from talipp import indicators as talipp_indicators
+
+from sealbot.domain import Candle, CandleClosed, Event, IndicatorUpdated, Pair, timeframe_seconds
+from sealbot.engine.clock import Clock, SystemClock
+from sealbot.venues.base import Venue
+from sealbot.venues.errors import VenueError
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[str, Event], None]
+"""Receives (subscriber id, event); must not block (queue the work, do not do it)."""
+
+# name -> (talipp class, input): "close" indicators take a close price.
+INDICATORS: dict[str, Any] = {
+    "rsi": talipp_indicators.RSI,
+    "sma": talipp_indicators.SMA,
+    "ema": talipp_indicators.EMA,
+}
+
+
+def bucket_start(at: datetime, seconds: int) -> datetime:
+    """Start of the ``seconds``-long bucket holding ``at`` (aligned on the Unix epoch, as
+    exchanges align candles)."""
+    epoch = int(at.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+
+
+class CandleAggregator:
+    """Base-timeframe candles in, closed ``timeframe`` candles out.
+
+    A bucket is emitted as soon as its last base candle arrives, or, when base candles
+    are missing (an exchange outage), when a later bucket starts."""
+
+    def __init__(self, base: str, timeframe: str) -> None:
+        self.base_s, self.target_s = timeframe_seconds(base), timeframe_seconds(timeframe)
+        if self.target_s % self.base_s:
+            raise ValueError(f"timeframe {timeframe} is not a multiple of the base timeframe {base}")
+        self.timeframe = timeframe
+        self._open: Candle | None = None
+
+    def add(self, candle: Candle) -> list[Candle]:
+        out: list[Candle] = []
+        start = bucket_start(candle.open_time, self.target_s)
+        current = self._open
+        if current is not None and current.open_time != start:
+            if start < current.open_time:
+                return []  # an old candle replayed: already accounted for
+            out.append(current)
+            current = None
+        if current is None:
+            current = Candle(candle.pair, self.timeframe, start, candle.open, candle.high, candle.low,
+                             candle.close, candle.volume)
+        else:
+            current = Candle(candle.pair, self.timeframe, start, current.open, max(current.high, candle.high),
+                             min(current.low, candle.low), candle.close, current.volume + candle.volume)
+        if candle.close_time >= current.close_time:
+            out.append(current)
+            current = None
+        self._open = current
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorSpec:
+    name: str
+    period: int
+    timeframe: str
+
+    def __post_init__(self) -> None:
+        if self.name not in INDICATORS:
+            raise ValueError(f"indicator: {self.name!r} is not one of {sorted(INDICATORS)}")
+        if self.period < 1:
+            raise ValueError("indicator: period must be at least 1")
+
+
+@dataclass
+class _Subscriber:
+    ident: str
+    timeframe: str
+    indicators: tuple[IndicatorSpec, ...]
+    sink: Sink
+
+
+@dataclass
+class _Stream:
+    """Everything derived from one (exchange, pair) base stream."""
+
+    base: str
+    aggregators: dict[str, CandleAggregator] = field(default_factory=dict)
+    indicators: dict[IndicatorSpec, Any] = field(default_factory=dict)
+    subscribers: dict[str, _Subscriber] = field(default_factory=dict)
+    by_timeframe: dict[str, list[_Subscriber]] = field(default_factory=dict)
+    last_open: datetime | None = None
+
+
+class FeedHub:
+    """Subscriptions keyed by (exchange, pair); one stream each, however many bots."""
+
+    def __init__(self, base_timeframe: str = "1m") -> None:
+        self.base = base_timeframe
+        self._streams: dict[tuple[str, Pair], _Stream] = {}
+        self.on_first_subscriber: Callable[[str, Pair], None] | None = None
+        self.on_last_unsubscribed: Callable[[str, Pair], None] | None = None
+
+    def subscribe(self, exchange: str, pair: Pair, ident: str, timeframe: str, sink: Sink,
+                  indicators: tuple[IndicatorSpec, ...] = ()) -> None:
+        key = (exchange, pair)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = _Stream(self.base)
+            if self.on_first_subscriber:
+                self.on_first_subscriber(exchange, pair)
+        self.unsubscribe(exchange, pair, ident, _keep_stream=True)
+        sub = _Subscriber(ident, timeframe, indicators, sink)
+        stream.subscribers[ident] = sub
+        for tf in {timeframe, *(spec.timeframe for spec in indicators)}:
+            if tf not in stream.aggregators:
+                stream.aggregators[tf] = CandleAggregator(self.base, tf)
+        stream.by_timeframe.setdefault(timeframe, []).append(sub)
+        for spec in indicators:
+            if spec not in stream.indicators:
+                stream.indicators[spec] = INDICATORS[spec.name](spec.period)
+
+    def unsubscribe(self, exchange: str, pair: Pair, ident: str, *, _keep_stream: bool = False) -> None:
+        key = (exchange, pair)
+        stream = self._streams.get(key)
+        if stream is None or ident not in stream.subscribers:
+            return
+        sub = stream.subscribers.pop(ident)
+        stream.by_timeframe[sub.timeframe].remove(sub)
+        if not stream.subscribers and not _keep_stream:
+            del self._streams[key]
+            if self.on_last_unsubscribed:
+                self.on_last_unsubscribed(exchange, pair)
+
+    def streams(self) -> list[tuple[str, Pair]]:
+        return list(self._streams)
+
+    def subscriber_count(self, exchange: str, pair: Pair) -> int:
+        stream = self._streams.get((exchange, pair))
+        return len(stream.subscribers) if stream else 0
+
+    def last_open(self, exchange: str, pair: Pair) -> datetime | None:
+        stream = self._streams.get((exchange, pair))
+        return stream.last_open if stream else None
+
+    def publish(self, exchange: str, candle: Candle) -> int:
+        """Feed one closed base candle; returns how many events were delivered."""
+        stream = self._streams.get((exchange, candle.pair))
+        if stream is None or (stream.last_open is not None and candle.open_time <= stream.last_open):
+            return 0
+        stream.last_open = candle.open_time
+        delivered = 0
+        for timeframe, aggregator in stream.aggregators.items():
+            for closed in aggregator.add(candle):
+                updates = self._update_indicators(stream, closed)
+                event = CandleClosed(closed)
+                for sub in stream.by_timeframe.get(timeframe, ()):
+                    sub.sink(sub.ident, event)
+                    delivered += 1
+                for spec, value in updates:
+                    update = IndicatorUpdated(closed.pair, spec.timeframe, spec.name, spec.period, value,
+                                              closed.close_time)
+                    for sub in stream.subscribers.values():
+                        if spec in sub.indicators:
+                            sub.sink(sub.ident, update)
+                            delivered += 1
+        return delivered
+
+    @staticmethod
+    def _update_indicators(stream: _Stream, candle: Candle) -> list[tuple[IndicatorSpec, Decimal]]:
+        out: list[tuple[IndicatorSpec, Decimal]] = []
+        for spec, indicator in stream.indicators.items():
+            if spec.timeframe != candle.timeframe:
+                continue
+            indicator.add(float(candle.close))
+            value = indicator[-1] if len(indicator) else None
+            if value is not None:
+                out.append((spec, Decimal(repr(float(value))).quantize(Decimal("0.0001"))))
+        return out
+
+
+class PollingSource:
+    """Keeps one (exchange, pair) stream fed by polling the venue's closed candles."""
+
+    def __init__(self, hub: FeedHub, exchange: str, venue: Venue, pair: Pair, *, interval: float = 5.0,
+                 clock: Clock | None = None, history: int = 3) -> None:
+        self.hub, self.exchange, self.venue, self.pair = hub, exchange, venue, pair
+        self.interval, self.history = interval, history
+        self.clock: Clock = clock or SystemClock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def poll_once(self) -> int:
+        """Fetch recent base candles and publish the closed ones not yet seen."""
+        since = self.hub.last_open(self.exchange, self.pair)
+        candles = await self.venue.fetch_candles(self.pair, self.hub.base, since=since, limit=None if since
+                                                 else self.history)
+        now = self.clock.now()
+        delivered = 0
+        for candle in sorted(candles, key=lambda c: c.open_time):
+            if candle.close_time <= now:
+                delivered += self.hub.publish(self.exchange, candle)
+        return delivered
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except VenueError as exc:  # retried next interval; the error is logged, not hidden
+                log.warning("feed %s %s: poll failed: %s", self.exchange, self.pair, exc)
+            await self.clock.sleep(self.interval)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=f"feed {self.exchange} {self.pair}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
