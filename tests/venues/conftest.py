@@ -91,3 +91,80 @@ class FakeHttp:
 @pytest.fixture
 def signer() -> FakeSigner:
     return FakeSigner(api_key_id="test-key-id", secret="s3cr3t-" + "Q" * 40 + "-tail", passphrase="pass-phrase-9")
+
+
+@dataclass
+class _Audit:
+    records: list[tuple[str, str, str, dict[str, object]]] = field(default_factory=list)
+
+    def record(self, actor: str, action: str, subject: str, details: Any) -> None:
+        self.records.append((actor, action, subject, dict(details)))
+
+
+@dataclass
+class _Source:
+    rows: dict[tuple[int, int], Any] = field(default_factory=dict)
+
+    def load(self, owner_id: int, account_id: int) -> Any:
+        from sealbot.custody.errors import CredentialNotFound
+
+        try:
+            return self.rows[(owner_id, account_id)]
+        except KeyError:
+            raise CredentialNotFound(owner_id, account_id) from None
+
+
+@dataclass
+class RealCustody:
+    """custody's own LocalSigner over a file KEK, with in-memory credential rows."""
+
+    signer: Any
+    audit: _Audit
+    source: _Source
+    keyring: Any
+
+    def link(self, account_id: int, api_key: str, secret: str, passphrase: str | None = None,
+             allowed: frozenset[str] | None = None) -> Any:
+        """Seal an HMAC credential for owner 1 and return a signing handle for it."""
+        from sealbot.custody.envelope import Binding
+        from sealbot.custody.sealing import seal_api_credentials
+        from sealbot.custody.secrets import ApiCredentials
+        from sealbot.custody.signer import StoredCredential
+
+        sealed = seal_api_credentials(ApiCredentials(api_key, secret, passphrase), Binding(1, account_id, 1),
+                                      self.keyring)
+        self.source.rows[(1, account_id)] = StoredCredential(1, account_id, 1, sealed.algorithm, sealed.blob,
+                                                             sealed.hsm_label, allowed)
+        return self.signer.handle_for(1, account_id, "venue-test")
+
+    def generate_ed25519(self, account_id: int, allowed: frozenset[str] | None = None) -> tuple[Any, str]:
+        """A custody-born Ed25519 key; returns its (unregistered) sealed form and public PEM."""
+        from sealbot.custody.envelope import Binding
+        from sealbot.custody.sealing import generate_ed25519
+
+        sealed = generate_ed25519(Binding(1, account_id, 1), self.keyring)
+        return sealed, sealed.public_key_pem or ""
+
+    def attach(self, sealed: Any, api_key: str, allowed: frozenset[str] | None = None) -> Any:
+        """Attach the exchange's API key to a generated Ed25519 credential; returns a handle."""
+        from sealbot.custody.envelope import Binding
+        from sealbot.custody.sealing import attach_api_key
+        from sealbot.custody.signer import StoredCredential
+
+        b = sealed.binding
+        new = attach_api_key(sealed, api_key, Binding(b.owner_id, b.account_id, b.version + 1), self.keyring)
+        nb = new.binding
+        self.source.rows[(nb.owner_id, nb.account_id)] = StoredCredential(
+            nb.owner_id, nb.account_id, nb.version, new.algorithm, new.blob, new.hsm_label, allowed)
+        return self.signer.handle_for(nb.owner_id, nb.account_id, "venue-test")
+
+
+@pytest.fixture
+def custody(tmp_path: Any) -> RealCustody:
+    from sealbot.custody.kek_file import create_kek_file, load_file_kek
+    from sealbot.custody.keyring import Keyring
+    from sealbot.custody.signer import LocalSigner
+
+    keyring = Keyring(load_file_kek(create_kek_file(tmp_path / "kek" / "kek.key")))
+    audit, source = _Audit(), _Source()
+    return RealCustody(LocalSigner(keyring, source, audit), audit, source, keyring)
