@@ -1,0 +1,282 @@
+"""Hand-computed DCA deals driven through the mini exchange.
+
+Unless a test says otherwise fees are zero, the first candle closes at 100 and the base
+order (10 USDT at market) therefore buys 0.1 BTC at 100.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal as D
+from typing import Any
+
+from bots_dca.dca_factory import config
+from bots_dca.dca_sim import PAIR, T0, MiniExchange, Run, candles, drive
+from sealbot.bots import dca
+from sealbot.domain import (
+    AddFunds,
+    AmountType,
+    CancelDeal,
+    CloseAtMarket,
+    CloseReason,
+    DealChanged,
+    DealStatus,
+    EditExits,
+    IndicatorUpdated,
+    Pair,
+    PlaceOrder,
+    SignalAction,
+    SignalReceived,
+    StopBot,
+)
+from sealbot.domain.events import Event
+
+
+def run(cfg: dca.DcaConfig, rows: list[tuple[str, str, str, str]], fee: str = "0", **kw: Any) -> Run:
+    exchange = MiniExchange(fee=D(fee), direction=cfg.strategy)
+    return drive(dca.step, dca.interest, cfg, dca.initial_state(cfg), candles(rows), exchange, **kw)
+
+
+def placed(r: Run, deal: int | None = 1) -> list[str]:
+    """Client ids placed (for ``deal``; None: every deal). With "start immediately" the
+    next deal opens on the candle where the previous one closed."""
+    ids = [c.order.client_id for _, c in r.log if isinstance(c, PlaceOrder)]
+    return [i.text for i in ids if deal is None or i.deal == deal]
+
+
+def closed_deals(r: Run, deal: int | None = 1) -> list[Any]:
+    done = [c.deal for _, c in r.log if isinstance(c, DealChanged) and c.deal.status is not DealStatus.OPEN]
+    return [d for d in done if deal is None or d.no == deal]
+
+
+FLAT = ("100", "100", "100", "100")
+
+
+def test_take_profit_closes_the_deal_with_fees_booked_in_the_charged_currency() -> None:
+    # BO buys 0.1 BTC at 100 paying 0.1 % in BTC: holds 0.0999. TP sells 0.0999 at 101 and
+    # pays 0.1 % of 10.0899 in USDT. Cash: paid 10, got 10.0899 - 0.0100899 = 10.0798101.
+    r = run(
+        config(max_safety_orders=0, active_safety_orders_count=0), [FLAT, ("100", "101.5", "100", "101")], fee="0.001"
+    )
+    assert placed(r) == ["sbb1-1-bo", "sbb1-1-tp1"]
+    (deal,) = closed_deals(r)
+    assert deal.close_reason is CloseReason.TAKE_PROFIT
+    assert deal.bought == deal.sold == D("0.0999")
+    assert deal.realized_profit == D("0.0798101")
+
+
+def test_safety_order_fill_moves_the_take_profit_to_the_new_average() -> None:
+    # so1 buys 20 USDT at 99 = 0.20202020 BTC. Average = 29.9999998 / 0.3020202 = 99.33110...
+    # so the take profit becomes 99.3311037 * 1.01 = 100.32441472 (rounded up to the tick).
+    r = run(config(), [FLAT, ("100", "100", "98.9", "99"), ("99", "100.4", "99", "100.4")])
+    # so1 rests next to tp1; when so1 fills, tp1 is canceled and, once the exchange confirms,
+    # re-placed as tp1.1 (a new id: a step never reuses an id); so2 takes so1's place.
+    assert placed(r) == ["sbb1-1-bo", "sbb1-1-tp1", "sbb1-1-so1", "sbb1-1-so2", "sbb1-1-tp1.1"]
+    tp = next(c.order for _, c in r.log if isinstance(c, PlaceOrder) and c.order.client_id.step == "tp1.1")
+    assert tp.price == D("100.32441472")
+    assert tp.amount == D("0.30202020")
+    (deal,) = closed_deals(r)
+    assert deal.close_reason is CloseReason.TAKE_PROFIT
+
+
+def test_stop_loss_closes_at_market_and_can_disable_the_bot() -> None:
+    cfg = config(
+        max_safety_orders=0,
+        active_safety_orders_count=0,
+        stop_loss_percentage="5",
+        stop_loss_type="stop_loss_and_disable_bot",
+    )
+    r = run(cfg, [FLAT, ("100", "100", "94", "94.5"), FLAT, FLAT])
+    (deal,) = closed_deals(r)
+    assert deal.close_reason is CloseReason.STOP_LOSS
+    # The market exit filled at the candle close, 94.5: loss = 0.1 * (94.5 - 100) = -0.55.
+    assert deal.realized_profit == D("-0.55")
+    assert any(isinstance(c, StopBot) for _, c in r.log)
+    assert placed(r, None) == ["sbb1-1-bo", "sbb1-1-tp1", "sbb1-1-sl"]  # no second deal
+    assert r.state.stopped
+
+
+def test_stop_loss_timeout_waits_and_resets_when_price_recovers() -> None:
+    cfg = config(
+        max_safety_orders=0, active_safety_orders_count=0, stop_loss_percentage="5", stop_loss_timeout_in_seconds=120
+    )
+    below = ("95", "95", "94", "94")
+    # Breach at bar1 (close 00:02), back above at bar2 (reset), breach again at bar3 (00:04),
+    # still breached at bar4 (00:05, 60 s) and bar5 (00:06, 120 s): fires on bar5.
+    r = run(cfg, [FLAT, below, ("96", "96", "96", "96"), below, below, below, below])
+    (deal,) = closed_deals(r)
+    assert deal.close_reason is CloseReason.STOP_LOSS
+    assert deal.closed_at == T0 + timedelta(minutes=6)
+
+
+def test_trailing_take_profit_follows_the_peak() -> None:
+    # TP 2 % = 102 activates trailing; peak 103 at bar2; 103 * 0.995 = 102.485 is crossed
+    # at bar3's close (102.4): market exit at 102.4, profit 0.1 * 2.4 = 0.24.
+    cfg = config(
+        max_safety_orders=0,
+        active_safety_orders_count=0,
+        take_profit="2",
+        trailing_enabled=True,
+        trailing_deviation="0.5",
+    )
+    r = run(
+        cfg,
+        [
+            FLAT,
+            ("100", "102.5", "100", "102.4"),
+            ("102.4", "103", "102.4", "102.9"),
+            ("102.9", "102.9", "102.4", "102.4"),
+        ],
+    )
+    assert placed(r) == ["sbb1-1-bo", "sbb1-1-tpx"]  # trailing targets are not resting orders
+    (deal,) = closed_deals(r)
+    assert deal.close_reason is CloseReason.TAKE_PROFIT
+    assert deal.realized_profit == D("0.24")
+
+
+def test_breakeven_after_the_first_target() -> None:
+    # Targets: half at +1 % (101), half at +3 %. After the first fills the stop moves from
+    # 95 to the entry (100); a dip to 99.9 then closes the second half at 99.9.
+    steps = [
+        {"amount_percentage": "50", "profit_percentage": "1"},
+        {"amount_percentage": "50", "profit_percentage": "3"},
+    ]
+    cfg = config(
+        max_safety_orders=0,
+        active_safety_orders_count=0,
+        take_profit_steps=steps,
+        stop_loss_percentage="5",
+        sl_to_breakeven_enabled=True,
+    )
+    r = run(cfg, [FLAT, ("100.2", "101", "100.2", "100.5"), ("100.5", "100.5", "99.9", "99.9")])
+    assert placed(r) == ["sbb1-1-bo", "sbb1-1-tp1", "sbb1-1-tp2", "sbb1-1-sl"]
+    (deal,) = closed_deals(r)
+    assert deal.close_reason is CloseReason.STOP_LOSS
+    # 0.05 * (101 - 100) + 0.05 * (99.9 - 100) = 0.05 - 0.005
+    assert deal.realized_profit == D("0.045")
+
+
+def test_short_deal_sells_first_and_buys_back_lower() -> None:
+    # Sell 0.1 BTC at 100; take profit buys back 0.1 at 99: profit 0.1 USDT.
+    cfg = config(strategy="short", max_safety_orders=0, active_safety_orders_count=0)
+    r = run(cfg, [FLAT, ("100", "100", "98.9", "99")])
+    sides = [c.order.side.value for _, c in r.log if isinstance(c, PlaceOrder) and c.order.client_id.deal == 1]
+    assert sides == ["sell", "buy"]
+    (deal,) = closed_deals(r)
+    assert (deal.sold, deal.bought, deal.realized_profit) == (D("0.1"), D("0.1"), D("0.1"))
+
+
+def test_short_stop_loss_is_above() -> None:
+    cfg = config(strategy="short", max_safety_orders=0, active_safety_orders_count=0, stop_loss_percentage="2")
+    r = run(cfg, [FLAT, ("100", "101.9", "100", "101.9"), ("101.9", "102.1", "101.9", "102")])
+    (deal,) = closed_deals(r)
+    assert deal.close_reason is CloseReason.STOP_LOSS
+    assert deal.closed_at == T0 + timedelta(minutes=3)
+
+
+def test_cooldown_delays_the_next_deal() -> None:
+    # Deal 1 closes at bar1 (00:02); cooldown 180 s: deal 2 may open from 00:05 (bar4).
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0, cooldown=180)
+    r = run(cfg, [FLAT, ("100", "101", "100", "100"), FLAT, FLAT, FLAT, FLAT])
+    assert placed(r, None) == ["sbb1-1-bo", "sbb1-1-tp1", "sbb1-2-bo", "sbb1-2-tp1"]
+    opened = next(c.deal.opened_at for _, c in r.log if isinstance(c, DealChanged) and c.deal.no == 2)
+    assert opened == T0 + timedelta(minutes=5)
+
+
+def test_max_active_deals_caps_concurrent_deals() -> None:
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0, max_active_deals=2)
+    r = run(cfg, [FLAT] * 5)
+    assert [p for p in placed(r, None) if p.endswith("-bo")] == ["sbb1-1-bo", "sbb1-2-bo"]
+    assert len(r.state.deals) == 2
+
+
+def test_min_and_max_price_gate_new_deals() -> None:
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0, min_price="90", max_price="95")
+    r = run(cfg, [FLAT, ("96", "96", "94", "94")])
+    assert placed(r) == ["sbb1-1-bo", "sbb1-1-tp1"]
+    assert r.state.deals[0].pos.deal.opened_at == T0 + timedelta(minutes=2)
+
+
+def test_signal_start_and_close() -> None:
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0, start_condition="signal")
+    start = SignalReceived("s1", SignalAction.START_DEAL, T0 + timedelta(minutes=1), pair=PAIR)
+    stop = SignalReceived("s2", SignalAction.CLOSE_AT_MARKET, T0 + timedelta(minutes=3), pair=PAIR)
+    r = run(cfg, [FLAT, FLAT, FLAT, FLAT], extra={1: [start], 3: [stop]})
+    assert placed(r, None) == ["sbb1-1-bo", "sbb1-1-tp1", "sbb1-1-close"]
+    (deal,) = closed_deals(r)
+    assert deal.close_reason is CloseReason.SIGNAL
+    assert not r.state.deals  # no new deal without a new signal
+
+
+def test_rsi_start_condition() -> None:
+    cfg = config(
+        max_safety_orders=0,
+        active_safety_orders_count=0,
+        start_condition="rsi",
+        rsi={"timeframe": "1h", "period": 14, "value": "30"},
+    )
+
+    def rsi(minute: int, value: str) -> Event:
+        return IndicatorUpdated(PAIR, "1h", "rsi", 14, D(value), T0 + timedelta(minutes=minute))
+
+    r = run(cfg, [FLAT, FLAT, FLAT], extra={0: [rsi(0, "45")], 1: [rsi(1, "25")]})
+    assert placed(r) == ["sbb1-1-bo", "sbb1-1-tp1"]
+    assert r.state.deals[0].pos.deal.opened_at == T0 + timedelta(minutes=2)
+
+
+def test_manual_operations() -> None:
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0)
+    at = T0 + timedelta(minutes=1)
+    add = AddFunds(1, D("20"), AmountType.QUOTE, at, price=D("90"))
+    edit = EditExits(1, at, take_profit_pct=D("5"))
+    r = run(cfg, [FLAT, FLAT, FLAT], extra={1: [add, edit], 2: [CloseAtMarket(1, at)]})
+    ids = placed(r)
+    assert ids == ["sbb1-1-bo", "sbb1-1-tp1", "sbb1-1-add1", "sbb1-1-tp1.1", "sbb1-1-close"]
+    add_order = next(c.order for _, c in r.log if isinstance(c, PlaceOrder) and c.order.client_id.step == "add1")
+    assert (add_order.price, add_order.amount) == (D(90), D("0.22222222"))
+    tp = next(c.order for _, c in r.log if isinstance(c, PlaceOrder) and c.order.client_id.step == "tp1.1")
+    assert tp.price == D(105)
+    (deal,) = closed_deals(r)
+    assert deal.close_reason is CloseReason.MANUAL
+
+
+def test_cancel_deal_keeps_the_coins_and_forgets_the_deal() -> None:
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0, start_condition="signal")
+    start = SignalReceived("s1", SignalAction.START_DEAL, T0, pair=PAIR)
+    r = run(cfg, [FLAT, FLAT], extra={0: [start], 1: [CancelDeal(1, T0)]})
+    (deal,) = closed_deals(r)
+    assert deal.status is DealStatus.CANCELED and deal.bought == D("0.1")
+    assert not r.state.deals and not r.exchange.open
+
+
+def test_profit_in_base_keeps_the_profit_in_coins() -> None:
+    # TP at 101 sells only what recovers the 10 USDT: 10 / 101 = 0.09900990 (floored),
+    # so 0.1 - 0.0990099 = 0.0009901 BTC stays as profit.
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0, profit_currency="base")
+    r = run(cfg, [FLAT, ("100", "101", "100", "101")])
+    (deal,) = closed_deals(r)
+    assert deal.close_reason is CloseReason.TAKE_PROFIT
+    assert deal.bought - deal.sold == D("0.0009901")
+
+
+def test_multi_pair_runs_one_deal_per_pair() -> None:
+    eth = {"pair": "ETH/USDT", "tick_size": "0.01", "step_size": "0.0001"}
+    cfg = config(
+        max_safety_orders=0,
+        active_safety_orders_count=0,
+        max_active_deals=5,
+        markets=[{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.0001"}, eth],
+    )
+    r = run(cfg, [FLAT, FLAT, FLAT])
+    assert [d.pos.deal.pair for d in r.state.deals] == [PAIR]
+    assert dca.interest(cfg, r.state).every_candle
+    assert Pair.parse("ETH/USDT") in cfg.rules
+
+
+def test_state_survives_a_json_round_trip_mid_deal() -> None:
+    import json
+
+    r = run(config(), [FLAT, ("100", "100", "98.9", "99")])
+    data = json.loads(json.dumps(dca.dump_state(r.state)))
+    assert dca.load_state(data) == r.state
+    assert isinstance(data["deals"][0]["pos"]["deal"]["spent"], str)
