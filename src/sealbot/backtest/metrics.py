@@ -12,8 +12,8 @@ Definitions
 * **pnl**: equity at the last candle, exact. **realized_pnl**: sum of the closed
   deals' ``realized_profit``.
 * **max_funds_used**: the most quote the bot ever needed at once: quote locked in open
-  buy orders plus quote already spent and not yet got back (measured after every fill,
-  placement and cancel; for several pairs, the sum at each of those moments).
+  buy orders plus quote already spent and not yet got back, over all pairs (measured
+  after every fill, placement and cancel; several pairs are assumed to share a quote).
 * **capital**: ``initial_capital`` if given, else ``max_funds_used``: the base for
   ``pnl_pct``, returns and drawdown percentages.
 * **max_drawdown**: the largest fall of equity from a previous peak, in quote and in %
@@ -102,21 +102,13 @@ class OrderRecord:
 
 @dataclass(slots=True)
 class PairOutcome:
-    """What one bot instance left behind on one pair (the simulator's raw output)."""
+    """One pair's candles and the account's balances on it (the simulator's raw output)."""
 
     pair: Pair
     arrays: CandleArrays
-    orders: list[OrderRecord]
-    fills: list[Fill]
-    deals: list[Deal]
-    alerts: list[RaiseAlert]
-    stopped: str | None
     quote: Decimal
     base: Decimal
-    max_funds: Decimal
     balance_log: list[tuple[int, Decimal, Decimal]]
-    funds_log: list[tuple[int, int, Decimal]]
-    steps: int
     candles_stepped: int
 
     def equity(self) -> pd.Series:
@@ -133,6 +125,20 @@ class PairOutcome:
             quote[known], base[known] = q[pos[known]], b[pos[known]]
         index = pd.DatetimeIndex(arrays.open_ns + arrays.step_ns, tz="UTC")
         return pd.Series(quote + base * arrays.close, index=index, name=arrays.pair.symbol)
+
+
+@dataclass(slots=True)
+class SimOutcome:
+    """Everything one simulated bot left behind."""
+
+    books: list[PairOutcome]
+    orders: list[OrderRecord]
+    fills: list[Fill]
+    deals: list[Deal]
+    alerts: list[RaiseAlert]
+    stopped: str | None
+    max_funds: Decimal
+    steps: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +187,7 @@ class Result:
     deals: list[Deal]
     equity: pd.Series
     alerts: list[RaiseAlert]
-    stopped: dict[str, str]
+    stopped: str | None
     metrics: Metrics
     outcomes: list[PairOutcome] = field(repr=False)
 
@@ -247,21 +253,23 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else to_text(value)
 
 
-def build_result(outcomes: list[PairOutcome], *, initial_capital: Decimal | None = None) -> Result:
-    """Merge the pairs' outcomes into one account and compute the metrics."""
+def build_result(sim: SimOutcome, *, initial_capital: Decimal | None = None) -> Result:
+    """One account over all pairs: equity summed per candle close, and the metrics."""
+    outcomes = sim.books
     curves = [o.equity() for o in outcomes]
-    equity = pd.concat(curves, axis=1).sort_index().ffill().fillna(0.0).sum(axis=1) if len(curves) > 1 else curves[0]
+    equity = curves[0]
+    if len(curves) > 1:  # pairs with different candle times: each holds its value until its next candle
+        equity = pd.concat(curves, axis=1).sort_index().ffill().fillna(0.0).sum(axis=1)
     equity.name = "equity"
     pnl = ZERO
     for o in outcomes:
         last = len(o.arrays) - 1
         pnl += o.quote + (o.base * o.arrays.close_price(last) if last >= 0 and o.base else ZERO)
-    max_funds = _max_funds(outcomes)
+    max_funds = sim.max_funds
     capital = initial_capital if initial_capital is not None else max_funds
-    deals = sorted((d for o in outcomes for d in o.deals), key=lambda d: (d.opened_at, d.pair, d.no))
+    deals = sorted(sim.deals, key=lambda d: (d.opened_at, d.no))
     closed = [d for d in deals if d.status is DealStatus.CLOSED]
     durations = [d.closed_at - d.opened_at for d in closed if d.closed_at is not None]
-    fills = sorted((f for o in outcomes for f in o.fills), key=lambda f: (f.at, f.pair, f.trade_id))
     fees_quote = sum((d.fees_quote for d in deals), ZERO)
     start = min(o.arrays.time(0) for o in outcomes if len(o.arrays))
     end = max(o.arrays.time(len(o.arrays) - 1) + timedelta(seconds=o.arrays.step_ns / 1e9) for o in outcomes)
@@ -282,8 +290,8 @@ def build_result(outcomes: list[PairOutcome], *, initial_capital: Decimal | None
         time_in_market=_time_in_market(deals, start, end),
         sharpe=sharpe,
         sortino=sortino,
-        orders=sum(len(o.orders) for o in outcomes),
-        fills=len(fills),
+        orders=len(sim.orders),
+        fills=len(sim.fills),
         candles=sum(len(o.arrays) for o in outcomes),
         candles_stepped=sum(o.candles_stepped for o in outcomes),
     )
@@ -292,31 +300,15 @@ def build_result(outcomes: list[PairOutcome], *, initial_capital: Decimal | None
         timeframe=outcomes[0].arrays.timeframe,
         start=start,
         end=end,
-        orders=sorted((r for o in outcomes for r in o.orders), key=lambda r: (r.placed_at, r.pair, r.client_id)),
-        fills=fills,
+        orders=sim.orders,
+        fills=sim.fills,
         deals=deals,
         equity=equity,
-        alerts=[a for o in outcomes for a in o.alerts],
-        stopped={o.pair.symbol: o.stopped for o in outcomes if o.stopped is not None},
+        alerts=sim.alerts,
+        stopped=sim.stopped,
         metrics=metrics,
         outcomes=outcomes,
     )
-
-
-def _max_funds(outcomes: list[PairOutcome]) -> Decimal:
-    if len(outcomes) == 1:
-        return outcomes[0].max_funds
-    events = sorted(
-        (int(o.arrays.open_ns[i]), seq, k, funds)
-        for k, o in enumerate(outcomes)
-        for i, seq, funds in o.funds_log
-    )
-    latest = [ZERO] * len(outcomes)
-    best = ZERO
-    for _, _, k, funds in events:
-        latest[k] = funds
-        best = max(best, sum(latest, ZERO))
-    return best
 
 
 def _max_drawdown(equity: pd.Series, capital: float) -> tuple[float, float | None]:

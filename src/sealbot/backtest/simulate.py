@@ -14,16 +14,18 @@ bot's ``until`` time. The bot is not called for the candles in between; by the
 which gives the same result (a test pins that down) and is how a bot that breaks the
 contract would be caught.
 
-Several pairs run as one bot instance per pair (``config_for_pair`` makes each pair's
-config; by default a dataclass/pydantic config gets its ``pair`` field replaced), with
-one shared account for the metrics.
+Several pairs run through one bot instance (the sealbot DCA bot is multi-pair by
+itself): at each moment the pairs' candles are walked in pair order, then their
+``CandleClosed`` events are delivered. Skipping across pairs uses each pair's resting
+orders; a bot band (``below``/``above``) cannot say which pair it means, so with
+several pairs such a band means every candle is stepped. An order for another pair
+than the one being walked reaches that pair's book at its next open.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -43,7 +45,7 @@ from sealbot.backtest.fills import (
     next_on_segment,
     stop_touched,
 )
-from sealbot.backtest.metrics import OrderRecord, PairOutcome, Result, build_result
+from sealbot.backtest.metrics import OrderRecord, PairOutcome, Result, SimOutcome, build_result
 from sealbot.backtest.search import next_touch, widen_above, widen_below
 from sealbot.bots.base import BotKind
 from sealbot.domain import (
@@ -76,33 +78,59 @@ class BotLoopError(RuntimeError):
 
 
 @dataclass(slots=True)
-class _PairSim:
-    """One bot instance on one pair's candles, with its own simulated order book."""
+class _Book:
+    """One pair's simulated order book and the account's balances on that pair."""
+
+    arrays: CandleArrays
+    model: FillModel
+    working: dict[str, Working] = field(default_factory=dict)
+    arrivals: list[Working] = field(default_factory=list)
+    quote: Decimal = ZERO
+    base: Decimal = ZERO
+    locked: Decimal = ZERO
+    index: int = -1
+    candles_stepped: int = 0
+    balance_log: list[tuple[int, Decimal, Decimal]] = field(default_factory=list)
+
+    def log_balance(self) -> None:
+        log = self.balance_log
+        if not log or log[-1][1] != self.quote or log[-1][2] != self.base:
+            log.append((self.index, self.quote, self.base))
+
+    def band(self) -> tuple[Decimal | None, Decimal | None]:
+        """The nearest levels below and above at which a resting order can act."""
+        below: Decimal | None = None
+        above: Decimal | None = None
+        for working in self.working.values():
+            level, falls = _level(working)
+            if falls:
+                below = level if below is None or level > below else below
+            else:
+                above = level if above is None or level < above else above
+        return below, above
+
+
+@dataclass(slots=True)
+class _Sim:
+    """One bot instance over one or many pairs' candles (one book per pair)."""
 
     kind: BotKind[Any, Any]
     config: Any
-    arrays: CandleArrays
-    model: FillModel
+    books: dict[Pair, _Book]
     skip: bool
     state: Any = None
-    working: dict[str, Working] = field(default_factory=dict)
-    arrivals: list[Working] = field(default_factory=list)
     records: dict[str, OrderRecord] = field(default_factory=dict)
     fills: list[Any] = field(default_factory=list)
     deals: dict[int, Any] = field(default_factory=dict)
     alerts: list[RaiseAlert] = field(default_factory=list)
     stopped: str | None = None
-    quote: Decimal = ZERO
-    base: Decimal = ZERO
-    locked: Decimal = ZERO
     max_funds: Decimal = ZERO
-    balance_log: list[tuple[int, Decimal, Decimal]] = field(default_factory=list)
-    funds_log: list[tuple[int, int, Decimal]] = field(default_factory=list)  # (candle, seq, funds)
+    total_quote: Decimal = ZERO
+    total_locked: Decimal = ZERO
     seq: int = 0
     trades: int = 0
     steps: int = 0
-    candles_stepped: int = 0
-    index: int = 0
+    active: _Book | None = None  # the book whose candle is being walked
     price: Decimal = ZERO
     now: datetime | None = None
     closing: bool = False
@@ -112,90 +140,107 @@ class _PairSim:
 
     # -- the loop -------------------------------------------------------------------
 
-    def run(self) -> PairOutcome:
+    def run(self) -> SimOutcome:
         self.state = self.kind.initial_state(self.config)
-        arrays, n = self.arrays, len(self.arrays)
-        close_ns = arrays.open_ns + arrays.step_ns
-        i = 0
-        while i < n and self.stopped is None:
-            if self.skip and not self.arrivals:
+        books = list(self.books.values())
+        single = len(books) == 1
+        close_ns = [b.arrays.open_ns + b.arrays.step_ns for b in books]
+        pos = [0] * len(books)
+        while self.stopped is None:
+            starts = [int(b.arrays.open_ns[p]) for b, p in zip(books, pos, strict=True) if p < len(b.arrays)]
+            if not starts:
+                break
+            nxt = list(pos)
+            if self.skip and not any(b.arrivals for b in books):
                 interest = self.kind.interest(self.config, self.state)
-                if not interest.every_candle:
-                    below, above = interest.below, interest.above
-                    for working in self.working.values():
-                        level, falls = _level(working)
-                        if falls:
-                            below = level if below is None or level > below else below
-                        else:
-                            above = level if above is None or level < above else above
-                    stop = n
-                    until = interest.until
-                    if until is not None and until != self.fired_until:
-                        stop = max(i, int(close_ns.searchsorted(_ns(until), side="left")))
-                    i = next_touch(
-                        arrays.low,
-                        arrays.high,
-                        i,
-                        stop,
-                        widen_below(below, arrays.tick),
-                        widen_above(above, arrays.tick),
-                    )
-                    if i >= n:
-                        break
-            self._candle(i)
-            i += 1
-        self._log_balance()
-        return PairOutcome(
-            pair=arrays.pair,
-            arrays=arrays,
+                if not interest.every_candle and (single or (interest.below is None and interest.above is None)):
+                    until = interest.until if interest.until != self.fired_until else None
+                    for k, book in enumerate(books):
+                        n = len(book.arrays)
+                        if pos[k] >= n:
+                            continue
+                        below, above = book.band()
+                        if single:
+                            below = _max(below, interest.below)
+                            above = _min(above, interest.above)
+                        stop = n
+                        if until is not None:
+                            stop = max(pos[k], int(close_ns[k].searchsorted(_ns(until), side="left")))
+                        arrays = book.arrays
+                        nxt[k] = next_touch(arrays.low, arrays.high, pos[k], stop,
+                                            widen_below(below, arrays.tick), widen_above(above, arrays.tick))
+            times = [int(b.arrays.open_ns[i]) for b, i in zip(books, nxt, strict=True) if i < len(b.arrays)]
+            if not times:
+                break
+            moment = min(times)
+            due = [k for k, (b, i) in enumerate(zip(books, nxt, strict=True))
+                   if i < len(b.arrays) and int(b.arrays.open_ns[i]) == moment]
+            for k in due:
+                self._walk_candle(books[k], nxt[k])
+                if self.stopped is not None:
+                    break
+            if self.stopped is None:
+                self._close_candles([(books[k], nxt[k]) for k in due])
+            for k, book in enumerate(books):  # everything up to this moment is consumed
+                pos[k] = int(book.arrays.open_ns.searchsorted(moment, side="right"))
+        for book in books:
+            book.log_balance()
+        return SimOutcome(
+            books=[
+                PairOutcome(b.arrays.pair, b.arrays, b.quote, b.base, b.balance_log, b.candles_stepped) for b in books
+            ],
             orders=list(self.records.values()),
             fills=self.fills,
             deals=sorted(self.deals.values(), key=lambda d: (d.opened_at, d.no)),
             alerts=self.alerts,
             stopped=self.stopped,
-            quote=self.quote,
-            base=self.base,
             max_funds=self.max_funds,
-            balance_log=self.balance_log,
-            funds_log=self.funds_log,
             steps=self.steps,
-            candles_stepped=self.candles_stepped,
         )
 
-    def _candle(self, i: int) -> None:
-        arrays = self.arrays
+    def _walk_candle(self, book: _Book, i: int) -> None:
+        """The candle's path: the gap from the previous close, arrivals at the open, then
+        open -> low/high -> high/low -> close."""
+        arrays = book.arrays
         candle = arrays.candle(i)
-        self.index, self.closing, self.candles_stepped = i, False, self.candles_stepped + 1
+        book.index, book.candles_stepped = i, book.candles_stepped + 1
+        self.active, self.closing = book, False
         start = arrays.close_price(i - 1) if i > 0 else candle.open
         t0 = candle.open_time
-        # The gap from the previous close to this open, walked by orders already resting.
-        self._walk(start, candle.open, t0)
-        self._arrive(candle.open, t0)
+        self._walk(book, start, candle.open, t0)
+        self._arrive(book, candle.open, t0)
         first, second = (candle.low, candle.high) if candle.close >= candle.open else (candle.high, candle.low)
         third = timedelta(seconds=arrays.step_ns / 3e9)
         points = (candle.open, first, second, candle.close)
         for k in range(3):
             if self.stopped is not None:
                 return
-            self._walk(points[k], points[k + 1], t0 + third * (k + 1))
-        if self.stopped is not None:
-            return
-        self.closing, self.price, self.now = True, candle.close, candle.close_time
-        interest_until = self.kind.interest(self.config, self.state).until
-        if interest_until is not None and interest_until != self.fired_until and interest_until <= candle.close_time:
-            self.fired_until = interest_until
-            self._deliver(TimerFired(candle.close_time))
-        self._deliver(CandleClosed(candle))
-        self._log_balance()
+            self._walk(book, points[k], points[k + 1], t0 + third * (k + 1))
+
+    def _close_candles(self, due: list[tuple[_Book, int]]) -> None:
+        """Tell the bot the candles closed (after a due timer), in pair order."""
+        self.active, self.closing = None, True
+        for book, i in due:
+            candle = book.arrays.candle(i)
+            self.price, self.now = candle.close, candle.close_time
+            until = self.kind.interest(self.config, self.state).until
+            if until is not None and until != self.fired_until and until <= candle.close_time:
+                self.fired_until = until
+                self._deliver(TimerFired(candle.close_time))
+            self._deliver(CandleClosed(candle))
+            if self.stopped is not None:
+                break
+        for book, _ in due:
+            book.log_balance()
 
     # -- order book -----------------------------------------------------------------
 
-    def _walk(self, start: Decimal, end: Decimal, at: datetime) -> None:
+    def _walk(self, book: _Book, start: Decimal, end: Decimal, at: datetime) -> None:
         """Move the price from ``start`` to ``end``, executing what it meets in order."""
-        mode = self.model.limit_fill
+        mode = book.model.limit_fill
         current = start
         while self.stopped is None:
-            hit = next_on_segment(list(self.working.values()), current, end, mode)
+            hit = next_on_segment(list(book.working.values()), current, end, mode)
             if hit is None:
                 return
             working, point = hit
@@ -205,72 +250,79 @@ class _PairSim:
                 limit = working.order.price
                 assert limit is not None
                 if limit_crosses(working.order.side, limit, point, "touch"):
-                    self._execute(working, point, is_maker=False)
+                    self._execute(book, working, point, is_maker=False)
             else:
-                self._execute(working, point, is_maker=True)
+                self._execute(book, working, point, is_maker=True)
             self._drain()
 
-    def _arrive(self, price: Decimal, at: datetime) -> None:
-        """Orders decided on the previous close reach the book at this open."""
+    def _arrive(self, book: _Book, price: Decimal, at: datetime) -> None:
+        """Orders decided on an earlier close reach the book at this open."""
         self.price, self.now = price, at
-        arrivals, self.arrivals = self.arrivals, []
+        arrivals, book.arrivals = book.arrivals, []
         for working in arrivals:
-            if working.order.client_id.text not in self.records or self.stopped is not None:
-                continue
-            self._enter(working)
+            if self.stopped is not None:
+                return
+            self._enter(book, working)
             self._drain()
 
-    def _enter(self, working: Working) -> None:
+    def _enter(self, book: _Book, working: Working) -> None:
         """An order meets the book at the current price: execute, trigger or rest."""
-        order, price = working.order, self.price
+        order, price, model = working.order, self.price, book.model
         if working.is_market:
-            self._execute(working, self.model.market_price(order.side, price), is_maker=False)
+            self._execute(book, working, model.market_price(order.side, price), is_maker=False)
             return
         if working.is_stop_waiting and stop_touched(working, price):
             working.triggered = True
         limit = order.price
         assert limit is not None
-        if not working.is_stop_waiting and limit_crosses(order.side, limit, price, "touch" if working.triggered else
-                                                          self.model.limit_fill):
+        mode = "touch" if working.triggered else model.limit_fill
+        if not working.is_stop_waiting and limit_crosses(order.side, limit, price, mode):
             if order.type is OrderType.LIMIT_MAKER:
                 self._reject(working, "post-only order would take liquidity")
                 return
-            self._execute(working, price, is_maker=False)
+            self._execute(book, working, price, is_maker=False)
             return
-        self.working[order.client_id.text] = working
+        book.working[order.client_id.text] = working
         if order.side is Side.BUY:
-            self.locked += limit * order.amount
+            book.locked += limit * order.amount
+            self.total_locked += limit * order.amount
             self._note_funds()
         self.records[order.client_id.text].status = OrderStatus.OPEN
 
-    def _execute(self, working: Working, price: Decimal, *, is_maker: bool) -> None:
+    def _execute(self, book: _Book, working: Working, price: Decimal, *, is_maker: bool) -> None:
         order = working.order
         key = order.client_id.text
-        if self.working.pop(key, None) is not None and order.side is Side.BUY and order.price is not None:
-            self.locked -= order.price * order.amount
+        if book.working.pop(key, None) is not None:
+            self._unlock(book, order)
         assert self.now is not None
         self.trades += 1
-        fill = make_fill(self.model, working, price, is_maker, self.now, self.trades)
+        fill = make_fill(book.model, working, price, is_maker, self.now, self.trades)
         self.fills.append(fill)
         notional = fill.price * fill.amount
-        pair = self.model.pair
+        before = book.quote
         if order.side is Side.BUY:
-            self.base += fill.amount
-            self.quote -= notional
+            book.base += fill.amount
+            book.quote -= notional
         else:
-            self.base -= fill.amount
-            self.quote += notional
-        if fill.fee_currency == pair.base:
-            self.base -= fill.fee
+            book.base -= fill.amount
+            book.quote += notional
+        if fill.fee_currency == book.model.pair.base:
+            book.base -= fill.fee
         else:
-            self.quote -= fill.fee
+            book.quote -= fill.fee
+        self.total_quote += book.quote - before
         self.records[key].filled(fill)
         self._note_funds()
         self.queue.append(OrderFilled(fill, ZERO))
 
+    def _unlock(self, book: _Book, order: Any) -> None:
+        if order.side is Side.BUY and order.price is not None:
+            book.locked -= order.price * order.amount
+            self.total_locked -= order.price * order.amount
+
     def _reject(self, working: Working, reason: str) -> None:
         record = self.records[working.order.client_id.text]
-        record.status, record.reason = OrderStatus.REJECTED, reason
+        record.status, record.reason, record.closed_at = OrderStatus.REJECTED, reason, self.now
         assert self.now is not None
         self.queue.append(OrderWasRejected(working.order.client_id, reason, self.now))
 
@@ -288,47 +340,50 @@ class _PairSim:
             return
         self.draining = True
         try:
-            self._drain_queue()
+            handled = 0
+            while self.queue and self.stopped is None:
+                event = self.queue.popleft()
+                handled += 1
+                if handled > MAX_EVENTS_PER_CANDLE:
+                    raise BotLoopError(f"more than {MAX_EVENTS_PER_CANDLE} events at {self.now}")
+                self.steps += 1
+                self.state, commands = self.kind.step(self.config, self.state, event)
+                for command in commands:
+                    self._command(command)
         finally:
             self.draining = False
-
-    def _drain_queue(self) -> None:
-        handled = 0
-        while self.queue and self.stopped is None:
-            event = self.queue.popleft()
-            handled += 1
-            if handled > MAX_EVENTS_PER_CANDLE:
-                raise BotLoopError(f"{self.arrays.pair}: more than {MAX_EVENTS_PER_CANDLE} events at {self.now}")
-            self.steps += 1
-            self.state, commands = self.kind.step(self.config, self.state, event)
-            for command in commands:
-                self._command(command)
 
     def _command(self, command: Any) -> None:
         assert self.now is not None
         if isinstance(command, PlaceOrder):
             self._place(command)
         elif isinstance(command, CancelOrder):
-            key = command.client_id.text
-            working = self.working.pop(key, None)
-            if working is not None:
-                if working.order.side is Side.BUY and working.order.price is not None:
-                    self.locked -= working.order.price * working.order.amount
-            else:
-                working = next((w for w in self.arrivals if w.order.client_id.text == key), None)
-                if working is None:
-                    return  # unknown or already final: the exchange answers with an error, nothing changes
-                self.arrivals.remove(working)
-            record = self.records[key]
-            record.status, record.closed_at = OrderStatus.CANCELED, self.now
-            self._note_funds()
-            self.queue.append(OrderCanceled(command.client_id, self.now))
+            self._cancel(command)
         elif isinstance(command, DealChanged):
             self.deals[command.deal.no] = command.deal
         elif isinstance(command, RaiseAlert):
             self.alerts.append(command)
         elif isinstance(command, StopBot):
             self.stopped = command.reason
+
+    def _cancel(self, command: CancelOrder) -> None:
+        key = command.client_id.text
+        record = self.records.get(key)
+        book = self.books.get(record.pair) if record is not None else None
+        if book is None:
+            return  # unknown: the exchange answers with an error, nothing changes
+        working = book.working.pop(key, None)
+        if working is not None:
+            self._unlock(book, working.order)
+        else:
+            working = next((w for w in book.arrivals if w.order.client_id.text == key), None)
+            if working is None:
+                return  # already final: nothing changes
+            book.arrivals.remove(working)
+        assert record is not None and self.now is not None
+        record.status, record.closed_at = OrderStatus.CANCELED, self.now
+        self._note_funds()
+        self.queue.append(OrderCanceled(command.client_id, self.now))
 
     def _place(self, command: PlaceOrder) -> None:
         order = command.order
@@ -340,31 +395,35 @@ class _PairSim:
         self.seq += 1
         working = Working(order, self.seq)
         self.records[key] = OrderRecord.of(order, self.now)
-        if order.pair != self.model.pair:
+        book = self.books.get(order.pair)
+        if book is None:
             self._reject(working, f"this backtest has no market {order.pair}")
             return
+        reference = self.price if book is self.active else book.arrays.close_price(max(book.index, 0))
         try:
-            check_order(self.model, order, self.price)
+            check_order(book.model, order, reference)
         except OrderRejected as exc:
             self._reject(working, str(exc))
             return
-        if self.closing:
-            self.arrivals.append(working)
+        if self.closing or book is not self.active:
+            book.arrivals.append(working)
         else:
-            self._enter(working)
+            self._enter(book, working)
 
     # -- accounting -------------------------------------------------------------------
 
     def _note_funds(self) -> None:
-        funds = self.locked - self.quote
+        funds = self.total_locked - self.total_quote
         if funds > self.max_funds:
             self.max_funds = funds
-        self.funds_log.append((self.index, len(self.funds_log), funds))
 
-    def _log_balance(self) -> None:
-        log = self.balance_log
-        if not log or log[-1][1] != self.quote or log[-1][2] != self.base:
-            log.append((self.index, self.quote, self.base))
+
+def _max(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _min(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _level(working: Working) -> tuple[Decimal, bool]:
@@ -381,12 +440,15 @@ def _ns(moment: datetime) -> int:
     return int(pd.Timestamp(moment).value)
 
 
-def _default_config_for_pair(config: Any, pair: Pair) -> Any:
-    if hasattr(config, "model_copy"):
-        return config.model_copy(update={"pair": pair})
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.replace(config, pair=pair)
-    return config
+def _config_rules(config: Any) -> Mapping[Pair, MarketRules] | MarketRules | None:
+    rules = getattr(config, "rules", None)
+    return rules if isinstance(rules, MarketRules | Mapping) else None
+
+
+def _config_fees(config: Any) -> FeeSchedule | None:
+    fees = getattr(config, "fees", None)
+    schedule = getattr(fees, "schedule", fees)
+    return schedule if isinstance(schedule, FeeSchedule) else None
 
 
 def run(
@@ -402,28 +464,31 @@ def run(
     timeframe: str | None = None,
     skip: bool = True,
     initial_capital: Decimal | None = None,
-    config_for_pair: Callable[[Any, Pair], Any] | None = None,
 ) -> Result:
     """Backtest ``config`` of the bot module ``kind`` (anything with ``initial_state``,
     ``step``, ``interest``) over ``candles`` (one clean frame or ``CandleArrays`` per
-    pair). ``rules`` gives each pair's tick/step/min-notional (none: no rounding rules);
-    ``initial_capital`` is the base for percentages, returns and drawdown (default: the
-    maximum funds the run used). Deterministic: the same inputs give the same Result."""
+    pair; one bot instance sees all pairs, like a multi-pair bot live).
+
+    ``rules`` (tick/step/min notional per pair) and ``fees`` default to the config's own
+    (``config.rules``, ``config.fees.schedule``, as the sealbot bots carry them), else
+    no rounding rules and 0.1 % fees. ``initial_capital`` is the base for percentages,
+    returns and drawdown (default: the most funds the run used). Deterministic: the
+    same inputs give the same Result."""
     if not candles:
         raise ValueError("candles: give at least one pair")
-    fees = fees or FeeSchedule()
-    make_config = config_for_pair or (_default_config_for_pair if len(candles) > 1 else (lambda c, _p: c))
-    outcomes = []
+    fees = fees or _config_fees(config) or FeeSchedule()
+    rules = rules if rules is not None else _config_rules(config)
+    books: dict[Pair, _Book] = {}
     for pair in sorted(candles):
         data = candles[pair]
         pair_rules = rules.get(pair) if isinstance(rules, Mapping) else rules
-        pair_rules = pair_rules or MarketRules(pair, ZERO, ZERO)
+        if pair_rules is None or pair_rules.pair != pair:
+            pair_rules = MarketRules(pair, ZERO, ZERO)
         if isinstance(data, CandleArrays):
             arrays = data
         else:
             tick = pair_rules.tick_size or None
             arrays = CandleArrays(pair, timeframe or infer_timeframe(data), data, tick)
-        model = FillModel(pair_rules, fees, fee_currency, slippage, limit_fill)
-        sim = _PairSim(kind, make_config(config, pair), arrays, model, skip)
-        outcomes.append(sim.run())
-    return build_result(outcomes, initial_capital=initial_capital)
+        books[pair] = _Book(arrays, FillModel(pair_rules, fees, fee_currency, slippage, limit_fill))
+    outcome = _Sim(kind, config, books, skip).run()
+    return build_result(outcome, initial_capital=initial_capital)
