@@ -97,7 +97,8 @@ OKX = {"code": "0", "msg": "", "data": [{"acctLv": "2", "autoLoan": False, "ctIs
                                         "greeksType": "PA", "level": "Lv1", "levelTmp": "", "mgnIsoMode": "automatic",
                                         "posMode": "long_short_mode", "spotOffsetType": "", "uid": "44705892343619584",
                                         "label": "sealbot", "roleType": "0", "traderInsts": [], "opAuth": "0",
-                                        "ip": "203.0.113.7", "perm": "read_only,trade", "mainUid": "44705892343619584"}]}
+                                        "ip": "203.0.113.7", "perm": "read_only,trade",
+                                        "mainUid": "44705892343619584"}]}
 
 
 def test_okx_trade_key_with_ip_is_ok_and_withdraw_is_refused() -> None:
