@@ -1,0 +1,226 @@
+"""What the engine writes down, behind one narrow interface.
+
+The engine needs a handful of durable facts: each order *before* it is sent (so a
+restart can ask the exchange about it), each fill exactly once, each bot's config,
+state and status, deals and alerts. ``Journal`` is that interface; ``StoreJournal``
+(in ``engine.store_journal``) implements it on sealbot's database, ``MemoryJournal``
+here implements it in memory for unit tests and the benchmark.
+
+Every write happens inside ``journal.transaction()``: a bot's new state, the orders
+it asked for and the fill that caused them commit together or not at all, so a
+crash can never leave a state that has seen a fill the books have not (or the reverse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from sealbot.domain import AlertLevel, ClientOrderId, Deal, Fill, Order
+
+
+class BotStatus:
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalOrder:
+    """An order as sealbot journalled it. ``reason`` says why it was refused/rejected."""
+
+    account: str
+    bot: str
+    order: Order
+    created_at: datetime
+    attempts: int = 0
+    reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.order.client_id.text
+
+
+@dataclass(frozen=True, slots=True)
+class BotRecord:
+    """A bot as stored: ``id`` is also the bot part of its client order ids."""
+
+    id: str
+    user: str
+    account: str
+    kind: str
+    config: dict[str, Any]
+    state: dict[str, Any] | None
+    status: str = BotStatus.RUNNING
+    status_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: str
+    user: str
+    exchange: str
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    user: str
+    level: AlertLevel
+    code: str
+    message: str
+    at: datetime
+    account: str | None = None
+    bot: str | None = None
+    id: int | None = None
+    delivered: tuple[str, ...] = ()
+
+
+class JournalTx(Protocol):
+    def get_order(self, client_id: ClientOrderId) -> JournalOrder | None: ...
+
+    def add_order(self, entry: JournalOrder) -> None:
+        """Journal a new order; raises ``ValueError`` if its client id is already known."""
+
+    def put_order(self, entry: JournalOrder) -> None:
+        """Replace what is known of an already journalled order."""
+
+    def open_orders(self, account: str) -> list[JournalOrder]:
+        """Orders not in a final state (pending included), oldest first."""
+
+    def knows_client_id(self, account: str, text: str) -> bool:
+        """True when sealbot journalled an order with this exact client id on this account."""
+
+    def add_fill(self, account: str, fill: Fill) -> bool:
+        """Record a fill; False (and no change) when this (order, trade id) is already known."""
+
+    def fills_of(self, client_id: ClientOrderId) -> list[Fill]: ...
+
+    def bots(self, account: str) -> list[BotRecord]: ...
+
+    def get_bot(self, bot: str) -> BotRecord | None: ...
+
+    def save_bot(self, record: BotRecord) -> None: ...
+
+    def save_deal(self, account: str, deal: Deal) -> None: ...
+
+    def add_alert(self, alert: AlertRecord) -> AlertRecord: ...
+
+    def mark_delivered(self, alert_id: int, channel: str) -> None: ...
+
+
+class Journal(Protocol):
+    def transaction(self) -> AbstractContextManager[JournalTx]: ...
+
+    def accounts(self) -> list[AccountRecord]: ...
+
+
+@dataclass
+class _Data:
+    orders: dict[str, JournalOrder] = field(default_factory=dict)
+    fills: dict[tuple[str, str], Fill] = field(default_factory=dict)
+    bots: dict[str, BotRecord] = field(default_factory=dict)
+    deals: dict[tuple[str, int], Deal] = field(default_factory=dict)
+    alerts: list[AlertRecord] = field(default_factory=list)
+    accounts: dict[str, AccountRecord] = field(default_factory=dict)
+
+
+class MemoryJournal:
+    """The journal in memory: transactions are all-or-nothing (an undo log puts
+    back what the block wrote when it raises)."""
+
+    def __init__(self) -> None:
+        self.data = _Data()
+
+    def add_account(self, account: AccountRecord) -> None:
+        self.data.accounts[account.id] = account
+
+    def accounts(self) -> list[AccountRecord]:
+        return list(self.data.accounts.values())
+
+    @contextmanager
+    def transaction(self) -> Iterator[JournalTx]:
+        tx = _MemoryTx(self.data)
+        try:
+            yield tx
+        except BaseException:
+            tx.rollback()
+            raise
+
+
+_MISSING = object()
+
+
+class _MemoryTx:
+    """Writes go straight to the data; an undo log of (table, key, old value) puts them
+    back on rollback, so a transaction costs what it touches, not the table size."""
+
+    def __init__(self, data: _Data) -> None:
+        self.data = data
+        self._undo: list[tuple[dict[Any, Any], Any, Any]] = []
+        self._alerts = len(data.alerts)
+
+    def _set(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        self._undo.append((table, key, table.get(key, _MISSING)))
+        table[key] = value
+
+    def rollback(self) -> None:
+        for table, key, old in reversed(self._undo):
+            if old is _MISSING:
+                table.pop(key, None)
+            else:
+                table[key] = old
+        del self.data.alerts[self._alerts:]
+
+    def get_order(self, client_id: ClientOrderId) -> JournalOrder | None:
+        return self.data.orders.get(client_id.text)
+
+    def add_order(self, entry: JournalOrder) -> None:
+        if entry.key in self.data.orders:
+            raise ValueError(f"client order id {entry.key} is already journalled")
+        self._set(self.data.orders, entry.key, entry)
+
+    def put_order(self, entry: JournalOrder) -> None:
+        self._set(self.data.orders, entry.key, entry)
+
+    def open_orders(self, account: str) -> list[JournalOrder]:
+        found = [e for e in self.data.orders.values() if e.account == account and not e.order.status.is_final]
+        return sorted(found, key=lambda e: e.created_at)
+
+    def knows_client_id(self, account: str, text: str) -> bool:
+        entry = self.data.orders.get(text)
+        return entry is not None and entry.account == account
+
+    def add_fill(self, account: str, fill: Fill) -> bool:
+        key = (fill.client_id.text, fill.trade_id)
+        if key in self.data.fills:
+            return False
+        self._set(self.data.fills, key, fill)
+        return True
+
+    def fills_of(self, client_id: ClientOrderId) -> list[Fill]:
+        return [f for (cid, _), f in self.data.fills.items() if cid == client_id.text]
+
+    def bots(self, account: str) -> list[BotRecord]:
+        return [b for b in self.data.bots.values() if b.account == account]
+
+    def get_bot(self, bot: str) -> BotRecord | None:
+        return self.data.bots.get(bot)
+
+    def save_bot(self, record: BotRecord) -> None:
+        self._set(self.data.bots, record.id, record)
+
+    def save_deal(self, account: str, deal: Deal) -> None:
+        self._set(self.data.deals, (deal.bot, deal.no), deal)
+
+    def add_alert(self, alert: AlertRecord) -> AlertRecord:
+        stored = replace(alert, id=len(self.data.alerts) + 1)
+        self.data.alerts.append(stored)
+        return stored
+
+    def mark_delivered(self, alert_id: int, channel: str) -> None:
+        alert = self.data.alerts[alert_id - 1]
+        self.data.alerts[alert_id - 1] = replace(alert, delivered=(*alert.delivered, channel))

@@ -1,0 +1,270 @@
+"""The order manager: never place an order twice, never lose a fill.
+
+The protocol, per order:
+
+1. The runner journals the order as ``pending`` (with its client order id derived from
+   bot, deal, step) in the same transaction as the bot state that asked for it, and
+   commits, *before* any request goes out.
+2. ``send`` places it. The exchange's answer updates the journal. A rejection becomes a
+   ``Rejection`` observation. A timeout, a 5xx or a 429 leaves the outcome unknown:
+   ``resolve`` looks the order up *by client id* first, and only re-sends (with the
+   same id) when the exchange has never seen it.
+3. ``poll`` gathers what happened on the exchange since: trades (``fetch_my_trades``)
+   and orders that left the book (filled, canceled, expired).
+4. ``apply`` turns one observation into at most one bot event, inside the runner's
+   transaction: a fill is recorded under the unique (order, trade id), so applying the
+   same trade twice yields nothing the second time.
+5. ``reconcile`` runs on start and after any error, before the account's bots may act:
+   pending orders are found on the exchange or re-sent/marked, and every trade and
+   final status since the oldest open order is observed.
+
+A status the exchange calls final is adopted only once the fills behind it are in the
+books, so "filled" in sealbot always means "and every fill applied".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sealbot.domain import ClientOrderId, Fill, Order, OrderFilled, OrderStatus, OrderWasRejected
+from sealbot.domain.errors import OrderRejected
+from sealbot.domain.events import OrderCanceled
+from sealbot.engine.budget import Budget
+from sealbot.engine.clock import Clock, SystemClock
+from sealbot.engine.journal import AccountRecord, Journal, JournalOrder, JournalTx
+from sealbot.venues.base import Venue, is_foreign
+from sealbot.venues.errors import (
+    ExchangeUnavailable,
+    InsufficientFunds,
+    RateLimited,
+    UnknownOrder,
+    VenueError,
+)
+
+log = logging.getLogger(__name__)
+
+FILL_LOOKBACK = timedelta(minutes=2)
+"""Trades are fetched from this long before the oldest open order was journalled, to
+absorb clock differences between sealbot and the exchange."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """The exchange (or sealbot, for an order that never got out) refused the order."""
+
+    client_id: ClientOrderId
+    reason: str
+    at: datetime
+
+
+Observation = Fill | Order | Rejection
+"""What the exchange told us: a trade, an order's current state, or a refusal."""
+
+BotEvent = OrderFilled | OrderCanceled | OrderWasRejected
+
+
+class OrderManager:
+    """Orders of one exchange account; the runner owns one per account."""
+
+    def __init__(self, account: AccountRecord, venue: Venue, journal: Journal, *, budget: Budget | None = None,
+                 clock: Clock | None = None, max_attempts: int = 3, resend_window: float = 300.0) -> None:
+        self.account, self.venue, self.journal, self.budget = account, venue, journal, budget
+        self.clock: Clock = clock or SystemClock()
+        self.max_attempts, self.resend_window = max_attempts, resend_window
+        self.sent = 0  # requests that created an order (for tests and metrics)
+
+    # -- journal ------------------------------------------------------------------
+    def journal_new(self, tx: JournalTx, bot: str, order: Order) -> JournalOrder:
+        """Step 1: write the order down as pending. Call inside the bot's transaction."""
+        entry = JournalOrder(self.account.id, bot, replace(order, status=OrderStatus.PENDING, filled=Decimal(0)),
+                             self.clock.now())
+        tx.add_order(entry)
+        return entry
+
+    def _get(self, client_id: ClientOrderId) -> JournalOrder | None:
+        with self.journal.transaction() as tx:
+            return tx.get_order(client_id)
+
+    def _record_answer(self, client_id: ClientOrderId, answer: Order, attempts: int | None = None) -> None:
+        """Adopt the exchange's view of an order (its id, a non-final status) without
+        touching what only fills may change."""
+        with self.journal.transaction() as tx:
+            entry = tx.get_order(client_id)
+            if entry is None:
+                return
+            tx.put_order(_merge(entry, answer, attempts))
+
+    # -- sending ------------------------------------------------------------------
+    async def send(self, client_id: ClientOrderId) -> list[Observation]:
+        """Step 2: place a journalled pending order (no-op if it is no longer pending)."""
+        entry = self._get(client_id)
+        if entry is None or entry.order.status is not OrderStatus.PENDING:
+            return []
+        if entry.attempts >= self.max_attempts:
+            return [Rejection(client_id, f"not placed after {entry.attempts} attempts", self.clock.now())]
+        if self.budget is not None:
+            await self.budget.acquire()
+        self._record_attempt(entry)
+        try:
+            answer = await self.venue.create_order(entry.order)
+        except (InsufficientFunds, OrderRejected) as exc:
+            # A duplicate client id means the order *is* there: look before calling it rejected.
+            if "client id" in str(exc):
+                return await self.resolve(client_id)
+            return [Rejection(client_id, str(exc), self.clock.now())]
+        except (ExchangeUnavailable, RateLimited, TimeoutError) as exc:
+            self._slow_down(exc)
+            log.warning("order %s: outcome unknown (%s); looking it up", client_id, type(exc).__name__)
+            return await self.resolve(client_id)
+        self.sent += 1
+        self._record_answer(client_id, answer)
+        return [answer] if answer.status.is_final else []
+
+    def _record_attempt(self, entry: JournalOrder) -> None:
+        with self.journal.transaction() as tx:
+            current = tx.get_order(entry.order.client_id) or entry
+            tx.put_order(replace(current, attempts=current.attempts + 1))
+
+    def _slow_down(self, exc: BaseException) -> None:
+        if self.budget is None or not isinstance(exc, RateLimited):
+            return
+        if "418" in str(exc) or "banned" in str(exc).lower():
+            self.budget.banned(None)
+        else:
+            self.budget.rate_limited(None)
+
+    async def resolve(self, client_id: ClientOrderId) -> list[Observation]:
+        """The outcome of a send is unknown: ask the exchange by client id, and re-send
+        (same id) only when it has never seen the order and the order is still fresh."""
+        entry = self._get(client_id)
+        if entry is None or entry.order.status is not OrderStatus.PENDING:
+            return []
+        try:
+            found = await self.venue.fetch_order(client_id, entry.order.pair)
+        except UnknownOrder:
+            age = (self.clock.now() - entry.created_at).total_seconds()
+            if entry.attempts < self.max_attempts and age <= self.resend_window:
+                return await self.send(client_id)
+            why = "never reached the exchange" + (" (too old to send now)" if age > self.resend_window else "")
+            return [Rejection(client_id, why, self.clock.now())]
+        except VenueError as exc:
+            self._slow_down(exc)
+            log.warning("order %s: lookup failed (%s); left pending for reconcile", client_id, type(exc).__name__)
+            return []
+        self._record_answer(client_id, found)
+        return [found]
+
+    async def cancel(self, client_id: ClientOrderId) -> list[Observation]:
+        entry = self._get(client_id)
+        if entry is None or entry.order.status.is_final:
+            return []
+        if entry.order.status is OrderStatus.PENDING:
+            return await self.resolve(client_id) + await self.cancel_if_open(client_id)
+        return await self.cancel_if_open(client_id)
+
+    async def cancel_if_open(self, client_id: ClientOrderId) -> list[Observation]:
+        entry = self._get(client_id)
+        if entry is None or entry.order.status.is_final or entry.order.status is OrderStatus.PENDING:
+            return []
+        if self.budget is not None:
+            await self.budget.acquire()
+        try:
+            return [await self.venue.cancel_order(client_id, entry.order.pair)]
+        except UnknownOrder:
+            return []
+        except (OrderRejected, VenueError) as exc:
+            self._slow_down(exc)
+            log.warning("cancel %s failed: %s", client_id, exc)
+            return []
+
+    # -- observing ------------------------------------------------------------------
+    async def poll(self) -> list[Observation]:
+        """Step 3: trades and final states of every order sealbot has open on the account."""
+        with self.journal.transaction() as tx:
+            opens = [e for e in tx.open_orders(self.account.id) if e.order.status is not OrderStatus.PENDING]
+        if not opens:
+            return []
+        observations: list[Observation] = []
+        by_pair: dict[object, list[JournalOrder]] = {}
+        for entry in opens:
+            by_pair.setdefault(entry.order.pair, []).append(entry)
+        for entries in by_pair.values():
+            pair = entries[0].order.pair
+            since = min(e.created_at for e in entries) - FILL_LOOKBACK
+            mine = {e.key for e in entries}
+            for fill in await self.venue.fetch_my_trades(pair, since):
+                if not is_foreign(fill.client_id) and fill.client_id.text in mine:
+                    observations.append(fill)
+            still_open = {o.client_id.text for o in await self.venue.fetch_open_orders(pair)}
+            for entry in entries:
+                if entry.key not in still_open:
+                    try:
+                        observations.append(await self.venue.fetch_order(entry.order.client_id, pair))
+                    except UnknownOrder:
+                        observations.append(Rejection(entry.order.client_id, "the exchange lost the order",
+                                                      self.clock.now()))
+        return observations
+
+    async def reconcile(self) -> list[Observation]:
+        """Step 5: settle every pending order, then observe everything since."""
+        with self.journal.transaction() as tx:
+            pending = [e for e in tx.open_orders(self.account.id) if e.order.status is OrderStatus.PENDING]
+        observations: list[Observation] = []
+        for entry in pending:
+            observations += await self.resolve(entry.order.client_id)
+        return observations + await self.poll()
+
+    # -- applying ---------------------------------------------------------------------
+    def apply(self, tx: JournalTx, observation: Observation) -> tuple[str, BotEvent] | None:
+        """Step 4: record one observation; return (bot id, event) when the bot must hear
+        of it, exactly once however often the same observation is applied."""
+        if isinstance(observation, Fill):
+            return self._apply_fill(tx, observation)
+        if isinstance(observation, Rejection):
+            entry = tx.get_order(observation.client_id)
+            if entry is None or entry.order.status.is_final:
+                return None
+            tx.put_order(replace(entry, order=replace(entry.order, status=OrderStatus.REJECTED),
+                                 reason=observation.reason))
+            return entry.bot, OrderWasRejected(observation.client_id, observation.reason, observation.at)
+        entry = tx.get_order(observation.client_id)
+        if entry is None:
+            return None
+        merged = _merge(entry, observation)
+        tx.put_order(merged)
+        if merged.order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED) and not entry.order.status.is_final:
+            return entry.bot, OrderCanceled(observation.client_id, self.clock.now())
+        if merged.order.status is OrderStatus.REJECTED and not entry.order.status.is_final:
+            return entry.bot, OrderWasRejected(observation.client_id, "rejected by the exchange", self.clock.now())
+        return None
+
+    def _apply_fill(self, tx: JournalTx, fill: Fill) -> tuple[str, BotEvent] | None:
+        entry = tx.get_order(fill.client_id)
+        if entry is None or entry.account != self.account.id or not tx.add_fill(self.account.id, fill):
+            return None
+        order = entry.order
+        filled = order.filled + fill.amount
+        cost = (order.average_price or Decimal(0)) * order.filled + fill.price * fill.amount
+        status = OrderStatus.FILLED if filled >= order.amount else OrderStatus.PARTIALLY_FILLED
+        tx.put_order(replace(entry, order=replace(order, filled=filled, average_price=cost / filled, status=status)))
+        return entry.bot, OrderFilled(fill, max(order.amount - filled, Decimal(0)))
+
+
+def _merge(entry: JournalOrder, answer: Order, attempts: int | None = None) -> JournalOrder:
+    """The journal entry updated with the exchange's view. Fills change ``filled``; a
+    final status is adopted only when the journal's fills cover what the exchange says
+    was filled (otherwise the order stays open until the missing trades are applied)."""
+    order = entry.order
+    status = order.status
+    if not status.is_final:
+        if answer.status.is_final and order.filled >= answer.filled:
+            status = OrderStatus.FILLED if order.filled >= order.amount else answer.status
+        elif answer.status is OrderStatus.PENDING:
+            status = order.status
+        else:
+            status = OrderStatus.PARTIALLY_FILLED if order.filled > 0 else OrderStatus.OPEN
+    merged = replace(order, status=status, exchange_id=answer.exchange_id or order.exchange_id)
+    return replace(entry, order=merged, attempts=entry.attempts if attempts is None else attempts)

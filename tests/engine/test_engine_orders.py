@@ -1,0 +1,157 @@
+"""The order manager journals before sending, never places twice, applies fills once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sealbot.domain import ClientOrderId, Order, OrderFilled, OrderStatus, OrderType, OrderWasRejected, Pair, Side
+from sealbot.engine.clock import FakeClock
+from sealbot.engine.journal import AccountRecord, MemoryJournal
+from sealbot.engine.orders import Observation, OrderManager
+from .fakes import T0, FakeVenue
+
+BTC = Pair("BTC", "USDT")
+ACCOUNT = AccountRecord("acc1", "alice", "fake")
+
+
+def order(step: str = "b", kind: OrderType = OrderType.LIMIT, amount: str = "1") -> Order:
+    return Order(ClientOrderId("b1", 1, step), BTC, Side.BUY, kind, Decimal(amount),
+                 None if kind is OrderType.MARKET else Decimal(100))
+
+
+def setup() -> tuple[FakeVenue, MemoryJournal, OrderManager, FakeClock]:
+    clock = FakeClock(T0.timestamp())
+    venue = FakeVenue(now=clock.now)
+    journal = MemoryJournal()
+    return venue, journal, OrderManager(ACCOUNT, venue, journal, clock=clock), clock
+
+
+def journal(manager: OrderManager, journal: MemoryJournal, o: Order) -> None:
+    with journal.transaction() as tx:
+        manager.journal_new(tx, "b1", o)
+
+
+def apply_all(manager: OrderManager, jr: MemoryJournal, observations: list[Observation]) -> list[object]:
+    events = []
+    for obs in observations:
+        with jr.transaction() as tx:
+            result = manager.apply(tx, obs)
+        if result:
+            events.append(result[1])
+    return events
+
+
+async def test_an_order_is_journalled_pending_before_the_request_goes_out() -> None:
+    venue, jr, manager, _ = setup()
+    seen: list[OrderStatus | None] = []
+
+    def check(o: Order) -> None:
+        with jr.transaction() as tx:
+            entry = tx.get_order(o.client_id)
+            seen.append(entry.order.status if entry else None)
+
+    venue.on_create = check
+    journal(manager, jr, order())
+    await manager.send(order().client_id)
+    assert seen == [OrderStatus.PENDING]
+    with jr.transaction() as tx:
+        entry = tx.get_order(order().client_id)
+    assert entry is not None and entry.order.status is OrderStatus.OPEN and entry.order.exchange_id == "1"
+
+
+async def test_a_lost_answer_is_looked_up_and_the_order_is_never_placed_twice() -> None:
+    venue, jr, manager, _ = setup()
+    venue.faults = ["lost_answer"]
+    journal(manager, jr, order())
+    await manager.send(order().client_id)
+    assert venue.created == ["sbb1-1-b"]
+    with jr.transaction() as tx:
+        assert tx.get_order(order().client_id).order.status is OrderStatus.OPEN  # type: ignore[union-attr]
+    await manager.send(order().client_id)  # a second send of a known order does nothing
+    assert len(venue.created) == 1
+
+
+async def test_an_order_that_never_arrived_is_sent_again_with_the_same_id() -> None:
+    venue, jr, manager, _ = setup()
+    venue.faults = ["unreachable"]
+    journal(manager, jr, order())
+    await manager.send(order().client_id)
+    assert venue.created == ["sbb1-1-b"]
+
+
+async def test_a_rejection_reaches_the_bot_exactly_once() -> None:
+    venue, jr, manager, _ = setup()
+    venue.faults = ["funds"]
+    journal(manager, jr, order())
+    observations = await manager.send(order().client_id)
+    events = apply_all(manager, jr, observations + observations)
+    assert len(events) == 1 and isinstance(events[0], OrderWasRejected)
+    assert "insufficient funds" in events[0].reason
+
+
+async def test_fills_are_applied_once_however_often_they_are_polled() -> None:
+    venue, jr, manager, _ = setup()
+    journal(manager, jr, order(amount="2"))
+    await manager.send(order().client_id)
+    venue.fill("sbb1-1-b", Decimal("0.5"), Decimal(99))
+    venue.fill("sbb1-1-b", Decimal("1.5"), Decimal(101))
+    first = apply_all(manager, jr, await manager.poll())
+    again = apply_all(manager, jr, await manager.poll())
+    assert [type(e) for e in first] == [OrderFilled, OrderFilled] and again == []
+    assert [e.remaining for e in first] == [Decimal("1.5"), Decimal(0)]  # type: ignore[attr-defined]
+    with jr.transaction() as tx:
+        entry = tx.get_order(order().client_id)
+        assert entry is not None and entry.order.status is OrderStatus.FILLED
+        assert entry.order.average_price == Decimal("100.5")
+        assert len(tx.fills_of(order().client_id)) == 2
+
+
+async def test_an_exchange_filled_status_waits_for_its_trades() -> None:
+    venue, jr, manager, _ = setup()
+    journal(manager, jr, order(kind=OrderType.MARKET))
+    observations = await manager.send(order().client_id)  # filled at once on the exchange
+    apply_all(manager, jr, observations)
+    with jr.transaction() as tx:
+        assert tx.get_order(order().client_id).order.status is OrderStatus.OPEN  # type: ignore[union-attr]
+    events = apply_all(manager, jr, await manager.poll())
+    assert len(events) == 1
+    with jr.transaction() as tx:
+        assert tx.get_order(order().client_id).order.status is OrderStatus.FILLED  # type: ignore[union-attr]
+
+
+async def test_reconcile_after_a_crash_finds_sent_orders_sends_unsent_ones_and_applies_missed_fills() -> None:
+    venue, jr, manager, _ = setup()
+    sent, unsent = order("b"), order("so1")
+    journal(manager, jr, sent)
+    journal(manager, jr, unsent)
+    # the crash: `sent` reached the exchange (and filled) but its answer was never recorded
+    await venue.create_order(sent)
+    venue.fill(sent.client_id.text, Decimal(1), Decimal(100))
+    events = apply_all(manager, jr, await manager.reconcile())
+    assert venue.created == ["sbb1-1-b", "sbb1-1-so1"]
+    assert len([e for e in events if isinstance(e, OrderFilled)]) == 1
+    # a second reconcile changes nothing and sends nothing
+    assert apply_all(manager, jr, await manager.reconcile()) == []
+    assert len(venue.created) == 2
+
+
+async def test_an_old_order_that_never_left_is_marked_rejected_not_sent_late() -> None:
+    venue, jr, manager, clock = setup()
+    journal(manager, jr, order())
+    clock.advance(timedelta(hours=1).total_seconds())
+    events = apply_all(manager, jr, await manager.reconcile())
+    assert venue.created == []
+    assert len(events) == 1 and isinstance(events[0], OrderWasRejected)
+    assert "never reached the exchange" in events[0].reason
+
+
+async def test_a_cancel_on_the_exchange_reaches_the_bot_once() -> None:
+    venue, jr, manager, _ = setup()
+    journal(manager, jr, order())
+    await manager.send(order().client_id)
+    apply_all(manager, jr, await manager.cancel(order().client_id))
+    assert venue.orders["sbb1-1-b"].status is OrderStatus.CANCELED
+    with jr.transaction() as tx:
+        assert tx.get_order(order().client_id).order.status is OrderStatus.CANCELED  # type: ignore[union-attr]
+    assert apply_all(manager, jr, await manager.poll()) == []
