@@ -9,6 +9,7 @@ from sealbot.domain import ClientOrderId, Order, OrderFilled, OrderStatus, Order
 from sealbot.engine.clock import FakeClock
 from sealbot.engine.journal import AccountRecord, MemoryJournal
 from sealbot.engine.orders import Observation, OrderManager
+
 from .fakes import T0, FakeVenue
 
 BTC = Pair("BTC", "USDT")
@@ -108,7 +109,7 @@ async def test_fills_are_applied_once_however_often_they_are_polled() -> None:
 
 
 async def test_an_exchange_filled_status_waits_for_its_trades() -> None:
-    venue, jr, manager, _ = setup()
+    _venue, jr, manager, _ = setup()
     journal(manager, jr, order(kind=OrderType.MARKET))
     observations = await manager.send(order().client_id)  # filled at once on the exchange
     apply_all(manager, jr, observations)
