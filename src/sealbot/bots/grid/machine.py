@@ -235,14 +235,17 @@ def _opening_filled(cfg: Config, state: State, fill: Fill, remaining: Decimal, o
         return replace(state, opening=opening)
     # Share what the market buy brought among the intervals it funded, in proportion to
     # each one's level amount, then let each sell at its upper line.
+    # The last interval takes the remainder, so the shares add up to exactly what came in.
     slots = dict(state.slots)
     total = sum((level_amount(cfg, i) for i in opening.slots), ZERO)
     dust = state.dust
-    for i in opening.slots:
-        share = level_amount(cfg, i) / total
-        held = opening.base * share
-        slot = replace(slots[i], held=held, cost=opening.quote * share)
-        slots[i], dust = _selling(cfg, slot, dust, out, state.phase)
+    base_left, quote_left = opening.base, opening.quote
+    for n, i in enumerate(opening.slots):
+        last = n == len(opening.slots) - 1
+        held = base_left if last else opening.base * level_amount(cfg, i) / total
+        cost = quote_left if last else opening.quote * level_amount(cfg, i) / total
+        base_left, quote_left = base_left - held, quote_left - cost
+        slots[i], dust = _selling(cfg, replace(slots[i], held=held, cost=cost), dust, out, state.phase)
     return replace(state, slots=slots, opening=None, dust=dust)
 
 
