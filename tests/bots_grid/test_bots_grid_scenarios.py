@@ -22,6 +22,7 @@ from sealbot.domain import (
     Side,
     StopBot,
 )
+
 from .grid_exchange import T0, MiniExchange, candle, drive
 
 BTC = Pair("BTC", "USDT")
