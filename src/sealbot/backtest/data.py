@@ -172,7 +172,7 @@ def validate(frame: pd.DataFrame, timeframe: str | None = None, *, strict: bool 
         add(int(row), 1, "non_positive", "a price is zero or negative")
     high, low = frame["high"].to_numpy(), frame["low"].to_numpy()
     for row in np.flatnonzero(high < low):
-        add(int(row), 2, "high_below_low", f"high {high[row]!r} < low {low[row]!r}")
+        add(int(row), 2, "high_below_low", f"high {float(high[row])!r} < low {float(low[row])!r}")
     body_hi = np.maximum(frame["open"].to_numpy(), frame["close"].to_numpy())
     body_lo = np.minimum(frame["open"].to_numpy(), frame["close"].to_numpy())
     for row in np.flatnonzero((high >= low) & ((body_hi > high) | (body_lo < low))):
