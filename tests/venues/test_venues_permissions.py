@@ -12,6 +12,7 @@ from sealbot.venues.permissions import (
     TRANSFER,
     WITHDRAW,
     check_exchange_permissions,
+    check_key,
     parse_binance,
     parse_bybit,
     parse_kraken,
@@ -170,3 +171,9 @@ async def test_an_exchange_without_a_check_is_reported_as_unchecked() -> None:
         await venue.close()
     assert report.checked is False and report.reasons == (NOT_REPORTED,)
     assert report.verdict is Verdict.FLAGGED
+
+
+async def test_check_key_without_signer_support_says_it_could_not_check(signer: FakeSigner) -> None:
+    report = await check_key("okx", signer, FakeHandle("a"))
+    assert report.checked is False and "could not be checked" in report.reasons[0]
+    assert signer.requests == []

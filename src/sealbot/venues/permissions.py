@@ -202,3 +202,23 @@ async def check_exchange_permissions(venue: CcxtVenue, policy: IpPolicy = IpPoli
                                                    f"{method_name}")
     body = await venue._call(method)
     return parser(body, policy, egress_ip)
+
+
+async def check_key(exchange_id: str, signer: Any, handle: Any, *, urls: dict[str, Any] | None = None,
+                    policy: IpPolicy = IpPolicy.WARN, egress_ip: str | None = None) -> PermissionReport:
+    """Open a venue for one key, ask for its permissions, close it: what linking an
+    account and the periodic re-check call. For an exchange without a permission
+    endpoint no request is made and the report says it could not be checked."""
+    from sealbot.venues.ccxt_venue import CcxtVenue
+    from sealbot.venues.signing import SIGNER_EXCHANGES
+
+    if exchange_id not in CHECKS:
+        return not_checked(exchange_id, egress_ip)
+    if exchange_id not in SIGNER_EXCHANGES:
+        return not_checked(exchange_id, egress_ip, "could not be checked: requests to this exchange cannot be "
+                                                   "signed through the custody signer yet")
+    venue = CcxtVenue(exchange_id, signer=signer, handle=handle, urls=urls, ip_policy=policy, egress_ip=egress_ip)
+    try:
+        return await venue.check_permissions()
+    finally:
+        await venue.close()
