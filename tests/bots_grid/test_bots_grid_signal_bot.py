@@ -1,0 +1,227 @@
+"""Signal bot scenarios: sizing, one position per pair, exits that never exceed the
+holding, idempotent signals, shorts, close-all, and a property over random signals."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal as D
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sealbot.bots import signal as sb
+from sealbot.domain import (
+    AmountType,
+    BalanceReported,
+    CloseReason,
+    DealChanged,
+    Event,
+    Pair,
+    PlaceOrder,
+    RaiseAlert,
+    Side,
+    SignalAction,
+    SignalReceived,
+)
+
+from .grid_exchange import T0, MiniExchange
+
+BTC, ETH = Pair("BTC", "USDT"), Pair("ETH", "USDT")
+MARKETS = [{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.0001", "min_notional": "5"},
+           {"pair": "ETH/USDT", "tick_size": "0.01", "step_size": "0.001", "min_notional": "5"}]
+
+
+def config(**overrides: Any) -> sb.Config:
+    data: dict[str, Any] = {"bot_id": "s1", "markets": MARKETS, "amount": "100"}
+    data.update(overrides)
+    return sb.parse_config(data)
+
+
+def sig(n: int, action: SignalAction, pair: Pair | None = BTC, price: str | None = "40000",
+        amount: str | None = None, kind: AmountType | None = None) -> SignalReceived:
+    return SignalReceived(f"id{n}", action, T0 + timedelta(seconds=n), pair, D(amount) if amount else None, kind,
+                          D(price) if price else None)
+
+
+class Harness:
+    """Runs the bot; market orders fill at once at ``price`` on a MiniExchange per pair."""
+
+    def __init__(self, cfg: sb.Config, buy_fee_in_base: bool = False) -> None:
+        self.cfg, self.state = cfg, sb.initial_state(cfg)
+        self.ex = {p: MiniExchange(p, buy_fee_in_base=buy_fee_in_base) for p in (BTC, ETH)}
+        self.commands: list[Any] = []
+        self.hold_fills = False
+        self.pending: list[Event] = []
+
+    def send(self, event: Event, price: str = "40000") -> list[Any]:
+        out: list[Any] = []
+        queue = [event]
+        while queue:
+            self.state, commands = sb.step(self.cfg, self.state, queue.pop(0))
+            out += commands
+            for command in commands:
+                if isinstance(command, PlaceOrder):
+                    events = self.ex[command.order.pair].apply([command], T0, D(price))
+                    if self.hold_fills:
+                        self.pending += events
+                    else:
+                        queue += events
+        self.commands += out
+        return out
+
+    def release(self, price: str = "40000") -> list[Any]:
+        self.hold_fills = False
+        out: list[Any] = []
+        pending, self.pending = self.pending, []
+        for event in pending:
+            out += self.send(event, price)
+        return out
+
+
+def orders(commands: list[Any]) -> list[tuple[str, str, str]]:
+    return [(str(c.order.client_id), c.order.side.value, str(c.order.amount)) for c in commands
+            if isinstance(c, PlaceOrder)]
+
+
+def test_fixed_quote_entry_and_exit_close_exactly_what_was_bought() -> None:
+    h = Harness(config())
+    # 100 USDT at 40000 = 0.0025 BTC
+    assert orders(h.send(sig(1, SignalAction.ENTER_LONG))) == [("sbs1-1-e", "buy", "0.0025")]
+    out = h.send(sig(2, SignalAction.EXIT_LONG), price="41000")
+    assert orders(out) == [("sbs1-1-x1", "sell", "0.0025")]
+    closed = [c.deal for c in out if isinstance(c, DealChanged)][-1]
+    assert closed.close_reason is CloseReason.SIGNAL and h.state.positions == ()
+    assert h.ex[BTC].base == 0
+
+
+def test_exit_never_sells_more_than_the_fee_in_base_left() -> None:
+    h = Harness(config(), buy_fee_in_base=True)
+    h.send(sig(1, SignalAction.ENTER_LONG))
+    # bought 0.0025, fee 0.0000025 BTC: holds 0.0024975, the step (0.0001) allows 0.0024
+    out = h.send(sig(2, SignalAction.EXIT_LONG))
+    assert orders(out) == [("sbs1-1-x1", "sell", "0.0024")]
+    assert h.ex[BTC].base == D("0.0000975")
+
+
+def test_a_signal_delivered_twice_acts_once() -> None:
+    h = Harness(config())
+    h.send(sig(1, SignalAction.ENTER_LONG))
+    h.send(sig(2, SignalAction.EXIT_LONG))
+    assert h.send(sig(1, SignalAction.ENTER_LONG)) == []
+    assert len(h.ex[BTC].placed) == 2
+
+
+def test_one_position_per_pair() -> None:
+    h = Harness(config(short_enabled=True))
+    h.send(sig(1, SignalAction.ENTER_LONG))
+    for n, action in ((2, SignalAction.ENTER_LONG), (3, SignalAction.ENTER_SHORT)):
+        out = h.send(sig(n, action))
+        assert orders(out) == [] and [c.code for c in out] == ["signal.position_open"]
+    assert orders(h.send(sig(4, SignalAction.ENTER_LONG, pair=ETH, price="2000"))) == [("sbs1-2-e", "buy", "0.050")]
+
+
+def test_percent_of_balance_uses_the_last_reported_balance() -> None:
+    h = Harness(config(amount="10", amount_type="percent_of_balance"))
+    out = h.send(sig(1, SignalAction.ENTER_LONG))
+    assert orders(out) == [] and isinstance(out[0], RaiseAlert) and "balance" in out[0].message
+    h.send(BalanceReported("USDT", D("1000"), T0))
+    h.send(BalanceReported("USDT", D("2000"), T0))
+    # 10 % of 2000 = 200 USDT at 40000 = 0.005 BTC
+    assert orders(h.send(sig(2, SignalAction.ENTER_LONG))) == [("sbs1-1-e", "buy", "0.0050")]
+
+
+def test_signal_amount_in_base_and_the_max_position_cap() -> None:
+    h = Harness(config(max_position="200"))
+    # the signal asks 0.01 BTC (400 USDT at 40000); the cap allows 200 / 40000 = 0.005
+    out = h.send(sig(1, SignalAction.ENTER_LONG, amount="0.01", kind=AmountType.BASE))
+    assert orders(out) == [("sbs1-1-e", "buy", "0.0050")]
+    h2 = Harness(config(use_signal_amount=False))
+    out = h2.send(sig(1, SignalAction.ENTER_LONG, amount="0.01", kind=AmountType.BASE))
+    assert orders(out) == [("sbs1-1-e", "buy", "0.0025")]
+
+
+def test_exit_during_the_entry_waits_for_it() -> None:
+    h = Harness(config())
+    h.hold_fills = True
+    h.send(sig(1, SignalAction.ENTER_LONG))
+    assert orders(h.send(sig(2, SignalAction.EXIT_LONG))) == []
+    assert orders(h.release()) == [("sbs1-1-x1", "sell", "0.0025")]
+
+
+def test_shorts_sell_first_and_buy_back_what_they_owe() -> None:
+    out = Harness(config()).send(sig(1, SignalAction.ENTER_SHORT))
+    assert [c.code for c in out] == ["signal.direction_disabled"]
+    h = Harness(config(short_enabled=True))
+    h.ex[BTC].base = D("1")  # margin: coins to sell
+    assert orders(h.send(sig(1, SignalAction.ENTER_SHORT))) == [("sbs1-1-e", "sell", "0.0025")]
+    assert orders(h.send(sig(2, SignalAction.EXIT_LONG))) == []  # no long to exit
+    out = h.send(sig(3, SignalAction.EXIT_SHORT), price="39000")
+    assert orders(out) == [("sbs1-1-x1", "buy", "0.0025")]
+    deal = [c.deal for c in out if isinstance(c, DealChanged)][-1]
+    # sold 0.0025 at 40000 (100), bought back at 39000 (97.5); fees 0.1 + 0.0975
+    assert deal.realized_profit == D("100") - D("97.5") - D("0.1975")
+
+
+def test_close_all_exits_every_position() -> None:
+    h = Harness(config())
+    h.send(sig(1, SignalAction.ENTER_LONG))
+    h.send(sig(2, SignalAction.ENTER_LONG, pair=ETH, price="2000"))
+    out = h.send(sig(3, SignalAction.CLOSE_ALL, pair=None, price=None))
+    assert sorted(o[0] for o in orders(out)) == ["sbs1-1-x1", "sbs1-2-x1"]
+    assert h.state.positions == ()
+
+
+def test_unknown_pair_too_small_and_unpriced_signals_place_nothing() -> None:
+    h = Harness(config())
+    assert [c.code for c in h.send(sig(1, SignalAction.ENTER_LONG, pair=Pair("XRP", "USDT")))] == [
+        "signal.unknown_pair"]
+    assert [c.code for c in h.send(sig(2, SignalAction.ENTER_LONG, amount="1", kind=AmountType.QUOTE))] == [
+        "signal.too_small"]
+    assert [c.code for c in h.send(sig(3, SignalAction.ENTER_LONG, price=None))] == ["signal.not_sized"]
+    assert [c.code for c in h.send(sig(4, SignalAction.START_DEAL))] == ["signal.unsupported"]
+    assert h.ex[BTC].placed == []
+
+
+def test_state_round_trips_through_json() -> None:
+    h = Harness(config())
+    h.send(BalanceReported("USDT", D("500"), T0))
+    h.hold_fills = True
+    h.send(sig(1, SignalAction.ENTER_LONG))
+    assert sb.load_state(json.loads(json.dumps(sb.dump_state(h.state)))) == h.state
+
+
+def test_preview_sizes_an_entry_on_each_market() -> None:
+    rows = sb.preview(config(), D("40000"))
+    assert [(r.pair, r.amount, r.problem) for r in rows] == [("BTC/USDT", D("0.0025"), None),
+                                                              ("ETH/USDT", D("0.002"), None)]
+    assert rows[0].fee_quote == D("0.1")
+
+
+ACTIONS = [SignalAction.ENTER_LONG, SignalAction.EXIT_LONG, SignalAction.ENTER_SHORT, SignalAction.EXIT_SHORT,
+           SignalAction.CLOSE_ALL]
+
+
+@settings(max_examples=60, deadline=None)
+@given(script=st.lists(st.tuples(st.sampled_from(ACTIONS), st.sampled_from([BTC, ETH]),
+                                 st.integers(1000, 60000), st.booleans()), max_size=25),
+       fee_in_base=st.booleans())
+def test_random_signals_never_oversell_and_replay_identically(script: list[Any], fee_in_base: bool) -> None:
+    def play() -> Harness:
+        h = Harness(config(short_enabled=True, amount="50"), buy_fee_in_base=fee_in_base)
+        for ex in h.ex.values():
+            ex.base = D("100")  # a margin float for shorts; longs are checked below
+        for n, (action, pair, price, duplicate) in enumerate(script):
+            h.send(sig(n, action, pair=pair, price=str(price)), price=str(price))
+            if duplicate:
+                h.send(sig(n, action, pair=pair, price=str(price)), price=str(price))
+        return h
+
+    first, second = play(), play()
+    assert first.commands == second.commands
+    for pair, ex in first.ex.items():
+        sold = sum((o.amount for o in ex.placed if o.side is Side.SELL and o.client_id.step != "e"), D(0))
+        bought = sum((o.amount for o in ex.placed if o.side is Side.BUY and o.client_id.step == "e"), D(0))
+        assert sold <= bought, pair  # long exits never exceed long entries
+        assert len(ex.ids) == len(ex.placed)
