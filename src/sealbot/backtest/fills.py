@@ -133,18 +133,21 @@ def stop_touched(working: Working, price: Decimal) -> bool:
 
 
 def next_on_segment(
-    orders: list[Working], start: Decimal, end: Decimal, mode: LimitFill
+    orders: list[Working], start: Decimal, end: Decimal, mode: LimitFill, *, down: bool | None = None
 ) -> tuple[Working, Decimal] | None:
     """The first resting order the price reaches moving from ``start`` to ``end``, and
     the price at which that happens (its limit, or its stop for a waiting stop).
 
+    ``down`` is the direction of the whole segment being walked; it matters when the walk
+    has already reached ``end`` (``start == end``) and more orders sit at that very point.
     Orders marketable at ``start`` itself are not this function's business: the caller
     executes them when they arrive or trigger.
     """
     best: tuple[Working, Decimal] | None = None
-    down = end < start
-    if end == start:
-        return None
+    if down is None:
+        if end == start:
+            return None
+        down = end < start
     for working in orders:
         order = working.order
         if working.is_market:

@@ -139,6 +139,7 @@ class SimOutcome:
     stopped: str | None
     max_funds: Decimal
     steps: int
+    state: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,7 @@ class Result:
     stopped: str | None
     metrics: Metrics
     outcomes: list[PairOutcome] = field(repr=False)
+    final_state: Any = field(default=None, repr=False)  # the bot's state after the last candle
 
     @property
     def drawdown(self) -> pd.Series:
@@ -308,6 +310,7 @@ def build_result(sim: SimOutcome, *, initial_capital: Decimal | None = None) -> 
         stopped=sim.stopped,
         metrics=metrics,
         outcomes=outcomes,
+        final_state=sim.state,
     )
 
 

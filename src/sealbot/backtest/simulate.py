@@ -196,6 +196,7 @@ class _Sim:
             stopped=self.stopped,
             max_funds=self.max_funds,
             steps=self.steps,
+            state=self.state,
         )
 
     def _walk_candle(self, book: _Book, i: int) -> None:
@@ -237,10 +238,12 @@ class _Sim:
 
     def _walk(self, book: _Book, start: Decimal, end: Decimal, at: datetime) -> None:
         """Move the price from ``start`` to ``end``, executing what it meets in order."""
-        mode = book.model.limit_fill
+        if start == end:
+            return
+        mode, down = book.model.limit_fill, end < start
         current = start
         while self.stopped is None:
-            hit = next_on_segment(list(book.working.values()), current, end, mode)
+            hit = next_on_segment(list(book.working.values()), current, end, mode, down=down)
             if hit is None:
                 return
             working, point = hit
