@@ -1,0 +1,538 @@
+"""The in-process runner: one exchange account with its bots is the unit of work.
+
+For each account the runner keeps an ``AccountRunner``: it loads the account's bots
+(config + state) from the journal, reconciles the account with the exchange *before*
+any bot acts, then feeds events one at a time through a single queue (so a bot's state
+changes in exactly one place), and carries out the commands:
+
+* ``PlaceOrder``: checked by the guard, journalled as pending in the same transaction as
+  the bot's new state, then sent by the order manager. A refusal is journalled with its
+  reason, the bot is paused and an alert is raised.
+* ``CancelOrder``, ``RaiseAlert``, ``StopBot``, ``DealChanged``: cancelled through the
+  manager, stored as alerts, a bot status, deal rows.
+
+Everything a restart needs is in the journal; nothing lives only in memory. The seam
+to a distributed runner is the ``Runner`` protocol (``start_account``/``stop_account``):
+a worker consuming one queue per account partition would call exactly these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from sealbot.bots.base import Interest
+from sealbot.bots.registry import BotModule, bot_module, parse_config
+from sealbot.domain import (
+    AlertLevel,
+    CancelDeal,
+    CancelOrder,
+    CandleClosed,
+    CloseAtMarket,
+    Command,
+    Deal,
+    DealChanged,
+    DealStatus,
+    Event,
+    IndicatorUpdated,
+    Order,
+    OrderStatus,
+    OrderWasRejected,
+    Pair,
+    PlaceOrder,
+    PriceTicked,
+    RaiseAlert,
+    StopBot,
+    TimerFired,
+)
+from sealbot.engine.budget import Budgets
+from sealbot.engine.candles import FeedHub, IndicatorSpec, PollingSource
+from sealbot.engine.clock import Clock, SystemClock
+from sealbot.engine.guard import DailySpend, GuardPolicy
+from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal, JournalOrder, JournalTx
+from sealbot.engine.market import MarketData
+from sealbot.engine.orders import Observation, OrderManager
+from sealbot.venues.base import Venue
+
+log = logging.getLogger(__name__)
+
+VenueFactory = Callable[[AccountRecord], Awaitable[Venue]]
+AlertSink = Callable[[AlertRecord], Awaitable[None]]
+MARKET_EVENTS = (CandleClosed, PriceTicked, IndicatorUpdated, TimerFired)
+OPERATOR_EVENTS = (CloseAtMarket, CancelDeal)
+
+
+class Runner(Protocol):
+    """The narrow seam between the engine and whatever decides where accounts run."""
+
+    async def start_account(self, account_id: str) -> None: ...
+
+    async def stop_account(self, account_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    poll_interval: float = 2.0  # seconds between fill/status polls per account
+    market_ttl: float = 30.0  # seconds a guard reference price stays fresh
+    feed_interval: float = 5.0  # seconds between candle polls per (exchange, pair)
+    base_timeframe: str = "1m"
+    bot_timeframe: str = "1m"
+    poll_feeds: bool = True  # False when a replayed stream calls FeedHub.publish itself
+    background: bool = True  # False: no worker/poller tasks; the caller drives poll_once() and drain()
+
+
+@dataclass
+class LiveBot:
+    record: BotRecord
+    module: BotModule
+    config: Any
+    state: Any
+    pairs: tuple[Pair, ...]
+    interest: Interest = Interest.ALWAYS
+    deals: dict[int, Deal] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def running(self) -> bool:
+        return self.record.status == BotStatus.RUNNING
+
+
+@dataclass
+class _Outcome:
+    sends: list[Order] = field(default_factory=list)
+    cancels: list[Any] = field(default_factory=list)
+    alerts: list[AlertRecord] = field(default_factory=list)
+    follow_ups: list[tuple[str, Event]] = field(default_factory=list)
+    commands: int = 0
+
+
+def wakes(interest: Interest, event: Event) -> bool:
+    """Whether a market event can change a bot that declared ``interest``."""
+    if isinstance(event, CandleClosed):
+        c = event.candle
+        return (interest.every_candle or (interest.below is not None and c.low <= interest.below)
+                or (interest.above is not None and c.high >= interest.above)
+                or (interest.until is not None and c.close_time >= interest.until))
+    if isinstance(event, PriceTicked):
+        return ((interest.below is not None and event.price <= interest.below)
+                or (interest.above is not None and event.price >= interest.above)
+                or (interest.until is not None and event.at >= interest.until))
+    if isinstance(event, TimerFired):
+        return interest.until is not None and event.at >= interest.until
+    return True
+
+
+def bot_pairs(config: Any) -> tuple[Pair, ...]:
+    """The pairs a bot config trades (``markets`` list or a single ``market``)."""
+    markets = getattr(config, "markets", None)
+    if markets:
+        return tuple(Pair.parse(m.pair) for m in markets)
+    market = getattr(config, "market", None)
+    return (Pair.parse(market.pair),) if market is not None else ()
+
+
+def bot_indicators(config: Any) -> tuple[IndicatorSpec, ...]:
+    rsi = getattr(config, "rsi", None)
+    return (IndicatorSpec("rsi", rsi.period, rsi.timeframe),) if rsi is not None else ()
+
+
+class AccountRunner:
+    """One account: its bots, its order manager, one event queue, one worker."""
+
+    def __init__(self, account: AccountRecord, venue: Venue, journal: Journal, *, guard: GuardPolicy,
+                 hub: FeedHub, clock: Clock, settings: RunnerSettings, budgets: Budgets | None = None,
+                 alert_sink: AlertSink | None = None, spend: DailySpend | None = None) -> None:
+        self.account, self.venue, self.journal, self.guard, self.hub = account, venue, journal, guard, hub
+        self.clock, self.settings, self.alert_sink = clock, settings, alert_sink
+        self.spend = spend or DailySpend()
+        self.orders = OrderManager(account, venue, journal, clock=clock,
+                                   budget=budgets.for_account(account.id) if budgets else None)
+        self.market = MarketData(venue, clock, settings.market_ttl)
+        self.bots: dict[str, LiveBot] = {}
+        self.queue: asyncio.Queue[tuple[str | None, Event | Observation]] = asyncio.Queue()
+        self.ready = asyncio.Event()
+        self.needs_reconcile = True
+        self.steps = 0
+        self.on_commands: Callable[[str, Event, int], None] | None = None  # bench/metrics hook
+        self._tasks: list[asyncio.Task[None]] = []
+        self._poll_now = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def load_bots(self) -> None:
+        with self.journal.transaction() as tx:
+            records = tx.bots(self.account.id)
+        for record in records:
+            if record.status in (BotStatus.RUNNING, BotStatus.PAUSED):
+                self._load(record)
+
+    def _load(self, record: BotRecord) -> LiveBot:
+        module = bot_module(record.kind)
+        config = parse_config(record.kind, record.config)
+        state = module.load_state(record.state) if record.state else module.initial_state(config)
+        live = LiveBot(record, module, config, state, bot_pairs(config))
+        live.interest = module.interest(config, state)
+        self.bots[record.id] = live
+        return live
+
+    async def start(self) -> None:
+        self.load_bots()
+        await self.market.refresh({p for b in self.bots.values() for p in b.pairs}, force=True)
+        await self.reconcile()
+        for live in self.bots.values():
+            self._subscribe(live)
+        if not self.settings.background:
+            return
+        self._tasks = [asyncio.create_task(self._worker(), name=f"account {self.account.id} worker"),
+                       asyncio.create_task(self._poller(), name=f"account {self.account.id} poller")]
+
+    async def stop(self) -> None:
+        for live in self.bots.values():
+            for pair in live.pairs:
+                self.hub.unsubscribe(self.account.exchange, pair, f"{self.account.id}:{live.id}")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def _subscribe(self, live: LiveBot) -> None:
+        for pair in live.pairs:
+            self.hub.subscribe(self.account.exchange, pair, f"{self.account.id}:{live.id}",
+                               getattr(live.config, "timeframe", None) or self.settings.bot_timeframe,
+                               self._sink, bot_indicators(live.config))
+
+    def _sink(self, ident: str, event: Event) -> None:
+        self.queue.put_nowait((ident.split(":", 1)[1], event))
+
+    async def reconcile(self) -> None:
+        """Match the journal with the exchange; bots act only once this succeeded."""
+        self.ready.clear()
+        observations = await self.orders.reconcile()
+        for obs in observations:
+            await self._observe(obs)
+        self.needs_reconcile = False
+        self.ready.set()
+
+    # -- the loop ----------------------------------------------------------------------
+    async def _worker(self) -> None:
+        while True:
+            bot_id, item = await self.queue.get()
+            try:
+                if self.needs_reconcile:
+                    await self.reconcile()
+                if isinstance(item, Observation):
+                    await self._observe(item)
+                elif bot_id is not None:
+                    await self.deliver(bot_id, item)
+            except Exception:  # logged with its traceback; the account reconciles before acting again
+                log.exception("account %s: step failed; reconciling before the next event", self.account.id)
+                self.needs_reconcile = True
+
+    async def _poller(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._poll_now.wait(), self.settings.poll_interval)
+            self._poll_now.clear()
+            try:
+                await self.poll_once()
+            except Exception:  # logged; the next poll retries and the worker reconciles
+                log.exception("account %s: poll failed", self.account.id)
+                self.needs_reconcile = True
+
+    async def poll_once(self) -> None:
+        await self.market.refresh({p for b in self.bots.values() for p in b.pairs})
+        for obs in await self.orders.poll():
+            self.queue.put_nowait((None, obs))
+        now = self.clock.now()
+        for live in self.bots.values():
+            if live.running and live.interest.until is not None and live.interest.until <= now:
+                self.queue.put_nowait((live.id, TimerFired(now)))
+
+    async def drain(self) -> None:
+        """Process everything queued so far (tests, the benchmark, a clean stop)."""
+        while not self.queue.empty():
+            bot_id, item = self.queue.get_nowait()
+            if isinstance(item, Observation):
+                await self._observe(item)
+            elif bot_id is not None:
+                await self.deliver(bot_id, item)
+
+    # -- one event ----------------------------------------------------------------------
+    async def deliver(self, bot_id: str, event: Event) -> int:
+        """Step one bot with one event and carry out its commands; returns how many."""
+        live = self.bots.get(bot_id)
+        if live is None:
+            return 0
+        if isinstance(event, MARKET_EVENTS) and (not live.running or not wakes(live.interest, event)):
+            return 0
+        with self.journal.transaction() as tx:
+            state, outcome = self._step(tx, live, event)
+        return await self._after_commit(live, state, outcome, event)
+
+    async def _observe(self, obs: Observation) -> None:
+        with self.journal.transaction() as tx:
+            result = self.orders.apply(tx, obs)
+            if result is None:
+                return
+            bot_id, event = result
+            live = self.bots.get(bot_id)
+            if live is None:
+                return
+            state, outcome = self._step(tx, live, event)
+        await self._after_commit(live, state, outcome, event)
+
+    def _step(self, tx: JournalTx, live: LiveBot, event: Event) -> tuple[Any, _Outcome]:
+        state, commands = live.module.step(live.config, live.state, event)
+        outcome = _Outcome(commands=len(commands))
+        may_send = live.running or isinstance(event, OPERATOR_EVENTS)
+        record = live.record
+        for command in commands:
+            record = self._command(tx, live, record, command, outcome, may_send, event)
+            if record.status != BotStatus.RUNNING and not isinstance(event, OPERATOR_EVENTS):
+                may_send = False
+        tx.save_bot(replace(record, state=live.module.dump_state(state)))
+        return state, outcome
+
+    def _command(self, tx: JournalTx, live: LiveBot, record: BotRecord, command: Command, outcome: _Outcome,
+                 may_send: bool, event: Event) -> BotRecord:
+        match command:
+            case PlaceOrder(order=order):
+                if tx.get_order(order.client_id) is not None:
+                    return record  # the same step asked twice: the journal already has it
+                if not may_send:
+                    self._refuse(tx, live, order, f"bot {record.status}: no new orders", outcome)
+                    return record
+                decision = self.guard.check(order, user=record.user, account=self.account.id,
+                                            market=self.market.snapshot(order.pair), spend=self.spend,
+                                            day=self.clock.now().date(), closing=self._closing(live, order))
+                if not decision.allowed:
+                    reason = f"guard {decision.rule}: {decision.reason}"
+                    self._refuse(tx, live, order, reason, outcome)
+                    outcome.alerts.append(tx.add_alert(AlertRecord(
+                        record.user, AlertLevel.CRITICAL, "guard.refused", f"bot {live.id}: order "
+                        f"{order.client_id} refused by {reason}; bot paused", self.clock.now(),
+                        self.account.id, live.id)))
+                    return replace(record, status=BotStatus.PAUSED, status_reason=reason)
+                self.orders.journal_new(tx, live.id, order)
+                self.guard.record(self.spend, decision, user=record.user, account=self.account.id,
+                                  day=self.clock.now().date())
+                outcome.sends.append(order)
+            case CancelOrder(client_id=client_id):
+                outcome.cancels.append(client_id)
+            case RaiseAlert(level=level, code=code, message=message):
+                outcome.alerts.append(tx.add_alert(AlertRecord(record.user, level, code, f"bot {live.id}: {message}",
+                                                               self.clock.now(), self.account.id, live.id)))
+            case StopBot(reason=reason):
+                return replace(record, status=BotStatus.STOPPED, status_reason=reason)
+            case DealChanged(deal=deal):
+                tx.save_deal(self.account.id, deal)
+                live.deals[deal.no] = deal
+        return record
+
+    def _closing(self, live: LiveBot, order: Order) -> bool:
+        deal = live.deals.get(order.client_id.deal)
+        return deal is not None and deal.status is DealStatus.OPEN and order.side is deal.direction.exit_side
+
+    def _refuse(self, tx: JournalTx, live: LiveBot, order: Order, reason: str, outcome: _Outcome) -> None:
+        tx.add_order(JournalOrder(self.account.id, live.id, replace(order, status=OrderStatus.REJECTED),
+                                  self.clock.now(), reason=reason))
+        outcome.follow_ups.append((live.id, OrderWasRejected(order.client_id, reason, self.clock.now())))
+
+    async def _after_commit(self, live: LiveBot, state: Any, outcome: _Outcome, event: Event) -> int:
+        """The transaction committed: adopt the state, then do the I/O it asked for."""
+        live.state = state
+        with self.journal.transaction() as tx:
+            stored = tx.get_bot(live.id)
+        if stored is not None:
+            live.record = stored
+        live.interest = live.module.interest(live.config, state)
+        self.steps += 1
+        if self.on_commands is not None and outcome.commands:
+            self.on_commands(live.id, event, outcome.commands)
+        for bot_id, follow_up in outcome.follow_ups:
+            self.queue.put_nowait((bot_id, follow_up))
+        for alert in outcome.alerts:
+            await self._send_alert(alert)
+        market_sent = False
+        for order in outcome.sends:
+            for obs in await self.orders.send(order.client_id):
+                await self._observe(obs)
+            market_sent = market_sent or order.price is None
+        for client_id in outcome.cancels:
+            for obs in await self.orders.cancel(client_id):
+                await self._observe(obs)
+        if market_sent:
+            self._poll_now.set()
+        return outcome.commands
+
+    async def _send_alert(self, alert: AlertRecord) -> None:
+        if self.alert_sink is not None:
+            await self.alert_sink(alert)
+
+    # -- control ----------------------------------------------------------------------
+    def set_status(self, bot_ids: list[str], status: str, reason: str) -> None:
+        """Pause/stop/resume bots durably (the journal first, then memory)."""
+        with self.journal.transaction() as tx:
+            for bot_id in bot_ids:
+                record = tx.get_bot(bot_id)
+                if record is not None:
+                    tx.save_bot(replace(record, status=status, status_reason=reason))
+                    if bot_id in self.bots:
+                        self.bots[bot_id].record = replace(record, status=status, status_reason=reason)
+                    elif status == BotStatus.RUNNING:
+                        self._subscribe(self._load(replace(record, status=status)))
+
+    async def cancel_open_orders(self, bot_ids: list[str]) -> int:
+        with self.journal.transaction() as tx:
+            opens = [e for e in tx.open_orders(self.account.id) if e.bot in bot_ids]
+        for entry in opens:
+            for obs in await self.orders.cancel(entry.order.client_id):
+                await self._observe(obs)
+        return len(opens)
+
+    async def raise_alert(self, user: str, level: AlertLevel, code: str, message: str,
+                          bot: str | None = None) -> AlertRecord:
+        with self.journal.transaction() as tx:
+            alert = tx.add_alert(AlertRecord(user, level, code, message, self.clock.now(), self.account.id, bot))
+        await self._send_alert(alert)
+        return alert
+
+
+class InProcessRunner:
+    """The default ``Runner``: every account in this process, one ``AccountRunner`` each."""
+
+    def __init__(self, journal: Journal, venue_factory: VenueFactory, *, guard: GuardPolicy | None = None,
+                 clock: Clock | None = None, settings: RunnerSettings | None = None,
+                 budgets: Budgets | None = None, alert_sink: AlertSink | None = None) -> None:
+        self.journal, self.venue_factory = journal, venue_factory
+        self.guard = guard or GuardPolicy()
+        self.clock: Clock = clock or SystemClock()
+        self.settings = settings or RunnerSettings()
+        self.budgets = budgets or Budgets(self.clock)
+        self.alert_sink = alert_sink
+        self.hub = FeedHub(self.settings.base_timeframe)
+        self.spend = DailySpend()
+        self.accounts: dict[str, AccountRunner] = {}
+        self._sources: dict[tuple[str, Pair], PollingSource] = {}
+        self.hub.on_first_subscriber = self._open_feed
+        self.hub.on_last_unsubscribed = self._close_feed
+
+    def _open_feed(self, exchange: str, pair: Pair) -> None:
+        if not self.settings.poll_feeds:
+            return
+        venue = next(a.venue for a in self.accounts.values() if a.account.exchange == exchange)
+        source = PollingSource(self.hub, exchange, venue, pair, interval=self.settings.feed_interval,
+                               clock=self.clock)
+        self._sources[(exchange, pair)] = source
+        source.start()
+
+    def _close_feed(self, exchange: str, pair: Pair) -> None:
+        source = self._sources.pop((exchange, pair), None)
+        if source is not None:
+            task = asyncio.ensure_future(source.stop())
+            task.add_done_callback(lambda _t: None)
+
+    def _record(self, account_id: str) -> AccountRecord:
+        for account in self.journal.accounts():
+            if account.id == account_id:
+                return account
+        raise KeyError(f"account {account_id} is not in the journal")
+
+    async def start_account(self, account_id: str) -> None:
+        if account_id in self.accounts:
+            return
+        account = self._record(account_id)
+        venue = await self.venue_factory(account)
+        runner = AccountRunner(account, venue, self.journal, guard=self.guard, hub=self.hub, clock=self.clock,
+                               settings=self.settings, budgets=self.budgets, alert_sink=self.alert_sink,
+                               spend=self.spend)
+        self.accounts[account_id] = runner
+        try:
+            await runner.start()
+        except BaseException:
+            del self.accounts[account_id]
+            raise
+
+    async def stop_account(self, account_id: str) -> None:
+        runner = self.accounts.pop(account_id, None)
+        if runner is not None:
+            await runner.stop()
+            await runner.venue.close()
+
+    async def stop(self) -> None:
+        for account_id in list(self.accounts):
+            await self.stop_account(account_id)
+        for source in list(self._sources.values()):
+            await source.stop()
+        self._sources.clear()
+
+    # -- kill switch and panic --------------------------------------------------------
+    def _scope(self, *, bot: str | None, account: str | None, user: str | None) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        with self.journal.transaction() as tx:
+            for acc in self.journal.accounts():
+                if account is not None and acc.id != account:
+                    continue
+                if user is not None and acc.user != user:
+                    continue
+                ids = [b.id for b in tx.bots(acc.id) if bot is None or b.id == bot]
+                if ids:
+                    found[acc.id] = ids
+        return found
+
+    async def kill(self, *, bot: str | None = None, account: str | None = None, user: str | None = None,
+                   reason: str = "kill switch", cancel_orders: bool = True) -> int:
+        """Stop the bots in scope (one bot, an account, a user, or all when nothing is
+        named) and cancel their open orders. Returns how many bots were stopped."""
+        scope = self._scope(bot=bot, account=account, user=user)
+        stopped = 0
+        for account_id, ids in scope.items():
+            runner = self.accounts.get(account_id)
+            if runner is None:
+                with self.journal.transaction() as tx:
+                    for bot_id in ids:
+                        record = tx.get_bot(bot_id)
+                        if record is not None:
+                            tx.save_bot(replace(record, status=BotStatus.STOPPED, status_reason=reason))
+            else:
+                runner.set_status(ids, BotStatus.STOPPED, reason)
+                if cancel_orders:
+                    await runner.cancel_open_orders(ids)
+            stopped += len(ids)
+        return stopped
+
+    async def pause_account(self, account_id: str, reason: str) -> list[str]:
+        ids = self._scope(bot=None, account=account_id, user=None).get(account_id, [])
+        runner = self.accounts.get(account_id)
+        if runner is not None:
+            runner.set_status(ids, BotStatus.PAUSED, reason)
+        else:
+            with self.journal.transaction() as tx:
+                for bot_id in ids:
+                    record = tx.get_bot(bot_id)
+                    if record is not None:
+                        tx.save_bot(replace(record, status=BotStatus.PAUSED, status_reason=reason))
+        return ids
+
+    def resume(self, account_id: str, bot_ids: list[str]) -> None:
+        self.accounts[account_id].set_status(bot_ids, BotStatus.RUNNING, "resumed")
+
+    async def panic_sell(self, account_id: str, bot_id: str, deal_no: int) -> int:
+        """Close one deal at market now, whatever the bot's status (the guard's spend
+        limits never hold back a closing order)."""
+        runner = self.accounts[account_id]
+        return await runner.deliver(bot_id, CloseAtMarket(deal_no, self.clock.now()))
+
+
+__all__ = [
+    "AccountRunner", "InProcessRunner", "LiveBot", "Runner", "RunnerSettings", "bot_indicators", "bot_pairs",
+    "wakes",
+]
