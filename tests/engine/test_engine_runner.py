@@ -119,7 +119,7 @@ async def test_the_guard_refuses_a_buy_far_above_the_reference_pauses_the_bot_an
     refused = [e for e in journal.data.orders.values() if e.order.status is OrderStatus.REJECTED]
     assert len(refused) == 1 and refused[0].reason is not None and "guard deviation" in refused[0].reason
     assert journal.data.bots["7"].status == BotStatus.PAUSED
-    assert [a.code for a in journal.data.alerts][0] == "guard.refused"
+    assert journal.data.alerts[0].code == "guard.refused"
     assert alerts and alerts[0].level is AlertLevel.CRITICAL
     # a paused bot no longer trades on candles
     runner.hub.publish("fake", candle(1, "33.3"))
