@@ -97,7 +97,6 @@ class Position:
     close_reason: CloseReason | None = None
     close_seq: int = 0
     close_failed: bool = False
-    exit_residual: bool = True
     ref_price: Decimal | None = None
 
     @property
@@ -176,7 +175,9 @@ def on_fill(market: Market, pos: Position, event: OrderFilled, at: datetime) -> 
         if pos.exits.breakeven and not pos.breakeven_moved:
             pos = replace(pos, breakeven_moved=True, watch=move_to_breakeven(pos.deal, pos.watch))
         if pos.phase is Phase.ACTIVE and _all_targets_filled(pos):
-            pos = replace(pos, phase=Phase.CLOSING, close_reason=CloseReason.TAKE_PROFIT, exit_residual=False)
+            # Whatever is left (rounding dust, or a safety order that filled while the
+            # ladder was being replaced) is sized like a take-profit exit at this price.
+            pos = replace(pos, phase=Phase.CLOSING, close_reason=CloseReason.TAKE_PROFIT, ref_price=event.fill.price)
     pos, commands = settle(market, pos, at)
     return pos, [DealChanged(pos.deal), *commands] if not pos.done else commands
 
@@ -243,7 +244,6 @@ def close(market: Market, pos: Position, reason: CloseReason, ref_price: Decimal
         pos,
         phase=Phase.CLOSING,
         close_reason=reason,
-        exit_residual=True,
         close_failed=False,
         ref_price=ref_price if ref_price is not None else pos.ref_price,
     )
@@ -377,7 +377,7 @@ def _advance_close(market: Market, pos: Position, at: datetime) -> Result:
         return _cancel(pos, others)
     if pos.orders or pos.close_failed:
         return pos, []  # our exit order is still working, or failed and awaits the user
-    amount = _close_amount(market, pos) if pos.exit_residual else ZERO
+    amount = _close_amount(market, pos)
     ref = pos.ref_price if pos.ref_price is not None else pos.deal.average_entry
     if ref is not None and tradable(market.rules, amount, ref):
         seq = pos.close_seq + 1

@@ -194,7 +194,8 @@ def watch_interest(settings: ExitSettings, watch: ExitWatch, direction: Directio
             losing.append(shifted(direction, watch.trail_peak, -settings.trailing_deviation))
     if direction is Direction.LONG:
         return Interest(below=max(losing) if losing else None, above=min(winning) if winning else None, until=until)
-    return Interest(below=min(winning) if winning else None, above=max(losing) if losing else None, until=until)
+    # A short's favourable levels are below: the highest of them is the first reached.
+    return Interest(below=max(winning) if winning else None, above=min(losing) if losing else None, until=until)
 
 
 def remaining_shares(settings: ExitSettings, done: int) -> tuple[Target, ...]:
