@@ -1,0 +1,66 @@
+"""Run the schema migrations from code: ``upgrade``, ``downgrade``, ``current``.
+
+The migration scripts ship inside the package (``store/migrations``), located from this
+file, so these work from any working directory and from an installed wheel. No
+``alembic.ini`` is read; the open connection is handed to the Alembic environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL
+
+from sealbot.store.db import make_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def upgrade(url: str | URL, revision: str = "head") -> str | None:
+    """Migrate the database at ``url`` up to ``revision``; returns the revision reached."""
+    return _run(url, "upgrade", revision)
+
+
+def downgrade(url: str | URL, revision: str = "base") -> str | None:
+    """Migrate down to ``revision`` (``base`` drops every sealbot table)."""
+    return _run(url, "downgrade", revision)
+
+
+def current(url: str | URL) -> str | None:
+    """The revision the database is at, or None for an empty (unmigrated) database."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head() -> str | None:
+    """The newest revision shipped with this version of sealbot."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def _run(url: str | URL, direction: str, revision: str) -> str | None:
+    cfg = _config()
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            if direction == "upgrade":
+                command.upgrade(cfg, revision)
+            else:
+                command.downgrade(cfg, revision)
+    finally:
+        engine.dispose()
+    return current(url)

@@ -1,0 +1,267 @@
+"""The database schema as SQLAlchemy 2 typed models.
+
+Rules the schema keeps:
+- every user-owned row carries ``owner_id``, so repositories can scope every query;
+- no column ever holds a plaintext secret: a credential's API key *and* secret live
+  inside ``ciphertext`` (sealed by custody); only the key's last four characters are
+  kept in clear (``api_key_hint``) so the user can tell keys apart;
+- money is ``ExactDecimal``; time is ``UtcDateTime`` (aware UTC);
+- ``audit_log`` is append-only (database triggers refuse UPDATE/DELETE, see the
+  initial migration), and ``audit_head`` holds the chain's last (seq, hash).
+
+The Alembic migrations in ``store/migrations/versions`` are the source of truth for
+deployed databases; these models must match them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from sealbot.store.types import ExactDecimal, UtcDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# 64-bit ids on PostgreSQL; SQLite needs INTEGER PRIMARY KEY for its rowid alias.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+ZERO = Decimal(0)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime: UtcDateTime(),
+        Decimal: ExactDecimal(),
+        dict[str, Any]: sa.JSON(),
+        list[str]: sa.JSON(),
+        bytes: sa.LargeBinary(),
+    }
+
+
+def _fk(target: str, ondelete: str | None = None) -> sa.ForeignKey:
+    return sa.ForeignKey(target, ondelete=ondelete)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    totp_secret_sealed: Mapped[bytes | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+
+
+class ExchangeAccount(Base):
+    __tablename__ = "exchange_accounts"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('active','paused','flagged','revoked')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    exchange: Mapped[str] = mapped_column(sa.String(40))  # ccxt id, e.g. "binance"
+    label: Mapped[str] = mapped_column(sa.String(120))
+    is_paper: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    allowed_pairs: Mapped[list[str] | None]
+    permission_report: Mapped[dict[str, Any] | None]
+    permission_checked_at: Mapped[datetime | None]
+    partition: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class Credential(Base):
+    """A sealed exchange credential. Opaque blobs only: see custody.envelope."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "version"),
+        sa.CheckConstraint("algorithm IN ('hmac-sha256','ed25519','rsa')", name="algorithm"),
+        sa.Index("ix_credentials_kek_id_id", "kek_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(Id, _fk("exchange_accounts.id"))
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    version: Mapped[int]
+    algorithm: Mapped[str] = mapped_column(sa.String(16))
+    kek_id: Mapped[str] = mapped_column(sa.String(128))
+    wrapped_key: Mapped[bytes]
+    nonce: Mapped[bytes]
+    ciphertext: Mapped[bytes]
+    api_key_hint: Mapped[str] = mapped_column(sa.String(4), default="")
+    hsm_label: Mapped[str | None] = mapped_column(sa.String(128))
+    public_key: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    destroyed_at: Mapped[datetime | None]
+
+
+class KekRotation(Base):
+    """Progress of one KEK rotation, so an interrupted rotation resumes where it stopped."""
+
+    __tablename__ = "kek_rotations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    from_kek: Mapped[str] = mapped_column(sa.String(128))
+    to_kek: Mapped[str] = mapped_column(sa.String(128))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    cursor: Mapped[int] = mapped_column(Id, default=0)  # last credential id rewrapped
+    done: Mapped[int] = mapped_column(default=0)
+
+
+class Bot(Base):
+    __tablename__ = "bots"
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('dca','grid','smart','signal')", name="kind"),
+        sa.CheckConstraint("status IN ('stopped','running','paused','error')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(Id, _fk("exchange_accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(120))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[dict[str, Any] | None]
+    status: Mapped[str] = mapped_column(sa.String(16), default="stopped")
+    pause_reason: Mapped[str | None] = mapped_column(sa.Text)
+    webhook_secret_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class DealRow(Base):
+    __tablename__ = "deals"
+    __table_args__ = (sa.UniqueConstraint("bot_id", "no"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(Id, _fk("bots.id", "CASCADE"))
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    no: Mapped[int]
+    pair: Mapped[str] = mapped_column(sa.String(42))
+    direction: Mapped[str] = mapped_column(sa.String(8))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    bought: Mapped[Decimal] = mapped_column(default=ZERO)
+    spent: Mapped[Decimal] = mapped_column(default=ZERO)
+    sold: Mapped[Decimal] = mapped_column(default=ZERO)
+    received: Mapped[Decimal] = mapped_column(default=ZERO)
+    fees_quote: Mapped[Decimal] = mapped_column(default=ZERO)
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    account_id: Mapped[int] = mapped_column(Id, _fk("exchange_accounts.id"), index=True)
+    bot_id: Mapped[int | None] = mapped_column(Id, _fk("bots.id", "SET NULL"), index=True)
+    deal_no: Mapped[int | None]
+    client_order_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    exchange_order_id: Mapped[str | None] = mapped_column(sa.String(128))
+    pair: Mapped[str] = mapped_column(sa.String(42))
+    side: Mapped[str] = mapped_column(sa.String(4))
+    type: Mapped[str] = mapped_column(sa.String(24))
+    amount: Mapped[Decimal]
+    price: Mapped[Decimal | None]
+    stop_price: Mapped[Decimal | None]
+    time_in_force: Mapped[str] = mapped_column(sa.String(8), default="GTC")
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    filled: Mapped[Decimal] = mapped_column(default=ZERO)
+    average_price: Mapped[Decimal | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class FillRow(Base):
+    __tablename__ = "fills"
+    __table_args__ = (sa.UniqueConstraint("order_id", "trade_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(Id, _fk("orders.id", "CASCADE"))
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    trade_id: Mapped[str] = mapped_column(sa.String(128))
+    price: Mapped[Decimal]
+    amount: Mapped[Decimal]
+    fee: Mapped[Decimal] = mapped_column(default=ZERO)
+    fee_currency: Mapped[str] = mapped_column(sa.String(20), default="")
+    at: Mapped[datetime]
+    is_maker: Mapped[bool] = mapped_column(default=False)
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(Id, _fk("exchange_accounts.id", "SET NULL"))
+    bot_id: Mapped[int | None] = mapped_column(Id, _fk("bots.id", "SET NULL"))
+    level: Mapped[str] = mapped_column(sa.String(16))
+    code: Mapped[str] = mapped_column(sa.String(64))
+    message: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    deliveries: Mapped[dict[str, Any] | None]
+
+
+class SignalRow(Base):
+    """Webhook signals seen per bot; the unique key makes a replayed signal a no-op."""
+
+    __tablename__ = "signals"
+    __table_args__ = (sa.UniqueConstraint("bot_id", "signal_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(Id, _fk("bots.id", "CASCADE"))
+    signal_id: Mapped[str] = mapped_column(sa.String(128))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class AuditRecord(Base):
+    """One link of the hash chain. Append-only; see sealbot.audit for the encoding."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    seq: Mapped[int] = mapped_column(Id, unique=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    action: Mapped[str] = mapped_column(sa.String(100), index=True)
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    details: Mapped[str] = mapped_column(sa.Text)  # canonical JSON text, exactly as hashed
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditHead(Base):
+    """The chain's last (seq, hash), one row (id = 1). Appenders lock it, which
+    serialises them; verify compares it with the last record, so cutting records
+    off the end of the chain is detected too."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Id, default=0)
+    hash: Mapped[str] = mapped_column(sa.String(64))
