@@ -41,8 +41,7 @@ class Config(BaseModel):
     def _check(self) -> Config:
         if self.amount_type is AmountType.PERCENT_OF_BALANCE and self.amount > HUNDRED:
             raise InvalidConfig("amount", "a percentage of the balance must be at most 100")
-        if (self.max_position is not None and self.amount_type is AmountType.QUOTE
-                and self.amount > self.max_position):
+        if self.max_position is not None and self.amount_type is AmountType.QUOTE and self.amount > self.max_position:
             raise InvalidConfig("max_position", f"is below the entry amount ({self.amount})")
         if not (self.long_enabled or self.short_enabled):
             raise InvalidConfig("long_enabled", "enable long or short entries, or the bot can never trade")
@@ -52,6 +51,11 @@ class Config(BaseModel):
                 raise InvalidConfig(f"markets.{i}.pair", "appears twice: one position per pair")
             seen.add(market.pair)
         return self
+
+    @property
+    def rules(self) -> dict[Pair, MarketRules]:
+        """Every market's rules by pair (the backtester and engine read this)."""
+        return {m.rules.pair: m.rules for m in self.markets}
 
     def rules_for(self, pair: Pair | None) -> MarketRules | None:
         """The rules of ``pair``, or of the only market when the signal named none."""
