@@ -261,7 +261,7 @@ def build_result(sim: SimOutcome, *, initial_capital: Decimal | None = None) -> 
     curves = [o.equity() for o in outcomes]
     equity = curves[0]
     if len(curves) > 1:  # pairs with different candle times: each holds its value until its next candle
-        equity = pd.concat(curves, axis=1).sort_index().ffill().fillna(0.0).sum(axis=1)
+        equity = pd.concat(curves, axis=1, sort=True).ffill().fillna(0.0).sum(axis=1)
     equity.name = "equity"
     pnl = ZERO
     for o in outcomes:
