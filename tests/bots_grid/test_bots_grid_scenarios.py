@@ -216,3 +216,21 @@ def test_state_survives_a_json_round_trip_mid_run(fee_in_base: bool) -> None:
 
     state, _ = _one_cycle(buy_fee_in_base=fee_in_base)
     assert grid.load_state(json.loads(json.dumps(grid.dump_state(state)))) == state
+
+
+def test_the_lower_stop_trails_up_with_the_grid() -> None:
+    cfg = config(quantity_per_grid="100", order_currency_type="quote", trailing_up_enabled=True,
+                 lower_stop_loss_enabled=True, lower_stop_loss_price="95")
+    state, _ = grid.step(cfg, grid.initial_state(cfg), PriceTicked(BTC, D("119"), T0))
+    assert grid.interest(cfg, state).below == D("95")
+    state, _ = grid.step(cfg, state, PriceTicked(BTC, D("125.5"), T0))
+    # the bottom line moved from 100 to 105: the stop keeps its 5 below it
+    assert grid.interest(cfg, state).below == D("100")
+    state, commands = grid.step(cfg, state, PriceTicked(BTC, D("100"), T0))
+    assert state.phase is grid.Phase.STOPPED and any(isinstance(c, StopBot) for c in commands)
+    geometric = config(upper_price="146.41", grid_type="geometric", quantity_per_grid="200",
+                       order_currency_type="quote", trailing_up_enabled=True,
+                       lower_stop_loss_enabled=True, lower_stop_loss_price="90")
+    state, _ = grid.step(geometric, grid.initial_state(geometric), PriceTicked(BTC, D("150"), T0))
+    state, _ = grid.step(geometric, state, PriceTicked(BTC, D("162"), T0))  # one line up (161.05)
+    assert (state.lo, grid.interest(geometric, state).below) == (1, D("99"))  # 90 * 110 / 100

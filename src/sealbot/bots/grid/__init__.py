@@ -13,7 +13,23 @@ from sealbot.bots.grid.state import Phase, Slot, State, dump_state, load_state
 KIND = "grid"
 
 __all__ = [
-    "KIND", "Config", "GridPreview", "GridType", "IntervalPreview", "OrderCurrency", "Phase", "Slot", "State",
-    "StopAction", "dump_state", "initial_state", "interest", "level_price", "levels", "load_state",
-    "parse_config", "preview", "step",
+    "KIND",
+    "Config",
+    "GridPreview",
+    "GridType",
+    "IntervalPreview",
+    "OrderCurrency",
+    "Phase",
+    "Slot",
+    "State",
+    "StopAction",
+    "dump_state",
+    "initial_state",
+    "interest",
+    "level_price",
+    "levels",
+    "load_state",
+    "parse_config",
+    "preview",
+    "step",
 ]

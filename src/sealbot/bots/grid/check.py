@@ -28,13 +28,18 @@ def _check_range(cfg: Config) -> None:
         raise InvalidConfig("lower_price", f"must be below upper_price ({cfg.upper_price})")
     if cfg.trailing_down_enabled:
         if cfg.trailing_down_stop_price is None:
-            raise InvalidConfig("trailing_down_stop_price",
-                                "is required with trailing_down_enabled, or the funds it needs are unbounded")
+            raise InvalidConfig(
+                "trailing_down_stop_price",
+                "is required with trailing_down_enabled, or the funds it needs are unbounded",
+            )
         if cfg.trailing_down_stop_price >= cfg.lower_price:
             raise InvalidConfig("trailing_down_stop_price", "must be below lower_price")
     if cfg.trailing_up_enabled and cfg.investment is None and cfg.order_currency_type == "base":
-        raise InvalidConfig("trailing_up_enabled", "needs quote sizing (order_currency_type quote or "
-                            "investment): a fixed base amount costs more at every higher line")
+        raise InvalidConfig(
+            "trailing_up_enabled",
+            "needs quote sizing (order_currency_type quote or "
+            "investment): a fixed base amount costs more at every higher line",
+        )
 
 
 def _check_stops(cfg: Config) -> None:
@@ -61,13 +66,18 @@ def _check_steps(cfg: Config) -> None:
     prices = [level_price(cfg, i) for i in range(lowest, cfg.grids_quantity)]
     for below, above in itertools.pairwise(prices):
         if above <= below:
-            raise InvalidConfig("grids_quantity", f"lines {below} and {above} collapse at the tick size "
-                                f"{cfg.market.tick_size}: use fewer levels")
+            raise InvalidConfig(
+                "grids_quantity",
+                f"lines {below} and {above} collapse at the tick size {cfg.market.tick_size}: use fewer levels",
+            )
     step_pct = min((above - below) * HUNDRED / below for below, above in itertools.pairwise(prices))
     fee_pct = cfg.fees.maker * 2 * HUNDRED
     if step_pct <= fee_pct:
-        raise InvalidConfig("grids_quantity", f"the smallest grid step ({_pct(step_pct)}%) does not exceed twice "
-                            f"the maker fee ({_pct(fee_pct)}%), so every grid loses money: use fewer levels")
+        raise InvalidConfig(
+            "grids_quantity",
+            f"the smallest grid step ({_pct(step_pct)}%) does not exceed twice "
+            f"the maker fee ({_pct(fee_pct)}%), so every grid loses money: use fewer levels",
+        )
 
 
 def _check_amounts(cfg: Config) -> None:

@@ -16,8 +16,12 @@ def dump_deal(deal: Deal | None) -> dict[str, Any] | None:
     if deal is None:
         return None
     out: dict[str, Any] = {
-        "bot": deal.bot, "no": deal.no, "pair": deal.pair.symbol, "direction": deal.direction.value,
-        "opened_at": deal.opened_at.isoformat(), "status": deal.status.value,
+        "bot": deal.bot,
+        "no": deal.no,
+        "pair": deal.pair.symbol,
+        "direction": deal.direction.value,
+        "opened_at": deal.opened_at.isoformat(),
+        "status": deal.status.value,
         "closed_at": deal.closed_at.isoformat() if deal.closed_at else None,
         "close_reason": deal.close_reason.value if deal.close_reason else None,
     }
@@ -29,8 +33,11 @@ def load_deal(data: Mapping[str, Any] | None) -> Deal | None:
     if data is None:
         return None
     return Deal(
-        bot=data["bot"], no=int(data["no"]), pair=Pair.parse(data["pair"]),
-        direction=Direction(data["direction"]), opened_at=datetime.fromisoformat(data["opened_at"]),
+        bot=data["bot"],
+        no=int(data["no"]),
+        pair=Pair.parse(data["pair"]),
+        direction=Direction(data["direction"]),
+        opened_at=datetime.fromisoformat(data["opened_at"]),
         status=DealStatus(data["status"]),
         closed_at=datetime.fromisoformat(data["closed_at"]) if data["closed_at"] else None,
         close_reason=CloseReason(data["close_reason"]) if data["close_reason"] else None,

@@ -37,8 +37,9 @@ def _line(geometric: bool, lower: Decimal, upper: Decimal, n: int, tick: Decimal
 
 def level_price(cfg: Config, i: int) -> Decimal:
     """The price of line ``i`` (may be outside the configured range, for trailing)."""
-    return _line(cfg.grid_type == "geometric", cfg.lower_price, cfg.upper_price, cfg.grids_quantity,
-                 cfg.market.tick_size, i)
+    return _line(
+        cfg.grid_type == "geometric", cfg.lower_price, cfg.upper_price, cfg.grids_quantity, cfg.market.tick_size, i
+    )
 
 
 def levels(cfg: Config) -> list[Decimal]:

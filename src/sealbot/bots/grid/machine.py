@@ -11,7 +11,7 @@ its size does not. Trailing down (3Commas): when every buy has filled and the pr
 below the bottom line, one more buy is placed a line lower, down to
 ``trailing_down_stop_price``; the sells above stay, so it needs extra funds (see
 ``preview``). Stops: the lower stop triggers when a candle's low reaches
-``lower_stop_loss_price``, the upper one when its high reaches
+``lower_stop_loss_price`` (which trails up with the grid), the upper one when its high reaches
 ``upper_stop_loss_price``; ``stop_bot`` cancels the grid's orders and keeps the coins,
 ``stop_bot_and_sell`` then sells every coin the grid holds at market (only once every
 cancel is confirmed, so it can never sell coins a resting sell still reserves).
@@ -101,14 +101,16 @@ def interest(config: Config, state: State) -> Interest:
         return Interest.ALWAYS
     if state.phase is not Phase.RUNNING:
         return Interest()
-    below = [config.lower_stop_loss_price] if config.lower_stop_loss_enabled else []
+    below = [lower_stop(config, state)] if config.lower_stop_loss_enabled else []
     above = [config.upper_stop_loss_price] if config.upper_stop_loss_enabled else []
     if _can_trail_down(config, state):
         below.append(level_price(config, state.lo))
     if _can_trail_up(config, state):
         above.append(level_price(config, state.hi + 1))
-    return Interest(below=max((p for p in below if p is not None), default=None),
-                    above=min((p for p in above if p is not None), default=None))
+    return Interest(
+        below=max((p for p in below if p is not None), default=None),
+        above=min((p for p in above if p is not None), default=None),
+    )
 
 
 # --- prices -----------------------------------------------------------------------
@@ -119,7 +121,7 @@ def _on_price(cfg: Config, state: State, low: Decimal, high: Decimal, close: Dec
         return _start(cfg, state, low, high, close, at)
     if state.phase is not Phase.RUNNING:
         return state, []
-    stop = _stop_hit(cfg, low, high)
+    stop = _stop_hit(cfg, state, low, high)
     if stop is not None:
         return _stop(cfg, state, *stop, at)
     commands: list[Command] = []
@@ -131,8 +133,23 @@ def _on_price(cfg: Config, state: State, low: Decimal, high: Decimal, close: Dec
     return state, commands
 
 
-def _stop_hit(cfg: Config, low: Decimal, high: Decimal) -> tuple[StopAction, CloseReason] | None:
-    if cfg.lower_stop_loss_enabled and cfg.lower_stop_loss_price is not None and low <= cfg.lower_stop_loss_price:
+def lower_stop(cfg: Config, state: State) -> Decimal | None:
+    """The lower stop price now. As on 3Commas it trails up with the grid: after the
+    grid moved up ``k`` lines it sits as far below the new bottom line as it sat below
+    the original one (the same distance in price for an arithmetic grid, the same
+    ratio for a geometric one). It never moves down with trailing down."""
+    price = cfg.lower_stop_loss_price
+    if price is None or state.lo <= 0:
+        return price
+    bottom, moved = level_price(cfg, 0), level_price(cfg, state.lo)
+    if cfg.grid_type == "geometric":
+        return cfg.rules.price(price * moved / bottom)
+    return price + moved - bottom
+
+
+def _stop_hit(cfg: Config, state: State, low: Decimal, high: Decimal) -> tuple[StopAction, CloseReason] | None:
+    stop_price = lower_stop(cfg, state) if cfg.lower_stop_loss_enabled else None
+    if stop_price is not None and low <= stop_price:
         return cfg.lower_stop_loss_action, CloseReason.STOP_LOSS
     if cfg.upper_stop_loss_enabled and cfg.upper_stop_loss_price is not None and high >= cfg.upper_stop_loss_price:
         return cfg.upper_stop_loss_action, CloseReason.TAKE_PROFIT
@@ -142,7 +159,7 @@ def _stop_hit(cfg: Config, low: Decimal, high: Decimal) -> tuple[StopAction, Clo
 def _start(cfg: Config, state: State, low: Decimal, high: Decimal, price: Decimal, at: datetime) -> Result:
     deal = Deal(bot=cfg.bot_id, no=DEAL_NO, pair=cfg.pair, direction=Direction.LONG, opened_at=at)
     state = replace(state, phase=Phase.RUNNING, deal=deal)
-    stop = _stop_hit(cfg, low, high)
+    stop = _stop_hit(cfg, state, low, high)
     if stop is not None:
         return _stop(cfg, state, *stop, at)
     slots: dict[int, Slot] = {}
@@ -170,8 +187,7 @@ def _can_trail_up(cfg: Config, state: State) -> bool:
     if not cfg.trailing_up_enabled or state.opening is not None or state.hi in state.slots:
         return False
     lowest = state.slots.get(state.lo)
-    return (lowest is not None and lowest.side is Side.BUY and lowest.filled == 0
-            and not lowest.canceling)
+    return lowest is not None and lowest.side is Side.BUY and lowest.filled == 0 and not lowest.canceling
 
 
 def _trail_up(cfg: Config, state: State, commands: list[Command]) -> State:
@@ -188,8 +204,12 @@ def _can_trail_down(cfg: Config, state: State) -> bool:
     if not cfg.trailing_down_enabled or state.opening is not None:
         return False
     lowest = state.slots.get(state.lo)
-    return (lowest is not None and lowest.side is Side.SELL and state.lo - 1 not in state.slots
-            and state.lo - 1 >= -trailing_down_levels(cfg))
+    return (
+        lowest is not None
+        and lowest.side is Side.SELL
+        and state.lo - 1 not in state.slots
+        and state.lo - 1 >= -trailing_down_levels(cfg)
+    )
 
 
 def _trail_down(cfg: Config, state: State, commands: list[Command]) -> State:
@@ -215,8 +235,11 @@ def _on_fill(cfg: Config, state: State, fill: Fill, remaining: Decimal) -> Resul
         parsed = parse_step(step_name)
         slot = state.slots.get(parsed[0]) if parsed else None
         if parsed is None or slot is None or slot.cycle != parsed[2] or slot.side is not parsed[1]:
-            commands.append(RaiseAlert(AlertLevel.WARNING, "grid.unknown_fill",
-                                       f"fill for {fill.client_id} matches no open grid order"))
+            commands.append(
+                RaiseAlert(
+                    AlertLevel.WARNING, "grid.unknown_fill", f"fill for {fill.client_id} matches no open grid order"
+                )
+            )
         elif slot.side is Side.BUY:
             state = _buy_filled(cfg, state, slot, fill, remaining, commands)
         else:
@@ -229,8 +252,12 @@ def _on_fill(cfg: Config, state: State, fill: Fill, remaining: Decimal) -> Resul
 def _opening_filled(cfg: Config, state: State, fill: Fill, remaining: Decimal, out: list[Command]) -> State:
     assert state.opening is not None
     got = effect(fill)
-    opening = replace(state.opening, filled=state.opening.filled + fill.amount,
-                      base=state.opening.base + got.base, quote=state.opening.quote - got.quote)
+    opening = replace(
+        state.opening,
+        filled=state.opening.filled + fill.amount,
+        base=state.opening.base + got.base,
+        quote=state.opening.quote - got.quote,
+    )
     if remaining > 0:
         return replace(state, opening=opening)
     # Share what the market buy brought among the intervals it funded, in proportion to
@@ -249,8 +276,7 @@ def _opening_filled(cfg: Config, state: State, fill: Fill, remaining: Decimal, o
     return replace(state, slots=slots, opening=None, dust=dust)
 
 
-def _buy_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: Decimal,
-                out: list[Command]) -> State:
+def _buy_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: Decimal, out: list[Command]) -> State:
     got = effect(fill)
     slot = replace(slot, filled=slot.filled + fill.amount, held=slot.held + got.base, cost=slot.cost - got.quote)
     dust = state.dust
@@ -266,8 +292,13 @@ def _selling(cfg: Config, slot: Slot, dust: Decimal, out: list[Command], phase: 
     if phase is not Phase.RUNNING:
         return idle, dust
     if not _valid(cfg, amount, level_price(cfg, slot.index + 1)):
-        out.append(RaiseAlert(AlertLevel.WARNING, "grid.unsellable",
-                              f"interval {slot.index} holds {slot.held}, too little to sell under the market's rules"))
+        out.append(
+            RaiseAlert(
+                AlertLevel.WARNING,
+                "grid.unsellable",
+                f"interval {slot.index} holds {slot.held}, too little to sell under the market's rules",
+            )
+        )
         return idle, dust
     extra = slot.held - amount
     slot = replace(slot, side=Side.SELL, amount=amount, filled=ZERO, proceeds=ZERO, held=amount, canceling=False)
@@ -275,11 +306,11 @@ def _selling(cfg: Config, slot: Slot, dust: Decimal, out: list[Command], phase: 
     return slot, dust + extra
 
 
-def _sell_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: Decimal,
-                 out: list[Command]) -> State:
+def _sell_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: Decimal, out: list[Command]) -> State:
     got = effect(fill)
-    slot = replace(slot, filled=slot.filled + fill.amount, held=slot.held + got.base,
-                   proceeds=slot.proceeds + got.quote)
+    slot = replace(
+        slot, filled=slot.filled + fill.amount, held=slot.held + got.base, proceeds=slot.proceeds + got.quote
+    )
     if remaining > 0:
         return replace(state, slots={**state.slots, slot.index: slot})
     profit = state.profit + slot.proceeds - slot.cost
@@ -309,8 +340,13 @@ def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | 
     if parsed is None or slot is None or slot.cycle != parsed[2] or slot.side is not parsed[1]:
         return state, commands
     if not slot.canceling and reason is None:
-        commands.append(RaiseAlert(AlertLevel.WARNING, "grid.order_canceled",
-                                   f"{client_id} was canceled outside the bot; its interval is idle"))
+        commands.append(
+            RaiseAlert(
+                AlertLevel.WARNING,
+                "grid.order_canceled",
+                f"{client_id} was canceled outside the bot; its interval is idle",
+            )
+        )
     slots = dict(state.slots)
     retired = state.retired
     dust = state.dust
@@ -385,18 +421,41 @@ def _stopped(state: State, commands: list[Command]) -> Result:
 
 
 def _buying(cfg: Config, slot: Slot) -> Slot:
-    return replace(slot, side=Side.BUY, amount=level_amount(cfg, slot.index), filled=ZERO, held=ZERO,
-                   cost=ZERO, proceeds=ZERO, canceling=False)
+    return replace(
+        slot,
+        side=Side.BUY,
+        amount=level_amount(cfg, slot.index),
+        filled=ZERO,
+        held=ZERO,
+        cost=ZERO,
+        proceeds=ZERO,
+        canceling=False,
+    )
 
 
 def _place(cfg: Config, slot: Slot) -> PlaceOrder:
-    return PlaceOrder(Order(client_id=order_id(cfg.bot_id, slot), pair=cfg.pair, side=slot.side or Side.BUY,
-                            type=OrderType.LIMIT, amount=slot.amount, price=level_price(cfg, slot.line)))
+    return PlaceOrder(
+        Order(
+            client_id=order_id(cfg.bot_id, slot),
+            pair=cfg.pair,
+            side=slot.side or Side.BUY,
+            type=OrderType.LIMIT,
+            amount=slot.amount,
+            price=level_price(cfg, slot.line),
+        )
+    )
 
 
 def _market(cfg: Config, step_name: str, side: Side, amount: Decimal) -> PlaceOrder:
-    return PlaceOrder(Order(client_id=ClientOrderId(cfg.bot_id, DEAL_NO, step_name), pair=cfg.pair,
-                            side=side, type=OrderType.MARKET, amount=amount))
+    return PlaceOrder(
+        Order(
+            client_id=ClientOrderId(cfg.bot_id, DEAL_NO, step_name),
+            pair=cfg.pair,
+            side=side,
+            type=OrderType.MARKET,
+            amount=amount,
+        )
+    )
 
 
 def _valid(cfg: Config, amount: Decimal, price: Decimal | None) -> bool:

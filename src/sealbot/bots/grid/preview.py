@@ -51,8 +51,9 @@ def preview(config: Config, price: Decimal) -> GridPreview:
     if budget is not None:
         max_funds = budget * (config.intervals + extra) * (ONE + config.max_fee)
     else:
-        max_funds = sum((level_amount(config, i) * level_price(config, i) for i in range(-extra, config.intervals)),
-                        ZERO) * (ONE + config.max_fee)
+        max_funds = sum(
+            (level_amount(config, i) * level_price(config, i) for i in range(-extra, config.intervals)), ZERO
+        ) * (ONE + config.max_fee)
     return GridPreview(
         price=price,
         levels=levels(config),

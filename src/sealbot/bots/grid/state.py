@@ -138,16 +138,24 @@ _MARKET_DECIMALS = ("amount", "filled", "base", "quote")
 
 
 def _dump_slot(slot: Slot) -> dict[str, Any]:
-    out: dict[str, Any] = {"index": slot.index, "cycle": slot.cycle,
-                           "side": slot.side.value if slot.side else None, "canceling": slot.canceling}
+    out: dict[str, Any] = {
+        "index": slot.index,
+        "cycle": slot.cycle,
+        "side": slot.side.value if slot.side else None,
+        "canceling": slot.canceling,
+    }
     out.update({name: str(getattr(slot, name)) for name in _SLOT_DECIMALS})
     return out
 
 
 def _load_slot(data: Mapping[str, Any]) -> Slot:
-    return Slot(index=int(data["index"]), cycle=int(data["cycle"]),
-                side=Side(data["side"]) if data["side"] else None, canceling=bool(data["canceling"]),
-                **{name: Decimal(data[name]) for name in _SLOT_DECIMALS})
+    return Slot(
+        index=int(data["index"]),
+        cycle=int(data["cycle"]),
+        side=Side(data["side"]) if data["side"] else None,
+        canceling=bool(data["canceling"]),
+        **{name: Decimal(data[name]) for name in _SLOT_DECIMALS},
+    )
 
 
 def _dump_market(order: MarketOrder | None) -> dict[str, Any] | None:
@@ -161,5 +169,6 @@ def _dump_market(order: MarketOrder | None) -> dict[str, Any] | None:
 def _load_market(data: Mapping[str, Any] | None) -> MarketOrder | None:
     if data is None:
         return None
-    return MarketOrder(slots=tuple(int(i) for i in data["slots"]),
-                       **{name: Decimal(data[name]) for name in _MARKET_DECIMALS})
+    return MarketOrder(
+        slots=tuple(int(i) for i in data["slots"]), **{name: Decimal(data[name]) for name in _MARKET_DECIMALS}
+    )
