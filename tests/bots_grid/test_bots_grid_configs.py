@@ -133,7 +133,7 @@ def test_an_impossible_export_is_refused_with_the_field() -> None:
 
 
 def test_the_registry_maps_kinds_to_bot_packages() -> None:
-    assert registry.bot_module("grid") is grid and registry.bot_module("signal") is sb
+    assert registry.bot_module("grid").step is grid.step and registry.bot_module("signal").step is sb.step
     assert {"grid", "signal"} <= set(registry.available())
     for kind, module in registry.available().items():
         assert kind == module.KIND

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pydantic import BaseModel
 
@@ -20,9 +20,14 @@ KINDS: tuple[str, ...] = ("dca", "grid", "smart", "signal")
 class BotModule(Protocol):
     """What every bot package exposes (see ``sealbot.bots.base``)."""
 
-    KIND: str
-    Config: type[BaseModel]
-    State: type[Any]
+    @property
+    def KIND(self) -> str: ...
+
+    @property
+    def Config(self) -> type[BaseModel]: ...
+
+    @property
+    def State(self) -> type[Any]: ...
 
     def initial_state(self, config: Any) -> Any: ...
 
@@ -35,6 +40,14 @@ class BotModule(Protocol):
     def dump_state(self, state: Any) -> dict[str, Any]: ...
 
     def load_state(self, data: dict[str, Any]) -> Any: ...
+
+
+if TYPE_CHECKING:  # mypy checks that these packages really satisfy the protocol
+    from sealbot.bots import grid as _grid
+    from sealbot.bots import signal as _signal
+
+    _GRID: BotModule = _grid
+    _SIGNAL: BotModule = _signal
 
 
 def bot_module(kind: str) -> BotModule:
