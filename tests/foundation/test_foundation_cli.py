@@ -55,3 +55,50 @@ def test_config_show_prints_the_effective_settings(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "8123" in result.stdout
     assert "pin-4711-x" not in result.stdout
+
+
+def test_init_creates_a_private_kek_apart_from_the_database_and_is_repeatable(tmp_path: Path) -> None:
+    env = {
+        "SEALBOT_DATA_DIR": str(tmp_path / "data"),
+        "SEALBOT_CONFIG_DIR": str(tmp_path / "config"),
+        "SEALBOT_CONFIG": str(tmp_path / "none.toml"),
+    }
+    (tmp_path / "none.toml").write_text("")
+    first = run("init", env=env)
+    assert first.returncode == 0, first.stderr
+    kek = tmp_path / "config" / "kek.key"
+    assert kek.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "data" / "sealbot.db").exists()
+    assert not any(p.name == "kek.key" for p in (tmp_path / "data").rglob("*"))
+    key_before = kek.read_bytes()
+
+    again = run("init", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "kept existing key-encryption key" in again.stdout
+    assert kek.read_bytes() == key_before  # never overwritten
+
+
+def test_init_refuses_a_kek_readable_by_others(tmp_path: Path) -> None:
+    env = {
+        "SEALBOT_DATA_DIR": str(tmp_path / "data"),
+        "SEALBOT_CONFIG_DIR": str(tmp_path / "config"),
+        "SEALBOT_CONFIG": str(tmp_path / "none.toml"),
+    }
+    (tmp_path / "none.toml").write_text("")
+    assert run("init", env=env).returncode == 0
+    (tmp_path / "config" / "kek.key").chmod(0o644)
+    result = run("init", env=env)
+    assert result.returncode == 2
+    assert "kek.key" in result.stderr and "chmod 600" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_migrates_the_configured_database(tmp_path: Path) -> None:
+    (tmp_path / "none.toml").write_text("")
+    env = {"SEALBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SEALBOT_CONFIG": str(tmp_path / "none.toml")}
+    result = run("db", "upgrade", env=env)
+    assert result.returncode == 0, result.stderr
+    import sqlalchemy as sa
+
+    tables = sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")).get_table_names()
+    assert {"users", "exchange_accounts", "credentials", "orders", "fills", "audit_log"} <= set(tables)
