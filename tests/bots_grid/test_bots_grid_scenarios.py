@@ -234,3 +234,24 @@ def test_the_lower_stop_trails_up_with_the_grid() -> None:
     state, _ = grid.step(geometric, grid.initial_state(geometric), PriceTicked(BTC, D("150"), T0))
     state, _ = grid.step(geometric, state, PriceTicked(BTC, D("162"), T0))  # one line up (161.05)
     assert (state.lo, grid.interest(geometric, state).below) == (1, D("99"))  # 90 * 110 / 100
+
+
+def test_trailing_down_after_trailing_up_stays_within_the_investment() -> None:
+    cfg = config(quantity_per_grid=None, investment="1000", trailing_up_enabled=True,
+                 trailing_down_enabled=True, trailing_down_stop_price="90")
+    # 4 intervals + 2 trailing-down lines (95, 90): each interval may use 1000 / 6 / 1.001
+    ex = MiniExchange(BTC)
+    bars = [candle(BTC, 0, "119", "119.5", "118.5", "119"), candle(BTC, 1, "119", "131.5", "119", "131")]
+    price = D("131")
+    for i in range(2, 14):  # a slow crash to 83, line by line
+        nxt = price - 4
+        bars.append(candle(BTC, i, price, price, nxt, nxt))
+        price = nxt
+    committed: list[D] = []
+    run = drive(grid.step, cfg, grid.initial_state(cfg), ex, bars,
+                after_event=lambda _s: committed.append(ex.committed()))
+    # moved up two lines (lo 2..hi 6), then extended down to line 0 only: 6 intervals,
+    # as many as the investment was split into; line -1 (95) would be a 7th
+    assert (run.state.lo, run.state.hi) == (0, 6)
+    assert max(committed) <= D("1000")
+    assert not any(o.client_id.step.startswith("gn") for o in ex.placed)

@@ -27,7 +27,7 @@ from sealbot.bots.base import Interest
 from sealbot.bots.common.position import apply_fill
 from sealbot.bots.grid.config import Config, StopAction
 from sealbot.bots.grid.fills import effect
-from sealbot.bots.grid.levels import level_amount, level_price, trailing_down_levels
+from sealbot.bots.grid.levels import level_amount, level_price, max_slots, trailing_down_levels
 from sealbot.bots.grid.state import (
     CLOSE_STEP,
     DEAL_NO,
@@ -209,6 +209,9 @@ def _can_trail_down(cfg: Config, state: State) -> bool:
         and lowest.side is Side.SELL
         and state.lo - 1 not in state.slots
         and state.lo - 1 >= -trailing_down_levels(cfg)
+        # never more intervals than the funds were sized for (after trailing up the
+        # grid may extend below its moved bottom, down to the same stop price)
+        and state.hi - state.lo < max_slots(cfg)
     )
 
 
