@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from sealbot.custody.errors import CredentialNotFound
 from sealbot.custody.hsm import Pkcs11Token
 from sealbot.custody.kek_file import create_kek_file, load_file_kek
 from sealbot.custody.keyring import Keyring
 from sealbot.custody.signer import StoredCredential
+from sealbot.store.db import make_engine, make_session_factory
+from sealbot.store.migrate import upgrade
+from sealbot.store.uow import UnitOfWork
 
 SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 TOKEN_LABEL = "sealbot-test"
@@ -82,3 +86,26 @@ class MemorySource:
             return self.rows[(owner_id, account_id)]
         except KeyError:
             raise CredentialNotFound(owner_id, account_id) from None
+
+
+@dataclass(frozen=True)
+class Db:
+    url: str
+    factory: sessionmaker[Session]
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Db]:
+    """A migrated database (SQLite, and PostgreSQL when configured)."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield Db(database_url, make_session_factory(engine))
+    engine.dispose()
+
+
+def add_user_with_accounts(db: Db, email: str, accounts: int, *, allowed: list[str] | None = None,
+                           exchange: str = "binance") -> tuple[int, list[int]]:
+    with UnitOfWork(db.factory) as uow:
+        user = uow.users.add(email, "argon2-hash-placeholder")
+        ids = [uow.accounts.add(user.id, exchange, f"acct {i}", allowed_pairs=allowed).id for i in range(accounts)]
+        return user.id, ids

@@ -1,0 +1,185 @@
+"""``Custody``: sealing, generating, destroying and rotating credentials in the database.
+
+The facade services call. Every method works inside the caller's ``UnitOfWork`` (so
+the credential row and its audit record commit or roll back together), except
+``rotate_kek``, which commits batch by batch so that it can resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealbot import audit
+from sealbot.custody.envelope import Binding, Kek
+from sealbot.custody.errors import CredentialNotFound, CustodyError
+from sealbot.custody.keyring import Keyring
+from sealbot.custody.material import SigningAlgorithm
+from sealbot.custody.rotation import RotationReport, rotate
+from sealbot.custody.sealing import (
+    SealedCredential,
+    attach_api_key,
+    generate_ed25519,
+    open_material,
+    seal_api_credentials,
+)
+from sealbot.custody.secrets import ApiCredentials, Secret
+from sealbot.custody.store_adapters import StoreRotationStore, binding_of, blob_of
+from sealbot.domain.errors import NotFound
+from sealbot.store.models import Credential
+from sealbot.store.uow import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialView:
+    """What may be shown about a stored credential: never a secret."""
+
+    account_id: int
+    version: int
+    algorithm: str
+    api_key_hint: str
+    kek_id: str
+    in_token: bool
+    public_key_pem: str | None = None
+
+
+class _Forgetful(Protocol):
+    """Anything that caches signing handles (LocalSigner, SocketSigner)."""
+
+    def forget(self, owner_id: int | None = None, account_id: int | None = None) -> int: ...
+
+
+class Custody:
+    """Seal, generate, destroy credentials with one keyring; tell a signer to forget them."""
+
+    def __init__(self, keyring: Keyring, signer: _Forgetful | None = None) -> None:
+        self.keyring = keyring
+        self._signer = signer
+
+    # ----- sealing --------------------------------------------------------------------
+    def seal_credentials(self, uow: UnitOfWork, owner_id: int, account_id: int, creds: ApiCredentials,
+                         *, actor: str | None = None) -> CredentialView:
+        """Seal an API key + secret (+ passphrase) as the account's new credential version.
+
+        Earlier versions are destroyed in the same transaction: an account has one live key.
+        """
+        binding = Binding(owner_id, account_id, uow.credentials.next_version(owner_id, account_id))
+        self._destroy_rows(uow, owner_id, account_id)
+        sealed = seal_api_credentials(creds, binding, self.keyring)
+        return self._store(uow, sealed, actor or f"user:{owner_id}", "credential.sealed")
+
+    def generate_ed25519(self, uow: UnitOfWork, owner_id: int, account_id: int,
+                         *, actor: str | None = None) -> str:
+        """A new Ed25519 key pair for the account; returns the public key PEM to register
+        with the exchange. The private key never leaves custody (or the token)."""
+        binding = Binding(owner_id, account_id, uow.credentials.next_version(owner_id, account_id))
+        self._destroy_rows(uow, owner_id, account_id)
+        sealed = generate_ed25519(binding, self.keyring)
+        view = self._store(uow, sealed, actor or f"user:{owner_id}", "credential.generated")
+        assert view.public_key_pem is not None
+        return view.public_key_pem
+
+    def attach_api_key(self, uow: UnitOfWork, owner_id: int, account_id: int, api_key: str | Secret,
+                       *, actor: str | None = None) -> CredentialView:
+        """Record the API key the exchange issued for a generated Ed25519 public key."""
+        row = self._current(uow, owner_id, account_id)
+        current = SealedCredential(binding_of(row), SigningAlgorithm(row.algorithm), blob_of(row),
+                                   row.api_key_hint, row.hsm_label, row.public_key)
+        new_binding = Binding(owner_id, account_id, row.version + 1)
+        sealed = attach_api_key(current, api_key, new_binding, self.keyring)
+        # the old row goes, but not its token object: the new version uses the same key pair
+        uow.credentials.destroy_for_account(owner_id, account_id)
+        return self._store(uow, sealed, actor or f"user:{owner_id}", "credential.api_key_attached")
+
+    def _store(self, uow: UnitOfWork, sealed: SealedCredential, actor: str, action: str) -> CredentialView:
+        b, blob = sealed.binding, sealed.blob
+        uow.credentials.add(b.owner_id, b.account_id, algorithm=sealed.algorithm.value, kek_id=blob.kek_id,
+                            wrapped_key=blob.wrapped_key, nonce=blob.nonce, ciphertext=blob.ciphertext,
+                            api_key_hint=sealed.api_key_hint, version=b.version, hsm_label=sealed.hsm_label,
+                            public_key=sealed.public_key_pem)
+        audit.record(uow.session, actor=actor, action=action, subject=f"account:{b.account_id}",
+                     details={"owner_id": b.owner_id, "version": b.version, "algorithm": sealed.algorithm.value,
+                              "kek_id": blob.kek_id, "api_key_hint": sealed.api_key_hint,
+                              "in_token": sealed.hsm_label is not None})
+        if self._signer is not None:
+            self._signer.forget(account_id=b.account_id)
+        return CredentialView(b.account_id, b.version, sealed.algorithm.value, sealed.api_key_hint, blob.kek_id,
+                              sealed.hsm_label is not None, sealed.public_key_pem)
+
+    # ----- reading (no plaintext leaves) ------------------------------------------------
+    def view(self, uow: UnitOfWork, owner_id: int, account_id: int) -> CredentialView:
+        row = self._current(uow, owner_id, account_id)
+        return CredentialView(account_id, row.version, row.algorithm, row.api_key_hint, row.kek_id,
+                              row.hsm_label is not None, row.public_key)
+
+    def check_opens(self, uow: UnitOfWork, owner_id: int, account_id: int) -> bool:
+        """True when the live credential opens with this keyring (``keys status``);
+        raises ``SealedCredentialError`` naming the reason when it does not."""
+        row = self._current(uow, owner_id, account_id)
+        open_material(blob_of(row), binding_of(row), self.keyring)
+        return True
+
+    def _current(self, uow: UnitOfWork, owner_id: int, account_id: int) -> Credential:
+        try:
+            return uow.credentials.current(owner_id, account_id)
+        except NotFound:
+            raise CredentialNotFound(owner_id, account_id) from None
+
+    # ----- destruction ------------------------------------------------------------------
+    def destroy(self, uow: UnitOfWork, owner_id: int | None = None, account_id: int | None = None) -> dict[int, int]:
+        """Destroy live credentials of one account, one owner, or (both None) everyone.
+
+        Blobs are overwritten with empty bytes and token objects deleted; returns
+        {account id: credentials destroyed}. The caller writes the audit record
+        (revocation writes one per account).
+        """
+        if account_id is not None and owner_id is None:
+            raise CustodyError("custody: destroying an account's credentials needs its owner")
+        return self._destroy_rows(uow, owner_id, account_id)
+
+    def _destroy_rows(self, uow: UnitOfWork, owner_id: int | None, account_id: int | None) -> dict[int, int]:
+        stmt = sa.select(Credential.account_id, Credential.hsm_label).where(Credential.destroyed_at.is_(None))
+        if owner_id is not None:
+            stmt = stmt.where(Credential.owner_id == owner_id)
+        if account_id is not None:
+            stmt = stmt.where(Credential.account_id == account_id)
+        rows = list(uow.session.execute(stmt))
+        counts: dict[int, int] = {}
+        for acc, _label in rows:
+            counts[int(acc)] = counts.get(int(acc), 0) + 1
+        if owner_id is None:
+            uow.credentials.destroy_all()
+        elif account_id is None:
+            uow.credentials.destroy_for_owner(owner_id)
+        else:
+            uow.credentials.destroy_for_account(owner_id, account_id)
+        labels = {label for _acc, label in rows if label}
+        if labels and self.keyring.token is not None:
+            for label in labels:
+                self.keyring.token.destroy(label)
+        if self._signer is not None:
+            if owner_id is None:
+                self._signer.forget()
+            else:
+                self._signer.forget(owner_id=owner_id, account_id=account_id)
+        return counts
+
+
+def rotate_kek(session_factory: sessionmaker[Session], old: Kek | Keyring, new: Kek | Keyring,
+               progress: Callable[[int, int], None] | None = None, *, batch_size: int = 500,
+               actor: str = "system") -> RotationReport:
+    """Rewrap every live credential's data key from ``old`` to ``new`` (``sealbot keys rotate-kek``).
+
+    Resumable: rerun with the same KEKs after an interruption and it continues after
+    the last committed batch. ``progress(done, total)`` is called after every batch.
+    Secrets are never decrypted; only 32-byte data keys pass through memory.
+    """
+    old_kek = old.kek if isinstance(old, Keyring) else old
+    new_kek = new.kek if isinstance(new, Keyring) else new
+    if old_kek.kek_id == new_kek.kek_id:
+        raise CustodyError(f"custody: the new KEK is the old one ({old_kek.kek_id})")
+    return rotate(StoreRotationStore(session_factory, actor), old_kek, new_kek, progress, batch_size=batch_size)
