@@ -81,6 +81,7 @@ def verify(session: Session) -> VerifyReport:
     rows = list(repo.in_order())
     breaks: list[ChainBreak] = []
     seq_of_hash = {row.hash: row.seq for row in rows}
+    position = _chain_positions(rows)
     expected_seq, prev_hash, prev_id = 1, GENESIS_HASH, 0
     for row in rows:
         if row.seq != expected_seq:
@@ -88,7 +89,7 @@ def verify(session: Session) -> VerifyReport:
                                      f"seq {expected_seq}..{row.seq - 1} missing before record id {row.id}"))
         actual = _recompute(row)
         if actual != row.hash:
-            breaks.append(_classify_bad_hash(row, seq_of_hash))
+            breaks.append(_classify_bad_hash(row, position.get(row.id)))
         elif row.prev_hash != prev_hash:
             if row.prev_hash in seq_of_hash:
                 breaks.append(ChainBreak("reordered", row.seq, row.id,
@@ -112,10 +113,23 @@ def verify(session: Session) -> VerifyReport:
     return VerifyReport(records=len(rows), last_seq=last_seq, last_hash=last_hash, breaks=tuple(breaks))
 
 
-def _classify_bad_hash(row: AuditRecord, seq_of_hash: dict[str, int]) -> ChainBreak:
+def _chain_positions(rows: list[AuditRecord]) -> dict[int, int]:
+    """Where each record sits by following ``prev_hash`` links from the genesis: its
+    original seq, whatever its ``seq`` column says now. Unreachable records are left out."""
+    by_prev: dict[str, AuditRecord] = {}
+    for row in rows:
+        by_prev.setdefault(row.prev_hash, row)
+    positions: dict[int, int] = {}
+    link, pos = GENESIS_HASH, 1
+    while (row := by_prev.get(link)) is not None and row.id not in positions:
+        positions[row.id] = pos
+        link, pos = row.hash, pos + 1
+    return positions
+
+
+def _classify_bad_hash(row: AuditRecord, original_seq: int | None) -> ChainBreak:
     """An invalid hash is an edit, unless the record is intact for another position."""
-    linked_seq = seq_of_hash.get(row.prev_hash)
-    if linked_seq is not None and linked_seq + 1 != row.seq and _recompute(row, seq=linked_seq + 1) == row.hash:
+    if original_seq is not None and original_seq != row.seq and _recompute(row, seq=original_seq) == row.hash:
         return ChainBreak("reordered", row.seq, row.id,
-                          f"the record belongs at seq {linked_seq + 1} (its content and hash are intact)")
+                          f"the record belongs at seq {original_seq} (its content and hash are intact)")
     return ChainBreak("edited", row.seq, row.id, "its fields no longer match its hash")
