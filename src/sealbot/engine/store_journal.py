@@ -1,0 +1,174 @@
+"""The engine's journal on sealbot's database (SQLite or PostgreSQL).
+
+One ``transaction()`` is one ``UnitOfWork``: a bot's new state, its new orders, the
+fill that triggered them and its alerts commit together. Reads the engine needs across
+owners (by client order id, by account) query the tables directly; writes go through
+the owner-scoped repositories, with the owner taken from the account or bot row.
+Kill switch and watchdog decisions (pause, stop) and guard refusals are recorded in the
+audit log.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealbot.audit import log as audit
+from sealbot.bots.registry import KINDS, bot_module
+from sealbot.domain import AlertLevel, ClientOrderId, Deal, Fill, OrderStatus
+from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, JournalOrder
+from sealbot.store import UnitOfWork
+from sealbot.store.models import AlertRow, Bot, ExchangeAccount, OrderRow
+from sealbot.store.repositories.orders import to_order
+
+_OPEN = [s.value for s in OrderStatus if not s.is_final]
+ACTIVE_ACCOUNTS = ("active", "paused", "flagged")
+
+
+def _bot_config(row: Bot) -> dict[str, Any]:
+    """The stored config with ``bot_id`` set to the row id, so every client order id
+    names the bot that the journal knows."""
+    config = dict(row.config or {})
+    if row.kind in KINDS:
+        try:
+            fields = bot_module(row.kind).Config.model_fields
+        except ImportError:
+            fields = {}
+        if "bot_id" in fields:
+            config["bot_id"] = str(row.id)
+    return config
+
+
+def _bot_record(row: Bot) -> BotRecord:
+    return BotRecord(str(row.id), str(row.owner_id), str(row.account_id or ""), row.kind, _bot_config(row),
+                     row.state, row.status, row.pause_reason)
+
+
+class StoreJournal:
+    """``Journal`` on the database. ``attempts`` (send retries) are kept per process:
+    after a restart an order gets its full retry budget again, which is safe because
+    every retry is preceded by a lookup by client id."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.session_factory = session_factory
+        self.attempts: dict[str, int] = {}
+
+    @contextmanager
+    def transaction(self) -> Iterator[StoreTx]:
+        with UnitOfWork(self.session_factory) as uow:
+            yield StoreTx(uow, self.attempts)
+
+    def accounts(self) -> list[AccountRecord]:
+        with UnitOfWork(self.session_factory) as uow:
+            rows = uow.session.scalars(sa.select(ExchangeAccount).where(ExchangeAccount.status.in_(ACTIVE_ACCOUNTS))
+                                       .order_by(ExchangeAccount.id))
+            return [AccountRecord(str(r.id), str(r.owner_id), r.exchange, r.label) for r in rows]
+
+
+class StoreTx:
+    def __init__(self, uow: UnitOfWork, attempts: dict[str, int]) -> None:
+        self.uow, self.session, self.attempts = uow, uow.session, attempts
+
+    def _row(self, text: str) -> OrderRow | None:
+        return self.session.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == text))
+
+    def _entry(self, row: OrderRow) -> JournalOrder:
+        return JournalOrder(str(row.account_id), str(row.bot_id or ""), to_order(row), row.created_at,
+                            self.attempts.get(row.client_order_id, 0), row.last_error)
+
+    def get_order(self, client_id: ClientOrderId) -> JournalOrder | None:
+        row = self._row(client_id.text)
+        return self._entry(row) if row is not None else None
+
+    def add_order(self, entry: JournalOrder) -> None:
+        account = self.session.get(ExchangeAccount, int(entry.account))
+        if account is None:
+            raise ValueError(f"account {entry.account} does not exist")
+        bot_id = int(entry.bot) if entry.bot.isdigit() else None
+        if not self.uow.orders.journal(account.owner_id, account.id, entry.order, bot_id=bot_id):
+            raise ValueError(f"client order id {entry.key} is already journalled")
+        row = self._row(entry.key)
+        assert row is not None
+        row.created_at = entry.created_at
+        if entry.reason:
+            row.last_error = entry.reason[:2000]
+        self.attempts[entry.key] = entry.attempts
+        if entry.reason and entry.reason.startswith("guard"):
+            audit.record(self.session, actor="engine", action="order.refused", subject=f"order:{entry.key}",
+                         details={"reason": entry.reason})
+
+    def put_order(self, entry: JournalOrder) -> None:
+        row = self._row(entry.key)
+        if row is None:
+            raise ValueError(f"client order id {entry.key} is not journalled")
+        order = entry.order
+        row.status, row.filled = order.status.value, order.filled
+        if order.average_price is not None:
+            row.average_price = order.average_price
+        if order.exchange_id:
+            row.exchange_order_id = order.exchange_id
+        if entry.reason:
+            row.last_error = entry.reason[:2000]
+        self.attempts[entry.key] = entry.attempts
+
+    def open_orders(self, account: str) -> list[JournalOrder]:
+        rows = self.session.scalars(sa.select(OrderRow).where(OrderRow.account_id == int(account),
+                                                              OrderRow.status.in_(_OPEN)).order_by(OrderRow.id))
+        return [self._entry(r) for r in rows]
+
+    def knows_client_id(self, account: str, text: str) -> bool:
+        return self.session.scalar(sa.select(OrderRow.id).where(
+            OrderRow.account_id == int(account), OrderRow.client_order_id == text)) is not None
+
+    def add_fill(self, account: str, fill: Fill) -> bool:
+        row = self._row(fill.client_id.text)
+        if row is None or row.account_id != int(account):
+            return False
+        return self.uow.fills.add(row.owner_id, fill)
+
+    def fills_of(self, client_id: ClientOrderId) -> list[Fill]:
+        row = self._row(client_id.text)
+        return self.uow.fills.for_order(row.owner_id, client_id) if row is not None else []
+
+    def bots(self, account: str) -> builtins.list[BotRecord]:
+        rows = self.session.scalars(sa.select(Bot).where(Bot.account_id == int(account)).order_by(Bot.id))
+        return [_bot_record(r) for r in rows]
+
+    def get_bot(self, bot: str) -> BotRecord | None:
+        row = self.session.get(Bot, int(bot)) if bot.isdigit() else None
+        return _bot_record(row) if row is not None else None
+
+    def save_bot(self, record: BotRecord) -> None:
+        row = self.session.get(Bot, int(record.id))
+        if row is None:
+            raise ValueError(f"bot {record.id} does not exist")
+        if row.status != record.status:
+            audit.record(self.session, actor="engine", action=f"bot.{record.status}", subject=f"bot:{record.id}",
+                         details={"reason": record.status_reason or ""})
+        row.state, row.status, row.pause_reason = record.state, record.status, record.status_reason
+        self.session.flush()
+
+    def save_deal(self, account: str, deal: Deal) -> None:
+        row = self.session.get(Bot, int(deal.bot))
+        if row is not None:
+            self.uow.deals.save(row.owner_id, row.id, deal)
+
+    def add_alert(self, alert: AlertRecord) -> AlertRecord:
+        owner = int(alert.user)
+        row = self.uow.alerts.add(owner, alert.level.value, alert.code, alert.message,
+                                  account_id=int(alert.account) if alert.account else None,
+                                  bot_id=int(alert.bot) if alert.bot and alert.bot.isdigit() else None,
+                                  at=alert.at)
+        return AlertRecord(alert.user, AlertLevel(row.level), row.code, row.message, row.created_at, alert.account,
+                           alert.bot, row.id)
+
+    def mark_delivered(self, alert_id: int, channel: str) -> None:
+        row = self.session.get(AlertRow, alert_id)
+        if row is not None:
+            self.uow.alerts.record_delivery(row.owner_id, alert_id, channel, {"ok": True})
+
