@@ -138,11 +138,13 @@ def _normalise(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def infer_timeframe(frame: pd.DataFrame) -> str:
     """The most common step between rows, in ccxt spelling (``1m``, ``5m``, ``1h``)."""
-    steps = frame["open_time"].diff().dropna()
-    steps = steps[steps > pd.Timedelta(0)]
-    if steps.empty:
+    times = frame["open_time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    steps = np.diff(times)
+    steps = steps[steps > 0]
+    if steps.size == 0:
         raise DataError("cannot infer the timeframe from fewer than two distinct timestamps")
-    seconds = int(steps.mode().iloc[0].total_seconds())
+    values, counts = np.unique(steps, return_counts=True)
+    seconds = int(values[counts.argmax()]) // 1_000_000_000  # the most common step (smallest on a tie)
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"

@@ -91,6 +91,10 @@ class _Book:
     index: int = -1
     candles_stepped: int = 0
     balance_log: list[tuple[int, Decimal, Decimal]] = field(default_factory=list)
+    third: timedelta = timedelta(0)  # a third of the timeframe: the time of each path segment
+
+    def __post_init__(self) -> None:
+        self.third = timedelta(microseconds=self.arrays.step_ns // 3000)
 
     def log_balance(self) -> None:
         log = self.balance_log
@@ -210,8 +214,10 @@ class _Sim:
         t0 = candle.open_time
         self._walk(book, start, candle.open, t0)
         self._arrive(book, candle.open, t0)
+        if not book.working:
+            return  # nothing rests on the book: the path cannot fill anything
         first, second = (candle.low, candle.high) if candle.close >= candle.open else (candle.high, candle.low)
-        third = timedelta(seconds=arrays.step_ns / 3e9)
+        third = book.third
         points = (candle.open, first, second, candle.close)
         for k in range(3):
             if self.stopped is not None:
@@ -238,7 +244,7 @@ class _Sim:
 
     def _walk(self, book: _Book, start: Decimal, end: Decimal, at: datetime) -> None:
         """Move the price from ``start`` to ``end``, executing what it meets in order."""
-        if start == end:
+        if start == end or not book.working:
             return
         mode, down = book.model.limit_fill, end < start
         current = start
