@@ -247,7 +247,13 @@ class AccountRunner:
                 log.exception("account %s: poll failed", self.account.id)
                 self.needs_reconcile = True
 
+    @property
+    def poll_due(self) -> bool:
+        """A market order went out since the last poll: its fill is waiting to be fetched."""
+        return self._poll_now.is_set()
+
     async def poll_once(self) -> None:
+        self._poll_now.clear()
         await self.market.refresh({p for b in self.bots.values() for p in b.pairs})
         for obs in await self.orders.poll():
             self.queue.put_nowait((None, obs))

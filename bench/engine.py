@@ -1,0 +1,157 @@
+"""Engine throughput: N DCA bots in one process fed by one replayed candle stream.
+
+    .venv/bin/python bench/engine.py [--bots 100 1000 10000] [--candles 1500] [--per-account 100]
+
+Each bot is a real DCA bot (market base order, 3 safety orders, 1.5 % take profit) on
+BTC/USDT, on paper accounts of ``--per-account`` bots each, all subscribed to the same
+(exchange, pair) stream through the engine's FeedHub: one stream, fanned out. Candles
+are the bundled real BTC 1m prices. Each replayed candle goes to the hub, every
+account's queue is drained (bot steps, guard, journal, orders to the paper venue), the
+paper venue matches on the candle's close and each account polls its fills.
+
+Printed: events/s (events delivered to bots, woken or skipped by interest, per
+second of wall time), p50/p99 lag from a candle's publication to the command a bot
+produced on it, and resident memory per bot (RSS growth / N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sealbot.domain import Candle, MarketRules, Pair
+from sealbot.engine.candles import FeedHub
+from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot
+from sealbot.engine.journal import AccountRecord, BotRecord, MemoryJournal
+from sealbot.engine.runner import AccountRunner, RunnerSettings
+from sealbot.venues.paper import PaperVenue
+
+DATA = Path(__file__).resolve().parent.parent / "src/sealbot/data/BTC-PERP-1m-20211231-20220107.csv.gz"
+BTC = Pair("BTC", "USDT")
+RULES = MarketRules(BTC, Decimal("0.01"), Decimal("0.00001"), min_notional=Decimal(5))
+
+
+class ReplayClock:
+    """Time is the replayed candle's; monotonic is real (for budgets, unused here)."""
+
+    def __init__(self) -> None:
+        self.at = datetime(2022, 1, 1, tzinfo=UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return self.at
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def load_candles(n: int) -> list[Candle]:
+    df = pd.read_csv(DATA).head(n)
+    return [Candle(BTC, "1m", datetime.fromisoformat(str(r.timestamp)).replace(tzinfo=UTC), Decimal(repr(r.open)),
+                   Decimal(repr(r.high)), Decimal(repr(r.low)), Decimal(repr(r.close)), Decimal(repr(r.volume)))
+            for r in df.itertuples()]
+
+
+def dca(bot_id: str, k: int) -> dict[str, Any]:
+    return {"bot_id": bot_id, "markets": [{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001",
+                                           "min_notional": "5"}],
+            "base_order_volume": "20", "safety_order_volume": "20", "max_safety_orders": 3,
+            "safety_order_step_percentage": str(Decimal("0.5") + Decimal(k % 5) / 10),
+            "take_profit": "1.5", "cooldown": 60 * (k % 7)}
+
+
+async def run(n_bots: int, candles: list[Candle], per_account: int) -> dict[str, float]:
+    before = rss_mb()
+    clock = ReplayClock()
+    journal = MemoryJournal()
+    hub = FeedHub("1m")
+    guard = GuardPolicy(GuardLimits(max_deviation_pct=Decimal(5), max_order_notional=Decimal(1000),
+                                    max_daily_notional=None, min_quote_volume_24h=Decimal(0)))
+    settings = RunnerSettings(poll_feeds=False, background=False, market_ttl=1e12)
+    lags: list[float] = []
+    published = [0.0]
+    accounts: list[tuple[AccountRunner, PaperVenue]] = []
+    n_accounts = max(1, n_bots // per_account)
+    for a in range(n_accounts):
+        account = AccountRecord(str(a), f"user{a}", "binance")
+        journal.add_account(account)
+        with journal.transaction() as tx:
+            for k in range(per_account):
+                bot_id = f"{a}x{k}"
+                tx.save_bot(BotRecord(bot_id, account.user, account.id, "dca", dca(bot_id, k), None))
+        venue = PaperVenue({BTC: RULES}, {"USDT": Decimal(10**9)}, clock=clock.now)
+        venue.on_price(BTC, candles[0].open, candles[0].open_time)
+        runner = AccountRunner(account, venue, journal, guard=guard, hub=hub, clock=clock, settings=settings)
+        runner.on_commands = lambda _bot, _event, _n: lags.append(time.perf_counter() - published[0])
+        runner.market.set(MarketSnapshot(BTC, last=candles[0].open, quote_volume_24h=Decimal(10**12)))
+        await runner.start()
+        accounts.append((runner, venue))
+    loaded = rss_mb()
+    events = 0
+
+    def count(_ident: str, _event: object) -> None:
+        nonlocal events
+        events += 1
+
+    start = time.perf_counter()
+    steps_before = sum(r.steps for r, _ in accounts)
+    for candle in candles:
+        clock.at = candle.close_time
+        published[0] = time.perf_counter()
+        events += hub.publish("binance", candle)
+        for runner, venue in accounts:
+            runner.market.set(MarketSnapshot(BTC, last=candle.close, quote_volume_24h=Decimal(10**12)))
+            await runner.drain()
+            if venue.on_price(BTC, candle.close, candle.close_time) or runner.poll_due:
+                await runner.poll_once()
+                await runner.drain()
+    elapsed = time.perf_counter() - start
+    after = rss_mb()
+    orders = len(journal.data.orders)
+    deals = sum(1 for d in journal.data.deals.values() if d.status.value == "closed")
+    lags.sort()
+    return {
+        "bots": n_bots, "candles": len(candles), "events": events, "seconds": elapsed,
+        "events_per_s": events / elapsed, "steps": sum(r.steps for r, _ in accounts) - steps_before,
+        "p50_ms": 1000 * statistics.median(lags) if lags else 0.0,
+        "p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
+        "mem_per_bot_kb": 1024 * (after - before) / n_bots, "load_mem_per_bot_kb": 1024 * (loaded - before) / n_bots,
+        "orders": orders, "closed_deals": deals,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bots", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--candles", type=int, default=1500)
+    parser.add_argument("--per-account", type=int, default=100)
+    args = parser.parse_args()
+    candles = load_candles(args.candles)
+    print(f"{'bots':>6} {'candles':>7} {'events/s':>10} {'steps':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'KB/bot':>7} {'orders':>7} {'deals':>6} {'wall s':>7}")
+    for n in args.bots:
+        r = asyncio.run(run(n, candles, min(args.per_account, n)))
+        print(f"{n:>6} {len(candles):>7} {r['events_per_s']:>10.0f} {r['steps']:>8.0f} {r['p50_ms']:>8.2f} "
+              f"{r['p99_ms']:>8.2f} {r['mem_per_bot_kb']:>7.1f} {r['orders']:>7.0f} {r['closed_deals']:>6.0f} "
+              f"{r['seconds']:>7.1f}")
+
+
+if __name__ == "__main__":
+    main()
