@@ -15,8 +15,9 @@ over the bundled real BTC 1-minute week (10,080 candles):
 
 The script checks that both produce the same trades (entry/exit times and prices) and
 P&L, then prints both runtimes (each from one run after an untimed warm-up run,
-DataFrame in, result out) and their ratio. sealbot's side is a pure bot (``step``/``interest``) run by the same simulator
-as every sealbot bot; it is fast because between its levels it is not called at all.
+DataFrame in, result out) and their ratio. sealbot's side is a pure bot
+(``step``/``interest``) run by the same simulator as every sealbot bot; it is fast
+because between its levels it is not called at all.
 
 Part 2, DCA throughput: the real sealbot DCA bot with 5 safety orders over 1,008,000
 1-minute candles *synthesised* from the real week: 100 copies stitched alternately
