@@ -33,13 +33,18 @@ CONFIGS = [
                        "grids_quantity": 6, "quantity_per_grid": "60", "order_currency_type": "quote",
                        "trailing_up_enabled": True,
                        "lower_stop_loss_enabled": True, "lower_stop_loss_price": "85"}),
+    grid.parse_config({"bot_id": "d4", "market": MARKET, "fees": FEES, "lower_price": "100", "upper_price": "112",
+                       "grids_quantity": 5, "investment": "600", "trailing_up_enabled": True,
+                       "trailing_down_enabled": True, "trailing_down_stop_price": "92",
+                       "upper_stop_loss_enabled": True, "upper_stop_loss_price": "170",
+                       "upper_stop_loss_action": "stop_bot_and_sell"}),
 ]
 
 
 @st.composite
 def price_paths(draw: st.DrawFn) -> list[Candle]:
     price = D(draw(st.integers(8000, 14000))) / 100
-    moves = draw(st.lists(st.integers(-500, 500), min_size=3, max_size=45))
+    moves = draw(st.lists(st.integers(-500, 500), min_size=3, max_size=60))
     bars = []
     for i, move in enumerate(moves):
         close = max((price * (10000 + move) / 10000).quantize(D("0.01")), D("1"))
@@ -56,7 +61,7 @@ def _run(cfg: grid.Config, bars: list[Candle], fee_in_base: bool, **hooks: Any) 
     return drive(grid.step, cfg, grid.initial_state(cfg), ex, bars, **hooks), ex
 
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
