@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sealbot.custody.envelope import Binding, Kek, SealedBlob, rewrap
+from sealbot.custody.errors import CustodyError
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +43,8 @@ class RotationStore(Protocol):
         """(rotation id, cursor): an unfinished rotation between the same KEKs resumes."""
         ...
 
-    def count(self, kek_ids: Sequence[str]) -> int:
-        """Live credentials currently wrapped under any of ``kek_ids``."""
+    def counts(self) -> dict[str, int]:
+        """Live credentials per KEK id."""
         ...
 
     def batch(self, kek_id: str, after_id: int, limit: int) -> list[RotationRow]:
@@ -60,10 +61,14 @@ class RotationStore(Protocol):
 def rotate(store: RotationStore, old: Kek, new: Kek, progress: Callable[[int, int], None] | None = None,
            *, batch_size: int = 500) -> RotationReport:
     """Rewrap every live credential from ``old`` to ``new``; ``progress(done, total)`` after each batch."""
+    counts = store.counts()
+    on_old, on_new = counts.get(old.kek_id, 0), counts.get(new.kek_id, 0)
+    if on_old == 0 and on_new == 0 and counts:
+        raise CustodyError(f"custody: no credential is wrapped by KEK {old.kek_id} (the database uses "
+                           f"{', '.join(sorted(counts))}); is this the right old KEK?")
     rotation_id, cursor = store.start(old.kek_id, new.kek_id)
     resumed_from = cursor
-    total = store.count([old.kek_id, new.kek_id])
-    done = total - store.count([old.kek_id])
+    total, done = on_old + on_new, on_new
     if progress is not None:
         progress(done, total)
     rewrapped = 0

@@ -7,12 +7,14 @@ transaction, and its audit records must commit even when the caller's work fails
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealbot import audit
 from sealbot.custody.envelope import Binding, SealedBlob
-from sealbot.custody.errors import CredentialNotFound
+from sealbot.custody.errors import CredentialNotFound, CustodyError
 from sealbot.custody.material import SigningAlgorithm
 from sealbot.custody.policy import compact_symbol
 from sealbot.custody.rotation import RotationRow
@@ -78,10 +80,9 @@ class StoreRotationStore:
                          details={"from": old_kek_id, "to": new_kek_id, "cursor": row.cursor})
             return row.id, row.cursor
 
-    def count(self, kek_ids: Sequence[str]) -> int:
+    def counts(self) -> dict[str, int]:
         with UnitOfWork(self._factory) as uow:
-            counts = uow.credentials.count_by_kek()
-        return sum(counts.get(k, 0) for k in set(kek_ids))
+            return uow.credentials.count_by_kek()
 
     def batch(self, kek_id: str, after_id: int, limit: int) -> list[RotationRow]:
         with UnitOfWork(self._factory) as uow:
@@ -91,10 +92,27 @@ class StoreRotationStore:
     def save(self, rotation_id: int, updates: Sequence[tuple[int, SealedBlob]], cursor: int) -> None:
         with UnitOfWork(self._factory) as uow:
             rotation = uow.kek_rotations.get(rotation_id)
-            for row_id, blob in updates:
-                uow.credentials.update_wrapping(row_id, blob.kek_id, blob.wrapped_key,
-                                                expected_kek_id=rotation.from_kek)
+            self._apply(uow, rotation.from_kek, updates)
             uow.kek_rotations.advance(rotation_id, cursor, len(updates))
+
+    @staticmethod
+    def _apply(uow: UnitOfWork, from_kek: str, updates: Sequence[tuple[int, SealedBlob]]) -> None:
+        """One executemany UPDATE for the batch (row-by-row ORM updates cost ~0.5 ms each),
+        guarded by the old KEK id, then checked: every row of the batch must now carry
+        its new wrapping, or the whole batch rolls back."""
+        table = cast(sa.Table, Credential.__table__)
+        stmt = (sa.update(table)
+                .where(table.c.id == sa.bindparam("row_id"), table.c.kek_id == from_kek,
+                       table.c.destroyed_at.is_(None))
+                .values(kek_id=sa.bindparam("new_kek"), wrapped_key=sa.bindparam("new_wrapped")))
+        uow.session.connection().execute(stmt, [
+            {"row_id": row_id, "new_kek": blob.kek_id, "new_wrapped": blob.wrapped_key} for row_id, blob in updates])
+        ids = [row_id for row_id, _ in updates]
+        moved = uow.session.scalar(sa.select(sa.func.count()).select_from(table).where(
+            table.c.id.in_(ids), table.c.kek_id.in_({blob.kek_id for _, blob in updates})))
+        if moved != len(updates):
+            raise CustodyError(f"custody: {len(updates) - int(moved or 0)} credential(s) changed during "
+                               "rotation; rerun `sealbot keys rotate-kek` to continue")
 
     def finish(self, rotation_id: int) -> None:
         with UnitOfWork(self._factory) as uow:
