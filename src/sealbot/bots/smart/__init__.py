@@ -7,7 +7,7 @@ from sealbot.bots.smart.config import EntryType, SmartTarget, SmartTradeConfig, 
 from sealbot.bots.smart.preview import SmartPreview, TargetRow, preview
 from sealbot.bots.smart.state import SmartState, Stage, dump_state, load_state
 
-KIND = "smart_trade"
+KIND = "smart"
 Config = SmartTradeConfig
 State = SmartState
 
