@@ -113,7 +113,8 @@ def test_a_3commas_grid_export_imports_and_explains_every_unmapped_field() -> No
 
 def test_the_dispatcher_detects_a_grid_and_reads_json_text() -> None:
     assert detect_kind(EXPORT) == "grid"
-    cfg, notes = import_bot(json.dumps([EXPORT]), bot_id="vet1", market=VET)
+    cfg, notes = import_bot(json.dumps([EXPORT]), bot_id="vet1", markets=[MARKET, VET])
+    assert isinstance(cfg, grid.Config) and cfg.market.tick_size == D("0.000001")
     assert isinstance(cfg, grid.Config) and cfg.bot_id == "vet1" and notes
     assert detect_kind({"base_order_volume": "10", "safety_order_volume": "20"}) == "dca"
     with pytest.raises(InvalidConfig) as caught:
@@ -141,3 +142,15 @@ def test_the_registry_maps_kinds_to_bot_packages() -> None:
         registry.bot_module("martingale")
     assert caught.value.field == "kind"
     assert isinstance(registry.parse_config("grid", GRID), grid.Config)
+
+
+def test_the_dispatcher_hands_a_dca_export_to_the_dca_importer() -> None:
+    pytest.importorskip("sealbot.bots.threecommas_dca")
+    export = {"id": 9876, "pairs": ["USDT_BTC"], "base_order_volume": "10", "safety_order_volume": "20",
+              "take_profit": "1.5", "max_safety_orders": 5, "active_safety_orders_count": 1,
+              "safety_order_step_percentage": "1", "martingale_volume_coefficient": "2",
+              "martingale_step_coefficient": "1.5", "strategy_list": [{"strategy": "nonstop"}], "account_id": 1}
+    cfg, notes = import_bot(json.dumps(export), markets=[{"pair": "BTC/USDT", "tick_size": "0.01",
+                                                          "step_size": "0.00001"}])
+    assert type(cfg).__name__ == "DcaConfig" and getattr(cfg, "bot_id", None) == "d9876"
+    assert any(note.startswith("account_id") for note in notes)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
-from sealbot.domain import InvalidConfig
+from sealbot.domain import InvalidConfig, Pair
 
 _GRID_KEYS = frozenset({"grids_quantity", "upper_price", "lower_price", "quantity_per_grid", "grid_type"})
 _DCA_KEYS = frozenset({"base_order_volume", "safety_order_volume", "martingale_volume_coefficient",
@@ -49,16 +49,35 @@ def detect_kind(data: Mapping[str, Any]) -> str:
 
 
 def import_bot(raw: bytes | str | Mapping[str, Any], bot_id: str | None = None,
-               market: Mapping[str, Any] | None = None) -> tuple[BaseModel, list[str]]:
+               markets: Sequence[Mapping[str, Any]] | None = None) -> tuple[BaseModel, list[str]]:
     """(config, explanations of every unmapped field) for a 3Commas export.
 
-    ``bot_id`` names the new bot (default: derived from 3Commas' id); ``market`` gives
-    the exchange's rules for a grid's pair (the export has none)."""
+    ``bot_id`` names the new bot (default: derived from 3Commas' id); ``markets`` are
+    the exchange's rules (``{pair, tick_size, step_size, min_amount, min_notional}``)
+    for the bot's pairs, which the export does not carry."""
     data = load_export(raw)
     if detect_kind(data) == "grid":
         from sealbot.bots.threecommas_grid import import_grid
 
-        return import_grid(data, bot_id=bot_id, market=market)
+        return import_grid(data, bot_id=bot_id, market=_market_for(data, markets))
     module = importlib.import_module("sealbot.bots.threecommas_dca")
-    result: tuple[BaseModel, list[str]] = module.import_dca(data)
+    result: tuple[BaseModel, list[str]] = module.import_dca(
+        data, bot_id=bot_id, markets=list(markets) if markets is not None else None)
     return result
+
+
+def _market_for(data: Mapping[str, Any], markets: Sequence[Mapping[str, Any]] | None) -> Mapping[str, Any] | None:
+    """The grid's market among ``markets``: the one of its pair, else the only one."""
+    if not markets:
+        return None
+    try:
+        pair = Pair.parse_quote_base(str(data.get("pair", ""))).symbol
+    except ValueError:
+        return markets[0] if len(markets) == 1 else None
+    for market in markets:
+        try:
+            if Pair.parse(str(market.get("pair", ""))).symbol == pair:
+                return market
+        except ValueError:
+            continue
+    return markets[0] if len(markets) == 1 else None
