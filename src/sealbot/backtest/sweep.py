@@ -10,7 +10,8 @@ order the workers finish in. A variant whose parameters the config refuses is ke
 the table with its error, ranked last.
 
 Parameter names are config field names; dotted names reach nested settings
-(``take_profit.percent``). Pydantic configs are re-validated with each variant.
+(``fees.maker``). Pydantic configs are re-validated with each variant; a refusal is
+an ``InvalidConfig`` naming the field.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import pandas as pd
 from sealbot.backtest.data import CandleArrays
 from sealbot.backtest.metrics import Metrics
 from sealbot.backtest.simulate import run
+from sealbot.bots.common.validation import parse_config
 from sealbot.domain import Pair, SealbotError
 
 Params = dict[str, Any]
@@ -90,7 +92,7 @@ def _set(obj: Any, parts: list[str], value: Any) -> Any:
         if name not in data:
             raise KeyError(f"{type(obj).__name__} has no setting {name!r}")
         data[name] = new
-        return type(obj).model_validate(data)
+        return parse_config(type(obj), data)  # InvalidConfig naming the field, like the web form
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.replace(obj, **{name: new})
     if isinstance(obj, Mapping):

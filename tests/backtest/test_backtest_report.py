@@ -1,0 +1,73 @@
+"""HTML and JSON reports of a real-data DCA backtest."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+import sealbot.bots.dca as dca
+from sealbot.backtest.data import read_frame
+from sealbot.backtest.metrics import Result
+from sealbot.backtest.report import build_figure, write_json, write_report
+from sealbot.backtest.simulate import run
+from sealbot.domain import Pair
+
+DATA = Path(__file__).resolve().parents[2] / "src" / "sealbot" / "data"
+PAIR = Pair("BTC", "USDT")
+
+
+@pytest.fixture(scope="module")
+def result() -> Result:
+    frame = read_frame(DATA / "BTC-PERP-1m-20211231-20220107.csv.gz").iloc[:3000]
+    config = dca.DcaConfig.model_validate(dict(
+        bot_id="rep", markets=[{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001"}],
+        base_order_volume=D("100"), safety_order_volume=D("100"), max_safety_orders=3, active_safety_orders_count=2,
+        safety_order_step_percentage=D("0.3"), take_profit=D("0.4"),
+    ))
+    return run(dca, config, {PAIR: frame})
+
+
+def test_backtest_chart_marks_every_fill_as_entry_safety_or_exit(result: Result) -> None:
+    figure = build_figure(result)
+    markers = {trace.name: trace for trace in figure.data if trace.type == "scatter" and trace.mode == "markers"}
+    assert set(markers) == {"entry", "safety", "exit"}
+    assert sum(len(trace.x) for trace in markers.values()) == len(result.fills)
+    entries = [f for f in result.fills if f.client_id.step == "bo"]
+    assert [float(f.price) for f in entries] == list(markers["entry"].y)
+    assert len(markers["exit"].x) == sum(1 for f in result.fills if f.side.value == "sell")
+    candles = [trace for trace in figure.data if trace.type == "candlestick"]
+    assert len(candles) == 1 and len(candles[0].x) == 3000
+    assert {"equity", "drawdown"} <= {trace.name for trace in figure.data}
+
+
+def test_backtest_long_runs_are_drawn_on_coarser_candles(result: Result) -> None:
+    figure = build_figure(result, max_candles=500)
+    candles = next(trace for trace in figure.data if trace.type == "candlestick")
+    assert len(candles.x) <= 500
+    assert any("drawn as 15m candles" in a.text for a in figure.layout.annotations)
+
+
+def test_backtest_html_report_is_self_contained(result: Result, tmp_path: Path) -> None:
+    path = write_report(result, tmp_path / "report.html", title="DCA on BTC")
+    page = path.read_text()
+    assert page.startswith("<!doctype html>") and "<title>DCA on BTC</title>" in page
+    assert "<script src=" not in page and "Plotly.newPlot" in page and len(page) > 1_000_000  # plotly.js inline
+    assert f'data-fills="{len(result.fills)}"' in page
+    assert page.count("<tr>") >= len(result.deals) + 1
+    assert "max_funds_used" in page
+
+
+def test_backtest_html_report_can_share_plotly_js(result: Result, tmp_path: Path) -> None:
+    path = write_report(result, tmp_path / "r.html", plotlyjs="directory")
+    assert (tmp_path / "plotly.min.js").stat().st_size > 1_000_000
+    assert 'src="plotly.min.js"' in path.read_text() and path.stat().st_size < 1_000_000
+
+
+def test_backtest_json_result_round_trips(result: Result, tmp_path: Path) -> None:
+    data = json.loads(write_json(result, tmp_path / "r.json").read_text())
+    assert data["pairs"] == ["BTC/USDT"] and len(data["fills"]) == len(result.fills)
+    assert D(data["metrics"]["pnl"]) == result.metrics.pnl
+    assert [d["no"] for d in data["deals"]] == [d.no for d in result.deals]
