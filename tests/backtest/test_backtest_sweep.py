@@ -58,7 +58,8 @@ def test_backtest_sweep_ranks_by_the_objective_across_processes() -> None:
     # Each score is that variant's own backtest P&L.
     for row in (result.rows[0], result.rows[-1]):
         alone = run(dca, with_params(CONFIG, row.params), CANDLES)
-        assert row.metrics is not None and row.metrics.pnl == alone.metrics.pnl and row.score == float(alone.metrics.pnl)
+        assert row.metrics is not None and row.metrics.pnl == alone.metrics.pnl
+        assert row.score == float(alone.metrics.pnl)
     # In one process the table is the same, whatever order workers finished in.
     same = sweep(dca, CONFIG, CANDLES, variants, workers=1)
     pd.testing.assert_frame_equal(result.table(), same.table())
