@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
@@ -60,7 +60,8 @@ def test_appended_records_form_a_verifiable_chain(session_factory: sessionmaker[
     assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
     first = rows[0]
     # The documented canonical encoding reproduces the stored hash independently.
-    body = {"action": first.action, "actor": first.actor, "at": first.at.astimezone(UTC).isoformat(timespec="microseconds"),
+    at_text = first.at.astimezone(UTC).isoformat(timespec="microseconds")
+    body = {"action": first.action, "actor": first.actor, "at": at_text,
             "details": {"amount": "1.50", "i": 0, "pairs": ["BTC/USDT"]}, "prev_hash": GENESIS_HASH,
             "seq": 1, "subject": first.subject}
     assert hashlib.sha256(canonical_json(body).encode()).hexdigest() == first.hash
@@ -107,10 +108,9 @@ def test_an_edit_that_recomputes_the_hash_still_breaks_the_next_link(engine: Eng
                                                                      session_factory: sessionmaker[Session]) -> None:
     _append(session_factory, 4)
     with session_factory() as session:
-        row = session.execute(sa.text("SELECT at, actor, action, subject, prev_hash FROM audit_log WHERE seq = 2")).one()
-    at = row.at if isinstance(row.at, datetime) else datetime.fromisoformat(row.at)
-    forged = record_hash(seq=2, at=at.replace(tzinfo=UTC) if at.tzinfo is None else at, actor="attacker",
-                         action=row.action, subject=row.subject, details={}, prev_hash=row.prev_hash)
+        row = next(r for r in AuditRepository(session).in_order() if r.seq == 2)
+    forged = record_hash(seq=2, at=row.at, actor="attacker", action=row.action, subject=row.subject, details={},
+                         prev_hash=row.prev_hash)
     _tamper(engine, f"UPDATE audit_log SET actor = 'attacker', details = '{{}}', hash = '{forged}' WHERE seq = 2")
     report = _verify(session_factory)
     kinds = {(b.kind, b.seq) for b in report.breaks}

@@ -6,6 +6,9 @@ the engine, the web tier, tests) gets the same connection settings:
 - SQLite: WAL journal (readers never block the one writer), ``foreign_keys=ON``
   (SQLite ignores foreign keys unless asked, per connection) and a busy timeout so a
   second writer waits instead of failing at once.
+  ``secure_delete`` is on, so overwritten content (a destroyed credential's blobs)
+  is zeroed in the file rather than left in free pages; ``checkpoint`` folds the WAL
+  into the main file and truncates it, so old page images do not linger there.
 - PostgreSQL: psycopg 3. Plain ``postgresql://`` URLs (what operators paste) are
   rewritten to ``postgresql+psycopg://``; SQLAlchemy would otherwise pick psycopg2,
   which sealbot does not install.
@@ -43,6 +46,8 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         # In-memory databases cannot use WAL; SQLite silently keeps "memory" there.
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # Deleted or overwritten content (destroyed credentials) is zeroed, not left in free pages.
+        cursor.execute("PRAGMA secure_delete = ON")
     finally:
         cursor.close()
 
@@ -70,3 +75,13 @@ def make_session_factory(engine_or_url: Engine | str | URL) -> sessionmaker[Sess
     """A sessionmaker bound to the engine; objects stay readable after commit."""
     engine = engine_or_url if isinstance(engine_or_url, Engine) else make_engine(engine_or_url)
     return sessionmaker(bind=engine, expire_on_commit=False, future=True)
+
+
+def checkpoint(engine: Engine) -> None:
+    """SQLite: copy the WAL into the database file and truncate the WAL to zero bytes,
+    so page images from before a destroy are gone from disk. PostgreSQL: nothing to do
+    here (its WAL and dead tuples are the DBA's retention policy; see docs/storage.md)."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
