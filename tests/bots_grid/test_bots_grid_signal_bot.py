@@ -13,10 +13,14 @@ from hypothesis import strategies as st
 
 from sealbot.bots import signal as sb
 from sealbot.domain import (
+    AddFunds,
     AmountType,
     BalanceReported,
+    CancelDeal,
+    CloseAtMarket,
     CloseReason,
     DealChanged,
+    DealStatus,
     Event,
     Pair,
     PlaceOrder,
@@ -184,6 +188,32 @@ def test_unknown_pair_too_small_and_unpriced_signals_place_nothing() -> None:
     assert h.ex[BTC].placed == []
 
 
+def test_manual_add_funds_close_at_market_and_cancel() -> None:
+    h = Harness(config(max_position="300"))
+    h.send(sig(1, SignalAction.ENTER_LONG))  # 0.0025 BTC
+    # 100 USDT more at 40000 = 0.0025; then the cap (300 USDT = 0.0075) trims 0.01 to 0.0025
+    assert orders(h.send(AddFunds(1, D("100"), AmountType.QUOTE, T0, D("40000")))) == [("sbs1-1-a1", "buy", "0.0025")]
+    assert orders(h.send(AddFunds(1, D("0.01"), AmountType.BASE, T0, D("40000")))) == [("sbs1-1-a2", "buy", "0.0025")]
+    assert [c.code for c in h.send(AddFunds(1, D("1"), AmountType.BASE, T0, D("40000")))] == ["signal.add_refused"]
+    assert [c.code for c in h.send(AddFunds(1, D("10"), AmountType.QUOTE, T0))] == ["signal.add_refused"]
+    out = h.send(CloseAtMarket(1, T0))
+    assert orders(out) == [("sbs1-1-x1", "sell", "0.0075")]  # everything the deal holds, no more
+    assert [c.deal for c in out if isinstance(c, DealChanged)][-1].close_reason is CloseReason.MANUAL
+    h.send(sig(2, SignalAction.ENTER_LONG))
+    out = h.send(CancelDeal(2, T0))
+    assert [c.deal.status for c in out if isinstance(c, DealChanged)] == [DealStatus.CANCELED]
+    assert h.state.positions == () and h.ex[BTC].base == D("0.0025")  # cancel keeps the coins
+
+
+def test_an_exit_waits_for_a_working_add() -> None:
+    h = Harness(config())
+    h.send(sig(1, SignalAction.ENTER_LONG))
+    h.hold_fills = True
+    h.send(AddFunds(1, D("0.001"), AmountType.BASE, T0))
+    assert orders(h.send(sig(2, SignalAction.EXIT_LONG))) == []
+    assert orders(h.release()) == [("sbs1-1-x1", "sell", "0.0035")]
+
+
 def test_state_round_trips_through_json() -> None:
     h = Harness(config())
     h.send(BalanceReported("USDT", D("500"), T0))
@@ -200,7 +230,7 @@ def test_preview_sizes_an_entry_on_each_market() -> None:
 
 
 ACTIONS = [SignalAction.ENTER_LONG, SignalAction.EXIT_LONG, SignalAction.ENTER_SHORT, SignalAction.EXIT_SHORT,
-           SignalAction.CLOSE_ALL]
+           SignalAction.CLOSE_ALL, None]
 
 
 @settings(max_examples=60, deadline=None)
@@ -213,6 +243,9 @@ def test_random_signals_never_oversell_and_replay_identically(script: list[Any],
         for ex in h.ex.values():
             ex.base = D("100")  # a margin float for shorts; longs are checked below
         for n, (action, pair, price, duplicate) in enumerate(script):
+            if action is None:  # a manual add to some deal
+                h.send(AddFunds(n % 4 + 1, D("30"), AmountType.QUOTE, T0, D(price)), price=str(price))
+                continue
             h.send(sig(n, action, pair=pair, price=str(price)), price=str(price))
             if duplicate:
                 h.send(sig(n, action, pair=pair, price=str(price)), price=str(price))
@@ -221,7 +254,12 @@ def test_random_signals_never_oversell_and_replay_identically(script: list[Any],
     first, second = play(), play()
     assert first.commands == second.commands
     for pair, ex in first.ex.items():
-        sold = sum((o.amount for o in ex.placed if o.side is Side.SELL and o.client_id.step != "e"), D(0))
-        bought = sum((o.amount for o in ex.placed if o.side is Side.BUY and o.client_id.step == "e"), D(0))
-        assert sold <= bought, pair  # long exits never exceed long entries
+        # per deal: the exit never trades more than the entry and the additions did
+        deals = {o.client_id.deal for o in ex.placed}
+        for no in deals:
+            mine = [o for o in ex.placed if o.client_id.deal == no]
+            entered = sum((o.amount for o in mine if o.client_id.step[0] in "ea"), D(0))
+            exited = sum((o.amount for o in mine if o.client_id.step[0] == "x"), D(0))
+            assert exited <= entered, (pair, no)
+            assert len({o.side for o in mine if o.client_id.step[0] in "ea"}) == 1  # adds go the entry's way
         assert len(ex.ids) == len(ex.placed)

@@ -20,6 +20,7 @@ from sealbot.bots.grid.fills import effect
 from sealbot.bots.signal.config import Config
 from sealbot.bots.signal.state import SEEN_KEPT, Balance, Position, State
 from sealbot.domain import (
+    AddFunds,
     AlertLevel,
     AmountType,
     BalanceReported,
@@ -76,7 +77,9 @@ def step(config: Config, state: State, event: Event) -> Result:
             return replace(state, balances=tuple(sorted(balances, key=lambda b: b.asset))), []
         case CloseAtMarket(deal, at):
             position = _by_deal(state, deal)
-            return _exit(config, state, position, at) if position else (state, [])
+            return _exit(config, state, position, at, CloseReason.MANUAL) if position else (state, [])
+        case AddFunds():
+            return _add_funds(config, state, event)
         case CancelDeal(deal, at):
             position = _by_deal(state, deal)
             if position is None:
@@ -173,22 +176,24 @@ def _entry_amount(cfg: Config, state: State, signal: SignalReceived, pair: Pair)
 # --- exits ------------------------------------------------------------------------
 
 
-def _exit(cfg: Config, state: State, position: Position, at: datetime) -> Result:
+def _exit(cfg: Config, state: State, position: Position, at: datetime,
+          reason: CloseReason = CloseReason.SIGNAL) -> Result:
     if position.exit_amount is not None:
         return state, []  # an exit is already working
-    if not position.entry_done:
-        return _replace(state, replace(position, exit_requested=True)), []
+    if not position.entry_done or position.add_open:
+        return _replace(state, replace(position, exit_requested=True, exit_reason=reason)), []
     rules = cfg.rules_for(position.deal.pair)
     assert rules is not None
     amount = rules.amount(position.held)
     if amount <= 0 or (rules.min_amount and amount < rules.min_amount):
-        closed = position.deal.close(at, CloseReason.SIGNAL)
+        closed = position.deal.close(at, reason)
         alert = _alert("signal.dust", f"{position.held} {position.deal.pair.base} left below the step; deal closed")
         return _without(state, position), [alert, DealChanged(closed)]
     attempt = position.exit_attempt + 1
     order = Order(client_id=ClientOrderId(cfg.bot_id, position.deal.no, f"x{attempt}"), pair=position.deal.pair,
                   side=position.deal.direction.exit_side, type=OrderType.MARKET, amount=amount)
-    position = replace(position, exit_attempt=attempt, exit_amount=amount, exit_filled=ZERO, exit_requested=False)
+    position = replace(position, exit_attempt=attempt, exit_amount=amount, exit_filled=ZERO, exit_requested=False,
+                       exit_reason=reason)
     return _replace(state, position), [PlaceOrder(order)]
 
 
@@ -202,19 +207,23 @@ def _on_fill(cfg: Config, state: State, fill: Fill, remaining: Decimal) -> Resul
     moved = effect(fill).base  # + coins in, - coins out
     exposure = moved if position.deal.direction is Direction.LONG else -moved
     deal = apply_fill(position.deal, fill)
-    if fill.client_id.step == ENTRY_STEP:
-        position = replace(position, deal=deal, held=position.held + exposure,
-                           entry_filled=position.entry_filled + fill.amount, entry_done=remaining <= 0)
+    step_name = fill.client_id.step
+    if step_name == ENTRY_STEP or step_name == f"a{position.adds}":
+        if step_name == ENTRY_STEP:
+            position = replace(position, entry_filled=position.entry_filled + fill.amount, entry_done=remaining <= 0)
+        else:
+            position = replace(position, add_open=remaining > 0)
+        position = replace(position, deal=deal, held=position.held + exposure)
         state = _replace(state, position)
-        if position.entry_done and position.exit_requested:
-            state, commands = _exit(cfg, state, position, fill.at)
+        if position.entry_done and not position.add_open and position.exit_requested:
+            state, commands = _exit(cfg, state, position, fill.at, position.exit_reason)
             return state, [DealChanged(deal), *commands]
         return state, [DealChanged(deal)]
     position = replace(position, deal=deal, held=position.held + exposure,
                        exit_filled=position.exit_filled + fill.amount)
     if remaining > 0:
         return _replace(state, position), [DealChanged(deal)]
-    closed = deal.close(fill.at, CloseReason.SIGNAL)
+    closed = deal.close(fill.at, position.exit_reason)
     return _without(state, position), [DealChanged(closed)]
 
 
@@ -228,14 +237,48 @@ def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | 
             closed = replace(position.deal.close(at, CloseReason.CANCELED), status=DealStatus.CANCELED)
             return _without(state, position), [*commands, DealChanged(closed)]
         position = replace(position, entry_done=True)
-        state = _replace(state, position)
-        if position.exit_requested:
-            state, more = _exit(cfg, state, position, at)
-            commands += more
-        return state, commands
-    if client_id.step == f"x{position.exit_attempt}":
+    elif client_id.step == f"a{position.adds}" and position.add_open:
+        position = replace(position, add_open=False)
+    elif client_id.step == f"x{position.exit_attempt}":
         return _replace(state, replace(position, exit_amount=None)), commands
+    else:
+        return state, commands
+    state = _replace(state, position)
+    if position.entry_done and not position.add_open and position.exit_requested:
+        state, more = _exit(cfg, state, position, at, position.exit_reason)
+        commands += more
     return state, commands
+
+
+# --- manual add funds -------------------------------------------------------------
+
+
+def _add_funds(cfg: Config, state: State, event: AddFunds) -> Result:
+    """Buy more into a long (sell more into a short) at market: ``a1``, ``a2``…"""
+    position = _by_deal(state, event.deal)
+    if position is None or not position.entry_done or position.add_open or position.exit_amount is not None:
+        return state, [_alert("signal.add_refused", f"deal {event.deal} has no settled open position to add to")]
+    rules = cfg.rules_for(position.deal.pair)
+    assert rules is not None
+    price = event.price
+    if event.amount_type is AmountType.BASE:
+        base = event.amount
+    elif event.amount_type is AmountType.QUOTE and price is not None:
+        base = event.amount / price
+    else:
+        return state, [_alert("signal.add_refused", "add funds needs a base amount, or a quote amount with a price")]
+    if cfg.max_position is not None:
+        if price is None:
+            return state, [_alert("signal.add_refused", "max_position needs the price to check the addition")]
+        base = min(base, max(cfg.max_position / price - position.held, ZERO))
+    amount = rules.amount(base)
+    if amount <= 0 or (rules.min_amount and amount < rules.min_amount) or (
+            price is not None and rules.min_notional and amount * price < rules.min_notional):
+        return state, [_alert("signal.add_refused", "the addition is below the market's minimum (or max_position)")]
+    adds = position.adds + 1
+    order = Order(client_id=ClientOrderId(cfg.bot_id, position.deal.no, f"a{adds}"), pair=position.deal.pair,
+                  side=position.deal.direction.entry_side, type=OrderType.MARKET, amount=amount)
+    return _replace(state, replace(position, adds=adds, add_open=True)), [PlaceOrder(order)]
 
 
 # --- helpers ----------------------------------------------------------------------

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sealbot.bots.common import dump_dataclass, load_dataclass
-from sealbot.domain import Deal
+from sealbot.domain import CloseReason, Deal
 from sealbot.domain.money import ZERO
 
 SEEN_KEPT = 256  # signal ids remembered for idempotency
@@ -26,7 +26,10 @@ class Position:
     exit_attempt: int = 0  # the ``x<n>`` step of the last exit sent
     exit_amount: Decimal | None = None  # open exit order
     exit_filled: Decimal = ZERO
-    exit_requested: bool = False  # an exit signal came while the entry was still open
+    exit_requested: bool = False  # an exit came while the entry (or an add) was still open
+    exit_reason: CloseReason = CloseReason.SIGNAL
+    adds: int = 0  # the ``a<n>`` step of the last add-funds order
+    add_open: bool = False
 
 
 @dataclass(frozen=True, slots=True)
