@@ -1,0 +1,53 @@
+"""Assemble the ASGI app: Binance and KuCoin dialects plus the admin API on one Exchange."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sealbot.simex.admin import AdminApi
+from sealbot.simex.binance import BinanceDialect
+from sealbot.simex.clock import MarketClock
+from sealbot.simex.core import Exchange
+from sealbot.simex.http import json_response
+from sealbot.simex.kucoin import KucoinDialect
+from sealbot.simex.markets import DEFAULT_MARKETS, MarketSpec
+from sealbot.simex.ratelimit import WeightLimiter
+
+
+@dataclass
+class SimexConfig:
+    """Every knob of a simex instance (see docs/simex.md)."""
+
+    admin_token: str = field(repr=False)
+    speed: float = 0.0
+    start_ms: int | None = None
+    spread_ticks: int = 1
+    maker_fee: Decimal = Decimal("0.001")
+    taker_fee: Decimal = Decimal("0.001")
+    weight_limit: int = 6000
+    ban_after: int = 10
+    ban_seconds: int = 120
+    markets: Iterable[MarketSpec] = DEFAULT_MARKETS
+
+
+def build(config: SimexConfig) -> tuple[Starlette, Exchange, WeightLimiter]:
+    """The app and the state behind it (tests may inspect the Exchange directly)."""
+    start = config.start_ms if config.start_ms is not None else int(time.time() // 60 * 60 * 1000)
+    exchange = Exchange(MarketClock(start, config.speed), config.markets, config.spread_ticks,
+                        config.maker_fee, config.taker_fee)
+    limiter = WeightLimiter(config.weight_limit, config.ban_after, config.ban_seconds)
+    routes = (BinanceDialect(exchange, limiter).routes() + KucoinDialect(exchange).routes()
+              + AdminApi(exchange, limiter, config.admin_token).routes())
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return json_response({"code": -1000, "msg": f"No such endpoint: {request.method} {request.url.path}"}, 404)
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    return app, exchange, limiter
