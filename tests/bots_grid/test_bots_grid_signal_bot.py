@@ -25,7 +25,6 @@ from sealbot.domain import (
     Pair,
     PlaceOrder,
     RaiseAlert,
-    Side,
     SignalAction,
     SignalReceived,
 )
