@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/engine.py [--bots 100 1000 10000] [--candles 1500] [--per-account 100]
 
-Each bot is a real DCA bot (market base order, 3 safety orders, 1.5 % take profit) on
+Each bot is a real DCA bot (market base order, 3 safety orders, take profit 1.0-1.9 %, staggered cooldowns) on
 BTC/USDT, on paper accounts of ``--per-account`` bots each, all subscribed to the same
 (exchange, pair) stream through the engine's FeedHub: one stream, fanned out. Candles
 are the bundled real BTC 1m prices. Each replayed candle goes to the hub, every
@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import logging
 
 import pandas as pd
 
@@ -74,7 +76,7 @@ def dca(bot_id: str, k: int) -> dict[str, Any]:
                                            "min_notional": "5"}],
             "base_order_volume": "20", "safety_order_volume": "20", "max_safety_orders": 3,
             "safety_order_step_percentage": str(Decimal("0.5") + Decimal(k % 5) / 10),
-            "take_profit": "1.5", "cooldown": 60 * (k % 7)}
+            "take_profit": str(Decimal("1.0") + Decimal(k % 10) / 10), "cooldown": 60 * (k % 7)}
 
 
 async def run(n_bots: int, candles: list[Candle], per_account: int) -> dict[str, float]:
@@ -143,6 +145,7 @@ def main() -> None:
     parser.add_argument("--candles", type=int, default=1500)
     parser.add_argument("--per-account", type=int, default=100)
     args = parser.parse_args()
+    logging.getLogger("sealbot.engine.market").setLevel(logging.ERROR)  # the paper venue has no 24h candles
     candles = load_candles(args.candles)
     print(f"{'bots':>6} {'candles':>7} {'events/s':>10} {'steps':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'KB/bot':>7} {'orders':>7} {'deals':>6} {'wall s':>7}")

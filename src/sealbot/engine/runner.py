@@ -38,6 +38,7 @@ from sealbot.domain import (
     DealChanged,
     DealStatus,
     Event,
+    Fill,
     IndicatorUpdated,
     Order,
     OrderStatus,
@@ -55,7 +56,7 @@ from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.guard import DailySpend, GuardPolicy
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal, JournalOrder, JournalTx
 from sealbot.engine.market import MarketData
-from sealbot.engine.orders import Observation, OrderManager
+from sealbot.engine.orders import Observation, OrderManager, Rejection
 from sealbot.venues.base import Venue
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 VenueFactory = Callable[[AccountRecord], Awaitable[Venue]]
 AlertSink = Callable[[AlertRecord], Awaitable[None]]
 MARKET_EVENTS = (CandleClosed, PriceTicked, IndicatorUpdated, TimerFired)
+OBSERVATIONS = (Fill, Order, Rejection)
 OPERATOR_EVENTS = (CloseAtMarket, CancelDeal)
 
 
@@ -210,7 +212,14 @@ class AccountRunner:
                                self._sink, bot_indicators(live.config))
 
     def _sink(self, ident: str, event: Event) -> None:
-        self.queue.put_nowait((ident.split(":", 1)[1], event))
+        bot_id = ident.split(":", 1)[1]
+        if self.queue.empty() and isinstance(event, MARKET_EVENTS):
+            # Nothing queued ahead: the bot's interest is current, so an event it cannot
+            # act on is dropped here instead of taking a trip through the queue.
+            live = self.bots.get(bot_id)
+            if live is None or not live.running or not wakes(live.interest, event):
+                return
+        self.queue.put_nowait((bot_id, event))
 
     async def reconcile(self) -> None:
         """Match the journal with the exchange; bots act only once this succeeded."""
@@ -228,7 +237,7 @@ class AccountRunner:
             try:
                 if self.needs_reconcile:
                     await self.reconcile()
-                if isinstance(item, Observation):
+                if isinstance(item, OBSERVATIONS):
                     await self._observe(item)
                 elif bot_id is not None:
                     await self.deliver(bot_id, item)
@@ -266,7 +275,7 @@ class AccountRunner:
         """Process everything queued so far (tests, the benchmark, a clean stop)."""
         while not self.queue.empty():
             bot_id, item = self.queue.get_nowait()
-            if isinstance(item, Observation):
+            if isinstance(item, OBSERVATIONS):
                 await self._observe(item)
             elif bot_id is not None:
                 await self.deliver(bot_id, item)
