@@ -1,0 +1,116 @@
+"""The ccxt venue trades on simex through custody's LocalSigner, with no secret outside custody."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from sealbot.domain import ClientOrderId, Order, OrderStatus, OrderType, Pair, Side
+from sealbot.simex import SimexServer
+from sealbot.venues.base import Verdict
+from sealbot.venues.ccxt_venue import CcxtVenue
+from sealbot.venues.errors import AuthFailed, InsufficientFunds, UnknownOrder
+from sealbot.venues.permissions import check_key
+
+from .conftest import RealCustody
+from .test_venues_signing import secret_free
+
+BTC_USDT = Pair("BTC", "USDT")
+
+
+@pytest.fixture(scope="module")
+def simex() -> Iterator[SimexServer]:
+    with SimexServer(speed=0) as server:
+        yield server
+
+
+def _key(simex: SimexServer, balances: dict[str, str], **kwargs: object) -> tuple[str, str]:
+    account = simex.admin.create_account("venue-test", balances)
+    created = simex.admin.create_key(int(account["id"]), **kwargs)  # type: ignore[arg-type]
+    return created["key"], created["secret"]
+
+
+def _cid(step: str) -> ClientOrderId:
+    return ClientOrderId("V1", 1, step)
+
+
+async def test_binance_venue_trades_on_simex_through_the_signer(
+        simex: SimexServer, custody: RealCustody, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    api_key, secret = _key(simex, {"USDT": "100000", "BTC": "1"})
+    handle = custody.link(101, api_key, secret)
+    venue = CcxtVenue("binance", signer=custody.signer, handle=handle, urls={"api_base": simex.base_url})
+    try:
+        rules = (await venue.load_markets())[BTC_USDT]
+        assert (rules.tick_size, rules.step_size, rules.min_notional) == (
+            Decimal("0.01"), Decimal("0.00001"), Decimal("5"))
+        balances = await venue.fetch_balances()
+        assert balances["USDT"].free == Decimal("100000") and balances["BTC"].free == Decimal("1")
+        last = (await venue.fetch_ticker(BTC_USDT)).last
+        assert last is not None and last > 0
+
+        # a resting limit buy far below the market, then cancelled by client id
+        low = rules.price(last * Decimal("0.5"), Side.BUY)
+        resting = await venue.create_order(Order(_cid("rest"), BTC_USDT, Side.BUY, OrderType.LIMIT,
+                                                 Decimal("0.01"), low))
+        assert resting.status is OrderStatus.OPEN and resting.exchange_id
+        assert [o.client_id for o in await venue.fetch_open_orders(BTC_USDT)] == [_cid("rest")]
+        assert (await venue.fetch_balances())["USDT"].used == Decimal("0.01") * low
+        canceled = await venue.cancel_order(_cid("rest"), BTC_USDT)
+        assert canceled.status is OrderStatus.CANCELED
+        assert (await venue.fetch_balances())["USDT"].free == Decimal("100000")
+
+        # a market buy and a marketable limit sell fill, and come back as our fills
+        bought = await venue.create_order(Order(_cid("mkt"), BTC_USDT, Side.BUY, OrderType.MARKET,
+                                                Decimal("0.01")))
+        assert bought.status is OrderStatus.FILLED
+        high_enough = rules.price(last * Decimal("0.9"), Side.SELL)
+        sold = await venue.create_order(Order(_cid("lim"), BTC_USDT, Side.SELL, OrderType.LIMIT,
+                                              Decimal("0.005"), high_enough))
+        assert sold.status is OrderStatus.FILLED
+        assert (await venue.fetch_order(_cid("lim"), BTC_USDT)).filled == Decimal("0.005")
+        fills = await venue.fetch_my_trades(BTC_USDT)
+        assert {f.client_id for f in fills} == {_cid("mkt"), _cid("lim")}
+        assert sum(f.amount for f in fills if f.side is Side.BUY) == Decimal("0.01")
+
+        with pytest.raises(UnknownOrder):
+            await venue.fetch_order(_cid("never"), BTC_USDT)
+        with pytest.raises(InsufficientFunds):
+            await venue.create_order(Order(_cid("huge"), BTC_USDT, Side.SELL, OrderType.LIMIT,
+                                           Decimal("5"), rules.price(last * 2, Side.SELL)))
+        assert secret_free(venue, secret)
+    finally:
+        await venue.close()
+    assert secret not in caplog.text
+
+
+async def test_permissions_checked_on_simex(simex: SimexServer, custody: RealCustody) -> None:
+    api_key, secret = _key(simex, {"USDT": "10"}, permissions=["reading", "spot", "withdrawals"])
+    report = await check_key("binance", custody.signer, custody.link(102, api_key, secret),
+                             urls={"api_base": simex.base_url}, egress_ip="127.0.0.1")
+    assert report.verdict is Verdict.REFUSED and report.can_withdraw is True
+
+    api_key, secret = _key(simex, {"USDT": "10"}, ip_whitelist=["127.0.0.1"])
+    report = await check_key("binance", custody.signer, custody.link(103, api_key, secret),
+                             urls={"api_base": simex.base_url}, egress_ip="127.0.0.1")
+    assert report.verdict is Verdict.OK and report.ip_restricted is True
+
+    api_key, secret = _key(simex, {"USDT": "10"})
+    report = await check_key("binance", custody.signer, custody.link(104, api_key, secret),
+                             urls={"api_base": simex.base_url})
+    assert report.verdict is Verdict.FLAGGED and report.ip_restricted is False
+
+
+async def test_a_key_whitelisted_elsewhere_is_refused_by_the_exchange(simex: SimexServer,
+                                                                       custody: RealCustody) -> None:
+    api_key, secret = _key(simex, {"USDT": "10"}, ip_whitelist=["203.0.113.7"])
+    venue = CcxtVenue("binance", signer=custody.signer, handle=custody.link(105, api_key, secret),
+                      urls={"api_base": simex.base_url})
+    try:
+        with pytest.raises(AuthFailed):
+            await venue.fetch_balances()
+    finally:
+        await venue.close()
