@@ -1,0 +1,176 @@
+"""File-in, report-out entry points for the CLI (``sealbot backtest``) and services.
+
+A bot file is JSON or TOML: the bot's config as the dashboard and the API take it, plus
+``"kind"`` (``dca``, ``grid``, ...). Data is one candle file per pair, given as
+``PAIR=path`` (or just ``path`` when the bot trades one pair). Everything else is an
+option of ``simulate.run``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sealbot.backtest.data import DataError, ValidationReport, clean, infer_timeframe, load_candles, resample
+from sealbot.backtest.fills import FeeCurrency, LimitFill
+from sealbot.backtest.metrics import Result
+from sealbot.backtest.report import write_json, write_report
+from sealbot.backtest.simulate import run
+from sealbot.backtest.sweep import Progress, SweepResult, Uniform, grid_space, random_space, sweep
+from sealbot.bots.registry import bot_module, parse_config
+from sealbot.domain import InvalidConfig, Pair, timeframe_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A bot file and its data, ready to simulate; ``reports`` say what the data held."""
+
+    kind: str
+    config: Any
+    candles: dict[Pair, pd.DataFrame]
+    reports: dict[Pair, ValidationReport]
+
+
+def read_bot_file(path: str | Path) -> tuple[str, dict[str, Any]]:
+    """(kind, config data) from a JSON or TOML bot file."""
+    path = Path(path)
+    text = path.read_text()
+    data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    if not isinstance(data, dict) or "kind" not in data:
+        raise InvalidConfig("kind", f"{path.name} must say which bot it configures (\"kind\": \"dca\")")
+    data = dict(data)
+    return str(data.pop("kind")), data
+
+
+def _pairs_of(config: Any) -> list[Pair]:
+    rules = getattr(config, "rules", None)
+    if isinstance(rules, Mapping):
+        return sorted(rules)
+    pair = getattr(config, "pair", None)
+    return [pair] if isinstance(pair, Pair) else []
+
+
+def parse_data_args(items: Sequence[str], pairs: Sequence[Pair]) -> dict[Pair, Path]:
+    """``["BTC/USDT=btc.csv.gz", ...]``, or one bare path when the bot has one pair."""
+    out: dict[Pair, Path] = {}
+    for item in items:
+        name, sep, path = item.rpartition("=")
+        if sep:
+            out[Pair.parse(name)] = Path(path)
+        elif len(pairs) == 1 and len(items) == 1:
+            out[pairs[0]] = Path(item)
+        else:
+            raise InvalidConfig("data", f"{item!r}: say which pair it holds, as PAIR=path")
+    return out
+
+
+def load(
+    bot_file: str | Path,
+    data: Sequence[str],
+    *,
+    timeframe: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    strict_data: bool = False,
+) -> Loaded:
+    """Read the bot file and its candles: validated (``strict_data`` refuses any gap or
+    bad row), cleaned of duplicates and disorder, cut to [start, end), resampled to
+    ``timeframe`` when it is coarser than the files."""
+    kind, raw = read_bot_file(bot_file)
+    config = parse_config(kind, raw)
+    files = parse_data_args(data, _pairs_of(config))
+    candles: dict[Pair, pd.DataFrame] = {}
+    reports: dict[Pair, ValidationReport] = {}
+    for pair, path in files.items():
+        frame, report = load_candles(path, strict=strict_data, repair=True)
+        if start is not None:
+            frame = frame[frame["open_time"] >= pd.Timestamp(start)]
+        if end is not None:
+            frame = frame[frame["open_time"] < pd.Timestamp(end)]
+        if frame.empty:
+            raise DataError(f"{path.name}: no candle in the chosen time range")
+        if timeframe is not None and timeframe != report.timeframe:
+            if timeframe_seconds(timeframe) < timeframe_seconds(report.timeframe):
+                raise DataError(f"{path.name}: holds {report.timeframe} candles, cannot make finer {timeframe}")
+            frame = resample(frame, timeframe)
+        candles[pair] = clean(frame).reset_index(drop=True)
+        reports[pair] = report
+    return Loaded(kind, config, candles, reports)
+
+
+def run_backtest_file(
+    bot_file: str | Path,
+    data: Sequence[str],
+    *,
+    report_path: str | Path | None = None,
+    json_path: str | Path | None = None,
+    timeframe: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    slippage: Decimal = Decimal(0),
+    fee_currency: FeeCurrency = FeeCurrency.RECEIVED,
+    limit_fill: LimitFill = "through",
+    initial_capital: Decimal | None = None,
+    strict_data: bool = False,
+) -> Result:
+    """``sealbot backtest BOT_FILE --data PAIR=FILE ... [--report out.html] [--json out.json]``."""
+    loaded = load(bot_file, data, timeframe=timeframe, start=start, end=end, strict_data=strict_data)
+    frames = loaded.candles
+    tf = timeframe or infer_timeframe(next(iter(frames.values())))
+    result = run(bot_module(loaded.kind), loaded.config, frames, slippage=slippage, fee_currency=fee_currency,
+                 limit_fill=limit_fill, timeframe=tf, initial_capital=initial_capital)
+    if report_path is not None:
+        write_report(result, report_path, title=f"sealbot {loaded.kind} backtest: {Path(bot_file).name}")
+    if json_path is not None:
+        write_json(result, json_path)
+    return result
+
+
+def read_space(path: str | Path) -> dict[str, Any]:
+    """A sweep space file (JSON): ``{"take_profit": ["0.5", "1"], "safety_order_step_percentage":
+    {"low": "0.5", "high": "2", "step": "0.25"}}`` (a list is a choice, an object a range)."""
+    raw = json.loads(Path(path).read_text())
+    space: dict[str, Any] = {}
+    for name, spec in raw.items():
+        if isinstance(spec, dict):
+            space[name] = Uniform(Decimal(str(spec["low"])), Decimal(str(spec["high"])), Decimal(str(spec["step"])))
+        else:
+            space[name] = list(spec)
+    return space
+
+
+def run_sweep_file(
+    bot_file: str | Path,
+    data: Sequence[str],
+    space: Mapping[str, Any],
+    *,
+    samples: int | None = None,
+    seed: int = 0,
+    objective: str = "pnl",
+    workers: int | None = None,
+    progress: Progress | None = None,
+    timeframe: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> SweepResult:
+    """``sealbot backtest sweep BOT_FILE --data ... --space space.json [--samples N --seed S]``:
+    every combination of ``space`` (lists only), or ``samples`` seeded random draws."""
+    loaded = load(bot_file, data, timeframe=timeframe, start=start, end=end)
+    if samples is None:
+        if any(isinstance(v, Uniform) for v in space.values()):
+            raise InvalidConfig("space", "ranges need --samples (random search)")
+        variants = grid_space(space)
+    else:
+        variants = random_space(space, samples, seed)
+    kind = importlib.import_module(f"sealbot.bots.{loaded.kind}")  # a module: workers re-import it by name
+    return sweep(kind, loaded.config, loaded.candles, variants, objective=objective, workers=workers,
+                 progress=progress)

@@ -1,0 +1,118 @@
+"""File-based entry points (what ``sealbot backtest`` calls) and the resumable download."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+import sealbot.bots.dca as dca
+from sealbot.backtest.data import DataError, read_frame
+from sealbot.backtest.download import download_candles, last_candle_time
+from sealbot.backtest.runner import read_space, run_backtest_file, run_sweep_file
+from sealbot.backtest.simulate import run
+from sealbot.domain import Candle, InvalidConfig, Pair
+
+DATA = Path(__file__).resolve().parents[2] / "src" / "sealbot" / "data"
+BTC = DATA / "BTC-PERP-1m-20211231-20220107.csv.gz"
+BOT = {"kind": "dca", "bot_id": "file", "markets": [{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001"}],
+       "base_order_volume": "100", "safety_order_volume": "100", "max_safety_orders": 2,
+       "active_safety_orders_count": 1, "take_profit": "0.5"}
+PAIR = Pair("BTC", "USDT")
+
+
+def bot_file(tmp_path: Path, **changes: object) -> Path:
+    path = tmp_path / "bot.json"
+    path.write_text(json.dumps({**BOT, **changes}))
+    return path
+
+
+def test_backtest_file_run_equals_a_direct_run_and_writes_reports(tmp_path: Path) -> None:
+    result = run_backtest_file(bot_file(tmp_path), [str(BTC)], report_path=tmp_path / "out.html",
+                               json_path=tmp_path / "out.json")
+    data = {k: v for k, v in BOT.items() if k != "kind"}
+    direct = run(dca, dca.DcaConfig.model_validate(data), {PAIR: read_frame(BTC)})
+    assert json.dumps(result.to_dict()) == json.dumps(direct.to_dict())
+    assert (tmp_path / "out.html").stat().st_size > 1_000_000
+    assert json.loads((tmp_path / "out.json").read_text())["metrics"]["deals_closed"] == direct.metrics.deals_closed
+
+
+def test_backtest_file_run_cuts_and_resamples(tmp_path: Path) -> None:
+    toml = tmp_path / "bot.toml"
+    toml.write_text('kind = "dca"\nbot_id = "t"\nbase_order_volume = "100"\ntake_profit = "0.5"\n'
+                    'active_safety_orders_count = 0\n'
+                    '[[markets]]\npair = "BTC/USDT"\ntick_size = "0.01"\nstep_size = "0.00001"\n')
+    start, end = datetime(2022, 1, 2, tzinfo=UTC), datetime(2022, 1, 3, tzinfo=UTC)
+    result = run_backtest_file(toml, [f"BTC/USDT={BTC}"], timeframe="5m", start=start, end=end)
+    assert (result.timeframe, result.start, result.end, result.metrics.candles) == ("5m", start, end, 288)
+
+
+def test_backtest_file_errors_name_the_problem(tmp_path: Path) -> None:
+    no_kind = tmp_path / "nokind.json"
+    no_kind.write_text(json.dumps({"bot_id": "x"}))
+    with pytest.raises(InvalidConfig, match="kind"):
+        run_backtest_file(no_kind, [str(BTC)])
+    with pytest.raises(InvalidConfig, match="take_profit"):
+        run_backtest_file(bot_file(tmp_path, take_profit="-1"), [str(BTC)])
+    with pytest.raises(DataError, match="cannot make finer 30s"):
+        run_backtest_file(bot_file(tmp_path), [str(BTC)], timeframe="30s")
+    with pytest.raises(InvalidConfig, match="PAIR=path"):
+        run_backtest_file(bot_file(tmp_path), [str(BTC), str(BTC)])
+
+
+def test_backtest_sweep_file(tmp_path: Path) -> None:
+    space_path = tmp_path / "space.json"
+    space_path.write_text(json.dumps({"take_profit": ["0.3", "0.9"], "max_safety_orders": [1, 2]}))
+    result = run_sweep_file(bot_file(tmp_path), [str(BTC)], read_space(space_path), workers=1,
+                            end=datetime(2022, 1, 2, tzinfo=UTC))
+    assert len(result.rows) == 4 and result.rows[0].score is not None
+    space_path.write_text(json.dumps({"take_profit": {"low": "0.2", "high": "1", "step": "0.1"}}))
+    with pytest.raises(InvalidConfig, match="samples"):
+        run_sweep_file(bot_file(tmp_path), [str(BTC)], read_space(space_path))
+    sampled = run_sweep_file(bot_file(tmp_path), [str(BTC)], read_space(space_path), samples=3, seed=1, workers=1,
+                             end=datetime(2022, 1, 1, 6, tzinfo=UTC))
+    assert len(sampled.rows) == 3
+
+
+class ReplayExchange:
+    """Serves the real BTC week like an exchange's OHLCV endpoint: pages of at most
+    ``page`` candles from ``since``; fails once after ``fail_after`` pages."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        frame = read_frame(BTC)
+        self.rows = [Candle(PAIR, "1m", t.to_pydatetime(), *(D(repr(float(x))) for x in (o, h, lo, c, v)))
+                     for t, o, h, lo, c, v in frame.itertuples(index=False)]
+        self.calls, self.fail_after = 0, fail_after
+
+    async def fetch_candles(self, pair: Pair, timeframe: str, since: datetime | None = None,
+                            limit: int | None = None) -> list[Candle]:
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            self.fail_after = None
+            raise ConnectionError("network went away")
+        chosen = [c for c in self.rows if since is None or c.open_time >= since]
+        return chosen[: min(limit or 500, 500)]
+
+
+async def test_backtest_download_resumes_after_a_failure(tmp_path: Path) -> None:
+    path = tmp_path / "btc.csv.gz"
+    start, end = datetime(2021, 12, 31, 23, 1, tzinfo=UTC), datetime(2022, 1, 3, tzinfo=UTC)
+    flaky = ReplayExchange(fail_after=3)
+    seen: list[tuple[int, int]] = []
+    with pytest.raises(ConnectionError):
+        await download_candles(flaky, PAIR, "1m", start, end, path, page=500,  # type: ignore[arg-type]
+                               progress=lambda d, t: seen.append((d, t)))
+    assert last_candle_time(path) == flaky.rows[1499].open_time  # three pages of 500 made it to the file
+    added = await download_candles(flaky, PAIR, "1m", start, end, path, page=500,  # type: ignore[arg-type]
+                                   progress=lambda d, t: seen.append((d, t)))
+    got = read_frame(path)
+    source = read_frame(BTC)
+    expected = source[source["open_time"] < end].reset_index(drop=True)
+    assert added == len(expected) - 1500
+    assert got["open_time"].tolist() == expected["open_time"].tolist()
+    columns = ["open", "high", "low", "close"]
+    assert (got[columns].to_numpy() == expected[columns].to_numpy()).all()
+    assert seen[-1] == (len(expected), len(expected)) and [d for d, _ in seen] == sorted(d for d, _ in seen)
