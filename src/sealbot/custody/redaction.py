@@ -35,6 +35,8 @@ class _Registry:
         raw = secret.encode()
         forms = {secret, raw.hex(), base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
         with self._lock:
+            if forms <= self._needles:
+                return  # already known: keep the compiled pattern (the signer re-creates secrets per call)
             self._needles |= forms
             self._pattern = None
 
