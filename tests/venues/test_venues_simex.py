@@ -114,3 +114,31 @@ async def test_a_key_whitelisted_elsewhere_is_refused_by_the_exchange(simex: Sim
             await venue.fetch_balances()
     finally:
         await venue.close()
+
+
+async def test_every_order_type_round_trips_on_simex(simex: SimexServer, custody: RealCustody) -> None:
+    api_key, secret = _key(simex, {"USDT": "100000", "BTC": "1"})
+    venue = CcxtVenue("binance", signer=custody.signer, handle=custody.link(106, api_key, secret),
+                      urls={"api_base": simex.base_url})
+    try:
+        rules = (await venue.load_markets())[BTC_USDT]
+        last = (await venue.fetch_ticker(BTC_USDT)).last
+        assert last is not None
+        wanted = {
+            _cid("mk"): (OrderType.LIMIT_MAKER, Side.BUY, last * Decimal("0.9"), None),
+            _cid("sl"): (OrderType.STOP_LOSS_LIMIT, Side.SELL, last * Decimal("0.8"), last * Decimal("0.85")),
+            _cid("tp"): (OrderType.TAKE_PROFIT_LIMIT, Side.SELL, last * Decimal("1.2"), last * Decimal("1.15")),
+        }
+        for cid, (kind, side, price, stop) in wanted.items():
+            order = Order(cid, BTC_USDT, side, kind, Decimal("0.01"), rules.price(price, side),
+                          rules.price(stop, side) if stop else None)
+            assert (await venue.create_order(order)).status is OrderStatus.OPEN
+        open_orders = {o.client_id: o for o in await venue.fetch_open_orders()}  # account-wide
+        assert set(open_orders) == set(wanted)
+        for cid, (kind, side, _, stop) in wanted.items():
+            assert open_orders[cid].type is kind and open_orders[cid].side is side
+            assert open_orders[cid].stop_price == (rules.price(stop, side) if stop else None)
+            assert (await venue.cancel_order(cid, BTC_USDT)).status is OrderStatus.CANCELED
+        assert await venue.fetch_open_orders(BTC_USDT) == []
+    finally:
+        await venue.close()

@@ -44,7 +44,9 @@ CLIENT_ID_PARAM = {"binance": "newClientOrderId", "kucoin": "clientOid"}
 # Spot only: skip the futures/margin/currency endpoints ccxt would also call while
 # loading markets (fewer requests, and nothing sealbot uses).
 SPOT_OPTIONS: dict[str, dict[str, Any]] = {
-    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False},
+    # all open orders at once is what the watchdog needs (heavier, but one request)
+    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False,
+                "fetchOpenOrders": {"warnWithoutSymbol": False}},
     "kucoin": {"fetchMarkets": {"types": ["spot"], "fetchTickersFees": False}, "uta": False},
     "bybit": {"fetchMarkets": {"types": ["spot"]}},
     "okx": {"fetchMarkets": {"types": ["spot"]}},
@@ -285,15 +287,24 @@ def _status(raw: dict[str, Any]) -> OrderStatus:
 
 
 def _order_type(raw: dict[str, Any]) -> OrderType:
+    """ccxt folds Binance's STOP_LOSS_LIMIT/TAKE_PROFIT_LIMIT into ``limit`` plus a trigger
+    price, so the exchange's own type (in ``info``) is read first."""
+    native = str((raw.get("info") or {}).get("type") or "").lower()
+    if native in _NATIVE_TYPES:
+        return _NATIVE_TYPES[native]
     kind = str(raw.get("type") or "limit").lower()
     if kind == "market":
         return OrderType.MARKET
-    if kind in ("limit_maker",) or raw.get("postOnly"):
+    if kind == "limit_maker" or raw.get("postOnly"):
         return OrderType.LIMIT_MAKER
-    if kind in ("stop_loss_limit", "stop_limit", "stop_loss") or (
-        raw.get("stopLossPrice") is not None and raw.get("triggerPrice") is not None
-    ):
-        return OrderType.STOP_LOSS_LIMIT
-    if kind in ("take_profit_limit", "take_profit") or raw.get("takeProfitPrice") is not None:
+    if raw.get("takeProfitPrice") is not None:
         return OrderType.TAKE_PROFIT_LIMIT
+    if raw.get("stopLossPrice") is not None or raw.get("triggerPrice") is not None:
+        return OrderType.STOP_LOSS_LIMIT
     return OrderType.LIMIT
+
+
+_NATIVE_TYPES = {
+    "limit": OrderType.LIMIT, "market": OrderType.MARKET, "limit_maker": OrderType.LIMIT_MAKER,
+    "stop_loss_limit": OrderType.STOP_LOSS_LIMIT, "take_profit_limit": OrderType.TAKE_PROFIT_LIMIT,
+}
