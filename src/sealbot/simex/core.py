@@ -154,6 +154,7 @@ class Exchange:
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._account_ids = itertools.count(1)
+        self._client_ids = itertools.count(1)
         self.synced_ms = clock.now_ms()
 
     # ----- market data -------------------------------------------------------------
@@ -330,7 +331,7 @@ class Exchange:
             bid, ask = self.book(req.symbol)
             ref = ask if req.side == "BUY" else bid
             self._check_filters(spec, req, ref)
-            client_id = req.client_id or f"simex{next(self._order_ids)}x{int(time.time() * 1000) % 100000}"
+            client_id = req.client_id or f"simex-{next(self._client_ids)}"
             if any(o.client_id == client_id and o.symbol == req.symbol and o.is_open
                    for o in self.orders_by_account[acct.id][-2000:]):
                 raise SimexError(Reason.DUPLICATE_ORDER, "Duplicate order sent.")
