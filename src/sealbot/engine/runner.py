@@ -447,7 +447,12 @@ class InProcessRunner:
         source = PollingSource(self.hub, exchange, venue, pair, interval=self.settings.feed_interval,
                                clock=self.clock)
         self._sources[(exchange, pair)] = source
-        source.start()
+        if self.settings.background:
+            source.start()
+
+    async def poll_feeds_once(self) -> int:
+        """Poll every candle source once (what the background tasks do each interval)."""
+        return sum([await source.poll_once() for source in list(self._sources.values())])
 
     def _close_feed(self, exchange: str, pair: Pair) -> None:
         source = self._sources.pop((exchange, pair), None)
