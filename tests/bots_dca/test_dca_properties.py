@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from decimal import Decimal as D
 from typing import Any
 
@@ -13,11 +14,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bots_dca.dca_factory import config
-from bots_dca.dca_sim import MiniExchange, Run, candle, drive
+from bots_dca.dca_sim import T0, MiniExchange, Run, candle, drive
 from sealbot.bots import dca
 from sealbot.bots.common.executor import Phase
 from sealbot.bots.common.position import exposure
-from sealbot.domain import Candle, ClientOrderId, CloseReason, DealChanged, DealStatus, PlaceOrder
+from sealbot.domain import (
+    AddFunds,
+    AmountType,
+    CancelDeal,
+    Candle,
+    ClientOrderId,
+    CloseAtMarket,
+    CloseReason,
+    DealChanged,
+    DealStatus,
+    EditExits,
+    PlaceOrder,
+    SignalAction,
+    SignalReceived,
+)
+from sealbot.domain.events import Event
 
 MARKET = {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "1"}
 
@@ -135,3 +151,61 @@ def test_replaying_the_same_events_gives_the_same_commands(cfg: dca.DcaConfig, b
 def test_state_round_trips_through_json_at_every_step(cfg: dca.DcaConfig, bars: list[Candle]) -> None:
     for state in go(cfg, bars).states:
         assert dca.load_state(json.loads(json.dumps(dca.dump_state(state)))) == state
+
+
+@st.composite
+def manual_events(draw: st.DrawFn, length: int = 60) -> dict[int, list[Event]]:
+    """Random manual operations and signals at random bars, aimed at deals 1..4."""
+    out: dict[int, list[Event]] = {}
+    for _ in range(draw(st.integers(0, 6))):
+        bar = draw(st.integers(0, length - 1))
+        at = T0 + timedelta(minutes=bar)
+        deal = draw(st.integers(1, 4))
+        event: Event = draw(
+            st.sampled_from(
+                [
+                    AddFunds(deal, D(15), AmountType.QUOTE, at, price=None),
+                    AddFunds(deal, D("0.1"), AmountType.BASE, at, price=D(95)),
+                    EditExits(deal, at, take_profit_pct=D(3)),
+                    EditExits(deal, at, stop_loss_pct=D(0)),
+                    CloseAtMarket(deal, at),
+                    CancelDeal(deal, at),
+                    SignalReceived("s", SignalAction.CLOSE_AT_MARKET, at),
+                    SignalReceived("s", SignalAction.ADD_FUNDS_IN_QUOTE, at, amount=D(12)),
+                    SignalReceived("s", SignalAction.START_DEAL, at),
+                ]
+            )
+        )
+        out.setdefault(bar, []).append(event)
+    return out
+
+
+@PROPS
+@given(cfg=configs(), bars=price_paths(), extra=manual_events())
+def test_manual_operations_keep_deals_consistent(
+    cfg: dca.DcaConfig, bars: list[Candle], extra: dict[int, list[Event]]
+) -> None:
+    exchange = MiniExchange(fee=D("0.001"), direction=cfg.strategy, max_funds=cfg.max_funds)
+    r = drive(dca.step, dca.interest, cfg, dca.initial_state(cfg), bars, exchange, extra=extra)
+    ended = [c.deal for _, c in r.log if isinstance(c, DealChanged) and c.deal.status is not DealStatus.OPEN]
+    reasons = {
+        CloseReason.TAKE_PROFIT,
+        CloseReason.STOP_LOSS,
+        CloseReason.MANUAL,
+        CloseReason.SIGNAL,
+        CloseReason.CANCELED,
+    }
+    assert all(d.close_reason in reasons for d in ended)
+    live_ids = {ClientOrderId(cfg.bot_id, d.pos.no, o.step) for d in r.state.deals for o in d.pos.orders}
+    assert live_ids == set(r.exchange.open)
+    skipped = drive(
+        dca.step,
+        dca.interest,
+        cfg,
+        dca.initial_state(cfg),
+        bars,
+        MiniExchange(fee=D("0.001"), direction=cfg.strategy, max_funds=cfg.max_funds),
+        skip=True,
+        extra=extra,
+    )
+    assert skipped.log == r.log

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from decimal import Decimal as D
 from typing import Any
@@ -240,7 +241,11 @@ def go(c: smart.SmartTradeConfig, bars: list[Candle], skip: bool = False) -> Run
     return drive(smart.step, smart.interest, c, smart.initial_state(c), bars, ex, skip=skip)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("SEALBOT_PROP_EXAMPLES", "80")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(case=smart_cases())
 def test_smart_trade_properties(case: tuple[smart.SmartTradeConfig, list[Candle]]) -> None:
     c, bars = case
