@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from sealbot.custody.envelope import Binding
 from sealbot.custody.errors import CredentialNotFound, CustodyError, SigningRefused
+from sealbot.custody.kek_file import load_file_kek
 from sealbot.custody.keyring import Keyring
 from sealbot.custody.sealing import seal_api_credentials
 from sealbot.custody.secrets import ApiCredentials
+from sealbot.custody.service import Custody
 from sealbot.custody.signer import LocalSigner, SignRequest, StoredCredential
 from sealbot.custody.signer_socket import SignerServer, SocketSigner
+from sealbot.store.models import AuditRecord
+from sealbot.store.uow import UnitOfWork
 
-from .conftest import MemoryAudit, MemorySource
+from .conftest import Db, MemoryAudit, MemorySource, add_user_with_accounts
 from .test_custody_signer import BINANCE_API_KEY, BINANCE_QUERY, BINANCE_SECRET, BINANCE_SIGNATURE, ORDER
 
 
@@ -83,3 +91,45 @@ def test_a_peer_outside_the_allowed_uids_gets_nothing(file_keyring: Keyring, sho
 def test_an_unreachable_signer_is_a_clear_error(short_dir: Path) -> None:
     with pytest.raises(CustodyError, match="unreachable"):
         SocketSigner(short_dir / "absent.sock").handle_for(1, 1, "x")
+
+
+_SERVER = r"""
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from sealbot.custody.runtime import run_signer_server
+
+settings = SimpleNamespace(kek_provider="file", effective_kek_file=Path(sys.argv[2]), pkcs11_module=Path("/x"),
+                           pkcs11_token_label="", pkcs11_pin=None, effective_database_url=sys.argv[3])
+run_signer_server(Path(sys.argv[1]), settings)
+"""
+
+
+def test_sealbot_signer_process_serves_then_stops_on_sigterm(db: Db, kek_path: Path, short_dir: Path) -> None:
+    if not db.url.startswith("sqlite"):
+        pytest.skip("one backend is enough for the process test")
+    owner, (account,) = add_user_with_accounts(db, "proc@example.com", 1, allowed=["LTC/BTC"])
+    keyring = Keyring(load_file_kek(kek_path))
+    with UnitOfWork(db.factory) as uow:
+        Custody(keyring).seal_credentials(uow, owner, account, ApiCredentials(BINANCE_API_KEY, BINANCE_SECRET))
+    sock = short_dir / "signer.sock"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    child = subprocess.Popen([sys.executable, "-c", _SERVER, str(sock), str(kek_path), db.url], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists() and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        client = SocketSigner(sock)
+        handle = client.handle_for(owner, account, "process test")
+        assert client.sign(handle, BINANCE_QUERY, ORDER, "hex") == BINANCE_SIGNATURE
+        client.close()
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=15) == 0
+        assert not sock.exists()
+    finally:
+        if child.poll() is None:
+            child.kill()
+    with UnitOfWork(db.factory) as uow:
+        actors = list(uow.session.scalars(sa.select(AuditRecord.actor).where(
+            AuditRecord.action == "credential.accessed")))
+    assert actors == [f"uid:{os.getuid()}/pid:{os.getpid()}"]

@@ -165,11 +165,19 @@ class SignerServer:
         thread.start()
         return thread
 
-    def shutdown(self) -> None:
+    def request_stop(self) -> None:
+        """Make ``serve_forever`` return (blocks until it does: call it off the serving thread)."""
         self._server.shutdown()
+
+    def close(self) -> None:
+        """Close the listening socket and remove its file."""
         self._server.server_close()
         if self.socket_path.exists():
             self.socket_path.unlink()
+
+    def shutdown(self) -> None:
+        self.request_stop()
+        self.close()
 
 
 class SocketSigner:
