@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from sealbot.custody.signer_socket import SignerServer, SocketSigner
 from sealbot.domain import ClientOrderId, Order, OrderStatus, OrderType, Pair, Side
 from sealbot.simex import SimexServer
 from sealbot.venues.base import Verdict
@@ -146,3 +150,29 @@ async def test_every_order_type_round_trips_on_simex(simex: SimexServer, custody
         assert await venue.fetch_open_orders(BTC_USDT) == []
     finally:
         await venue.close()
+
+
+async def test_venue_signs_through_a_signer_behind_a_unix_socket(simex: SimexServer, custody: RealCustody,
+                                                                 tmp_path: Path) -> None:
+    """The deployed shape: the signer in its own process, reached over a socket; the
+    engine side holds a ``SocketSigner`` and nothing secret at all."""
+    api_key, secret = _key(simex, {"USDT": "1000"})
+    handle = custody.link(107, api_key, secret)
+    server = SignerServer(tmp_path / "signer.sock", custody.signer, allowed_uids=[os.getuid()])
+    server.start_in_thread()
+    remote = SocketSigner(tmp_path / "signer.sock")
+    try:
+        remote_handle = remote.handle_for(handle.owner_id, handle.account_id, "engine")
+        venue = CcxtVenue("binance", signer=remote, handle=remote_handle, urls={"api_base": simex.base_url})
+        try:
+            await venue.load_markets()
+            placed = await venue.create_order(Order(_cid("sock"), BTC_USDT, Side.BUY, OrderType.MARKET,
+                                                    Decimal("0.001")))
+            assert placed.status is OrderStatus.FILLED
+            assert (await venue.fetch_balances())["BTC"].total > 0
+            assert secret_free(venue, secret)
+        finally:
+            await venue.close()
+    finally:
+        remote.close()
+        await asyncio.to_thread(server.shutdown)
