@@ -222,7 +222,8 @@ def on_price(market: Market, pos: Position, price: Decimal, at: datetime) -> Res
     if pos.phase is not Phase.ACTIVE or exposure(pos.deal) <= 0:
         return pos, []
     watch, reason = watch_price(pos.exits, pos.watch, pos.direction, price, at)
-    pos = replace(pos, watch=watch)
+    if watch is not pos.watch:  # most prices move nothing: skip the copy
+        pos = replace(pos, watch=watch)
     if reason is None:
         return pos, []
     return close(market, pos, reason, price, at)

@@ -55,7 +55,7 @@ def initial_state(config: DcaConfig) -> DcaState:
 
 
 def _market(cfg: DcaConfig, pair: Pair) -> Market:
-    return Market(bot_id=cfg.bot_id, rules=cfg.rules[pair], fee_rate=cfg.fees.worst)
+    return cfg.executor_markets[pair]
 
 
 def step(config: DcaConfig, state: DcaState, event: Event) -> Result:
@@ -116,7 +116,7 @@ def _on_prices(cfg: DcaConfig, state: DcaState, pair: Pair, prices: tuple[Decima
                     break
                 pos, more = ex.on_price(market, pos, price, at)
                 commands += more
-        return replace(deal, pos=pos), commands
+        return (deal if pos is deal.pos else replace(deal, pos=pos)), commands
 
     state, commands = _each_deal(cfg, state, at, None, watch)
     state, more = _maybe_open(cfg, state, pair, prices[-1], at)
@@ -151,6 +151,8 @@ def _each_deal(cfg: DcaConfig, state: DcaState, at: datetime, only: int | None, 
         deal, more = _top_up_safety(cfg, market, deal)
         commands += more
         deals.append(deal)
+    if all(new is old for new, old in zip(deals, state.deals, strict=True)):
+        return _retire(cfg, state, at), commands
     return _retire(cfg, replace(state, deals=tuple(deals)), at), commands
 
 

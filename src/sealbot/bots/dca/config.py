@@ -15,6 +15,7 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sealbot.bots.common.executor import Market
 from sealbot.bots.common.markets import FeeSpec, MarketSpec
 from sealbot.bots.common.validation import FieldError
 from sealbot.domain.candles import timeframe_seconds
@@ -136,6 +137,14 @@ class DcaConfig(BaseModel):
     @cached_property
     def rules(self) -> dict[Pair, MarketRules]:
         return {m.rules.pair: m.rules for m in self.markets}
+
+    @cached_property
+    def executor_markets(self) -> dict[Pair, Market]:
+        """What the shared executor needs per pair, built once per config."""
+        return {
+            pair: Market(bot_id=self.bot_id, rules=rules, fee_rate=self.fees.worst)
+            for pair, rules in self.rules.items()
+        }
 
     @property
     def multi_pair(self) -> bool:
