@@ -17,6 +17,7 @@ from sealbot.simex import SimexServer
 from sealbot.venues.base import Verdict
 from sealbot.venues.ccxt_venue import CcxtVenue
 from sealbot.venues.errors import AuthFailed, InsufficientFunds, UnknownOrder
+from sealbot.venues.paper import PaperVenue
 from sealbot.venues.permissions import check_key
 
 from .conftest import RealCustody
@@ -176,3 +177,22 @@ async def test_venue_signs_through_a_signer_behind_a_unix_socket(simex: SimexSer
     finally:
         remote.close()
         await asyncio.to_thread(server.shutdown)
+
+
+async def test_paper_venue_fills_on_simex_prices(simex: SimexServer) -> None:
+    """Paper trading on real (replayed) market data: public data only, no key at all."""
+    data = CcxtVenue("binance", urls={"api_base": simex.base_url})
+    paper = PaperVenue({}, {"USDT": Decimal("1000")}, data_venue=data)
+    try:
+        rules = (await paper.load_markets())[BTC_USDT]
+        price = (await data.fetch_ticker(BTC_USDT)).last
+        assert price is not None and rules.tick_size == Decimal("0.01")
+        order = await paper.create_order(Order(_cid("pp"), BTC_USDT, Side.BUY, OrderType.MARKET,
+                                               Decimal("0.001")))
+        assert order.status is OrderStatus.FILLED and order.average_price == price
+        candles = await paper.fetch_candles(BTC_USDT, "1m", limit=5)
+        assert 1 <= len(candles) <= 5  # simex has replayed as many as its clock has reached
+        assert all(c.pair == BTC_USDT and c.low <= c.open <= c.high and c.low <= c.close <= c.high
+                   for c in candles)
+    finally:
+        await paper.close()  # closes the data venue too
