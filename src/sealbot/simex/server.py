@@ -48,7 +48,7 @@ class SimexServer:
         sock.bind((self.host, self._port))
         port = sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, backlog=4096,
-                                timeout_keep_alive=30)
+                                timeout_keep_alive=30, timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
                                         name=f"simex-{port}")
@@ -65,6 +65,7 @@ class SimexServer:
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+            self._server.force_exit = True  # do not wait for requests hung by a timeout fault
         if self._thread is not None:
             self._thread.join(timeout=10)
         if hasattr(self, "admin"):
