@@ -61,6 +61,6 @@ def _run(url: str | URL, direction: str, revision: str) -> str | None:
                 command.upgrade(cfg, revision)
             else:
                 command.downgrade(cfg, revision)
+            return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
-    return current(url)
