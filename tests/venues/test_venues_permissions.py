@@ -177,3 +177,10 @@ async def test_check_key_without_signer_support_says_it_could_not_check(signer: 
     report = await check_key("okx", signer, FakeHandle("a"))
     assert report.checked is False and "could not be checked" in report.reasons[0]
     assert signer.requests == []
+
+
+def test_stored_raw_body_drops_the_echoed_api_key() -> None:
+    report = parse_bybit(BYBIT)
+    assert "apiKey" not in report.raw["result"] and "secret" not in report.raw["result"]
+    assert report.raw["result"]["ips"] == ["203.0.113.7"]
+    assert "apiKey" not in parse_kucoin(KUCOIN).raw["data"]

@@ -12,6 +12,7 @@ with on sealbot's side.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ from sealbot.venues.base import (
 from sealbot.venues.error_mapping import map_error
 from sealbot.venues.errors import VenueError
 from sealbot.venues.markets import spot_rules, to_decimal
+from sealbot.venues.permissions import check_exchange_permissions
 from sealbot.venues.signing import SignerLike, create_signed_exchange
 from sealbot.venues.urls import apply_url_overrides
 
@@ -236,8 +238,6 @@ class CcxtVenue(Venue):
         return client_id
 
     async def check_permissions(self) -> PermissionReport:
-        from sealbot.venues.permissions import check_exchange_permissions
-
         return await check_exchange_permissions(self, self.ip_policy, self.egress_ip)
 
     async def close(self) -> None:
@@ -264,8 +264,6 @@ class CcxtVenue(Venue):
     def _merge(self, order: Order, raw: dict[str, Any]) -> Order:
         """The order we sent, updated with what the exchange answered (answers to a
         create may omit fields, e.g. KuCoin returns only the ids)."""
-        from dataclasses import replace
-
         status = _status(raw) if raw.get("status") else OrderStatus.OPEN
         filled = _dec(raw.get("filled"))
         return replace(order, status=status, filled=filled,
@@ -274,8 +272,6 @@ class CcxtVenue(Venue):
 
     @staticmethod
     def _with_id(order: Order, client_id: ClientOrderId) -> Order:
-        from dataclasses import replace
-
         return replace(order, client_id=client_id)
 
 

@@ -81,8 +81,21 @@ def judge(
         exchange=exchange, checked=True, verdict=verdict, reasons=(*refusals, *flags, *notes),
         can_trade=can_trade, can_withdraw=can_withdraw, can_transfer=can_transfer,
         ip_restricted=ip_restricted, ip_whitelist=ip_whitelist, egress_ip=egress_ip,
-        raw=dict(raw or {}),
+        raw=_scrub(dict(raw or {})),
     )
+
+
+_CREDENTIAL_FIELDS = frozenset({"apikey", "api_key", "secret", "secretkey", "passphrase"})
+
+
+def _scrub(node: Any) -> Any:
+    """The response body without credential fields (Bybit and KuCoin echo the API key,
+    which custody treats as half of the credential), safe to store and show."""
+    if isinstance(node, Mapping):
+        return {k: _scrub(v) for k, v in node.items() if str(k).lower() not in _CREDENTIAL_FIELDS}
+    if isinstance(node, list):
+        return [_scrub(item) for item in node]
+    return node
 
 
 def not_checked(exchange: str, egress_ip: str | None = None, reason: str = NOT_REPORTED) -> PermissionReport:
