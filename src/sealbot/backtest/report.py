@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,8 +140,9 @@ def build_figure(result: Result, *, max_candles: int = 5000) -> go.Figure:
 
 
 def _page(result: Result, title: str, chart: str) -> str:
-    m = result.metrics.to_dict()
-    metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in m.items())
+    m = result.metrics
+    metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(getattr(m, k)))}</td></tr>"
+                          for k in m.__slots__)
     columns = ["no", "pair", "status", "opened_at", "closed_at", "close_reason", "bought", "spent", "sold",
                "received", "fees_quote", "realized_profit"]
     deal_rows = "".join(
@@ -174,6 +176,8 @@ th {{ background: #f5f5f5; }}
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, timedelta):
+        return str(value - timedelta(microseconds=value.microseconds))  # 2:04:08
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
