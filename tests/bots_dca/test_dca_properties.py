@@ -161,21 +161,18 @@ def manual_events(draw: st.DrawFn, length: int = 60) -> dict[int, list[Event]]:
         bar = draw(st.integers(0, length - 1))
         at = T0 + timedelta(minutes=bar)
         deal = draw(st.integers(1, 4))
-        event: Event = draw(
-            st.sampled_from(
-                [
-                    AddFunds(deal, D(15), AmountType.QUOTE, at, price=None),
-                    AddFunds(deal, D("0.1"), AmountType.BASE, at, price=D(95)),
-                    EditExits(deal, at, take_profit_pct=D(3)),
-                    EditExits(deal, at, stop_loss_pct=D(0)),
-                    CloseAtMarket(deal, at),
-                    CancelDeal(deal, at),
-                    SignalReceived("s", SignalAction.CLOSE_AT_MARKET, at),
-                    SignalReceived("s", SignalAction.ADD_FUNDS_IN_QUOTE, at, amount=D(12)),
-                    SignalReceived("s", SignalAction.START_DEAL, at),
-                ]
-            )
-        )
+        choices: list[Event] = [
+            AddFunds(deal, D(15), AmountType.QUOTE, at, price=None),
+            AddFunds(deal, D("0.1"), AmountType.BASE, at, price=D(95)),
+            EditExits(deal, at, take_profit_pct=D(3)),
+            EditExits(deal, at, stop_loss_pct=D(0)),
+            CloseAtMarket(deal, at),
+            CancelDeal(deal, at),
+            SignalReceived("s", SignalAction.CLOSE_AT_MARKET, at),
+            SignalReceived("s", SignalAction.ADD_FUNDS_IN_QUOTE, at, amount=D(12)),
+            SignalReceived("s", SignalAction.START_DEAL, at),
+        ]
+        event = draw(st.sampled_from(choices))
         out.setdefault(bar, []).append(event)
     return out
 

@@ -9,7 +9,7 @@ what did not come along. Pure: dict in, config and explanations out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -85,7 +85,7 @@ _REASONS: Final = {
 
 
 def import_dca(
-    data: Mapping[str, Any], bot_id: str | None = None, markets: list[Mapping[str, Any]] | None = None
+    data: Mapping[str, Any], bot_id: str | None = None, markets: Sequence[Mapping[str, Any]] | None = None
 ) -> tuple[DcaConfig, list[str]]:
     """A ``DcaConfig`` from a 3Commas DCA-bot export and one explanation per field not
     mapped. ``markets`` are the exchange's rules per pair (the export has none).
