@@ -207,3 +207,13 @@ def test_audit_log_fits_the_custody_sink(uow: Callable[[], UnitOfWork]) -> None:
 def test_details_must_be_json(session_factory: sessionmaker[Session]) -> None:
     with pytest.raises(TypeError), session_factory.begin() as session:
         audit.record(session, actor="system", action="x", details={"bad": object()})
+
+
+def test_verify_database_opens_the_url(database_url: str, session_factory: sessionmaker[Session],
+                                       engine: Engine) -> None:
+    _append(session_factory, 3)
+    assert audit.verify_database(database_url).ok
+    _tamper(engine, "UPDATE audit_log SET action = 'nothing.happened' WHERE seq = 2")
+    report = audit.verify_database(database_url)
+    assert report.first_break is not None and report.first_break.kind == "edited"
+    assert "BROKEN" in report.summary() and f"record id {_ids(engine)[2]}" in report.summary()

@@ -121,9 +121,9 @@ def _chain_positions(rows: list[AuditRecord]) -> dict[int, int]:
         by_prev.setdefault(row.prev_hash, row)
     positions: dict[int, int] = {}
     link, pos = GENESIS_HASH, 1
-    while (row := by_prev.get(link)) is not None and row.id not in positions:
-        positions[row.id] = pos
-        link, pos = row.hash, pos + 1
+    while (nxt := by_prev.get(link)) is not None and nxt.id not in positions:
+        positions[nxt.id] = pos
+        link, pos = nxt.hash, pos + 1
     return positions
 
 
@@ -133,3 +133,15 @@ def _classify_bad_hash(row: AuditRecord, original_seq: int | None) -> ChainBreak
         return ChainBreak("reordered", row.seq, row.id,
                           f"the record belongs at seq {original_seq} (its content and hash are intact)")
     return ChainBreak("edited", row.seq, row.id, "its fields no longer match its hash")
+
+
+def verify_database(url: str) -> VerifyReport:
+    """Open the database at ``url`` and verify its chain (what ``sealbot audit verify`` runs)."""
+    from sealbot.store.db import make_engine, make_session_factory
+
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            return verify(session)
+    finally:
+        engine.dispose()
