@@ -25,6 +25,7 @@ from sealbot.custody.keyring import Keyring, open_pkcs11_keyring
 from sealbot.custody.sealing import generate_ed25519, open_material, seal_api_credentials
 from sealbot.custody.secrets import ApiCredentials
 from sealbot.custody.signer import LocalSigner, SignRequest, StoredCredential
+from sealbot.custody.signer_socket import SignerServer, SocketSigner
 
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
@@ -81,19 +82,63 @@ def bench(name: str, keyring: Keyring, seconds: float, cleanup: Callable[[str], 
         "sign hmac": rate(lambda _i: signer.sign(hmac_handle, QUERY, ORDER, "hex"), seconds),
         "sign ed25519": rate(lambda _i: signer.sign(ed_handle, QUERY, ORDER, "base64"), seconds),
     }
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        server = SignerServer(Path(tmp) / "s.sock", signer, {os.getuid()})
+        server.start_in_thread()
+        client = SocketSigner(Path(tmp) / "s.sock")
+        remote = client.handle_for(1, 1, "bench")
+        results["sign hmac/socket"] = rate(lambda _i: client.sign(remote, QUERY, ORDER, "hex"), seconds)
+        client.close()
+        server.shutdown()
     for op, value in results.items():
-        print(f"{name:<8} {op:<13} {value:>10,.0f} ops/s")
+        print(f"{name:<8} {op:<17} {value:>10,.0f} ops/s")
     if cleanup is not None:
         for label in labels + [x for x in (sealed.hsm_label, ed.hsm_label) if x]:
             cleanup(label)
+
+
+def bench_rotation(count: int) -> None:
+    """Time ``rotate_kek`` over ``count`` credentials in a fresh SQLite database."""
+    import sqlalchemy as sa
+
+    from sealbot.custody.envelope import seal_bytes
+    from sealbot.custody.service import rotate_kek
+    from sealbot.store.db import make_session_factory
+    from sealbot.store.migrate import upgrade
+    from sealbot.store.models import Credential, ExchangeAccount
+    from sealbot.store.uow import UnitOfWork
+
+    old, new = FileKek(os.urandom(32)), FileKek(os.urandom(32))
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        upgrade(url)
+        factory = make_session_factory(url)
+        with UnitOfWork(factory) as uow:
+            owner = uow.users.add("bench@example.com", "x").id
+            uow.session.execute(sa.insert(ExchangeAccount), [
+                {"owner_id": owner, "exchange": "binance", "label": str(i), "status": "active", "is_paper": False,
+                 "partition": 0} for i in range(count)])
+            ids = list(uow.session.scalars(sa.select(ExchangeAccount.id)))
+            rows = []
+            for account in ids:
+                blob = seal_bytes(b'{"v":1,"alg":"hmac-sha256","secret":"x"}', Binding(owner, account, 1), old)
+                rows.append({"account_id": account, "owner_id": owner, "version": 1, "algorithm": "hmac-sha256",
+                             "kek_id": blob.kek_id, "wrapped_key": blob.wrapped_key, "nonce": blob.nonce,
+                             "ciphertext": blob.ciphertext, "api_key_hint": ""})
+            uow.session.execute(sa.insert(Credential), rows)
+        started = time.perf_counter()
+        rotate_kek(factory, old, new)
+        elapsed = time.perf_counter() - started
+    print(f"{'file':<8} {'rotate-kek':<17} {count / elapsed:>10,.0f} creds/s ({count:,} in {elapsed:.2f} s, SQLite)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
     args = parser.parse_args()
-    print(f"{'provider':<8} {'operation':<13} {'rate':>10}")
+    print(f"{'provider':<8} {'operation':<17} {'rate':>10}")
     bench("file", Keyring(FileKek(os.urandom(32))), args.seconds, None)
+    bench_rotation(10_000)
     module = Path("/usr/lib/softhsm/libsofthsm2.so")
     if not module.exists() or shutil.which("softhsm2-util") is None:
         print("pkcs11   skipped: SoftHSM2 not installed")

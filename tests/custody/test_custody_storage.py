@@ -105,3 +105,23 @@ def test_signer_over_the_store_audits_access_and_refusals(db: Db, file_keyring: 
     assert len(refusals) == 2
     assert '"rule":"withdrawal"' in refusals[0].details and '"rule":"allow-list"' in refusals[1].details
     assert "dca bot 1: place base order" in next(r.details for r in records if r.action == "credential.accessed")
+
+
+def test_status_reports_keks_and_orphaned_token_objects(db: Db, pkcs11_keyring: Keyring,
+                                                         file_keyring: Keyring) -> None:
+    assert pkcs11_keyring.token is not None
+    owner, (a, b) = add_user_with_accounts(db, "st@example.com", 2)
+    with UnitOfWork(db.factory) as uow:
+        Custody(file_keyring).seal_credentials(uow, owner, a, ApiCredentials("key-file-00000001", "s1"))
+        view = Custody(pkcs11_keyring).seal_credentials(uow, owner, b, ApiCredentials("key-hsm-000000002", "s2"))
+        live_label = uow.credentials.current(owner, b).hsm_label
+    assert view.in_token and live_label is not None
+    orphan = pkcs11_keyring.token.import_hmac_secret(b"o" * 32, "sb-hmac-orphan")
+    with UnitOfWork(db.factory) as uow:
+        status = Custody(pkcs11_keyring).status(uow)
+    assert status.credentials_by_kek == {file_keyring.kek.kek_id: 1, pkcs11_keyring.kek.kek_id: 1}
+    assert status.not_on_current_kek == 1
+    assert status.kek_attributes == {"extractable": False, "sensitive": True, "never_extractable": True}
+    assert orphan in status.orphaned_token_objects and live_label not in status.orphaned_token_objects
+    assert any("not the configured KEK" in line for line in status.lines())
+    pkcs11_keyring.token.destroy(orphan)

@@ -82,6 +82,16 @@ class Pkcs11Token:
                 raise CustodyError(f"custody: token {self.token_label!r} holds no key labelled {label!r}")
             return result
 
+    def labels(self, prefix: str = "sb-") -> set[str]:
+        """Labels of the token's objects that start with ``prefix`` (sealbot's own)."""
+        with self._lock:
+            found = set()
+            for obj in self._session.get_objects({}):
+                label = obj.label or ""
+                if label.startswith(prefix):
+                    found.add(label)
+            return found
+
     # ----- KEK ----------------------------------------------------------------------
     def kek(self, label: str, *, create: bool = False) -> Pkcs11Kek:
         """The AES KEK labelled ``label``; with ``create``, generate it if it is missing."""

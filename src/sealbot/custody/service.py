@@ -7,7 +7,8 @@ the credential row and its audit record commit or roll back together), except
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,6 +48,31 @@ class CredentialView:
     public_key_pem: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CustodyStatus:
+    provider: str
+    kek_id: str
+    credentials_by_kek: dict[str, int]
+    not_on_current_kek: int  # > 0: a rotation is needed or unfinished (or the wrong KEK is configured)
+    unfinished_rotation: tuple[str, str, int] | None  # (from, to, done)
+    kek_attributes: dict[str, bool]  # pkcs11: extractable / sensitive / never_extractable
+    orphaned_token_objects: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        out = [f"provider {self.provider}, KEK {self.kek_id}"]
+        out += [f"  {n} credential(s) under {kek}{'' if kek == self.kek_id else '  <- not the configured KEK'}"
+                for kek, n in sorted(self.credentials_by_kek.items())]
+        if self.unfinished_rotation:
+            src, dst, done = self.unfinished_rotation
+            out.append(f"  unfinished rotation {src} -> {dst} ({done} done): rerun `sealbot keys rotate-kek`")
+        if self.kek_attributes:
+            out.append("  KEK in token: " + ", ".join(f"{k}={v}" for k, v in self.kek_attributes.items()))
+        if self.orphaned_token_objects:
+            out.append(f"  {len(self.orphaned_token_objects)} token object(s) without a credential row: "
+                       + ", ".join(self.orphaned_token_objects))
+        return out
+
+
 class _Forgetful(Protocol):
     """Anything that caches signing handles (LocalSigner, SocketSigner)."""
 
@@ -68,18 +94,20 @@ class Custody:
         Earlier versions are destroyed in the same transaction: an account has one live key.
         """
         binding = Binding(owner_id, account_id, uow.credentials.next_version(owner_id, account_id))
-        self._destroy_rows(uow, owner_id, account_id)
         sealed = seal_api_credentials(creds, binding, self.keyring)
-        return self._store(uow, sealed, actor or f"user:{owner_id}", "credential.sealed")
+        with self._undo_token_object(sealed):
+            self._destroy_rows(uow, owner_id, account_id)
+            return self._store(uow, sealed, actor or f"user:{owner_id}", "credential.sealed")
 
     def generate_ed25519(self, uow: UnitOfWork, owner_id: int, account_id: int,
                          *, actor: str | None = None) -> str:
         """A new Ed25519 key pair for the account; returns the public key PEM to register
         with the exchange. The private key never leaves custody (or the token)."""
         binding = Binding(owner_id, account_id, uow.credentials.next_version(owner_id, account_id))
-        self._destroy_rows(uow, owner_id, account_id)
         sealed = generate_ed25519(binding, self.keyring)
-        view = self._store(uow, sealed, actor or f"user:{owner_id}", "credential.generated")
+        with self._undo_token_object(sealed):
+            self._destroy_rows(uow, owner_id, account_id)
+            view = self._store(uow, sealed, actor or f"user:{owner_id}", "credential.generated")
         assert view.public_key_pem is not None
         return view.public_key_pem
 
@@ -94,6 +122,17 @@ class Custody:
         # the old row goes, but not its token object: the new version uses the same key pair
         uow.credentials.destroy_for_account(owner_id, account_id)
         return self._store(uow, sealed, actor or f"user:{owner_id}", "credential.api_key_attached")
+
+    @contextmanager
+    def _undo_token_object(self, sealed: SealedCredential) -> Iterator[None]:
+        """Delete the token object just created if storing its row fails (no orphan secrets).
+        A failure of the caller's final commit can still orphan it: ``keys status`` lists those."""
+        try:
+            yield
+        except BaseException:
+            if sealed.hsm_label is not None and self.keyring.token is not None:
+                self.keyring.token.destroy(sealed.hsm_label)
+            raise
 
     def _store(self, uow: UnitOfWork, sealed: SealedCredential, actor: str, action: str) -> CredentialView:
         b, blob = sealed.binding, sealed.blob
@@ -128,6 +167,26 @@ class Custody:
             return uow.credentials.current(owner_id, account_id)
         except NotFound:
             raise CredentialNotFound(owner_id, account_id) from None
+
+    def status(self, uow: UnitOfWork) -> CustodyStatus:
+        """What ``sealbot keys status`` shows: the KEK, how many credentials each KEK
+        wraps, unfinished rotations, and (pkcs11) the KEK's attributes and orphaned token
+        objects. Nothing here is secret."""
+        counts = uow.credentials.count_by_kek()
+        rotation = uow.kek_rotations.unfinished()
+        kek_attributes: dict[str, bool] = {}
+        orphans: tuple[str, ...] = ()
+        token = self.keyring.token
+        if token is not None:
+            kek_attributes = token.key_attributes(self.keyring.kek.kek_id.rsplit("/", 1)[-1])
+            live = set(uow.session.scalars(sa.select(Credential.hsm_label).where(
+                Credential.destroyed_at.is_(None), Credential.hsm_label.is_not(None))))
+            orphans = tuple(sorted(token.labels() - {label for label in live if label}))
+        return CustodyStatus(
+            provider=self.keyring.provider, kek_id=self.keyring.kek.kek_id, credentials_by_kek=counts,
+            not_on_current_kek=sum(n for kek, n in counts.items() if kek != self.keyring.kek.kek_id),
+            unfinished_rotation=None if rotation is None else (rotation.from_kek, rotation.to_kek, rotation.done),
+            kek_attributes=kek_attributes, orphaned_token_objects=orphans)
 
     # ----- destruction ------------------------------------------------------------------
     def destroy(self, uow: UnitOfWork, owner_id: int | None = None, account_id: int | None = None) -> dict[int, int]:
