@@ -97,20 +97,22 @@ def step(config: Config, state: State, event: Event) -> Result:
 def interest(config: Config, state: State) -> Interest:
     """Exactly the prices at which a candle can change the state: the stops and the
     trailing triggers that are armed (fills arrive as their own events)."""
-    if state.phase is Phase.NEW:
-        return Interest.ALWAYS
     if state.phase is not Phase.RUNNING:
-        return Interest()
-    below = [lower_stop(config, state)] if config.lower_stop_loss_enabled else []
-    above = [config.upper_stop_loss_price] if config.upper_stop_loss_enabled else []
-    if _can_trail_down(config, state):
-        below.append(level_price(config, state.lo))
-    if _can_trail_up(config, state):
-        above.append(level_price(config, state.hi + 1))
-    return Interest(
-        below=max((p for p in below if p is not None), default=None),
-        above=min((p for p in above if p is not None), default=None),
-    )
+        return Interest.ALWAYS if state.phase is Phase.NEW else _NOTHING
+    below = lower_stop(config, state) if config.lower_stop_loss_enabled else None
+    above = config.upper_stop_loss_price if config.upper_stop_loss_enabled else None
+    if config.trailing_down_enabled and _can_trail_down(config, state):
+        line = level_price(config, state.lo)
+        below = line if below is None or line > below else below
+    if config.trailing_up_enabled and _can_trail_up(config, state):
+        line = level_price(config, state.hi + 1)
+        above = line if above is None or line < above else above
+    if below is None and above is None:
+        return _NOTHING
+    return Interest(below=below, above=above)
+
+
+_NOTHING = Interest()
 
 
 # --- prices -----------------------------------------------------------------------
