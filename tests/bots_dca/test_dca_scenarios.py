@@ -23,13 +23,15 @@ from sealbot.domain import (
     DealStatus,
     EditExits,
     IndicatorUpdated,
+    OrderWasRejected,
     Pair,
     PlaceOrder,
+    RaiseAlert,
     SignalAction,
     SignalReceived,
     StopBot,
 )
-from sealbot.domain.events import Event
+from sealbot.domain.events import CandleClosed, Event
 
 
 def run(cfg: dca.DcaConfig, rows: list[tuple[str, str, str, str]], fee: str = "0", **kw: Any) -> Run:
@@ -280,3 +282,17 @@ def test_state_survives_a_json_round_trip_mid_deal() -> None:
     data = json.loads(json.dumps(dca.dump_state(r.state)))
     assert dca.load_state(data) == r.state
     assert isinstance(data["deals"][0]["pos"]["deal"]["spent"], str)
+
+
+def test_a_rejected_base_order_cancels_the_deal_and_stops_the_bot() -> None:
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0)
+    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
+    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
+    state, commands = dca.step(cfg, state, OrderWasRejected(bo.client_id, "insufficient balance", T0))
+    assert any(isinstance(c, StopBot) for c in commands)
+    assert any(isinstance(c, RaiseAlert) and "insufficient balance" in c.message for c in commands)
+    (deal,) = [c.deal for c in commands if isinstance(c, DealChanged)]
+    assert deal.status is DealStatus.CANCELED and deal.close_reason is CloseReason.CANCELED
+    assert state.stopped and not state.deals
+    state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT])[1]))
+    assert commands == []

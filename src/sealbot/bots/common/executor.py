@@ -207,7 +207,8 @@ def on_canceled(market: Market, pos: Position, step: str, at: datetime, rejected
         if exposure(pos.deal) > 0:
             pos = _entry_changed(pos)
         else:
-            pos = replace(pos, phase=Phase.CANCELED, deal=replace(pos.deal, status=DealStatus.CANCELED, closed_at=at))
+            deal = replace(pos.deal, status=DealStatus.CANCELED, closed_at=at, close_reason=CloseReason.CANCELED)
+            pos = replace(pos, phase=Phase.CANCELED, deal=deal)
             return pos, [*alerts, DealChanged(pos.deal)]
     elif live.role is Role.ENTRY and live.filled > 0 and pos.phase is Phase.ACTIVE:
         pos = _entry_changed(pos)

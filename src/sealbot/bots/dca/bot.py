@@ -74,9 +74,15 @@ def step(config: DcaConfig, state: DcaState, event: Event) -> Result:
         case OrderCanceled(client_id=cid, at=at):
             return _on_order(config, state, cid, at, lambda m, d: _pos_op(d, ex.on_canceled(m, d.pos, cid.step, at)))
         case OrderRejected(client_id=cid, reason=reason, at=at):
-            return _on_order(
+            state, commands = _on_order(
                 config, state, cid, at, lambda m, d: _pos_op(d, ex.on_canceled(m, d.pos, cid.step, at, rejected=reason))
             )
+            if cid.bot == config.bot_id and cid.step == "bo" and not state.stopped:
+                # Retrying a refused base order on every candle would hammer the exchange
+                # (and its rate limits) for a cause that rarely fixes itself: stop instead.
+                state = replace(state, stopped=True)
+                commands.append(StopBot(reason=f"base order of deal {cid.deal} was rejected"))
+            return state, commands
         case SignalReceived():
             return _on_signal(config, state, event)
         case IndicatorUpdated():
