@@ -52,10 +52,16 @@ def trailing_down_levels(cfg: Config) -> int:
     ``trailing_down_stop_price`` (0 when trailing down is off)."""
     if not cfg.trailing_down_enabled or cfg.trailing_down_stop_price is None:
         return 0
-    count, previous = 0, level_price(cfg, 0)
+    return _extra_lines(cfg.grid_type == "geometric", cfg.lower_price, cfg.upper_price, cfg.grids_quantity,
+                        cfg.market.tick_size, cfg.trailing_down_stop_price)
+
+
+@lru_cache(maxsize=1024)
+def _extra_lines(geometric: bool, lower: Decimal, upper: Decimal, n: int, tick: Decimal, stop: Decimal) -> int:
+    count, previous = 0, _line(geometric, lower, upper, n, tick, 0)
     while count < MAX_TRAILING_DOWN_LEVELS:
-        price = level_price(cfg, -count - 1)
-        if price < cfg.trailing_down_stop_price or price <= 0 or price >= previous:
+        price = _line(geometric, lower, upper, n, tick, -count - 1)
+        if price < stop or price <= 0 or price >= previous:
             break
         count, previous = count + 1, price
     return count
