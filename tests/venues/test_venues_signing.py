@@ -23,6 +23,14 @@ from .test_venues_markets import BINANCE_ETHBTC, KUCOIN_SYMBOLS
 
 ORDER = Order(ClientOrderId("B1", 7, "base"), Pair("ETH", "BTC"), Side.BUY, OrderType.LIMIT,
               Decimal("0.0100"), Decimal("0.05012"))
+# GET /api/v1/order/client-order/{clientOid}, as KuCoin documents it
+KUCOIN_ORDER = {"code": "200000", "data": {
+    "id": "5bd6e9286d99522a52e458de", "symbol": "BTC-USDT", "opType": "DEAL", "type": "limit", "side": "buy",
+    "price": "30000.1", "size": "0.001", "funds": "0", "dealFunds": "0", "dealSize": "0", "fee": "0",
+    "feeCurrency": "USDT", "stp": "", "stop": "", "stopTriggered": False, "stopPrice": "0", "timeInForce": "GTC",
+    "postOnly": False, "hidden": False, "iceberg": False, "visibleSize": "0", "cancelAfter": 0, "channel": "API",
+    "clientOid": "sbB1-7-base", "remark": None, "tags": None, "isActive": True, "cancelExist": False,
+    "createdAt": 1547026471000, "tradeType": "TRADE"}}
 BINANCE_ORDER_ANSWER = {
     "symbol": "ETHBTC", "orderId": 28, "orderListId": -1, "clientOrderId": "sbB1-7-base",
     "transactTime": 1507725176595, "price": "0.05012000", "origQty": "0.01000000", "executedQty": "0.00000000",
@@ -82,7 +90,8 @@ async def test_binance_ed25519_key_signs_through_the_signer(signer: FakeSigner) 
 async def test_kucoin_signature_and_passphrase_come_from_the_signer(signer: FakeSigner) -> None:
     answer = {"code": "200000", "data": {"orderId": "5bd6e9286d99522a52e458de", "clientOid": "sbB1-7-base"}}
     http = FakeHttp({"/api/v2/symbols": KUCOIN_SYMBOLS, "/currencies": {"code": "200000", "data": []},
-                     "/hf/accounts/opened": {"code": "200000", "data": False}, "/api/v1/orders": answer})
+                     "/hf/accounts/opened": {"code": "200000", "data": False}, "/api/v1/orders": answer,
+                     "/api/v1/order/client-order/sbB1-7-base": KUCOIN_ORDER})
     venue = CcxtVenue("kucoin", signer=signer, handle=FakeHandle("acct-3"), request_type=FakeSignRequest,
                       urls={"api_base": "http://127.0.0.1:9"})
     venue.exchange.fetch = http
@@ -94,8 +103,10 @@ async def test_kucoin_signature_and_passphrase_come_from_the_signer(signer: Fake
         assert secret_free(venue, signer.secret) and secret_free(venue, signer.passphrase)
     finally:
         await venue.close()
-    assert placed.exchange_id == "5bd6e9286d99522a52e458de"
-    method, url, headers, body = http.calls[-1]
+    # KuCoin answers with ids only, so the venue read the order back for its state
+    assert placed.exchange_id == "5bd6e9286d99522a52e458de" and placed.status is OrderStatus.OPEN
+    assert placed.client_id == order.client_id and http.calls[-1][1].endswith("/client-order/sbB1-7-base")
+    method, url, headers, body = next(call for call in http.calls if call[0] == "POST")
     assert json.loads(body)["clientOid"] == "sbB1-7-base"
     endpoint = url.removeprefix("http://127.0.0.1:9")
     payload = headers["KC-API-TIMESTAMP"] + method + endpoint + body

@@ -32,7 +32,7 @@ from sealbot.venues.base import (
     parse_client_id,
 )
 from sealbot.venues.error_mapping import map_error
-from sealbot.venues.errors import VenueError
+from sealbot.venues.errors import UnknownOrder, VenueError
 from sealbot.venues.markets import spot_rules, to_decimal
 from sealbot.venues.permissions import check_exchange_permissions
 from sealbot.venues.signing import SignerLike, create_signed_exchange
@@ -188,6 +188,14 @@ class CcxtVenue(Venue):
                                _text(order.amount), price, params, client_id=order.client_id.text)
         if raw.get("id"):
             self._client_by_order_id[str(raw["id"])] = order.client_id
+        if not raw.get("status"):
+            # KuCoin answers a new order with its ids only: read it back for its state
+            # (a market order is usually filled already); if the exchange cannot find it
+            # yet, report it as sent and open, as the answer implied.
+            try:
+                return await self.fetch_order(order.client_id, order.pair)
+            except UnknownOrder:
+                pass
         return self._merge(order, raw)
 
     async def cancel_order(self, client_id: ClientOrderId, pair: Pair) -> Order:
