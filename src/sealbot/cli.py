@@ -7,6 +7,9 @@ line on stderr and exits 2; no traceback for anything the user can fix.
 from __future__ import annotations
 
 import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -110,11 +113,32 @@ def serve(
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Dashboard port.")] = 8000,
+    speed: Annotated[float, typer.Option(help="Simulated market seconds per real second.")] = 60.0,
+    directory: Annotated[
+        Path | None, typer.Option(help="Where the demo instance lives (default: a new temporary directory).")
+    ] = None,
 ) -> None:
     """Start a self-contained demo: simulated exchange, demo user, running bots, dashboard."""
-    from sealbot.services import demo as demo_service
+    from sealbot.services.demo import run_demo
+    from sealbot.simex import SimexServer
 
-    demo_service.run_demo(port=port, console=out)
+    configure_logging("WARNING")
+    root = directory or Path(tempfile.mkdtemp(prefix="sealbot-demo-"))
+    with SimexServer(speed=speed) as simex:
+        exchange_account = simex.admin.create_account("demo", {"USDT": "10000", "BTC": "0.1"})
+        out.print(f"simex (simulated Binance, replaying recorded BTC prices x{speed:g}): {simex.base_url}")
+
+        def register_public_key(pem: str) -> str:
+            # what a user does on the exchange's website: register the public key, IP-restricted
+            created = simex.admin.create_key(int(exchange_account["id"]), public_key_pem=pem,
+                                             ip_whitelist=["127.0.0.1"], label="sealbot demo")
+            return str(created["key"])
+
+        try:
+            run_demo(simex.base_url, register_public_key, root=root, port=port, announce=out.print, speed=speed,
+                     simex_now=lambda: datetime.fromtimestamp(simex.admin.clock()["now_ms"] / 1000, UTC))
+        except KeyboardInterrupt:
+            out.print("demo stopped")
 
 
 def main() -> None:

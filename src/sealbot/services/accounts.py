@@ -1,0 +1,147 @@
+"""Use cases for users and their exchange accounts: register, link (check, then seal), list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from argon2 import PasswordHasher
+
+from sealbot import audit
+from sealbot.custody.material import SigningAlgorithm
+from sealbot.custody.secrets import ApiCredentials
+from sealbot.custody.service import CredentialView
+from sealbot.custody.signer import LocalSigner, StoredCredential
+from sealbot.custody.store_adapters import blob_of
+from sealbot.domain.errors import InvalidConfig, NotFound, Refused
+from sealbot.services.platform import Platform
+from sealbot.store import UnitOfWork
+from sealbot.venues.base import PermissionReport, Verdict
+from sealbot.venues.permissions import check_key
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """What a user may see of a linked account: never a secret, only the key's last four."""
+
+    id: int
+    exchange: str
+    label: str
+    status: str
+    api_key_hint: str
+    permissions: Mapping[str, Any]
+    checked_at: datetime | None
+
+
+def register_user(platform: Platform, email: str, password: str, *, is_admin: bool = False) -> int:
+    """A new user with an argon2id password hash; returns the user id."""
+    email = email.strip().lower()
+    if "@" not in email:
+        raise InvalidConfig("email", "is not an e-mail address")
+    if len(password) < 10:
+        raise InvalidConfig("password", "must be at least 10 characters")
+    with platform.uow() as uow:
+        user = uow.users.add(email, _hasher.hash(password), is_admin=is_admin)
+        audit.record(uow.session, actor=f"user:{user.id}", action="user.registered", subject=f"user:{user.id}",
+                     details={})
+        return int(user.id)
+
+
+async def link_account(platform: Platform, owner_id: int, exchange: str, label: str, credentials: ApiCredentials,
+                       *, allowed_pairs: Iterable[str] | None = None, is_paper: bool = False) -> AccountView:
+    """Seal a pasted key, ask the exchange what it may do, and keep it only if policy allows.
+
+    Everything happens in one transaction: a refused key (withdrawals enabled, no IP
+    restriction under the strict policy, trading disabled) leaves no row behind, only
+    an audit record of the refusal.
+    """
+
+    def seal(uow: UnitOfWork, account_id: int) -> CredentialView:
+        return platform.custody.seal_credentials(uow, owner_id, account_id, credentials)
+
+    return await _link(platform, owner_id, exchange, label, seal, allowed_pairs, is_paper)
+
+
+async def link_generated_key(platform: Platform, owner_id: int, exchange: str, label: str,
+                             register_public_key: Callable[[str], str], *,
+                             allowed_pairs: Iterable[str] | None = None, is_paper: bool = False) -> AccountView:
+    """An Ed25519 key born in custody: only the public key leaves, registered with the
+    exchange by ``register_public_key(pem) -> api_key`` (the user, or simex's admin API
+    in the demo); the exchange's API key is then attached and the key checked."""
+
+    def seal(uow: UnitOfWork, account_id: int) -> CredentialView:
+        pem = platform.custody.generate_ed25519(uow, owner_id, account_id)
+        return platform.custody.attach_api_key(uow, owner_id, account_id, register_public_key(pem))
+
+    return await _link(platform, owner_id, exchange, label, seal, allowed_pairs, is_paper)
+
+
+async def _link(platform: Platform, owner_id: int, exchange: str, label: str,
+                seal: Callable[[UnitOfWork, int], CredentialView], allowed_pairs: Iterable[str] | None,
+                is_paper: bool) -> AccountView:
+    try:
+        with platform.uow() as uow:
+            account = uow.accounts.add(owner_id, exchange, label, is_paper=is_paper, allowed_pairs=allowed_pairs)
+            view = seal(uow, account.id)
+            report = await _check_sealed(platform, uow, owner_id, account.id)
+            report.raise_if_refused()
+            uow.accounts.record_permissions(owner_id, account.id, report.to_dict())
+            if report.verdict is Verdict.FLAGGED:
+                uow.accounts.set_status(owner_id, account.id, "flagged")
+            audit.record(uow.session, actor=f"user:{owner_id}", action="account.linked",
+                         subject=f"account:{account.id}",
+                         details={"exchange": exchange, "verdict": report.verdict.value,
+                                  "algorithm": view.algorithm, "api_key_hint": view.api_key_hint})
+            return AccountView(account.id, exchange, label, account.status, view.api_key_hint, report.to_dict(),
+                               account.permission_checked_at)
+    except Refused as refusal:
+        with platform.uow() as uow:
+            audit.record(uow.session, actor=f"user:{owner_id}", action="account.link_refused",
+                         subject=f"user:{owner_id}", details={"exchange": exchange, "reason": refusal.reason})
+        raise
+
+
+async def _check_sealed(platform: Platform, uow: UnitOfWork, owner_id: int, account_id: int) -> PermissionReport:
+    """Check the just-sealed, not yet committed credential with a signer that reads it
+    from this transaction and audits into it (a second connection would not see it)."""
+    row = uow.credentials.current(owner_id, account_id)
+    stored = StoredCredential(row.owner_id, row.account_id, row.version, SigningAlgorithm(row.algorithm),
+                              blob_of(row), row.hsm_label, None)
+    signer = LocalSigner(platform.keyring, _OneCredential(stored), _SessionAudit(uow.session))
+    handle = signer.handle_for(owner_id, account_id, "permission check at link time")
+    exchange = str(uow.accounts.get(owner_id, account_id).exchange)
+    return await check_key(exchange, signer, handle, urls=platform.urls_for(exchange),
+                           policy=platform.ip_policy, egress_ip=platform.egress_ip)
+
+
+@dataclass(frozen=True, slots=True)
+class _OneCredential:
+    stored: StoredCredential
+
+    def load(self, owner_id: int, account_id: int) -> StoredCredential:
+        return self.stored
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionAudit:
+    session: Any
+
+    def record(self, actor: str, action: str, subject: str, details: Mapping[str, object]) -> None:
+        audit.record(self.session, actor=actor, action=action, subject=subject, details=dict(details))
+
+
+def list_accounts(platform: Platform, owner_id: int) -> list[AccountView]:
+    with platform.uow() as uow:
+        views = []
+        for account in uow.accounts.list(owner_id):
+            try:
+                hint = uow.credentials.current(owner_id, account.id).api_key_hint
+            except NotFound:  # a revoked account has no live credential
+                hint = ""
+            views.append(AccountView(account.id, account.exchange, account.label, account.status, hint,
+                                     account.permission_report or {}, account.permission_checked_at))
+        return views
