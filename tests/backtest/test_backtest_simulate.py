@@ -242,3 +242,21 @@ def test_backtest_result_json_is_complete() -> None:
     assert data["deals"][0]["realized_profit"] == "-4.638628332"
     assert len(data["equity"]["time"]) == 10 and data["fills"][0]["fee_currency"] == "BTC"
     assert pd.Timestamp(data["start"]) == pd.Timestamp("2021-12-31 23:01", tz=UTC)
+
+
+def test_backtest_rsi_start_condition_gets_rsi_events_like_live() -> None:
+    from sealbot.backtest.indicators import rsi_events
+
+    config = dca_config(start_condition="rsi", rsi={"timeframe": "1h", "period": 14, "value": "35"},
+                        max_safety_orders=2, active_safety_orders_count=1, take_profit=D("1"))
+    events = rsi_events(BTC, BTC_USDT, "1h", 14)
+    # 169 hourly buckets (23:00 Dec 31 ... 23:00 Jan 7); talipp's RSI(14) needs 14 closes
+    # before its first value; each value is stamped at its hour's close.
+    assert len(events) == 169 - 14 and all(e.at.minute == 0 for e in events)
+    low = [e.at for e in events if e.value < 35]
+    skipped = run(dca, config, {BTC_USDT: BTC})
+    stepped = run(dca, config, {BTC_USDT: BTC}, skip=False)
+    assert comparable(skipped) == comparable(stepped)
+    # The first deal opens on the first hourly close whose RSI is below 35, not before.
+    assert skipped.deals and skipped.deals[0].opened_at == low[0]
+    assert run(dca, config, {BTC_USDT: BTC}, events=()).deals == []  # without RSI it never starts

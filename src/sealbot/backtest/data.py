@@ -308,5 +308,12 @@ class CandleArrays:
             self._cache[i] = found
         return found
 
+    def frame(self) -> pd.DataFrame:
+        """The candles back as a frame (``open_time`` + OHLCV), e.g. to resample."""
+        return pd.DataFrame({
+            "open_time": pd.DatetimeIndex(self.open_ns, tz="UTC"), "open": self.open, "high": self.high,
+            "low": self.low, "close": self.close, "volume": self.volume,
+        })
+
     def close_price(self, i: int) -> Decimal:
         return exact(self.close[i], self.tick)

@@ -78,10 +78,7 @@ _MARKERS = {
 
 def _display_frame(outcome: PairOutcome, max_candles: int) -> tuple[pd.DataFrame, str]:
     arrays = outcome.arrays
-    frame = pd.DataFrame({
-        "open_time": pd.DatetimeIndex(arrays.open_ns, tz="UTC"),
-        "open": arrays.open, "high": arrays.high, "low": arrays.low, "close": arrays.close, "volume": arrays.volume,
-    })
+    frame = arrays.frame()
     timeframe = arrays.timeframe
     if len(frame) > max_candles:
         span = (arrays.open_ns[-1] - arrays.open_ns[0]) / 1e9

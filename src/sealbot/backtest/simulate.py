@@ -25,7 +25,7 @@ than the one being walked reaches that pair's book at its next open.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -45,6 +45,7 @@ from sealbot.backtest.fills import (
     next_on_segment,
     stop_touched,
 )
+from sealbot.backtest.indicators import events_for, wants_indicators
 from sealbot.backtest.metrics import OrderRecord, PairOutcome, Result, SimOutcome, build_result
 from sealbot.backtest.search import next_touch, widen_above, widen_below
 from sealbot.bots.base import BotKind
@@ -141,6 +142,8 @@ class _Sim:
     fired_until: datetime | None = None
     queue: deque[Event] = field(default_factory=deque)
     draining: bool = False
+    feed: list[Any] = field(default_factory=list)  # outside events (indicators, signals), by time
+    fed: int = 0
 
     # -- the loop -------------------------------------------------------------------
 
@@ -159,6 +162,9 @@ class _Sim:
                 interest = self.kind.interest(self.config, self.state)
                 if not interest.every_candle and (single or (interest.below is None and interest.above is None)):
                     until = interest.until if interest.until != self.fired_until else None
+                    if self.fed < len(self.feed):  # the next outside event wakes the bot too
+                        due_at = self.feed[self.fed].at
+                        until = due_at if until is None else min(until, due_at)
                     for k, book in enumerate(books):
                         n = len(book.arrays)
                         if pos[k] >= n:
@@ -234,6 +240,9 @@ class _Sim:
             if until is not None and until != self.fired_until and until <= candle.close_time:
                 self.fired_until = until
                 self._deliver(TimerFired(candle.close_time))
+            while self.fed < len(self.feed) and self.feed[self.fed].at <= candle.close_time and self.stopped is None:
+                self.fed += 1
+                self._deliver(self.feed[self.fed - 1])
             self._deliver(CandleClosed(candle))
             if self.stopped is not None:
                 break
@@ -473,6 +482,7 @@ def run(
     timeframe: str | None = None,
     skip: bool = True,
     initial_capital: Decimal | None = None,
+    events: Sequence[Event] | None = None,
 ) -> Result:
     """Backtest ``config`` of the bot module ``kind`` (anything with ``initial_state``,
     ``step``, ``interest``) over ``candles`` (one clean frame or ``CandleArrays`` per
@@ -481,8 +491,13 @@ def run(
     ``rules`` (tick/step/min notional per pair) and ``fees`` default to the config's own
     (``config.rules``, ``config.fees.schedule``, as the sealbot bots carry them), else
     no rounding rules and 0.1 % fees. ``initial_capital`` is the base for percentages,
-    returns and drawdown (default: the most funds the run used). Deterministic: the
-    same inputs give the same Result."""
+    returns and drawdown (default: the most funds the run used). ``events`` are outside
+    events with an ``at`` time (``IndicatorUpdated``, ``SignalReceived``): each is
+    delivered just before the ``CandleClosed`` of the first candle closing at or after
+    its time, and wakes a skipping bot. ``None`` (default) derives the indicator events
+    the config asks for (``indicators.events_for``: RSI for an RSI start condition), as
+    the engine would compute them live; ``()`` sends none. Deterministic: the same
+    inputs give the same Result."""
     if not candles:
         raise ValueError("candles: give at least one pair")
     fees = fees or _config_fees(config) or FeeSchedule()
@@ -499,5 +514,9 @@ def run(
             tick = pair_rules.tick_size or None
             arrays = CandleArrays(pair, timeframe or infer_timeframe(data), data, tick)
         books[pair] = _Book(arrays, FillModel(pair_rules, fees, fee_currency, slippage, limit_fill))
-    outcome = _Sim(kind, config, books, skip).run()
+    if events is None:
+        frames = {pair: book.arrays.frame() for pair, book in books.items()} if wants_indicators(config) else {}
+        events = events_for(config, frames) if frames else []
+    feed = sorted(events, key=lambda e: e.at)  # stable: same-time events keep their order
+    outcome = _Sim(kind, config, books, skip, feed=feed).run()
     return build_result(outcome, initial_capital=initial_capital)
