@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
-from pkcs11.exceptions import PKCS11Error
+from pkcs11.exceptions import PKCS11Error, UserAlreadyLoggedIn
 
 from sealbot.custody.errors import CustodyError, KekUnavailable, SealedCredentialError
 
@@ -42,7 +42,12 @@ class Pkcs11Token:
             raise KekUnavailable(str(module), f"PKCS#11 module cannot be loaded ({type(exc).__name__})") from None
         try:
             token = lib.get_token(token_label=token_label)
-            self._session: Any = token.open(rw=True, user_pin=pin)
+            try:
+                self._session: Any = token.open(rw=True, user_pin=pin)
+            except UserAlreadyLoggedIn:
+                # PKCS#11 logins are per application: another session of this process
+                # already logged in, and new sessions share that login
+                self._session = token.open(rw=True)
         except PKCS11Error as exc:
             raise KekUnavailable(f"token {token_label!r}", f"cannot be opened ({type(exc).__name__})") from None
         self.token_label = token_label

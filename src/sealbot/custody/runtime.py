@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sealbot.custody.errors import KekUnavailable
+from sealbot.custody.kek_vault import VaultTransitKek
 from sealbot.custody.keyring import DEFAULT_KEK_LABEL, Keyring, open_file_keyring, open_pkcs11_keyring
 from sealbot.custody.signer import LocalSigner
 from sealbot.custody.signer_socket import SignerServer, SocketSigner
@@ -58,7 +59,13 @@ def keyring_from_settings(settings: CustodySettings, *, create_kek: bool = False
         text = pin.get_secret_value() if hasattr(pin, "get_secret_value") else str(pin)
         return open_pkcs11_keyring(settings.pkcs11_module, settings.pkcs11_token_label, text, DEFAULT_KEK_LABEL,
                                    create_kek=create_kek)
-    raise KekUnavailable("kek_provider", f"{provider!r} is not supported here (file, pkcs11)")
+    if provider == "vault":  # untested against a real Vault: see custody.kek_vault
+        token = getattr(settings, "vault_token", None)
+        if token is None:
+            raise KekUnavailable("vault_token", "the vault provider needs a Vault token")
+        text = token.get_secret_value() if hasattr(token, "get_secret_value") else str(token)
+        return Keyring(VaultTransitKek(str(getattr(settings, "vault_url", "")), text))
+    raise KekUnavailable("kek_provider", f"{provider!r} is not supported (file, pkcs11, vault)")
 
 
 def local_signer(settings: CustodySettings, keyring: Keyring | None = None, *, handle_ttl: float = 30.0) -> LocalSigner:
