@@ -48,3 +48,15 @@ def test_vault_and_unknown_providers() -> None:
     assert isinstance(keyring.kek, VaultTransitKek)
     with pytest.raises(KekUnavailable, match="not supported"):
         keyring_from_settings(_settings(kek_provider="rot13"))
+
+
+def test_make_signer_follows_the_signer_setting(kek_path: Path, tmp_path: Path) -> None:
+    from sealbot.custody.runtime import make_signer
+    from sealbot.custody.signer import LocalSigner
+    from sealbot.custody.signer_socket import SocketSigner
+
+    remote = make_signer(_settings(signer="socket", effective_signer_socket=tmp_path / "s.sock"))
+    assert isinstance(remote, SocketSigner)  # and no KEK was needed: the path above does not exist
+    local = make_signer(_settings(signer="in-process", effective_kek_file=kek_path,
+                                  effective_database_url=f"sqlite:///{tmp_path / 'x.db'}"))
+    assert isinstance(local, LocalSigner)

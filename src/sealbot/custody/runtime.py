@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sealbot.custody.errors import KekUnavailable
 from sealbot.custody.kek_vault import VaultTransitKek
 from sealbot.custody.keyring import DEFAULT_KEK_LABEL, Keyring, open_file_keyring, open_pkcs11_keyring
-from sealbot.custody.signer import LocalSigner
+from sealbot.custody.signer import LocalSigner, Signer
 from sealbot.custody.signer_socket import SignerServer, SocketSigner
 from sealbot.custody.store_adapters import StoreAuditSink, StoreCredentialSource
 from sealbot.store.db import make_session_factory
@@ -78,6 +78,16 @@ def local_signer(settings: CustodySettings, keyring: Keyring | None = None, *, h
 def socket_signer(socket_path: Path) -> SocketSigner:
     """The client of a separate ``sealbot signer`` process (``signer = "socket"``)."""
     return SocketSigner(socket_path)
+
+
+def make_signer(settings: CustodySettings, keyring: Keyring | None = None) -> Signer:
+    """The signer the settings ask for: ``signer = "socket"`` -> a client of the
+    ``sealbot signer`` process at ``signer_socket`` (no KEK needed here); otherwise the
+    in-process ``LocalSigner``."""
+    mode = str(getattr(getattr(settings, "signer", "in-process"), "value", getattr(settings, "signer", "")))
+    if mode == "socket":
+        return socket_signer(Path(getattr(settings, "effective_signer_socket")))  # noqa: B009
+    return local_signer(settings, keyring)
 
 
 def run_signer_server(socket_path: Path, settings: CustodySettings, *, allowed_uids: Iterable[int] | None = None,
