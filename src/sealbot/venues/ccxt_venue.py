@@ -36,7 +36,7 @@ from sealbot.venues.errors import UnknownOrder, VenueError
 from sealbot.venues.markets import spot_rules, to_decimal
 from sealbot.venues.permissions import check_exchange_permissions
 from sealbot.venues.signing import SignerLike, create_signed_exchange
-from sealbot.venues.urls import apply_url_overrides
+from sealbot.venues.urls import apply_url_overrides, validate_overrides
 
 T = TypeVar("T")
 
@@ -107,6 +107,8 @@ class CcxtVenue(Venue):
     ) -> None:
         self.name = exchange_id
         self.egress_ip, self.ip_policy = egress_ip, ip_policy
+        if urls:
+            validate_overrides(urls)  # before any ccxt object exists
         merged = {**SPOT_OPTIONS.get(exchange_id, {}), **(options or {})}
         config: dict[str, Any] = {"enableRateLimit": True, "options": merged, "timeout": timeout_ms}
         if signer is not None:
