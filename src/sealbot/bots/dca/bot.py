@@ -59,6 +59,11 @@ def _market(cfg: DcaConfig, pair: Pair) -> Market:
 
 
 def step(config: DcaConfig, state: DcaState, event: Event) -> Result:
+    now: datetime | None = getattr(event, "at", None)
+    if state.cooldown_until is not None and now is not None and now >= state.cooldown_until:
+        # Forget a finished cooldown, so ``interest`` stops naming a time already past
+        # (a driver treats a reached ``until`` as consumed).
+        state = replace(state, cooldown_until=None)
     match event:
         case CandleClosed(candle=candle):
             return _on_prices(config, state, candle.pair, candle_path(candle), event.at)
