@@ -296,3 +296,13 @@ def test_a_rejected_base_order_cancels_the_deal_and_stops_the_bot() -> None:
     assert state.stopped and not state.deals
     state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT])[1]))
     assert commands == []
+
+
+def test_a_start_signal_without_a_free_slot_is_dropped_not_queued() -> None:
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0, start_condition="signal")
+    first = SignalReceived("s1", SignalAction.START_DEAL, T0, pair=PAIR)
+    second = SignalReceived("s2", SignalAction.START_DEAL, T0 + timedelta(minutes=1), pair=PAIR)
+    # deal 1 opens at bar 0, the second signal arrives while it runs, deal 1 closes at bar 2
+    r = run(cfg, [FLAT, FLAT, ("100", "101", "100", "100"), FLAT, FLAT], extra={0: [first], 1: [second]})
+    assert placed(r, None) == ["sbb1-1-bo", "sbb1-1-tp1"]
+    assert any(isinstance(c, RaiseAlert) and c.code == "start_signal_ignored" for _, c in r.log)

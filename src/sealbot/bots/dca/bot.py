@@ -303,6 +303,12 @@ def _on_signal(cfg: DcaConfig, state: DcaState, signal: SignalReceived) -> Resul
     match signal.action:
         case SignalAction.START_DEAL:
             target = pair or cfg.markets[0].rules.pair
+            busy = cfg.multi_pair and any(d.pos.deal.pair == target for d in state.deals)
+            if state.stopped or len(state.deals) >= cfg.max_active_deals or busy:
+                # As on 3Commas, a start signal that cannot start a deal now is dropped,
+                # not queued for later.
+                reason = f"start signal {signal.signal_id} ignored: no free deal slot for {target}"
+                return state, [RaiseAlert(AlertLevel.INFO, "start_signal_ignored", reason)]
             if target not in state.start_requests:
                 state = replace(state, start_requests=(*state.start_requests, target))
             if signal.trigger_price is not None:
