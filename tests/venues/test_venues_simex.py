@@ -196,3 +196,43 @@ async def test_paper_venue_fills_on_simex_prices(simex: SimexServer) -> None:
                    for c in candles)
     finally:
         await paper.close()  # closes the data venue too
+
+
+async def test_kucoin_venue_trades_on_simex_through_the_signer(simex: SimexServer, custody: RealCustody,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    account = simex.admin.create_account("kucoin-user", {"USDT": "100000", "BTC": "1"})
+    created = simex.admin.create_key(int(account["id"]), passphrase="kc-pass-phrase-42",
+                                     ip_whitelist=["127.0.0.1"])
+    secret = created["secret"]
+    handle = custody.link(108, created["key"], secret, passphrase="kc-pass-phrase-42")
+    venue = CcxtVenue("kucoin", signer=custody.signer, handle=handle, urls={"api_base": simex.base_url},
+                      egress_ip="127.0.0.1")
+    try:
+        report = await venue.check_permissions()
+        assert report.verdict is Verdict.OK and report.ip_whitelist == ("127.0.0.1",)
+        rules = (await venue.load_markets())[BTC_USDT]
+        assert rules.tick_size == Decimal("0.01") and rules.step_size == Decimal("0.00001")
+        assert (await venue.fetch_balances())["USDT"].free == Decimal("100000")
+        last = (await venue.fetch_ticker(BTC_USDT)).last
+        assert last is not None
+
+        resting = await venue.create_order(Order(_cid("kr"), BTC_USDT, Side.BUY, OrderType.LIMIT,
+                                                 Decimal("0.01"), rules.price(last / 2, Side.BUY)))
+        assert resting.status is OrderStatus.OPEN
+        assert [o.client_id for o in await venue.fetch_open_orders(BTC_USDT)] == [_cid("kr")]
+        assert (await venue.cancel_order(_cid("kr"), BTC_USDT)).status is OrderStatus.CANCELED
+
+        bought = await venue.create_order(Order(_cid("km"), BTC_USDT, Side.BUY, OrderType.MARKET, Decimal("0.01")))
+        assert bought.status is OrderStatus.FILLED
+        fills = await venue.fetch_my_trades(BTC_USDT)
+        assert {f.client_id for f in fills} == {_cid("km")} and sum(f.amount for f in fills) == Decimal("0.01")
+        with pytest.raises(UnknownOrder):
+            await venue.fetch_order(_cid("none"), BTC_USDT)
+        with pytest.raises(InsufficientFunds):
+            await venue.create_order(Order(_cid("kx"), BTC_USDT, Side.SELL, OrderType.LIMIT, Decimal("5"),
+                                           rules.price(last * 2, Side.SELL)))
+        assert secret_free(venue, secret) and secret_free(venue, "kc-pass-phrase-42")
+    finally:
+        await venue.close()
+    assert not leaks(caplog.text, secret) and not leaks(caplog.text, "kc-pass-phrase-42")
