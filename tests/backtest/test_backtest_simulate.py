@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,6 +126,10 @@ def test_backtest_hand_checked_dca_scenario_on_real_btc_minutes() -> None:
     dust = (net1 - D("0.0214")) + (2 * net - D("0.0429"))
     assert result.metrics.pnl == profit1 + profit2 + dust * 46435
     assert result.metrics.realized_pnl == profit1 + profit2
+    # The equity curve marks the account to each close: 0 before the first fill, the P&L at the end.
+    assert result.equity.iloc[0] == 0 and result.equity.iloc[-1] == pytest.approx(float(result.metrics.pnl))
+    # After 23:03 (deal 1 closed, deal 2 not yet bought): deal 1's cash plus its dust at 46425.
+    assert result.equity.iloc[2] == pytest.approx(float(profit1 + (net1 - D("0.0214")) * 46425))
     # Most funds at once: in deal 2 before the safety fill, deal 1's loss plus the 0.0215 BTC
     # bought at 46425 plus the safety order's 0.0215 * 46378.57 locked on the book.
     assert result.metrics.max_funds_used == -profit1 + bo1 * 46425 + D("0.0215") * so_price

@@ -117,12 +117,12 @@ class PairOutcome:
         n = len(arrays)
         quote, base = np.zeros(n), np.zeros(n)
         if self.balance_log:
-            at = np.array([i for i, _, _ in self.balance_log], dtype=np.int64)
+            # Balances hold from the candle they were logged at until the next log entry.
+            at = np.maximum(np.array([i for i, _, _ in self.balance_log], dtype=np.int64), 0)
             q = np.array([float(v) for _, v, _ in self.balance_log])
             b = np.array([float(v) for _, _, v in self.balance_log])
-            pos = np.searchsorted(at, np.arange(n), side="right") - 1
-            known = pos >= 0
-            quote[known], base[known] = q[pos[known]], b[pos[known]]
+            spans = np.diff(np.append(at, n))
+            quote[at[0]:], base[at[0]:] = np.repeat(q, spans), np.repeat(b, spans)
         index = pd.DatetimeIndex(arrays.open_ns + arrays.step_ns, tz="UTC")
         return pd.Series(quote + base * arrays.close, index=index, name=arrays.pair.symbol)
 

@@ -192,7 +192,7 @@ class _Sim:
             if self.stopped is None:
                 self._close_candles([(books[k], nxt[k]) for k in due])
             for k, book in enumerate(books):  # everything up to this moment is consumed
-                pos[k] = int(book.arrays.open_ns.searchsorted(moment, side="right"))
+                pos[k] = nxt[k] + 1 if k in due else int(book.arrays.open_ns.searchsorted(moment, side="right"))
         for book in books:
             book.log_balance()
         return SimOutcome(
