@@ -154,3 +154,13 @@ def test_the_dispatcher_hands_a_dca_export_to_the_dca_importer() -> None:
                                                           "step_size": "0.00001"}])
     assert type(cfg).__name__ == "DcaConfig" and getattr(cfg, "bot_id", None) == "d9876"
     assert any(note.startswith("account_id") for note in notes)
+
+
+def test_the_doc_examples_are_valid_configs() -> None:
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    for name, module in (("bots-grid.md", grid), ("bots-signal.md", sb)):
+        block = re.findall(r"```json\n(.*?)```", (docs / name).read_text(), re.S)[0]
+        assert module.parse_config(json.loads(block)).bot_id
