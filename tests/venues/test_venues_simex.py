@@ -16,7 +16,14 @@ from sealbot.domain import ClientOrderId, Order, OrderStatus, OrderType, Pair, S
 from sealbot.simex import SimexServer
 from sealbot.venues.base import Verdict
 from sealbot.venues.ccxt_venue import CcxtVenue
-from sealbot.venues.errors import AuthFailed, InsufficientFunds, UnknownOrder
+from sealbot.venues.errors import (
+    AuthFailed,
+    ExchangeRejectedOrder,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    RateLimited,
+    UnknownOrder,
+)
 from sealbot.venues.paper import PaperVenue
 from sealbot.venues.permissions import check_key
 
@@ -236,3 +243,53 @@ async def test_kucoin_venue_trades_on_simex_through_the_signer(simex: SimexServe
     finally:
         await venue.close()
     assert not leaks(caplog.text, secret) and not leaks(caplog.text, "kc-pass-phrase-42")
+
+
+@pytest.mark.parametrize(("kind", "value", "error"), [
+    ("error_5xx", None, ExchangeUnavailable),
+    ("rate_limit", None, RateLimited),
+    ("timeout", "5", ExchangeUnavailable),
+    ("reject", None, ExchangeRejectedOrder),
+])
+async def test_injected_faults_become_named_errors(simex: SimexServer, custody: RealCustody, kind: str,
+                                                   value: str | None, error: type[Exception]) -> None:
+    api_key, secret = _key(simex, {"USDT": "1000"})
+    venue = CcxtVenue("binance", signer=custody.signer, handle=custody.link(109, api_key, secret),
+                      urls={"api_base": simex.base_url}, timeout_ms=1000)
+    try:
+        await venue.load_markets()
+        # simex checks "reject" inside its matching engine, the others at the HTTP door
+        where = None if kind == "reject" else "/api/v3/order"
+        simex.admin.add_fault(kind, key=api_key, path_prefix=where, value=value, times=1)
+        with pytest.raises(error) as caught:
+            await venue.create_order(Order(_cid(kind.replace("_", "")[:8]), BTC_USDT, Side.BUY, OrderType.MARKET,
+                                           Decimal("0.001")))
+        assert str(caught.value).startswith("binance") or "binance" in str(caught.value)
+        assert not leaks(str(caught.value), secret)
+        # the fault was one-shot: the same order goes through afterwards
+        placed = await venue.create_order(Order(_cid(kind.replace("_", "")[:8]), BTC_USDT, Side.BUY, OrderType.MARKET,
+                                                Decimal("0.001")))
+        assert placed.status is OrderStatus.FILLED
+    finally:
+        await venue.close()
+        simex.admin.clear_faults()
+
+
+async def test_partial_fills_are_reported_as_such(simex: SimexServer, custody: RealCustody) -> None:
+    api_key, secret = _key(simex, {"USDT": "100000"})
+    venue = CcxtVenue("binance", signer=custody.signer, handle=custody.link(110, api_key, secret),
+                      urls={"api_base": simex.base_url})
+    try:
+        rules = (await venue.load_markets())[BTC_USDT]
+        last = (await venue.fetch_ticker(BTC_USDT)).last
+        assert last is not None
+        simex.admin.add_fault("partial_fill", key=api_key, value="0.5")
+        placed = await venue.create_order(Order(_cid("part"), BTC_USDT, Side.BUY, OrderType.LIMIT,
+                                                Decimal("0.01"), rules.price(last * Decimal("1.05"), Side.BUY)))
+        assert placed.status is OrderStatus.PARTIALLY_FILLED
+        assert Decimal(0) < placed.filled < Decimal("0.01")
+        fills = await venue.fetch_my_trades(BTC_USDT)
+        assert sum(f.amount for f in fills if f.client_id == _cid("part")) == placed.filled
+    finally:
+        await venue.close()
+        simex.admin.clear_faults()
