@@ -116,3 +116,19 @@ async def test_backtest_download_resumes_after_a_failure(tmp_path: Path) -> None
     columns = ["open", "high", "low", "close"]
     assert (got[columns].to_numpy() == expected[columns].to_numpy()).all()
     assert seen[-1] == (len(expected), len(expected)) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_backtest_recorded_signals_start_deals_at_their_time(tmp_path: Path) -> None:
+    signals = tmp_path / "signals.csv"
+    signals.write_text("at,action,pair\n2022-01-01T00:00:30Z,start_deal,BTC/USDT\n"
+                       "2022-01-02 12:00,start_deal,BTC/USDT\n")
+    bot = bot_file(tmp_path, start_condition="signal", take_profit="0.3")
+    result = run_backtest_file(bot, [str(BTC)], signals_path=signals)
+    # Each signal is delivered with the first candle close at or after it, where the deal opens.
+    assert [d.opened_at for d in result.deals] == [datetime(2022, 1, 1, 0, 1, tzinfo=UTC),
+                                                   datetime(2022, 1, 2, 12, 0, tzinfo=UTC)]
+    assert run_backtest_file(bot, [str(BTC)]).deals == []
+    bad = tmp_path / "bad.csv"
+    bad.write_text("at,action\n2022-01-01,jump\n")
+    with pytest.raises(DataError, match="row 0"):
+        run_backtest_file(bot, [str(BTC)], signals_path=bad)

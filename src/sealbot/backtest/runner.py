@@ -22,12 +22,13 @@ import pandas as pd
 
 from sealbot.backtest.data import DataError, ValidationReport, clean, infer_timeframe, load_candles, resample
 from sealbot.backtest.fills import FeeCurrency, LimitFill
+from sealbot.backtest.indicators import events_for
 from sealbot.backtest.metrics import Result
 from sealbot.backtest.report import write_json, write_report
 from sealbot.backtest.simulate import run
 from sealbot.backtest.sweep import Progress, SweepResult, Uniform, grid_space, random_space, sweep
 from sealbot.bots.registry import bot_module, parse_config
-from sealbot.domain import InvalidConfig, Pair, timeframe_seconds
+from sealbot.domain import AmountType, InvalidConfig, Pair, SignalAction, SignalReceived, timeframe_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +108,40 @@ def load(
     return Loaded(kind, config, candles, reports)
 
 
+def read_signals(path: str | Path) -> list[SignalReceived]:
+    """Recorded signals (e.g. TradingView alerts) as events, from a CSV with columns
+    ``at`` (ISO time, UTC), ``action`` (``start_deal``, ``close_at_market_price``,
+    ``enter_long``, ...) and optionally ``pair``, ``amount``, ``amount_type``,
+    ``trigger_price``, ``signal_id`` (default: ``sig<row>``)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"at", "action"} - set(frame.columns)
+    if missing:
+        raise DataError(f"{Path(path).name}: signals need columns {', '.join(sorted(missing))}")
+    out = []
+    for row, record in enumerate(frame.to_dict("records")):
+        try:
+            at = pd.Timestamp(record["at"])
+            at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+            out.append(SignalReceived(
+                signal_id=record.get("signal_id") or f"sig{row}",
+                action=SignalAction(record["action"]),
+                at=at.to_pydatetime(),
+                pair=Pair.parse(record["pair"]) if record.get("pair") else None,
+                amount=Decimal(record["amount"]) if record.get("amount") else None,
+                amount_type=AmountType(record["amount_type"]) if record.get("amount_type") else None,
+                trigger_price=Decimal(record["trigger_price"]) if record.get("trigger_price") else None,
+            ))
+        except (ValueError, ArithmeticError) as exc:
+            raise DataError(f"{Path(path).name}: row {row}: {exc}") from None
+    return out
+
+
 def run_backtest_file(
     bot_file: str | Path,
     data: Sequence[str],
     *,
     report_path: str | Path | None = None,
+    signals_path: str | Path | None = None,
     json_path: str | Path | None = None,
     timeframe: str | None = None,
     start: datetime | None = None,
@@ -122,12 +152,16 @@ def run_backtest_file(
     initial_capital: Decimal | None = None,
     strict_data: bool = False,
 ) -> Result:
-    """``sealbot backtest BOT_FILE --data PAIR=FILE ... [--report out.html] [--json out.json]``."""
+    """``sealbot backtest BOT_FILE --data PAIR=FILE ... [--report out.html] [--json out.json]
+    [--signals signals.csv]``. Indicator events the config needs (RSI) are computed."""
     loaded = load(bot_file, data, timeframe=timeframe, start=start, end=end, strict_data=strict_data)
     frames = loaded.candles
     tf = timeframe or infer_timeframe(next(iter(frames.values())))
+    events: list[Any] | None = None
+    if signals_path is not None:
+        events = [*events_for(loaded.config, frames), *read_signals(signals_path)]
     result = run(bot_module(loaded.kind), loaded.config, frames, slippage=slippage, fee_currency=fee_currency,
-                 limit_fill=limit_fill, timeframe=tf, initial_capital=initial_capital)
+                 limit_fill=limit_fill, timeframe=tf, initial_capital=initial_capital, events=events)
     if report_path is not None:
         write_report(result, report_path, title=f"sealbot {loaded.kind} backtest: {Path(bot_file).name}")
     if json_path is not None:
