@@ -136,3 +136,22 @@ async def test_panic_destroys_token_held_secrets(db: Db, pkcs11_keyring: Keyring
     with pytest.raises(SealedCredentialError), UnitOfWork(db.factory) as uow:
         row = uow.session.scalars(sa.select(Credential)).one()
         open_material(blob_of(row), binding_of(row), pkcs11_keyring)
+
+
+@pytest.mark.softhsm
+async def test_revocation_without_kek_access_then_orphans_purged_where_the_token_is(
+        db: Db, pkcs11_keyring: Keyring) -> None:
+    assert pkcs11_keyring.token is not None
+    owner, (account,) = add_user_with_accounts(db, "web@example.com", 1)
+    with UnitOfWork(db.factory) as uow:
+        Custody(pkcs11_keyring).seal_credentials(uow, owner, account, ApiCredentials("key-web-000000001", "w" * 40))
+        label = uow.credentials.current(owner, account).hsm_label
+    web = Custody(None)  # the web process in socket-signer mode: no KEK, no token
+    with UnitOfWork(db.factory) as uow, pytest.raises(CustodyError, match="no KEK"):
+        web.seal_credentials(uow, owner, account, ApiCredentials("k" * 20, "s" * 20))
+    report = await revoke_account(db.factory, web, owner, account)
+    assert report.accounts[0].credentials_destroyed == 1
+    assert pkcs11_keyring.token.has(label)  # unusable (no row names it) until purged
+    with UnitOfWork(db.factory) as uow:
+        assert label in Custody(pkcs11_keyring).purge_orphans(uow)
+    assert not pkcs11_keyring.token.has(label)

@@ -82,9 +82,18 @@ class _Forgetful(Protocol):
 class Custody:
     """Seal, generate, destroy credentials with one keyring; tell a signer to forget them."""
 
-    def __init__(self, keyring: Keyring, signer: _Forgetful | None = None) -> None:
-        self.keyring = keyring
+    def __init__(self, keyring: Keyring | None, signer: _Forgetful | None = None) -> None:
+        """``keyring`` may be None in a process without KEK access (``signer = "socket"``):
+        such a ``Custody`` can destroy credential rows (revocation) but not seal or open."""
+        self._keyring = keyring
         self._signer = signer
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            raise CustodyError("custody: this process has no KEK (the signer runs elsewhere); "
+                               "sealing and opening happen in the `sealbot signer` process")
+        return self._keyring
 
     # ----- sealing --------------------------------------------------------------------
     def seal_credentials(self, uow: UnitOfWork, owner_id: int, account_id: int, creds: ApiCredentials,
@@ -188,6 +197,17 @@ class Custody:
             unfinished_rotation=None if rotation is None else (rotation.from_kek, rotation.to_kek, rotation.done),
             kek_attributes=kek_attributes, orphaned_token_objects=orphans)
 
+    def purge_orphans(self, uow: UnitOfWork) -> tuple[str, ...]:
+        """Delete sealbot's token objects that no live credential row refers to (left by
+        a revocation in a process without the token, or a failed commit); returns them."""
+        token = self.keyring.token
+        if token is None:
+            return ()
+        orphans = self.status(uow).orphaned_token_objects
+        for label in orphans:
+            token.destroy(label)
+        return orphans
+
     # ----- destruction ------------------------------------------------------------------
     def destroy(self, uow: UnitOfWork, owner_id: int | None = None, account_id: int | None = None) -> dict[int, int]:
         """Destroy live credentials of one account, one owner, or (both None) everyone.
@@ -217,9 +237,12 @@ class Custody:
         else:
             uow.credentials.destroy_for_account(owner_id, account_id)
         labels = {label for _acc, label in rows if label}
-        if labels and self.keyring.token is not None:
+        token = self._keyring.token if self._keyring is not None else None
+        if labels and token is not None:
             for label in labels:
-                self.keyring.token.destroy(label)
+                token.destroy(label)
+        # without the token here the objects stay until ``purge_orphans`` runs where it is;
+        # they are unusable meanwhile: no row names them, so the signer never finds them
         if self._signer is not None:
             if owner_id is None:
                 self._signer.forget()
