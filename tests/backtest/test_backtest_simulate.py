@@ -147,7 +147,7 @@ def test_backtest_results_are_identical_between_runs() -> None:
     assert json.dumps(first.to_dict(), sort_keys=True) == json.dumps(second.to_dict(), sort_keys=True)
 
 
-@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     start=st.integers(0, 8000),
     length=st.integers(200, 1500),
@@ -158,14 +158,18 @@ def test_backtest_results_are_identical_between_runs() -> None:
     stop_loss=st.sampled_from([D(0), D("3")]),
     limit_fill=st.sampled_from(["through", "touch"]),
     slippage=st.sampled_from([D(0), D("0.0005")]),
+    short=st.booleans(),
+    trailing=st.booleans(),
 )
 def test_backtest_interest_skipping_gives_exactly_the_stepped_result(
     start: int, length: int, take_profit: D, so_step: D, safety: int, cooldown: int, stop_loss: D,
-    limit_fill: Any, slippage: D,
+    limit_fill: Any, slippage: D, short: bool, trailing: bool,
 ) -> None:
     config = dca_config(max_safety_orders=safety, active_safety_orders_count=min(safety, 2),
                         safety_order_step_percentage=so_step, take_profit=take_profit, cooldown=cooldown,
-                        stop_loss_percentage=stop_loss, safety_order_volume=D("300"))
+                        stop_loss_percentage=stop_loss, safety_order_volume=D("300"),
+                        strategy="short" if short else "long", trailing_enabled=trailing,
+                        trailing_deviation=take_profit / 4 if trailing else D(0))
     candles = {BTC_USDT: BTC.iloc[start:start + length].reset_index(drop=True)}
     skipped = run(dca, config, candles, limit_fill=limit_fill, slippage=slippage)
     stepped = run(dca, config, candles, limit_fill=limit_fill, slippage=slippage, skip=False)
