@@ -16,7 +16,7 @@ import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -24,6 +24,7 @@ from sealbot.backtest.data import DataError, read_frame
 from sealbot.domain import Candle, Pair, timeframe_seconds
 from sealbot.domain.money import to_text
 from sealbot.venues.base import Venue
+from sealbot.venues.ccxt_venue import CcxtVenue
 
 Progress = Callable[[int, int], None]
 HEADER = ("timestamp", "open", "high", "low", "close", "volume")
@@ -97,3 +98,25 @@ def _append(path: Path, candles: list[Candle], *, header: bool) -> None:
             stamp = c.open_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
             writer.writerow((stamp, to_text(c.open), to_text(c.high), to_text(c.low), to_text(c.close),
                              to_text(c.volume)))
+
+
+async def download_from_exchange(
+    exchange_id: str,
+    pair: Pair,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    path: str | Path,
+    *,
+    urls: dict[str, Any] | None = None,
+    page: int = 1000,
+    progress: Progress | None = None,
+) -> int:
+    """``sealbot data download``: public candles of ``exchange_id`` (any ccxt id; ``urls``
+    points it elsewhere, e.g. at simex) into ``path``, resumable. No API key is used."""
+    venue = CcxtVenue(exchange_id, urls=urls)
+    try:
+        return await download_candles(venue, pair, timeframe, start, end, path, page=page, progress=progress)
+    finally:
+        await venue.close()
+
