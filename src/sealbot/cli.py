@@ -31,11 +31,20 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+keys_app = typer.Typer(help="Key custody: the key-encryption key.", no_args_is_help=True)
+audit_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
+simex_app = typer.Typer(help="simex, the local exchange simulator (Binance and KuCoin dialects).",
+                        invoke_without_command=True)
+simex_key_app = typer.Typer(help="API keys on a running simex.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(simex_app, name="simex")
+simex_app.add_typer(simex_key_app, name="key")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings() -> Settings:
@@ -139,6 +148,101 @@ def demo(
                      simex_now=lambda: datetime.fromtimestamp(simex.admin.clock()["now_ms"] / 1000, UTC))
         except KeyboardInterrupt:
             out.print("demo stopped")
+
+
+@keys_app.command("rotate-kek")
+def keys_rotate_kek() -> None:
+    """Rewrap every sealed credential under a new key-encryption key (resumable if interrupted)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from sealbot.services import operations
+
+    settings = _settings()
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err) as progress:
+        task = progress.add_task("rewrapping data keys", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = operations.rotate_file_kek(settings, advance)
+    out.print(f"rewrapped {report.rewrapped} of {report.total} credentials: "
+              f"KEK {report.old_kek_id} -> {report.new_kek_id}")
+    for retired in operations.retired_kek_files(settings):
+        out.print(f"old KEK kept as {retired}: destroy it once no backup from before the rotation is needed")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; name any edited, deleted or reordered record (exit 1)."""
+    from sealbot.services import operations
+
+    report = operations.verify_audit_log(_settings())
+    out.print(report.summary(), markup=False, highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def panic(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "panic",
+) -> None:
+    """Global revocation: stop every bot, cancel open orders, destroy every sealed key."""
+    import asyncio
+
+    from sealbot.services import operations
+
+    settings = _settings()
+    if not yes:
+        typer.confirm("Destroy every sealed exchange key of every user and stop all bots?", abort=True)
+    report = asyncio.run(operations.panic_everything(settings, reason))
+    for line in report.lines():
+        out.print(line, markup=False, highlight=False)
+
+
+@simex_app.callback()
+def simex_serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8001,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second (0: moved by the admin API).")] = 1.0,
+    admin_token: Annotated[str | None, typer.Option(envvar="SIMEX_ADMIN_TOKEN",
+                                                    help="Admin API token (default: random, printed once).")] = None,
+) -> None:
+    """Serve simex in the foreground (when no subcommand is given)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sealbot.simex.server import run_simex
+
+    run_simex(host=host, port=port, speed=speed, admin_token=admin_token)
+
+
+@simex_key_app.command("create")
+def simex_key_create(
+    url: Annotated[str, typer.Option(help="simex base URL.")] = "http://127.0.0.1:8001",
+    admin_token: Annotated[str, typer.Option(envvar="SIMEX_ADMIN_TOKEN", help="simex admin token.")] = "",
+    account: Annotated[str, typer.Option(help="simex account name (created if new).")] = "user",
+    balance: Annotated[list[str] | None, typer.Option(help="ASSET=AMOUNT, repeatable.")] = None,
+    permission: Annotated[list[str] | None, typer.Option(help="e.g. spot, withdrawals; repeatable.")] = None,
+    ip: Annotated[list[str] | None, typer.Option(help="Whitelisted IP, repeatable.")] = None,
+    public_key: Annotated[Path | None, typer.Option(help="Ed25519 public key PEM file.")] = None,
+) -> None:
+    """Create an API key on a running simex; the secret is printed this once."""
+    from sealbot.domain.errors import InvalidConfig
+    from sealbot.simex.admin_client import create_key_cli
+
+    balances: dict[str, str] = {}
+    for item in balance or []:
+        asset, sep, amount = item.partition("=")
+        if not sep:
+            raise InvalidConfig("--balance", f"{item!r} is not ASSET=AMOUNT")
+        balances[asset.upper()] = amount
+    created = create_key_cli(url, admin_token, account_name=account, balances=balances or None,
+                             permissions=permission, ip_whitelist=ip,
+                             public_key_pem=public_key.read_text() if public_key else None)
+    for name, value in created.items():
+        out.print(f"{name}: {value}", markup=False, highlight=False)
 
 
 def main() -> None:
