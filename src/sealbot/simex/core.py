@@ -155,6 +155,7 @@ class Exchange:
         self._trade_ids = itertools.count(1)
         self._account_ids = itertools.count(1)
         self._client_ids = itertools.count(1)
+        self._reach_cache: dict[str, tuple[Decimal | None, Decimal | None, bool]] = {}
         self.synced_ms = clock.now_ms()
 
     # ----- market data -------------------------------------------------------------
@@ -194,7 +195,22 @@ class Exchange:
             self.synced_ms = now
             return now
 
+    def _reach(self, symbol: str) -> tuple[Decimal | None, Decimal | None, bool]:
+        """(best working buy, best working sell, any untriggered stop), cached until the book changes."""
+        cached = self._reach_cache.get(symbol)
+        if cached is None:
+            book = self.open_by_symbol[symbol]
+            buys = [o.price for o in book if o.working and o.side == "BUY" and o.price is not None]
+            sells = [o.price for o in book if o.working and o.side == "SELL" and o.price is not None]
+            cached = (max(buys, default=None), min(sells, default=None), any(not o.working for o in book))
+            self._reach_cache[symbol] = cached
+        return cached
+
     def _segment(self, symbol: str, lo: Decimal, hi: Decimal, at: int) -> None:
+        best_buy, best_sell, stops = self._reach(symbol)
+        if not stops and (best_buy is None or best_buy <= lo) and (best_sell is None or best_sell >= hi):
+            return  # nothing on the book is reached by this move
+        self._reach_cache.pop(symbol, None)
         book = self.open_by_symbol[symbol]
         for order in book:
             if not order.working and order.stop_price is not None and self._triggered(order, lo, hi):
@@ -371,6 +387,7 @@ class Exchange:
                 self._finish(order, "EXPIRED")
             if order.is_open:
                 self.open_by_symbol[req.symbol].append(order)
+                self._reach_cache.pop(req.symbol, None)
             return order
 
     def _market(self, key: ApiKey, acct: Account, spec: MarketSpec, req: OrderRequest, client_id: str,
@@ -446,6 +463,7 @@ class Exchange:
         book = self.open_by_symbol[order.symbol]
         if order in book:
             book.remove(order)
+            self._reach_cache.pop(order.symbol, None)
 
     def find(self, account_id: int, symbol: str, order_id: int | None = None,
              client_id: str | None = None) -> Order:
