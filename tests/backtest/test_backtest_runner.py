@@ -15,6 +15,7 @@ from sealbot.backtest.download import download_candles, last_candle_time
 from sealbot.backtest.runner import read_space, run_backtest_file, run_sweep_file
 from sealbot.backtest.simulate import run
 from sealbot.domain import Candle, InvalidConfig, Pair
+from sealbot.domain.money import floor_to_step
 
 DATA = Path(__file__).resolve().parents[2] / "src" / "sealbot" / "data"
 BTC = DATA / "BTC-PERP-1m-20211231-20220107.csv.gz"
@@ -132,3 +133,24 @@ def test_backtest_recorded_signals_start_deals_at_their_time(tmp_path: Path) -> 
     bad.write_text("at,action\n2022-01-01,jump\n")
     with pytest.raises(DataError, match="row 0"):
         run_backtest_file(bot, [str(BTC)], signals_path=bad)
+
+
+def test_backtest_signal_bot_trades_recorded_tradingview_alerts(tmp_path: Path) -> None:
+    bot = tmp_path / "signal.json"
+    bot.write_text(json.dumps({"kind": "signal", "bot_id": "tv", "amount": "500", "markets": [
+        {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}]}))
+    source = read_frame(BTC).set_index("open_time")
+    close = D(repr(float(source.loc["2022-01-01 05:59", "close"])))  # TradingView's {{close}} at 06:00
+    signals = tmp_path / "alerts.csv"
+    signals.write_text(f"at,action,pair,trigger_price\n2022-01-01T06:00:00Z,enter_long,BTC/USDT,{close}\n"
+                       "2022-01-02T06:00:00Z,exit_long,BTC/USDT,\n")
+    result = run_backtest_file(bot, [str(BTC)], signals_path=signals)
+    buys = [f for f in result.fills if f.side.value == "buy"]
+    sells = [f for f in result.fills if f.side.value == "sell"]
+    # The 06:00 alert reaches the bot with the close of the 05:59 candle (at 06:00); its market
+    # entry fills at the next open, the 06:00 candle's; the exit the same way a day later.
+    assert [f.at for f in buys] == [datetime(2022, 1, 1, 6, 0, tzinfo=UTC)]
+    assert buys[0].price == D(repr(float(source.loc["2022-01-01 06:00", "open"])))
+    assert [f.at for f in sells] == [datetime(2022, 1, 2, 6, 0, tzinfo=UTC)]
+    assert buys[0].amount == floor_to_step(D(500) / close, D("0.00001"))  # 500 USDT at the alert's price
+    assert sells[0].amount <= buys[0].amount
