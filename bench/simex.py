@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import socket
 import subprocess
@@ -27,8 +26,7 @@ from urllib.parse import urlsplit
 import ccxt.async_support as accxt
 import httpx
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-from sealbot.simex.admin_client import SimexAdmin  # noqa: E402
+from sealbot.simex.admin_client import SimexAdmin
 
 
 def _free_port() -> int:
