@@ -35,12 +35,14 @@ keys_app = typer.Typer(help="Key custody: the key-encryption key.", no_args_is_h
 audit_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
 simex_app = typer.Typer(help="simex, the local exchange simulator (Binance and KuCoin dialects).",
                         invoke_without_command=True)
+bots_app = typer.Typer(help="Bots: import from other platforms.", no_args_is_help=True)
 simex_key_app = typer.Typer(help="API keys on a running simex.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(simex_app, name="simex")
+app.add_typer(bots_app, name="bots")
 simex_app.add_typer(simex_key_app, name="key")
 
 out = Console(soft_wrap=True)
@@ -199,6 +201,28 @@ def panic(
     report = asyncio.run(operations.panic_everything(settings, reason))
     for line in report.lines():
         out.print(line, markup=False, highlight=False)
+
+
+@bots_app.command("import")
+def bots_import(
+    export: Annotated[Path, typer.Argument(help="A bot exported as JSON from 3Commas' API.", exists=True,
+                                           dir_okay=False, readable=True)],
+    output: Annotated[Path | None, typer.Option(help="Write the sealbot config here (default: stdout).")] = None,
+) -> None:
+    """Translate a 3Commas DCA or grid bot into a sealbot config and explain what did not map."""
+    import json
+
+    from sealbot.services.bots import import_3commas_bot
+
+    imported = import_3commas_bot(export.read_bytes())
+    text = json.dumps({"kind": imported.kind, "config": imported.config}, indent=2)
+    if output:
+        output.write_text(text + "\n")
+        out.print(f"{imported.kind} bot config written to {output}")
+    else:
+        out.print(text, markup=False, highlight=False)
+    for line in imported.explanations:
+        err.print(f"note: {line}", markup=False, highlight=False)
 
 
 @simex_app.callback()

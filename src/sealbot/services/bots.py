@@ -8,6 +8,7 @@ from typing import Any
 
 from sealbot import audit
 from sealbot.bots.registry import parse_config
+from sealbot.bots.threecommas import import_bot
 from sealbot.domain.market import MarketRules, Pair
 from sealbot.engine.journal import AccountRecord
 from sealbot.services.platform import Platform
@@ -66,3 +67,20 @@ def set_bot_status(platform: Platform, owner_id: int, bot_id: int, status: str, 
         uow.bots.set_status(owner_id, bot_id, status, pause_reason=reason)
         audit.record(uow.session, actor=f"user:{owner_id}", action=f"bot.{status}", subject=f"bot:{bot_id}",
                      details={"reason": reason} if reason else {})
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedBot:
+    kind: str
+    config: Mapping[str, Any]
+    explanations: list[str]
+
+
+def import_3commas_bot(raw: bytes) -> ImportedBot:
+    """Translate a bot exported from 3Commas' API into a sealbot config, explaining every
+    field that could not be carried over. Market rules are filled in when the bot is
+    created on an account (``market_spec``); ``InvalidConfig`` names a bad field."""
+    config, explanations = import_bot(raw)
+    data = config.model_dump(mode="json")
+    kind = "grid" if "grids_quantity" in data else "dca"
+    return ImportedBot(kind, data, explanations)
