@@ -27,7 +27,7 @@ def test_withdrawal_and_transfer_paths_are_refused(path: str) -> None:
 
 def test_a_withdrawal_disguised_as_an_order_is_refused_from_the_payload() -> None:
     # the caller lies about the path; the bytes to sign carry a destination address
-    with pytest.raises(SigningRefused, match="destination address"):
+    with pytest.raises(SigningRefused, match="names a destination"):
         check("POST", "api/v3/order", {"symbol": "BTCUSDT"},
               b"coin=BTC&address=bc1qattacker&amount=1&timestamp=1", ALLOWED)
     body = json.dumps({"currency": "USDT", "type": "transfer", "to": "x"}).encode()
@@ -72,3 +72,23 @@ def test_no_allow_list_means_any_pair_and_empty_means_none() -> None:
 @given(st.sampled_from(["BTC/USDT", "btc-usdt", "BTC_USDT", "BTCUSDT", "btc:usdt"]))
 def test_symbol_forms_compact_alike(symbol: str) -> None:
     assert compact_symbol(symbol) == "BTCUSDT"
+
+
+def test_a_caller_lying_about_the_method_cannot_skip_the_allow_list() -> None:
+    # Binance does not sign the HTTP method: the payload's ``side`` gives the order away
+    with pytest.raises(SigningRefused, match="PUMPBTC"):
+        check("GET", "api/v3/account", {}, b"symbol=PUMPBTC&side=BUY&type=MARKET&quantity=1000&timestamp=1", ALLOWED)
+
+
+def test_a_transfer_disguised_as_a_read_is_refused() -> None:
+    # the body of Binance's sapi/v1/asset/transfer, presented as an account read
+    with pytest.raises(SigningRefused, match="moves an amount"):
+        check("GET", "api/v3/account", {}, b"type=MAIN_UMFUTURE&asset=USDT&amount=100&timestamp=1", ALLOWED)
+    with pytest.raises(SigningRefused, match="destination"):
+        check("POST", "api/v3/order", {}, b"toEmail=x%40evil.test&asset=USDT&timestamp=1", ALLOWED)
+
+
+def test_reads_and_cancels_may_name_any_pair() -> None:
+    check("GET", "api/v3/openOrders", {}, b"symbol=PUMPBTC&timestamp=1", ALLOWED)
+    check("GET", "api/v3/myTrades", {"symbol": "PUMPBTC"}, b"symbol=PUMPBTC&timestamp=1", ALLOWED)
+    check("DELETE", "api/v1/orders/abc", {}, b"1700DELETE/api/v1/orders/abc", ALLOWED)

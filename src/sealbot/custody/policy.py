@@ -9,11 +9,15 @@ Rules:
 - ``withdrawal``: any path containing ``withdraw`` or ``transfer`` (case-insensitive),
   the known withdrawal/transfer endpoints of the exchanges sealbot supports, and any
   signed payload that itself mentions them or carries a destination ``address``.
-- ``allow-list``: a request that creates or changes an order (a non-GET, non-DELETE
-  request on an order endpoint, or any mutating request that names a symbol) must
-  name only pairs in the account's allow-list; symbols are read from the signed
-  payload (query string or JSON body) and from the declared parameters. An order
-  request whose symbol cannot be found is refused too.
+  A payload naming a destination (address, e-mail, sub-account) or moving an
+  ``amount`` without being an order (no ``side``) is refused as well: that catches a
+  Binance transfer whose caller lies about the path.
+- ``allow-list``: a request that places an order — its signed payload has a ``side``,
+  or it is a non-GET, non-DELETE request on an order endpoint — must name only pairs
+  in the account's allow-list; symbols are read from the signed payload (query string
+  or JSON body, batch items included) and from the declared parameters. An order
+  request whose symbol cannot be found is refused too. Reads and cancels may name any
+  pair.
 """
 
 from __future__ import annotations
@@ -39,7 +43,12 @@ MONEY_MOVING_PATHS: Final = frozenset({
     "0/private/withdraw", "0/private/wallettransfer",
 })
 _MONEY_WORDS: Final = re.compile(r"withdraw|transfer", re.IGNORECASE)
-_ADDRESS_KEYS: Final = frozenset({"address", "toaddress", "addresstag", "walletaddress", "dest", "destination"})
+_DESTINATION_KEYS: Final = frozenset({
+    "address", "toaddress", "addresstag", "walletaddress", "dest", "destination",
+    "toemail", "fromemail", "tosubaccount", "tosubaccountid", "touid", "subuid", "receiver",
+})
+_FUNDS_KEYS: Final = frozenset({"amount", "amt"})
+_ORDER_KEYS: Final = frozenset({"side"})
 _SYMBOL_KEYS: Final = frozenset({"symbol", "instid", "pair", "market", "symbols", "instrument_name"})
 _ORDER_PATH: Final = re.compile(r"order", re.IGNORECASE)
 _READ_METHODS: Final = frozenset({"GET", "HEAD"})
@@ -65,18 +74,24 @@ def check(method: str, path: str, params: Mapping[str, str], payload: bytes,
     if _MONEY_WORDS.search(text):
         raise SigningRefused("withdrawal", "the signed payload names a withdrawal or transfer")
     fields = _payload_fields(text)
-    if any(key.lower() in _ADDRESS_KEYS for key, _ in fields):
-        raise SigningRefused("withdrawal", "the signed payload carries a destination address")
+    keys = {key.lower() for key, _ in fields}
+    if keys & _DESTINATION_KEYS:
+        raise SigningRefused("withdrawal", "the signed payload names a destination (address, e-mail, sub-account)")
+    if keys & _FUNDS_KEYS and not keys & _ORDER_KEYS:
+        # withdrawals and transfers carry ``amount``/``amt``; spot orders carry quantity/size/qty/sz
+        raise SigningRefused("withdrawal", "the signed payload moves an amount of funds and is not an order")
     verb = method.upper()
-    if verb in _READ_METHODS or verb == "DELETE" or allowed_pairs is None:
-        return
+    # Order intent is read from the payload (a ``side``), not only from the declared
+    # method: Binance does not sign the HTTP method, so a caller could call an order "GET".
+    places_order = bool(keys & _ORDER_KEYS) or (
+        verb not in _READ_METHODS and verb != "DELETE" and bool(_ORDER_PATH.search(norm_path)))
+    if not places_order or allowed_pairs is None:
+        return  # reads and cancels may name any pair (cancelling a foreign order must work)
     symbols = {compact_symbol(v) for k, v in fields if k.lower() in _SYMBOL_KEYS for v in _split(v)}
     symbols |= {compact_symbol(v) for k, v in params.items() if k.lower() in _SYMBOL_KEYS for v in _split(v)}
     symbols.discard("")
     if not symbols:
-        if _ORDER_PATH.search(norm_path):
-            raise SigningRefused("allow-list", f"{verb} {path} places an order but names no symbol")
-        return
+        raise SigningRefused("allow-list", f"{verb} {path} places an order but names no symbol")
     outside = sorted(symbols - allowed_pairs)
     if outside:
         raise SigningRefused("allow-list", f"{', '.join(outside)} not in the account's allow-list")
