@@ -47,7 +47,7 @@ _DESTINATION_KEYS: Final = frozenset({
     "address", "toaddress", "addresstag", "walletaddress", "dest", "destination",
     "toemail", "fromemail", "tosubaccount", "tosubaccountid", "touid", "subuid", "receiver",
 })
-_FUNDS_KEYS: Final = frozenset({"amount", "amt"})
+_FUNDS_KEYS: Final = frozenset({"amount", "amt", "fromamount", "toamount"})  # toamount: Binance convert
 _ORDER_KEYS: Final = frozenset({"side"})
 _SYMBOL_KEYS: Final = frozenset({"symbol", "instid", "pair", "market", "symbols", "instrument_name"})
 _ORDER_PATH: Final = re.compile(r"order", re.IGNORECASE)
