@@ -14,7 +14,7 @@ import pytest
 from sealbot.custody.signer_socket import SignerServer, SocketSigner
 from sealbot.domain import ClientOrderId, Order, OrderStatus, OrderType, Pair, Side
 from sealbot.simex import SimexServer
-from sealbot.venues.base import Verdict
+from sealbot.venues.base import Verdict, is_foreign
 from sealbot.venues.ccxt_venue import CcxtVenue
 from sealbot.venues.errors import (
     AuthFailed,
@@ -293,3 +293,29 @@ async def test_partial_fills_are_reported_as_such(simex: SimexServer, custody: R
     finally:
         await venue.close()
         simex.admin.clear_faults()
+
+
+async def test_orders_placed_with_a_leaked_key_show_up_as_foreign(simex: SimexServer, custody: RealCustody) -> None:
+    """The leak's signature: someone else, holding the key, trades on the account."""
+    import ccxt.async_support as ccxt_async
+
+    api_key, secret = _key(simex, {"USDT": "100000"})
+    thief = ccxt_async.binance({"apiKey": api_key, "secret": secret, "options": {
+        "fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False}})
+    thief.urls["api"] = {name: simex.base_url + "/api/v3" for name in ("public", "private")}
+    venue = CcxtVenue("binance", signer=custody.signer, handle=custody.link(111, api_key, secret),
+                      urls={"api_base": simex.base_url})
+    try:
+        last = (await venue.fetch_ticker(BTC_USDT)).last
+        assert last is not None
+        await thief.create_order("BTC/USDT", "limit", "buy", 0.01, float(last / 2))
+        await thief.create_order("BTC/USDT", "market", "buy", 0.001)
+        await venue.create_order(Order(_cid("mine"), BTC_USDT, Side.BUY, OrderType.MARKET, Decimal("0.001")))
+        open_orders = await venue.fetch_open_orders(BTC_USDT)
+        assert len(open_orders) == 1 and is_foreign(open_orders[0].client_id)
+        fills = await venue.fetch_my_trades(BTC_USDT)
+        assert sorted(is_foreign(f.client_id) for f in fills) == [False, True]
+        assert [f.client_id for f in fills if not is_foreign(f.client_id)] == [_cid("mine")]
+    finally:
+        await thief.close()
+        await venue.close()
