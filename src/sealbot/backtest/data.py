@@ -160,11 +160,11 @@ def validate(frame: pd.DataFrame, timeframe: str | None = None, *, strict: bool 
     timeframe = timeframe or infer_timeframe(frame)
     step = np.int64(timeframe_seconds(timeframe) * 1_000_000_000)
     times = frame["open_time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    stamps = frame["open_time"].astype(str).to_numpy()
+    open_times = frame["open_time"]
     issues: list[tuple[int, int, DataIssue]] = []  # (row, order within row, issue) for a stable sort
 
     def add(row: int, rank: int, kind: IssueKind, detail: str) -> None:
-        issues.append((row, rank, DataIssue(kind, row, str(stamps[row]), detail)))
+        issues.append((row, rank, DataIssue(kind, row, str(open_times.iloc[row]), detail)))
 
     prices = frame[["open", "high", "low", "close"]].to_numpy()
     values = frame[list(OHLCV)].to_numpy()
@@ -181,16 +181,18 @@ def validate(frame: pd.DataFrame, timeframe: str | None = None, *, strict: bool 
         add(int(row), 3, "ohlc_outside_range", "open or close lies outside [low, high]")
 
     stamp_series = pd.Series(times)
-    unique = stamp_series.drop_duplicates(keep="first")
-    first_row = dict(zip(unique.to_numpy().tolist(), unique.index.tolist(), strict=True))
-    for dup in np.flatnonzero(stamp_series.duplicated(keep="first").to_numpy()):
-        add(int(dup), 4, "duplicate", f"same open time as row {first_row[int(times[dup])]}")
+    duplicates = np.flatnonzero(stamp_series.duplicated(keep="first").to_numpy())
+    if duplicates.size:
+        unique = stamp_series.drop_duplicates(keep="first")
+        first_row = dict(zip(unique.to_numpy().tolist(), unique.index.tolist(), strict=True))
+        for dup in duplicates:
+            add(int(dup), 4, "duplicate", f"same open time as row {first_row[int(times[dup])]}")
     deltas = np.diff(times)
     for row in np.flatnonzero(deltas < 0) + 1:
-        add(int(row), 5, "out_of_order", f"earlier than row {row - 1} ({stamps[row - 1]})")
+        add(int(row), 5, "out_of_order", f"earlier than row {row - 1} ({open_times.iloc[row - 1]})")
     for row in np.flatnonzero(deltas > step) + 1:
         missing = int(deltas[row - 1] // step) - 1 + (1 if deltas[row - 1] % step else 0)
-        add(int(row), 6, "gap", f"{missing} candle(s) missing after row {row - 1} ({stamps[row - 1]})")
+        add(int(row), 6, "gap", f"{missing} candle(s) missing after row {row - 1} ({open_times.iloc[row - 1]})")
     for row in np.flatnonzero((deltas > 0) & (deltas % step != 0)) + 1:
         add(int(row), 7, "gap", f"0 candle(s) missing; open time is off the {timeframe} grid")
 
