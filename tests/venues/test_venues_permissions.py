@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 
 from sealbot.domain import Refused
@@ -184,3 +187,20 @@ def test_stored_raw_body_drops_the_echoed_api_key() -> None:
     assert "apiKey" not in report.raw["result"] and "secret" not in report.raw["result"]
     assert report.raw["result"]["ips"] == ["203.0.113.7"]
     assert "apiKey" not in parse_kucoin(KUCOIN).raw["data"]
+
+
+async def test_bybit_check_is_signed_by_the_signer(signer: FakeSigner) -> None:
+    venue = CcxtVenue("bybit", signer=signer, handle=FakeHandle("a"), request_type=FakeSignRequest,
+                      urls={"api_base": "http://127.0.0.1:9"})
+    http = FakeHttp({"/v5/user/query-api": BYBIT})
+    venue.exchange.fetch = http
+    try:
+        report = await venue.check_permissions()
+    finally:
+        await venue.close()
+    assert report.verdict is Verdict.OK
+    _, url, headers, _ = http.calls[0]
+    assert url.rstrip("?") == "http://127.0.0.1:9/v5/user/query-api"
+    signed = headers["X-BAPI-TIMESTAMP"] + "test-key-id" + headers["X-BAPI-RECV-WINDOW"]
+    expected = hmac.new(signer.secret.encode(), signed.encode(), hashlib.sha256).hexdigest()
+    assert headers["X-BAPI-SIGN"] == expected and headers["X-BAPI-API-KEY"] == "test-key-id"
