@@ -4,12 +4,14 @@ destroyed so nothing opens, accounts marked, exactly one audit record per accoun
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from sealbot import audit
 from sealbot.custody.errors import CredentialNotFound, CustodyError, SealedCredentialError
+from sealbot.custody.kek_file import load_file_kek
 from sealbot.custody.keyring import Keyring
 from sealbot.custody.sealing import open_material
 from sealbot.custody.secrets import ApiCredentials
@@ -155,3 +157,74 @@ async def test_revocation_without_kek_access_then_orphans_purged_where_the_token
     with UnitOfWork(db.factory) as uow:
         assert label in Custody(pkcs11_keyring).purge_orphans(uow)
     assert not pkcs11_keyring.token.has(label)
+
+
+class FakeVenue:
+    """Open orders on an exchange; one of them refuses to be cancelled."""
+
+    def __init__(self, orders: list[object], stuck: object | None) -> None:
+        self.orders, self.stuck, self.cancelled = orders, stuck, []  # type: list[object]
+
+    async def __aenter__(self) -> FakeVenue:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+    async def fetch_open_orders(self) -> list[object]:
+        return list(self.orders)
+
+    async def cancel_order(self, client_id: object, pair: object) -> None:
+        if client_id == self.stuck:
+            raise TimeoutError("exchange busy")
+        self.cancelled.append(client_id)
+
+
+async def test_venue_canceller_cancels_every_open_order_and_reports_failures(db: Db, file_keyring: Keyring) -> None:
+    from types import SimpleNamespace
+
+    from sealbot.domain import ClientOrderId, Pair
+    from sealbot.services.revocation import venue_canceller
+    from sealbot.venues.base import ForeignClientId
+
+    signer = LocalSigner(file_keyring, StoreCredentialSource(db.factory), StoreAuditSink(db.factory))
+    custody = Custody(file_keyring, signer)
+    owners = _instance(db, file_keyring, custody)
+    a0, a1, *_ = sorted(owners)
+    ours, foreign = ClientOrderId("B1", 1, "base"), ForeignClientId("attacker-1")
+    pair = Pair("BTC", "USDT")
+    venues = {a0: FakeVenue([SimpleNamespace(client_id=ours, pair=pair),
+                             SimpleNamespace(client_id=foreign, pair=pair)], stuck=None),
+              a1: FakeVenue([SimpleNamespace(client_id=ours, pair=pair)], stuck=ours)}
+    handles: list[object] = []
+
+    def make_venue(ref: AccountRef, handle: object) -> FakeVenue:
+        handles.append(handle)
+        return venues.get(ref.account_id, FakeVenue([], None))
+
+    report = await revoke_user(db.factory, custody, owners[a0],
+                               cancel_open_orders=venue_canceller(signer, make_venue))  # type: ignore[arg-type]
+    by_account = {a.account_id: a for a in report.accounts}
+    assert venues[a0].cancelled == [ours, foreign]  # the attacker's order too
+    assert (by_account[a0].cancel, by_account[a0].cancel_detail) == ("ok", "2 cancelled")
+    assert by_account[a1].cancel == "failed" and "1 of 1 open orders" in by_account[a1].cancel_detail
+    assert len(handles) == 3 and all(a.credentials_destroyed == 1 for a in report.accounts)
+
+
+def test_run_panic_destroys_keys_even_when_the_kek_is_refused(db: Db, kek_path: Path, tmp_path: Path) -> None:
+    import os
+
+    from sealbot.config import Settings
+    from sealbot.services.revocation import run_panic
+
+    keyring = Keyring(load_file_kek(kek_path))
+    owners = _instance(db, keyring, Custody(keyring))
+    os.chmod(kek_path, 0o644)  # the instance would refuse to start; a panic must still work
+    settings = Settings(data_dir=tmp_path / "data", config_dir=tmp_path / "cfg", database_url=db.url,
+                        kek_file=kek_path)
+    report = run_panic(settings, reason="drill")
+    assert sorted(a.account_id for a in report.accounts) == sorted(owners)
+    assert {a.cancel for a in report.accounts} == {"skipped"}
+    with UnitOfWork(db.factory) as uow:
+        assert uow.credentials.count_by_kek() == {}
+        assert {a.status for a in uow.session.scalars(sa.select(ExchangeAccount))} == {"revoked"}

@@ -24,10 +24,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealbot import audit
+from sealbot.config import Settings
+from sealbot.custody.errors import KekUnavailable
+from sealbot.custody.keyring import Keyring
 from sealbot.custody.redaction import redact
+from sealbot.custody.runtime import keyring_from_settings, local_signer, socket_signer
 from sealbot.custody.service import Custody
+from sealbot.custody.signer import LocalSigner, Signer, SigningHandle
+from sealbot.custody.signer_socket import SocketSigner
+from sealbot.store.db import make_session_factory
 from sealbot.store.models import Bot, Credential, ExchangeAccount
 from sealbot.store.uow import UnitOfWork
+from sealbot.venues.base import Venue
 
 ACTIVE_BOT_STATUSES = ("running", "paused", "error")
 CancelStatus = Literal["ok", "failed", "timeout", "skipped"]
@@ -164,3 +172,60 @@ async def _cancel(cancel: CancelOpenOrders | None, ref: AccountRef, timeout: flo
     except Exception as exc:  # any failure is reported per account; it must not stop the others
         return "failed", redact(f"{type(exc).__name__}: {exc}")[:300]
     return "ok", "" if result is None else redact(str(result))[:100]
+
+
+def venue_canceller(signer: Signer, make_venue: Callable[[AccountRef, SigningHandle], Venue] | None = None,
+                    ) -> CancelOpenOrders:
+    """A ``cancel_open_orders`` that cancels every open order of the account through its
+    venue (foreign orders included: an attacker's orders are the ones that matter most).
+
+    ``make_venue`` defaults to a live ccxt venue signing through ``signer``. Paper
+    accounts are skipped. Raises when any cancel failed, which revocation reports.
+    """
+    def default_venue(ref: AccountRef, handle: SigningHandle) -> Venue:
+        from sealbot.venues.ccxt_venue import CcxtVenue
+
+        return CcxtVenue(ref.exchange, signer=signer, handle=handle)
+
+    build = make_venue or default_venue
+
+    async def cancel(ref: AccountRef) -> str:
+        if ref.is_paper:
+            return "paper account: nothing on an exchange"
+        handle = signer.handle_for(ref.owner_id, ref.account_id, "revocation: cancel open orders")
+        async with build(ref, handle) as venue:
+            orders = await venue.fetch_open_orders()
+            failed = 0
+            for order in orders:
+                try:
+                    await venue.cancel_order(order.client_id, order.pair)
+                except Exception:  # one stuck order must not stop the others; counted and reported
+                    failed += 1
+        if failed:
+            raise RuntimeError(f"{failed} of {len(orders)} open orders could not be cancelled")
+        return f"{len(orders)} cancelled"
+
+    return cancel
+
+
+def run_panic(settings: Settings, *, reason: str = "panic", actor: str = "cli",
+              cancel_timeout: float = 15.0) -> RevocationReport:
+    """``sealbot panic``: revoke everything, cancelling open orders where the keys still work.
+
+    A KEK that cannot be loaded (missing, wrong mode) does not stop a panic: the
+    credentials are destroyed anyway, only the order cancels are skipped (and reported).
+    """
+    factory = make_session_factory(settings.effective_database_url)
+    try:
+        keyring: Keyring | None = keyring_from_settings(settings)
+    except KekUnavailable:
+        keyring = None
+    signer: LocalSigner | SocketSigner | None = None
+    if str(settings.signer.value) == "socket":
+        signer = socket_signer(settings.effective_signer_socket)
+    elif keyring is not None:
+        signer = local_signer(settings, keyring)
+    custody = Custody(keyring, signer)
+    cancel = venue_canceller(signer) if signer is not None else None
+    return asyncio.run(panic(factory, custody, cancel_open_orders=cancel, reason=reason, actor=actor,
+                             cancel_timeout=cancel_timeout))
