@@ -269,3 +269,19 @@ def test_backtest_rsi_start_condition_gets_rsi_events_like_live() -> None:
     # The first deal opens on the first hourly close whose RSI is below 35, not before.
     assert skipped.deals and skipped.deals[0].opened_at == low[0]
     assert run(dca, config, {BTC_USDT: BTC}, events=()).deals == []  # without RSI it never starts
+
+
+def test_backtest_a_short_needs_the_base_it_sells() -> None:
+    """A short sells base first: what it needs is that base (valued at the price of the
+    moment) plus the base its safety sells hold, not quote."""
+    config = dca_config(strategy="short", base_order_volume=D("100"), safety_order_volume=D("100"),
+                        max_safety_orders=1, active_safety_orders_count=1, safety_order_step_percentage=D("0.1"),
+                        take_profit=D("0.1"))
+    result = run(dca, config, {BTC_USDT: BTC.iloc[:10]})
+    first = result.fills[0]
+    assert first.side.value == "sell" and first.client_id.step == "bo"
+    safety = next(o for o in result.orders if o.client_id == "sbhand-1-so1")
+    # After the base sell fills at 46377 and the safety sell rests: the base sold plus the
+    # base the safety sell holds, both at 46377.
+    assert result.metrics.max_funds_used >= (first.amount + safety.amount) * first.price
+    assert result.metrics.max_funds_used < D("210")

@@ -11,9 +11,11 @@ Definitions
   loss marked to market; fees are inside it (they were paid from the balances).
 * **pnl**: equity at the last candle, exact. **realized_pnl**: sum of the closed
   deals' ``realized_profit``.
-* **max_funds_used**: the most quote the bot ever needed at once: quote locked in open
-  buy orders plus quote already spent and not yet got back, over all pairs (measured
-  after every fill, placement and cancel; several pairs are assumed to share a quote).
+* **max_funds_used**: the most the bot ever needed at once, in quote: quote locked in
+  open buy orders plus quote already spent and not yet got back, over all pairs, plus
+  for a short the base it sold and the base its resting sells hold, valued at the
+  pair's price of the moment (measured after every fill, placement and cancel; several
+  pairs are assumed to share a quote).
 * **capital**: ``initial_capital`` if given, else ``max_funds_used``: the base for
   ``pnl_pct``, returns and drawdown percentages.
 * **max_drawdown**: the largest fall of equity from a previous peak, in quote and in %

@@ -88,7 +88,9 @@ class _Book:
     arrivals: list[Working] = field(default_factory=list)
     quote: Decimal = ZERO
     base: Decimal = ZERO
-    locked: Decimal = ZERO
+    locked: Decimal = ZERO  # quote held by resting buy orders
+    locked_base: Decimal = ZERO  # base held by resting sell orders
+    last_price: Decimal = ZERO
     index: int = -1
     candles_stepped: int = 0
     balance_log: list[tuple[int, Decimal, Decimal]] = field(default_factory=list)
@@ -235,7 +237,7 @@ class _Sim:
         self.active, self.closing = None, True
         for book, i in due:
             candle = book.arrays.candle(i)
-            self.price, self.now = candle.close, candle.close_time
+            self.price, self.now, book.last_price = candle.close, candle.close_time, candle.close
             until = self.kind.interest(self.config, self.state).until
             if until is not None and until != self.fired_until and until <= candle.close_time:
                 self.fired_until = until
@@ -262,7 +264,7 @@ class _Sim:
             if hit is None:
                 return
             working, point = hit
-            current, self.price, self.now = point, point, at
+            current, self.price, self.now, book.last_price = point, point, at, point
             if working.is_stop_waiting:
                 working.triggered = True
                 limit = working.order.price
@@ -275,7 +277,7 @@ class _Sim:
 
     def _arrive(self, book: _Book, price: Decimal, at: datetime) -> None:
         """Orders decided on an earlier close reach the book at this open."""
-        self.price, self.now = price, at
+        self.price, self.now, book.last_price = price, at, price
         arrivals, book.arrivals = book.arrivals, []
         for working in arrivals:
             if self.stopped is not None:
@@ -304,7 +306,9 @@ class _Sim:
         if order.side is Side.BUY:
             book.locked += limit * order.amount
             self.total_locked += limit * order.amount
-            self._note_funds()
+        else:
+            book.locked_base += order.amount
+        self._note_funds()
         self.records[order.client_id.text].status = OrderStatus.OPEN
 
     def _execute(self, book: _Book, working: Working, price: Decimal, *, is_maker: bool) -> None:
@@ -337,6 +341,8 @@ class _Sim:
         if order.side is Side.BUY and order.price is not None:
             book.locked -= order.price * order.amount
             self.total_locked -= order.price * order.amount
+        elif order.side is Side.SELL:
+            book.locked_base -= order.amount
 
     def _reject(self, working: Working, reason: str) -> None:
         record = self.records[working.order.client_id.text]
@@ -431,7 +437,12 @@ class _Sim:
     # -- accounting -------------------------------------------------------------------
 
     def _note_funds(self) -> None:
-        funds = self.total_locked - self.total_quote
+        """Funds the bot needs now: quote in buy orders or spent and not yet back, plus, for
+        sells of base it does not hold (a short), that base at the pair's current price."""
+        funds = max(ZERO, self.total_locked - self.total_quote)
+        for book in self.books.values():
+            if book.locked_base > book.base:
+                funds += (book.locked_base - book.base) * book.last_price
         if funds > self.max_funds:
             self.max_funds = funds
 
