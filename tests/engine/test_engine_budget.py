@@ -92,3 +92,12 @@ def test_budgets_are_shared_per_ip_and_per_account_and_separate_between_them() -
     a = budgets.for_account("a")
     assert a.try_acquire() and a.try_acquire() and not a.try_acquire()
     assert budgets.for_account("b").try_acquire()
+
+
+async def test_a_429_without_retry_after_waits_for_the_short_window_not_the_day() -> None:
+    clock = fresh_clock()
+    budget = Budgets(clock).for_account("acc")
+    assert budget.try_acquire()
+    clock.advance(3.0)
+    budget.rate_limited(retry_after=None)
+    assert await budget.acquire() == pytest.approx(7.0)

@@ -100,7 +100,8 @@ class Budget:
         """The exchange answered 429: stop until ``Retry-After`` (or the window's end)."""
         now = self.clock.monotonic()
         if retry_after is None:
-            retry_after = max(limit.start + limit.window - now for limit in self.limits)
+            # no Retry-After: wait out the shortest window (the one a burst overflows)
+            retry_after = min(limit.start + limit.window - now for limit in self.limits)
         self.blocked_until = max(self.blocked_until, now + retry_after)
 
     def banned(self, retry_after: float | None) -> None:

@@ -75,6 +75,7 @@ class OrderManager:
         self.clock: Clock = clock or SystemClock()
         self.max_attempts, self.resend_window = max_attempts, resend_window
         self.sent = 0  # requests that created an order (for tests and metrics)
+        self.unsettled = False  # an order's fate is unknown: the account must reconcile
 
     # -- journal ------------------------------------------------------------------
     def journal_new(self, tx: JournalTx, bot: str, order: Order) -> JournalOrder:
@@ -152,6 +153,7 @@ class OrderManager:
             return [Rejection(client_id, why, self.clock.now())]
         except VenueError as exc:
             self._slow_down(exc)
+            self.unsettled = True
             log.warning("order %s: lookup failed (%s); left pending for reconcile", client_id, type(exc).__name__)
             return []
         self._record_answer(client_id, found)

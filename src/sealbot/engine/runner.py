@@ -58,6 +58,7 @@ from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotSta
 from sealbot.engine.market import MarketData
 from sealbot.engine.orders import Observation, OrderManager, Rejection
 from sealbot.venues.base import Venue
+from sealbot.venues.errors import VenueError
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class RunnerSettings:
     bot_timeframe: str = "1m"
     poll_feeds: bool = True  # False when a replayed stream calls FeedHub.publish itself
     background: bool = True  # False: no worker/poller tasks; the caller drives poll_once() and drain()
+    resend_window: float = 300.0  # seconds (engine clock) a journalled, never-sent order may still be sent
 
 
 @dataclass
@@ -154,7 +156,7 @@ class AccountRunner:
         self.account, self.venue, self.journal, self.guard, self.hub = account, venue, journal, guard, hub
         self.clock, self.settings, self.alert_sink = clock, settings, alert_sink
         self.spend = spend or DailySpend()
-        self.orders = OrderManager(account, venue, journal, clock=clock,
+        self.orders = OrderManager(account, venue, journal, clock=clock, resend_window=settings.resend_window,
                                    budget=budgets.for_account(account.id) if budgets else None)
         self.market = MarketData(venue, clock, settings.market_ttl)
         self.bots: dict[str, LiveBot] = {}
@@ -186,7 +188,10 @@ class AccountRunner:
     async def start(self) -> None:
         self.load_bots()
         await self.market.refresh({p for b in self.bots.values() for p in b.pairs}, force=True)
-        await self.reconcile()
+        try:
+            await self.reconcile()
+        except VenueError as exc:  # the bots wait: the worker reconciles before any event
+            log.warning("account %s: reconcile failed (%s); retrying before the next event", self.account.id, exc)
         for live in self.bots.values():
             self._subscribe(live)
         if not self.settings.background:
@@ -224,23 +229,21 @@ class AccountRunner:
     async def reconcile(self) -> None:
         """Match the journal with the exchange; bots act only once this succeeded."""
         self.ready.clear()
+        self.orders.unsettled = False
         observations = await self.orders.reconcile()
         for obs in observations:
             await self._observe(obs)
-        self.needs_reconcile = False
-        self.ready.set()
+        # an order whose fate is still unknown keeps the account reconciling
+        self.needs_reconcile, self.orders.unsettled = self.orders.unsettled, False
+        if not self.needs_reconcile:
+            self.ready.set()
 
     # -- the loop ----------------------------------------------------------------------
     async def _worker(self) -> None:
         while True:
             bot_id, item = await self.queue.get()
             try:
-                if self.needs_reconcile:
-                    await self.reconcile()
-                if isinstance(item, OBSERVATIONS):
-                    await self._observe(item)
-                elif bot_id is not None:
-                    await self.deliver(bot_id, item)
+                await self._process(bot_id, item)
             except Exception:  # logged with its traceback; the account reconciles before acting again
                 log.exception("account %s: step failed; reconciling before the next event", self.account.id)
                 self.needs_reconcile = True
@@ -263,6 +266,9 @@ class AccountRunner:
 
     async def poll_once(self) -> None:
         self._poll_now.clear()
+        if self.needs_reconcile:
+            self.queue.put_nowait((None, TimerFired(self.clock.now())))  # wakes the worker to reconcile
+            return
         await self.market.refresh({p for b in self.bots.values() for p in b.pairs})
         for obs in await self.orders.poll():
             self.queue.put_nowait((None, obs))
@@ -275,10 +281,16 @@ class AccountRunner:
         """Process everything queued so far (tests, the benchmark, a clean stop)."""
         while not self.queue.empty():
             bot_id, item = self.queue.get_nowait()
-            if isinstance(item, OBSERVATIONS):
-                await self._observe(item)
-            elif bot_id is not None:
-                await self.deliver(bot_id, item)
+            await self._process(bot_id, item)
+
+    async def _process(self, bot_id: str | None, item: Event | Observation) -> None:
+        """One queued item; an account that must reconcile does so before anything acts."""
+        if self.needs_reconcile:
+            await self.reconcile()
+        if isinstance(item, OBSERVATIONS):
+            await self._observe(item)
+        elif bot_id is not None:
+            await self.deliver(bot_id, item)
 
     # -- one event ----------------------------------------------------------------------
     async def deliver(self, bot_id: str, event: Event) -> int:
@@ -346,6 +358,8 @@ class AccountRunner:
                 outcome.alerts.append(tx.add_alert(AlertRecord(record.user, level, code, f"bot {live.id}: {message}",
                                                                self.clock.now(), self.account.id, live.id)))
             case StopBot(reason=reason):
+                if record.status == BotStatus.PAUSED:
+                    return record  # a pause by the guard or the watchdog keeps its reason for the user
                 return replace(record, status=BotStatus.STOPPED, status_reason=reason)
             case DealChanged(deal=deal):
                 tx.save_deal(self.account.id, deal)
@@ -386,6 +400,9 @@ class AccountRunner:
                 await self._observe(obs)
         if market_sent:
             self._poll_now.set()
+        if self.orders.unsettled:
+            self.orders.unsettled = False
+            self.needs_reconcile = True
         return outcome.commands
 
     async def _send_alert(self, alert: AlertRecord) -> None:
