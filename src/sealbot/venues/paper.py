@@ -14,6 +14,8 @@ Fill rules, chosen to be simple and never optimistic:
 * a resting limit order fills in full at its limit price, as maker, when the price
   trades *through* it (strictly below a buy, strictly above a sell); touching is not
   enough, because on a real book the queue ahead may absorb the touch;
+* an IOC or FOK limit order that cannot match when placed expires at once (it fills
+  in full or not at all, so IOC and FOK behave alike here);
 * a stop-loss/take-profit limit order waits until the price reaches its stop price
   (stop-loss: a sell at or below, a buy at or above; take-profit the other way) and
   then behaves as a limit order placed at that moment.
@@ -43,6 +45,7 @@ from sealbot.domain import (
     OrderType,
     Pair,
     Side,
+    TimeInForce,
 )
 from sealbot.domain.errors import OrderRejected
 from sealbot.domain.money import ZERO
@@ -182,16 +185,21 @@ class PaperVenue(Venue):
         self._books[order.client_id] = book
         if book.triggered and marketable:
             self._fill(book, price, at, maker=False)
+        elif book.triggered and order.time_in_force is not TimeInForce.GTC:
+            self._release(book, OrderStatus.EXPIRED)  # IOC/FOK that cannot match now: gone
         return self._books[order.client_id].order
 
     async def cancel_order(self, client_id: ClientOrderId, pair: Pair) -> Order:
         book = self._book(client_id)
         if book.order.status.is_final:
             raise UnknownOrder(self.name, client_id.text, "the order is no longer open")
+        self._release(book, OrderStatus.CANCELED)
+        return book.order
+
+    def _release(self, book: _Book, status: OrderStatus) -> None:
         self._move(book.reserved_asset, free=book.reserved, used=-book.reserved)
         book.reserved = ZERO
-        book.order = replace(book.order, status=OrderStatus.CANCELED)
-        return book.order
+        book.order = replace(book.order, status=status)
 
     async def fetch_order(self, client_id: ClientOrderId, pair: Pair) -> Order:
         return self._book(client_id).order
@@ -317,8 +325,6 @@ def _order_to_dict(o: Order) -> dict[str, Any]:
 
 
 def _order_from_dict(d: dict[str, Any]) -> Order:
-    from sealbot.domain import TimeInForce
-
     def dec(v: str | None) -> Decimal | None:
         return None if v is None else Decimal(v)
 
