@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sealbot.simex.clock import ClockError, MarketClock
 from sealbot.simex.core import Exchange, OrderRequest
 from sealbot.simex.errors import Reason, SimexError
+from sealbot.simex.keys import ApiKey
 from sealbot.simex.markets import DEFAULT_MARKETS, Bar, load_bars
 from sealbot.simex.replay import Replay
 
@@ -20,7 +21,7 @@ BARS = load_bars(BTC.data_file, BTC.tick)
 EIGHT = Decimal("0.00000001")
 
 
-def _exchange() -> tuple[Exchange, int, object]:
+def _exchange() -> tuple[Exchange, int, ApiKey]:
     ex = Exchange(MarketClock(START, 0), DEFAULT_MARKETS)
     acct = ex.create_account("t", {"USDT": Decimal(1_000_000), "BTC": Decimal(10)})
     key, _ = ex.create_key(acct.id)
