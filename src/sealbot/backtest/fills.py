@@ -48,7 +48,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from sealbot.domain import ClientOrderId, FeeSchedule, Fill, MarketRules, Order, OrderRejected, OrderType, Pair, Side
+from sealbot.domain import FeeSchedule, Fill, MarketRules, Order, OrderRejected, OrderType, Pair, Side
 from sealbot.domain.money import ONE, ZERO, ceil_to_step, floor_to_step
 
 LimitFill = Literal["through", "touch"]
@@ -216,17 +216,3 @@ def check_order(model: FillModel, order: Order, reference: Decimal) -> None:
     model.rules.check(order.amount, price)
     if order.stop_price is not None:
         model.rules.check(order.amount, order.stop_price)
-
-
-__all__ = [
-    "ClientOrderId",
-    "FeeCurrency",
-    "FillModel",
-    "LimitFill",
-    "Working",
-    "check_order",
-    "limit_crosses",
-    "make_fill",
-    "next_on_segment",
-    "stop_touched",
-]
