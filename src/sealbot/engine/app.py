@@ -1,0 +1,99 @@
+"""The engine as one object the CLI, the demo and the services start and stop.
+
+``Engine`` runs, in this process: an ``InProcessRunner`` with every active account on
+the database, the watchdog over every linked account, and alert delivery. The services
+layer supplies the two things the engine must not build itself: ``venue_factory``
+(custody's signer-bound venue for a live account, a ``PaperVenue`` for a paper one) and,
+optionally, ``revoke`` (destroy an account's sealed key when the watchdog says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealbot.engine.clock import Clock, SystemClock
+from sealbot.engine.guard import GuardPolicy
+from sealbot.engine.journal import AccountRecord, AlertRecord
+from sealbot.engine.notify import Notifier
+from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
+from sealbot.engine.store_journal import StoreJournal
+from sealbot.engine.watchdog import Revoke, Watchdog, WatchdogPolicy
+from sealbot.venues.base import Venue
+from sealbot.venues.errors import VenueError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineOptions:
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+    guard: GuardPolicy = field(default_factory=GuardPolicy)
+    watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
+    watchdog_interval: float = 30.0  # seconds between two watchdog passes over every account
+
+
+class Engine:
+    def __init__(self, session_factory: sessionmaker[Session], venue_factory: VenueFactory, *,
+                 options: EngineOptions | None = None, notifier: Notifier | None = None,
+                 revoke: Revoke | None = None, clock: Clock | None = None) -> None:
+        self.options = options or EngineOptions()
+        self.clock: Clock = clock or SystemClock()
+        self.journal = StoreJournal(session_factory)
+        self.notifier = notifier or Notifier(self.journal)
+        self.venue_factory = venue_factory
+        self.runner = InProcessRunner(self.journal, venue_factory, guard=self.options.guard, clock=self.clock,
+                                      settings=self.options.runner, alert_sink=self._deliver)
+        self._idle_venues: dict[str, Venue] = {}
+        self.watchdog = Watchdog(self.journal, self._venue_for, self.runner.pause_account,
+                                 alert_sink=self._deliver, revoke=revoke, policy=self.options.watchdog,
+                                 clock=self.clock, interval=self.options.watchdog_interval)
+
+    async def _deliver(self, alert: AlertRecord) -> None:
+        await self.notifier.deliver(alert)
+
+    async def _venue_for(self, account: AccountRecord) -> Venue:
+        running = self.runner.accounts.get(account.id)
+        if running is not None:
+            return running.venue
+        if account.id not in self._idle_venues:
+            self._idle_venues[account.id] = await self.venue_factory(account)
+        return self._idle_venues[account.id]
+
+    async def start(self) -> list[str]:
+        """Start every active account (each reconciles first) and the watchdog; an
+        account whose exchange is unreachable is logged and retried by ``start_account``."""
+        started: list[str] = []
+        for account in self.journal.accounts():
+            try:
+                await self.runner.start_account(account.id)
+                started.append(account.id)
+            except VenueError as exc:
+                log.warning("account %s not started: %s", account.id, exc)
+        self.watchdog.start()
+        return started
+
+    async def start_bot(self, account_id: str, bot_id: str) -> None:
+        """A bot set to ``running`` in the database joins its (possibly new) account."""
+        if account_id not in self.runner.accounts:
+            await self.runner.start_account(account_id)
+        else:
+            self.runner.resume(account_id, [bot_id])
+
+    async def stop(self) -> None:
+        await self.watchdog.stop()
+        await self.runner.stop()
+        for venue in self._idle_venues.values():
+            await venue.close()
+        self._idle_venues.clear()
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM)."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
