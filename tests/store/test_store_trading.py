@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -101,16 +102,12 @@ def test_fill_insert_is_idempotent(uow: Callable[[], UnitOfWork]) -> None:
         u.orders.journal(owner, account, order, bot_id=bot)
         assert u.fills.add(owner, fill) is True
         assert u.fills.add(owner, fill) is False  # the websocket and reconcile both report it
-        assert u.fills.add(owner, Fill(**{**_fill_fields(fill), "trade_id": "t-2", "at": T0 + timedelta(1)})) is True
+        assert u.fills.add(owner, replace(fill, trade_id="t-2", at=T0 + timedelta(1))) is True
     with uow() as u:  # a later transaction (after a restart) reporting it again
         assert u.fills.add(owner, fill) is False
         fills = u.fills.for_order(owner, order.client_id)
     assert [f.trade_id for f in fills] == ["t-1", "t-2"]
     assert fills[0] == fill
-
-
-def _fill_fields(fill: Fill) -> dict[str, object]:
-    return {name: getattr(fill, name) for name in fill.__slots__}  # type: ignore[attr-defined]
 
 
 def test_deals_save_and_update_by_bot_and_number(uow: Callable[[], UnitOfWork]) -> None:
@@ -120,8 +117,8 @@ def test_deals_save_and_update_by_bot_and_number(uow: Callable[[], UnitOfWork]) 
     with uow() as u:
         assert u.deals.next_no(owner, bot) == 1
         assert u.deals.save(owner, bot, deal) == deal
-    closed = Deal(**{**{n: getattr(deal, n) for n in deal.__slots__}, "sold": Decimal("0.003"),  # type: ignore[attr-defined]
-                     "received": Decimal("131.0")}).close(T0 + timedelta(hours=2), CloseReason.TAKE_PROFIT)
+    closed = replace(deal, sold=Decimal("0.003"), received=Decimal("131.0")).close(T0 + timedelta(hours=2),
+                                                                                    CloseReason.TAKE_PROFIT)
     with uow() as u:
         u.deals.save(owner, bot, closed)
         assert u.deals.next_no(owner, bot) == 2

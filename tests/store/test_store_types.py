@@ -27,7 +27,8 @@ def probe_engine(engine: Engine) -> Engine:
 def _roundtrip(engine: Engine, value: object) -> Decimal | None:
     with engine.begin() as conn:
         new_id = conn.execute(probe.insert().values(value=value).returning(probe.c.id)).scalar_one()
-        return conn.execute(sa.select(probe.c.value).where(probe.c.id == new_id)).scalar_one()
+        stored: Decimal | None = conn.execute(sa.select(probe.c.value).where(probe.c.id == new_id)).scalar_one()
+        return stored
 
 
 money = st.decimals(allow_nan=False, allow_infinity=False, places=18,
