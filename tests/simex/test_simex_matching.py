@@ -80,7 +80,7 @@ def test_price_time_priority_fills_best_price_then_earliest() -> None:
     assert first_trades[0][1] == near_late.id
 
 
-def test_stop_loss_limit_triggers_then_fills_as_a_limit() -> None:
+def test_stop_loss_limit_triggers_and_takes_at_the_stop() -> None:
     ex, acct, key = _exchange()
     price = ex.price("BTCUSDT")
     floor = min(b.low for b in BARS[:600])
@@ -89,9 +89,16 @@ def test_stop_loss_limit_triggers_then_fills_as_a_limit() -> None:
     order = ex.place(key, OrderRequest("BTCUSDT", "SELL", "STOP_LOSS_LIMIT", "GTC", Decimal("0.5"), None,
                                        stop - 10, stop))
     assert not order.working and ex.accounts[acct].balances["BTC"].locked == Decimal("0.5")
+    rest = ex.place(key, OrderRequest("BTCUSDT", "SELL", "STOP_LOSS_LIMIT", "GTC", Decimal("0.5"), None,
+                                      stop + 10, stop))  # limit above the stop: rests once triggered
     ex.clock.advance(600 * 60)
     ex.sync()
-    assert order.working and order.status == "FILLED" and order.trades[0].price == stop - 10
+    assert order.working and order.status == "FILLED"
+    assert order.trades[0].price == stop and not order.trades[0].is_maker  # took at the stop, not at its limit
+    # the triggering move also spans prices above the higher limit: it rests, then fills there as maker
+    assert rest.status == "FILLED" and rest.trades[0].price == stop + 10 and rest.trades[0].is_maker
+    first_through = next(i for i, b in enumerate(BARS) if b.low <= stop)
+    assert START + first_through * 60_000 < order.trades[0].time_ms <= START + (first_through + 1) * 60_000
 
 
 def test_fees_are_charged_in_the_asset_received_and_balances_add_up_exactly() -> None:

@@ -14,7 +14,9 @@ Matching rules (see docs/simex.md for the long form):
   below its price; a resting sell when it trades strictly above. Orders are
   visited in price-time priority (best price first, then the earliest).
 * Stop-limit orders (STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT) trigger when the path
-  reaches their stop price and then rest as limit orders.
+  reaches their stop price. If their limit is marketable there (a sell limit at or
+  below the stop, a buy limit at or above it) they take at the stop price;
+  otherwise they rest as limit orders.
 * Fees are charged in the asset received: a buy pays in base, a sell in quote,
   at the account's maker or taker rate, rounded up to 8 decimals.
 
@@ -212,12 +214,17 @@ class Exchange:
             return  # nothing on the book is reached by this move
         self._reach_cache.pop(symbol, None)
         book = self.open_by_symbol[symbol]
-        for order in book:
-            if not order.working and order.stop_price is not None and self._triggered(order, lo, hi):
+        for order in sorted(book, key=lambda o: o.id):
+            stop = order.stop_price
+            if not order.working and stop is not None and self._triggered(order, lo, hi):
                 order.working, order.working_ms, order.update_ms = True, at, at
-        buys = sorted((o for o in book if o.working and o.side == "BUY" and o.price is not None and o.price > lo),
-                      key=lambda o: (-(o.price or ZERO), o.id))
-        sells = sorted((o for o in book if o.working and o.side == "SELL" and o.price is not None
+                assert order.price is not None
+                if order.price <= stop if order.side == "SELL" else order.price >= stop:
+                    # marketable once triggered: it takes at the stop price the path just traded
+                    self._fill(order, self._fill_qty(order, order.remaining), stop, False, at)
+        buys = sorted((o for o in book if o.working and o.is_open and o.side == "BUY" and o.price is not None
+                       and o.price > lo), key=lambda o: (-(o.price or ZERO), o.id))
+        sells = sorted((o for o in book if o.working and o.is_open and o.side == "SELL" and o.price is not None
                         and o.price < hi), key=lambda o: (o.price or ZERO, o.id))
         for order in buys + sells:
             assert order.price is not None
