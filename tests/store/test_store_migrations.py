@@ -40,7 +40,8 @@ def test_migrated_schema_matches_the_models(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+            opts = {"compare_type": True, "compare_server_default": True}
+            diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     finally:
         engine.dispose()
     assert diff == []
