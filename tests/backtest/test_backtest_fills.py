@@ -222,3 +222,38 @@ def test_backtest_scripted_results_do_not_depend_on_skipping(skip: bool) -> None
                     on_fill={"b": (Spec("tp", SELL, LIMIT, D("1"), D("103")),)})
     result = backtest(script, (101, 102, 100.5, 101), (101, 104, 99, 102), skip=skip)
     assert len(result.fills) == 2
+
+
+def test_backtest_a_bot_that_answers_itself_forever_is_stopped_with_an_error() -> None:
+    from types import SimpleNamespace
+
+    from sealbot.backtest.simulate import BotLoopError
+    from sealbot.bots.base import Interest
+    from sealbot.domain import CandleClosed, PlaceOrder
+
+    def step(config: object, n: int, event: object) -> tuple[int, list[object]]:
+        if isinstance(event, CandleClosed | OrderFilled):  # every fill buys again, at once
+            spec = Spec(f"m{n}", BUY, MARKET, D("1"))
+            return n + 1, [PlaceOrder(spec.order())]
+        return n, []
+
+    bot = SimpleNamespace(initial_state=lambda c: 0, step=step, interest=lambda c, s: Interest.ALWAYS)
+    with pytest.raises(BotLoopError, match="more than 10000 events"):
+        run(bot, None, {PAIR: frame((100, 101, 99, 100), (100, 101, 99, 100))}, rules=RULES)
+
+
+def test_backtest_stop_bot_ends_the_run_where_it_was_asked() -> None:
+    from types import SimpleNamespace
+
+    from sealbot.bots.base import Interest
+    from sealbot.domain import CandleClosed, StopBot
+
+    def step(config: object, n: int, event: object) -> tuple[int, list[object]]:
+        if isinstance(event, CandleClosed):
+            return n + 1, [StopBot("enough")] if n == 2 else []
+        return n, []
+
+    bot = SimpleNamespace(initial_state=lambda c: 0, step=step, interest=lambda c, s: Interest.ALWAYS)
+    result = run(bot, None, {PAIR: frame(*[(100, 101, 99, 100)] * 6)}, rules=RULES)
+    assert result.stopped == "enough" and result.final_state == 3
+    assert result.metrics.candles_stepped == 3 and result.metrics.candles == 6
