@@ -107,6 +107,13 @@ def test_bad_parameters(simex: SimexServer, key: dict[str, Any]) -> None:
                  timeInForce="GTD").json()["code"] == -1115
     test = httpx.post(f"{simex.base_url}/api/v3/order/test", headers={"X-MBX-APIKEY": key["key"]})
     assert test.json()["code"] == -1102
+    query = urlencode({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001",
+                       "timestamp": _now()})
+    valid = httpx.post(f"{simex.base_url}/api/v3/order/test?{query}&signature={_sign(key['secret'], query)}",
+                       headers={"X-MBX-APIKEY": key["key"]})
+    assert valid.status_code == 200 and valid.json() == {}
+    assert simex.exchange is not None
+    assert simex.admin.orders(simex.exchange.keys[key["key"]].account_id) == []  # neither test nor bad orders
 
 
 def test_public_endpoints_are_unsigned(simex: SimexServer) -> None:

@@ -355,8 +355,7 @@ class Exchange:
             ref = ask if req.side == "BUY" else bid
             self._check_filters(spec, req, ref)
             client_id = req.client_id or f"simex-{next(self._client_ids)}"
-            if any(o.client_id == client_id and o.symbol == req.symbol and o.is_open
-                   for o in self.orders_by_account[acct.id][-2000:]):
+            if any(o.client_id == client_id and o.account_id == acct.id for o in self.open_by_symbol[req.symbol]):
                 raise SimexError(Reason.DUPLICATE_ORDER, "Duplicate order sent.")
             if self.faults.take(("reject",), key.key, "/order") is not None:
                 raise SimexError(Reason.REJECTED, "Order was rejected by the exchange.")
