@@ -11,7 +11,7 @@ import pytest
 import sealbot.bots.dca as dca
 from sealbot.backtest.data import read_frame
 from sealbot.backtest.metrics import Result
-from sealbot.backtest.report import build_figure, write_json, write_report
+from sealbot.backtest.report import build_figure, render_report, write_json, write_report
 from sealbot.backtest.simulate import run
 from sealbot.domain import Pair
 
@@ -71,3 +71,9 @@ def test_backtest_json_result_round_trips(result: Result, tmp_path: Path) -> Non
     assert data["pairs"] == ["BTC/USDT"] and len(data["fills"]) == len(result.fills)
     assert D(data["metrics"]["pnl"]) == result.metrics.pnl
     assert [d["no"] for d in data["deals"]] == [d.no for d in result.deals]
+
+
+def test_backtest_report_for_the_dashboard_points_at_a_served_plotly(result: Result) -> None:
+    page = render_report(result, title="t", plotlyjs_src="/static/plotly.min.js")
+    assert 'src="/static/plotly.min.js"' in page and len(page) < 1_000_000
+    assert 'id="sealbot-chart"' in page and 'id="deals"' in page

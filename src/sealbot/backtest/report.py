@@ -43,6 +43,24 @@ def write_json(result: Result, path: str | Path) -> Path:
     return path
 
 
+def render_report(
+    result: Result, *, title: str = "sealbot backtest", plotlyjs_src: str | None = None, max_candles: int = 5000
+) -> str:
+    """The report page as text (for the dashboard to serve). ``plotlyjs_src`` is the URL
+    of plotly.min.js (e.g. the web app's static copy); None inlines it."""
+    figure = build_figure(result, max_candles=max_candles)
+    chart = figure.to_html(full_html=False, include_plotlyjs=plotlyjs_src if plotlyjs_src else True,
+                           div_id="sealbot-chart", config={"displaylogo": False, "responsive": True})
+    return _page(result, title, chart)
+
+
+def write_plotlyjs(directory: str | Path) -> Path:
+    """Write plotly.min.js (the version plotly for Python bundles) into ``directory``."""
+    path = Path(directory) / "plotly.min.js"
+    path.write_text(get_plotlyjs())
+    return path
+
+
 def write_report(
     result: Result, path: str | Path, *, title: str = "sealbot backtest", plotlyjs: PlotlyJs = "inline",
     max_candles: int = 5000,
@@ -50,12 +68,11 @@ def write_report(
     """Write the HTML report to ``path`` (and ``plotly.min.js`` beside it with
     ``plotlyjs="directory"``)."""
     path = Path(path)
-    figure = build_figure(result, max_candles=max_candles)
+    src = None
     if plotlyjs == "directory":
-        (path.parent / "plotly.min.js").write_text(get_plotlyjs())
-    chart = figure.to_html(full_html=False, include_plotlyjs="plotly.min.js" if plotlyjs == "directory" else True,
-                           div_id="sealbot-chart", config={"displaylogo": False, "responsive": True})
-    path.write_text(_page(result, title, chart))
+        write_plotlyjs(path.parent)
+        src = "plotly.min.js"
+    path.write_text(render_report(result, title=title, plotlyjs_src=src, max_candles=max_candles))
     return path
 
 
