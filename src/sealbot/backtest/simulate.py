@@ -3,7 +3,8 @@
 The simulator is the bot's whole world: it turns candles into ``CandleClosed`` events,
 carries out ``PlaceOrder``/``CancelOrder`` against a simulated order book (one per
 pair), and answers with ``OrderFilled``/``OrderCanceled``/``OrderRejected`` events,
-exactly as the engine does live. It keeps the account (quote and base balances) in
+exactly as the engine does live (and outside events, such as indicator values and
+recorded signals, at their time). It keeps the account (quote and base balances) in
 Decimal.
 
 Speed comes from ``interest``: before each candle it asks the bot which levels it is
@@ -156,8 +157,7 @@ class _Sim:
         close_ns = [b.arrays.open_ns + b.arrays.step_ns for b in books]
         pos = [0] * len(books)
         while self.stopped is None:
-            starts = [int(b.arrays.open_ns[p]) for b, p in zip(books, pos, strict=True) if p < len(b.arrays)]
-            if not starts:
+            if all(p >= len(b.arrays) for b, p in zip(books, pos, strict=True)):
                 break
             nxt = list(pos)
             if self.skip and not any(b.arrivals for b in books):
