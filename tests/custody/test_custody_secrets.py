@@ -58,6 +58,8 @@ def test_creating_a_secret_registers_it_for_redaction() -> None:
     assert value not in redact(f"x {value} y {value.encode().hex()}")
 
 
-@given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40))
+# under 8 characters the redactor does not register a secret, so hypothesis's examples
+# do not end up masked in other tests' log output
+@given(st.text(min_size=1, max_size=7), st.text(min_size=1, max_size=7))
 def test_equality_is_by_value(a: str, b: str) -> None:
     assert (Secret(a) == Secret(b)) == (a == b)
