@@ -53,7 +53,8 @@ class Platform:
         """A ccxt venue for one linked account, signing through the signer only."""
         owner_id, account_id = int(account.user), int(account.id)
         handle = self.signer.handle_for(owner_id, account_id, "engine")
-        return CcxtVenue(account.exchange, signer=self.signer, handle=handle, urls=self.urls_for(account.exchange))
+        return CcxtVenue(account.exchange, signer=self.signer, handle=handle, urls=self.urls_for(account.exchange),
+                         ip_policy=self.ip_policy, egress_ip=self.egress_ip)
 
 
 def open_keyring(settings: Settings) -> Keyring:
