@@ -157,3 +157,18 @@ async def test_async_kucoin_places_and_cancels(simex: SimexServer, account: dict
         assert (await exchange.fetch_order(order["id"], "ETH/BTC"))["status"] == "canceled"
     finally:
         await exchange.close()
+
+
+def test_weight_pool_answers_429000_with_gateway_headers() -> None:
+    with SimexServer(kucoin_limit=40) as server:
+        acct = server.admin.create_account("pool", {"USDT": "10"})
+        client = _client(server, server.admin.create_key(acct["id"], passphrase=PASSPHRASE))
+        client.load_markets()
+        server.admin.set_ratelimit(reset=True)
+        client.fetch_balance()  # weight 5
+        assert client.last_response_headers["gw-ratelimit-remaining"] == "35"
+        with pytest.raises(ccxt.RateLimitExceeded):
+            for _ in range(10):
+                client.fetch_balance()
+        server.admin.set_ratelimit(reset=True, kucoin_limit=4000)
+        assert client.fetch_balance()["USDT"]["free"] == 10

@@ -56,10 +56,12 @@ def order_view(o: Order) -> dict[str, Any]:
 
 
 class AdminApi:
-    def __init__(self, exchange: Exchange, limiter: WeightLimiter, token: str) -> None:
+    def __init__(self, exchange: Exchange, limiter: WeightLimiter, token: str,
+                 kucoin_limiter: WeightLimiter | None = None) -> None:
         if len(token) < 8:
             raise ValueError("admin token must be at least 8 characters")
         self.ex, self.limiter, self._token = exchange, limiter, token
+        self.kucoin_limiter = kucoin_limiter
 
     def __repr__(self) -> str:
         return "AdminApi(token=***)"
@@ -191,7 +193,12 @@ class AdminApi:
         for name in ("limit", "ban_after", "ban_seconds"):
             if body.get(name) is not None:
                 setattr(self.limiter, name, int(body[name]))
+        if self.kucoin_limiter is not None and body.get("kucoin_limit") is not None:
+            self.kucoin_limiter.limit = int(body["kucoin_limit"])
         if body.get("reset"):
             self.limiter.reset()
+            if self.kucoin_limiter is not None:
+                self.kucoin_limiter.reset()
         return {"limit": self.limiter.limit, "ban_after": self.limiter.ban_after,
-                "ban_seconds": self.limiter.ban_seconds}
+                "ban_seconds": self.limiter.ban_seconds,
+                "kucoin_limit": self.kucoin_limiter.limit if self.kucoin_limiter else None}

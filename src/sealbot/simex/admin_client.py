@@ -81,9 +81,11 @@ class SimexAdmin:
         return list(self._call("GET", "/markets"))
 
     def set_ratelimit(self, limit: int | None = None, ban_after: int | None = None,
-                      ban_seconds: int | None = None, reset: bool = False) -> dict[str, Any]:
+                      ban_seconds: int | None = None, reset: bool = False,
+                      kucoin_limit: int | None = None) -> dict[str, Any]:
         return dict(self._call("POST", "/ratelimit", {"limit": limit, "ban_after": ban_after,
-                                                      "ban_seconds": ban_seconds, "reset": reset}))
+                                                      "ban_seconds": ban_seconds, "reset": reset,
+                                                      "kucoin_limit": kucoin_limit}))
 
 
 def create_key_cli(base_url: str, admin_token: str, account_id: int | None = None, account_name: str = "user",

@@ -34,6 +34,7 @@ class SimexConfig:
     weight_limit: int = 6000
     ban_after: int = 10
     ban_seconds: int = 120
+    kucoin_limit: int = 4000
     markets: Iterable[MarketSpec] = DEFAULT_MARKETS
 
 
@@ -43,8 +44,9 @@ def build(config: SimexConfig) -> tuple[Starlette, Exchange, WeightLimiter]:
     exchange = Exchange(MarketClock(start, config.speed), config.markets, config.spread_ticks,
                         config.maker_fee, config.taker_fee)
     limiter = WeightLimiter(config.weight_limit, config.ban_after, config.ban_seconds)
-    routes = (BinanceDialect(exchange, limiter).routes() + KucoinDialect(exchange).routes()
-              + AdminApi(exchange, limiter, config.admin_token).routes())
+    kucoin_limiter = WeightLimiter(config.kucoin_limit, ban_after=10**9, window_s=30)
+    routes = (BinanceDialect(exchange, limiter).routes() + KucoinDialect(exchange, kucoin_limiter).routes()
+              + AdminApi(exchange, limiter, config.admin_token, kucoin_limiter).routes())
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return json_response({"code": -1000, "msg": f"No such endpoint: {request.method} {request.url.path}"}, 404)

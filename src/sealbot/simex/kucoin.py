@@ -30,6 +30,7 @@ from sealbot.simex.core import Exchange, Order, OrderRequest, Trade
 from sealbot.simex.errors import Reason, SimexError
 from sealbot.simex.http import Incoming, apply_faults, json_response, plain, read_request
 from sealbot.simex.keys import ApiKey
+from sealbot.simex.ratelimit import WeightLimiter
 
 CANDLE_TYPES = {"1min": 60, "3min": 180, "5min": 300, "15min": 900, "30min": 1800, "1hour": 3600,
                 "2hour": 7200, "4hour": 14400, "6hour": 21600, "8hour": 28800, "12hour": 43200, "1day": 86400,
@@ -102,9 +103,19 @@ class KcCtx:
 Handler = Callable[[KcCtx], Any]
 
 
+# Request weights, as KuCoin publishes them per endpoint (default 2).
+WEIGHTS = {"/api/v1/market/allTickers": 15, "/api/v1/market/candles": 3, "/api/v1/accounts": 5,
+           "/api/v1/user/api-key": 20, "/api/v1/fills": 10, "/api/v3/currencies": 3, "/api/v2/symbols": 4,
+           "/api/v1/symbols": 4, "/api/v3/market/orderbook/level2": 3}
+
+
 class KucoinDialect:
-    def __init__(self, exchange: Exchange) -> None:
+    """Routes of the KuCoin spot API. Rate limit: one pool per client IP, ``limiter.limit``
+    weight per 30 s, answered with 429000 and KuCoin's ``gw-ratelimit-*`` headers."""
+
+    def __init__(self, exchange: Exchange, limiter: WeightLimiter | None = None) -> None:
         self.ex = exchange
+        self.limiter = limiter or WeightLimiter(limit=4000, ban_after=10**9, window_s=30)
 
     # ----- plumbing ----------------------------------------------------------------
     def routes(self) -> list[Route]:
@@ -146,6 +157,13 @@ class KucoinDialect:
         async def endpoint(request: Request) -> Response:
             fn, private, perm = eps[request.method]
             req = await read_request(request)
+            verdict = self.limiter.charge(req.ip, WEIGHTS.get(req.path, 2))
+            headers = {"gw-ratelimit-limit": str(self.limiter.limit),
+                       "gw-ratelimit-remaining": str(max(0, self.limiter.limit - verdict.used)),
+                       "gw-ratelimit-reset": str(int(self.limiter.window_s * 1000 - time.time() * 1000
+                                                     % (self.limiter.window_s * 1000)))}
+            if verdict.status != 200:
+                return self._too_many(headers)
             early = await apply_faults(self.ex.faults, req.headers.get("kc-api-key"), req.path, self._too_many)
             if early is not None:
                 return early
@@ -159,16 +177,17 @@ class KucoinDialect:
                 key = self._authenticate(req, perm) if private else None
                 result = fn(KcCtx(req, key, {k: str(v) for k, v in request.path_params.items()}, body))
             except KucoinError as err:
-                return json_response({"code": err.code, "msg": err.msg}, err.status)
+                return json_response({"code": err.code, "msg": err.msg}, err.status, headers)
             except SimexError as err:
                 rendered = _render(err, request.method == "DELETE")
-                return json_response({"code": rendered.code, "msg": rendered.msg}, rendered.status)
-            return json_response({"code": "200000", "data": result})
+                return json_response({"code": rendered.code, "msg": rendered.msg}, rendered.status, headers)
+            return json_response({"code": "200000", "data": result}, 200, headers)
         return endpoint
 
     @staticmethod
-    def _too_many() -> Response:
-        return json_response({"code": "429000", "msg": "Too many requests. System-level rate limit exceeded."}, 429)
+    def _too_many(headers: dict[str, str] | None = None) -> Response:
+        return json_response({"code": "429000", "msg": "Too many requests. System-level rate limit exceeded."}, 429,
+                             headers)
 
     def _authenticate(self, req: Incoming, permission: str | None) -> ApiKey:
         h = req.headers

@@ -1,6 +1,7 @@
 """Request-weight budget per client IP, as Binance counts it.
 
-Each request adds its weight to the IP's count for the current wall-clock minute.
+Each request adds its weight to the IP's count for the current wall-clock minute
+(``window_s``; KuCoin's pools use 30 s).
 Past the limit the answer is 429 with ``Retry-After`` (seconds to the next
 minute). An IP that keeps sending after being told so (``ban_after`` more
 requests answered 429 within the same minute) is banned for ``ban_seconds``
@@ -32,8 +33,9 @@ class _Window:
 
 class WeightLimiter:
     def __init__(self, limit: int = 6000, ban_after: int = 10, ban_seconds: int = 120,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, window_s: int = 60) -> None:
         self.limit, self.ban_after, self.ban_seconds = limit, ban_after, ban_seconds
+        self.window_s = window_s
         self._wall = wall
         self._windows: dict[str, _Window] = {}
         self._bans: dict[str, float] = {}
@@ -46,7 +48,7 @@ class WeightLimiter:
 
     def charge(self, ip: str, weight: int) -> Verdict:
         now = self._wall()
-        minute = int(now // 60)
+        minute = int(now // self.window_s)
         with self._lock:
             banned = self._bans.get(ip, 0.0)
             win = self._windows.setdefault(ip, _Window())
@@ -62,9 +64,9 @@ class WeightLimiter:
                 until = now + self.ban_seconds
                 self._bans[ip] = until
                 return Verdict(win.used, 418, self.ban_seconds, int(until * 1000))
-            return Verdict(win.used, 429, int(60 - now % 60) + 1)
+            return Verdict(win.used, 429, int(self.window_s - now % self.window_s) + 1)
 
     def used(self, ip: str) -> int:
         with self._lock:
             win = self._windows.get(ip)
-            return win.used if win and win.minute == int(self._wall() // 60) else 0
+            return win.used if win and win.minute == int(self._wall() // self.window_s) else 0
