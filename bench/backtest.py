@@ -150,8 +150,8 @@ def backtesting_trades(frame: pd.DataFrame) -> tuple[list[tuple[pd.Timestamp, fl
 
     data = frame.set_index("open_time").rename(columns=str.capitalize)
     data.index = data.index.tz_convert(None)
-    with warnings.catch_warnings():  # the last trade is still open at the end, in both
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings():  # its notes: the last trade is still open (in both), pandas deprecations
+        warnings.simplefilter("ignore")
         stats = Backtest(data, DipRebound, cash=1_000_000, commission=0.0).run()
     table = stats._trades
     trades = [(pd.Timestamp(r.EntryTime).tz_localize("UTC"), float(r.EntryPrice),
