@@ -8,7 +8,7 @@ breaks. Imports only ``sealbot.domain`` and ``sealbot.store``. Never put a secre
 
 from sealbot.audit.chain import GENESIS_HASH, canonical_json, record_hash
 from sealbot.audit.log import AuditLog, record
-from sealbot.audit.verify import ChainBreak, VerifyReport, verify, verify_database
+from sealbot.audit.verify import ChainBreak, VerifyReport, check_chain, verify, verify_database
 
-__all__ = ["GENESIS_HASH", "AuditLog", "ChainBreak", "VerifyReport", "canonical_json", "record",
+__all__ = ["GENESIS_HASH", "AuditLog", "ChainBreak", "VerifyReport", "canonical_json", "check_chain", "record",
            "record_hash", "verify", "verify_database"]

@@ -18,6 +18,7 @@ found; the first is where the chain stopped being trustworthy.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -79,12 +80,19 @@ def verify(session: Session) -> VerifyReport:
     """Recompute the whole chain and report where (and how) it breaks."""
     repo = AuditRepository(session)
     rows = list(repo.in_order())
+    head = repo.head()
+    return check_chain(rows, (head.seq, head.hash) if head is not None else None)
+
+
+def check_chain(rows: Sequence[AuditRecord], head: tuple[int, str] | None) -> VerifyReport:
+    """The verification itself, over records in ascending ``seq`` order and the stored
+    head ``(seq, hash)`` (None when there is no head row). Pure: no database access."""
     breaks: list[ChainBreak] = []
     seq_of_hash = {row.hash: row.seq for row in rows}
     position = _chain_positions(rows)
     expected_seq, prev_hash, prev_id = 1, GENESIS_HASH, 0
     for row in rows:
-        if row.seq != expected_seq:
+        if row.seq > expected_seq:
             breaks.append(ChainBreak("missing", expected_seq, None,
                                      f"seq {expected_seq}..{row.seq - 1} missing before record id {row.id}"))
         actual = _recompute(row)
@@ -103,17 +111,17 @@ def verify(session: Session) -> VerifyReport:
         expected_seq, prev_hash, prev_id = row.seq + 1, row.hash, max(prev_id, row.id)
     last_seq = rows[-1].seq if rows else 0
     last_hash = rows[-1].hash if rows else GENESIS_HASH
-    head = repo.head()
-    if head is not None and (head.seq, head.hash) != (last_seq, last_hash):
-        if head.seq > last_seq:
-            detail = f"the head names seq {head.seq} but the last record is seq {last_seq}"
+    if head is not None and head != (last_seq, last_hash):
+        head_seq = head[0]
+        if head_seq > last_seq:
+            detail = f"the head names seq {head_seq} but the last record is seq {last_seq}"
         else:
-            detail = f"the head (seq {head.seq}) does not match the last record (seq {last_seq})"
-        breaks.append(ChainBreak("truncated", head.seq, None, detail))
+            detail = f"the head (seq {head_seq}) does not match the last record (seq {last_seq})"
+        breaks.append(ChainBreak("truncated", head_seq, None, detail))
     return VerifyReport(records=len(rows), last_seq=last_seq, last_hash=last_hash, breaks=tuple(breaks))
 
 
-def _chain_positions(rows: list[AuditRecord]) -> dict[int, int]:
+def _chain_positions(rows: Sequence[AuditRecord]) -> dict[int, int]:
     """Where each record sits by following ``prev_hash`` links from the genesis: its
     original seq, whatever its ``seq`` column says now. Unreachable records are left out."""
     by_prev: dict[str, AuditRecord] = {}
