@@ -169,6 +169,9 @@ def test_public_market_data(binance: Any) -> None:
     assert {p["symbol"] for p in prices} == {"BTCUSDT", "ETHBTC", "XRPETH"}
     assert binance.public_get_ticker_bookticker({"symbol": "XRPETH"})["symbol"] == "XRPETH"
     assert binance.public_get_ping() == {}
+    assert binance.fetch_status()["status"] == "ok"
+    average = binance.public_get_avgprice({"symbol": "BTCUSDT"})
+    assert average["mins"] == 5 and float(average["price"]) > 0
 
 
 @pytest.mark.parametrize(

@@ -348,6 +348,20 @@ class BinanceDialect:
         return [[k.open_ms, fmt(k.open), fmt(k.high), fmt(k.low), fmt(k.close), fmt(k.volume), k.close_ms,
                  fmt(k.volume * k.close), 0, "0", "0", "0"] for k in rows]
 
+    def avg_price(self, ctx: Ctx) -> Any:
+        symbol = self._symbol_param(ctx)
+        assert symbol is not None
+        now = self.ex.sync()
+        replay = self.ex.replays[symbol]
+        recent = replay.klines(replay.interval_ms, now, max(1, 300_000 // replay.interval_ms))
+        closes = [k.close for k in recent] or [self.ex.price(symbol)]
+        m = self.ex.markets[symbol]
+        return {"mins": 5, "price": fmt((sum(closes, Decimal(0)) / len(closes)).quantize(m.tick)),
+                "closeTime": now}
+
+    def system_status(self, ctx: Ctx) -> Any:
+        return {"status": 0, "msg": "normal"}
+
     def ticker_price(self, ctx: Ctx) -> Any:
         symbols = self._symbols_list(ctx)
         self.ex.sync()
@@ -575,6 +589,8 @@ class BinanceDialect:
             e("GET", "/api/v3/exchangeInfo", self.exchange_info, weight=lambda p: 20),
             e("GET", "/api/v3/depth", self.depth, weight=depth_weight),
             e("GET", "/api/v3/klines", self.klines, weight=lambda p: 2),
+            e("GET", "/api/v3/avgPrice", self.avg_price, weight=lambda p: 2),
+            e("GET", "/sapi/v1/system/status", self.system_status),
             e("GET", "/api/v3/ticker/price", self.ticker_price, weight=by_symbol(2, 4)),
             e("GET", "/api/v3/ticker/bookTicker", self.book_ticker, weight=by_symbol(2, 4)),
             e("GET", "/api/v3/ticker/24hr", self.ticker_24hr, weight=by_symbol(2, 80)),

@@ -81,7 +81,8 @@ class SimexServer:
 
 def run_simex(host: str = "127.0.0.1", port: int = 8001, speed: float = 1.0, admin_token: str | None = None,
               start_ms: int | None = None, spread_ticks: int = 1, maker_fee: str = "0.001",
-              taker_fee: str = "0.001", weight_limit: int = 6000, log_level: str = "info") -> None:
+              taker_fee: str = "0.001", weight_limit: int = 6000, kucoin_limit: int = 4000,
+              log_level: str = "info") -> None:
     """Serve simex in the foreground until interrupted (``sealbot simex``).
 
     Without ``admin_token`` a random one is generated and printed once on stderr.
@@ -91,6 +92,6 @@ def run_simex(host: str = "127.0.0.1", port: int = 8001, speed: float = 1.0, adm
         print(f"simex admin token: {token}", file=sys.stderr)
     app, _, _ = build(SimexConfig(admin_token=token, speed=speed, start_ms=start_ms, spread_ticks=spread_ticks,
                                   maker_fee=Decimal(maker_fee), taker_fee=Decimal(taker_fee),
-                                  weight_limit=weight_limit))
+                                  weight_limit=weight_limit, kucoin_limit=kucoin_limit))
     uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="off", backlog=4096,
                 access_log=log_level == "debug")
