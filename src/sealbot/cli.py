@@ -203,6 +203,24 @@ def panic(
         out.print(line, markup=False, highlight=False)
 
 
+@app.command()
+def signer(
+    allow_uid: Annotated[list[int] | None, typer.Option(help="A uid allowed to sign (repeatable; default: own uid).")]
+    = None,
+) -> None:
+    """Run the signer process: the only process that opens sealed keys, on a Unix socket."""
+    import os
+
+    from sealbot.services.platform import run_signer
+
+    settings = _settings()
+    out.print(f"signer listening on {settings.effective_signer_socket}")
+    try:
+        run_signer(settings, allow_uid or [os.getuid()])
+    except KeyboardInterrupt:
+        out.print("signer stopped")
+
+
 @bots_app.command("import")
 def bots_import(
     export: Annotated[Path, typer.Argument(help="A bot exported as JSON from 3Commas' API.", exists=True,

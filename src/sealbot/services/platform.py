@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from sealbot.config import KekProvider, Settings
+from sealbot.config import KekProvider, Settings, SignerMode
 from sealbot.custody.keyring import Keyring, open_file_keyring, open_pkcs11_keyring
 from sealbot.custody.service import Custody
 from sealbot.custody.signer import LocalSigner
+from sealbot.custody.signer_socket import SignerServer, SocketSigner
 from sealbot.custody.store_adapters import StoreAuditSink, StoreCredentialSource
 from sealbot.domain.errors import InvalidConfig
 from sealbot.engine.journal import AccountRecord
@@ -33,7 +34,7 @@ class Platform:
     settings: Settings
     session_factory: sessionmaker[Session]
     keyring: Keyring
-    signer: LocalSigner
+    signer: LocalSigner | SocketSigner
     custody: Custody
     exchange_urls: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     egress_ip: str | None = None
@@ -72,5 +73,26 @@ def open_platform(settings: Settings, *, exchange_urls: Mapping[str, Mapping[str
                   egress_ip: str | None = None) -> Platform:
     factory = make_session_factory(settings.effective_database_url)
     keyring = open_keyring(settings)
+    signer: LocalSigner | SocketSigner
+    if settings.signer is SignerMode.SOCKET:
+        # Signing (the only use of a plaintext secret) happens in the `sealbot signer`
+        # process. Sealing a new key still needs the KEK here: see docs/security.md.
+        signer = SocketSigner(settings.effective_signer_socket)
+        custody = Custody(keyring)
+    else:
+        signer = LocalSigner(keyring, StoreCredentialSource(factory), StoreAuditSink(factory))
+        custody = Custody(keyring, signer)
+    return Platform(settings, factory, keyring, signer, custody, exchange_urls or {}, egress_ip)
+
+
+def run_signer(settings: Settings, allowed_uids: list[int]) -> None:
+    """``sealbot signer``: serve the signer on its Unix socket until interrupted. Only
+    processes running as one of ``allowed_uids`` (checked with SO_PEERCRED) may sign."""
+    factory = make_session_factory(settings.effective_database_url)
+    keyring = open_keyring(settings)
     signer = LocalSigner(keyring, StoreCredentialSource(factory), StoreAuditSink(factory))
-    return Platform(settings, factory, keyring, signer, Custody(keyring, signer), exchange_urls or {}, egress_ip)
+    server = SignerServer(settings.effective_signer_socket, signer, allowed_uids)
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
