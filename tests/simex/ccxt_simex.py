@@ -36,3 +36,16 @@ def point_at_simex(exchange: Any, base_url: str, sandbox: bool = True) -> Any:
     else:
         exchange.urls["api"] = rebased
     return exchange
+
+
+def away_from_window_edge(window_s: int, margin_s: float = 8.0) -> None:
+    """Sleep into the next rate-limit window if the current one ends within ``margin_s``.
+
+    Rate-limit windows are wall-clock minutes (Binance) or 30 s (KuCoin pools); a test that
+    counts weight must not straddle a window boundary.
+    """
+    import time
+
+    left = window_s - time.time() % window_s
+    if left < margin_s:
+        time.sleep(left + 0.05)

@@ -10,7 +10,7 @@ import pytest
 
 from sealbot.simex import SimexServer
 
-from .ccxt_simex import point_at_simex
+from .ccxt_simex import away_from_window_edge, point_at_simex
 
 
 def _client(simex: SimexServer, key: dict[str, Any], sandbox: bool = True, **options: Any) -> Any:
@@ -257,6 +257,7 @@ def test_api_restrictions_report_the_key(simex: SimexServer, account: dict[str, 
 
 
 def test_used_weight_header(binance: Any) -> None:
+    away_from_window_edge(60, margin_s=3)
     binance.fetch_ticker("BTC/USDT")
     first = int(binance.last_response_headers["X-MBX-USED-WEIGHT-1M"])
     binance.fetch_balance()  # weight 20

@@ -14,7 +14,7 @@ import pytest
 
 from sealbot.simex import SimexServer
 
-from .ccxt_simex import point_at_simex
+from .ccxt_simex import away_from_window_edge, point_at_simex
 
 
 @pytest.fixture
@@ -131,6 +131,7 @@ def test_public_endpoints_are_unsigned(simex: SimexServer) -> None:
 
 def test_rate_limit_429_then_418_ban_as_ccxt_sees_it() -> None:
     with SimexServer(weight_limit=50, ban_after=2, ban_seconds=60) as server:
+        away_from_window_edge(60)
         exchange = point_at_simex(ccxt.binance({"enableRateLimit": False}), server.base_url)
         exchange.load_markets()  # weight 20 (+ futures info)
         exchange.fetch_ticker("BTC/USDT")

@@ -15,7 +15,7 @@ import pytest
 
 from sealbot.simex import SimexServer
 
-from .ccxt_simex import point_at_simex
+from .ccxt_simex import away_from_window_edge, point_at_simex
 
 PASSPHRASE = "correct horse"
 OPTIONS = {"fetchMarkets": {"types": ["spot"]}}
@@ -164,6 +164,7 @@ def test_weight_pool_answers_429000_with_gateway_headers() -> None:
         acct = server.admin.create_account("pool", {"USDT": "10"})
         client = _client(server, server.admin.create_key(acct["id"], passphrase=PASSPHRASE))
         client.load_markets()
+        away_from_window_edge(30)
         server.admin.set_ratelimit(reset=True)
         client.fetch_balance()  # weight 5
         assert client.last_response_headers["gw-ratelimit-remaining"] == "35"
