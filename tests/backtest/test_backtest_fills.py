@@ -257,3 +257,30 @@ def test_backtest_stop_bot_ends_the_run_where_it_was_asked() -> None:
     result = run(bot, None, {PAIR: frame(*[(100, 101, 99, 100)] * 6)}, rules=RULES)
     assert result.stopped == "enough" and result.final_state == 3
     assert result.metrics.candles_stepped == 3 and result.metrics.candles == 6
+
+
+def test_backtest_with_balances_orders_the_account_cannot_cover_are_rejected() -> None:
+    from sealbot.domain import BalanceReported
+
+    script = Script(at_close={0: (Spec("b1", BUY, LIMIT, D("1"), D("100")),  # reserves 100 of 150 USDT
+                                  Spec("b2", BUY, LIMIT, D("1"), D("95")),  # 95 > the 50 left: rejected
+                                  Spec("s1", SELL, LIMIT, D("1"), D("120")))},  # no BTC yet: rejected
+                    on_fill={"b1": (Spec("s2", SELL, LIMIT, D("0.999"), D("102")),)})
+    result = backtest(script, (101, 102, 100.5, 101), (101, 103, 99, 102), balances={"USDT": D("150")})
+    status = {r.client_id: (r.status, r.reason) for r in result.orders}
+    assert status["sbs-1-b2"] == (OrderStatus.REJECTED, "insufficient balance")
+    assert status["sbs-1-s1"] == (OrderStatus.REJECTED, "insufficient balance")
+    assert [f.client_id.step for f in result.fills] == ["b1", "s2"]
+    # 150 - 100 paid; +1 BTC less the 0.001 BTC maker fee; sold 0.999 at 102 less 0.1 % in USDT.
+    proceeds = D("0.999") * 102
+    assert result.final_balances == {"BTC": D("0"), "USDT": D("50") + proceeds - proceeds * D("0.001")}
+    reported = [(e.asset, e.free) for e in result.final_state.events if isinstance(e, BalanceReported)]
+    assert reported == [("BTC", D(0)), ("USDT", D("150")),  # at the start
+                        ("BTC", D("0.999")), ("USDT", D("50")),  # after b1 filled
+                        ("BTC", D(0)), ("USDT", result.final_balances["USDT"])]  # after s2 filled
+
+
+def test_backtest_without_balances_funds_are_unlimited() -> None:
+    script = Script(at_close={0: (Spec("b", BUY, MARKET, D("1000")),)})
+    result = backtest(script, (100, 100, 100, 100), (100, 100, 100, 100))
+    assert len(result.fills) == 1 and result.final_balances is None

@@ -154,3 +154,17 @@ def test_backtest_signal_bot_trades_recorded_tradingview_alerts(tmp_path: Path) 
     assert [f.at for f in sells] == [datetime(2022, 1, 2, 6, 0, tzinfo=UTC)]
     assert buys[0].amount == floor_to_step(D(500) / close, D("0.00001"))  # 500 USDT at the alert's price
     assert sells[0].amount <= buys[0].amount
+
+
+def test_backtest_signal_bot_sizes_a_percent_of_the_modelled_balance(tmp_path: Path) -> None:
+    bot = tmp_path / "signal.json"
+    bot.write_text(json.dumps({"kind": "signal", "bot_id": "tv", "amount": "50", "amount_type": "percent_of_balance",
+                               "markets": [{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001"}]}))
+    signals = tmp_path / "alerts.csv"
+    signals.write_text("at,action,pair,trigger_price\n2022-01-01T06:00:00Z,enter_long,BTC/USDT,47000\n")
+    result = run_backtest_file(bot, [str(BTC)], signals_path=signals, balances={"USDT": D("1000")})
+    # 50 % of the 1000 USDT the bot was told it had, at the alert's price.
+    assert [f.amount for f in result.fills] == [floor_to_step(D(500) / D(47000), D("0.00001"))]
+    assert result.final_balances is not None and result.final_balances["USDT"] == D(1000) - result.fills[0].notional
+    without = run_backtest_file(bot, [str(BTC)], signals_path=signals)
+    assert without.fills == [] and any(a.code == "signal.not_sized" for a in without.alerts)

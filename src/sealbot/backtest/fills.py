@@ -105,6 +105,7 @@ class Working:
     order: Order
     seq: int
     triggered: bool = False
+    reserved: Decimal = ZERO  # what the account set aside for it while it rests (with balances)
 
     @property
     def is_market(self) -> bool:

@@ -142,6 +142,7 @@ class SimOutcome:
     max_funds: Decimal
     steps: int
     state: Any = None
+    balances: dict[str, Decimal] | None = None  # the account at the end, when modelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +195,7 @@ class Result:
     metrics: Metrics
     outcomes: list[PairOutcome] = field(repr=False)
     final_state: Any = field(default=None, repr=False)  # the bot's state after the last candle
+    final_balances: dict[str, Decimal] | None = None  # holdings per asset, when balances were modelled
 
     @property
     def drawdown(self) -> pd.Series:
@@ -212,6 +214,8 @@ class Result:
             "fills": [fill_to_dict(f) for f in self.fills],
             "alerts": [{"level": a.level.value, "code": a.code, "message": a.message} for a in self.alerts],
             "stopped": self.stopped,
+            "final_balances": {k: to_text(v) for k, v in self.final_balances.items()}
+            if self.final_balances is not None else None,
             "equity": {
                 "time": [t.isoformat() for t in self.equity.index],
                 "value": [round(float(v), 10) for v in self.equity.to_numpy()],
@@ -313,6 +317,7 @@ def build_result(sim: SimOutcome, *, initial_capital: Decimal | None = None) -> 
         metrics=metrics,
         outcomes=outcomes,
         final_state=sim.state,
+        final_balances=sim.balances,
     )
 
 

@@ -151,9 +151,11 @@ def run_backtest_file(
     limit_fill: LimitFill = "through",
     initial_capital: Decimal | None = None,
     strict_data: bool = False,
+    balances: Mapping[str, Decimal] | None = None,
 ) -> Result:
     """``sealbot backtest BOT_FILE --data PAIR=FILE ... [--report out.html] [--json out.json]
-    [--signals signals.csv]``. Indicator events the config needs (RSI) are computed."""
+    [--signals signals.csv] [--balance USDT=1000 ...]``. Indicator events the config needs
+    (RSI) are computed; ``balances`` models the account (see ``simulate.run``)."""
     loaded = load(bot_file, data, timeframe=timeframe, start=start, end=end, strict_data=strict_data)
     frames = loaded.candles
     tf = timeframe or infer_timeframe(next(iter(frames.values())))
@@ -161,7 +163,8 @@ def run_backtest_file(
     if signals_path is not None:
         events = [*events_for(loaded.config, frames), *read_signals(signals_path)]
     result = run(bot_module(loaded.kind), loaded.config, frames, slippage=slippage, fee_currency=fee_currency,
-                 limit_fill=limit_fill, timeframe=tf, initial_capital=initial_capital, events=events)
+                 limit_fill=limit_fill, timeframe=tf, initial_capital=initial_capital, events=events,
+                 balances=balances)
     if report_path is not None:
         write_report(result, report_path, title=f"sealbot {loaded.kind} backtest: {Path(bot_file).name}")
     if json_path is not None:

@@ -51,6 +51,7 @@ from sealbot.backtest.metrics import OrderRecord, PairOutcome, Result, SimOutcom
 from sealbot.backtest.search import next_touch, widen_above, widen_below
 from sealbot.bots.base import BotKind
 from sealbot.domain import (
+    BalanceReported,
     CancelOrder,
     CandleClosed,
     DealChanged,
@@ -147,12 +148,17 @@ class _Sim:
     draining: bool = False
     feed: list[Any] = field(default_factory=list)  # outside events (indicators, signals), by time
     fed: int = 0
+    wallet: dict[str, Decimal] | None = None  # holdings per asset, when balances are modelled
+    reserved: dict[str, Decimal] = field(default_factory=dict)  # set aside by resting orders
 
     # -- the loop -------------------------------------------------------------------
 
     def run(self) -> SimOutcome:
         self.state = self.kind.initial_state(self.config)
         books = list(self.books.values())
+        if self.wallet is not None and any(len(b.arrays) for b in books):
+            self.now = min(b.arrays.time(0) for b in books if len(b.arrays))
+            self._report_balances(sorted(self.wallet), self.now)
         single = len(books) == 1
         close_ns = [b.arrays.open_ns + b.arrays.step_ns for b in books]
         pos = [0] * len(books)
@@ -209,6 +215,7 @@ class _Sim:
             max_funds=self.max_funds,
             steps=self.steps,
             state=self.state,
+            balances=dict(sorted(self.wallet.items())) if self.wallet is not None else None,
         )
 
     def _walk_candle(self, book: _Book, i: int) -> None:
@@ -288,6 +295,9 @@ class _Sim:
     def _enter(self, book: _Book, working: Working) -> None:
         """An order meets the book at the current price: execute, trigger or rest."""
         order, price, model = working.order, self.price, book.model
+        if self.wallet is not None and not self._affordable(book, working):
+            self._reject(working, "insufficient balance")
+            return
         if working.is_market:
             self._execute(book, working, model.market_price(order.side, price), is_maker=False)
             return
@@ -308,6 +318,10 @@ class _Sim:
             self.total_locked += limit * order.amount
         else:
             book.locked_base += order.amount
+        if self.wallet is not None:
+            asset = book.model.pair.quote if order.side is Side.BUY else book.model.pair.base
+            working.reserved = limit * order.amount if order.side is Side.BUY else order.amount
+            self.reserved[asset] = self.reserved.get(asset, ZERO) + working.reserved
         self._note_funds()
         self.records[order.client_id.text].status = OrderStatus.OPEN
 
@@ -315,7 +329,7 @@ class _Sim:
         order = working.order
         key = order.client_id.text
         if book.working.pop(key, None) is not None:
-            self._unlock(book, order)
+            self._unlock(book, working)
         assert self.now is not None
         self.trades += 1
         fill = make_fill(book.model, working, price, is_maker, self.now, self.trades)
@@ -336,8 +350,20 @@ class _Sim:
         self.records[key].filled(fill)
         self._note_funds()
         self.queue.append(OrderFilled(fill, ZERO))
+        if self.wallet is not None:
+            pair = book.model.pair
+            sign = 1 if order.side is Side.BUY else -1
+            self.wallet[pair.base] = self.wallet.get(pair.base, ZERO) + sign * fill.amount
+            self.wallet[pair.quote] = self.wallet.get(pair.quote, ZERO) - sign * notional
+            self.wallet[fill.fee_currency] = self.wallet.get(fill.fee_currency, ZERO) - fill.fee
+            self._report_balances([pair.base, pair.quote], self.now, deliver=False)
 
-    def _unlock(self, book: _Book, order: Any) -> None:
+    def _unlock(self, book: _Book, working: Working) -> None:
+        order = working.order
+        if working.reserved:
+            asset = book.model.pair.quote if order.side is Side.BUY else book.model.pair.base
+            self.reserved[asset] -= working.reserved
+            working.reserved = ZERO
         if order.side is Side.BUY and order.price is not None:
             book.locked -= order.price * order.amount
             self.total_locked -= order.price * order.amount
@@ -398,7 +424,7 @@ class _Sim:
             return  # unknown: the exchange answers with an error, nothing changes
         working = book.working.pop(key, None)
         if working is not None:
-            self._unlock(book, working.order)
+            self._unlock(book, working)
         else:
             working = next((w for w in book.arrivals if w.order.client_id.text == key), None)
             if working is None:
@@ -435,6 +461,27 @@ class _Sim:
             self._enter(book, working)
 
     # -- accounting -------------------------------------------------------------------
+
+    def _free(self, asset: str) -> Decimal:
+        assert self.wallet is not None
+        return self.wallet.get(asset, ZERO) - self.reserved.get(asset, ZERO)
+
+    def _affordable(self, book: _Book, working: Working) -> bool:
+        """Whether the account's free balance covers the order, as the exchange checks it:
+        a buy needs its quote (at its limit, or the market price for a market order), a
+        sell its base."""
+        order, pair = working.order, book.model.pair
+        if order.side is Side.SELL:
+            return self._free(pair.base) >= order.amount
+        price = order.price if order.price is not None else book.model.market_price(Side.BUY, self.price)
+        return self._free(pair.quote) >= order.amount * price
+
+    def _report_balances(self, assets: list[str], at: datetime, *, deliver: bool = True) -> None:
+        """``BalanceReported`` for ``assets`` (free balances), so %-of-balance sizing stays pure."""
+        for asset in assets:
+            self.queue.append(BalanceReported(asset, self._free(asset), at))
+        if deliver:
+            self._drain()
 
     def _note_funds(self) -> None:
         """Funds the bot needs now: quote in buy orders or spent and not yet back, plus, for
@@ -494,6 +541,7 @@ def run(
     skip: bool = True,
     initial_capital: Decimal | None = None,
     events: Sequence[Event] | None = None,
+    balances: Mapping[str, Decimal] | None = None,
 ) -> Result:
     """Backtest ``config`` of the bot module ``kind`` (anything with ``initial_state``,
     ``step``, ``interest``) over ``candles`` (one clean frame or ``CandleArrays`` per
@@ -507,8 +555,11 @@ def run(
     delivered just before the ``CandleClosed`` of the first candle closing at or after
     its time, and wakes a skipping bot. ``None`` (default) derives the indicator events
     the config asks for (``indicators.events_for``: RSI for an RSI start condition), as
-    the engine would compute them live; ``()`` sends none. Deterministic: the same
-    inputs give the same Result."""
+    the engine would compute them live; ``()`` sends none. ``balances`` (asset -> amount)
+    models the account: orders its free balance cannot cover are rejected ("insufficient
+    balance"), and the bot gets ``BalanceReported`` at the start and after each fill;
+    None (default) leaves funds unlimited. Deterministic: the same inputs give the same
+    Result."""
     if not candles:
         raise ValueError("candles: give at least one pair")
     fees = fees or _config_fees(config) or FeeSchedule()
@@ -529,5 +580,8 @@ def run(
         frames = {pair: book.arrays.frame() for pair, book in books.items()} if wants_indicators(config) else {}
         events = events_for(config, frames) if frames else []
     feed = sorted(events, key=lambda e: e.at)  # stable: same-time events keep their order
-    outcome = _Sim(kind, config, books, skip, feed=feed).run()
+    wallet = None
+    if balances is not None:
+        wallet = {asset: ZERO for pair in books for asset in (pair.base, pair.quote)} | dict(balances)
+    outcome = _Sim(kind, config, books, skip, feed=feed, wallet=wallet).run()
     return build_result(outcome, initial_capital=initial_capital)
