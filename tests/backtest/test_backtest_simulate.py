@@ -160,10 +160,11 @@ def test_backtest_results_are_identical_between_runs() -> None:
     slippage=st.sampled_from([D(0), D("0.0005")]),
     short=st.booleans(),
     trailing=st.booleans(),
+    balances=st.sampled_from([None, {"USDT": D("800"), "BTC": D("0.02")}]),
 )
 def test_backtest_interest_skipping_gives_exactly_the_stepped_result(
     start: int, length: int, take_profit: D, so_step: D, safety: int, cooldown: int, stop_loss: D,
-    limit_fill: Any, slippage: D, short: bool, trailing: bool,
+    limit_fill: Any, slippage: D, short: bool, trailing: bool, balances: dict[str, D] | None,
 ) -> None:
     config = dca_config(max_safety_orders=safety, active_safety_orders_count=min(safety, 2),
                         safety_order_step_percentage=so_step, take_profit=take_profit, cooldown=cooldown,
@@ -171,8 +172,9 @@ def test_backtest_interest_skipping_gives_exactly_the_stepped_result(
                         strategy="short" if short else "long", trailing_enabled=trailing,
                         trailing_deviation=take_profit / 4 if trailing else D(0))
     candles = {BTC_USDT: BTC.iloc[start:start + length].reset_index(drop=True)}
-    skipped = run(dca, config, candles, limit_fill=limit_fill, slippage=slippage)
-    stepped = run(dca, config, candles, limit_fill=limit_fill, slippage=slippage, skip=False)
+    options: dict[str, Any] = dict(limit_fill=limit_fill, slippage=slippage, balances=balances)
+    skipped = run(dca, config, candles, **options)
+    stepped = run(dca, config, candles, skip=False, **options)
     assert stepped.metrics.candles_stepped == length
     assert comparable(skipped) == comparable(stepped)
 
