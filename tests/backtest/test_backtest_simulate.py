@@ -160,7 +160,8 @@ def test_backtest_results_are_identical_between_runs() -> None:
     slippage=st.sampled_from([D(0), D("0.0005")]),
     short=st.booleans(),
     trailing=st.booleans(),
-    balances=st.sampled_from([None, {"USDT": D("800"), "BTC": D("0.02")}]),
+    # Enough for the base order and one safety order, not always for a second: some rejects.
+    balances=st.sampled_from([None, {"USDT": D("1500"), "BTC": D("0.033")}]),
 )
 def test_backtest_interest_skipping_gives_exactly_the_stepped_result(
     start: int, length: int, take_profit: D, so_step: D, safety: int, cooldown: int, stop_loss: D,
@@ -175,7 +176,7 @@ def test_backtest_interest_skipping_gives_exactly_the_stepped_result(
     options: dict[str, Any] = dict(limit_fill=limit_fill, slippage=slippage, balances=balances)
     skipped = run(dca, config, candles, **options)
     stepped = run(dca, config, candles, skip=False, **options)
-    assert stepped.metrics.candles_stepped == length
+    assert stepped.metrics.candles_stepped == length or stepped.stopped is not None
     assert comparable(skipped) == comparable(stepped)
 
 
