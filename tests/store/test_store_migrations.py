@@ -14,7 +14,9 @@ from sealbot.store.migrate import head
 from sealbot.store.models import Base
 
 TABLES = {"users", "exchange_accounts", "credentials", "kek_rotations", "bots", "deals", "orders", "fills",
-          "alerts", "signals", "audit_log", "audit_head"}
+          "alerts", "signals", "audit_log", "audit_head",
+          # 0002 (web tier)
+          "sessions", "api_tokens", "recovery_codes", "login_throttle", "bot_inbox", "bot_webhooks"}
 
 
 def _tables(url: str) -> set[str]:

@@ -265,3 +265,90 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Id, default=0)
     hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+# --- web tier: sessions, API tokens, 2FA recovery codes, login throttling, bot inbox ---
+# (added by the web issue, migration 0002). Only hashes of tokens and codes are kept.
+
+
+class WebSession(Base):
+    """A server-side login session; the cookie holds the token, the row only its sha256."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    mfa_verified: Mapped[bool] = mapped_column(default=False)
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(200))
+    pending_totp_sealed: Mapped[bytes | None]  # a TOTP secret being set up, sealed by custody
+    revoked_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A scoped personal API token; shown once, stored as its sha256."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    scopes: Mapped[list[str]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class RecoveryCode(Base):
+    """A one-time 2FA recovery code (sha256 of a high-entropy random code)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    used_at: Mapped[datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed logins per (lower-cased) e-mail, and the lockout they caused."""
+
+    __tablename__ = "login_throttle"
+
+    email: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+
+
+class BotInboxRow(Base):
+    """Events for a bot from outside the engine (webhook signals, close/add-funds
+    requests), waiting until the engine takes them (``delivered_at``)."""
+
+    __tablename__ = "bot_inbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    bot_id: Mapped[int] = mapped_column(Id, _fk("bots.id", "CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+class BotWebhook(Base):
+    """Per-bot webhook policy: source-IP allow-list and rate limit."""
+
+    __tablename__ = "bot_webhooks"
+
+    bot_id: Mapped[int] = mapped_column(Id, _fk("bots.id", "CASCADE"), primary_key=True, autoincrement=False)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    allowed_ips: Mapped[list[str] | None]
+    max_per_minute: Mapped[int] = mapped_column(default=30)
