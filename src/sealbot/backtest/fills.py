@@ -39,6 +39,8 @@ Price moves continuously along each segment. On that path:
 * **Rules**: amounts and prices must already respect ``MarketRules`` (step, tick,
   min/max amount and notional); an order that breaks one is rejected like the
   exchange would (``OrderRejected`` naming the rule), never silently rounded.
+* **Balances** are checked only when the backtest models them (``run(balances=...)``):
+  an order the free balance cannot cover is rejected ("insufficient balance").
 * **Not modelled**: partial fills (an order fills completely or not at all), order
   book depth and queue position (a touch in ``touch`` mode fills completely), latency
   inside a candle, funding and borrow costs.
