@@ -92,3 +92,29 @@ def test_reads_and_cancels_may_name_any_pair() -> None:
     check("GET", "api/v3/openOrders", {}, b"symbol=PUMPBTC&timestamp=1", ALLOWED)
     check("GET", "api/v3/myTrades", {"symbol": "PUMPBTC"}, b"symbol=PUMPBTC&timestamp=1", ALLOWED)
     check("DELETE", "api/v1/orders/abc", {}, b"1700DELETE/api/v1/orders/abc", ALLOWED)
+
+
+_METHODS = st.sampled_from(["GET", "POST", "PUT", "DELETE", "get", ""])
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz/-_", max_size=20),
+       st.sampled_from(["withdraw", "WITHDRAW", "Transfer", "transfer", "withDraw"]),
+       st.text(alphabet="abcdefghijklmnopqrstuvwxyz/-_", max_size=20), _METHODS)
+def test_any_path_naming_a_withdrawal_or_transfer_is_refused(head: str, word: str, tail: str, method: str) -> None:
+    with pytest.raises(SigningRefused) as caught:
+        check(method, f"{head}{word}{tail}", {}, b"timestamp=1", None)
+    assert caught.value.policy_rule == "withdrawal"
+
+
+@given(st.from_regex(r"[A-Z]{2,6}", fullmatch=True), st.from_regex(r"[A-Z]{3,5}", fullmatch=True),
+       st.sampled_from(["BUY", "SELL", "buy"]), _METHODS, st.sampled_from(["api/v3/order", "api/v3/account", ""]))
+def test_an_order_on_a_pair_outside_the_list_is_refused_whatever_the_caller_claims(
+        base: str, quote: str, side: str, method: str, path: str) -> None:
+    symbol = f"{base}{quote}"
+    payload = f"symbol={symbol}&side={side}&type=LIMIT&quantity=1&price=1&timestamp=1".encode()
+    if symbol in ALLOWED:
+        check(method, path, {}, payload, ALLOWED)
+    else:
+        with pytest.raises(SigningRefused) as caught:
+            check(method, path, {"symbol": "BTCUSDT"}, payload, ALLOWED)
+        assert caught.value.policy_rule == "allow-list"
