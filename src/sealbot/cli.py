@@ -10,7 +10,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,7 +18,7 @@ from rich.table import Table
 
 import sealbot
 from sealbot.config import Settings, load_settings, masked_view
-from sealbot.domain.errors import SealbotError
+from sealbot.domain.errors import InvalidConfig, SealbotError
 from sealbot.logs import configure_logging
 
 app = typer.Typer(
@@ -36,6 +36,8 @@ audit_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args
 simex_app = typer.Typer(help="simex, the local exchange simulator (Binance and KuCoin dialects).",
                         invoke_without_command=True)
 bots_app = typer.Typer(help="Bots: import from other platforms.", no_args_is_help=True)
+backtest_app = typer.Typer(help="Run bots over recorded market data.", no_args_is_help=True)
+data_app = typer.Typer(help="Market data.", no_args_is_help=True)
 simex_key_app = typer.Typer(help="API keys on a running simex.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
@@ -43,6 +45,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(simex_app, name="simex")
 app.add_typer(bots_app, name="bots")
+app.add_typer(backtest_app, name="backtest")
+app.add_typer(data_app, name="data")
 simex_app.add_typer(simex_key_app, name="key")
 
 out = Console(soft_wrap=True)
@@ -243,6 +247,115 @@ def bots_import(
         err.print(f"note: {line}", markup=False, highlight=False)
 
 
+DataOption = Annotated[list[str], typer.Option("--data", help="Candle file per pair: PAIR=FILE or FILE (repeatable).")]
+
+
+def _when(text: str | None, name: str) -> datetime | None:
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidConfig(name, f"{text!r} is not an ISO date/time such as 2022-01-01 or 2022-01-01T12:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err)
+
+
+@backtest_app.command("run")
+def backtest_run(
+    bot_file: Annotated[Path, typer.Argument(help="Bot config (JSON/TOML) with its \"kind\".", exists=True)],
+    data: DataOption,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON result here.")] = None,
+    signals: Annotated[Path | None, typer.Option(help="CSV of signals to replay (signal bots).")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Resample the data to this timeframe first.")] = None,
+    start: Annotated[str | None, typer.Option(help="First candle (ISO date/time, UTC).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last candle (ISO date/time, UTC).")] = None,
+    slippage: Annotated[str, typer.Option(help="Market-order slippage as a fraction (0.001 = 0.1 %).")] = "0",
+) -> None:
+    """Backtest one bot config over real candles with exchange fees and precision."""
+    from decimal import Decimal, InvalidOperation
+
+    from sealbot.services import backtests
+
+    try:
+        slip = Decimal(slippage)
+    except InvalidOperation:
+        raise InvalidConfig("--slippage", f"{slippage!r} is not a number") from None
+    result = backtests.backtest(bot_file, data, report=report, json_out=json_out, signals=signals,
+                                timeframe=timeframe, start=_when(start, "--start"), end=_when(end, "--end"),
+                                slippage=slip)
+    table = Table("metric", "value", title=f"backtest {bot_file.name}")
+    for name, value in result.metrics.to_dict().items():
+        table.add_row(name, "" if value is None else str(value))
+    out.print(table)
+    if report:
+        out.print(f"report: {report}")
+
+
+@backtest_app.command("sweep")
+def backtest_sweep(
+    bot_file: Annotated[Path, typer.Argument(help="Bot config (JSON/TOML) with its \"kind\".", exists=True)],
+    data: DataOption,
+    space: Annotated[Path, typer.Option(help="JSON parameter space: lists are choices, {low,high,step} ranges.",
+                                        exists=True)],
+    samples: Annotated[int | None, typer.Option(help="Random search with this many draws (default: full grid).")]
+    = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random search.")] = 0,
+    objective: Annotated[str, typer.Option(help="Rank by pnl, sharpe, sortino or drawdown.")] = "pnl",
+    workers: Annotated[int | None, typer.Option(help="Processes (default: one per core).")] = None,
+    top: Annotated[int, typer.Option(help="Rows to show.")] = 10,
+) -> None:
+    """Search bot parameters over history on every core; print the ranked table."""
+    from sealbot.services import backtests
+
+    with _progress() as progress:
+        task = progress.add_task("backtests", total=None)
+        result = backtests.sweep(bot_file, data, space, samples=samples, seed=seed, objective=objective,
+                                 workers=workers, progress=lambda done, total: progress.update(
+                                     task, completed=done, total=total))
+    frame = result.table().head(top)
+    table = Table(*[str(c) for c in frame.columns], title=f"sweep ranked by {result.objective}")
+    for row in frame.itertuples(index=False):
+        table.add_row(*["" if v is None else str(v) for v in row])
+    out.print(table)
+
+
+@data_app.command("download")
+def data_download(
+    exchange: Annotated[str, typer.Argument(help="ccxt exchange id, e.g. binance.")],
+    pair: Annotated[str, typer.Argument(help="BASE/QUOTE, e.g. BTC/USDT.")],
+    output: Annotated[Path, typer.Option(help="CSV file to write (appended to, so a rerun resumes).")],
+    start: Annotated[str, typer.Option(help="First candle (ISO date/time, UTC).")],
+    end: Annotated[str | None, typer.Option(help="Last candle (default: now).")] = None,
+    timeframe: Annotated[str, typer.Option(help="Candle timeframe.")] = "1m",
+    api_base: Annotated[str | None, typer.Option(help="Another base URL for the exchange (e.g. simex).")] = None,
+) -> None:
+    """Download public candles through ccxt, with a progress bar; resumes where the file ends."""
+    from sealbot.domain.market import Pair
+    from sealbot.services import backtests
+
+
+    try:
+        market = Pair.parse(pair)
+    except ValueError as exc:
+        raise InvalidConfig("pair", str(exc)) from None
+    first = _when(start, "--start") or datetime.now(UTC)
+    last = _when(end, "--end") or datetime.now(UTC)
+    with _progress() as progress:
+        task = progress.add_task(f"{exchange} {pair} {timeframe}", total=None)
+        written = backtests.download(exchange, market, timeframe, first, last, output, api_base=api_base,
+                                     progress=lambda done, total: progress.update(task, completed=done, total=total))
+    out.print(f"{written} candles written to {output}")
+
+
 @simex_app.callback()
 def simex_serve(
     ctx: typer.Context,
@@ -271,7 +384,6 @@ def simex_key_create(
     public_key: Annotated[Path | None, typer.Option(help="Ed25519 public key PEM file.")] = None,
 ) -> None:
     """Create an API key on a running simex; the secret is printed this once."""
-    from sealbot.domain.errors import InvalidConfig
     from sealbot.simex.admin_client import create_key_cli
 
     balances: dict[str, str] = {}
