@@ -70,3 +70,13 @@ def test_ed25519_pair_is_born_in_the_token_and_verifies(softhsm_token: Pkcs11Tok
     message = b"symbol=BTCUSDT&side=BUY&timestamp=1"
     public.verify(softhsm_token.ed25519_sign(sealed.hsm_label, message), message)  # raises if wrong
     assert softhsm_token.destroy(sealed.hsm_label) == 2  # private and public halves
+
+
+
+def test_a_missing_token_key_is_a_custody_error(softhsm_token: Pkcs11Token) -> None:
+    from sealbot.custody.errors import CustodyError
+
+    with pytest.raises(CustodyError, match="no key labelled"):
+        softhsm_token.hmac_sha256("sb-hmac-missing", b"data")
+    with pytest.raises(CustodyError, match="no key labelled"):
+        softhsm_token.ed25519_sign("sb-ed25519-missing", b"data")

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -129,7 +131,7 @@ class Pkcs11Token:
             # zero-pads any key shorter than the 64-byte block, so padding to 32 bytes with
             # zeros yields exactly the same MAC (RFC 2104, step 1).
             secret = secret.ljust(HMAC_MIN_KEY_BYTES, b"\x00")
-        with self._lock:
+        with self._lock, _as_custody_error("import an HMAC secret"):
             self._session.create_object({
                 Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
                 Attribute.VALUE: secret, Attribute.LABEL: label, Attribute.TOKEN: True,
@@ -143,13 +145,16 @@ class Pkcs11Token:
     def hmac_sha256(self, label: str, data: bytes) -> bytes:
         with self._lock:
             key = self._find(label, ObjectClass.SECRET_KEY)
-            return bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
+            try:
+                return bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
+            except PKCS11Error as exc:
+                raise CustodyError(f"custody: token refused to sign with {label} ({type(exc).__name__})") from None
 
     # ----- Ed25519 --------------------------------------------------------------------
     def generate_ed25519(self, prefix: str) -> tuple[str, bytes]:
         """A new non-extractable Ed25519 key pair; returns (label, raw 32-byte public key)."""
         label = f"{prefix}-{secrets.token_hex(4)}"
-        with self._lock:
+        with self._lock, _as_custody_error("generate an Ed25519 key pair"):
             public, _private = self._session.generate_keypair(
                 KeyType.EC_EDWARDS, store=True, label=label, mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
                 public_template={Attribute.EC_PARAMS: ED25519_PARAMS, Attribute.TOKEN: True,
@@ -162,7 +167,10 @@ class Pkcs11Token:
     def ed25519_sign(self, label: str, data: bytes) -> bytes:
         with self._lock:
             key = self._find(label, ObjectClass.PRIVATE_KEY)
-            return bytes(key.sign(data, mechanism=Mechanism.EDDSA))
+            try:
+                return bytes(key.sign(data, mechanism=Mechanism.EDDSA))
+            except PKCS11Error as exc:
+                raise CustodyError(f"custody: token refused to sign with {label} ({type(exc).__name__})") from None
 
     # ----- destruction ----------------------------------------------------------------
     def destroy(self, label: str) -> int:
@@ -216,3 +224,11 @@ def _raw_ed25519_point(point: bytes) -> bytes:
     if len(point) == 32:
         return point
     raise CustodyError(f"custody: unexpected Ed25519 public key encoding ({len(point)} bytes)")
+
+
+@contextmanager
+def _as_custody_error(what: str) -> Iterator[None]:
+    try:
+        yield
+    except PKCS11Error as exc:
+        raise CustodyError(f"custody: the token could not {what} ({type(exc).__name__})") from None
