@@ -17,6 +17,18 @@ import pytest
 
 PG_URL = os.environ.get("SEALBOT_TEST_DATABASE_URL", "")
 
+# CI sets these so that a missing package fails the run instead of skipping its tests.
+_REQUIRED = {
+    "SEALBOT_TEST_REQUIRE_SOFTHSM": ("/usr/lib/softhsm/libsofthsm2.so", "SoftHSM2 (Debian package softhsm2)"),
+    "SEALBOT_TEST_REQUIRE_BROWSER": ("/usr/bin/chromium", "Chromium (Debian package chromium)"),
+}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    for variable, (path, what) in _REQUIRED.items():
+        if os.environ.get(variable) == "1" and not Path(path).exists():
+            pytest.exit(f"{variable}=1 but {what} is not installed ({path} missing)", returncode=1)
+
 _BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 

@@ -49,6 +49,7 @@ def read_bot_file(path: str | Path) -> tuple[str, dict[str, Any]]:
     if not isinstance(data, dict) or "kind" not in data:
         raise InvalidConfig("kind", f"{path.name} must say which bot it configures (\"kind\": \"dca\")")
     data = dict(data)
+    data.setdefault("bot_id", "bt")  # order ids need one; a backtest has no database bot to name it
     return str(data.pop("kind")), data
 
 
