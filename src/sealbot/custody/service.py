@@ -126,7 +126,7 @@ class Custody:
         row = self._current(uow, owner_id, account_id)
         current = SealedCredential(binding_of(row), SigningAlgorithm(row.algorithm), blob_of(row),
                                    row.api_key_hint, row.hsm_label, row.public_key)
-        new_binding = Binding(owner_id, account_id, row.version + 1)
+        new_binding = Binding(owner_id, account_id, uow.credentials.next_version(owner_id, account_id))
         sealed = attach_api_key(current, api_key, new_binding, self.keyring)
         # the old row goes, but not its token object: the new version uses the same key pair
         uow.credentials.destroy_for_account(owner_id, account_id)
