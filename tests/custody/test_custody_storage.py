@@ -125,3 +125,30 @@ def test_status_reports_keks_and_orphaned_token_objects(db: Db, pkcs11_keyring: 
     assert orphan in status.orphaned_token_objects and live_label not in status.orphaned_token_objects
     assert any("not the configured KEK" in line for line in status.lines())
     pkcs11_keyring.token.destroy(orphan)
+
+
+@pytest.mark.parametrize("provider", ["file", "pkcs11"])
+def test_generated_ed25519_key_with_attached_api_key_signs(db: Db, provider: str,
+                                                           request: pytest.FixtureRequest) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    keyring: Keyring = request.getfixturevalue(f"{provider}_keyring")
+    owner, (account,) = add_user_with_accounts(db, f"ed-{provider}@example.com", 1, allowed=["BTC/USDT"])
+    custody = Custody(keyring)
+    with UnitOfWork(db.factory) as uow:
+        pem = custody.generate_ed25519(uow, owner, account)
+    with UnitOfWork(db.factory) as uow:
+        view = custody.attach_api_key(uow, owner, account, "binance-ed25519-api-key-0042")
+    assert (view.version, view.api_key_hint, view.algorithm, view.in_token) == (2, "0042", "ed25519",
+                                                                                 provider == "pkcs11")
+    signer = LocalSigner(keyring, StoreCredentialSource(db.factory), StoreAuditSink(db.factory))
+    handle = signer.handle_for(owner, account, "ed25519 test")
+    assert signer.api_key(handle) == "binance-ed25519-api-key-0042"
+    payload = b"symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1&timestamp=1"
+    signature = signer.sign(handle, payload, SignRequest("binance", "POST", "api/v3/order", {}), "base64")
+    public = load_pem_public_key(pem.encode())
+    assert isinstance(public, Ed25519PublicKey)
+    public.verify(base64.b64decode(signature), payload)
