@@ -195,14 +195,12 @@ def panic(
     reason: Annotated[str, typer.Option(help="Recorded in the audit log.")] = "panic",
 ) -> None:
     """Global revocation: stop every bot, cancel open orders, destroy every sealed key."""
-    import asyncio
-
-    from sealbot.services import operations
+    from sealbot.services.revocation import run_panic
 
     settings = _settings()
     if not yes:
         typer.confirm("Destroy every sealed exchange key of every user and stop all bots?", abort=True)
-    report = asyncio.run(operations.panic_everything(settings, reason))
+    report = run_panic(settings, reason=reason, actor="cli")
     for line in report.lines():
         out.print(line, markup=False, highlight=False)
 
@@ -213,16 +211,11 @@ def signer(
     = None,
 ) -> None:
     """Run the signer process: the only process that opens sealed keys, on a Unix socket."""
-    import os
-
-    from sealbot.services.platform import run_signer
+    from sealbot.services.signer import run_signer
 
     settings = _settings()
     out.print(f"signer listening on {settings.effective_signer_socket}")
-    try:
-        run_signer(settings, allow_uid or [os.getuid()])
-    except KeyboardInterrupt:
-        out.print("signer stopped")
+    run_signer(settings, allow_uid)
 
 
 @bots_app.command("import")

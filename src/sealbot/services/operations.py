@@ -1,4 +1,5 @@
-"""Operator use cases of the CLI: verify the audit log, rotate the KEK, panic."""
+"""Operator use cases of the CLI: verify the audit log, rotate the KEK (panic lives in
+``services.revocation.run_panic``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,10 @@ from sealbot.audit.verify import VerifyReport, verify_database
 from sealbot.config import KekProvider, Settings
 from sealbot.custody.kek_file import create_kek_file, load_file_kek
 from sealbot.custody.rotation import RotationReport
+from sealbot.custody.runtime import keyring_from_settings
 from sealbot.custody.service import rotate_kek as custody_rotate_kek
 from sealbot.domain.errors import InvalidConfig
-from sealbot.engine.journal import AccountRecord
-from sealbot.services.platform import Platform, open_keyring, open_platform
-from sealbot.services.revocation import AccountRef, CancelOpenOrders, RevocationReport, panic
 from sealbot.store import make_session_factory
-from sealbot.venues.base import is_foreign
 
 
 def verify_audit_log(settings: Settings) -> VerifyReport:
@@ -36,7 +34,7 @@ def rotate_file_kek(settings: Settings, progress: Callable[[int, int], None] | N
         raise InvalidConfig("kek_provider", "rotate-kek rotates the file provider; rotate HSM keys in the token")
     current = settings.effective_kek_file
     pending = current.with_name(current.name + ".next")
-    old = open_keyring(settings)
+    old = keyring_from_settings(settings)
     new = load_file_kek(pending) if pending.exists() else load_file_kek(create_kek_file(pending))
     report = custody_rotate_kek(make_session_factory(settings.effective_database_url), old, new, progress)
     retired = current.with_name(f"{current.name}.retired-{old.kek.kek_id.removeprefix('file:')}")
@@ -48,27 +46,3 @@ def rotate_file_kek(settings: Settings, progress: Callable[[int, int], None] | N
 def retired_kek_files(settings: Settings) -> list[Path]:
     current = settings.effective_kek_file
     return sorted(current.parent.glob(current.name + ".retired-*"))
-
-
-async def panic_everything(settings: Settings, reason: str = "panic") -> RevocationReport:
-    """Global revocation: stop every bot, cancel their open orders where the exchange
-    still accepts the key, destroy every sealed credential, audit one record per account."""
-    platform = open_platform(settings)
-    return await panic(platform.session_factory, platform.custody, cancel_open_orders=_canceller(platform),
-                       reason=reason, actor="operator")
-
-
-def _canceller(platform: Platform) -> CancelOpenOrders:
-    async def cancel_open_orders(ref: AccountRef) -> int:
-        venue = await platform.venue_for(AccountRecord(str(ref.account_id), str(ref.owner_id), ref.exchange))
-        try:
-            cancelled = 0
-            for order in await venue.fetch_open_orders():
-                if not is_foreign(order.client_id):  # an attacker's order cannot be addressed by our id
-                    await venue.cancel_order(order.client_id, order.pair)
-                    cancelled += 1
-            return cancelled
-        finally:
-            await venue.close()
-
-    return cancel_open_orders
