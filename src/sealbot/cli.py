@@ -178,6 +178,15 @@ def keys_rotate_kek() -> None:
         out.print(f"old KEK kept as {retired}: destroy it once no backup from before the rotation is needed")
 
 
+@keys_app.command("status")
+def keys_status() -> None:
+    """Show the KEK in use, how many credentials each KEK wraps and any unfinished rotation."""
+    from sealbot.services import operations
+
+    for line in operations.keys_status(_settings()):
+        out.print(line, markup=False, highlight=False)
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit log's hash chain; name any edited, deleted or reordered record (exit 1)."""

@@ -64,6 +64,14 @@ def test_rotate_kek_rewraps_everything_and_retires_the_old_key(instance: dict[st
     assert "retired" in result.stdout
 
 
+def test_keys_status_counts_credentials_per_kek(instance: dict[str, str]) -> None:
+    result = cli(instance, "keys", "status")
+    assert result.returncode == 0, result.stderr
+    assert "3" in result.stdout and "file:" in result.stdout
+    for secret in SECRETS:
+        assert secret not in result.stdout
+
+
 def test_audit_verify_passes_then_names_an_edited_record(instance: dict[str, str]) -> None:
     ok = cli(instance, "audit", "verify")
     assert ok.returncode == 0 and "intact" in ok.stdout

@@ -46,3 +46,13 @@ def rotate_file_kek(settings: Settings, progress: Callable[[int, int], None] | N
 def retired_kek_files(settings: Settings) -> list[Path]:
     current = settings.effective_kek_file
     return sorted(current.parent.glob(current.name + ".retired-*"))
+
+
+def keys_status(settings: Settings) -> list[str]:
+    """``sealbot keys status``: the KEK in use, credentials per KEK, unfinished rotations."""
+    from sealbot.custody.service import Custody
+    from sealbot.store import UnitOfWork
+
+    custody = Custody(keyring_from_settings(settings))
+    with UnitOfWork(make_session_factory(settings.effective_database_url)) as uow:
+        return list(custody.status(uow).lines())
