@@ -1,52 +1,68 @@
-"""The FastAPI application: thin routes that parse, authorize and call services."""
+"""The FastAPI application: thin routes that parse, authorize and call services.
+
+``create_app`` is the uvicorn factory (``sealbot.web.app:create_app``): without an
+argument it opens the platform from the instance's settings; tests and the demo pass
+their own ``Platform``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 import sealbot
-from sealbot.domain.errors import InvalidConfig, NotFound, Refused, SealbotError
+from sealbot.config import load_settings
+from sealbot.services.platform import Platform, open_platform
+from sealbot.services.webhooks import SignalGate
+from sealbot.web import errors, pages
+from sealbot.web.api import accounts, auth, bots, deals, misc, signals
+from sealbot.web.errors import error_response
 
+__all__ = ["create_app", "error_response"]
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 _SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+STATIC_DIR = Path(__file__).parent / "static"
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="sealbot", version=sealbot.__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
+def create_app(platform: Platform | None = None) -> FastAPI:
+    app = FastAPI(title="sealbot", version=sealbot.__version__, docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json",
+                  description="sealbot's REST API. Authenticate with a session cookie (plus X-CSRF-Token on "
+                              "changes) or a personal token: `Authorization: Bearer sbt_...`.")
+    app.state.platform = platform or open_platform(load_settings())
+    app.state.signal_gate = SignalGate(app.state.platform)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         for name, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https":
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
-    @app.exception_handler(SealbotError)
-    async def sealbot_error(_: Request, exc: SealbotError) -> JSONResponse:
-        return error_response(exc)
+    errors.install(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
-        """Liveness: the process answers. (Readiness checks come with the engine.)"""
+        """Liveness: the process answers."""
         return {"status": "ok", "version": sealbot.__version__}
 
+    for module in (auth, accounts, bots, deals, misc, signals):
+        app.include_router(module.router, responses=errors.ERROR_RESPONSES)
+    app.include_router(pages.router, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
-
-
-def error_response(exc: SealbotError) -> JSONResponse:
-    """Deliberate errors as JSON that names the field (422), the missing thing (404) or the rule (403)."""
-    if isinstance(exc, InvalidConfig):
-        return JSONResponse({"field": exc.field, "reason": exc.reason}, status_code=422)
-    if isinstance(exc, NotFound):
-        return JSONResponse({"reason": str(exc)}, status_code=404)
-    if isinstance(exc, Refused):
-        return JSONResponse({"rule": exc.rule, "reason": exc.reason}, status_code=403)
-    return JSONResponse({"reason": str(exc)}, status_code=400)

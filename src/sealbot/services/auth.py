@@ -1,0 +1,489 @@
+"""Authentication use cases: register, log in (throttled, locked out), sessions, TOTP
+two-factor with recovery codes, scoped personal API tokens.
+
+What is stored: argon2id password hashes; the sha256 of session tokens, API tokens and
+recovery codes (all high-entropy random values, so a fast hash is enough); the TOTP
+secret sealed by custody (AES-256-GCM under a data key wrapped by the KEK, bound to
+the user). Nothing here ever logs or raises with a secret in it.
+
+The web tier calls these and maps the errors: ``NotAuthenticated`` 401,
+``LockedOut`` 429, ``Refused`` 403, ``InvalidConfig`` 422.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from sealbot import audit
+from sealbot.custody.envelope import Binding, SealedBlob, open_bytes, seal_bytes, wipe
+from sealbot.domain.errors import InvalidConfig, NotFound, Refused, SealbotError
+from sealbot.services.accounts import register_user
+from sealbot.services.platform import Platform
+from sealbot.store import UnitOfWork
+from sealbot.store.repositories.web import (
+    ApiTokenRepository,
+    LoginThrottleRepository,
+    RecoveryCodeRepository,
+    SessionRepository,
+)
+
+SCOPES: Final = ("accounts:read", "accounts:write", "bots:read", "bots:write", "deals:read", "deals:write",
+                 "smart_trades:read", "smart_trades:write", "alerts:read", "alerts:write", "audit:read",
+                 "portfolio:read")
+SESSION_TTL: Final = timedelta(hours=12)
+MAX_FAILURES: Final = 5  # failed logins within FAILURE_WINDOW before the e-mail is locked
+FAILURE_WINDOW: Final = timedelta(minutes=15)
+LOCKOUT: Final = timedelta(minutes=15)
+RECOVERY_CODES: Final = 10
+TOKEN_PREFIX: Final = "sbt_"
+_TOTP_ACCOUNT: Final = -1  # custody binding "account" for a user's TOTP secret (accounts are >= 1)
+
+_hasher = PasswordHasher()
+_DUMMY_HASH: Final = _hasher.hash("sealbot timing equaliser")
+
+
+class NotAuthenticated(SealbotError):
+    """No valid session or token, wrong password or wrong code. Deliberately vague."""
+
+    def __init__(self, reason: str = "not authenticated") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TotpRequired(NotAuthenticated):
+    """The password was right; the account has 2FA and no (or a wrong) code came with it."""
+
+    def __init__(self) -> None:
+        super().__init__("totp_required")
+
+
+class LockedOut(SealbotError):
+    """Too many failed logins for this e-mail: refused until ``retry_after`` seconds pass."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user through a session cookie or a personal API token."""
+
+    user_id: int
+    email: str
+    is_admin: bool
+    via: str  # "session" | "token"
+    scopes: frozenset[str]
+    totp_enabled: bool
+    mfa: bool  # this session passed 2FA (tokens: created by a 2FA-verified session)
+    session_id: int | None = None
+    token_id: int | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    token: str  # goes into the cookie, never stored
+    csrf: str
+    principal: Principal
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    id: int
+    name: str
+    token: str  # shown once
+    prefix: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    id: int
+    name: str
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TotpSetup:
+    secret: str  # the user's own second factor, shown once to put into an authenticator app
+    uri: str
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def csrf_for(session_token: str) -> str:
+    """The CSRF token of a session: derived from the (secret) session token, so it needs
+    no storage and cannot be guessed without the cookie."""
+    return hmac.new(session_token.encode(), b"sealbot csrf v1", hashlib.sha256).hexdigest()
+
+
+def csrf_matches(session_token: str, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(csrf_for(session_token), given)
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+# --- registration and login -------------------------------------------------------
+
+
+def register(platform: Platform, email: str, password: str) -> int:
+    """A new user; the instance's first user becomes its admin."""
+    with platform.uow() as uow:
+        try:
+            uow.users.by_email(email)
+        except NotFound:
+            first = uow.users.count() == 0
+        else:
+            raise InvalidConfig("email", "is already registered")
+    return register_user(platform, email, password, is_admin=first)
+
+
+def login(platform: Platform, email: str, password: str, *, totp_code: str | None = None, ip: str | None = None,
+          user_agent: str | None = None, now: datetime | None = None) -> IssuedSession:
+    """Check the password (argon2id) and, when enabled, the TOTP or a recovery code; open
+    a session. ``MAX_FAILURES`` failures within ``FAILURE_WINDOW`` lock the e-mail for
+    ``LOCKOUT``; the lockout and every failure are audited."""
+    at = _now(now)
+    key = email.strip().lower()
+    with platform.uow() as uow:
+        throttle = LoginThrottleRepository(uow.session).get(key)
+        if throttle is not None and throttle.locked_until is not None and throttle.locked_until > at:
+            audit.record(uow.session, actor="anonymous", action="auth.login_locked", subject=_subject(uow, key),
+                         details={"ip": ip})
+            raise LockedOut(int((throttle.locked_until - at).total_seconds()) + 1)
+        try:
+            user = uow.users.by_email(key)
+        except NotFound:
+            _verify_password(_DUMMY_HASH, password)  # same work as for a real user
+            _fail(uow, key, at, ip, "unknown_email")
+            raise NotAuthenticated("wrong e-mail or password") from None
+        if not _verify_password(user.password_hash, password) or user.disabled_at is not None:
+            _fail(uow, key, at, ip, "password")
+            raise NotAuthenticated("wrong e-mail or password")
+        totp_on = user.totp_secret_sealed is not None
+        if totp_on:
+            if not totp_code:
+                raise TotpRequired()
+            if not _second_factor_ok(platform, uow, user.id, user.totp_secret_sealed, totp_code, at):
+                _fail(uow, key, at, ip, "totp")
+                raise TotpRequired()
+        LoginThrottleRepository(uow.session).clear(key)
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+        token = secrets.token_urlsafe(32)
+        row = SessionRepository(uow.session).add(user.id, sha256_hex(token), at + SESSION_TTL, mfa_verified=totp_on,
+                                                  ip=ip, user_agent=user_agent)
+        audit.record(uow.session, actor=f"user:{user.id}", action="auth.login", subject=f"user:{user.id}",
+                     details={"ip": ip, "session": row.id, "mfa": totp_on})
+        principal = Principal(user.id, user.email, user.is_admin, "session", frozenset(SCOPES), totp_on, totp_on,
+                              session_id=row.id)
+        return IssuedSession(token, csrf_for(token), principal)
+
+
+def _subject(uow: UnitOfWork, email: str) -> str:
+    try:
+        return f"user:{uow.users.by_email(email).id}"
+    except NotFound:
+        return "user:unknown"
+
+
+def _verify_password(stored: str, given: str) -> bool:
+    try:
+        return _hasher.verify(stored, given)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _fail(uow: UnitOfWork, email: str, at: datetime, ip: str | None, why: str) -> None:
+    """Count a failure, lock the e-mail at the limit, audit both; committed even though
+    the caller raises (the failure must stick)."""
+    row = LoginThrottleRepository(uow.session).failed(email, at, window_start=at - FAILURE_WINDOW)
+    subject = _subject(uow, email)
+    audit.record(uow.session, actor="anonymous", action="auth.login_failed", subject=subject,
+                 details={"ip": ip, "why": why, "failures": row.failures})
+    if row.failures >= MAX_FAILURES:
+        row.locked_until = at + LOCKOUT
+        audit.record(uow.session, actor="system", action="auth.locked", subject=subject,
+                     details={"ip": ip, "minutes": int(LOCKOUT.total_seconds() // 60)})
+    uow.commit()
+
+
+def logout(platform: Platform, principal: Principal) -> None:
+    if principal.session_id is None:
+        return
+    with platform.uow() as uow:
+        row = SessionRepository(uow.session).get(principal.user_id, principal.session_id)
+        row.revoked_at = datetime.now(UTC)
+        audit.record(uow.session, actor=principal.actor, action="auth.logout", subject=principal.actor,
+                     details={"session": row.id})
+
+
+def principal_from_session(platform: Platform, token: str, now: datetime | None = None) -> Principal:
+    at = _now(now)
+    with platform.uow() as uow:
+        row = SessionRepository(uow.session).by_hash(sha256_hex(token))
+        if row is None or row.expires_at <= at:
+            raise NotAuthenticated()
+        user = uow.users.get(row.user_id)
+        if user.disabled_at is not None:
+            raise NotAuthenticated()
+        if (at - row.last_seen_at) > timedelta(minutes=1):
+            row.last_seen_at = at
+        return Principal(user.id, user.email, user.is_admin, "session", frozenset(SCOPES),
+                         user.totp_secret_sealed is not None, row.mfa_verified, session_id=row.id)
+
+
+def principal_from_token(platform: Platform, token: str, now: datetime | None = None) -> Principal:
+    at = _now(now)
+    if not token.startswith(TOKEN_PREFIX):
+        raise NotAuthenticated()
+    with platform.uow() as uow:
+        row = ApiTokenRepository(uow.session).token_by_hash(sha256_hex(token))
+        if row is None or (row.expires_at is not None and row.expires_at <= at):
+            raise NotAuthenticated()
+        user = uow.users.get(row.user_id)
+        if user.disabled_at is not None:
+            raise NotAuthenticated()
+        if row.last_used_at is None or (at - row.last_used_at) > timedelta(minutes=1):
+            row.last_used_at = at
+        totp_on = user.totp_secret_sealed is not None
+        return Principal(user.id, user.email, user.is_admin, "token", frozenset(row.scopes), totp_on, totp_on,
+                         token_id=row.id)
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    if scope not in principal.scopes:
+        raise Refused("scope", f"this token lacks the {scope} scope")
+
+
+def require_second_factor(principal: Principal) -> None:
+    """Linking, revealing or revoking a credential needs 2FA on the account and a
+    2FA-verified session (or a token of such an account)."""
+    if not principal.totp_enabled:
+        raise Refused("2fa", "enable two-factor authentication before linking, revealing or revoking keys")
+    if not principal.mfa:
+        raise Refused("2fa", "log in again with your two-factor code")
+
+
+def require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise Refused("admin", "only an instance admin may do this")
+
+
+# --- sessions ---------------------------------------------------------------------
+
+
+def list_sessions(platform: Platform, principal: Principal) -> list[SessionView]:
+    with platform.uow() as uow:
+        now = datetime.now(UTC)
+        return [SessionView(r.id, r.created_at, r.last_seen_at, r.expires_at, r.ip, r.user_agent,
+                            r.id == principal.session_id)
+                for r in SessionRepository(uow.session).list(principal.user_id) if r.expires_at > now]
+
+
+def revoke_session(platform: Platform, principal: Principal, session_id: int) -> None:
+    with platform.uow() as uow:
+        row = SessionRepository(uow.session).get(principal.user_id, session_id)
+        if row.revoked_at is not None:
+            raise NotFound("session", session_id)
+        row.revoked_at = datetime.now(UTC)
+        audit.record(uow.session, actor=principal.actor, action="auth.session_revoked", subject=principal.actor,
+                     details={"session": session_id})
+
+
+# --- TOTP two-factor ----------------------------------------------------------------
+
+
+def _seal_totp(platform: Platform, user_id: int, secret: str) -> bytes:
+    blob = seal_bytes(secret.encode(), Binding(user_id, _TOTP_ACCOUNT, 1), platform.keyring.kek)
+    return json.dumps({"k": blob.kek_id, "w": base64.b64encode(blob.wrapped_key).decode(),
+                       "n": base64.b64encode(blob.nonce).decode(),
+                       "c": base64.b64encode(blob.ciphertext).decode()}).encode()
+
+
+def _open_totp(platform: Platform, user_id: int, sealed: bytes) -> str:
+    data = json.loads(sealed)
+    blob = SealedBlob(data["k"], base64.b64decode(data["w"]), base64.b64decode(data["n"]), base64.b64decode(data["c"]))
+    plain = open_bytes(blob, Binding(user_id, _TOTP_ACCOUNT, 1), platform.keyring.kek)
+    try:
+        return plain.decode()
+    finally:
+        wipe(plain)
+
+
+def _totp_ok(secret: str, code: str, at: datetime) -> bool:
+    code = code.strip().replace(" ", "")
+    return code.isdigit() and len(code) == 6 and pyotp.TOTP(secret).verify(code, for_time=at, valid_window=1)
+
+
+def _second_factor_ok(platform: Platform, uow: UnitOfWork, user_id: int, sealed: bytes | None, code: str,
+                      at: datetime) -> bool:
+    if sealed is not None and _totp_ok(_open_totp(platform, user_id, sealed), code, at):
+        return True
+    normalized = code.strip().lower()
+    if "-" in normalized and RecoveryCodeRepository(uow.session).use(user_id, sha256_hex(normalized), at):
+        audit.record(uow.session, actor=f"user:{user_id}", action="auth.recovery_code_used",
+                     subject=f"user:{user_id}",
+                     details={"remaining": RecoveryCodeRepository(uow.session).remaining(user_id)})
+        return True
+    return False
+
+
+def begin_totp(platform: Platform, principal: Principal) -> TotpSetup:
+    """A fresh TOTP secret, kept sealed on the session until ``confirm_totp`` proves the
+    user's app produces its codes."""
+    if principal.session_id is None:
+        raise Refused("2fa", "two-factor setup needs a logged-in session, not an API token")
+    if principal.totp_enabled:
+        raise Refused("2fa", "two-factor authentication is already enabled")
+    secret = pyotp.random_base32()
+    with platform.uow() as uow:
+        row = SessionRepository(uow.session).get(principal.user_id, principal.session_id)
+        row.pending_totp_sealed = _seal_totp(platform, principal.user_id, secret)
+        audit.record(uow.session, actor=principal.actor, action="auth.2fa_setup_started", subject=principal.actor,
+                     details={})
+    return TotpSetup(secret, pyotp.TOTP(secret).provisioning_uri(name=principal.email, issuer_name="sealbot"))
+
+
+def confirm_totp(platform: Platform, principal: Principal, code: str, now: datetime | None = None) -> list[str]:
+    """Turn 2FA on if ``code`` matches the pending secret; returns the recovery codes (shown once)."""
+    if principal.session_id is None:
+        raise Refused("2fa", "two-factor setup needs a logged-in session, not an API token")
+    with platform.uow() as uow:
+        row = SessionRepository(uow.session).get(principal.user_id, principal.session_id)
+        if row.pending_totp_sealed is None:
+            raise InvalidConfig("code", "start two-factor setup first")
+        secret = _open_totp(platform, principal.user_id, row.pending_totp_sealed)
+        if not _totp_ok(secret, code, _now(now)):
+            raise InvalidConfig("code", "does not match the authenticator app; check the device's clock")
+        uow.users.set_totp_secret(principal.user_id, row.pending_totp_sealed)
+        row.pending_totp_sealed = None
+        row.mfa_verified = True
+        codes = _new_recovery_codes(uow, principal.user_id)
+        audit.record(uow.session, actor=principal.actor, action="auth.2fa_enabled", subject=principal.actor,
+                     details={"recovery_codes": len(codes)})
+        return codes
+
+
+def disable_totp(platform: Platform, principal: Principal, code: str, now: datetime | None = None) -> None:
+    with platform.uow() as uow:
+        user = uow.users.get(principal.user_id)
+        if user.totp_secret_sealed is None:
+            raise InvalidConfig("code", "two-factor authentication is not enabled")
+        if not _second_factor_ok(platform, uow, user.id, user.totp_secret_sealed, code, _now(now)):
+            raise InvalidConfig("code", "is not a valid code")
+        uow.users.set_totp_secret(user.id, None)
+        RecoveryCodeRepository(uow.session).replace(user.id, [])
+        audit.record(uow.session, actor=principal.actor, action="auth.2fa_disabled", subject=principal.actor,
+                     details={})
+
+
+def regenerate_recovery_codes(platform: Platform, principal: Principal, code: str,
+                              now: datetime | None = None) -> list[str]:
+    with platform.uow() as uow:
+        user = uow.users.get(principal.user_id)
+        if user.totp_secret_sealed is None:
+            raise InvalidConfig("code", "two-factor authentication is not enabled")
+        if not _totp_ok(_open_totp(platform, user.id, user.totp_secret_sealed), code, _now(now)):
+            raise InvalidConfig("code", "is not a valid code")
+        codes = _new_recovery_codes(uow, user.id)
+        audit.record(uow.session, actor=principal.actor, action="auth.recovery_codes_regenerated",
+                     subject=principal.actor, details={"recovery_codes": len(codes)})
+        return codes
+
+
+def recovery_codes_left(platform: Platform, principal: Principal) -> int:
+    with platform.uow() as uow:
+        return RecoveryCodeRepository(uow.session).remaining(principal.user_id)
+
+
+def _new_recovery_codes(uow: UnitOfWork, user_id: int) -> list[str]:
+    codes = [f"{secrets.token_hex(5)}-{secrets.token_hex(5)}" for _ in range(RECOVERY_CODES)]  # 80 bits each
+    RecoveryCodeRepository(uow.session).replace(user_id, [sha256_hex(c) for c in codes])
+    return codes
+
+
+def totp_now(secret: str, at: datetime | None = None) -> str:
+    """The current code for ``secret`` (what an authenticator app shows); for tests and the demo."""
+    return pyotp.TOTP(secret).at(_now(at))
+
+
+# --- personal API tokens --------------------------------------------------------------
+
+
+def create_token(platform: Platform, principal: Principal, name: str, scopes: Iterable[str],
+                 expires_in_days: int | None = None) -> IssuedToken:
+    """A new token with ``scopes``; the plaintext is returned once and only its hash kept."""
+    if principal.via != "session":
+        raise Refused("scope", "API tokens are created from a logged-in session")
+    wanted = tuple(dict.fromkeys(scopes))
+    for i, scope in enumerate(wanted):
+        if scope not in SCOPES:
+            raise InvalidConfig(f"scopes.{i}", f"must be one of {', '.join(SCOPES)}")
+    if not wanted:
+        raise InvalidConfig("scopes", "name at least one scope")
+    if not name.strip() or len(name) > 120:
+        raise InvalidConfig("name", "must be 1 to 120 characters")
+    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+        raise InvalidConfig("expires_in_days", "must be between 1 and 3650")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    prefix = token[: len(TOKEN_PREFIX) + 6]
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    with platform.uow() as uow:
+        row = ApiTokenRepository(uow.session).add_token(principal.user_id, name.strip(), sha256_hex(token), prefix,
+                                                        wanted, expires)
+        audit.record(uow.session, actor=principal.actor, action="token.created", subject=f"token:{row.id}",
+                     details={"name": row.name, "scopes": list(wanted), "prefix": prefix})
+        return IssuedToken(row.id, row.name, token, prefix, wanted, expires)
+
+
+def list_tokens(platform: Platform, principal: Principal) -> list[TokenView]:
+    with platform.uow() as uow:
+        return [TokenView(r.id, r.name, r.prefix, tuple(r.scopes), r.created_at, r.last_used_at, r.expires_at)
+                for r in ApiTokenRepository(uow.session).list_tokens(principal.user_id)]
+
+
+def revoke_token(platform: Platform, principal: Principal, token_id: int) -> None:
+    with platform.uow() as uow:
+        row = ApiTokenRepository(uow.session).get_token(principal.user_id, token_id)
+        if row.revoked_at is not None:
+            raise NotFound("token", token_id)
+        row.revoked_at = datetime.now(UTC)
+        audit.record(uow.session, actor=principal.actor, action="token.revoked", subject=f"token:{token_id}",
+                     details={"name": row.name})

@@ -1,0 +1,112 @@
+"""Deal use cases: list, detail with orders and fills, close at market, add funds.
+
+Closing and adding funds are requests to the bot: they go through the bot inbox
+(``services.inbox``) to the engine, which is the only place that places orders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sealbot import audit
+from sealbot.domain import AddFunds, AmountType, CloseAtMarket, Deal, DealStatus, Fill, Order
+from sealbot.domain.errors import InvalidConfig
+from sealbot.services import inbox
+from sealbot.services.paging import Page, page_of
+from sealbot.services.platform import Platform
+
+
+@dataclass(frozen=True, slots=True)
+class DealView:
+    bot_id: int
+    no: int
+    pair: str
+    direction: str
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+    close_reason: str | None
+    bought: Decimal
+    spent: Decimal
+    sold: Decimal
+    received: Decimal
+    fees_quote: Decimal
+    average_entry: Decimal | None
+    realized_profit: Decimal | None  # closed deals only
+
+
+@dataclass(frozen=True, slots=True)
+class DealDetail:
+    deal: DealView
+    orders: list[Order]
+    fills: list[Fill]
+
+
+def view_of(deal: Deal) -> DealView:
+    closed = deal.status is DealStatus.CLOSED
+    return DealView(int(deal.bot), deal.no, deal.pair.symbol, deal.direction.value, deal.status.value,
+                    deal.opened_at, deal.closed_at, deal.close_reason.value if deal.close_reason else None,
+                    deal.bought, deal.spent, deal.sold, deal.received, deal.fees_quote, deal.average_entry,
+                    deal.realized_profit if closed else None)
+
+
+def list_deals(platform: Platform, owner_id: int, *, bot_id: int | None = None, status: str | None = None,
+               pair: str | None = None, limit: int = 50, offset: int = 0) -> Page[DealView]:
+    wanted = None
+    if status is not None:
+        try:
+            wanted = DealStatus(status)
+        except ValueError:
+            raise InvalidConfig("status", f"must be one of {', '.join(s.value for s in DealStatus)}") from None
+    with platform.uow() as uow:
+        if bot_id is not None:
+            uow.bots.get(owner_id, bot_id)
+        deals = [view_of(d) for d in uow.deals.list(owner_id, bot_id, status=wanted)
+                 if pair is None or d.pair.symbol == pair]
+    deals.sort(key=lambda d: d.opened_at, reverse=True)
+    return page_of(deals, limit, offset)
+
+
+def deal_detail(platform: Platform, owner_id: int, bot_id: int, no: int) -> DealDetail:
+    with platform.uow() as uow:
+        deal = uow.deals.get(owner_id, bot_id, no)
+        orders = uow.orders.list(owner_id, bot_id=bot_id, deal_no=no)
+        fills = [f for o in orders for f in uow.fills.for_order(owner_id, o.client_id)]
+    fills.sort(key=lambda f: f.at)
+    return DealDetail(view_of(deal), orders, fills)
+
+
+def _open_deal(platform: Platform, owner_id: int, bot_id: int, no: int) -> None:
+    with platform.uow() as uow:
+        deal = uow.deals.get(owner_id, bot_id, no)
+    if deal.status is not DealStatus.OPEN:
+        raise InvalidConfig("status", "the deal is not open")
+
+
+def close_deal(platform: Platform, owner_id: int, bot_id: int, no: int) -> int:
+    """Ask the bot to close the deal at market; the inbox item id."""
+    _open_deal(platform, owner_id, bot_id, no)
+    with platform.uow() as uow:
+        item = inbox.post(uow, owner_id, bot_id, CloseAtMarket(deal=no, at=datetime.now(UTC)))
+        audit.record(uow.session, actor=f"user:{owner_id}", action="deal.close_requested",
+                     subject=f"deal:{bot_id}-{no}", details={})
+        return item
+
+
+def add_funds(platform: Platform, owner_id: int, bot_id: int, no: int, amount: Decimal,
+              amount_type: str = "quote", price: Decimal | None = None) -> int:
+    """Ask the bot to add to the deal (at market, or a limit ``price``); the inbox item id."""
+    if amount <= 0:
+        raise InvalidConfig("amount", "must be positive")
+    if price is not None and price <= 0:
+        raise InvalidConfig("price", "must be positive")
+    if amount_type not in ("quote", "base"):
+        raise InvalidConfig("amount_type", "must be quote or base")
+    _open_deal(platform, owner_id, bot_id, no)
+    with platform.uow() as uow:
+        item = inbox.post(uow, owner_id, bot_id, AddFunds(deal=no, amount=amount, amount_type=AmountType(amount_type),
+                                                          at=datetime.now(UTC), price=price))
+        audit.record(uow.session, actor=f"user:{owner_id}", action="deal.add_funds_requested",
+                     subject=f"deal:{bot_id}-{no}", details={"amount": str(amount), "amount_type": amount_type})
+        return item

@@ -1,0 +1,96 @@
+"""Helpers for the web tests: HTTP clients that feed the secret-leak scan, sign-up with 2FA, simex keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from sealbot.services.auth import totp_now
+from sealbot.simex import SimexServer
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class LeakScan:
+    """Responses seen, secrets that must never appear, and once-shown secrets."""
+
+    texts: list[str] = field(default_factory=list)
+    never: set[str] = field(default_factory=set)
+    once: set[str] = field(default_factory=set)
+
+    def record(self, response: httpx.Response) -> None:
+        headers = "\n".join(f"{k}: {v}" for k, v in response.headers.multi_items())
+        self.texts.append(headers + "\n\n" + response.content.decode("utf-8", "replace"))
+
+    def check(self) -> None:
+        for secret in self.never:
+            hits = sum(secret in t for t in self.texts)
+            assert hits == 0, f"a registered secret appeared in {hits} response(s)"
+        for secret in self.once:
+            hits = sum(secret in t for t in self.texts)
+            assert hits <= 1, f"a show-once secret appeared in {hits} responses"
+
+
+class Clients:
+    """Makes independent HTTP clients (one per simulated browser or script)."""
+
+    def __init__(self, app: object, leaks: LeakScan) -> None:
+        self.app, self.leaks = app, leaks
+        self._open: list[httpx.AsyncClient] = []
+
+    def new(self, **kwargs: object) -> httpx.AsyncClient:
+        async def hook(response: httpx.Response) -> None:
+            await response.aread()
+            self.leaks.record(response)
+
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),  # type: ignore[arg-type]
+                                   base_url="http://testserver", event_hooks={"response": [hook]}, **kwargs)
+        self._open.append(client)
+        return client
+
+    async def close(self) -> None:
+        for client in self._open:
+            await client.aclose()
+
+
+@dataclass
+class User:
+    client: httpx.AsyncClient
+    user_id: int
+    email: str
+    csrf: str
+    totp_secret: str | None = None
+
+    def code(self) -> str:
+        assert self.totp_secret is not None
+        return totp_now(self.totp_secret)
+
+
+async def signup(http: Clients, email: str, *, two_factor: bool = True) -> User:
+    """Register and log in through the API; optionally enable 2FA (and log in again with it)."""
+    client = http.new()
+    r = await client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    r = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    user = User(client, r.json()["user_id"], email, r.json()["csrf_token"])
+    client.headers["X-CSRF-Token"] = user.csrf
+    if two_factor:
+        r = await client.post("/api/v1/auth/2fa/setup")
+        assert r.status_code == 200, r.text
+        user.totp_secret = r.json()["secret"]
+        http.leaks.once.add(user.totp_secret)
+        r = await client.post("/api/v1/auth/2fa/confirm", json={"code": user.code()})
+        assert r.status_code == 200, r.text
+        for code in r.json()["recovery_codes"]:
+            http.leaks.once.add(code)
+    return user
+
+
+def simex_key(simex: SimexServer, *, balances: dict[str, str] | None = None,
+              **kwargs: object) -> tuple[str, str]:
+    account = simex.admin.create_account("web", balances or {"USDT": "1000"})
+    created = simex.admin.create_key(int(account["id"]), **kwargs)  # type: ignore[arg-type]
+    return str(created["key"]), str(created["secret"])
