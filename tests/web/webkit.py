@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from sealbot.services.auth import totp_now
+from sealbot.services.platform import Platform
 from sealbot.simex import SimexServer
 
 PASSWORD = "correct horse battery staple"
@@ -94,3 +95,65 @@ def simex_key(simex: SimexServer, *, balances: dict[str, str] | None = None,
     account = simex.admin.create_account("web", balances or {"USDT": "1000"})
     created = simex.admin.create_key(int(account["id"]), **kwargs)  # type: ignore[arg-type]
     return str(created["key"]), str(created["secret"])
+
+
+DCA_CONFIG = {
+    "markets": [{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}],
+    "base_order_volume": "100", "safety_order_volume": "100", "max_safety_orders": 3,
+    "safety_order_step_percentage": "0.5", "take_profit": "0.5", "base_order_type": "market",
+}
+SIGNAL_CONFIG = {
+    "markets": [{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}],
+    "amount": "50",
+}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    account_id: int
+    bot_id: int
+    deal_no: int
+    closed_no: int
+    alert_id: int
+    client_order_id: str
+
+
+def seed_trading(platform: Platform, owner_id: int, bot_id: int, account_id: int) -> Seeded:
+    """What the engine would have written: an open and a closed deal, an order with a
+    fill, an alert (written straight through the store, as the engine does)."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from sealbot.domain import (
+        ClientOrderId,
+        CloseReason,
+        Deal,
+        Direction,
+        Fill,
+        Order,
+        OrderStatus,
+        OrderType,
+        Pair,
+        Side,
+    )
+
+    pair = Pair.parse("BTC/USDT")
+    now = datetime.now(UTC)
+    with platform.uow() as uow:
+        opened = Deal(bot=str(bot_id), no=2, pair=pair, direction=Direction.LONG, opened_at=now - timedelta(minutes=5),
+                      bought=Decimal("0.002"), spent=Decimal("100"))
+        closed = Deal(bot=str(bot_id), no=1, pair=pair, direction=Direction.LONG, opened_at=now - timedelta(hours=2),
+                      bought=Decimal("0.002"), spent=Decimal("100"), sold=Decimal("0.002"),
+                      received=Decimal("101.5"), fees_quote=Decimal("0.2")).close(now - timedelta(hours=1),
+                                                                                  CloseReason.TAKE_PROFIT)
+        uow.deals.save(owner_id, bot_id, closed)
+        uow.deals.save(owner_id, bot_id, opened)
+        cid = ClientOrderId(str(bot_id), 2, "bo")
+        uow.orders.journal(owner_id, account_id, Order(cid, pair, Side.BUY, OrderType.MARKET, Decimal("0.002"),
+                                                       status=OrderStatus.FILLED, filled=Decimal("0.002"),
+                                                       average_price=Decimal("50000")), bot_id=bot_id)
+        uow.fills.add(owner_id, Fill(cid, pair, Side.BUY, Decimal("50000"), Decimal("0.002"), Decimal("0.1"), "USDT",
+                                     now - timedelta(minutes=5), "t-1"))
+        alert = uow.alerts.add(owner_id, "warning", "foreign_order", "an order sealbot did not place",
+                               account_id=account_id, bot_id=bot_id)
+        return Seeded(account_id, bot_id, 2, 1, alert.id, cid.text)

@@ -186,6 +186,7 @@ def login(platform: Platform, email: str, password: str, *, totp_code: str | Non
         if throttle is not None and throttle.locked_until is not None and throttle.locked_until > at:
             audit.record(uow.session, actor="anonymous", action="auth.login_locked", subject=_subject(uow, key),
                          details={"ip": ip})
+            uow.commit()  # the refusal is recorded even though the caller raises
             raise LockedOut(int((throttle.locked_until - at).total_seconds()) + 1)
         try:
             user = uow.users.by_email(key)

@@ -8,7 +8,8 @@ TradingView cannot send custom headers, so the bot's secret travels in the body
 2. not JSON / a field missing or wrong / older than its age  -> ``malformed`` / ``stale``
 3. unknown bot *or* wrong secret (indistinguishable)         -> ``unauthorized``
 4. source IP not on the bot's allow-list                     -> ``forbidden``
-5. bot not running                                           -> ``not_running``
+5. body format not the bot's kind, older than the bot's age  -> ``malformed`` / ``stale``
+   bot not running                                           -> ``not_running``
 6. more than the bot's ``max_per_minute``                    -> ``rate_limited``
 7. the same signal id seen before                            -> ``duplicate``
 
@@ -33,7 +34,7 @@ from typing import Final, NoReturn
 
 from sealbot import audit
 from sealbot.bots.signals import MAX_BODY as _PARSER_MAX_BODY
-from sealbot.bots.signals import SignalRejected, StaleSignal, hash_secret, parse_signal, verify_secret
+from sealbot.bots.signals import SignalFormat, SignalRejected, StaleSignal, hash_secret, parse_signal, verify_secret
 from sealbot.domain.errors import InvalidConfig, SealbotError
 from sealbot.services import inbox
 from sealbot.services.platform import Platform
@@ -45,6 +46,7 @@ MAX_BODY: Final = _PARSER_MAX_BODY  # bytes; larger bodies are refused unread
 DEFAULT_MAX_AGE: Final = timedelta(minutes=5)
 DEFAULT_MAX_PER_MINUTE: Final = 30
 SIGNAL_KINDS: Final = ("signal", "dca")  # bot kinds that take webhook signals
+_FORMAT_KIND: Final = {SignalFormat.SIGNAL_BOT: "signal", SignalFormat.DCA_BOT: "dca"}
 _NO_SUCH_BOT_HASH: Final = hash_secret(secrets.token_hex(32))  # keeps the unknown-bot path as slow as a real check
 
 
@@ -113,6 +115,7 @@ class SignalGate:
             if not verify_secret(stored, parsed.secret) or bot is None or not bot.webhook_secret_hash:
                 self._refuse("unauthorized", "unknown bot or wrong secret", "secret", source_ip)
             owner, kind, status = bot.owner_id, bot.kind, bot.status
+            bot_max_age = bot.config.get("max_signal_age_seconds") if isinstance(bot.config, dict) else None
             policy = WebhookPolicyRepository(uow.session).get(bot.id)
             allowed = policy.allowed_ips if policy is not None else None
             limit = policy.max_per_minute if policy is not None else DEFAULT_MAX_PER_MINUTE
@@ -120,8 +123,13 @@ class SignalGate:
         if allowed and not _ip_allowed(source_ip, allowed):
             self._refuse("forbidden", "source address is not on this bot's allow-list", "source_ip", source_ip,
                          subject)
-        if kind not in SIGNAL_KINDS or status != "running":
-            self._refuse("not_running", "this bot is not running or takes no signals", "bot", source_ip, subject)
+        if kind != _FORMAT_KIND[parsed.format]:
+            self._refuse("malformed", f"a {kind} bot does not take {parsed.format.value} bodies", "body", source_ip,
+                         subject)
+        if isinstance(bot_max_age, int) and parsed.signal.at < at - timedelta(seconds=bot_max_age):
+            self._refuse("stale", f"older than the bot's {bot_max_age} s", "timestamp", source_ip, subject)
+        if status != "running":
+            self._refuse("not_running", "this bot is not running", "bot", source_ip, subject)
         if not self._limiter.allow(bot.id, limit, at):
             self._refuse("rate_limited", f"more than {limit} signals in a minute", "bot", source_ip, subject,
                          retry_after=60)
