@@ -9,6 +9,10 @@ are the bundled real BTC 1m prices. Each replayed candle goes to the hub, every
 account's queue is drained (bot steps, guard, journal, orders to the paper venue), the
 paper venue matches on the candle's close and each account polls its fills.
 
+Also: signal-to-order latency, a signal event handed to the runner -> the order
+acknowledged by simex over loopback HTTP (signal bot, guard, SQLite journal, signed
+ccxt request), p50/p99 over ``--signals`` samples.
+
 Printed: events/s (events delivered to bots, woken or skipped by interest, per
 second of wall time), p50/p99 lag from a candle's publication to the command a bot
 produced on it, and resident memory per bot (RSS growth / N).
@@ -138,11 +142,80 @@ async def run(n_bots: int, candles: list[Candle], per_account: int) -> dict[str,
     }
 
 
+async def signal_latency(n: int, ccxt_throttle: bool = True) -> dict[str, float]:
+    """Signal -> order acknowledged by simex on loopback, through the whole engine path:
+    signal bot step, guard, journal transaction (SQLite), budget, signed ccxt request."""
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "engine"))
+    from simex_env import SimexTime, seed, simex_venue
+
+    from sealbot.domain import SignalAction, SignalReceived
+    from sealbot.engine.runner import InProcessRunner
+    from sealbot.simex import SimexServer
+
+    url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    market = {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
+    with SimexServer(speed=0) as sx:
+        account = sx.admin.create_account("bench", {"USDT": "1000000"})
+        key = sx.admin.create_key(account["id"])
+        journal, account_id, _ = seed(url, [])
+        from sealbot.store import UnitOfWork
+
+        with UnitOfWork(journal.session_factory) as uow:
+            owner = uow.accounts.all_with_status("active")[0].owner_id
+            bot = uow.bots.add(owner, "signal", "sig", {"bot_id": "1", "markets": [market], "amount": "20"},
+                               account_id=int(account_id))
+            uow.bots.set_status(owner, bot.id, "running")
+            bot_id = str(bot.id)
+        acks: list[float] = []
+
+        async def factory(_a: AccountRecord) -> Any:
+            venue = simex_venue(sx.base_url, key["key"], key["secret"])
+            # ccxt spaces requests by its own rateLimit (Binance: 50 ms); the engine budgets
+            # weight itself, so the figure is given with and without that throttle
+            venue.exchange.enableRateLimit = ccxt_throttle
+            original = venue.create_order
+
+            async def timed(order: Any) -> Any:
+                answer = await original(order)
+                acks.append(time.perf_counter())
+                return answer
+
+            venue.create_order = timed  # type: ignore[method-assign]
+            return venue
+
+        clock = SimexTime(sx.admin.clock()["now_ms"])
+        runner = InProcessRunner(journal, factory, clock=clock,
+                                 guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))),
+                                 settings=RunnerSettings(background=False, poll_feeds=False))
+        await runner.start_account(account_id)
+        acc = runner.accounts[account_id]
+        assert bot_id in acc.bots, (bot_id, list(acc.bots))
+        lags: list[float] = []
+        for i in range(n):
+            action = SignalAction.ENTER_LONG if i % 2 == 0 else SignalAction.EXIT_LONG
+            before = len(acks)
+            t0 = time.perf_counter()
+            price = acc.market.snapshot(BTC).reference_price
+            await acc.deliver(bot_id, SignalReceived(f"s{i}", action, clock.now(), BTC, trigger_price=price))
+            if len(acks) > before:
+                lags.append(acks[before] - t0)
+            await acc.poll_once()
+            await acc.drain()
+        await runner.stop()
+    lags.sort()
+    return {"signals": n, "orders": len(lags), "p50_ms": 1000 * statistics.median(lags),
+            "p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bots", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--candles", type=int, default=1500)
     parser.add_argument("--per-account", type=int, default=100)
+    parser.add_argument("--signals", type=int, default=200, help="signal-to-order samples on simex (0: skip)")
     args = parser.parse_args()
     logging.getLogger("sealbot.engine.market").setLevel(logging.ERROR)  # the paper venue has no 24h candles
     candles = load_candles(args.candles)
@@ -153,6 +226,11 @@ def main() -> None:
         print(f"{n:>6} {len(candles):>7} {r['events_per_s']:>10.0f} {r['steps']:>8.0f} {r['p50_ms']:>8.2f} "
               f"{r['p99_ms']:>8.2f} {r['mem_per_bot_kb']:>7.1f} {r['orders']:>7.0f} {r['closed_deals']:>6.0f} "
               f"{r['seconds']:>7.1f}")
+    if args.signals:
+        for throttle in (True, False):
+            r = asyncio.run(signal_latency(args.signals, throttle))
+            print(f"signal -> order acknowledged by simex (loopback, ccxt throttle {'on' if throttle else 'off'}): "
+                  f"{r['orders']:.0f} orders, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -101,3 +101,32 @@ async def test_a_429_without_retry_after_waits_for_the_short_window_not_the_day(
     clock.advance(3.0)
     budget.rate_limited(retry_after=None)
     assert await budget.acquire() == pytest.approx(7.0)
+
+
+async def test_every_venue_call_draws_its_weight_and_a_429_blocks_the_whole_ip() -> None:
+    from sealbot.domain import Pair
+    from sealbot.engine.budgeted import BINANCE_WEIGHTS, BudgetedVenue
+    from sealbot.venues.errors import RateLimited
+
+    from .fakes import FakeVenue
+
+    clock = fresh_clock()
+    budget = Budget("ip", [RateLimit(50, 60.0)], clock)
+    inner = FakeVenue()
+    inner.name = "binance"
+    venue = BudgetedVenue(inner, budget)
+    btc = Pair("BTC", "USDT")
+    await venue.fetch_my_trades(btc)  # 20
+    await venue.fetch_my_trades(btc)  # 40
+    assert clock.slept == []
+    await venue.fetch_my_trades(btc)  # 60 > 50: waits for the next minute
+    assert clock.slept == [pytest.approx(60.0)]
+    assert budget.limits[0].used == BINANCE_WEIGHTS["fetch_my_trades"]
+
+    async def limited(_pair: Pair) -> object:
+        raise RateLimited("binance", "rate limited by the exchange; slow down")
+
+    inner.fetch_ticker = limited  # type: ignore[assignment,method-assign]
+    with pytest.raises(RateLimited):
+        await venue.fetch_ticker(btc)
+    assert budget.blocked_until > clock.monotonic()

@@ -51,6 +51,7 @@ from sealbot.domain import (
     TimerFired,
 )
 from sealbot.engine.budget import Budgets
+from sealbot.engine.budgeted import BudgetedVenue
 from sealbot.engine.candles import FeedHub, IndicatorSpec, PollingSource
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.guard import DailySpend, GuardPolicy
@@ -86,6 +87,7 @@ class RunnerSettings:
     bot_timeframe: str = "1m"
     poll_feeds: bool = True  # False when a replayed stream calls FeedHub.publish itself
     background: bool = True  # False: no worker/poller tasks; the caller drives poll_once() and drain()
+    egress_ip: str = "default"  # accounts behind the same IP share one request-weight budget
     resend_window: float = 300.0  # seconds (engine clock) a journalled, never-sent order may still be sent
 
 
@@ -487,7 +489,7 @@ class InProcessRunner:
         if account_id in self.accounts:
             return
         account = self._record(account_id)
-        venue = await self.venue_factory(account)
+        venue = BudgetedVenue(await self.venue_factory(account), self.budgets.for_ip(self.settings.egress_ip))
         runner = AccountRunner(account, venue, self.journal, guard=self.guard, hub=self.hub, clock=self.clock,
                                settings=self.settings, budgets=self.budgets, alert_sink=self.alert_sink,
                                spend=self.spend)
