@@ -19,6 +19,7 @@ WEBHOOK_STATUS = {"too_large": 413, "malformed": 422, "stale": 422, "unauthorize
                   "not_running": 409, "rate_limited": 429, "duplicate": 409}
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the body could not be parsed"},
     401: {"model": ErrorOut, "description": "not authenticated"},
     403: {"model": ErrorOut, "description": "refused by a rule (scope, 2FA, CSRF, admin, key policy)"},
     404: {"model": ErrorOut, "description": "not found (another user's resource is not found either)"},
