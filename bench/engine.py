@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from sealbot.domain import Candle, MarketRules, Pair
+from sealbot.engine.budget import Budgets
 from sealbot.engine.candles import FeedHub
 from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot
 from sealbot.engine.journal import AccountRecord, BotRecord, MemoryJournal
@@ -157,7 +158,7 @@ async def signal_latency(n: int, ccxt_throttle: bool = True) -> dict[str, float]
 
     url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     market = {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
-    with SimexServer(speed=0) as sx:
+    with SimexServer(speed=0, weight_limit=10**7) as sx:
         account = sx.admin.create_account("bench", {"USDT": "1000000"})
         key = sx.admin.create_key(account["id"])
         journal, account_id, _ = seed(url, [])
@@ -187,7 +188,9 @@ async def signal_latency(n: int, ccxt_throttle: bool = True) -> dict[str, float]
             return venue
 
         clock = SimexTime(sx.admin.clock()["now_ms"])
-        runner = InProcessRunner(journal, factory, clock=clock,
+        # exchange limits lifted on both sides: this measures latency, not the budgets' waiting
+        budgets = Budgets(weight_per_minute=10**7, orders_per_10s=10**6)
+        runner = InProcessRunner(journal, factory, clock=clock, budgets=budgets,
                                  guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))),
                                  settings=RunnerSettings(background=False, poll_feeds=False))
         await runner.start_account(account_id)

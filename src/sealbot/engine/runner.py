@@ -117,6 +117,7 @@ class _Outcome:
     alerts: list[AlertRecord] = field(default_factory=list)
     follow_ups: list[tuple[str, Event]] = field(default_factory=list)
     commands: int = 0
+    record: BotRecord | None = None  # the bot as saved in the step's transaction
 
 
 def wakes(interest: Interest, event: Event) -> bool:
@@ -327,7 +328,8 @@ class AccountRunner:
             record = self._command(tx, live, record, command, outcome, may_send, event)
             if record.status != BotStatus.RUNNING and not isinstance(event, OPERATOR_EVENTS):
                 may_send = False
-        tx.save_bot(replace(record, state=live.module.dump_state(state)))
+        outcome.record = replace(record, state=live.module.dump_state(state))
+        tx.save_bot(outcome.record)
         return state, outcome
 
     def _command(self, tx: JournalTx, live: LiveBot, record: BotRecord, command: Command, outcome: _Outcome,
@@ -380,10 +382,8 @@ class AccountRunner:
     async def _after_commit(self, live: LiveBot, state: Any, outcome: _Outcome, event: Event) -> int:
         """The transaction committed: adopt the state, then do the I/O it asked for."""
         live.state = state
-        with self.journal.transaction() as tx:
-            stored = tx.get_bot(live.id)
-        if stored is not None:
-            live.record = stored
+        if outcome.record is not None:
+            live.record = outcome.record
         live.interest = live.module.interest(live.config, state)
         self.steps += 1
         if self.on_commands is not None and outcome.commands:
