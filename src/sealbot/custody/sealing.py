@@ -7,7 +7,9 @@ in the database and the audit log.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -29,6 +31,10 @@ class SealedCredential:
     api_key_hint: str
     hsm_label: str | None = None
     public_key_pem: str | None = None
+
+
+TOKEN_LABEL = re.compile(r"sb-(?:hmac|ed25519)-\d+-\d+-\d+-[0-9a-f]{8}")
+"""What ``_label`` + the token's random suffix look like: the only objects custody deletes."""
 
 
 def _label(kind: str, binding: Binding) -> str:
@@ -100,3 +106,55 @@ def open_material(blob: SealedBlob, binding: Binding, keyring: Keyring) -> Mater
         return Material.decode(raw)
     finally:
         wipe(raw)
+
+
+class Sealer(Protocol):
+    """Where sealing happens: over a keyring in this process (``KeyringSealer``), or in
+    the ``sealbot signer`` process over its socket (``SocketSigner``), so that in
+    socket mode the web process seals new keys without ever holding the KEK.
+
+    Plaintext goes in (the key path: a pasted key goes straight to custody); only
+    sealed blobs, token labels, hints and public keys come out.
+    """
+
+    def seal_credentials(self, binding: Binding, creds: ApiCredentials) -> SealedCredential: ...
+
+    def generate_ed25519(self, binding: Binding) -> SealedCredential: ...
+
+    def attach_api_key(self, sealed: SealedCredential, api_key: Secret, new_binding: Binding) -> SealedCredential: ...
+
+    def discard_token_object(self, hsm_label: str) -> None:
+        """Delete a token object no row will name (a seal rolled back, a row destroyed)."""
+        ...
+
+
+class KeyringSealer:
+    """The ``Sealer`` over a keyring in this process (in-process mode, and the signer
+    process serving the socket)."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def seal_credentials(self, binding: Binding, creds: ApiCredentials) -> SealedCredential:
+        return seal_api_credentials(creds, binding, self._keyring)
+
+    def generate_ed25519(self, binding: Binding) -> SealedCredential:
+        return generate_ed25519(binding, self._keyring)
+
+    def attach_api_key(self, sealed: SealedCredential, api_key: Secret, new_binding: Binding) -> SealedCredential:
+        if (new_binding.owner_id, new_binding.account_id) != (sealed.binding.owner_id, sealed.binding.account_id) \
+                or new_binding.version <= sealed.binding.version:
+            # a re-seal must not move a key pair onto another account (it would undo the AAD binding)
+            raise CustodyError(f"custody: an API key is attached under a later version of the same account, "
+                               f"not {new_binding} for {sealed.binding}")
+        return attach_api_key(sealed, api_key, new_binding, self._keyring)
+
+    def discard_token_object(self, hsm_label: str) -> None:
+        if not TOKEN_LABEL.fullmatch(hsm_label):
+            # only credential objects: never the KEK, whoever asks (a socket peer included)
+            raise CustodyError("custody: not the label of a credential's token object")
+        if self._keyring.token is not None:
+            self._keyring.token.destroy(hsm_label)
+
+    def __repr__(self) -> str:
+        return f"KeyringSealer({self._keyring!r})"

@@ -8,7 +8,7 @@ the credential row and its audit record commit or roll back together), except
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,13 +21,7 @@ from sealbot.custody.errors import CredentialNotFound, CustodyError
 from sealbot.custody.keyring import Keyring
 from sealbot.custody.material import SigningAlgorithm
 from sealbot.custody.rotation import RotationReport, rotate
-from sealbot.custody.sealing import (
-    SealedCredential,
-    attach_api_key,
-    generate_ed25519,
-    open_material,
-    seal_api_credentials,
-)
+from sealbot.custody.sealing import KeyringSealer, SealedCredential, Sealer, open_material
 from sealbot.custody.secrets import ApiCredentials, Secret
 from sealbot.custody.store_adapters import StoreRotationStore, binding_of, blob_of
 from sealbot.domain.errors import NotFound
@@ -80,20 +74,36 @@ class _Forgetful(Protocol):
 
 
 class Custody:
-    """Seal, generate, destroy credentials with one keyring; tell a signer to forget them."""
+    """Seal, generate, destroy credentials; tell a signer to forget them.
 
-    def __init__(self, keyring: Keyring | None, signer: _Forgetful | None = None) -> None:
+    Sealing goes through a ``Sealer``: by default one over ``keyring`` in this process;
+    in socket mode the ``sealbot signer`` process's (``Custody(None, signer, sealer=signer)``),
+    so this process seals new keys with no KEK of its own.
+    """
+
+    def __init__(self, keyring: Keyring | None, signer: _Forgetful | None = None, *,
+                 sealer: Sealer | None = None) -> None:
         """``keyring`` may be None in a process without KEK access (``signer = "socket"``):
-        such a ``Custody`` can destroy credential rows (revocation) but not seal or open."""
+        such a ``Custody`` seals through ``sealer`` (if given) and destroys credential
+        rows (revocation), but cannot open a credential or report on the KEK."""
         self._keyring = keyring
         self._signer = signer
+        self._sealer: Sealer | None = sealer if sealer is not None else (
+            KeyringSealer(keyring) if keyring is not None else None)
 
     @property
     def keyring(self) -> Keyring:
         if self._keyring is None:
             raise CustodyError("custody: this process has no KEK (the signer runs elsewhere); "
-                               "sealing and opening happen in the `sealbot signer` process")
+                               "opening happens in the `sealbot signer` process")
         return self._keyring
+
+    @property
+    def sealer(self) -> Sealer:
+        if self._sealer is None:
+            raise CustodyError("custody: this process has no KEK and no signer to seal through; "
+                               "sealing happens in the `sealbot signer` process")
+        return self._sealer
 
     # ----- sealing --------------------------------------------------------------------
     def seal_credentials(self, uow: UnitOfWork, owner_id: int, account_id: int, creds: ApiCredentials,
@@ -103,7 +113,7 @@ class Custody:
         Earlier versions are destroyed in the same transaction: an account has one live key.
         """
         binding = Binding(owner_id, account_id, uow.credentials.next_version(owner_id, account_id))
-        sealed = seal_api_credentials(creds, binding, self.keyring)
+        sealed = self.sealer.seal_credentials(binding, creds)
         with self._undo_token_object(sealed):
             self._destroy_rows(uow, owner_id, account_id)
             return self._store(uow, sealed, actor or f"user:{owner_id}", "credential.sealed")
@@ -113,7 +123,7 @@ class Custody:
         """A new Ed25519 key pair for the account; returns the public key PEM to register
         with the exchange. The private key never leaves custody (or the token)."""
         binding = Binding(owner_id, account_id, uow.credentials.next_version(owner_id, account_id))
-        sealed = generate_ed25519(binding, self.keyring)
+        sealed = self.sealer.generate_ed25519(binding)
         with self._undo_token_object(sealed):
             self._destroy_rows(uow, owner_id, account_id)
             view = self._store(uow, sealed, actor or f"user:{owner_id}", "credential.generated")
@@ -127,7 +137,8 @@ class Custody:
         current = SealedCredential(binding_of(row), SigningAlgorithm(row.algorithm), blob_of(row),
                                    row.api_key_hint, row.hsm_label, row.public_key)
         new_binding = Binding(owner_id, account_id, uow.credentials.next_version(owner_id, account_id))
-        sealed = attach_api_key(current, api_key, new_binding, self.keyring)
+        sealed = self.sealer.attach_api_key(
+            current, api_key if isinstance(api_key, Secret) else Secret(api_key), new_binding)
         # the old row goes, but not its token object: the new version uses the same key pair
         uow.credentials.destroy_for_account(owner_id, account_id)
         return self._store(uow, sealed, actor or f"user:{owner_id}", "credential.api_key_attached")
@@ -139,8 +150,8 @@ class Custody:
         try:
             yield
         except BaseException:
-            if sealed.hsm_label is not None and self.keyring.token is not None:
-                self.keyring.token.destroy(sealed.hsm_label)
+            if sealed.hsm_label is not None:
+                self.sealer.discard_token_object(sealed.hsm_label)
             raise
 
     def _store(self, uow: UnitOfWork, sealed: SealedCredential, actor: str, action: str) -> CredentialView:
@@ -170,6 +181,15 @@ class Custody:
         row = self._current(uow, owner_id, account_id)
         open_material(blob_of(row), binding_of(row), self.keyring)
         return True
+
+    def _discard(self, label: str) -> None:
+        """Delete a destroyed row's token object. If the token (or the signer holding it)
+        cannot be reached the object stays until ``purge_orphans`` runs where the token is;
+        it is unusable meanwhile: no row names it, so the signer never finds it."""
+        if self._sealer is None:
+            return
+        with suppress(CustodyError):  # revocation must finish; ``keys status`` lists the orphan
+            self._sealer.discard_token_object(label)
 
     def _current(self, uow: UnitOfWork, owner_id: int, account_id: int) -> Credential:
         try:
@@ -236,13 +256,8 @@ class Custody:
             uow.credentials.destroy_for_owner(owner_id)
         else:
             uow.credentials.destroy_for_account(owner_id, account_id)
-        labels = {label for _acc, label in rows if label}
-        token = self._keyring.token if self._keyring is not None else None
-        if labels and token is not None:
-            for label in labels:
-                token.destroy(label)
-        # without the token here the objects stay until ``purge_orphans`` runs where it is;
-        # they are unusable meanwhile: no row names them, so the signer never finds them
+        for label in sorted({label for _acc, label in rows if label}):
+            self._discard(label)
         if self._signer is not None:
             if owner_id is None:
                 self._signer.forget()

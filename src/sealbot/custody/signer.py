@@ -39,6 +39,7 @@ from sealbot.custody.envelope import Binding, SealedBlob, open_bytes, wipe
 from sealbot.custody.errors import CredentialNotFound, CustodyError, SigningRefused
 from sealbot.custody.keyring import Keyring
 from sealbot.custody.material import Material, SigningAlgorithm
+from sealbot.custody.sealing import KeyringSealer
 
 Encoding = Literal["hex", "base64"]
 
@@ -111,6 +112,7 @@ class _Entry:
     handle: SigningHandle
     credential: StoredCredential
     loaded_at: float
+    adopted: bool = False  # handed in by the caller (``adopt``), not loaded from the source
 
 
 def encode_signature(raw: bytes, encoding: Encoding) -> str:
@@ -145,6 +147,26 @@ class LocalSigner:
             self._entries[handle.ref] = _Entry(handle, credential, self._clock())
         return handle
 
+    def adopt(self, credential: StoredCredential, purpose: str) -> SigningHandle:
+        """A handle for a credential the caller hands in rather than one loaded from the
+        source: the link-time permission check in socket mode, whose sealed row is not
+        committed yet (so the signer process cannot read it).
+
+        The blob is opened once here, so one that does not open with this signer's KEK
+        and its own binding fails now. The handle is never refreshed: when its TTL has
+        passed it is gone. It is not audited here, and neither are its refusals: the
+        caller's open transaction holds the audit chain, so the caller records the
+        access (and ``account.link_refused``) in it. ``purpose`` is kept for that record.
+        """
+        if credential.hsm_label is None:
+            with self._material(credential):
+                pass
+        handle = SigningHandle(credential.owner_id, credential.account_id, credential.version,
+                               credential.algorithm.value, secrets.token_urlsafe(18))
+        with self._lock:
+            self._entries[handle.ref] = _Entry(handle, credential, self._clock(), adopted=True)
+        return handle
+
     def forget(self, owner_id: int | None = None, account_id: int | None = None) -> int:
         """Drop cached handles (all, an owner's, or one account's); returns how many."""
         with self._lock:
@@ -154,6 +176,10 @@ class LocalSigner:
             for ref in doomed:
                 del self._entries[ref]
             return len(doomed)
+
+    def sealer(self) -> KeyringSealer:
+        """Sealing with this signer's keyring: what the socket server's seal operations use."""
+        return KeyringSealer(self._keyring)
 
     def record(self, actor: str, action: str, subject: str, details: Mapping[str, object]) -> None:
         """Write an audit record through the signer's sink (the socket server's peer refusals)."""
@@ -166,6 +192,10 @@ class LocalSigner:
             raise CustodyError("custody: unknown or revoked signing handle")
         if self._clock() - entry.loaded_at <= self._ttl:
             return entry.credential
+        if entry.adopted:
+            with self._lock:
+                self._entries.pop(handle.ref, None)
+            raise CustodyError("custody: unknown or revoked signing handle")
         try:
             fresh = self._source.load(handle.owner_id, handle.account_id)
         except CredentialNotFound:
@@ -179,6 +209,11 @@ class LocalSigner:
             if handle.ref in self._entries:
                 self._entries[handle.ref] = _Entry(handle, fresh, self._clock())
         return fresh
+
+    def _is_adopted(self, handle: SigningHandle) -> bool:
+        with self._lock:
+            entry = self._entries.get(handle.ref)
+        return entry is not None and entry.adopted
 
     @contextmanager
     def _material(self, credential: StoredCredential) -> Iterator[Material]:
@@ -203,6 +238,8 @@ class LocalSigner:
         try:
             policy.check(request.method, request.path, request.params, payload, credential.allowed_pairs)
         except SigningRefused as refusal:
+            if self._is_adopted(handle):
+                raise  # the caller audits it in its own transaction (see ``adopt``)
             self._audit.record(self._actor, "signer.refused", f"account:{handle.account_id}",
                                {"owner_id": handle.owner_id, "rule": refusal.policy_rule,
                                 "reason": refusal.reason, "exchange": request.exchange,

@@ -9,6 +9,12 @@ Wire format: 4-byte big-endian length + a JSON object, one request then one repl
 Payloads travel base64-encoded. Errors come back as (kind, message) and are raised
 as the same custody error types on the client; messages never carry secrets.
 
+Besides signing, the server seals (``seal``, ``generate_ed25519``, ``attach_api_key``,
+``discard_token_object``) and adopts a sealed-but-uncommitted credential for the
+link-time permission check (``adopt``), so the web process never needs the KEK.
+Plaintext travels only towards the signer (a pasted key, an exchange-issued API
+key); replies carry sealed blobs, labels, hints, public keys and signatures.
+
 The client keeps one connection open (ccxt calls ``sign()`` synchronously inside the
 event loop, so a round trip must cost tens of microseconds, not a connect).
 """
@@ -26,8 +32,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final, cast
 
+from sealbot.custody.envelope import Binding, SealedBlob
 from sealbot.custody.errors import CredentialNotFound, CustodyError, SealedCredentialError, SigningRefused
-from sealbot.custody.signer import Encoding, LocalSigner, SigningHandle, SignRequest
+from sealbot.custody.material import SigningAlgorithm
+from sealbot.custody.sealing import SealedCredential
+from sealbot.custody.secrets import ApiCredentials, Secret
+from sealbot.custody.signer import Encoding, LocalSigner, SigningHandle, SignRequest, StoredCredential
 
 _HEADER: Final = struct.Struct(">I")
 _PEERCRED: Final = struct.Struct("3i")  # pid, uid, gid
@@ -74,6 +84,43 @@ def _handle_to_wire(handle: SigningHandle) -> dict[str, Any]:
 def _handle_from_wire(data: dict[str, Any]) -> SigningHandle:
     return SigningHandle(int(data["owner_id"]), int(data["account_id"]), int(data["version"]),
                          str(data["algorithm"]), str(data["ref"]))
+
+
+def _binding_to_wire(binding: Binding) -> dict[str, int]:
+    return {"owner_id": binding.owner_id, "account_id": binding.account_id, "version": binding.version}
+
+
+def _binding_from_wire(data: dict[str, Any]) -> Binding:
+    return Binding(int(data["owner_id"]), int(data["account_id"]), int(data["version"]))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _sealed_to_wire(sealed: SealedCredential) -> dict[str, Any]:
+    blob = sealed.blob
+    return {"binding": _binding_to_wire(sealed.binding), "algorithm": sealed.algorithm.value,
+            "blob": {"kek_id": blob.kek_id, "wrapped_key": _b64(blob.wrapped_key), "nonce": _b64(blob.nonce),
+                     "ciphertext": _b64(blob.ciphertext), "algorithm": blob.algorithm},
+            "api_key_hint": sealed.api_key_hint, "hsm_label": sealed.hsm_label,
+            "public_key_pem": sealed.public_key_pem}
+
+
+def _sealed_from_wire(data: dict[str, Any]) -> SealedCredential:
+    b = data["blob"]
+    blob = SealedBlob(str(b["kek_id"]), base64.b64decode(b["wrapped_key"]), base64.b64decode(b["nonce"]),
+                      base64.b64decode(b["ciphertext"]), str(b["algorithm"]))
+    label, pem = data.get("hsm_label"), data.get("public_key_pem")
+    return SealedCredential(_binding_from_wire(data["binding"]), SigningAlgorithm(data["algorithm"]), blob,
+                            str(data["api_key_hint"]), None if label is None else str(label),
+                            None if pem is None else str(pem))
+
+
+def _stored_to_wire(credential: StoredCredential) -> dict[str, Any]:
+    binding = Binding(credential.owner_id, credential.account_id, credential.version)
+    return _sealed_to_wire(SealedCredential(binding, credential.algorithm, credential.blob, "",
+                                            credential.hsm_label))
 
 
 class _Server(socketserver.ThreadingUnixStreamServer):
@@ -125,6 +172,16 @@ class _Connection(socketserver.BaseRequestHandler):
         if op == "forget":
             owner, account = request.get("owner_id"), request.get("account_id")
             return signer.forget(None if owner is None else int(owner), None if account is None else int(account))
+        if op in _SEALING_OPS:
+            return self._seal(op, request)
+        if op == "adopt":
+            sealed = _sealed_from_wire(request["credential"])
+            b = sealed.binding
+            # an adopted handle only reads (the link-time check): with an empty allow-list
+            # the policy refuses every order, whatever the caller claims the account allows
+            stored = StoredCredential(b.owner_id, b.account_id, b.version, sealed.algorithm, sealed.blob,
+                                      sealed.hsm_label, frozenset())
+            return _handle_to_wire(signer.adopt(stored, str(request["purpose"])))
         handle = _handle_from_wire(request["handle"])
         if op == "api_key":
             return signer.api_key(handle)
@@ -139,6 +196,27 @@ class _Connection(socketserver.BaseRequestHandler):
                 raise CustodyError(f"custody: unknown signature encoding {encoding!r}")
             return signer.sign(handle, base64.b64decode(request["payload"]), sign_request, encoding)
         raise CustodyError(f"custody: unknown signer operation {op!r}")
+
+    def _seal(self, op: str, request: dict[str, Any]) -> Any:
+        """Sealing for a process without the KEK. Plaintext comes in; nothing secret goes out."""
+        sealer = self.server.signer.sealer()
+        if op == "seal":
+            c = request["credentials"]
+            passphrase = c.get("passphrase")
+            creds = ApiCredentials(str(c["api_key"]), str(c["secret"]),
+                                   None if passphrase is None else str(passphrase))
+            return _sealed_to_wire(sealer.seal_credentials(_binding_from_wire(request["binding"]), creds))
+        if op == "generate_ed25519":
+            return _sealed_to_wire(sealer.generate_ed25519(_binding_from_wire(request["binding"])))
+        if op == "attach_api_key":
+            return _sealed_to_wire(sealer.attach_api_key(_sealed_from_wire(request["sealed"]),
+                                                         Secret(str(request["api_key"])),
+                                                         _binding_from_wire(request["new_binding"])))
+        sealer.discard_token_object(str(request["hsm_label"]))
+        return None
+
+
+_SEALING_OPS: Final = frozenset({"seal", "generate_ed25519", "attach_api_key", "discard_token_object"})
 
 
 class SignerServer:
@@ -245,6 +323,31 @@ class SocketSigner:
 
     def forget(self, owner_id: int | None = None, account_id: int | None = None) -> int:
         return int(self._call({"op": "forget", "owner_id": owner_id, "account_id": account_id}))
+
+    # ----- custody.sealing.Sealer: sealing happens in the signer process -------------------
+    def seal_credentials(self, binding: Binding, creds: ApiCredentials) -> SealedCredential:
+        passphrase = None if creds.passphrase is None else creds.passphrase.reveal()
+        return _sealed_from_wire(self._call({
+            "op": "seal", "binding": _binding_to_wire(binding),
+            "credentials": {"api_key": creds.api_key.reveal(), "secret": creds.secret.reveal(),
+                            "passphrase": passphrase}}))
+
+    def generate_ed25519(self, binding: Binding) -> SealedCredential:
+        return _sealed_from_wire(self._call({"op": "generate_ed25519", "binding": _binding_to_wire(binding)}))
+
+    def attach_api_key(self, sealed: SealedCredential, api_key: Secret, new_binding: Binding) -> SealedCredential:
+        return _sealed_from_wire(self._call({"op": "attach_api_key", "sealed": _sealed_to_wire(sealed),
+                                             "api_key": api_key.reveal(),
+                                             "new_binding": _binding_to_wire(new_binding)}))
+
+    def discard_token_object(self, hsm_label: str) -> None:
+        self._call({"op": "discard_token_object", "hsm_label": hsm_label})
+
+    def adopt(self, credential: StoredCredential, purpose: str) -> SigningHandle:
+        """A read-only handle for a sealed, not yet committed credential (see ``LocalSigner.adopt``);
+        the blob travels in the request and the signer opens it with its KEK."""
+        return _handle_from_wire(self._call({"op": "adopt", "credential": _stored_to_wire(credential),
+                                             "purpose": purpose}))
 
     def close(self) -> None:
         with self._lock:

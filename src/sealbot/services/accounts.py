@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,10 +11,12 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from sealbot import audit
+from sealbot.custody.errors import CustodyError
 from sealbot.custody.material import SigningAlgorithm
 from sealbot.custody.secrets import ApiCredentials
 from sealbot.custody.service import CredentialView
 from sealbot.custody.signer import LocalSigner, StoredCredential
+from sealbot.custody.signer_socket import SocketSigner
 from sealbot.custody.store_adapters import blob_of
 from sealbot.domain.errors import InvalidConfig, NotFound, Refused
 from sealbot.services.platform import Platform
@@ -107,15 +110,41 @@ async def _link(platform: Platform, owner_id: int, exchange: str, label: str,
 
 async def _check_sealed(platform: Platform, uow: UnitOfWork, owner_id: int, account_id: int) -> PermissionReport:
     """Check the just-sealed, not yet committed credential with a signer that reads it
-    from this transaction and audits into it (a second connection would not see it)."""
+    from this transaction and audits into it (a second connection would not see it).
+
+    In socket mode this process has no KEK: the sealed row travels to the ``sealbot
+    signer`` process, which opens it with its KEK and returns a read-only handle
+    (``adopt``); the access is audited here, in this transaction, as in-process."""
     row = uow.credentials.current(owner_id, account_id)
     stored = StoredCredential(row.owner_id, row.account_id, row.version, SigningAlgorithm(row.algorithm),
                               blob_of(row), row.hsm_label, None)
-    signer = LocalSigner(platform.keyring, _OneCredential(stored), _SessionAudit(uow.session))
-    handle = signer.handle_for(owner_id, account_id, "permission check at link time")
     exchange = str(uow.accounts.get(owner_id, account_id).exchange)
+    if platform.loaded_keyring is None:
+        return await _check_through_signer_process(platform, uow, stored, exchange)
+    signer = LocalSigner(platform.keyring, _OneCredential(stored), _SessionAudit(uow.session))
+    handle = signer.handle_for(owner_id, account_id, _CHECK_PURPOSE)
     return await check_key(exchange, signer, handle, urls=platform.urls_for(exchange),
                            policy=platform.ip_policy, egress_ip=platform.egress_ip)
+
+
+_CHECK_PURPOSE = "permission check at link time"
+
+
+async def _check_through_signer_process(platform: Platform, uow: UnitOfWork, stored: StoredCredential,
+                                        exchange: str) -> PermissionReport:
+    remote = platform.signer
+    if not isinstance(remote, SocketSigner):
+        raise CustodyError("custody: no KEK in this process and no signer process to check the key with")
+    handle = remote.adopt(stored, _CHECK_PURPOSE)
+    audit.record(uow.session, actor="signer", action="credential.accessed", subject=f"account:{stored.account_id}",
+                 details={"owner_id": stored.owner_id, "purpose": _CHECK_PURPOSE, "version": stored.version,
+                          "algorithm": stored.algorithm.value, "via": "socket"})
+    try:
+        return await check_key(exchange, remote, handle, urls=platform.urls_for(exchange),
+                               policy=platform.ip_policy, egress_ip=platform.egress_ip)
+    finally:
+        with suppress(CustodyError):  # the handle expires in the signer anyway
+            remote.forget(account_id=stored.account_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealbot.config import Settings, SignerMode
+from sealbot.custody.errors import CustodyError
 from sealbot.custody.keyring import Keyring
 from sealbot.custody.runtime import keyring_from_settings, local_signer, socket_signer
 from sealbot.custody.service import Custody
@@ -27,15 +28,28 @@ from sealbot.venues.ccxt_venue import CcxtVenue
 
 @dataclass
 class Platform:
-    """The instance's live parts: database sessions, custody and the signer, venues."""
+    """The instance's live parts: database sessions, custody and the signer, venues.
+
+    In socket mode (``signer = "socket"``) there is no keyring here at all
+    (``loaded_keyring`` is None): sealing, opening and signing happen in the
+    ``sealbot signer`` process, and this process never reads the KEK.
+    """
 
     settings: Settings
     session_factory: sessionmaker[Session]
-    keyring: Keyring
+    loaded_keyring: Keyring | None
     signer: Signer
     custody: Custody
     exchange_urls: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     egress_ip: str | None = None
+
+    @property
+    def keyring(self) -> Keyring:
+        """The in-process keyring; ``CustodyError`` in socket mode, where this process has none."""
+        if self.loaded_keyring is None:
+            raise CustodyError("custody: this process has no KEK (signer = \"socket\"): sealing and opening "
+                               "happen in the `sealbot signer` process")
+        return self.loaded_keyring
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
@@ -59,14 +73,12 @@ class Platform:
 def open_platform(settings: Settings, *, exchange_urls: Mapping[str, Mapping[str, Any]] | None = None,
                   egress_ip: str | None = None) -> Platform:
     factory = make_session_factory(settings.effective_database_url)
-    keyring = keyring_from_settings(settings)
-    signer: Signer
     if settings.signer is SignerMode.SOCKET:
-        # Signing (the only use of a plaintext secret) happens in the `sealbot signer`
-        # process. Sealing a new key still needs the KEK here: see docs/security.md.
-        signer = socket_signer(settings.effective_signer_socket)
-        custody = Custody(keyring)
-    else:
-        local = local_signer(settings, keyring)
-        signer, custody = local, Custody(keyring, local)
-    return Platform(settings, factory, keyring, signer, custody, exchange_urls or {}, egress_ip)
+        # Sealing, opening and signing all happen in the `sealbot signer` process: this
+        # process neither opens the KEK file nor logs in to a token (docs/security.md).
+        remote = socket_signer(settings.effective_signer_socket)
+        return Platform(settings, factory, None, remote, Custody(None, remote, sealer=remote),
+                        exchange_urls or {}, egress_ip)
+    keyring = keyring_from_settings(settings)
+    local = local_signer(settings, keyring)
+    return Platform(settings, factory, keyring, local, Custody(keyring, local), exchange_urls or {}, egress_ip)
