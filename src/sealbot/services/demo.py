@@ -33,7 +33,7 @@ from sealbot.logs import uvicorn_log_config
 from sealbot.services.accounts import link_generated_key, register_user
 from sealbot.services.bots import create_bot, market_spec
 from sealbot.services.instance import init_instance
-from sealbot.services.platform import Platform, open_platform
+from sealbot.services.platform import Platform, open_platform, serve_platform
 
 DEMO_EMAIL = "demo@sealbot.local"
 DEMO_PAIR = Pair("BTC", "USDT")
@@ -104,6 +104,7 @@ async def serve_demo(demo: DemoInstance, port: int, clock: Clock, announce: Call
     runner = InProcessRunner(StoreJournal(demo.platform.session_factory), demo.platform.venue_for, clock=clock,
                              guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))))
     await runner.start_account(str(demo.account_id))
+    serve_platform(demo.platform)  # the app serves the demo instance, not the default one
     config = uvicorn.Config("sealbot.web.app:create_app", factory=True, host="127.0.0.1", port=port,
                             log_config=uvicorn_log_config(), log_level="warning")
     server = uvicorn.Server(config)

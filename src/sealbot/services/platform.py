@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from sealbot.config import Settings, SignerMode
+from sealbot.config import Settings, SignerMode, load_settings
 from sealbot.custody.errors import CustodyError
 from sealbot.custody.keyring import Keyring
 from sealbot.custody.runtime import keyring_from_settings, local_signer, socket_signer
@@ -82,3 +82,21 @@ def open_platform(settings: Settings, *, exchange_urls: Mapping[str, Mapping[str
     keyring = keyring_from_settings(settings)
     local = local_signer(settings, keyring)
     return Platform(settings, factory, keyring, local, Custody(keyring, local), exchange_urls or {}, egress_ip)
+
+
+_served: Platform | None = None
+
+
+def serve_platform(platform: Platform | None) -> None:
+    """Make ``platform`` the one the web app serves in this process.
+
+    ``uvicorn`` builds the app from an import string with no arguments, and the
+    services layer may not import the web layer; the demo (whose platform points at its
+    own simex and instance directory) registers its platform here before it serves."""
+    global _served
+    _served = platform
+
+
+def platform_to_serve() -> Platform:
+    """The registered platform, else one opened from this process's settings (``sealbot serve``)."""
+    return _served if _served is not None else open_platform(load_settings())

@@ -14,8 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 import sealbot
-from sealbot.config import load_settings
-from sealbot.services.platform import Platform, open_platform
+from sealbot.services.platform import Platform, platform_to_serve
 from sealbot.services.webhooks import SignalGate
 from sealbot.web import errors, pages
 from sealbot.web.api import accounts, auth, bots, deals, misc, signals
@@ -42,7 +41,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
                   openapi_url="/api/openapi.json",
                   description="sealbot's REST API. Authenticate with a session cookie (plus X-CSRF-Token on "
                               "changes) or a personal token: `Authorization: Bearer sbt_...`.")
-    app.state.platform = platform or open_platform(load_settings())
+    app.state.platform = platform or platform_to_serve()
     app.state.signal_gate = SignalGate(app.state.platform)
 
     @app.middleware("http")
