@@ -16,7 +16,10 @@ from sealbot.store.models import Base
 TABLES = {"users", "exchange_accounts", "credentials", "kek_rotations", "bots", "deals", "orders", "fills",
           "alerts", "signals", "audit_log", "audit_head",
           # 0002 (web tier)
-          "sessions", "api_tokens", "recovery_codes", "login_throttle", "bot_inbox", "bot_webhooks"}
+          "sessions", "api_tokens", "recovery_codes", "login_throttle", "bot_inbox", "bot_webhooks",
+          # 0003 (portfolio, copy sets)
+          "user_settings", "portfolio_snapshots", "balance_snapshots", "bot_groups", "bot_group_members",
+          "account_guard_limits"}
 
 
 def _tables(url: str) -> set[str]:

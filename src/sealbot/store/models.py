@@ -352,3 +352,98 @@ class BotWebhook(Base):
     owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
     allowed_ips: Mapped[list[str] | None]
     max_per_minute: Mapped[int] = mapped_column(default=30)
+
+
+# --- portfolio and copy trading (engine issue, migration 0003) ---
+
+
+class UserSettings(Base):
+    """Per-user preferences that are not credentials: today the currency the portfolio
+    is valued in. A user without a row gets the defaults (``USDT``)."""
+
+    __tablename__ = "user_settings"
+
+    user_id: Mapped[int] = mapped_column(Id, _fk("users.id", "CASCADE"), primary_key=True, autoincrement=False)
+    valuation_currency: Mapped[str] = mapped_column(sa.String(20), default="USDT")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PortfolioSnapshot(Base):
+    """One refresh of one account's balances, valued in ``currency`` at ``taken_at``.
+    ``total_value`` sums the lines that could be valued; ``unvalued`` names the assets
+    that could not (no route to ``currency`` through the exchange's tickers)."""
+
+    __tablename__ = "portfolio_snapshots"
+    __table_args__ = (sa.Index("ix_portfolio_snapshots_account_id_taken_at", "account_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    account_id: Mapped[int] = mapped_column(Id, _fk("exchange_accounts.id", "CASCADE"))
+    taken_at: Mapped[datetime]
+    currency: Mapped[str] = mapped_column(sa.String(20))
+    total_value: Mapped[Decimal]
+    unvalued: Mapped[list[str]] = mapped_column(default=list)
+
+
+class BalanceSnapshot(Base):
+    """One asset's balance inside a ``PortfolioSnapshot``. ``price``/``value`` are in the
+    snapshot's currency and ``None`` when the asset could not be valued; ``route`` says
+    through which tickers it was (e.g. ``ETH/BTC>BTC/USDT``)."""
+
+    __tablename__ = "balance_snapshots"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(Id, _fk("portfolio_snapshots.id", "CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    account_id: Mapped[int] = mapped_column(Id, _fk("exchange_accounts.id", "CASCADE"))
+    asset: Mapped[str] = mapped_column(sa.String(20))
+    free: Mapped[Decimal]
+    used: Mapped[Decimal]
+    total: Mapped[Decimal]
+    price: Mapped[Decimal | None]
+    value: Mapped[Decimal | None]
+    route: Mapped[str | None] = mapped_column(sa.String(120))
+
+
+class BotGroup(Base):
+    """A copy set: one bot config run by N member bots, one per linked account, each
+    sized on its own (``BotGroupMember``). One webhook secret fans a signal out to all."""
+
+    __tablename__ = "bot_groups"
+    __table_args__ = (sa.CheckConstraint("kind IN ('dca','grid','smart','signal')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(120))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    webhook_secret_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BotGroupMember(Base):
+    """One member bot of a copy set, on one account, with its sizing: ``multiplier``
+    scales every size of the group's config, or ``base_size`` fixes the entry size."""
+
+    __tablename__ = "bot_group_members"
+    __table_args__ = (sa.UniqueConstraint("group_id", "account_id"),)
+
+    bot_id: Mapped[int] = mapped_column(Id, _fk("bots.id", "CASCADE"), primary_key=True, autoincrement=False)
+    group_id: Mapped[int] = mapped_column(Id, _fk("bot_groups.id", "CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    account_id: Mapped[int] = mapped_column(Id, _fk("exchange_accounts.id"))
+    multiplier: Mapped[Decimal | None]
+    base_size: Mapped[Decimal | None]
+
+
+class AccountGuardLimits(Base):
+    """An account's own pre-trade limits (``engine.guard.GuardLimits.to_dict``), applied on
+    top of the user's: each account of a copy set is guarded on its own."""
+
+    __tablename__ = "account_guard_limits"
+
+    account_id: Mapped[int] = mapped_column(Id, _fk("exchange_accounts.id", "CASCADE"), primary_key=True,
+                                            autoincrement=False)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    limits: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
