@@ -19,10 +19,20 @@ Price moves continuously along each segment. On that path:
   close reaches the market at the next candle's open, so market orders (and limit
   orders that cross on arrival) placed on ``CandleClosed`` fill at the next open.
   Orders placed in reaction to a fill inside a candle take effect at that fill's price
-  and can fill on the rest of the same candle's path.
+  and can fill on the rest of the same candle's path (``react="at_fill"``, the
+  default); with ``react="segment_end"`` they reach the book at the end of the path
+  segment where the fill happened, which is when an engine polling an exchange that
+  replays this path (simex) sees the fill and answers it.
 * **A limit order that crosses on arrival** (a buy above the price of the moment)
   fills at once at that price, as taker. ``limit_maker`` (post-only) orders that
   would cross are rejected, as exchanges do.
+* **Spread** (``spread_ticks``, default 0): a synthetic book around the price of the
+  moment, bid = price - n ticks (never below one tick), ask = price + n ticks, as
+  simex quotes it. Market orders take at the ask (buy) or bid (sell), then slippage
+  applies; a limit order crosses on arrival when it reaches the ask (buy) or bid
+  (sell) and takes there. With n >= 1 a limit order at the price of the moment rests,
+  exactly as with n = 0 (simex with ``spread_ticks=0`` would take it: use n >= 1 to
+  model simex).
 * **Stop orders** (``stop_loss_limit``, ``take_profit_limit``) trigger when the price
   *touches* ``stop_price``: a sell stop-loss (and a buy take-profit) when the price
   falls to it, a buy stop-loss (and a sell take-profit) when it rises to it. Once
@@ -35,7 +45,8 @@ Price moves continuously along each segment. On that path:
   every fill inside it.
 * **Fees**: maker or taker rate from ``FeeSchedule``, charged in the currency the
   exchange charges: ``received`` (Binance: base on a buy, quote on a sell),
-  ``quote`` or ``base``. Fees are exact (no rounding).
+  ``quote`` or ``base``. Fees are exact unless ``fee_decimals`` is set: then each is
+  rounded *up* to that many decimals, as exchanges charge them (Binance and simex: 8).
 * **Rules**: amounts and prices must already respect ``MarketRules`` (step, tick,
   min/max amount and notional); an order that breaks one is rejected like the
   exchange would (``OrderRejected`` naming the rule), never silently rounded.
@@ -50,7 +61,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from enum import StrEnum
 from typing import Literal
 
@@ -78,6 +89,8 @@ class FillModel:
     fee_currency: FeeCurrency = FeeCurrency.RECEIVED
     slippage: Decimal = ZERO  # a fraction: 0.0005 is 0.05 % against market orders
     limit_fill: LimitFill = "through"
+    spread_ticks: int = 0  # half-spread of the synthetic book, in ticks (simex's spread_ticks)
+    fee_decimals: int | None = None  # round each fee up to this many decimals (None: exact)
 
     @property
     def pair(self) -> Pair:
@@ -89,15 +102,33 @@ class FillModel:
         in_base = self.fee_currency is FeeCurrency.BASE or (
             self.fee_currency is FeeCurrency.RECEIVED and side is Side.BUY
         )
-        if in_base:
-            return amount * rate, self.pair.base
-        return price * amount * rate, self.pair.quote
+        fee, currency = (amount * rate, self.pair.base) if in_base else (price * amount * rate, self.pair.quote)
+        if self.fee_decimals is not None:
+            fee = fee.quantize(Decimal(1).scaleb(-self.fee_decimals), rounding=ROUND_UP)
+        return fee, currency
+
+    def taker_price(self, side: Side, price: Decimal) -> Decimal:
+        """The best ask (buy) or bid (sell) of the synthetic book around ``price``. The bid
+        never goes below one tick, as simex quotes it (a price must stay positive)."""
+        if not self.spread_ticks:
+            return price
+        half = self.rules.tick_size * self.spread_ticks
+        return price + half if side is Side.BUY else max(self.rules.tick_size, price - half)
 
     def market_price(self, side: Side, price: Decimal) -> Decimal:
-        """What a market order gets at ``price``: slippage against it, on the tick."""
+        """What a market order gets at ``price``: the spread and slippage against it, on the tick."""
+        price = self.taker_price(side, price)
         if side is Side.BUY:
             return ceil_to_step(price * (ONE + self.slippage), self.rules.tick_size)
         return floor_to_step(price * (ONE - self.slippage), self.rules.tick_size)
+
+    def crosses_on_arrival(self, side: Side, limit: Decimal, price: Decimal, mode: LimitFill) -> bool:
+        """Does a limit order arriving with the market at ``price`` take liquidity? Without a
+        spread by ``limit_crosses``; with one when it reaches the ask (buy) or bid (sell)."""
+        if not self.spread_ticks:
+            return limit_crosses(side, limit, price, mode)
+        taker = self.taker_price(side, price)
+        return limit >= taker if side is Side.BUY else limit <= taker
 
 
 @dataclass(slots=True)

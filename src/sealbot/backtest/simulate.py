@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -73,6 +73,7 @@ from sealbot.domain import (
 )
 from sealbot.domain.money import ZERO
 
+React = Literal["at_fill", "segment_end"]
 MAX_EVENTS_PER_CANDLE = 10_000  # a bot that keeps answering itself is a bug, not a strategy
 
 
@@ -88,6 +89,7 @@ class _Book:
     model: FillModel
     working: dict[str, Working] = field(default_factory=dict)
     arrivals: list[Working] = field(default_factory=list)
+    deferred: list[Working] = field(default_factory=list)  # reactions waiting for the segment's end
     quote: Decimal = ZERO
     base: Decimal = ZERO
     locked: Decimal = ZERO  # quote held by resting buy orders
@@ -127,6 +129,7 @@ class _Sim:
     config: Any
     books: dict[Pair, _Book]
     skip: bool
+    react: React = "at_fill"
     state: Any = None
     records: dict[str, OrderRecord] = field(default_factory=dict)
     fills: list[Any] = field(default_factory=list)
@@ -143,6 +146,7 @@ class _Sim:
     price: Decimal = ZERO
     now: datetime | None = None
     closing: bool = False
+    walking: bool = False  # inside a path segment (reactions may wait for its end)
     fired_until: datetime | None = None
     queue: deque[Event] = field(default_factory=deque)
     draining: bool = False
@@ -261,9 +265,26 @@ class _Sim:
     # -- order book -----------------------------------------------------------------
 
     def _walk(self, book: _Book, start: Decimal, end: Decimal, at: datetime) -> None:
-        """Move the price from ``start`` to ``end``, executing what it meets in order."""
+        """Move the price from ``start`` to ``end``, executing what it meets in order.
+        With ``react="segment_end"`` orders the bot places in reaction reach the book at
+        ``end``, as a live engine polling the exchange after each path point places them."""
         if start == end or not book.working:
             return
+        self.walking = self.react == "segment_end"
+        try:
+            self._walk_segment(book, start, end, at)
+        finally:
+            self.walking = False
+        if book.deferred and self.stopped is None:
+            self.price, self.now, book.last_price = end, at, end
+            deferred, book.deferred = book.deferred, []
+            for working in deferred:
+                if self.stopped is not None:
+                    return
+                self._enter(book, working)
+                self._drain()
+
+    def _walk_segment(self, book: _Book, start: Decimal, end: Decimal, at: datetime) -> None:
         mode, down = book.model.limit_fill, end < start
         current = start
         while self.stopped is None:
@@ -306,11 +327,11 @@ class _Sim:
         limit = order.price
         assert limit is not None
         mode = "touch" if working.triggered else model.limit_fill
-        if not working.is_stop_waiting and limit_crosses(order.side, limit, price, mode):
+        if not working.is_stop_waiting and model.crosses_on_arrival(order.side, limit, price, mode):
             if order.type is OrderType.LIMIT_MAKER:
                 self._reject(working, "post-only order would take liquidity")
                 return
-            self._execute(book, working, price, is_maker=False)
+            self._execute(book, working, model.taker_price(order.side, price), is_maker=False)
             return
         book.working[order.client_id.text] = working
         if order.side is Side.BUY:
@@ -426,10 +447,11 @@ class _Sim:
         if working is not None:
             self._unlock(book, working)
         else:
-            working = next((w for w in book.arrivals if w.order.client_id.text == key), None)
+            waiting = book.arrivals + book.deferred
+            working = next((w for w in waiting if w.order.client_id.text == key), None)
             if working is None:
                 return  # already final: nothing changes
-            book.arrivals.remove(working)
+            (book.arrivals if working in book.arrivals else book.deferred).remove(working)
         assert record is not None and self.now is not None
         record.status, record.closed_at = OrderStatus.CANCELED, self.now
         self._note_funds()
@@ -457,6 +479,8 @@ class _Sim:
             return
         if self.closing or book is not self.active:
             book.arrivals.append(working)
+        elif self.walking:
+            book.deferred.append(working)
         else:
             self._enter(book, working)
 
@@ -537,6 +561,9 @@ def run(
     slippage: Decimal = ZERO,
     fee_currency: FeeCurrency = FeeCurrency.RECEIVED,
     limit_fill: LimitFill = "through",
+    spread_ticks: int = 0,
+    fee_decimals: int | None = None,
+    react: React = "at_fill",
     timeframe: str | None = None,
     skip: bool = True,
     initial_capital: Decimal | None = None,
@@ -558,10 +585,23 @@ def run(
     the engine would compute them live; ``()`` sends none. ``balances`` (asset -> amount)
     models the account: orders its free balance cannot cover are rejected ("insufficient
     balance"), and the bot gets ``BalanceReported`` at the start and after each fill;
-    None (default) leaves funds unlimited. Deterministic: the same inputs give the same
-    Result."""
+    None (default) leaves funds unlimited. ``spread_ticks`` quotes a synthetic book of
+    that half-spread around the price (market and crossing orders take at its ask/bid);
+    ``fee_decimals`` rounds each fee up to that precision (simex and Binance: 8).
+    ``react`` says when orders placed in reaction to a fill inside a path segment reach
+    the book: ``"at_fill"`` (default) at once, at the fill's price, or ``"segment_end"``
+    at the segment's end, as the engine trading on simex places them. With all three set
+    as simex is (``spread_ticks=1``, ``fee_decimals=8``, ``react="segment_end"``), the
+    backtest fills like the engine on simex (docs/parity.md). Deterministic: the same
+    inputs give the same Result."""
     if not candles:
         raise ValueError("candles: give at least one pair")
+    if spread_ticks < 0:
+        raise ValueError(f"spread_ticks: must be 0 or more, not {spread_ticks}")
+    if fee_decimals is not None and fee_decimals < 0:
+        raise ValueError(f"fee_decimals: must be 0 or more, not {fee_decimals}")
+    if react not in ("at_fill", "segment_end"):
+        raise ValueError(f"react: must be 'at_fill' or 'segment_end', not {react!r}")
     fees = fees or _config_fees(config) or FeeSchedule()
     rules = rules if rules is not None else _config_rules(config)
     books: dict[Pair, _Book] = {}
@@ -575,7 +615,8 @@ def run(
         else:
             tick = pair_rules.tick_size or None
             arrays = CandleArrays(pair, timeframe or infer_timeframe(data), data, tick)
-        books[pair] = _Book(arrays, FillModel(pair_rules, fees, fee_currency, slippage, limit_fill))
+        model = FillModel(pair_rules, fees, fee_currency, slippage, limit_fill, spread_ticks, fee_decimals)
+        books[pair] = _Book(arrays, model)
     if events is None:
         frames = {pair: book.arrays.frame() for pair, book in books.items()} if wants_indicators(config) else {}
         events = events_for(config, frames) if frames else []
@@ -583,5 +624,5 @@ def run(
     wallet = None
     if balances is not None:
         wallet = {asset: ZERO for pair in books for asset in (pair.base, pair.quote)} | dict(balances)
-    outcome = _Sim(kind, config, books, skip, feed=feed, wallet=wallet).run()
+    outcome = _Sim(kind, config, books, skip, react, feed=feed, wallet=wallet).run()
     return build_result(outcome, initial_capital=initial_capital)
