@@ -19,7 +19,9 @@ TABLES = {"users", "exchange_accounts", "credentials", "kek_rotations", "bots", 
           "sessions", "api_tokens", "recovery_codes", "login_throttle", "bot_inbox", "bot_webhooks",
           # 0003 (portfolio, copy sets)
           "user_settings", "portfolio_snapshots", "balance_snapshots", "bot_groups", "bot_group_members",
-          "account_guard_limits"}
+          "account_guard_limits",
+          # 0004 (alert delivery channels)
+          "notification_channels"}
 
 
 def _tables(url: str) -> set[str]:

@@ -447,3 +447,35 @@ class AccountGuardLimits(Base):
     owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
     limits: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- alert delivery channels (engine issue, notifications) ---
+
+
+class NotificationChannel(Base):
+    """Where one user's alerts are sent: a signed webhook (``target`` = URL), an e-mail
+    address, or a Telegram chat id. ``webhook_secret`` is the HMAC key that signs the
+    webhook's requests: sealbot generates it, shows it once, and needs it again to sign
+    every later alert, so it is stored (it lets a holder forge alerts to that receiver,
+    never trade). The last delivery's outcome is kept for the user to see."""
+
+    __tablename__ = "notification_channels"
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('webhook','email','telegram')", name="kind"),
+        sa.CheckConstraint("min_level IN ('info','warning','critical')", name="min_level"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id", "CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    target: Mapped[str] = mapped_column(sa.String(2048))
+    min_level: Mapped[str] = mapped_column(sa.String(16), default="warning")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    webhook_secret: Mapped[str | None] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_delivery_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    last_error_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:  # explicit, so the secret column can never reach a repr or a log line
+        return f"NotificationChannel(id={self.id!r}, owner_id={self.owner_id!r}, kind={self.kind!r})"
