@@ -4,7 +4,11 @@
 the database, the watchdog over every linked account, and alert delivery. The services
 layer supplies the two things the engine must not build itself: ``venue_factory``
 (custody's signer-bound venue for a live account, a ``PaperVenue`` for a paper one) and,
-optionally, ``revoke`` (destroy an account's sealed key when the watchdog says so).
+optionally, ``revoke`` (destroy an account's sealed key when the watchdog says so). It also runs the
+portfolio refresher (``engine.portfolio``: balance snapshots every
+``portfolio_interval`` seconds, ``None`` turns it off) and applies per-account guard
+limits stored in ``account_guard_limits`` (loaded on start and when a bot starts; limits
+given in ``EngineOptions.guard.accounts`` take precedence).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.guard import GuardPolicy
+from sealbot.engine.guard_store import load_account_limits
 from sealbot.engine.journal import AccountRecord, AlertRecord
 from sealbot.engine.notify import Notifier
+from sealbot.engine.portfolio import PortfolioRefresher, StorePortfolio
 from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
 from sealbot.engine.store_journal import StoreJournal
 from sealbot.engine.watchdog import Revoke, Watchdog, WatchdogPolicy
@@ -34,6 +40,7 @@ class EngineOptions:
     guard: GuardPolicy = field(default_factory=GuardPolicy)
     watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
     watchdog_interval: float = 30.0  # seconds between two watchdog passes over every account
+    portfolio_interval: float | None = 300.0  # seconds between two balance snapshots; None: no refresher
 
 
 class Engine:
@@ -51,6 +58,18 @@ class Engine:
         self.watchdog = Watchdog(self.journal, self._venue_for, self.runner.pause_account,
                                  alert_sink=self._deliver, revoke=revoke, policy=self.options.watchdog,
                                  clock=self.clock, interval=self.options.watchdog_interval)
+        self.session_factory = session_factory
+        self._explicit_account_limits = set(self.options.guard.accounts)
+        self.portfolio = PortfolioRefresher(self.journal.accounts, self._venue_for, StorePortfolio(session_factory),
+                                            interval=self.options.portfolio_interval or 0.0, clock=self.clock)
+
+    def load_account_limits(self) -> None:
+        """Stored per-account guard limits into the live policy (the runner shares it)."""
+        stored = load_account_limits(self.session_factory)
+        accounts = self.options.guard.accounts
+        for account_id in [a for a in accounts if a not in self._explicit_account_limits and a not in stored]:
+            del accounts[account_id]
+        accounts.update({a: lim for a, lim in stored.items() if a not in self._explicit_account_limits})
 
     async def _deliver(self, alert: AlertRecord) -> None:
         await self.notifier.deliver(alert)
@@ -67,6 +86,7 @@ class Engine:
         """Start every active account (each reconciles first) and the watchdog; an
         account whose exchange is unreachable is logged and retried by ``start_account``."""
         started: list[str] = []
+        self.load_account_limits()
         for account in self.journal.accounts():
             try:
                 await self.runner.start_account(account.id)
@@ -74,16 +94,20 @@ class Engine:
             except VenueError as exc:
                 log.warning("account %s not started: %s", account.id, exc)
         self.watchdog.start()
+        if self.options.portfolio_interval is not None:
+            self.portfolio.start()
         return started
 
     async def start_bot(self, account_id: str, bot_id: str) -> None:
         """A bot set to ``running`` in the database joins its (possibly new) account."""
+        self.load_account_limits()
         if account_id not in self.runner.accounts:
             await self.runner.start_account(account_id)
         else:
             self.runner.resume(account_id, [bot_id])
 
     async def stop(self) -> None:
+        await self.portfolio.stop()
         await self.watchdog.stop()
         await self.runner.stop()
         for venue in self._idle_venues.values():

@@ -1,0 +1,28 @@
+"""Per-account guard limits as the user stored them (``account_guard_limits``), read
+into the engine's ``GuardPolicy``. Kept apart from ``guard`` so the guard stays pure."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealbot.engine.guard import GuardLimits
+from sealbot.store import UnitOfWork
+from sealbot.store.repositories.copysets import GuardLimitsRepository
+
+log = logging.getLogger(__name__)
+
+
+def load_account_limits(session_factory: sessionmaker[Session]) -> dict[str, GuardLimits]:
+    """Every stored account's limits by account id (text, as the runner keys accounts).
+    A row that no longer parses is skipped with a warning; the user limits still apply."""
+    with UnitOfWork(session_factory) as uow:
+        rows = GuardLimitsRepository(uow.session).all()
+    limits: dict[str, GuardLimits] = {}
+    for account_id, data in rows.items():
+        try:
+            limits[str(account_id)] = GuardLimits.from_dict(data)
+        except (ValueError, ArithmeticError) as exc:
+            log.warning("account %s: stored guard limits ignored: %s", account_id, exc)
+    return limits
