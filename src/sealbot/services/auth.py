@@ -41,7 +41,7 @@ from sealbot.store.repositories.web import (
 
 SCOPES: Final = ("accounts:read", "accounts:write", "bots:read", "bots:write", "deals:read", "deals:write",
                  "smart_trades:read", "smart_trades:write", "alerts:read", "alerts:write", "audit:read",
-                 "portfolio:read")
+                 "portfolio:read", "portfolio:write")
 SESSION_TTL: Final = timedelta(hours=12)
 MAX_FAILURES: Final = 5  # failed logins within FAILURE_WINDOW before the e-mail is locked
 FAILURE_WINDOW: Final = timedelta(minutes=15)
