@@ -277,11 +277,10 @@ class _Sim:
             self.walking = False
         if book.deferred and self.stopped is None:
             self.price, self.now, book.last_price = end, at, end
-            deferred, book.deferred = book.deferred, []
-            for working in deferred:
-                if self.stopped is not None:
-                    return
-                self._enter(book, working)
+            # One at a time, each taken off the waiting list only as it enters: a fill of
+            # an earlier one may make the bot cancel a later one, which must find it waiting.
+            while book.deferred and self.stopped is None:
+                self._enter(book, book.deferred.pop(0))
                 self._drain()
 
     def _walk_segment(self, book: _Book, start: Decimal, end: Decimal, at: datetime) -> None:
@@ -306,11 +305,9 @@ class _Sim:
     def _arrive(self, book: _Book, price: Decimal, at: datetime) -> None:
         """Orders decided on an earlier close reach the book at this open."""
         self.price, self.now, book.last_price = price, at, price
-        arrivals, book.arrivals = book.arrivals, []
-        for working in arrivals:
-            if self.stopped is not None:
-                return
-            self._enter(book, working)
+        # One at a time, each taken off the waiting list only as it enters (see _walk).
+        while book.arrivals and self.stopped is None:
+            self._enter(book, book.arrivals.pop(0))
             self._drain()
 
     def _enter(self, book: _Book, working: Working) -> None:
