@@ -89,6 +89,19 @@ class Settings(BaseSettings):
     permission_policy: PermissionPolicy = PermissionPolicy.WARN
     engine: EngineBackend = EngineBackend.IN_PROCESS
     broker_url: SecretStr | None = None
+    # Alert delivery (docs/notifications.md): the instance's SMTP relay and Telegram bot;
+    # each user picks their own channels (webhook URL, e-mail address, Telegram chat).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    notify_timeout: float = Field(default=5.0, gt=0, le=120)
+    notify_allow_loopback: bool = False
+    notify_allow_private: bool = True
 
     @field_validator("log_level")
     @classmethod

@@ -39,10 +39,12 @@ class WebhookReceiver:
 
 
 class SmtpSink:
-    """Just enough SMTP (no TLS) for smtplib to hand over one message per session."""
+    """Just enough SMTP (no TLS) for smtplib to log in (AUTH PLAIN, any credentials, kept
+    in ``logins``) and hand over one message per session."""
 
     def __init__(self) -> None:
         self.messages: list[str] = []
+        self.logins: list[str] = []
         outer = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -58,7 +60,11 @@ class SmtpSink:
                         self.reply("221 bye")
                         return
                     if verb in ("EHLO", "HELO"):
-                        self.reply("250 sink")
+                        self.reply("250-sink")
+                        self.reply("250 AUTH PLAIN")
+                    elif verb == "AUTH":
+                        outer.logins.append(line.split(" ", 2)[-1])
+                        self.reply("235 authenticated")
                     elif verb == "DATA":
                         self.reply("354 go ahead")
                         data = []
