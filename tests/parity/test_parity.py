@@ -36,6 +36,14 @@ DCA_SHORT: dict[str, Any] = {
                           {"amount_percentage": "50", "profit_percentage": "0.4"}],
     "stop_loss_percentage": "1.5",
 }
+SMART: dict[str, Any] = {
+    "bot_id": "psmart", "market": MARKET, "fees": FEES, "direction": "long", "volume": "500",
+    "entry_type": "limit", "entry_price": "46250",
+    "take_profit_steps": [{"amount_percentage": "50", "profit_percentage": "0.6"},
+                          {"amount_percentage": "50", "profit_percentage": "1.2"}],
+    "trailing_enabled": True, "trailing_deviation": "0.2", "stop_loss_percentage": "1",
+    "sl_to_breakeven_enabled": True,
+}
 GRID: dict[str, Any] = {
     "bot_id": "pgrid", "market": MARKET, "fees": FEES, "lower_price": "46200", "upper_price": "47600",
     "grids_quantity": 15, "quantity_per_grid": "0.002",
@@ -106,6 +114,16 @@ def test_parity_grid_bot() -> None:
     assert_same(backtested, traded)
     assert_exchange_precision(traded)
     assert len(backtested.fills) >= 100
+
+
+def test_parity_smart_trade_limit_entry_first_target_then_stop_at_breakeven() -> None:
+    backtested, traded = both("smart", SMART, 200)
+    assert_same(backtested, traded)
+    # a resting entry (maker), the first target (maker), then the stop moved to
+    # breakeven closes the rest at market (taker, at simex's bid)
+    assert [(f.client_id, f.is_maker) for f in traded.fills] == [
+        ("sbpsmart-1-bo", True), ("sbpsmart-1-tp1", True), ("sbpsmart-1-sl", False)]
+    assert [(d.status, d.close_reason) for d in traded.deals] == [("closed", "stop_loss")]
 
 
 def test_parity_polling_after_every_point_changes_nothing() -> None:
