@@ -65,7 +65,7 @@ class Engine:
 
     def load_account_limits(self) -> None:
         """Stored per-account guard limits into the live policy (the runner shares it)."""
-        stored = load_account_limits(self.session_factory)
+        stored = load_account_limits(self.session_factory, self.options.guard.defaults)
         accounts = self.options.guard.accounts
         for account_id in [a for a in accounts if a not in self._explicit_account_limits and a not in stored]:
             del accounts[account_id]

@@ -19,6 +19,11 @@ unauthenticated bodies are *not* written to the ``signals`` table: the signal id
 not depend on the secret, so a stranger could otherwise burn a genuine alert's id.
 An accepted signal is recorded in ``signals`` and queued in the bot inbox
 (``services.inbox``) for the engine.
+
+A body whose bot is ``copy-<id>`` is for a copy set (``services.copy_trading``): the
+set's secret is checked the same way, and the signal is queued for every running member
+bot, its amount scaled for that member (``members`` in ``Accepted``). A copy set has no
+source-IP allow-list of its own yet; it gets the default rate limit.
 """
 
 from __future__ import annotations
@@ -34,10 +39,19 @@ from typing import Final, NoReturn
 
 from sealbot import audit
 from sealbot.bots.signals import MAX_BODY as _PARSER_MAX_BODY
-from sealbot.bots.signals import SignalFormat, SignalRejected, StaleSignal, hash_secret, parse_signal, verify_secret
+from sealbot.bots.signals import (
+    ParsedSignal,
+    SignalFormat,
+    SignalRejected,
+    StaleSignal,
+    hash_secret,
+    parse_signal,
+    verify_secret,
+)
 from sealbot.domain.errors import InvalidConfig, SealbotError
-from sealbot.services import inbox
+from sealbot.services import copy_trading, inbox
 from sealbot.services.platform import Platform
+from sealbot.store.repositories.copysets import BotGroupRepository
 from sealbot.store.repositories.web import BotLookup, WebhookPolicyRepository
 
 # TradingView's published webhook source addresses (tradingview.com, "About webhooks").
@@ -64,6 +78,7 @@ class Accepted:
     signal_id: str
     action: str
     inbox_id: int
+    members: tuple[int, ...] = ()  # a copy set's signal: every member bot it was queued for
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +123,9 @@ class SignalGate:
             self._refuse("stale", exc.reason, exc.field, source_ip)
         except SignalRejected as exc:
             self._refuse("malformed", exc.reason, exc.field, source_ip)
+        group_id = copy_trading.copy_set_id(parsed.route)
+        if group_id is not None:
+            return self._receive_for_copy_set(group_id, parsed, at, source_ip)
         bot_id = int(parsed.route) if parsed.route.isdigit() and len(parsed.route) < 18 else None
         with self.platform.uow() as uow:
             bot = BotLookup(uow.session).any_bot(bot_id) if bot_id is not None else None
@@ -145,6 +163,42 @@ class SignalGate:
                          details={"signal_id": signal.signal_id, "action": signal.action.value,
                                   "format": parsed.format.value, "ip": source_ip})
         return Accepted(bot.id, signal.signal_id, signal.action.value, item)
+
+    def _receive_for_copy_set(self, group_id: int, parsed: ParsedSignal, at: datetime,
+                              source_ip: str | None) -> Accepted:
+        """The copy-set branch of ``receive``: same checks, then fan out to the members."""
+        with self.platform.uow() as uow:
+            group = BotGroupRepository(uow.session).any_group(group_id)
+            stored = group.webhook_secret_hash if group is not None and group.webhook_secret_hash else _NO_SUCH_BOT_HASH
+            if not verify_secret(stored, parsed.secret) or group is None or not group.webhook_secret_hash:
+                self._refuse("unauthorized", "unknown bot or wrong secret", "secret", source_ip)
+            owner, kind = group.owner_id, group.kind
+            max_age = group.config.get("max_signal_age_seconds") if isinstance(group.config, dict) else None
+        subject = f"copyset:{group_id}"
+        if kind != _FORMAT_KIND[parsed.format]:
+            self._refuse("malformed", f"a {kind} copy set does not take {parsed.format.value} bodies", "body",
+                         source_ip, subject)
+        if isinstance(max_age, int) and parsed.signal.at < at - timedelta(seconds=max_age):
+            self._refuse("stale", f"older than the copy set's {max_age} s", "timestamp", source_ip, subject)
+        if not self._limiter.allow(-group_id, DEFAULT_MAX_PER_MINUTE, at):
+            self._refuse("rate_limited", f"more than {DEFAULT_MAX_PER_MINUTE} signals in a minute", "bot", source_ip,
+                         subject, retry_after=60)
+        signal = parsed.signal
+        with self.platform.uow() as uow:
+            out = copy_trading.fan_out(uow, BotGroupRepository(uow.session).get(owner, group_id), signal)
+            queued = [f for f in out if f.inbox_id is not None]
+            if queued:
+                audit.record(uow.session, actor="webhook", action="signal.accepted", subject=subject,
+                             details={"signal_id": signal.signal_id, "action": signal.action.value,
+                                      "format": parsed.format.value, "ip": source_ip,
+                                      "bots": [f.bot_id for f in queued]})
+        if not out:
+            self._refuse("not_running", "no member of this copy set is running", "bot", source_ip, subject)
+        if not queued:
+            self._refuse("duplicate", "this signal was already received", "signal_id", source_ip, subject)
+        first = queued[0]
+        return Accepted(first.bot_id, signal.signal_id, signal.action.value, first.inbox_id or 0,
+                        tuple(f.bot_id for f in queued))
 
     def _refuse(self, kind: str, reason: str, field: str | None, source_ip: str | None,
                 subject: str = "webhook", retry_after: int | None = None) -> NoReturn:
