@@ -1,0 +1,159 @@
+"""Copy sets (one bot config on several accounts, each sized on its own) and each
+account's own guard limits. See docs/copy-trading.md."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Response, status
+from pydantic import Field
+
+from sealbot.services import copy_trading
+from sealbot.services.auth import Principal
+from sealbot.services.copy_trading import CopySetView, MemberSpec
+from sealbot.services.platform import Platform
+from sealbot.web.api.common import MAX_ID, IdPath
+from sealbot.web.deps import get_platform, scoped
+from sealbot.web.schemas import Model
+
+router = APIRouter(prefix="/api/v1", tags=["copy trading"])
+
+
+class MemberIn(Model):
+    account_id: int = Field(ge=1, le=MAX_ID)
+    multiplier: Decimal | None = Field(default=None, description="scales every size of the config")
+    base_size: Decimal | None = Field(default=None, description="fixed entry size; other sizes keep their ratio")
+
+
+class CopySetIn(Model):
+    kind: Literal["signal", "dca"]
+    name: str = Field(min_length=1, max_length=100)
+    config: dict[str, Any]
+    members: list[MemberIn] = Field(min_length=1, max_length=copy_trading.MAX_MEMBERS)
+    start: bool = False
+
+
+class MemberOut(Model):
+    bot_id: int
+    account_id: int
+    multiplier: Decimal | None
+    base_size: Decimal | None
+    status: str
+    pause_reason: str | None
+    config: dict[str, Any]
+
+
+class CopySetOut(Model):
+    id: int
+    kind: str
+    name: str
+    config: dict[str, Any]
+    members: list[MemberOut]
+    has_webhook_secret: bool
+    webhook_route: str = Field(description="the bot_uuid (signal body) or bot_id (DCA body) signals must name")
+
+
+class CopySetSecretOut(Model):
+    secret: str = Field(description="put into the alert body; shown once, stored hashed")
+    route: str
+    url_path: str
+
+
+class GuardLimitsIn(Model):
+    max_deviation_pct: Decimal | None = None
+    max_order_notional: Decimal | None = None
+    max_daily_notional: Decimal | None = None
+    allowed_pairs: list[str] | None = None
+    min_quote_volume_24h: Decimal | None = None
+
+
+class GuardLimitsOut(Model):
+    account_id: int
+    limits: dict[str, Any] | None = Field(description="the account's own limits; null: only the user's apply")
+
+
+def _out(view: CopySetView) -> CopySetOut:
+    return CopySetOut(id=view.id, kind=view.kind, name=view.name, config=dict(view.config),
+                      members=[MemberOut.model_validate(m) for m in view.members],
+                      has_webhook_secret=view.has_webhook_secret, webhook_route=view.webhook_route)
+
+
+def _spec(m: MemberIn) -> MemberSpec:
+    return MemberSpec(m.account_id, m.multiplier, m.base_size)
+
+
+@router.post("/copy-sets", status_code=status.HTTP_201_CREATED, response_model=CopySetOut)
+def create(body: CopySetIn, who: Principal = Depends(scoped("bots:write")),
+           platform: Platform = Depends(get_platform)) -> CopySetOut:
+    """One config, one member bot per account, each sized by its multiplier or base size.
+    Another user's account is 404; an invalid setting is 422 with its field path."""
+    return _out(copy_trading.create_copy_set(platform, who.user_id, body.kind, body.name, body.config,
+                                             [_spec(m) for m in body.members], start=body.start))
+
+
+@router.get("/copy-sets", response_model=list[CopySetOut])
+def list_sets(who: Principal = Depends(scoped("bots:read")),
+              platform: Platform = Depends(get_platform)) -> list[CopySetOut]:
+    return [_out(v) for v in copy_trading.list_copy_sets(platform, who.user_id)]
+
+
+@router.get("/copy-sets/{set_id}", response_model=CopySetOut)
+def get_set(set_id: IdPath, who: Principal = Depends(scoped("bots:read")),
+            platform: Platform = Depends(get_platform)) -> CopySetOut:
+    return _out(copy_trading.get_copy_set(platform, who.user_id, set_id))
+
+
+@router.post("/copy-sets/{set_id}/members", response_model=CopySetOut)
+def add_member(set_id: IdPath, body: MemberIn, who: Principal = Depends(scoped("bots:write")),
+               platform: Platform = Depends(get_platform)) -> CopySetOut:
+    return _out(copy_trading.add_member(platform, who.user_id, set_id, _spec(body)))
+
+
+@router.post("/copy-sets/{set_id}/webhook-secret", response_model=CopySetSecretOut)
+def webhook_secret(set_id: IdPath, who: Principal = Depends(scoped("bots:write")),
+                   platform: Platform = Depends(get_platform)) -> CopySetSecretOut:
+    """A new signal secret for the whole set (the old one stops working); shown once."""
+    secret = copy_trading.new_copy_set_webhook_secret(platform, who.user_id, set_id)
+    return CopySetSecretOut(secret=secret, route=f"{copy_trading.ROUTE_PREFIX}{set_id}", url_path="/api/v1/signals")
+
+
+@router.post("/copy-sets/{set_id}/{action}", response_model=CopySetOut)
+def set_status(set_id: IdPath, action: Literal["start", "pause", "stop"],
+               who: Principal = Depends(scoped("bots:write")),
+               platform: Platform = Depends(get_platform)) -> CopySetOut:
+    """Start, pause or stop every member bot together."""
+    target = {"start": "running", "pause": "paused", "stop": "stopped"}[action]
+    reason = None if action == "start" else f"{'paused' if action == 'pause' else 'stopped'} by its owner"
+    return _out(copy_trading.set_copy_set_status(platform, who.user_id, set_id, target, reason))
+
+
+@router.delete("/copy-sets/{set_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete(set_id: IdPath, who: Principal = Depends(scoped("bots:write")),
+           platform: Platform = Depends(get_platform)) -> Response:
+    copy_trading.delete_copy_set(platform, who.user_id, set_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/accounts/{account_id}/guard-limits", response_model=GuardLimitsOut)
+def get_limits(account_id: IdPath, who: Principal = Depends(scoped("accounts:read")),
+               platform: Platform = Depends(get_platform)) -> GuardLimitsOut:
+    return GuardLimitsOut(account_id=account_id,
+                          limits=copy_trading.account_guard_limits(platform, who.user_id, account_id))
+
+
+@router.put("/accounts/{account_id}/guard-limits", response_model=GuardLimitsOut)
+def put_limits(account_id: IdPath, body: GuardLimitsIn, who: Principal = Depends(scoped("accounts:write")),
+               platform: Platform = Depends(get_platform)) -> GuardLimitsOut:
+    """The account's own pre-trade limits, applied on top of yours; settings left out
+    take the engine's defaults. Takes effect when the engine starts or a bot starts."""
+    given = body.model_dump(mode="json", exclude_unset=True)
+    return GuardLimitsOut(account_id=account_id,
+                          limits=copy_trading.set_account_guard_limits(platform, who.user_id, account_id, given))
+
+
+@router.delete("/accounts/{account_id}/guard-limits", status_code=status.HTTP_204_NO_CONTENT)
+def clear_limits(account_id: IdPath, who: Principal = Depends(scoped("accounts:write")),
+                 platform: Platform = Depends(get_platform)) -> Response:
+    copy_trading.clear_account_guard_limits(platform, who.user_id, account_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
