@@ -95,7 +95,7 @@ def test_stop_loss_limit_triggers_and_takes_at_the_stop() -> None:
     ex.sync()
     assert order.working and order.status == "FILLED"
     assert order.trades[0].price == stop and not order.trades[0].is_maker  # took at the stop, not at its limit
-    # the triggering move also spans prices above the higher limit: it rests, then fills there as maker
+    # its limit is above the stop: it rests once triggered and fills as maker when the path later trades above it
     assert rest.status == "FILLED" and rest.trades[0].price == stop + 10 and rest.trades[0].is_maker
     first_through = next(i for i, b in enumerate(BARS) if b.low <= stop)
     assert START + first_through * 60_000 < order.trades[0].time_ms <= START + (first_through + 1) * 60_000

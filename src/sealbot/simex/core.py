@@ -16,7 +16,8 @@ Matching rules (see docs/simex.md for the long form):
 * Stop-limit orders (STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT) trigger when the path
   reaches their stop price. If their limit is marketable there (a sell limit at or
   below the stop, a buy limit at or above it) they take at the stop price;
-  otherwise they rest as limit orders.
+  otherwise they rest as limit orders from the stop price on (the rest of the move may
+  fill them; the part before the trigger cannot).
 * Fees are charged in the asset received: a buy pays in base, a sell in quote,
   at the account's maker or taker rate, rounded up to 8 decimals.
 
@@ -190,7 +191,7 @@ class Exchange:
                     continue
                 prev = replay.price_at(self.synced_ms)
                 for at, p in replay.points_between(self.synced_ms, now):
-                    self._segment(symbol, min(prev, p), max(prev, p), at)
+                    self._segment(symbol, prev, p, at)
                     prev = p
                     if not self.open_by_symbol[symbol]:
                         break
@@ -208,12 +209,19 @@ class Exchange:
             self._reach_cache[symbol] = cached
         return cached
 
-    def _segment(self, symbol: str, lo: Decimal, hi: Decimal, at: int) -> None:
+    def _segment(self, symbol: str, start: Decimal, end: Decimal, at: int) -> None:
+        """The price moves from ``start`` to ``end``: trigger the stops it reaches, then fill
+        the limit orders it trades through."""
+        lo, hi = min(start, end), max(start, end)
         best_buy, best_sell, stops = self._reach(symbol)
         if not stops and (best_buy is None or best_buy <= lo) and (best_sell is None or best_sell >= hi):
             return  # nothing on the book is reached by this move
         self._reach_cache.pop(symbol, None)
         book = self.open_by_symbol[symbol]
+        # A stop that triggers on this move and then rests as a limit order only exists
+        # from its stop price on: it can fill on the rest of the move (stop -> end), not
+        # on prices the move traded before it was triggered.
+        reach: dict[int, tuple[Decimal, Decimal]] = {}
         for order in sorted(book, key=lambda o: o.id):
             stop = order.stop_price
             if not order.working and stop is not None and self._triggered(order, lo, hi):
@@ -222,10 +230,12 @@ class Exchange:
                 if order.price <= stop if order.side == "SELL" else order.price >= stop:
                     # marketable once triggered: it takes at the stop price the path just traded
                     self._fill(order, self._fill_qty(order, order.remaining), stop, False, at)
+                else:
+                    reach[order.id] = (min(stop, end), max(stop, end))
         buys = sorted((o for o in book if o.working and o.is_open and o.side == "BUY" and o.price is not None
-                       and o.price > lo), key=lambda o: (-(o.price or ZERO), o.id))
+                       and o.price > reach.get(o.id, (lo, hi))[0]), key=lambda o: (-(o.price or ZERO), o.id))
         sells = sorted((o for o in book if o.working and o.is_open and o.side == "SELL" and o.price is not None
-                        and o.price < hi), key=lambda o: (o.price or ZERO, o.id))
+                        and o.price < reach.get(o.id, (lo, hi))[1]), key=lambda o: (o.price or ZERO, o.id))
         for order in buys + sells:
             assert order.price is not None
             self._fill(order, self._fill_qty(order, order.remaining), order.price, True, at)
