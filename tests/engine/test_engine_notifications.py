@@ -280,8 +280,15 @@ async def test_send_test_reaches_a_disabled_channel_and_is_signed(platform: Plat
                                          enabled=False)
         result = await notifications.send_test(platform, owner, hook.channel.id)
         assert result.ok and result.error is None
-        ((headers, body),) = receiver.received
+        # a rotated key signs from the next request on; the old one no longer verifies
+        rotated = notifications.rotate_webhook_secret(platform, owner, hook.channel.id)
+        assert (await notifications.send_test(platform, owner, hook.channel.id)).ok
+        (headers, body), (new_headers, new_body) = receiver.received
     assert hook.secret and verify_webhook(hook.secret, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER],
                                           now=time.time())
+    assert rotated.secret and rotated.secret != hook.secret and rotated.secret not in repr(rotated)
+    args = (new_headers[TIMESTAMP_HEADER], new_body, new_headers[SIGNATURE_HEADER])
+    assert verify_webhook(rotated.secret, *args, now=time.time())
+    assert not verify_webhook(hook.secret, *args, now=time.time())
     assert json.loads(body)["code"] == "notification.test" and json.loads(body)["level"] == "info"
     assert channel_row(platform, hook.channel.id).last_delivery_at is not None

@@ -50,6 +50,14 @@ async def test_a_user_adds_tests_changes_and_deletes_channels_and_the_key_is_sho
     r = await alice.client.post(f"/api/v1/notifications/{mail}/test")
     assert r.json() == {"ok": True, "error": None} and "To: alice@example.org" in sink.messages[0]
 
+    # a new key (shown once too) replaces the old one at once
+    r = await alice.client.post(f"/api/v1/notifications/{hook['id']}/secret")
+    assert r.status_code == 200 and r.json()["id"] == hook["id"]
+    new_secret = r.json()["secret"]
+    assert new_secret and new_secret != secret
+    r = await alice.client.post(f"/api/v1/notifications/{mail}/secret")
+    assert r.status_code == 422 and r.json()["field"] == "kind"  # an e-mail channel has no key
+
     listed = (await alice.client.get("/api/v1/notifications")).json()
     assert [c["kind"] for c in listed] == ["webhook", "email"]
     assert all("secret" not in c for c in listed) and listed[0]["last_delivery_at"] is not None
@@ -94,6 +102,7 @@ async def test_user_b_gets_404_on_every_channel_of_user_a(http: Clients, sink: S
         for method, path, body in [("GET", f"/api/v1/notifications/{channel}", None),
                                    ("PATCH", f"/api/v1/notifications/{channel}", {"enabled": False}),
                                    ("POST", f"/api/v1/notifications/{channel}/test", None),
+                                   ("POST", f"/api/v1/notifications/{channel}/secret", None),
                                    ("DELETE", f"/api/v1/notifications/{channel}", None)]:
             r = await bob.client.request(method, path, json=body)
             assert r.status_code == 404, (method, path, r.text)

@@ -24,8 +24,9 @@ class LeakScan:
     def record(self, response: httpx.Response) -> None:
         headers = "\n".join(f"{k}: {v}" for k, v in response.headers.multi_items())
         self.texts.append(headers + "\n\n" + response.content.decode("utf-8", "replace"))
-        if (response.request.method, response.request.url.path, response.status_code) == \
-                ("POST", "/api/v1/notifications", 201) and response.json().get("secret"):
+        path = response.request.url.path
+        if response.request.method == "POST" and response.is_success and path.startswith("/api/v1/notifications") \
+                and (path == "/api/v1/notifications" or path.endswith("/secret")) and response.json().get("secret"):
             self.once.add(response.json()["secret"])  # a webhook's signing key: in this response only
 
     def check(self) -> None:

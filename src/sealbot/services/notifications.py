@@ -247,6 +247,23 @@ def update_channel(platform: Platform, owner_id: int, channel_id: int, *, enable
     return view
 
 
+def rotate_webhook_secret(platform: Platform, owner_id: int, channel_id: int) -> ChannelCreated:
+    """A new signing key for a webhook (the old one stops working at once), shown this once:
+    for a lost or exposed key, without losing the channel's settings and history."""
+    secret = secrets.token_urlsafe(32)
+    register_secret(secret)
+    with platform.uow() as uow:
+        row = NotificationChannelRepository(uow.session).get(owner_id, channel_id)
+        if row.kind != "webhook":
+            raise InvalidConfig("kind", "only a webhook channel has a signing key")
+        row.webhook_secret = secret
+        audit.record(uow.session, actor=f"user:{owner_id}", action="notification.secret_rotated",
+                     subject=f"notification_channel:{channel_id}", details={})
+        view = _view(row)
+    _Changes.bump()
+    return ChannelCreated(view, secret)
+
+
 def delete_channel(platform: Platform, owner_id: int, channel_id: int) -> None:
     with platform.uow() as uow:
         NotificationChannelRepository(uow.session).delete(owner_id, channel_id)

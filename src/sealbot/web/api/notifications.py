@@ -1,5 +1,6 @@
 """Alert delivery channels: list, add (a webhook's signing key is shown once), change,
-delete, send a test alert. Scoped like alerts (``alerts:read`` / ``alerts:write``)."""
+rotate a webhook's key (shown once again), delete, send a test alert. Scoped like alerts
+(``alerts:read`` / ``alerts:write``)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,14 @@ def update_channel(channel_id: IdPath, body: ChannelPatch, who: Principal = Depe
     """Switch a channel on or off, or change its minimum level (the target is fixed: add a new channel)."""
     return ChannelOut.model_validate(notifications.update_channel(platform, who.user_id, channel_id,
                                                                   enabled=body.enabled, min_level=body.min_level))
+
+
+@router.post("/notifications/{channel_id}/secret", response_model=ChannelCreatedOut, tags=["notifications"])
+def rotate_secret(channel_id: IdPath, who: Principal = Depends(scoped("alerts:write")),
+                  platform: Platform = Depends(get_platform)) -> ChannelCreatedOut:
+    """A new signing key for a webhook channel, shown once; the old key stops working at once."""
+    rotated = notifications.rotate_webhook_secret(platform, who.user_id, channel_id)
+    return ChannelCreatedOut(**ChannelOut.model_validate(rotated.channel).model_dump(), secret=rotated.secret)
 
 
 @router.delete("/notifications/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["notifications"])
