@@ -176,20 +176,24 @@ class FeedHub:
             return 0
         stream.last_open = candle.open_time
         delivered = 0
-        for timeframe, aggregator in stream.aggregators.items():
-            for closed in aggregator.add(candle):
-                updates = self._update_indicators(stream, closed)
-                event = CandleClosed(closed)
-                for sub in stream.by_timeframe.get(timeframe, ()):
-                    sub.sink(sub.ident, event)
-                    delivered += 1
-                for spec, value in updates:
-                    update = IndicatorUpdated(closed.pair, spec.timeframe, spec.name, spec.period, value,
-                                              closed.close_time)
-                    for sub in stream.subscribers.values():
-                        if spec in sub.indicators:
-                            sub.sink(sub.ident, update)
-                            delivered += 1
+        closes = [(timeframe, closed) for timeframe, aggregator in stream.aggregators.items()
+                  for closed in aggregator.add(candle)]
+        # Indicator values of the candles closing now (any timeframe) are known at this
+        # moment: bots hear them before the closes, so a decision on a close uses the
+        # current value, not the previous candle's (the backtester delivers them so too).
+        for _, closed in closes:
+            for spec, value in self._update_indicators(stream, closed):
+                update = IndicatorUpdated(closed.pair, spec.timeframe, spec.name, spec.period, value,
+                                          closed.close_time)
+                for sub in stream.subscribers.values():
+                    if spec in sub.indicators:
+                        sub.sink(sub.ident, update)
+                        delivered += 1
+        for timeframe, closed in closes:
+            event = CandleClosed(closed)
+            for sub in stream.by_timeframe.get(timeframe, ()):
+                sub.sink(sub.ident, event)
+                delivered += 1
         return delivered
 
     @staticmethod
