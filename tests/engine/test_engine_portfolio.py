@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sealbot.custody.errors import CustodyError
 from sealbot.domain import MarketRules, Pair
 from sealbot.engine.clock import FakeClock
 from sealbot.engine.journal import AccountRecord
@@ -188,7 +189,7 @@ def _seed(factory, n: int) -> tuple[int, list[AccountRecord]]:  # type: ignore[n
 
 
 async def test_the_refresher_writes_one_snapshot_per_account_per_pass_at_one_time(session_factory) -> None:  # type: ignore[no-untyped-def]
-    _user, accounts = _seed(session_factory, 3)
+    _user, accounts = _seed(session_factory, 4)
     book = {BTC_USDT: Decimal(50000), ETH_BTC: Decimal("0.05")}
     venues = {accounts[0].id: MarketVenue({"USDT": Balance("USDT", Decimal(1000), Decimal(500))}, book),
               accounts[1].id: MarketVenue({"ETH": Balance("ETH", Decimal(3)), "ZZZ": Balance("ZZZ", Decimal(1))},
@@ -199,6 +200,8 @@ async def test_the_refresher_writes_one_snapshot_per_account_per_pass_at_one_tim
     async def venue_for(account: AccountRecord) -> MarketVenue:
         if account.id in broken:
             raise ExchangeUnavailable("fake", "down")
+        if account.id == accounts[3].id:
+            raise CustodyError("account 4: its key was destroyed")
         return venues[account.id]
 
     clock = FakeClock()

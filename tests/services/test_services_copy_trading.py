@@ -81,6 +81,17 @@ def test_a_members_signal_amount_is_scaled_down_never_up(amount: Decimal, factor
     assert member_signal(percent, factor) == percent
 
 
+@given(volume=st.decimals(min_value=Decimal(5), max_value=Decimal(10**6), places=8),
+       factor=st.decimals(min_value=Decimal("0.01"), max_value=Decimal(1000), places=2))
+def test_scaled_sizes_never_exceed_the_factor_and_differ_by_less_than_one_unit_of_rounding(
+        volume: Decimal, factor: Decimal) -> None:
+    d = sized_config("dca", {**DCA, "base_order_volume": str(volume), "safety_order_volume": str(volume * 2)},
+                     multiplier=factor)
+    for key, original in (("base_order_volume", volume), ("safety_order_volume", volume * 2)):
+        scaled = Decimal(d[key])
+        assert scaled <= original * factor < scaled + Decimal("1E-8")
+
+
 # --- on simex, through the webhook and the engine ---
 
 
@@ -213,3 +224,23 @@ async def test_a_copy_set_cannot_hold_another_users_account_and_its_webhook_need
     copy_trading.delete_copy_set(platform, alice, view.id)
     with platform.uow() as uow:
         assert uow.bots.list(alice) == []
+
+
+async def test_a_dca_copy_set_takes_the_dca_body_and_refuses_the_signal_body(platform: Platform,
+                                                                            simex: SimexServer) -> None:
+    user = register_user(platform, "dca-copy@example.org", "correct horse battery")
+    (a1, _), (a2, _) = await _link(platform, simex, user, "d1"), await _link(platform, simex, user, "d2")
+    view = copy_trading.create_copy_set(platform, user, "dca", "dca copy", DCA,
+                                        [MemberSpec(a1), MemberSpec(a2, base_size=Decimal(50))], start=True)
+    assert [m.config["safety_order_volume"] for m in view.members] == ["40.00000000", "100.00000000"]
+    secret = copy_trading.new_copy_set_webhook_secret(platform, user, view.id)
+    gate = SignalGate(platform)
+    with pytest.raises(WebhookRefused) as refused:
+        gate.receive(_body(secret, view.webhook_route), "127.0.0.1")
+    assert refused.value.kind == "malformed"
+    body = json.dumps({"message_type": "bot", "bot_id": view.webhook_route, "email_token": secret,
+                       "delay_seconds": 0, "pair": "USDT_BTC"}).encode()
+    accepted = gate.receive(body, "127.0.0.1")
+    assert sorted(accepted.members) == sorted(m.bot_id for m in view.members)
+    events = [i.event for i in inbox.pending(platform)]
+    assert len(events) == 2 and all(isinstance(e, SignalReceived) for e in events)

@@ -33,6 +33,7 @@ from typing import Final, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealbot.domain import Pair
+from sealbot.domain.errors import SealbotError
 from sealbot.domain.money import ZERO
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.journal import AccountRecord
@@ -278,8 +279,8 @@ class PortfolioRefresher:
         for account in self.accounts():
             try:
                 done[account.id] = await self.refresh_account(account, taken_at)
-            except VenueError as exc:
-                log.warning("portfolio: account %s not refreshed: %s", account.id, type(exc).__name__)
+            except SealbotError as exc:  # exchange down, key revoked meanwhile, ...: the others still go
+                log.warning("portfolio: account %s not refreshed: %s", account.id, exc)
         self.passes += 1
         return done
 
