@@ -212,3 +212,26 @@ def test_backtest_skipping_gives_the_stepped_result_with_the_exchange_model(
     assert comparable(skipped) == comparable(stepped)
     if fee_decimals is not None:
         assert all(f.fee % EIGHT == 0 for f in skipped.fills)
+
+
+# -- indicators as the engine computes them ----------------------------------------------------
+
+@pytest.mark.parametrize("timeframe", ["1m", "5m"])
+def test_backtest_rsi_events_are_the_engine_feeds_own(timeframe: str) -> None:
+    """The RSI the backtester delivers is the one the engine's feed computes live from the
+    same candles: same values (to the engine's 4 decimals), same times."""
+    from sealbot.backtest.indicators import rsi_events
+    from sealbot.domain import Candle, IndicatorUpdated
+    from sealbot.engine.candles import FeedHub, IndicatorSpec
+
+    frame = BTC.iloc[:900].reset_index(drop=True)
+    hub, live = FeedHub("1m"), []
+    hub.subscribe("binance", BTC_USDT, "bot", "1m",
+                  lambda _i, e: live.append(e) if isinstance(e, IndicatorUpdated) else None,
+                  (IndicatorSpec("rsi", 14, timeframe),))
+    for row in frame.itertuples():
+        prices = [D(repr(float(v))) for v in (row.open, row.high, row.low, row.close, row.volume)]
+        hub.publish("binance", Candle(BTC_USDT, "1m", row.open_time.to_pydatetime(), *prices))
+    backtested = rsi_events(frame, BTC_USDT, timeframe, 14)
+    # the engine's last bucket of a coarser timeframe closes only when the next one starts
+    assert backtested[:len(live)] == live and len(live) >= len(backtested) - 1 > 100

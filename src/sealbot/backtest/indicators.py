@@ -21,9 +21,12 @@ from talipp.indicators import RSI
 from sealbot.backtest.data import resample
 from sealbot.domain import IndicatorUpdated, Pair, timeframe_seconds
 
+RSI_UNIT = Decimal("0.0001")  # the engine's precision for indicator values (engine/candles.py)
+
 
 def rsi_events(frame: pd.DataFrame, pair: Pair, timeframe: str, period: int) -> list[IndicatorUpdated]:
-    """RSI(``period``) of ``timeframe`` candles built from ``frame`` (values rounded to 1e-6)."""
+    """RSI(``period``) of ``timeframe`` candles built from ``frame``, rounded to 4 decimals
+    as the engine's feed rounds them (a value near a threshold must fall on the same side)."""
     candles = resample(frame, timeframe)
     values = RSI(period=period, input_values=candles["close"].astype(float).tolist())
     length = timedelta(seconds=timeframe_seconds(timeframe))
@@ -32,7 +35,8 @@ def rsi_events(frame: pd.DataFrame, pair: Pair, timeframe: str, period: int) -> 
         if value is None:
             continue
         at = pd.Timestamp(open_time).to_pydatetime() + length
-        events.append(IndicatorUpdated(pair, timeframe, "rsi", period, Decimal(f"{value:.6f}"), at))
+        events.append(IndicatorUpdated(pair, timeframe, "rsi", period, Decimal(repr(float(value))).quantize(RSI_UNIT),
+                                       at))
     return events
 
 
