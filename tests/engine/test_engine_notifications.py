@@ -8,17 +8,24 @@ import base64
 import io
 import json
 import logging
+import ssl
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from sealbot.config import load_settings
 from sealbot.domain import AlertLevel, Pair
+from sealbot.domain.errors import Refused
 from sealbot.engine import Engine, EngineOptions, RunnerSettings
 from sealbot.engine.clock import FakeClock
 from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot
@@ -27,7 +34,7 @@ from sealbot.engine.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_web
 from sealbot.logs import make_handler
 from sealbot.services import notifications
 from sealbot.services.instance import init_instance
-from sealbot.services.notifications import StoredNotifier, build_notifier
+from sealbot.services.notifications import PinnedWebhook, StoredNotifier, build_notifier
 from sealbot.services.platform import Platform, open_platform
 from sealbot.store.models import AlertRow, NotificationChannel
 from sealbot.venues.base import Venue
@@ -292,3 +299,66 @@ async def test_send_test_reaches_a_disabled_channel_and_is_signed(platform: Plat
     assert not verify_webhook(hook.secret, *args, now=time.time())
     assert json.loads(body)["code"] == "notification.test" and json.loads(body)["level"] == "info"
     assert channel_row(platform, hook.channel.id).last_delivery_at is not None
+
+
+class TlsReceiver(WebhookReceiver):
+    """The webhook receiver behind TLS, with a self-signed certificate for ``host``."""
+
+    def __init__(self, host: str, tmp_path: Path) -> None:
+        super().__init__()
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+        now = datetime.now(UTC)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+                .not_valid_after(now + timedelta(hours=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        cert_pem, key_pem = tmp_path / "cert.pem", tmp_path / "key.pem"
+        cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+        server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_side.load_cert_chain(cert_pem, key_pem)
+        self.server.socket = server_side.wrap_socket(self.server.socket, server_side=True)
+        self.client_context = ssl.create_default_context(cafile=str(cert_pem))
+        self.port = self.server.server_address[1]
+
+
+async def test_a_webhook_is_sent_to_the_address_that_was_checked_with_tls_on_the_host_name(
+        platform: Platform, tmp_path: Path) -> None:
+    """The name resolves (here, by a resolver the test controls) to loopback; the post goes
+    to that address with the name in Host, SNI and the certificate check. The system
+    resolver does not know the name at all, so only the pinned address can work."""
+    host = "alerts.sealbot-test.invalid"
+    answers: list[str] = ["127.0.0.1"]
+
+    async def resolve(name: str, _port: int) -> list[str]:
+        assert name == host
+        return list(answers)
+
+    alert = AlertRecord("1", AlertLevel.CRITICAL, "watchdog.foreign_order", "m", T0, id=None)
+    with TlsReceiver(host, tmp_path) as receiver:
+        url = f"https://{host}:{receiver.port}/hook"
+        hook = PinnedWebhook(url, "pinned-secret-0123456789", platform.settings, resolve=resolve,
+                             verify=receiver.client_context)
+        await hook.send(alert)
+        ((headers, body),) = receiver.received
+        assert headers["Host"] == f"{host}:{receiver.port}"
+        assert verify_webhook("pinned-secret-0123456789", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER],
+                              now=time.time())
+        # the certificate is checked against the name, not the address
+        wrong = PinnedWebhook(f"https://127.0.0.1:{receiver.port}/hook", "k" * 20, platform.settings,
+                              verify=receiver.client_context)
+        with pytest.raises(httpx.ConnectError):
+            await wrong.send(alert)
+        # the name now answers with the metadata address: refused before any connection
+        answers[:] = ["169.254.169.254"]
+        with pytest.raises(Refused, match="link-local or cloud metadata"):
+            await hook.send(alert)
+        answers[:] = ["127.0.0.1", "10.0.0.1"]
+        platform.settings.notify_allow_private = False  # one bad address among the answers is enough
+        with pytest.raises(Refused, match="private-network"):
+            await hook.send(alert)
+    assert len(receiver.received) == 1

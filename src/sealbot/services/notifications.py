@@ -14,7 +14,7 @@ Rules kept here:
   metadata, unspecified, multicast or reserved address; loopback only when
   ``notify_allow_loopback`` is on, private networks unless ``notify_allow_private`` is
   off. The check runs when the channel is added and again before every delivery (a
-  DNS name may change its answer);
+  DNS name may change its answer), and the delivery connects to the checked address;
 - one channel's failure, of any kind, never stops the others nor the engine: it is
   logged (by type only), noted on the channel row and on the alert's ``deliveries``.
 """
@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import re
 import secrets
 import socket
+import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,7 +45,16 @@ from sealbot.domain import AlertLevel
 from sealbot.domain.errors import InvalidConfig, NotFound, Refused
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.journal import AlertRecord
-from sealbot.engine.notify import Channel, EmailChannel, Notifier, TelegramChannel, WebhookChannel
+from sealbot.engine.notify import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Channel,
+    EmailChannel,
+    Notifier,
+    TelegramChannel,
+    alert_payload,
+    sign_webhook,
+)
 from sealbot.engine.store_journal import StoreJournal
 from sealbot.services.platform import Platform
 from sealbot.store.models import NotificationChannel
@@ -288,22 +299,53 @@ async def send_test(platform: Platform, owner_id: int, channel_id: int) -> SendR
 # --- delivery -----------------------------------------------------------------------------
 
 
-@dataclass
-class _GuardedWebhook:
-    """A ``WebhookChannel`` that re-checks where its host points before each post."""
+async def system_resolve(host: str, port: int) -> list[str]:
+    """The host's addresses, as the system resolver answers now."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
 
-    inner: WebhookChannel
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+@dataclass
+class PinnedWebhook:
+    """``engine.notify.WebhookChannel``'s signed POST, sent to the very address that
+    passed the check: the host is resolved once, every address is checked, and the
+    request goes to the first one with the original ``Host`` header (for https, SNI and
+    the certificate check use the host name), so a DNS answer that changes between the
+    check and the connection (rebinding) cannot send it elsewhere."""
+
+    url: str
+    secret: str = field(repr=False)
     settings: Settings = field(repr=False)
     name: str = "webhook"
+    timeout: float = 5.0
+    clock: Clock = field(default_factory=SystemClock, repr=False)
+    resolve: Resolver = field(default=system_resolve, repr=False)
+    verify: ssl.SSLContext | bool = field(default=True, repr=False)
 
     async def send(self, alert: AlertRecord) -> None:
-        host, port = _split_webhook_url(self.inner.url)
+        host, port = _split_webhook_url(self.url)
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses = await self.resolve(host, port)
         except (socket.gaierror, UnicodeError):
-            raise Refused("notify_target", f"host {host} does not resolve") from None
-        _check_addresses(host, (str(info[4][0]) for info in infos), self.settings)
-        await self.inner.send(alert)
+            addresses = []
+        if not addresses:
+            raise Refused("notify_target", f"host {host} does not resolve")
+        _check_addresses(host, addresses, self.settings)
+        parts = urlsplit(self.url)
+        address = addresses[0].split("%", 1)[0]
+        literal = f"[{address}]" if ":" in address else address
+        pinned = urlunsplit(parts._replace(netloc=f"{literal}:{port}"))
+        body = json.dumps(alert_payload(alert), sort_keys=True, separators=(",", ":")).encode()
+        timestamp = str(int(self.clock.now().timestamp()))
+        headers = {"Host": parts.netloc, "Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
+                   SIGNATURE_HEADER: sign_webhook(self.secret, timestamp, body)}
+        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        async with httpx.AsyncClient(timeout=self.timeout, verify=self.verify) as client:
+            response = await client.post(pinned, content=body, headers=headers, extensions=extensions)
+        response.raise_for_status()
 
 
 @dataclass
@@ -344,9 +386,8 @@ def _live(settings: Settings, row: NotificationChannel, clock: Clock | None = No
         else:
             register_secret(row.webhook_secret)
             known += (row.webhook_secret,)
-            hook = WebhookChannel(row.target, row.webhook_secret, timeout=timeout, clock=clock or SystemClock(),
-                                  name=name)
-            channel = _GuardedWebhook(hook, settings, name)
+            channel = PinnedWebhook(row.target, row.webhook_secret, settings, name, timeout,
+                                    clock=clock or SystemClock())
     elif row.kind == "email":
         if not settings.smtp_host:
             channel = _Unusable("the instance has no smtp_host setting any more", name)
