@@ -36,6 +36,11 @@ DCA_SHORT: dict[str, Any] = {
                           {"amount_percentage": "50", "profit_percentage": "0.4"}],
     "stop_loss_percentage": "1.5",
 }
+DCA_RSI: dict[str, Any] = {
+    "bot_id": "prsi", "markets": [MARKET], "fees": FEES, "base_order_volume": "100", "safety_order_volume": "100",
+    "max_safety_orders": 3, "active_safety_orders_count": 1, "safety_order_step_percentage": "0.2",
+    "take_profit": "0.3", "start_condition": "rsi", "rsi": {"timeframe": "5m", "period": 14, "value": "40"},
+}
 SMART: dict[str, Any] = {
     "bot_id": "psmart", "market": MARKET, "fees": FEES, "direction": "long", "volume": "500",
     "entry_type": "limit", "entry_price": "46250",
@@ -114,6 +119,14 @@ def test_parity_grid_bot() -> None:
     assert_same(backtested, traded)
     assert_exchange_precision(traded)
     assert len(backtested.fills) >= 100
+
+
+def test_parity_dca_rsi_start_condition_on_five_minute_rsi() -> None:
+    """The backtester computes the RSI from its candles; the engine from the candles its
+    feed polls from simex, aggregated to 5m: deals open on the same closes."""
+    backtested, traded = both("dca", DCA_RSI, 2000)
+    assert_same(backtested, traded)
+    assert len(backtested.deals) >= 5
 
 
 def test_parity_smart_trade_limit_entry_first_target_then_stop_at_breakeven() -> None:
