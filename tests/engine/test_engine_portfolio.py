@@ -249,3 +249,62 @@ def test_valuation_is_frozen() -> None:
     v = Valuation("USDT", (), Decimal(0), ())
     with pytest.raises(AttributeError):
         v.total = Decimal(1)  # type: ignore[misc]
+
+
+def test_old_snapshots_are_thinned_to_the_last_of_each_day_per_account(session_factory) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sealbot.store.repositories.portfolio import SnapshotLine
+
+    user, accounts = _seed(session_factory, 2)
+    line = SnapshotLine("USDT", Decimal(1), Decimal(0), Decimal(1), Decimal(1), Decimal(1), "=")
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+    with UnitOfWork(session_factory) as uow:
+        repo = PortfolioRepository(uow.session)
+        for account in accounts:
+            for hours in (1, 8, 23, 24 + 2, 24 + 20, 48 + 1, 48 + 5):
+                repo.add_snapshot(user, int(account.id), day + timedelta(hours=hours), "BTC", Decimal(hours), [],
+                                  [line])
+    with UnitOfWork(session_factory) as uow:
+        assert PortfolioRepository(uow.session).thin(day + timedelta(hours=48)) == 2 * 3
+    with session_factory() as s:
+        kept = [(h.account_id, h.total_value) for h in s.scalars(sa.select(PortfolioSnapshot)
+                                                                  .order_by(PortfolioSnapshot.id))]
+        orphans = s.scalar(sa.select(sa.func.count()).select_from(BalanceSnapshot)
+                           .where(BalanceSnapshot.snapshot_id.not_in(sa.select(PortfolioSnapshot.id))))
+    values = [Decimal(v) for v in (23, 44, 49, 53)]  # day 1's last, day 2's last, then everything recent
+    assert kept == [(int(a.id), v) for a in accounts for v in values]
+    assert orphans == 0
+
+
+class CountingStore:
+    def __init__(self) -> None:
+        self.thinned: list[datetime] = []
+
+    def currency_of(self, user: str) -> str:
+        return "USDT"
+
+    def save(self, account: AccountRecord, taken_at: datetime, valuation: Valuation) -> None:
+        pass
+
+    def thin(self, before: datetime) -> int:
+        self.thinned.append(before)
+        return 0
+
+
+async def test_the_refresher_thins_once_a_day() -> None:
+    from datetime import timedelta
+
+    store = CountingStore()
+    clock = FakeClock(start=T0.timestamp())
+    refresher = PortfolioRefresher(lambda: [], lambda _a: None, store, clock=clock,  # type: ignore[arg-type,return-value]
+                                   full_history_days=30)
+    for _ in range(3):
+        await refresher.refresh_once()
+        clock.advance(3600)
+    clock.advance(24 * 3600)
+    await refresher.refresh_once()
+    assert store.thinned == [T0 - timedelta(days=30), T0 + timedelta(hours=27) - timedelta(days=30)]
+    off = PortfolioRefresher(lambda: [], lambda _a: None, store, clock=clock, full_history_days=None)  # type: ignore[arg-type,return-value]
+    await off.refresh_once()
+    assert len(store.thinned) == 2

@@ -41,6 +41,7 @@ class EngineOptions:
     watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
     watchdog_interval: float = 30.0  # seconds between two watchdog passes over every account
     portfolio_interval: float | None = 300.0  # seconds between two balance snapshots; None: no refresher
+    portfolio_full_history_days: int | None = 30  # older snapshots: one per account per day; None: keep all
 
 
 class Engine:
@@ -61,7 +62,8 @@ class Engine:
         self.session_factory = session_factory
         self._explicit_account_limits = set(self.options.guard.accounts)
         self.portfolio = PortfolioRefresher(self.journal.accounts, self._venue_for, StorePortfolio(session_factory),
-                                            interval=self.options.portfolio_interval or 0.0, clock=self.clock)
+                                            interval=self.options.portfolio_interval or 0.0, clock=self.clock,
+                                            full_history_days=self.options.portfolio_full_history_days)
 
     def load_account_limits(self) -> None:
         """Stored per-account guard limits into the live policy (the runner shares it)."""

@@ -16,7 +16,8 @@ The arithmetic is pure and separate from the I/O, so it can be tested exhaustive
 tickers the routes need (through the ``Venue`` interface, so the request budget and
 simex apply), value, and hand the result to a ``PortfolioStore``. One pass uses one
 timestamp for every account, so the history of all accounts lines up. An account whose
-exchange fails is skipped for that pass (logged), the others are still refreshed.
+exchange fails is skipped for that pass (logged), the others are still refreshed. Once a
+day, snapshots older than ``full_history_days`` are thinned to one per account per day.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Context, Decimal, localcontext
 from typing import Final, Protocol
 
@@ -206,6 +207,9 @@ class PortfolioStore(Protocol):
 
     def save(self, account: AccountRecord, taken_at: datetime, valuation: Valuation) -> None: ...
 
+    def thin(self, before: datetime) -> int:
+        """Keep one snapshot per account per day before ``before``; how many were deleted."""
+
 
 class StorePortfolio:
     """``PortfolioStore`` on sealbot's database: one transaction per account snapshot."""
@@ -223,6 +227,10 @@ class StorePortfolio:
             PortfolioRepository(uow.session).add_snapshot(int(account.user), int(account.id), taken_at,
                                                           valuation.currency, valuation.total, valuation.unvalued,
                                                           lines)
+
+    def thin(self, before: datetime) -> int:
+        with UnitOfWork(self.session_factory) as uow:
+            return PortfolioRepository(uow.session).thin(before)
 
 
 async def value_account(venue: Venue, currency: str, bridges: Sequence[str] = DEFAULT_BRIDGES,
@@ -260,10 +268,12 @@ class PortfolioRefresher:
     def __init__(self, accounts: Callable[[], list[AccountRecord]],
                  venue_for: Callable[[AccountRecord], Awaitable[Venue]], store: PortfolioStore, *,
                  interval: float = 300.0, clock: Clock | None = None,
-                 bridges: Sequence[str] = DEFAULT_BRIDGES) -> None:
+                 bridges: Sequence[str] = DEFAULT_BRIDGES, full_history_days: int | None = 30) -> None:
         self.accounts, self.venue_for, self.store = accounts, venue_for, store
         self.interval, self.clock, self.bridges = interval, clock or SystemClock(), tuple(bridges)
+        self.full_history_days = full_history_days
         self._task: asyncio.Task[None] | None = None
+        self._thinned_on: date | None = None
         self.passes = 0
 
     async def refresh_account(self, account: AccountRecord, taken_at: datetime) -> Valuation:
@@ -282,7 +292,17 @@ class PortfolioRefresher:
             except SealbotError as exc:  # exchange down, key revoked meanwhile, ...: the others still go
                 log.warning("portfolio: account %s not refreshed: %s", account.id, exc)
         self.passes += 1
+        self._thin_daily(taken_at)
         return done
+
+    def _thin_daily(self, now: datetime) -> None:
+        """Once a day: snapshots older than ``full_history_days`` thinned to one per day."""
+        if self.full_history_days is None or self._thinned_on == now.date():
+            return
+        self._thinned_on = now.date()
+        deleted = self.store.thin(now - timedelta(days=self.full_history_days))
+        if deleted:
+            log.info("portfolio: %d old snapshots thinned to one per day", deleted)
 
     async def run(self) -> None:
         while True:

@@ -98,3 +98,23 @@ class PortfolioRepository(Repository):
                                          .limit(limit)))
         rows.reverse()
         return rows
+
+    # -- upkeep (engine) --
+    def thin(self, before: datetime, *, batch: int = 500) -> int:
+        """Keep one snapshot (the day's last) per account per UTC day for everything
+        taken before ``before``; delete the rest with their lines. How many were deleted.
+        Daily points are enough for long history charts; recent history stays complete."""
+        rows = self.session.execute(sa.select(PortfolioSnapshot.id, PortfolioSnapshot.account_id,
+                                              PortfolioSnapshot.taken_at)
+                                    .where(PortfolioSnapshot.taken_at < before)
+                                    .order_by(PortfolioSnapshot.taken_at, PortfolioSnapshot.id)).all()
+        last: dict[tuple[int, object], int] = {}
+        for ident, account_id, taken_at in rows:
+            last[(account_id, taken_at.date())] = ident
+        keep = set(last.values())
+        doomed = [ident for ident, _a, _t in rows if ident not in keep]
+        for i in range(0, len(doomed), batch):
+            chunk = doomed[i:i + batch]
+            self.session.execute(sa.delete(BalanceSnapshot).where(BalanceSnapshot.snapshot_id.in_(chunk)))
+            self.session.execute(sa.delete(PortfolioSnapshot).where(PortfolioSnapshot.id.in_(chunk)))
+        return len(doomed)
