@@ -52,6 +52,9 @@ async def test_holdings_are_valued_from_simex_tickers_in_the_chosen_currency(htt
     assert Decimal(body["total_value"]) == sum(Decimal(h["value"]) for h in lines.values())
     assert body["unvalued"] == [] and body["pending"] == []
 
+    again = (await c.post("/api/v1/portfolio/refresh")).json()  # seconds later: served from the snapshot
+    assert again["accounts"][0]["taken_at"] == body["accounts"][0]["taken_at"]
+
     r = await c.put("/api/v1/portfolio/settings", json={"currency": "btc"})
     assert r.json() == {"currency": "BTC"}
     stale = (await c.get("/api/v1/portfolio/holdings")).json()

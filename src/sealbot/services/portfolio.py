@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sealbot import audit
@@ -33,6 +33,7 @@ from sealbot.store.models import PortfolioSnapshot
 from sealbot.store.repositories.portfolio import PortfolioRepository
 
 _CURRENCY = re.compile(r"^[A-Z0-9]{2,20}$")
+MIN_REFRESH_AGE = timedelta(seconds=15)  # an on-demand refresh skips accounts snapshotted more recently
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,18 +224,27 @@ def history(platform: Platform, owner_id: int, *, account_id: int | None = None,
     return History(currency, account_id, points)
 
 
-async def refresh_holdings(platform: Platform, owner_id: int, account_id: int | None = None) -> Holdings:
+async def refresh_holdings(platform: Platform, owner_id: int, account_id: int | None = None, *,
+                           min_age: timedelta = MIN_REFRESH_AGE) -> Holdings:
     """Take a snapshot now (one account, or every linked account of the user) through
-    the exchange, without waiting for the engine's next pass; then ``holdings``."""
+    the exchange, without waiting for the engine's next pass; then ``holdings``.
+
+    An account whose newest snapshot in the user's currency is younger than ``min_age``
+    is not fetched again: repeated clicks must not spend the account's exchange request
+    budget (an exchange bans an IP that asks too often)."""
+    now = datetime.now(UTC)
     with platform.uow() as uow:
-        currency = PortfolioRepository(uow.session).currency(owner_id)
+        repo = PortfolioRepository(uow.session)
+        currency = repo.currency(owner_id)
         if account_id is not None:
             rows = [uow.accounts.get(owner_id, account_id)]
         else:
             rows = uow.accounts.list(owner_id, include_revoked=False)
-        records = [AccountRecord(str(a.id), str(owner_id), a.exchange, a.label) for a in rows]
+        fresh = {s.account_id for s in repo.latest(owner_id, [a.id for a in rows])
+                 if s.currency == currency and now - s.taken_at < min_age}
+        records = [AccountRecord(str(a.id), str(owner_id), a.exchange, a.label) for a in rows if a.id not in fresh]
     store = StorePortfolio(platform.session_factory)
-    taken_at = datetime.now(UTC)
+    taken_at = now
     for record in records:
         venue = await platform.venue_for(record)
         try:
