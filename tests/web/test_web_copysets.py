@@ -53,8 +53,23 @@ async def test_a_copy_set_over_the_api(http: Clients, simex: SimexServer, platfo
     assert r.status_code == 422 and r.json()["field"] == "account_id"
     r = await c.post(f"/api/v1/copy-sets/{set_id}/members", json={"account_id": a1 + a2 + 1000})
     assert r.status_code == 404
+    new_config = {**SIGNAL_CONFIG, "amount": "20"}
+    r = await c.patch(f"/api/v1/copy-sets/{set_id}", json={"config": new_config})
+    assert r.status_code == 422 and r.json()["field"] == "status"  # members are running
+    r = await c.delete(f"/api/v1/copy-sets/{set_id}/members/{a2}")
+    assert r.status_code == 422 and r.json()["field"] == "status"
     r = await c.post(f"/api/v1/copy-sets/{set_id}/pause")
     assert {m["status"] for m in r.json()["members"]} == {"paused"}
+    r = await c.patch(f"/api/v1/copy-sets/{set_id}", json={"config": new_config, "name": "tv2"})
+    assert r.status_code == 200, r.text
+    assert [m["config"]["amount"] for m in r.json()["members"]] == ["20.00000000", "60.00000000"]
+    assert r.json()["name"] == "tv2" and r.json()["config"]["amount"] == "20"
+    r = await c.patch(f"/api/v1/copy-sets/{set_id}", json={"config": {**SIGNAL_CONFIG, "amount": "-1"}})
+    assert r.status_code == 422 and r.json()["field"].startswith("amount")
+    r = await c.delete(f"/api/v1/copy-sets/{set_id}/members/{a2}")
+    assert [m["account_id"] for m in r.json()["members"]] == [a1]
+    assert (await c.get("/api/v1/bots")).json()["total"] == 1
+    assert (await c.delete(f"/api/v1/copy-sets/{set_id}/members/{a2}")).status_code == 404
     assert (await c.delete(f"/api/v1/copy-sets/{set_id}")).status_code == 204  # paused (not running): allowed
     assert (await c.get(f"/api/v1/copy-sets/{set_id}")).status_code == 404
     assert (await c.get("/api/v1/bots")).json()["total"] == 0
@@ -96,6 +111,8 @@ async def test_copy_sets_are_isolated_between_users(http: Clients, simex: SimexS
         assert (await getattr(bob.client, method)(path)).status_code == 404, path
     r = await bob.client.post(f"/api/v1/copy-sets/{set_id}/members", json={"account_id": theirs})
     assert r.status_code == 404
+    assert (await bob.client.patch(f"/api/v1/copy-sets/{set_id}", json={"name": "mine"})).status_code == 404
+    assert (await bob.client.delete(f"/api/v1/copy-sets/{set_id}/members/{mine}")).status_code == 404
     r = await bob.client.put(f"/api/v1/accounts/{mine}/guard-limits", json={"max_order_notional": "1"})
     assert r.status_code == 404
     assert (await bob.client.get("/api/v1/copy-sets")).json() == []

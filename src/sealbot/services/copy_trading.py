@@ -32,7 +32,7 @@ from sealbot import audit
 from sealbot.bots.registry import parse_config
 from sealbot.bots.signals import hash_secret
 from sealbot.domain import AmountType, SignalReceived
-from sealbot.domain.errors import InvalidConfig
+from sealbot.domain.errors import InvalidConfig, NotFound
 from sealbot.engine.guard import GuardLimits
 from sealbot.services import inbox
 from sealbot.services.platform import Platform
@@ -225,6 +225,50 @@ def add_member(platform: Platform, owner_id: int, group_id: int, spec: MemberSpe
         member = _add_member(uow, owner_id, group, spec, "member", "running" if running else "stopped")
         audit.record(uow.session, actor=f"user:{owner_id}", action="copyset.member_added",
                      subject=f"copyset:{group_id}", details={"account_id": spec.account_id, "bot_id": member.bot_id})
+        return _view(uow, owner_id, group)
+
+
+def remove_member(platform: Platform, owner_id: int, group_id: int, account_id: int) -> CopySetView:
+    """Take one account out of the set and delete its member bot (which must not be running)."""
+    with platform.uow() as uow:
+        repo = BotGroupRepository(uow.session)
+        group = repo.get(owner_id, group_id)
+        member = next((m for m in repo.members(owner_id, group_id) if m.account_id == account_id), None)
+        if member is None:
+            raise NotFound("copy set member", account_id)
+        if uow.bots.get(owner_id, member.bot_id).status == "running":
+            raise InvalidConfig("status", "stop or pause the copy set before removing a member")
+        uow.bots.delete(owner_id, member.bot_id)
+        audit.record(uow.session, actor=f"user:{owner_id}", action="copyset.member_removed",
+                     subject=f"copyset:{group_id}", details={"account_id": account_id, "bot_id": member.bot_id})
+        return _view(uow, owner_id, group)
+
+
+def edit_copy_set(platform: Platform, owner_id: int, group_id: int, *, name: str | None = None,
+                  config: Mapping[str, Any] | None = None) -> CopySetView:
+    """Rename the set, or give it a new config: every member's config is re-sized from it
+    (with the member's own sizing). No member may be running; all are checked first."""
+    if name is not None and (not name.strip() or len(name) > 100):
+        raise InvalidConfig("name", "must be 1 to 100 characters")
+    with platform.uow() as uow:
+        repo = BotGroupRepository(uow.session)
+        group = repo.get(owner_id, group_id)
+        members = repo.members(owner_id, group_id)
+        if config is not None:
+            parse_config(group.kind, {**config, "bot_id": "0"})
+            if any(uow.bots.get(owner_id, m.bot_id).status == "running" for m in members):
+                raise InvalidConfig("status", "stop or pause the copy set before changing its settings")
+            for i, m in enumerate(members):
+                sized = sized_config(group.kind, config, multiplier=m.multiplier, base_size=m.base_size,
+                                     field=f"members.{i}")
+                final = {**sized, "bot_id": str(m.bot_id)}
+                parse_config(group.kind, final)
+                uow.bots.update(owner_id, m.bot_id, config=final)
+            group.config = dict(config)
+        if name is not None:
+            group.name = name.strip()
+        audit.record(uow.session, actor=f"user:{owner_id}", action="copyset.edited", subject=f"copyset:{group_id}",
+                     details={"fields": sorted(k for k, v in (("name", name), ("config", config)) if v is not None)})
         return _view(uow, owner_id, group)
 
 

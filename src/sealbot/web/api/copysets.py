@@ -34,6 +34,11 @@ class CopySetIn(Model):
     start: bool = False
 
 
+class CopySetEditIn(Model):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    config: dict[str, Any] | None = None
+
+
 class MemberOut(Model):
     bot_id: int
     account_id: int
@@ -108,6 +113,20 @@ def get_set(set_id: IdPath, who: Principal = Depends(scoped("bots:read")),
 def add_member(set_id: IdPath, body: MemberIn, who: Principal = Depends(scoped("bots:write")),
                platform: Platform = Depends(get_platform)) -> CopySetOut:
     return _out(copy_trading.add_member(platform, who.user_id, set_id, _spec(body)))
+
+
+@router.delete("/copy-sets/{set_id}/members/{account_id}", response_model=CopySetOut)
+def remove_member(set_id: IdPath, account_id: IdPath, who: Principal = Depends(scoped("bots:write")),
+                  platform: Platform = Depends(get_platform)) -> CopySetOut:
+    """Take an account out of the set; its member bot (not running) is deleted."""
+    return _out(copy_trading.remove_member(platform, who.user_id, set_id, account_id))
+
+
+@router.patch("/copy-sets/{set_id}", response_model=CopySetOut)
+def edit(set_id: IdPath, body: CopySetEditIn, who: Principal = Depends(scoped("bots:write")),
+         platform: Platform = Depends(get_platform)) -> CopySetOut:
+    """Rename, or replace the config (every member re-sized from it; none may be running)."""
+    return _out(copy_trading.edit_copy_set(platform, who.user_id, set_id, name=body.name, config=body.config))
 
 
 @router.post("/copy-sets/{set_id}/webhook-secret", response_model=CopySetSecretOut)
