@@ -21,7 +21,9 @@ TABLES = {"users", "exchange_accounts", "credentials", "kek_rotations", "bots", 
           "user_settings", "portfolio_snapshots", "balance_snapshots", "bot_groups", "bot_group_members",
           "account_guard_limits",
           # 0004 (alert delivery channels)
-          "notification_channels"}
+          "notification_channels",
+          # 0005 (copy set webhook policy)
+          "bot_group_webhooks"}
 
 
 def _tables(url: str) -> set[str]:

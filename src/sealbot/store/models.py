@@ -479,3 +479,15 @@ class NotificationChannel(Base):
 
     def __repr__(self) -> str:  # explicit, so the secret column can never reach a repr or a log line
         return f"NotificationChannel(id={self.id!r}, owner_id={self.owner_id!r}, kind={self.kind!r})"
+
+
+class BotGroupWebhook(Base):
+    """A copy set's webhook policy: source-IP allow-list and rate limit (migration 0005)."""
+
+    __tablename__ = "bot_group_webhooks"
+
+    group_id: Mapped[int] = mapped_column(Id, _fk("bot_groups.id", "CASCADE"), primary_key=True,
+                                          autoincrement=False)
+    owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
+    allowed_ips: Mapped[list[str] | None]
+    max_per_minute: Mapped[int] = mapped_column(default=30)
