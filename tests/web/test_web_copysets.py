@@ -45,9 +45,21 @@ async def test_a_copy_set_over_the_api(http: Clients, simex: SimexServer, platfo
     signal = {"secret": secret, "max_lag": "300", "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
               "trigger_price": "50000", "tv_exchange": "BINANCE", "tv_instrument": "BTCUSDT",
               "action": "enter_long", "bot_uuid": route}
+    r = await c.put(f"/api/v1/copy-sets/{set_id}/webhook-policy", json={"allowed_ips": ["tradingview"]})
+    assert r.status_code == 200 and len(r.json()["allowed_ips"]) == 4
+    r = await http.new().post("/api/v1/signals", json=signal)
+    assert r.status_code == 403 and r.json()["kind"] == "forbidden"  # the test client is 127.0.0.1
+    r = await c.put(f"/api/v1/copy-sets/{set_id}/webhook-policy", json={"allowed_ips": ["nope"]})
+    assert r.status_code == 422 and r.json()["field"] == "allowed_ips.0"
+    r = await c.put(f"/api/v1/copy-sets/{set_id}/webhook-policy",
+                    json={"allowed_ips": ["127.0.0.0/8"], "max_per_minute": 1})
+    assert r.json() == {"copy_set_id": set_id, "allowed_ips": ["127.0.0.0/8"], "max_per_minute": 1}
+    assert (await c.get(f"/api/v1/copy-sets/{set_id}/webhook-policy")).json()["max_per_minute"] == 1
     r = await http.new().post("/api/v1/signals", json=signal)
     assert r.status_code == 202, r.text
     assert sorted(i.bot_id for i in inbox.pending(platform)) == sorted(bot_ids)
+    r = await http.new().post("/api/v1/signals", json={**signal, "action": "exit_long"})
+    assert r.status_code == 429 and r.json()["kind"] == "rate_limited"
 
     r = await c.post(f"/api/v1/copy-sets/{set_id}/members", json={"account_id": a1})
     assert r.status_code == 422 and r.json()["field"] == "account_id"
@@ -112,6 +124,9 @@ async def test_copy_sets_are_isolated_between_users(http: Clients, simex: SimexS
     r = await bob.client.post(f"/api/v1/copy-sets/{set_id}/members", json={"account_id": theirs})
     assert r.status_code == 404
     assert (await bob.client.patch(f"/api/v1/copy-sets/{set_id}", json={"name": "mine"})).status_code == 404
+    assert (await bob.client.get(f"/api/v1/copy-sets/{set_id}/webhook-policy")).status_code == 404
+    r = await bob.client.put(f"/api/v1/copy-sets/{set_id}/webhook-policy", json={"allowed_ips": None})
+    assert r.status_code == 404
     assert (await bob.client.delete(f"/api/v1/copy-sets/{set_id}/members/{mine}")).status_code == 404
     r = await bob.client.put(f"/api/v1/accounts/{mine}/guard-limits", json={"max_order_notional": "1"})
     assert r.status_code == 404

@@ -22,8 +22,8 @@ An accepted signal is recorded in ``signals`` and queued in the bot inbox
 
 A body whose bot is ``copy-<id>`` is for a copy set (``services.copy_trading``): the
 set's secret is checked the same way, and the signal is queued for every running member
-bot, its amount scaled for that member (``members`` in ``Accepted``). A copy set has no
-source-IP allow-list of its own yet; it gets the default rate limit.
+bot, its amount scaled for that member (``members`` in ``Accepted``). A copy set has its
+own policy (allow-list, rate limit: ``set_copy_set_webhook_policy``).
 """
 
 from __future__ import annotations
@@ -174,15 +174,21 @@ class SignalGate:
                 self._refuse("unauthorized", "unknown bot or wrong secret", "secret", source_ip)
             owner, kind = group.owner_id, group.kind
             max_age = group.config.get("max_signal_age_seconds") if isinstance(group.config, dict) else None
+            policy = BotGroupRepository(uow.session).policy(group_id)
+            allowed = policy.allowed_ips if policy is not None else None
+            limit = policy.max_per_minute if policy is not None else DEFAULT_MAX_PER_MINUTE
         subject = f"copyset:{group_id}"
+        if allowed and not _ip_allowed(source_ip, allowed):
+            self._refuse("forbidden", "source address is not on this copy set's allow-list", "source_ip", source_ip,
+                         subject)
         if kind != _FORMAT_KIND[parsed.format]:
             self._refuse("malformed", f"a {kind} copy set does not take {parsed.format.value} bodies", "body",
                          source_ip, subject)
         if isinstance(max_age, int) and parsed.signal.at < at - timedelta(seconds=max_age):
             self._refuse("stale", f"older than the copy set's {max_age} s", "timestamp", source_ip, subject)
-        if not self._limiter.allow(-group_id, DEFAULT_MAX_PER_MINUTE, at):
-            self._refuse("rate_limited", f"more than {DEFAULT_MAX_PER_MINUTE} signals in a minute", "bot", source_ip,
-                         subject, retry_after=60)
+        if not self._limiter.allow(-group_id, limit, at):  # negative: never a bot id's window
+            self._refuse("rate_limited", f"more than {limit} signals in a minute", "bot", source_ip, subject,
+                         retry_after=60)
         signal = parsed.signal
         with self.platform.uow() as uow:
             out = copy_trading.fan_out(uow, BotGroupRepository(uow.session).get(owner, group_id), signal)
@@ -231,10 +237,8 @@ def new_webhook_secret(platform: Platform, owner_id: int, bot_id: int) -> str:
     return secret
 
 
-def set_webhook_policy(platform: Platform, owner_id: int, bot_id: int, *, allowed_ips: Iterable[str] | None,
-                       max_per_minute: int = DEFAULT_MAX_PER_MINUTE) -> WebhookPolicy:
-    """Allow-list (addresses or networks; the word ``tradingview`` adds TradingView's four
-    addresses; None allows any source) and the per-minute limit."""
+def _policy_input(allowed_ips: Iterable[str] | None, max_per_minute: int) -> list[str] | None:
+    """Normalized allow-list (``tradingview`` expanded), or InvalidConfig naming the entry."""
     ips: list[str] | None = None
     if allowed_ips is not None:
         ips = []
@@ -248,6 +252,14 @@ def set_webhook_policy(platform: Platform, owner_id: int, bot_id: int, *, allowe
                 raise InvalidConfig(f"allowed_ips.{i}", "is not an IP address or network") from None
     if not 1 <= max_per_minute <= 600:
         raise InvalidConfig("max_per_minute", "must be between 1 and 600")
+    return ips
+
+
+def set_webhook_policy(platform: Platform, owner_id: int, bot_id: int, *, allowed_ips: Iterable[str] | None,
+                       max_per_minute: int = DEFAULT_MAX_PER_MINUTE) -> WebhookPolicy:
+    """Allow-list (addresses or networks; the word ``tradingview`` adds TradingView's four
+    addresses; None allows any source) and the per-minute limit."""
+    ips = _policy_input(allowed_ips, max_per_minute)
     with platform.uow() as uow:
         row = WebhookPolicyRepository(uow.session).put(owner_id, bot_id, allowed_ips=ips,
                                                        max_per_minute=max_per_minute)
@@ -265,3 +277,35 @@ def webhook_policy(platform: Platform, owner_id: int, bot_id: int) -> WebhookPol
             return WebhookPolicy(bot_id, None, DEFAULT_MAX_PER_MINUTE)
         return WebhookPolicy(bot_id, tuple(row.allowed_ips) if row.allowed_ips is not None else None,
                              row.max_per_minute)
+
+
+@dataclass(frozen=True, slots=True)
+class CopySetWebhookPolicy:
+    copy_set_id: int
+    allowed_ips: tuple[str, ...] | None
+    max_per_minute: int
+
+
+def set_copy_set_webhook_policy(platform: Platform, owner_id: int, group_id: int, *,
+                                allowed_ips: Iterable[str] | None,
+                                max_per_minute: int = DEFAULT_MAX_PER_MINUTE) -> CopySetWebhookPolicy:
+    """The same policy as ``set_webhook_policy``, for a copy set's route ``copy-<id>``."""
+    ips = _policy_input(allowed_ips, max_per_minute)
+    with platform.uow() as uow:
+        row = BotGroupRepository(uow.session).put_policy(owner_id, group_id, allowed_ips=ips,
+                                                         max_per_minute=max_per_minute)
+        audit.record(uow.session, actor=f"user:{owner_id}", action="copyset.webhook_policy_set",
+                     subject=f"copyset:{group_id}", details={"allowed_ips": ips, "max_per_minute": max_per_minute})
+        return CopySetWebhookPolicy(group_id, tuple(row.allowed_ips) if row.allowed_ips is not None else None,
+                                    row.max_per_minute)
+
+
+def copy_set_webhook_policy(platform: Platform, owner_id: int, group_id: int) -> CopySetWebhookPolicy:
+    with platform.uow() as uow:
+        repo = BotGroupRepository(uow.session)
+        repo.get(owner_id, group_id)
+        row = repo.policy(group_id)
+        if row is None:
+            return CopySetWebhookPolicy(group_id, None, DEFAULT_MAX_PER_MINUTE)
+        return CopySetWebhookPolicy(group_id, tuple(row.allowed_ips) if row.allowed_ips is not None else None,
+                                    row.max_per_minute)

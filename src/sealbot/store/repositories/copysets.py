@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sealbot.domain.errors import NotFound
-from sealbot.store.models import AccountGuardLimits, Bot, BotGroup, BotGroupMember, ExchangeAccount
+from sealbot.store.models import AccountGuardLimits, Bot, BotGroup, BotGroupMember, BotGroupWebhook, ExchangeAccount
 from sealbot.store.repositories._base import Repository
 from sealbot.store.types import utcnow
 
@@ -55,9 +55,23 @@ class BotGroupRepository(Repository):
         self.session.delete(self.get(owner_id, group_id))
         self.session.flush()
 
-    # -- system-wide read for the webhook (authenticated by the group's secret afterwards) --
+    def put_policy(self, owner_id: int, group_id: int, *, allowed_ips: builtins.list[str] | None,
+                   max_per_minute: int) -> BotGroupWebhook:
+        self.get(owner_id, group_id)
+        row = self.session.get(BotGroupWebhook, group_id)
+        if row is None:
+            row = BotGroupWebhook(group_id=group_id, owner_id=owner_id)
+            self.session.add(row)
+        row.allowed_ips, row.max_per_minute = allowed_ips, max_per_minute
+        self.session.flush()
+        return row
+
+    # -- system-wide reads for the webhook (authenticated by the group's secret first) --
     def any_group(self, group_id: int) -> BotGroup | None:
         return self.session.get(BotGroup, group_id)
+
+    def policy(self, group_id: int) -> BotGroupWebhook | None:
+        return self.session.get(BotGroupWebhook, group_id)
 
 
 class GuardLimitsRepository(Repository):

@@ -9,13 +9,13 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Response, status
 from pydantic import Field
 
-from sealbot.services import copy_trading
+from sealbot.services import copy_trading, webhooks
 from sealbot.services.auth import Principal
 from sealbot.services.copy_trading import CopySetView, MemberSpec
 from sealbot.services.platform import Platform
 from sealbot.web.api.common import MAX_ID, IdPath
 from sealbot.web.deps import get_platform, scoped
-from sealbot.web.schemas import Model
+from sealbot.web.schemas import Model, WebhookPolicyIn
 
 router = APIRouter(prefix="/api/v1", tags=["copy trading"])
 
@@ -63,6 +63,12 @@ class CopySetSecretOut(Model):
     secret: str = Field(description="put into the alert body; shown once, stored hashed")
     route: str
     url_path: str
+
+
+class CopySetPolicyOut(Model):
+    copy_set_id: int
+    allowed_ips: list[str] | None
+    max_per_minute: int
 
 
 class GuardLimitsIn(Model):
@@ -135,6 +141,21 @@ def webhook_secret(set_id: IdPath, who: Principal = Depends(scoped("bots:write")
     """A new signal secret for the whole set (the old one stops working); shown once."""
     secret = copy_trading.new_copy_set_webhook_secret(platform, who.user_id, set_id)
     return CopySetSecretOut(secret=secret, route=f"{copy_trading.ROUTE_PREFIX}{set_id}", url_path="/api/v1/signals")
+
+
+@router.get("/copy-sets/{set_id}/webhook-policy", response_model=CopySetPolicyOut)
+def get_policy(set_id: IdPath, who: Principal = Depends(scoped("bots:read")),
+               platform: Platform = Depends(get_platform)) -> CopySetPolicyOut:
+    return CopySetPolicyOut.model_validate(webhooks.copy_set_webhook_policy(platform, who.user_id, set_id))
+
+
+@router.put("/copy-sets/{set_id}/webhook-policy", response_model=CopySetPolicyOut)
+def put_policy(set_id: IdPath, body: WebhookPolicyIn, who: Principal = Depends(scoped("bots:write")),
+               platform: Platform = Depends(get_platform)) -> CopySetPolicyOut:
+    """Source-IP allow-list ("tradingview" adds TradingView's addresses) and rate limit."""
+    policy = webhooks.set_copy_set_webhook_policy(platform, who.user_id, set_id, allowed_ips=body.allowed_ips,
+                                                  max_per_minute=body.max_per_minute)
+    return CopySetPolicyOut.model_validate(policy)
 
 
 @router.post("/copy-sets/{set_id}/{action}", response_model=CopySetOut)
