@@ -97,6 +97,10 @@ async def test_history_sums_accounts_carrying_the_last_value_forward(http: Clien
     r = await alice.client.get("/api/v1/portfolio/history", params={"since": since})
     assert [p["accounts"] for p in r.json()["points"]] == [1, 2, 2]
     assert portfolio.history(platform, alice.user_id, account_id=a1).points[-1].value == Decimal(90)
+    with platform.uow() as uow:  # account two revoked at 00:12: not carried into 00:15
+        uow.accounts.set_status(alice.user_id, a2, "revoked", at=t0 + timedelta(minutes=12))
+    points = [(p.value, p.accounts) for p in portfolio.history(platform, alice.user_id).points]
+    assert points == [(Decimal(150), 2), (Decimal(160), 2), (Decimal(180), 2), (Decimal(90), 1)]
 
 
 async def test_another_users_portfolio_is_invisible(http: Clients, simex: SimexServer) -> None:

@@ -200,8 +200,9 @@ def history(platform: Platform, owner_id: int, *, account_id: int | None = None,
 
     For one account: its snapshots. Across accounts: at each snapshot time, the sum of
     every account's newest value at or before that time (an account refreshed less often
-    is carried forward), with ``accounts`` saying how many were included. At most
-    ``max_points`` points, evenly thinned, the newest always kept."""
+    is carried forward, a revoked one only until it was revoked), with ``accounts``
+    saying how many were included. At most ``max_points`` points, evenly thinned, the
+    newest always kept."""
     if not 2 <= max_points <= 10_000:
         raise InvalidConfig("max_points", "must be between 2 and 10000")
     with platform.uow() as uow:
@@ -211,12 +212,15 @@ def history(platform: Platform, owner_id: int, *, account_id: int | None = None,
             uow.accounts.get(owner_id, account_id)  # NotFound for another user's account
         rows = [(s.taken_at, s.account_id, s.total_value)
                 for s in repo.history(owner_id, currency=currency, account_id=account_id, since=since, until=until)]
+        revoked = {a.id: a.revoked_at for a in uow.accounts.list(owner_id) if a.revoked_at is not None}
     points: list[HistoryPoint] = []
     current: dict[int, Decimal] = {}
     for i, (at, acc, value) in enumerate(rows):
         current[acc] = value
         if i + 1 < len(rows) and rows[i + 1][0] == at:
             continue  # same pass: wait until every account of it is in
+        for gone in [a for a in current if a in revoked and revoked[a] <= at and a != acc]:
+            del current[gone]  # a revoked account's last balance is not carried into later points
         points.append(HistoryPoint(at, sum(current.values(), ZERO), len(current)))
     if len(points) > max_points:
         step = (len(points) - 1) / (max_points - 1)
