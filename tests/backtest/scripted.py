@@ -1,9 +1,10 @@
 """A bot that places scripted orders, for testing the fill model through the simulator.
 
 ``at_close[k]`` lists the orders placed on the k-th ``CandleClosed`` it receives (it asks
-for every candle); ``on_fill[step]`` lists orders placed when the order with that step
-fills, and ``cancel_on_fill[step]`` the steps to cancel then. Every event it receives is
-kept in its state, so tests can read what the bot saw and in which order."""
+for every candle), ``cancel_at_close[k]`` the steps it cancels then; ``on_fill[step]``
+lists orders placed when the order with that step fills, and ``cancel_on_fill[step]`` the
+steps to cancel then. Every event it receives is kept in its state, so tests can read
+what the bot saw and in which order."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class Script:
     at_close: Mapping[int, tuple[Spec, ...]] = field(default_factory=dict)
     on_fill: Mapping[str, tuple[Spec, ...]] = field(default_factory=dict)
     cancel_on_fill: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    cancel_at_close: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def step(config: Script, state: Seen, event: Event) -> tuple[Seen, list[Command]
     commands: list[Command] = []
     if isinstance(event, CandleClosed):
         commands += [PlaceOrder(s.order()) for s in config.at_close.get(state.closes, ())]
+        commands += [CancelOrder(ClientOrderId("s", 1, s)) for s in config.cancel_at_close.get(state.closes, ())]
         state = replace(state, closes=state.closes + 1)
     elif isinstance(event, OrderFilled):
         done = event.fill.client_id.step

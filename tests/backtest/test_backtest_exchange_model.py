@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import sealbot.bots.dca as dca
 from sealbot.backtest.fills import FillModel
 from sealbot.backtest.simulate import run
-from sealbot.domain import FeeSchedule, OrderCanceled, OrderStatus, OrderType
+from sealbot.domain import CandleClosed, FeeSchedule, OrderCanceled, OrderFilled, OrderStatus, OrderType
 
 from .scripted import Script, Spec
 from .test_backtest_fills import BUY, FEES, LIMIT, MARKET, RULES, SELL, backtest, fills_of
@@ -138,6 +138,10 @@ def test_backtest_rounded_fees_are_what_the_account_pays() -> None:
 
 # -- react="segment_end" ---------------------------------------------------------------------
 
+def canceled_steps(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return [e.client_id.step for e in result.final_state.events if isinstance(e, OrderCanceled)]
+
+
 REACTING = Script(at_close={0: (Spec("b", BUY, LIMIT, D("1"), D("100")),)},
                   on_fill={"b": (Spec("m", SELL, MARKET, D("1")), Spec("x", BUY, LIMIT, D("1"), D("99")))})
 RED = ((101, 101.5, 100.5, 101), (101, 101.5, 98, 99))  # candle 1: 101 -> 101.5 -> 98 -> 99
@@ -171,8 +175,7 @@ def test_backtest_a_reaction_canceled_before_its_segment_ends_never_reaches_the_
     result = backtest(script, *RED, (99, 99, 97, 97.2), react="segment_end")
     assert [f.client_id.step for f in result.fills] == ["b1", "b2"]
     assert {r.client_id: r.status for r in result.orders}["sbs-1-x"] is OrderStatus.CANCELED
-    canceled = [e.client_id.step for e in result.final_state.events if isinstance(e, OrderCanceled)]
-    assert canceled == ["x"]
+    assert canceled_steps(result) == ["x"]
 
 
 def test_backtest_exchange_model_options_are_checked_by_name() -> None:
@@ -235,3 +238,45 @@ def test_backtest_rsi_events_are_the_engine_feeds_own(timeframe: str) -> None:
     backtested = rsi_events(frame, BTC_USDT, timeframe, 14)
     # the engine's last bucket of a coarser timeframe closes only when the next one starts
     assert backtested[:len(live)] == live and len(live) >= len(backtested) - 1 > 100
+
+
+# -- react="segment_end" at a new open: as the engine meets it ---------------------------------
+
+GAP_DOWN = ((101, 102, 100.5, 101), (101, 101.5, 100.5, 101), (99, 99.5, 98.5, 99))  # 101 -> 99 between 1 and 2
+
+
+def heard_fills(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return [e.fill.client_id.step for e in result.final_state.events if isinstance(e, OrderFilled)]
+
+
+def test_backtest_segment_end_a_cancel_decided_on_a_close_reaches_the_market_after_the_gap() -> None:
+    # The buy at 100 rests from candle 1; the bot cancels it on candle 1's close, and
+    # candle 2 opens at 99: the gap trades through 100.
+    script = Script(at_close={0: (Spec("b", BUY, LIMIT, D("1"), D("100")),)}, cancel_at_close={1: ("b",)})
+    # By default the cancel acts at the close: the order is gone before the gap.
+    default = backtest(script, *GAP_DOWN)
+    assert default.fills == [] and canceled_steps(default) == ["b"]
+    # Like the engine, which hears of the close only at the next open, when the exchange has
+    # already traded the gap: the order filled at its limit, the late cancel changes nothing.
+    engine_like = backtest(script, *GAP_DOWN, react="segment_end")
+    assert fills_of(engine_like) == [("b", BUY, D("100"), True, "00:02:00")]
+    assert canceled_steps(engine_like) == [] and heard_fills(engine_like) == ["b"]
+
+
+def test_backtest_segment_end_orders_decided_on_the_close_go_before_the_gap_fills_reactions() -> None:
+    # r rests at 100; on candle 1's close the bot buys at market; the gap to candle 2
+    # fills r, whose reaction is a market sell.
+    script = Script(at_close={0: (Spec("r", BUY, LIMIT, D("1"), D("100")),), 1: (Spec("m", BUY, MARKET, D("1")),)},
+                    on_fill={"r": (Spec("x", SELL, MARKET, D("1")),)})
+    default = backtest(script, *GAP_DOWN)
+    assert [f.client_id.step for f in default.fills] == ["r", "x", "m"]
+    # The engine hears of the close at the open, after the gap filled r unseen; it sends
+    # the market buy, then polls and hears of both fills in the order they happened; only
+    # then does r's reaction go out.
+    engine_like = backtest(script, *GAP_DOWN, react="segment_end", spread_ticks=1)
+    assert [(s, p) for s, _, p, _, _ in fills_of(engine_like)] == [("r", D("100")), ("m", D("99.01")),
+                                                                   ("x", D("98.99"))]
+    assert heard_fills(engine_like) == ["r", "m", "x"]
+    closes = [k for k, e in enumerate(engine_like.final_state.events) if isinstance(e, CandleClosed)]
+    first_fill = next(k for k, e in enumerate(engine_like.final_state.events) if isinstance(e, OrderFilled))
+    assert closes[1] < first_fill < closes[2]  # heard after candle 1's close, before candle 2's

@@ -90,6 +90,7 @@ class _Book:
     working: dict[str, Working] = field(default_factory=dict)
     arrivals: list[Working] = field(default_factory=list)
     deferred: list[Working] = field(default_factory=list)  # reactions waiting for the segment's end
+    cancels: list[CancelOrder] = field(default_factory=list)  # decided on a close, for the next open (segment_end)
     quote: Decimal = ZERO
     base: Decimal = ZERO
     locked: Decimal = ZERO  # quote held by resting buy orders
@@ -147,6 +148,8 @@ class _Sim:
     now: datetime | None = None
     closing: bool = False
     walking: bool = False  # inside a path segment (reactions may wait for its end)
+    holding: bool = False  # fills are held: the bot hears of them after its close decisions are carried out
+    held: list[Event] = field(default_factory=list)
     fired_until: datetime | None = None
     queue: deque[Event] = field(default_factory=deque)
     draining: bool = False
@@ -170,7 +173,7 @@ class _Sim:
             if all(p >= len(b.arrays) for b, p in zip(books, pos, strict=True)):
                 break
             nxt = list(pos)
-            if self.skip and not any(b.arrivals for b in books):
+            if self.skip and not any(b.arrivals or b.cancels for b in books):
                 interest = self.kind.interest(self.config, self.state)
                 if not interest.every_candle and (single or (interest.below is None and interest.above is None)):
                     until = interest.until if interest.until != self.fired_until else None
@@ -231,8 +234,11 @@ class _Sim:
         self.active, self.closing = book, False
         start = arrays.close_price(i - 1) if i > 0 else candle.open
         t0 = candle.open_time
-        self._walk(book, start, candle.open, t0)
-        self._arrive(book, candle.open, t0)
+        if self.react == "segment_end":
+            self._open_like_the_engine(book, start, candle.open, t0)
+        else:
+            self._walk(book, start, candle.open, t0)
+            self._arrive(book, candle.open, t0)
         if not book.working:
             return  # nothing rests on the book: the path cannot fill anything
         first, second = (candle.low, candle.high) if candle.close >= candle.open else (candle.high, candle.low)
@@ -302,6 +308,26 @@ class _Sim:
                 self._execute(book, working, point, is_maker=True)
             self._drain()
 
+    def _open_like_the_engine(self, book: _Book, start: Decimal, open_: Decimal, at: datetime) -> None:
+        """The open as an engine polling an exchange meets it. It hears of the close only
+        now, when the gap to this open has traded; it sends what the bot decided on the
+        close — new orders, then cancels (which find an order the gap filled already
+        final) — and hears at once of refusals and cancels, but of fills only when it next
+        polls: then of the gap's and the new orders' fills, in the order they happened."""
+        self.holding = True
+        try:
+            self._walk(book, start, open_, at)
+            self._arrive(book, open_, at)
+        finally:
+            self.holding = False
+        while book.cancels and self.stopped is None:
+            self._apply_cancel(book, book.cancels.pop(0))
+            self._drain()
+        held, self.held = self.held, []
+        if self.stopped is None:
+            self.queue.extend(held)
+            self._drain()
+
     def _arrive(self, book: _Book, price: Decimal, at: datetime) -> None:
         """Orders decided on an earlier close reach the book at this open."""
         self.price, self.now, book.last_price = price, at, price
@@ -367,7 +393,7 @@ class _Sim:
         self.total_quote += book.quote - before
         self.records[key].filled(fill)
         self._note_funds()
-        self.queue.append(OrderFilled(fill, ZERO))
+        (self.held if self.holding else self.queue).append(OrderFilled(fill, ZERO))
         if self.wallet is not None:
             pair = book.model.pair
             sign = 1 if order.side is Side.BUY else -1
@@ -440,6 +466,14 @@ class _Sim:
         book = self.books.get(record.pair) if record is not None else None
         if book is None:
             return  # unknown: the exchange answers with an error, nothing changes
+        if self.closing and self.react == "segment_end":
+            book.cancels.append(command)  # reaches the market at the next open, after the gap
+            return
+        self._apply_cancel(book, command)
+
+    def _apply_cancel(self, book: _Book, command: CancelOrder) -> None:
+        key = command.client_id.text
+        record = self.records.get(key)
         working = book.working.pop(key, None)
         if working is not None:
             self._unlock(book, working)
@@ -499,8 +533,9 @@ class _Sim:
 
     def _report_balances(self, assets: list[str], at: datetime, *, deliver: bool = True) -> None:
         """``BalanceReported`` for ``assets`` (free balances), so %-of-balance sizing stays pure."""
+        events = self.held if self.holding else self.queue
         for asset in assets:
-            self.queue.append(BalanceReported(asset, self._free(asset), at))
+            events.append(BalanceReported(asset, self._free(asset), at))
         if deliver:
             self._drain()
 
