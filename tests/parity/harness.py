@@ -16,9 +16,9 @@ Alignment (docs/parity.md says why each is needed):
 * **Steps.** The engine starts at ``start_ms`` and the clock moves one path point (a
   quarter minute) at a time; after each point the engine fetches what filled and
   answers it, so it reacts at the end of the path segment where a fill happened, as
-  ``react="segment_end"`` makes the backtester do. At each next open the engine first
-  hears of the candle's close, then of what the gap to that open filled (the
-  backtester's order of events).
+  ``react="segment_end"`` makes the backtester do. At each next open the engine hears
+  of the close after simex traded the gap, sends the bot's decisions, then polls: the
+  order ``react="segment_end"`` gives the backtester's opens too.
 * **Times.** simex holds each of a candle's four path points a quarter of the minute
   (0, 15, 30, 45 s); the backtester stamps them at thirds (0, 20, 40, 60 s). Fill
   times are compared after mapping simex's point ``k`` to the backtester's point ``k``
@@ -26,7 +26,9 @@ Alignment (docs/parity.md says why each is needed):
 * **The end.** The engine hears of the last candle's close with simex's clock 1 ms
   before the next open, so simex trades nothing of the candle the backtester does not
   have; the window must not end on a decision (an order decided on the last close
-  reaches the backtester's book never, simex's at once): ``backtest`` refuses one.
+  reaches the backtester's book never, simex's at once): ``backtest`` refuses a window
+  ending on new orders (a cancel decided there would show as a different final order
+  status).
 * **Polling.** By default fills are fetched after a point only when simex traded
   something for the account or a market order went out (otherwise the fetch finds
   nothing); ``poll_every_point=True`` fetches after every point, and a test checks
@@ -271,9 +273,11 @@ async def engine(kind: str, config: dict[str, Any], n: int, *, spread_ticks: int
                     exchange.sync()
                     await settle()
                 last = minute == n - 1
-                # The next open: the candle has closed. The engine hears the close first,
-                # then what the gap to that open filled. After the last candle simex stops
-                # 1 ms short of the next open, so its gap (not in the backtest) stays untraded.
+                # The next open: the candle has closed. Polling the feed (simex trades the
+                # gap as it answers), the engine hears the close and sends what the bot
+                # decides; settle() then hears of the fills. After the last candle simex
+                # stops 1 ms short of the next open, so that gap (not in the backtest) stays
+                # untraded.
                 next_open = exchange.clock.now_ms() + QUARTER_MS
                 exchange.clock.set(next_open - 1 if last else next_open)
                 clock.ms = next_open

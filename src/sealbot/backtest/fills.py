@@ -22,7 +22,10 @@ Price moves continuously along each segment. On that path:
   and can fill on the rest of the same candle's path (``react="at_fill"``, the
   default); with ``react="segment_end"`` they reach the book at the end of the path
   segment where the fill happened, which is when an engine polling an exchange that
-  replays this path (simex) sees the fill and answers it.
+  replays this path (simex) sees the fill and answers it. That mode also meets each open
+  as such an engine does: cancels decided on the close reach the market after the gap
+  (not at the close), and the bot hears of the gap's fills and of its new orders' fills
+  only once those orders went out.
 * **A limit order that crosses on arrival** (a buy above the price of the moment)
   fills at once at that price, as taker. ``limit_maker`` (post-only) orders that
   would cross are rejected, as exchanges do.
