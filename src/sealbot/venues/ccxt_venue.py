@@ -67,6 +67,13 @@ _STATUS = {
 }
 
 
+def _id_order(trade_id: Any) -> tuple[int, int, str]:
+    """Sort key of a trade id: numeric ids (Binance) by value — as text "10" would come
+    before "9" — others (KuCoin's hex ids) by their text."""
+    text = str(trade_id)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
 def _dec(value: Any, default: Decimal = ZERO) -> Decimal:
     result = to_decimal(value)
     return default if result is None else result
@@ -220,7 +227,7 @@ class CcxtVenue(Venue):
         since_ms = int(since.timestamp() * 1000) if since else None
         rows = await self._call(self._exchange.fetch_my_trades, pair.symbol, since_ms)
         fills = []
-        for row in sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id")))):
+        for row in sorted(rows, key=lambda r: (r.get("timestamp") or 0, _id_order(r.get("id")))):
             client_id = await self._client_id_of(row, pair)
             fee = row.get("fee") or {}
             fills.append(Fill(
