@@ -61,6 +61,9 @@ from sealbot.venues.base import Venue
 BTC_FILE = "BTC-PERP-1m-20211231-20220107.csv.gz"
 PAIR = Pair("BTC", "USDT")
 MARKET = {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
+XRP_FILE = "XRP_ETH-1m.feather"  # simex's second one-minute market (a second pair for multi-pair bots)
+XRP_PAIR = Pair("XRP", "ETH")
+XRP_MARKET = {"pair": "XRP/ETH", "tick_size": "0.00000001", "step_size": "1", "min_notional": "0.01"}
 MINUTE_MS = 60_000
 QUARTER_MS = MINUTE_MS // 4  # simex holds each path point this long
 THIRD = timedelta(seconds=20)  # the backtester stamps path point k at k thirds of the minute
@@ -69,17 +72,22 @@ EXCHANGE_DECIMALS = 8  # simex (like Binance) keeps balances and fees at 8 decim
 # bot config need not carry them: the smart trade's does not expose ``rules``).
 RULES = MarketRules(PAIR, Decimal("0.01"), Decimal("0.00001"), min_amount=Decimal("0.00001"),
                     max_amount=Decimal("9000"), min_notional=Decimal("5"))
+XRP_RULES = MarketRules(XRP_PAIR, Decimal("0.00000001"), Decimal("1"), min_amount=Decimal("1"),
+                        max_amount=Decimal("9000000"), min_notional=Decimal("0.01"))
+FILES = {PAIR: BTC_FILE, XRP_PAIR: XRP_FILE}
+ALL_RULES = {PAIR: RULES, XRP_PAIR: XRP_RULES}
 # The simex account: far more quote and base than any bot here uses, so nothing is
 # refused for funds. The backtester runs without modelled balances (the engine does not
 # report balances to bots, and ``balances=`` would send ``BalanceReported``); its
 # holdings at the end are these plus the run's flows.
-BALANCES = {"USDT": Decimal("1000000"), "BTC": Decimal("10")}
+BALANCES = {"USDT": Decimal("1000000"), "BTC": Decimal("10"), "ETH": Decimal("1000"), "XRP": Decimal("1000000")}
 
 
 @dataclass(frozen=True)
 class FillView:
     """One fill as both sides state it; ``at`` on the backtester's clock."""
 
+    pair: str
     client_id: str
     side: str
     price: Decimal
@@ -124,15 +132,15 @@ class Outcome:
     """One side's run. ``fills`` are in execution order (the exchange's trade ids on the
     engine side); ``journal_fills`` what the engine recorded (the backtester's fills
     again on its side); ``balances`` the account's holdings at the end (free + locked);
-    ``pnl`` is the change of the account's value at the last close, ``realized`` the
-    closed deals' profit."""
+    ``pnl`` is the change of the account's value at the last close per quote currency,
+    ``realized`` the closed deals' profit."""
 
     fills: list[FillView]
     journal_fills: list[FillView]
     deals: list[DealView]
     orders: list[OrderView]
     balances: dict[str, Decimal]
-    pnl: Decimal
+    pnl: dict[str, Decimal]
     realized: Decimal
 
 
@@ -148,14 +156,14 @@ def backtest_time(at: datetime) -> datetime:
 
 def fill_view(fill: Fill, *, simex_clock: bool) -> FillView:
     at = backtest_time(fill.at) if simex_clock else fill.at
-    return FillView(fill.client_id.text, str(fill.side), fill.price, fill.amount, fill.fee, fill.fee_currency,
-                    fill.is_maker, at)
+    return FillView(str(fill.pair), fill.client_id.text, str(fill.side), fill.price, fill.amount, fill.fee,
+                    fill.fee_currency, fill.is_maker, at)
 
 
-def trade_view(trade: Trade, client_id: str) -> FillView:
+def trade_view(trade: Trade, client_id: str, pair: Pair) -> FillView:
     side = trade.side.lower()
     at = backtest_time(datetime.fromtimestamp(trade.time_ms / 1000, UTC))
-    return FillView(client_id, side, trade.price, trade.qty, trade.commission, trade.commission_asset,
+    return FillView(str(pair), client_id, side, trade.price, trade.qty, trade.commission, trade.commission_asset,
                     trade.is_maker, at)
 
 
@@ -168,11 +176,16 @@ def deal_view(deal: Deal, *, simex_clock: bool) -> DealView:
                     deal.received, deal.fees_quote, deal.realized_profit)
 
 
-def candles(n: int) -> pd.DataFrame:
-    """The first ``n`` rows of the bundled BTC file: exactly what simex replays from ``start_ms``."""
-    frame, report = load_candles(DATA_DIR / BTC_FILE)
-    report.raise_if_invalid()
-    return frame.iloc[:n].reset_index(drop=True)
+def candles(n: int, pair: Pair = PAIR) -> pd.DataFrame:
+    """The first ``n`` rows of the pair's bundled file as simex replays them from
+    ``start_ms``: row ``k`` is the candle opening ``k`` minutes after it. (simex closes up
+    a file's gaps; the BTC file has none, so its times are its own; the XRP/ETH file's
+    rows are re-timed the same way.)"""
+    frame, _ = load_candles(DATA_DIR / FILES[pair])
+    frame = frame.iloc[:n].reset_index(drop=True)
+    first = pd.Timestamp(load_candles(DATA_DIR / BTC_FILE)[0]["open_time"].iloc[0])
+    frame["open_time"] = [first + pd.Timedelta(minutes=k) for k in range(len(frame))]
+    return frame
 
 
 def start_ms() -> int:
@@ -180,8 +193,13 @@ def start_ms() -> int:
     return int(pd.Timestamp(first).timestamp() * 1000)
 
 
-def _value_change(balances: dict[str, Decimal], close: Decimal) -> Decimal:
-    return (balances["USDT"] - BALANCES["USDT"]) + (balances["BTC"] - BALANCES["BTC"]) * close
+def _value_change(balances: dict[str, Decimal], closes: dict[Pair, Decimal]) -> dict[str, Decimal]:
+    """Per quote currency: its change plus each of its pairs' base change at the last close."""
+    change: dict[str, Decimal] = {}
+    for pair, close in closes.items():
+        base = (balances[pair.base] - BALANCES[pair.base]) * close
+        change[pair.quote] = change.get(pair.quote, balances[pair.quote] - BALANCES[pair.quote]) + base
+    return change
 
 
 def _realized(deals: list[DealView]) -> Decimal:
@@ -193,27 +211,31 @@ def fees_of(config: dict[str, Any]) -> tuple[Decimal, Decimal]:
     return Decimal(str(fees.get("maker", "0.001"))), Decimal(str(fees.get("taker", "0.001")))
 
 
-def backtest(kind: str, config: dict[str, Any], n: int, *, spread_ticks: int) -> Outcome:
-    """The backtester over rows 0..n-1 with simex's spread, fee precision and reaction
-    timing, on the same account."""
-    frame = candles(n)
-    result = run(bot_module(kind), parse_config(kind, config), {PAIR: frame}, rules=RULES,
+def backtest(kind: str, config: dict[str, Any], n: int, *, spread_ticks: int,
+             pairs: tuple[Pair, ...] = (PAIR,)) -> Outcome:
+    """The backtester over rows 0..n-1 (of each pair) with simex's spread, fee precision
+    and reaction timing, on the same account."""
+    frames = {pair: candles(n, pair) for pair in pairs}
+    result = run(bot_module(kind), parse_config(kind, config), frames, rules={p: ALL_RULES[p] for p in pairs},
                  spread_ticks=spread_ticks, fee_decimals=EXCHANGE_DECIMALS, react="segment_end")
     pending = [o.client_id for o in result.orders if o.status is OrderStatus.PENDING]
     if pending:
         raise ValueError(f"n: the window ends on a decision ({pending} wait for a next open); pick another n")
-    flows = result.outcomes[0]
     fills = [fill_view(f, simex_clock=False) for f in result.fills]
     deals = [deal_view(d, simex_clock=False) for d in sorted(result.deals, key=lambda d: d.no)]
     orders = [OrderView(o.client_id, o.side, o.type, o.amount, o.price, str(o.status)) for o in result.orders]
-    balances = {"USDT": BALANCES["USDT"] + flows.quote, "BTC": BALANCES["BTC"] + flows.base}
-    pnl = _value_change(balances, Decimal(repr(float(frame["close"].iloc[-1]))))
-    assert pnl == result.metrics.pnl  # the backtester's own P&L is the account's change of value
+    balances = dict(BALANCES)
+    for flows in result.outcomes:
+        balances[flows.pair.base] += flows.base
+        balances[flows.pair.quote] += flows.quote
+    pnl = _value_change(balances, {p: Decimal(repr(float(f["close"].iloc[-1]))) for p, f in frames.items()})
+    if len(pairs) == 1:  # the backtester's own P&L is the account's change of value
+        assert pnl == {pairs[0].quote: result.metrics.pnl}
     return Outcome(fills, fills, deals, orders, balances, pnl, _realized(deals))
 
 
 async def engine(kind: str, config: dict[str, Any], n: int, *, spread_ticks: int,
-                 poll_every_point: bool = False) -> Outcome:
+                 poll_every_point: bool = False, pairs: tuple[Pair, ...] = (PAIR,)) -> Outcome:
     """The engine on simex over the same candles: the engine hears of candle ``n-1``'s
     close (the backtester's last ``CandleClosed``) and of every fill up to then."""
     maker, taker = fees_of(config)
@@ -247,7 +269,7 @@ async def engine(kind: str, config: dict[str, Any], n: int, *, spread_ticks: int
                                  settings=RunnerSettings(background=False, market_ttl=3600))
         await runner.start_account("1")
         acc = runner.accounts["1"]
-        trades = exchange.trades_by_account[account["id"]]
+        trades = exchange.trades_by_account[account["id"]]  # every market's, in execution order
         seen = 0
 
         async def settle() -> None:
@@ -285,18 +307,19 @@ async def engine(kind: str, config: dict[str, Any], n: int, *, spread_ticks: int
                 await acc.drain()
                 exchange.sync()
                 await settle()
-            close = exchange.price("BTCUSDT")
+            closes = {pair: exchange.price(pair.base + pair.quote) for pair in pairs}
         finally:
             sys.setswitchinterval(switch)
             await runner.stop()
         data = journal.data
         by_order = {o.id: o.client_id for o in exchange.all_orders(account["id"])}
-        ledger = [trade_view(t, by_order[t.order_id]) for t in trades]
+        symbols = {pair.base + pair.quote: pair for pair in pairs}
+        ledger = [trade_view(t, by_order[t.order_id], symbols[t.symbol]) for t in trades]
         journal_fills = [fill_view(f, simex_clock=True) for f in data.fills.values()]
         deals = [deal_view(d, simex_clock=True) for _, d in sorted(data.deals.items(), key=lambda kv: kv[0][1])]
         orders = [OrderView(e.order.client_id.text, str(e.order.side), str(e.order.type), e.order.amount,
                             e.order.price, str(e.order.status)) for e in data.orders.values()]
         held = exchange.account(account["id"]).balances
         balances = {asset: held[asset].free + held[asset].locked for asset in BALANCES}
-        return Outcome(ledger, journal_fills, deals, orders, balances, _value_change(balances, close),
+        return Outcome(ledger, journal_fills, deals, orders, balances, _value_change(balances, closes),
                        _realized(deals))

@@ -17,9 +17,10 @@ import pytest
 
 from sealbot.backtest.simulate import run
 from sealbot.bots.registry import bot_module, parse_config
+from sealbot.domain import Pair
 
 from . import harness
-from .harness import MARKET, Outcome
+from .harness import MARKET, XRP_MARKET, XRP_PAIR, Outcome
 
 FEES = {"maker": "0.00075", "taker": "0.001"}  # distinct rates: a maker/taker mix-up changes the fee
 DCA_LONG: dict[str, Any] = {
@@ -41,6 +42,11 @@ DCA_RSI: dict[str, Any] = {
     "max_safety_orders": 3, "active_safety_orders_count": 1, "safety_order_step_percentage": "0.2",
     "take_profit": "0.3", "start_condition": "rsi", "rsi": {"timeframe": "5m", "period": 14, "value": "40"},
 }
+DCA_TWO_PAIRS: dict[str, Any] = {
+    "bot_id": "ptwo", "markets": [MARKET, XRP_MARKET], "fees": FEES, "max_active_deals": 2,
+    "base_order_volume": "100", "safety_order_volume": "100", "max_safety_orders": 3,
+    "active_safety_orders_count": 1, "safety_order_step_percentage": "0.2", "take_profit": "0.3",
+}
 SMART: dict[str, Any] = {
     "bot_id": "psmart", "market": MARKET, "fees": FEES, "direction": "long", "volume": "500",
     "entry_type": "limit", "entry_price": "46250",
@@ -55,17 +61,24 @@ GRID: dict[str, Any] = {
 }
 
 
-def both(kind: str, config: dict[str, Any], n: int, spread_ticks: int = 1) -> tuple[Outcome, Outcome]:
-    backtested = harness.backtest(kind, config, n, spread_ticks=spread_ticks)
-    traded = asyncio.run(harness.engine(kind, config, n, spread_ticks=spread_ticks))
+def both(kind: str, config: dict[str, Any], n: int, spread_ticks: int = 1,
+         pairs: tuple[Pair, ...] = (harness.PAIR,)) -> tuple[Outcome, Outcome]:
+    backtested = harness.backtest(kind, config, n, spread_ticks=spread_ticks, pairs=pairs)
+    traded = asyncio.run(harness.engine(kind, config, n, spread_ticks=spread_ticks, pairs=pairs))
     return backtested, traded
 
 
 def assert_same(backtested: Outcome, traded: Outcome) -> None:
-    """Equal in every field; on a difference, name the first one."""
-    for k, (ours, theirs) in enumerate(zip(backtested.fills, traded.fills, strict=False)):
-        assert ours == theirs, f"fill #{k} differs:\n backtest {ours}\n simex    {theirs}"
-    assert len(backtested.fills) == len(traded.fills)
+    """Equal in every field; on a difference, name the first one. Fills are compared in
+    execution order market by market (within a minute the backtester walks one pair's
+    candle after the other's, simex moves every market one path point at a time)."""
+    for pair in sorted({f.pair for f in backtested.fills + traded.fills}):
+        ours_all = [f for f in backtested.fills if f.pair == pair]
+        theirs_all = [f for f in traded.fills if f.pair == pair]
+        for k, (ours, theirs) in enumerate(zip(ours_all, theirs_all, strict=False)):
+            assert ours == theirs, f"{pair} fill #{k} differs:\n backtest {ours}\n simex    {theirs}"
+        assert len(ours_all) == len(theirs_all), pair
+    assert Counter(backtested.fills) == Counter(traded.fills)
     # the engine recorded each of the exchange's trades once, no more, no fewer
     assert Counter(traded.journal_fills) == Counter(traded.fills)
     for ours, theirs in zip(backtested.deals, traded.deals, strict=False):
@@ -79,7 +92,8 @@ def assert_same(backtested: Outcome, traded: Outcome) -> None:
 
 def assert_exchange_precision(outcome: Outcome) -> None:
     eight = Decimal("0.00000001")
-    assert all(f.fee % eight == 0 and f.price % Decimal("0.01") == 0 for f in outcome.fills)
+    ticks = {str(pair): rules.tick_size for pair, rules in harness.ALL_RULES.items()}
+    assert all(f.fee % eight == 0 and f.price % ticks[f.pair] == 0 for f in outcome.fills)
     assert all(amount % eight == 0 for amount in outcome.balances.values())
 
 
@@ -127,6 +141,16 @@ def test_parity_dca_rsi_start_condition_on_five_minute_rsi() -> None:
     backtested, traded = both("dca", DCA_RSI, 2000)
     assert_same(backtested, traded)
     assert len(backtested.deals) >= 5
+
+
+def test_parity_one_dca_bot_on_two_markets() -> None:
+    """One multi-pair DCA bot on BTC/USDT and XRP/ETH (100 USDT / 100 ETH per base order):
+    both markets' fills, the deals of both, one account."""
+    backtested, traded = both("dca", DCA_TWO_PAIRS, 1500, pairs=(harness.PAIR, XRP_PAIR))
+    assert_same(backtested, traded)
+    assert_exchange_precision(traded)
+    assert {f.pair for f in traded.fills} == {"BTC/USDT", "XRP/ETH"}
+    assert len(backtested.deals) >= 20
 
 
 def test_parity_smart_trade_limit_entry_first_target_then_stop_at_breakeven() -> None:
