@@ -6,15 +6,17 @@ Closing and adding funds are requests to the bot: they go through the bot inbox
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sealbot import audit
-from sealbot.domain import AddFunds, AmountType, CloseAtMarket, Deal, DealStatus, Fill, Order
+from sealbot.domain import AddFunds, AmountType, Candle, CloseAtMarket, Deal, DealStatus, Fill, Order, Pair
 from sealbot.domain.errors import InvalidConfig
+from sealbot.engine.journal import AccountRecord
 from sealbot.services import inbox
 from sealbot.services.paging import Page, page_of
 from sealbot.services.platform import Platform
+from sealbot.venues.errors import VenueError
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +112,55 @@ def add_funds(platform: Platform, owner_id: int, bot_id: int, no: int, amount: D
         audit.record(uow.session, actor=f"user:{owner_id}", action="deal.add_funds_requested",
                      subject=f"deal:{bot_id}-{no}", details={"amount": str(amount), "amount_type": amount_type})
         return item
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    at: datetime
+    kind: str  # "entry" | "safety" | "exit"
+    side: str
+    price: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DealChart:
+    pair: str
+    candles: list[Candle]
+    markers: list[Marker]
+    candles_error: str | None = None  # why there are no candles (exchange unreachable, no account)
+
+
+def _marker(fill: Fill, direction: str) -> Marker:
+    entry_side = "buy" if direction == "long" else "sell"
+    if fill.side.value != entry_side:
+        kind = "exit"
+    else:
+        kind = "entry" if fill.client_id.step in ("bo", "0", "entry") else "safety"
+    return Marker(fill.at, kind, fill.side.value, fill.price, fill.amount)
+
+
+async def deal_chart(platform: Platform, owner_id: int, bot_id: int, no: int, timeframe: str = "1m") -> DealChart:
+    """Candles around the deal from its account's exchange, with a marker per fill
+    (entry, safety order, exit). No candles (but the markers) if the exchange cannot
+    be reached."""
+    detail = deal_detail(platform, owner_id, bot_id, no)
+    markers = [_marker(f, detail.deal.direction) for f in detail.fills]
+    with platform.uow() as uow:
+        bot = uow.bots.get(owner_id, bot_id)
+        account = uow.accounts.get(owner_id, bot.account_id) if bot.account_id is not None else None
+        record = AccountRecord(str(account.id), str(owner_id), account.exchange, account.label) if account else None
+    if record is None:
+        return DealChart(detail.deal.pair, [], markers, "the bot has no exchange account")
+    end = detail.deal.closed_at or datetime.now(UTC)
+    since = detail.deal.opened_at - timedelta(minutes=30)
+    limit = min(1000, int((end - since).total_seconds() // 60) + 31)
+    try:
+        venue = await platform.venue_for(record)
+        try:
+            candles = await venue.fetch_candles(Pair.parse(detail.deal.pair), timeframe, since=since, limit=limit)
+        finally:
+            await venue.close()
+    except VenueError as exc:
+        return DealChart(detail.deal.pair, [], markers, type(exc).__name__)
+    return DealChart(detail.deal.pair, candles, markers)

@@ -314,3 +314,26 @@ class SignalRefusedOut(Model):
     kind: str
     reason: str
     field: str | None = None
+
+
+class CandleOut(Model):
+    time: int = Field(description="bar start, Unix seconds (UTC)")
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+
+
+class MarkerOut(Model):
+    time: int
+    kind: Literal["entry", "safety", "exit"]
+    side: str
+    price: Decimal
+    amount: Decimal
+
+
+class DealChartOut(Model):
+    pair: str
+    candles: list[CandleOut]
+    markers: list[MarkerOut]
+    candles_error: str | None = None

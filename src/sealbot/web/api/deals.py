@@ -12,7 +12,18 @@ from sealbot.services.auth import Principal
 from sealbot.services.platform import Platform
 from sealbot.web.api.common import IdPath, Limit, Offset, OptionalId, paged
 from sealbot.web.deps import get_platform, scoped
-from sealbot.web.schemas import AddFundsIn, DealDetailOut, DealOut, FillOut, OrderOut, PageOut, Queued
+from sealbot.web.schemas import (
+    AddFundsIn,
+    CandleOut,
+    DealChartOut,
+    DealDetailOut,
+    DealOut,
+    FillOut,
+    MarkerOut,
+    OrderOut,
+    PageOut,
+    Queued,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["deals"])
 
@@ -57,3 +68,16 @@ def add_funds(bot_id: IdPath, no: IdPath, body: AddFundsIn, who: Principal = Dep
               platform: Platform = Depends(get_platform)) -> Queued:
     return Queued(queued=deals.add_funds(platform, who.user_id, bot_id, no, body.amount, body.amount_type,
                                          body.price))
+
+
+@router.get("/bots/{bot_id}/deals/{no}/chart", response_model=DealChartOut)
+async def chart(bot_id: IdPath, no: IdPath, who: Principal = Depends(scoped("deals:read")),
+                platform: Platform = Depends(get_platform)) -> DealChartOut:
+    """Candles around the deal and a marker per fill (entry, safety order, exit)."""
+    data = await deals.deal_chart(platform, who.user_id, bot_id, no)
+    return DealChartOut(
+        pair=data.pair, candles_error=data.candles_error,
+        candles=[CandleOut(time=int(c.open_time.timestamp()), open=c.open, high=c.high, low=c.low, close=c.close)
+                 for c in data.candles],
+        markers=[MarkerOut(time=int(m.at.timestamp()), kind=m.kind, side=m.side, price=m.price,  # type: ignore[arg-type]
+                           amount=m.amount) for m in data.markers])
