@@ -54,6 +54,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         return response
 
     errors.install(app)
+    pages.install(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

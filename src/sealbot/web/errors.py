@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sealbot.domain.errors import InvalidConfig, NotFound, OrderRejected, Refused, SealbotError
@@ -56,9 +56,11 @@ def _path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install(app: FastAPI) -> None:
+    from sealbot.web import pages
+
     @app.exception_handler(SealbotError)
-    async def sealbot_error(_: Request, exc: SealbotError) -> JSONResponse:
-        return error_response(exc)
+    async def sealbot_error(request: Request, exc: SealbotError) -> Response:
+        return pages.page_error(request, exc) or error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

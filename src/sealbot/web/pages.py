@@ -1,7 +1,380 @@
-"""Dashboard pages (placeholder until the templates land)."""
+"""The dashboard: server-rendered pages (Jinja2) over the same services as the API.
+
+Forms post back here with the session's CSRF token in a hidden field; the few live
+parts (bot preview, deal chart) are fetched by ``static/app.js`` (no inline script:
+the CSP forbids it). Secrets shown once (TOTP secret, recovery codes, API tokens,
+webhook secrets) are rendered into the response of the action that made them and
+never again.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from sealbot.domain.errors import InvalidConfig, NotFound, Refused, SealbotError
+from sealbot.domain.market import Pair
+from sealbot.services import (
+    account_ops,
+    alerts,
+    audit_view,
+    auth,
+    bot_manage,
+    deals,
+    portfolio,
+    users,
+    webhooks,
+)
+from sealbot.services.accounts import list_accounts
+from sealbot.services.auth import LockedOut, NotAuthenticated, Principal, TotpRequired
+from sealbot.services.bots import create_bot, market_spec, set_bot_status
+from sealbot.services.platform import Platform
+from sealbot.web.api.common import IdPath
+from sealbot.web.deps import COOKIE, client_ip, get_platform, is_secure, session_principal
 
 router = APIRouter()
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class _Login(Exception):
+    """No session: go to the login page."""
+
+
+def _who(request: Request) -> Principal:
+    who = session_principal(request)
+    if who is None:
+        raise _Login()
+    return who
+
+
+async def _form(request: Request, who: Principal) -> Mapping[str, Any]:
+    """The posted form, after checking its CSRF token against the session cookie."""
+    form = await request.form()
+    token = request.cookies.get(COOKIE, "")
+    if not auth.csrf_matches(token, str(form.get("csrf_token", ""))):
+        raise Refused("csrf", "the form is stale; reload the page")
+    return form
+
+
+def _render(request: Request, name: str, who: Principal | None, status_code: int = 200,
+            **context: Any) -> HTMLResponse:
+    csrf = auth.csrf_for(request.cookies[COOKIE]) if who is not None and COOKIE in request.cookies else ""
+    return templates.TemplateResponse(request, name, {"who": who, "csrf": csrf, **context}, status_code=status_code)
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    """Send page visitors without a session to the login form."""
+
+    @app.exception_handler(_Login)
+    async def to_login(_: Request, __: _Login) -> Response:
+        return _redirect("/login")
+
+
+# --- login, registration -------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    return _render(request, "login.html", None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login_post(request: Request) -> Response:
+    form = await request.form()
+    platform = get_platform(request)
+    email, password = str(form.get("email", "")), str(form.get("password", ""))
+    code = str(form.get("totp_code", "")).strip() or None
+    try:
+        issued = auth.login(platform, email, password, totp_code=code, ip=client_ip(request),
+                            user_agent=request.headers.get("user-agent"))
+    except TotpRequired:
+        return _render(request, "login.html", None, 401, email=email, need_code=True,
+                       error="Enter the code from your authenticator app (or a recovery code).")
+    except NotAuthenticated:
+        return _render(request, "login.html", None, 401, email=email, error="Wrong e-mail or password.")
+    except LockedOut as exc:
+        return _render(request, "login.html", None, 429, email=email,
+                       error=f"Too many failed logins. Try again in {exc.retry_after} seconds.")
+    response = _redirect("/")
+    response.set_cookie(COOKIE, issued.token, max_age=int(auth.SESSION_TTL.total_seconds()), httponly=True,
+                        samesite="lax", secure=is_secure(request), path="/")
+    return response
+
+
+@router.get("/register", response_class=HTMLResponse)
+def register_page(request: Request) -> HTMLResponse:
+    return _render(request, "register.html", None)
+
+
+@router.post("/register", response_class=HTMLResponse)
+async def register_post(request: Request) -> Response:
+    form = await request.form()
+    email, password = str(form.get("email", "")), str(form.get("password", ""))
+    try:
+        auth.register(get_platform(request), email, password)
+    except InvalidConfig as exc:
+        return _render(request, "register.html", None, 422, email=email, error=f"{exc.field}: {exc.reason}")
+    return await login_post(request)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    who = _who(request)
+    await _form(request, who)
+    auth.logout(get_platform(request), who)
+    response = _redirect("/login")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# --- overview --------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request) -> HTMLResponse:
+    who = _who(request)
+    platform = get_platform(request)
+    return _render(request, "overview.html", who, portfolio=portfolio.portfolio(platform, who.user_id),
+                   open_deals=deals.list_deals(platform, who.user_id, status="open", limit=20, offset=0),
+                   alerts=alerts.list_alerts(platform, who.user_id, unacknowledged=True, limit=20, offset=0),
+                   me=users.get_user(platform, who.user_id))
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+async def acknowledge_alert(request: Request, alert_id: IdPath) -> Response:
+    who = _who(request)
+    await _form(request, who)
+    alerts.acknowledge(get_platform(request), who.user_id, alert_id)
+    return _redirect("/")
+
+
+# --- exchange accounts -------------------------------------------------------------------
+
+
+@router.get("/accounts", response_class=HTMLResponse)
+def accounts_page(request: Request) -> HTMLResponse:
+    who = _who(request)
+    return _render(request, "accounts.html", who, accounts=list_accounts(get_platform(request), who.user_id))
+
+
+@router.post("/accounts", response_class=HTMLResponse)
+async def link_account(request: Request) -> Response:
+    who = _who(request)
+    form = await _form(request, who)
+    platform = get_platform(request)
+    try:
+        auth.require_second_factor(who)
+        await account_ops.link(platform, who.user_id, str(form.get("exchange", "binance")),
+                               str(form.get("label", "")), str(form.get("api_key", "")),
+                               str(form.get("api_secret", "")))
+    except (Refused, InvalidConfig) as exc:
+        reason = exc.reason
+        return _render(request, "accounts.html", who, 403 if isinstance(exc, Refused) else 422,
+                       accounts=list_accounts(platform, who.user_id), error=reason)
+    return _redirect("/accounts")
+
+
+@router.post("/accounts/{account_id}/revoke", response_class=HTMLResponse)
+async def revoke_account(request: Request, account_id: IdPath) -> Response:
+    who = _who(request)
+    await _form(request, who)
+    platform = get_platform(request)
+    try:
+        auth.require_second_factor(who)
+    except Refused as exc:
+        return _render(request, "accounts.html", who, 403, accounts=list_accounts(platform, who.user_id),
+                       error=exc.reason)
+    report = await account_ops.revoke(platform, who.user_id, account_id)
+    return _render(request, "accounts.html", who, accounts=list_accounts(platform, who.user_id),
+                   notice=" ".join(report.lines()))
+
+
+# --- bots ----------------------------------------------------------------------------------
+
+
+def _dca_form(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The DCA settings the form offers, as config fields (market rules added later)."""
+    fields = ("base_order_volume", "safety_order_volume", "max_safety_orders", "safety_order_step_percentage",
+              "take_profit")
+    config: dict[str, Any] = {f: str(form.get(f, "")).strip() for f in fields}
+    config["max_safety_orders"] = int(config["max_safety_orders"] or 0)
+    config["base_order_type"] = "market"
+    return config
+
+
+async def _dca_config(platform: Platform, who: Principal, form: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+    try:
+        account_id = int(str(form.get("account_id", "")))
+        pair = Pair.parse(str(form.get("pair", "")).strip().upper())
+    except ValueError:
+        raise InvalidConfig("pair", "choose an account and a pair like BTC/USDT") from None
+    spec = await market_spec(platform, who.user_id, account_id, pair)
+    return account_id, {**_dca_form(form), "markets": [spec]}
+
+
+@router.get("/bots", response_class=HTMLResponse)
+def bots_page(request: Request) -> HTMLResponse:
+    who = _who(request)
+    platform = get_platform(request)
+    return _render(request, "bots.html", who, bots=bot_manage.list_bots(platform, who.user_id, limit=200),
+                   accounts=[a for a in list_accounts(platform, who.user_id) if a.status != "revoked"])
+
+
+@router.post("/bots/preview", response_class=HTMLResponse)
+async def bot_preview(request: Request) -> HTMLResponse:
+    """The preview table as an HTML fragment (``app.js`` swaps it in as the form changes)."""
+    who = _who(request)
+    form = await _form(request, who)
+    try:
+        _, config = await _dca_config(get_platform(request), who, form)
+        price = Decimal(str(form.get("price", "")))
+        table = bot_manage.preview("dca", config, price)
+    except InvalidOperation:
+        return _render(request, "_preview.html", who, 422, error="price: enter a number")
+    except (InvalidConfig, NotFound) as exc:
+        return _render(request, "_preview.html", who, 422, error=str(exc))
+    return _render(request, "_preview.html", who, preview=table)
+
+
+@router.post("/bots", response_class=HTMLResponse)
+async def bot_create(request: Request) -> Response:
+    who = _who(request)
+    form = await _form(request, who)
+    platform = get_platform(request)
+    try:
+        account_id, config = await _dca_config(platform, who, form)
+        create_bot(platform, who.user_id, account_id, "dca", str(form.get("name", "")).strip() or "DCA bot", config,
+                   start=form.get("start") == "on")
+    except (InvalidConfig, NotFound) as exc:
+        return _render(request, "bots.html", who, 422, bots=bot_manage.list_bots(platform, who.user_id, limit=200),
+                       accounts=list_accounts(platform, who.user_id), error=str(exc))
+    return _redirect("/bots")
+
+
+@router.post("/bots/{bot_id}/{action}", response_class=HTMLResponse)
+async def bot_action(request: Request, bot_id: IdPath, action: str) -> Response:
+    who = _who(request)
+    await _form(request, who)
+    platform = get_platform(request)
+    if action in ("start", "stop"):
+        set_bot_status(platform, who.user_id, bot_id, "running" if action == "start" else "stopped")
+    elif action == "delete":
+        try:
+            bot_manage.delete_bot(platform, who.user_id, bot_id)
+        except InvalidConfig as exc:
+            return _render(request, "bots.html", who, 422, error=exc.reason,
+                           bots=bot_manage.list_bots(platform, who.user_id, limit=200),
+                           accounts=list_accounts(platform, who.user_id))
+    elif action == "webhook-secret":
+        secret = webhooks.new_webhook_secret(platform, who.user_id, bot_id)
+        return _render(request, "bots.html", who, bots=bot_manage.list_bots(platform, who.user_id, limit=200),
+                       accounts=list_accounts(platform, who.user_id), webhook_secret=secret, webhook_bot=bot_id)
+    else:
+        raise NotFound("action", action)
+    return _redirect("/bots")
+
+
+@router.get("/bots/{bot_id}", response_class=HTMLResponse)
+def bot_page(request: Request, bot_id: IdPath) -> HTMLResponse:
+    who = _who(request)
+    platform = get_platform(request)
+    return _render(request, "bot.html", who, bot=bot_manage.get_bot(platform, who.user_id, bot_id),
+                   deals=deals.list_deals(platform, who.user_id, bot_id=bot_id, limit=200, offset=0))
+
+
+@router.get("/bots/{bot_id}/deals/{no}", response_class=HTMLResponse)
+def deal_page(request: Request, bot_id: IdPath, no: IdPath) -> HTMLResponse:
+    who = _who(request)
+    platform = get_platform(request)
+    return _render(request, "deal.html", who, detail=deals.deal_detail(platform, who.user_id, bot_id, no))
+
+
+@router.post("/bots/{bot_id}/deals/{no}/close")
+async def deal_close(request: Request, bot_id: IdPath, no: IdPath) -> Response:
+    who = _who(request)
+    await _form(request, who)
+    deals.close_deal(get_platform(request), who.user_id, bot_id, no)
+    return _redirect(f"/bots/{bot_id}/deals/{no}")
+
+
+# --- security ---------------------------------------------------------------------------------
+
+
+def _security(request: Request, who: Principal, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    platform = get_platform(request)
+    return _render(request, "security.html", who, status_code, me=users.get_user(platform, who.user_id),
+                   sessions=auth.list_sessions(platform, who), tokens=auth.list_tokens(platform, who),
+                   audit=audit_view.my_audit(platform, who.user_id, limit=50), scopes=auth.SCOPES, **extra)
+
+
+@router.get("/security", response_class=HTMLResponse)
+def security_page(request: Request) -> HTMLResponse:
+    return _security(request, _who(request))
+
+
+@router.post("/security/2fa/setup", response_class=HTMLResponse)
+async def totp_setup(request: Request) -> HTMLResponse:
+    who = _who(request)
+    await _form(request, who)
+    return _security(request, who, totp_setup=auth.begin_totp(get_platform(request), who))
+
+
+@router.post("/security/2fa/confirm", response_class=HTMLResponse)
+async def totp_confirm(request: Request) -> HTMLResponse:
+    who = _who(request)
+    form = await _form(request, who)
+    try:
+        codes = auth.confirm_totp(get_platform(request), who, str(form.get("code", "")))
+    except InvalidConfig as exc:
+        return _security(request, who, 422, error=exc.reason)
+    return _security(request, _who(request), recovery_codes=codes)
+
+
+@router.post("/security/tokens", response_class=HTMLResponse)
+async def token_create(request: Request) -> HTMLResponse:
+    who = _who(request)
+    form = await request.form()
+    if not auth.csrf_matches(request.cookies.get(COOKIE, ""), str(form.get("csrf_token", ""))):
+        raise Refused("csrf", "the form is stale; reload the page")
+    try:
+        issued = auth.create_token(get_platform(request), who, str(form.get("name", "")),
+                                   [str(s) for s in form.getlist("scopes")])
+    except InvalidConfig as exc:
+        return _security(request, who, 422, error=f"{exc.field}: {exc.reason}")
+    return _security(request, who, new_token=issued)
+
+
+@router.post("/security/tokens/{token_id}/revoke")
+async def token_revoke(request: Request, token_id: IdPath) -> Response:
+    who = _who(request)
+    await _form(request, who)
+    auth.revoke_token(get_platform(request), who, token_id)
+    return _redirect("/security")
+
+
+@router.post("/security/sessions/{session_id}/revoke")
+async def session_revoke(request: Request, session_id: IdPath) -> Response:
+    who = _who(request)
+    await _form(request, who)
+    auth.revoke_session(get_platform(request), who, session_id)
+    return _redirect("/security")
+
+
+def page_error(request: Request, exc: SealbotError) -> HTMLResponse | None:
+    """Errors on a dashboard page as a page (API paths keep their JSON)."""
+    if request.url.path.startswith("/api/"):
+        return None
+    who = session_principal(request)
+    status_code = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Refused) else 400
+    message = f"{exc.kind} not found" if isinstance(exc, NotFound) else str(exc)
+    return _render(request, "error.html", who, status_code, message=message)

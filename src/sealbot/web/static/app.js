@@ -1,0 +1,71 @@
+// sealbot dashboard: the few live parts. No inline scripts (the CSP forbids them).
+"use strict";
+
+function debounce(fn, ms) {
+  let timer = null;
+  return function () {
+    clearTimeout(timer);
+    timer = setTimeout(fn, ms);
+  };
+}
+
+// Confirm dangerous form posts (revoke a key, close a deal).
+document.addEventListener("submit", function (event) {
+  const form = event.target;
+  if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+  }
+});
+
+// Bot form: the server renders the preview table as the settings change.
+function setupPreview(form) {
+  const target = document.getElementById("preview");
+  const refresh = debounce(async function () {
+    const response = await fetch(form.dataset.preview, {
+      method: "POST", body: new FormData(form), credentials: "same-origin",
+    });
+    target.innerHTML = await response.text();  // our own server-rendered, autoescaped fragment
+  }, 300);
+  form.addEventListener("input", refresh);
+  refresh();
+}
+
+// Deal page: candles with a marker per fill.
+async function setupChart(el) {
+  const status = document.getElementById("chart-status");
+  const response = await fetch(el.dataset.src, { credentials: "same-origin" });
+  if (!response.ok) {
+    status.textContent = "chart unavailable";
+    return;
+  }
+  const data = await response.json();
+  const chart = LightweightCharts.createChart(el, {
+    height: 360, timeScale: { timeVisible: true, secondsVisible: false },
+    // the logo injects a <style> element, which the CSP refuses; deal.html credits TradingView in text instead
+    layout: { attributionLogo: false },
+  });
+  const series = chart.addCandlestickSeries();
+  series.setData(data.candles.map(function (c) {
+    return { time: c.time, open: Number(c.open), high: Number(c.high), low: Number(c.low), close: Number(c.close) };
+  }));
+  const colours = { entry: "#2962ff", safety: "#ff9800", exit: "#9c27b0" };
+  const markers = data.markers.map(function (m) {
+    return {
+      time: m.time - (m.time % 60), position: m.kind === "exit" ? "aboveBar" : "belowBar",
+      color: colours[m.kind], shape: m.kind === "exit" ? "arrowDown" : "arrowUp",
+      text: m.kind + " " + m.price,
+    };
+  }).sort(function (a, b) { return a.time - b.time; });
+  series.setMarkers(markers);
+  chart.timeScale().fitContent();
+  el.dataset.candles = String(data.candles.length);
+  el.dataset.markers = String(markers.length);
+  status.textContent = data.candles_error ? "no candles: " + data.candles_error : "";
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  const form = document.getElementById("dca-form");
+  if (form) setupPreview(form);
+  const chart = document.getElementById("deal-chart");
+  if (chart && window.LightweightCharts) setupChart(chart);
+});
