@@ -280,3 +280,35 @@ def test_backtest_segment_end_orders_decided_on_the_close_go_before_the_gap_fill
     closes = [k for k, e in enumerate(engine_like.final_state.events) if isinstance(e, CandleClosed)]
     first_fill = next(k for k, e in enumerate(engine_like.final_state.events) if isinstance(e, OrderFilled))
     assert closes[1] < first_fill < closes[2]  # heard after candle 1's close, before candle 2's
+
+
+# -- point_times ----------------------------------------------------------------------------------
+
+def test_backtest_point_times_quarters_stamps_the_path_as_simex_holds_it() -> None:
+    orders = (Spec("b", BUY, LIMIT, D("1"), D("100")), Spec("s", SELL, LIMIT, D("1"), D("111")))
+    script = Script(at_close={0: orders}, on_fill={"s": (Spec("m", BUY, MARKET, D("1")),)})
+    bars = ((105, 106, 104, 105), (105, 112, 95, 100), (99, 100, 98, 99.5))
+    # red candle 1: open -> high (sell at 111) -> low (buy at 100) -> close; the market buy
+    # placed on the sell's fill meets the path at the high's point
+    thirds = backtest(script, *bars)
+    assert [(st, t) for st, _, _, _, t in fills_of(thirds)] == [("s", "00:01:20"), ("m", "00:01:20"),
+                                                                 ("b", "00:01:40")]
+    quarters = backtest(script, *bars, point_times="quarters")
+    assert [(st, t) for st, _, _, _, t in fills_of(quarters)] == [("s", "00:01:15"), ("m", "00:01:15"),
+                                                                   ("b", "00:01:30")]
+    # only the stamps differ: the same fills at the same prices
+    assert [(f.client_id, f.price, f.is_maker) for f in thirds.fills] == [
+        (f.client_id, f.price, f.is_maker) for f in quarters.fills]
+    with pytest.raises(ValueError, match=r"^point_times: "):
+        backtest(script, *bars, point_times="halves")
+
+
+def test_backtest_point_times_quarters_puts_a_close_segment_fill_inside_its_candle() -> None:
+    # red candle 1: 103 -> 103.5 -> 99 -> 102. The buy at 100 fills on the way down; the
+    # sell at 101 placed then fills on the last segment, up to the close: with thirds that
+    # fill is stamped 00:02:00 (the next open), with quarters 00:01:45, inside its candle
+    script = Script(at_close={0: (Spec("b", BUY, LIMIT, D("1"), D("100")),)},
+                    on_fill={"b": (Spec("s", SELL, LIMIT, D("1"), D("101")),)})
+    bars = ((103, 104, 102.5, 103), (103, 103.5, 99, 102))
+    assert [t for *_, t in fills_of(backtest(script, *bars))] == ["00:01:40", "00:02:00"]
+    assert [t for *_, t in fills_of(backtest(script, *bars, point_times="quarters"))] == ["00:01:30", "00:01:45"]

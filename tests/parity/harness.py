@@ -8,8 +8,8 @@ Alignment (docs/parity.md says why each is needed):
   ``start_ms + k * 60 s``; with ``start_ms`` = the file's first open time (the file has
   no gaps) simex's candles are the file's, so the backtester gets rows ``0..n-1``.
 * **The exchange model.** The backtester runs with simex's market rules (``RULES``),
-  book and fees: ``spread_ticks`` as simex's, ``fee_decimals=8``, and
-  ``react="segment_end"``. The simex account is funded far beyond what the bots use;
+  book and fees: ``spread_ticks`` as simex's, ``fee_decimals=8``,
+  ``react="segment_end"`` and ``point_times="quarters"``. The simex account is funded far beyond what the bots use;
   the backtester runs without modelled balances (the engine sends bots no
   ``BalanceReported``, which ``balances=`` would) and its final holdings are the same
   starting ``BALANCES`` plus its flows.
@@ -20,9 +20,9 @@ Alignment (docs/parity.md says why each is needed):
   of the close after simex traded the gap, sends the bot's decisions, then polls: the
   order ``react="segment_end"`` gives the backtester's opens too.
 * **Times.** simex holds each of a candle's four path points a quarter of the minute
-  (0, 15, 30, 45 s); the backtester stamps them at thirds (0, 20, 40, 60 s). Fill
-  times are compared after mapping simex's point ``k`` to the backtester's point ``k``
-  (``backtest_time``), exactly, not rounded.
+  (0, 15, 30, 45 s); the backtester stamps them so too (``point_times="quarters"``;
+  its default is thirds: 20, 40, 60 s), so times are compared exactly — which matters
+  beyond the records: a cooldown counts from the fill's time.
 * **The end.** The engine hears of the last candle's close with simex's clock 1 ms
   before the next open, so simex trades nothing of the candle the backtester does not
   have; the window must not end on a decision (an order decided on the last close
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -66,7 +66,6 @@ XRP_PAIR = Pair("XRP", "ETH")
 XRP_MARKET = {"pair": "XRP/ETH", "tick_size": "0.00000001", "step_size": "1", "min_notional": "0.01"}
 MINUTE_MS = 60_000
 QUARTER_MS = MINUTE_MS // 4  # simex holds each path point this long
-THIRD = timedelta(seconds=20)  # the backtester stamps path point k at k thirds of the minute
 EXCHANGE_DECIMALS = 8  # simex (like Binance) keeps balances and fees at 8 decimals
 # The exchange's rules for the market, given to the backtester as simex lists them (a
 # bot config need not carry them: the smart trade's does not expose ``rules``).
@@ -85,7 +84,7 @@ BALANCES = {"USDT": Decimal("1000000"), "BTC": Decimal("10"), "ETH": Decimal("10
 
 @dataclass(frozen=True)
 class FillView:
-    """One fill as both sides state it; ``at`` on the backtester's clock."""
+    """One fill as both sides state it."""
 
     pair: str
     client_id: str
@@ -100,7 +99,7 @@ class FillView:
 
 @dataclass(frozen=True)
 class DealView:
-    """A deal's outcome; ``closed_at`` on the backtester's clock."""
+    """A deal's outcome."""
 
     no: int
     status: str
@@ -144,33 +143,20 @@ class Outcome:
     realized: Decimal
 
 
-def backtest_time(at: datetime) -> datetime:
-    """A simex path time (0, 15, 30 or 45 s into a minute) as the backtester stamps the
-    same path point (0, 20, 40, 60 s). Any other time is not a path point: an error."""
-    minute = at.replace(second=0, microsecond=0)
-    offset_ms = int((at - minute).total_seconds() * 1000)
-    if offset_ms % QUARTER_MS:
-        raise AssertionError(f"{at} is not one of simex's path points")
-    return minute + THIRD * (offset_ms // QUARTER_MS)
-
-
-def fill_view(fill: Fill, *, simex_clock: bool) -> FillView:
-    at = backtest_time(fill.at) if simex_clock else fill.at
+def fill_view(fill: Fill) -> FillView:
     return FillView(str(fill.pair), fill.client_id.text, str(fill.side), fill.price, fill.amount, fill.fee,
-                    fill.fee_currency, fill.is_maker, at)
+                    fill.fee_currency, fill.is_maker, fill.at)
 
 
 def trade_view(trade: Trade, client_id: str, pair: Pair) -> FillView:
     side = trade.side.lower()
-    at = backtest_time(datetime.fromtimestamp(trade.time_ms / 1000, UTC))
+    at = datetime.fromtimestamp(trade.time_ms / 1000, UTC)
     return FillView(str(pair), client_id, side, trade.price, trade.qty, trade.commission, trade.commission_asset,
                     trade.is_maker, at)
 
 
-def deal_view(deal: Deal, *, simex_clock: bool) -> DealView:
+def deal_view(deal: Deal) -> DealView:
     closed = deal.closed_at
-    if closed is not None and simex_clock:
-        closed = backtest_time(closed)
     reason = str(deal.close_reason) if deal.close_reason is not None else None
     return DealView(deal.no, str(deal.status), reason, deal.opened_at, closed, deal.bought, deal.spent, deal.sold,
                     deal.received, deal.fees_quote, deal.realized_profit)
@@ -217,12 +203,13 @@ def backtest(kind: str, config: dict[str, Any], n: int, *, spread_ticks: int,
     and reaction timing, on the same account."""
     frames = {pair: candles(n, pair) for pair in pairs}
     result = run(bot_module(kind), parse_config(kind, config), frames, rules={p: ALL_RULES[p] for p in pairs},
-                 spread_ticks=spread_ticks, fee_decimals=EXCHANGE_DECIMALS, react="segment_end")
+                 spread_ticks=spread_ticks, fee_decimals=EXCHANGE_DECIMALS, react="segment_end",
+                 point_times="quarters")
     pending = [o.client_id for o in result.orders if o.status is OrderStatus.PENDING]
     if pending:
         raise ValueError(f"n: the window ends on a decision ({pending} wait for a next open); pick another n")
-    fills = [fill_view(f, simex_clock=False) for f in result.fills]
-    deals = [deal_view(d, simex_clock=False) for d in sorted(result.deals, key=lambda d: d.no)]
+    fills = [fill_view(f) for f in result.fills]
+    deals = [deal_view(d) for d in sorted(result.deals, key=lambda d: d.no)]
     orders = [OrderView(o.client_id, o.side, o.type, o.amount, o.price, str(o.status)) for o in result.orders]
     balances = dict(BALANCES)
     for flows in result.outcomes:
@@ -315,8 +302,8 @@ async def engine(kind: str, config: dict[str, Any], n: int, *, spread_ticks: int
         by_order = {o.id: o.client_id for o in exchange.all_orders(account["id"])}
         symbols = {pair.base + pair.quote: pair for pair in pairs}
         ledger = [trade_view(t, by_order[t.order_id], symbols[t.symbol]) for t in trades]
-        journal_fills = [fill_view(f, simex_clock=True) for f in data.fills.values()]
-        deals = [deal_view(d, simex_clock=True) for _, d in sorted(data.deals.items(), key=lambda kv: kv[0][1])]
+        journal_fills = [fill_view(f) for f in data.fills.values()]
+        deals = [deal_view(d) for _, d in sorted(data.deals.items(), key=lambda kv: kv[0][1])]
         orders = [OrderView(e.order.client_id.text, str(e.order.side), str(e.order.type), e.order.amount,
                             e.order.price, str(e.order.status)) for e in data.orders.values()]
         held = exchange.account(account["id"]).balances

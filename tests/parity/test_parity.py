@@ -13,8 +13,6 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from sealbot.backtest.simulate import run
 from sealbot.bots.registry import bot_module, parse_config
 from sealbot.domain import Pair
@@ -46,6 +44,11 @@ DCA_TWO_PAIRS: dict[str, Any] = {
     "bot_id": "ptwo", "markets": [MARKET, XRP_MARKET], "fees": FEES, "max_active_deals": 2,
     "base_order_volume": "100", "safety_order_volume": "100", "max_safety_orders": 3,
     "active_safety_orders_count": 1, "safety_order_step_percentage": "0.2", "take_profit": "0.3",
+}
+DCA_COOLDOWN: dict[str, Any] = {
+    "bot_id": "pcool", "markets": [MARKET], "fees": FEES, "base_order_volume": "100", "safety_order_volume": "100",
+    "max_safety_orders": 3, "active_safety_orders_count": 1, "safety_order_step_percentage": "0.2",
+    "take_profit": "0.3", "cooldown": 290,
 }
 SMART: dict[str, Any] = {
     "bot_id": "psmart", "market": MARKET, "fees": FEES, "direction": "long", "volume": "500",
@@ -113,10 +116,11 @@ def test_parity_dca_long_with_safety_orders_and_take_profit() -> None:
     # The comparison has teeth: without any one of the exchange-model options the
     # backtester does not reproduce simex on this window.
     config, frame = parse_config("dca", DCA_LONG), harness.candles(3000)
-    options: dict[str, Any] = dict(rules=harness.RULES, spread_ticks=1, fee_decimals=8, react="segment_end")
-    for dropped in ({"spread_ticks": 0}, {"fee_decimals": None}, {"react": "at_fill"}):
+    options: dict[str, Any] = dict(rules=harness.RULES, spread_ticks=1, fee_decimals=8, react="segment_end",
+                                   point_times="quarters")
+    for dropped in ({"spread_ticks": 0}, {"fee_decimals": None}, {"react": "at_fill"}, {"point_times": "thirds"}):
         result = run(bot_module("dca"), config, {harness.PAIR: frame}, **(options | dropped))
-        fills = [harness.fill_view(f, simex_clock=False) for f in result.fills]
+        fills = [harness.fill_view(f) for f in result.fills]
         assert fills != traded.fills, f"parity held without {dropped}: the test would not notice that option"
 
 
@@ -163,20 +167,18 @@ def test_parity_smart_trade_limit_entry_first_target_then_stop_at_breakeven() ->
     assert [(d.status, d.close_reason) for d in traded.deals] == [("closed", "stop_loss")]
 
 
-def test_parity_polling_after_every_point_changes_nothing() -> None:
+def test_parity_polling_after_every_point_changes_nothing_and_cooldown_timers_agree() -> None:
     """The harness skips fetching fills after a path point where simex traded nothing for
-    the account; fetching after every point gives the same outcome."""
-    shortcut = asyncio.run(harness.engine("dca", DCA_LONG, 400, spread_ticks=1))
-    every = asyncio.run(harness.engine("dca", DCA_LONG, 400, spread_ticks=1, poll_every_point=True))
-    assert len(shortcut.fills) >= 10
+    the account; fetching after every point (which also fires the engine's timers mid-
+    candle) gives the same outcome, and both equal the backtest. The bot waits 290 s
+    after each deal (a cooldown ending inside a candle)."""
+    backtested = harness.backtest("dca", DCA_COOLDOWN, 800, spread_ticks=1)
+    shortcut = asyncio.run(harness.engine("dca", DCA_COOLDOWN, 800, spread_ticks=1))
+    every = asyncio.run(harness.engine("dca", DCA_COOLDOWN, 800, spread_ticks=1, poll_every_point=True))
+    assert_same(backtested, shortcut)
     assert every == shortcut
-
-
-def test_parity_simex_times_map_onto_the_backtesters_path_points() -> None:
-    from datetime import UTC, datetime
-
-    minute = datetime(2022, 1, 1, 12, 30, tzinfo=UTC)
-    assert [harness.backtest_time(minute.replace(second=s)) for s in (0, 15, 30, 45)] == [
-        minute.replace(second=s) for s in (0, 20, 40)] + [minute.replace(minute=31)]
-    with pytest.raises(AssertionError):
-        harness.backtest_time(minute.replace(second=50))
+    closed = [d for d in backtested.deals if d.status == "closed"]
+    assert len(closed) >= 5
+    # the cooldown held: each deal opened at least 290 s after the previous one closed
+    assert all((b.opened_at - a.closed_at).total_seconds() >= 290 for a, b in zip(closed, backtested.deals[1:],
+                                                                                 strict=False) if a.closed_at)

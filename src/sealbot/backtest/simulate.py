@@ -74,6 +74,7 @@ from sealbot.domain import (
 from sealbot.domain.money import ZERO
 
 React = Literal["at_fill", "segment_end"]
+PointTimes = Literal["thirds", "quarters"]
 MAX_EVENTS_PER_CANDLE = 10_000  # a bot that keeps answering itself is a bug, not a strategy
 
 
@@ -99,10 +100,11 @@ class _Book:
     index: int = -1
     candles_stepped: int = 0
     balance_log: list[tuple[int, Decimal, Decimal]] = field(default_factory=list)
-    third: timedelta = timedelta(0)  # a third of the timeframe: the time of each path segment
+    parts: int = 3  # the path's k-th point is stamped at k/parts of the timeframe (3: 20/40/60 s of a minute)
+    segment: timedelta = timedelta(0)  # the time each path segment takes
 
     def __post_init__(self) -> None:
-        self.third = timedelta(microseconds=self.arrays.step_ns // 3000)
+        self.segment = timedelta(microseconds=self.arrays.step_ns // (1000 * self.parts))
 
     def log_balance(self) -> None:
         log = self.balance_log
@@ -242,12 +244,12 @@ class _Sim:
         if not book.working:
             return  # nothing rests on the book: the path cannot fill anything
         first, second = (candle.low, candle.high) if candle.close >= candle.open else (candle.high, candle.low)
-        third = book.third
+        segment = book.segment
         points = (candle.open, first, second, candle.close)
         for k in range(3):
             if self.stopped is not None:
                 return
-            self._walk(book, points[k], points[k + 1], t0 + third * (k + 1))
+            self._walk(book, points[k], points[k + 1], t0 + segment * (k + 1))
 
     def _close_candles(self, due: list[tuple[_Book, int]]) -> None:
         """Tell the bot the candles closed (after a due timer), in pair order."""
@@ -596,6 +598,7 @@ def run(
     spread_ticks: int = 0,
     fee_decimals: int | None = None,
     react: React = "at_fill",
+    point_times: PointTimes = "thirds",
     timeframe: str | None = None,
     skip: bool = True,
     initial_capital: Decimal | None = None,
@@ -622,10 +625,13 @@ def run(
     ``fee_decimals`` rounds each fee up to that precision (simex and Binance: 8).
     ``react`` says when orders placed in reaction to a fill inside a path segment reach
     the book: ``"at_fill"`` (default) at once, at the fill's price, or ``"segment_end"``
-    at the segment's end, as the engine trading on simex places them. With all three set
-    as simex is (``spread_ticks=1``, ``fee_decimals=8``, ``react="segment_end"``), the
-    backtest fills like the engine on simex (docs/parity.md). Deterministic: the same
-    inputs give the same Result."""
+    at the segment's end, as the engine trading on simex places them. ``point_times``
+    stamps the path's points after the open at thirds of the timeframe (default: 20, 40,
+    60 s into a minute) or at ``"quarters"`` (15, 30, 45 s: simex holds each point a
+    quarter, so the close comes before the next open). With all set as simex is
+    (``spread_ticks=1``, ``fee_decimals=8``, ``react="segment_end"``,
+    ``point_times="quarters"``), the backtest trades like the engine on simex, to the
+    second (docs/parity.md). Deterministic: the same inputs give the same Result."""
     if not candles:
         raise ValueError("candles: give at least one pair")
     if spread_ticks < 0:
@@ -634,6 +640,8 @@ def run(
         raise ValueError(f"fee_decimals: must be 0 or more, not {fee_decimals}")
     if react not in ("at_fill", "segment_end"):
         raise ValueError(f"react: must be 'at_fill' or 'segment_end', not {react!r}")
+    if point_times not in ("thirds", "quarters"):
+        raise ValueError(f"point_times: must be 'thirds' or 'quarters', not {point_times!r}")
     fees = fees or _config_fees(config) or FeeSchedule()
     rules = rules if rules is not None else _config_rules(config)
     books: dict[Pair, _Book] = {}
@@ -648,7 +656,7 @@ def run(
             tick = pair_rules.tick_size or None
             arrays = CandleArrays(pair, timeframe or infer_timeframe(data), data, tick)
         model = FillModel(pair_rules, fees, fee_currency, slippage, limit_fill, spread_ticks, fee_decimals)
-        books[pair] = _Book(arrays, model)
+        books[pair] = _Book(arrays, model, parts=3 if point_times == "thirds" else 4)
     if events is None:
         frames = {pair: book.arrays.frame() for pair, book in books.items()} if wants_indicators(config) else {}
         events = events_for(config, frames) if frames else []
