@@ -44,8 +44,9 @@ Price moves continuously along each segment. On that path:
 * Orders the path reaches at the same point fill in the order they were placed.
 * **Times**: fills in the gap and at the open are stamped with the candle's open time;
   fills on the k-th intra-candle segment (k = 1, 2, 3) at open time + k/3 of the
-  timeframe (20 s, 40 s, 60 s into a 1m candle). The bot hears of a candle's close after
-  every fill inside it.
+  timeframe (20 s, 40 s, 60 s into a 1m candle), or + k/4 with
+  ``point_times="quarters"`` (15, 30, 45 s, as simex holds each point). The bot hears of
+  a candle's close after every fill inside it.
 * **Fees**: maker or taker rate from ``FeeSchedule``, charged in the currency the
   exchange charges: ``received`` (Binance: base on a buy, quote on a sell),
   ``quote`` or ``base``. Fees are exact unless ``fee_decimals`` is set: then each is
