@@ -37,6 +37,7 @@ Alignment (docs/parity.md says why each is needed):
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,10 +168,15 @@ def candles(n: int, pair: Pair = PAIR) -> pd.DataFrame:
     ``start_ms``: row ``k`` is the candle opening ``k`` minutes after it. (simex closes up
     a file's gaps; the BTC file has none, so its times are its own; the XRP/ETH file's
     rows are re-timed the same way.)"""
-    frame, _ = load_candles(DATA_DIR / FILES[pair])
-    frame = frame.iloc[:n].reset_index(drop=True)
-    first = pd.Timestamp(load_candles(DATA_DIR / BTC_FILE)[0]["open_time"].iloc[0])
+    frame = _recorded(pair).iloc[:n].reset_index(drop=True).copy()
+    first = pd.Timestamp(_recorded(PAIR)["open_time"].iloc[0])
     frame["open_time"] = [first + pd.Timedelta(minutes=k) for k in range(len(frame))]
+    return frame
+
+
+@functools.cache
+def _recorded(pair: Pair) -> pd.DataFrame:
+    frame, _ = load_candles(DATA_DIR / FILES[pair])
     return frame
 
 
