@@ -108,21 +108,18 @@ def init() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: setting `host`).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default: setting `port`).")] = None,
+    engine: Annotated[bool, typer.Option(help="Run the bots in this process (the embedded deployment); "
+                                              "--no-engine when `sealbot worker` processes run them.")] = True,
 ) -> None:
-    """Serve the web dashboard, the REST API and the signal webhooks."""
-    import uvicorn
+    """Serve the web dashboard, the REST API and the signal webhooks, and run the bots."""
+    import asyncio
 
-    from sealbot.logs import uvicorn_log_config
+    from sealbot.services.platform import open_platform
+    from sealbot.services.serving import serve as serve_all
 
     settings = _settings()
-    uvicorn.run(
-        "sealbot.web.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=uvicorn_log_config(),
-        proxy_headers=True,
-    )
+    asyncio.run(serve_all(open_platform(settings), host=host or settings.host, port=port or settings.port,
+                          engine=engine))
 
 
 @app.command()

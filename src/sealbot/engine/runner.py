@@ -322,6 +322,12 @@ class AccountRunner:
     def _step(self, tx: JournalTx, live: LiveBot, event: Event) -> tuple[Any, _Outcome]:
         state, commands = live.module.step(live.config, live.state, event)
         outcome = _Outcome(commands=len(commands))
+        stored = tx.get_bot(live.id)
+        if stored is not None and (stored.status, stored.status_reason) != (live.record.status,
+                                                                          live.record.status_reason):
+            # the user started, paused or stopped the bot elsewhere (the web process): the
+            # stored status wins, and saving the step must not write the old one back
+            live.record = replace(live.record, status=stored.status, status_reason=stored.status_reason)
         may_send = live.running or isinstance(event, OPERATOR_EVENTS)
         record = live.record
         for command in commands:

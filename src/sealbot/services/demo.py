@@ -20,20 +20,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from sealbot.config import Settings, load_settings
 from sealbot.domain.market import Pair
+from sealbot.engine.app import EngineOptions
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.guard import GuardLimits, GuardPolicy
 from sealbot.engine.journal import AccountRecord
-from sealbot.engine.runner import InProcessRunner
-from sealbot.engine.store_journal import StoreJournal
-from sealbot.logs import uvicorn_log_config
 from sealbot.services.accounts import link_generated_key, register_user
 from sealbot.services.bots import create_bot, market_spec
 from sealbot.services.instance import init_instance
-from sealbot.services.platform import Platform, open_platform, serve_platform
+from sealbot.services.platform import Platform, open_platform
+from sealbot.services.serving import serve
 
 DEMO_EMAIL = "demo@sealbot.local"
 DEMO_PAIR = Pair("BTC", "USDT")
@@ -100,20 +97,16 @@ class AcceleratedClock(SystemClock):
 
 
 async def serve_demo(demo: DemoInstance, port: int, clock: Clock, announce: Callable[[str], Any]) -> None:
-    """Run the engine for the demo account and serve the web app until interrupted."""
-    runner = InProcessRunner(StoreJournal(demo.platform.session_factory), demo.platform.venue_for, clock=clock,
-                             guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))))
-    await runner.start_account(str(demo.account_id))
-    serve_platform(demo.platform)  # the app serves the demo instance, not the default one
-    config = uvicorn.Config("sealbot.web.app:create_app", factory=True, host="127.0.0.1", port=port,
-                            log_config=uvicorn_log_config(), log_level="warning")
-    server = uvicorn.Server(config)
-    announce(f"dashboard: http://127.0.0.1:{port}/  (API docs: http://127.0.0.1:{port}/api/docs)")
-    announce(f"demo login: {DEMO_EMAIL} / {demo.password}")
-    try:
-        await server.serve()
-    finally:
-        await runner.stop()
+    """Run the engine on the demo instance and serve the web app until interrupted."""
+
+    def started() -> None:
+        announce(f"dashboard: http://127.0.0.1:{port}/  (API docs: http://127.0.0.1:{port}/api/docs)")
+        announce(f"demo login: {DEMO_EMAIL} / {demo.password}")
+
+    # simex's replayed market reports no 24 h volume worth the guard's default floor
+    options = EngineOptions(guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))))
+    await serve(demo.platform, host="127.0.0.1", port=port, options=options, clock=clock, on_started=started,
+                log_level="warning")
 
 
 def run_demo(simex_url: str, register_public_key: Callable[[str], str], *, simex_now: Callable[[], datetime],

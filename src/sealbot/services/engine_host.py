@@ -1,0 +1,152 @@
+"""The engine inside the serving process (the embedded deployment).
+
+The web process and the engine share only the database: the web tier stores what a
+user asked for (a bot started, paused, stopped or re-configured; a signal or a
+close-at-market in the bot inbox) and the engine picks it up here, once per
+``sync_interval``. The engine never takes a request from the web tier directly, so the
+same database rows drive a worker on another machine (docs/deploy.md).
+
+``EngineHost.sync_once`` is the whole contract:
+
+* an account with a running bot and no runner is started (it reconciles first);
+* a bot whose stored status or config changed is brought in line (a stopped bot with a
+  new config is reloaded, keeping its saved state);
+* an account that is no longer active (revoked, deleted) is stopped;
+* waiting inbox items are delivered, oldest first, to the bots this engine runs; items
+  of bots it does not run stay in the inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from sealbot.domain import Event
+from sealbot.engine.app import Engine, EngineOptions
+from sealbot.engine.clock import Clock
+from sealbot.engine.journal import AccountRecord, BotStatus
+from sealbot.engine.notify import Notifier
+from sealbot.engine.runner import AccountRunner
+from sealbot.services import inbox
+from sealbot.services.notifications import build_notifier
+from sealbot.services.platform import Platform
+from sealbot.venues.errors import VenueError
+
+log = logging.getLogger(__name__)
+
+_LIVE = (BotStatus.RUNNING, BotStatus.PAUSED)
+
+
+@dataclass
+class SyncReport:
+    """What one pass changed (the tests and the log read it)."""
+
+    started_accounts: list[str] = field(default_factory=list)
+    stopped_accounts: list[str] = field(default_factory=list)
+    status_changes: list[tuple[str, str]] = field(default_factory=list)  # (bot id, new status)
+    reloaded: list[str] = field(default_factory=list)
+    delivered: int = 0
+
+
+class EngineHost:
+    """Runs ``Engine`` for every active account on the platform's database and keeps it in
+    step with what users change through the web tier."""
+
+    def __init__(self, platform: Platform, *, options: EngineOptions | None = None, clock: Clock | None = None,
+                 notifier_factory: Callable[[Platform], Notifier] | None = None,
+                 sync_interval: float = 1.0) -> None:
+        self.platform = platform
+        self.sync_interval = sync_interval
+        self.engine = Engine(platform.session_factory, platform.venue_for, options=options, clock=clock)
+        # alerts go to the channels each user configured (docs/notifications.md)
+        self.engine.notifier = (notifier_factory or build_notifier)(platform)
+        self._failed: set[str] = set()  # accounts whose exchange could not be reached (retried each pass)
+
+    async def start(self) -> SyncReport:
+        started = await self.engine.start()
+        report = await self.sync_once()
+        report.started_accounts[:0] = started
+        return report
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.sync_interval)
+                if not stop.is_set():
+                    try:
+                        await self.sync_once()
+                    except Exception:  # one bad pass must not end the engine; the next pass retries
+                        log.exception("engine sync pass failed")
+        finally:
+            await self.stop()
+
+    async def sync_once(self) -> SyncReport:
+        report = SyncReport()
+        runner = self.engine.runner
+        self.engine.load_account_limits()  # a user's new per-account guard limits apply from this pass
+        active = {account.id: account for account in self.engine.journal.accounts()}
+        for account_id in [a for a in runner.accounts if a not in active]:
+            await runner.stop_account(account_id)
+            report.stopped_accounts.append(account_id)
+        for account in active.values():
+            await self._sync_account(account, report)
+        report.delivered = await self._deliver_inbox()
+        return report
+
+    async def _sync_account(self, account: AccountRecord, report: SyncReport) -> None:
+        runner = self.engine.runner
+        with self.engine.journal.transaction() as tx:
+            stored = tx.bots(account.id)
+        account_runner = runner.accounts.get(account.id)
+        if account_runner is None:
+            if not any(b.status == BotStatus.RUNNING for b in stored):
+                return
+            try:
+                await runner.start_account(account.id)  # loads every running/paused bot, reconciles
+            except VenueError as exc:
+                if account.id not in self._failed:
+                    log.warning("account %s not started: %s", account.id, exc)
+                self._failed.add(account.id)
+                return
+            self._failed.discard(account.id)
+            report.started_accounts.append(account.id)
+            return
+        for record in stored:
+            live = account_runner.bots.get(record.id)
+            if live is not None and record.config != live.record.config and record.status not in _LIVE:
+                del account_runner.bots[record.id]  # edited while stopped: the new config on next start
+                live = None
+                report.reloaded.append(record.id)
+            if live is None:
+                if record.status == BotStatus.RUNNING:
+                    account_runner.set_status([record.id], BotStatus.RUNNING, record.status_reason or "started")
+                    report.status_changes.append((record.id, record.status))
+                continue
+            if (record.status, record.status_reason) != (live.record.status, live.record.status_reason):
+                _adopt(account_runner, record.id, record.status, record.status_reason)
+                report.status_changes.append((record.id, record.status))
+
+    async def _deliver_inbox(self) -> int:
+        runners = {bot_id: account_runner for account_runner in self.engine.runner.accounts.values()
+                   for bot_id in account_runner.bots}
+        if not runners:
+            return 0
+
+        async def deliver(bot_id: str, event: Event) -> None:
+            await runners[bot_id].deliver(bot_id, event)
+
+        return await inbox.deliver_pending(self.platform, deliver, bot_ids=[int(b) for b in runners])
+
+
+def _adopt(account_runner: AccountRunner, bot_id: str, status: str, reason: str | None) -> None:
+    """Take a status the user stored (the row already says it: nothing is written back)."""
+    live = account_runner.bots[bot_id]
+    live.record = replace(live.record, status=status, status_reason=reason)

@@ -1,0 +1,124 @@
+"""The embedded engine follows what users change through the web tier, through the
+database only: a bot started later joins, a stopped bot stays stopped (the engine never
+writes its old status back), a re-configured bot restarts with its new settings, a
+webhook signal waiting in the inbox becomes an order on the exchange, and a revoked
+account's runner stops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from sealbot.config import load_settings
+from sealbot.custody.secrets import ApiCredentials
+from sealbot.domain import EditExits
+from sealbot.engine.app import EngineOptions
+from sealbot.engine.guard import GuardLimits, GuardPolicy
+from sealbot.engine.runner import RunnerSettings
+from sealbot.services.accounts import link_account, register_user
+from sealbot.services.bot_manage import edit_bot
+from sealbot.services.bots import create_bot, set_bot_status
+from sealbot.services.demo import AcceleratedClock
+from sealbot.services.engine_host import EngineHost
+from sealbot.services.instance import init_instance
+from sealbot.services.platform import Platform, open_platform
+from sealbot.services.webhooks import SignalGate, new_webhook_secret
+from sealbot.simex import SimexServer
+
+MARKET = {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
+DCA = {"markets": [MARKET], "base_order_volume": "20", "safety_order_volume": "20", "max_safety_orders": 2,
+       "safety_order_step_percentage": "2", "take_profit": "5", "base_order_type": "market"}
+SIGNAL = {"markets": [MARKET], "amount": "25"}
+SPEED = 120.0  # simulated seconds per real second: a 1m candle closes every half second
+
+
+@pytest.fixture
+def simex() -> Iterator[SimexServer]:
+    with SimexServer(speed=SPEED) as server:
+        yield server
+
+
+@pytest.fixture
+def platform(tmp_path: Path, database_url: str, simex: SimexServer) -> Platform:
+    settings = load_settings(data_dir=tmp_path / "data", config_dir=tmp_path / "config", database_url=database_url)
+    init_instance(settings)
+    return open_platform(settings, exchange_urls={"binance": {"api_base": simex.base_url}}, egress_ip="127.0.0.1")
+
+
+def _options() -> EngineOptions:
+    return EngineOptions(runner=RunnerSettings(poll_interval=0.1, feed_interval=0.1, market_ttl=0),
+                         guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))), watchdog_interval=3600)
+
+
+async def _wait_for_order(simex: SimexServer, account: int, prefix: str, timeout: float = 15.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if any(o["client_id"].startswith(prefix) for o in simex.admin.orders(account)):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no order {prefix}* on simex: {simex.admin.orders(account)}")
+
+
+def _stored_status(platform: Platform, owner: int, bot: int) -> str:
+    with platform.uow() as uow:
+        return str(uow.bots.get(owner, bot).status)
+
+
+async def test_the_engine_follows_the_database(platform: Platform, simex: SimexServer) -> None:
+    exchange_account = simex.admin.create_account("host", {"USDT": "5000"})
+    created = simex.admin.create_key(int(exchange_account["id"]), ip_whitelist=["127.0.0.1"])
+    user = register_user(platform, "host@example.org", "correct horse battery")
+    account = await link_account(platform, user, "binance", "main", ApiCredentials(created["key"], created["secret"]))
+    dca = create_bot(platform, user, account.id, "dca", "later", DCA)
+    signal = create_bot(platform, user, account.id, "signal", "tv", SIGNAL, start=True)
+    sim_id = int(exchange_account["id"])
+
+    clock = AcceleratedClock(datetime.fromtimestamp(simex.admin.clock()["now_ms"] / 1000, UTC), SPEED)
+    host = EngineHost(platform, options=_options(), clock=clock, sync_interval=0.1)
+    report = await host.start()
+    try:
+        assert report.started_accounts == [str(account.id)]
+        runner = host.engine.runner.accounts[str(account.id)]
+        assert set(runner.bots) == {str(signal.id)}  # the DCA bot was never started
+
+        secret = new_webhook_secret(platform, user, signal.id)
+        body = {"secret": secret, "max_lag": "300", "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "trigger_price": "50000", "tv_exchange": "BINANCE", "tv_instrument": "BTCUSDT",
+                "action": "enter_long", "bot_uuid": str(signal.id)}
+        SignalGate(platform).receive(json.dumps(body).encode(), "127.0.0.1")
+        assert (await host.sync_once()).delivered == 1
+        await _wait_for_order(simex, sim_id, f"sb{signal.id}-")
+        assert (await host.sync_once()).delivered == 0  # delivered once, not again
+
+        set_bot_status(platform, user, dca.id, "running")
+        report = await host.sync_once()
+        assert (str(dca.id), "running") in report.status_changes
+        await _wait_for_order(simex, sim_id, f"sb{dca.id}-")
+
+        set_bot_status(platform, user, dca.id, "stopped")
+        # before the engine's next pass, the bot still runs in memory and takes a step (the user edits its exits):
+        # the step adopts the stored status instead of writing "running" back
+        await runner.deliver(str(dca.id), EditExits(1, clock.now(), take_profit_pct=Decimal("5")))
+        assert _stored_status(platform, user, dca.id) == "stopped"
+        assert runner.bots[str(dca.id)].record.status == "stopped"
+        await host.sync_once()
+        assert _stored_status(platform, user, dca.id) == "stopped"
+
+        edit_bot(platform, user, dca.id, config={**DCA, "take_profit": "7"})
+        report = await host.sync_once()
+        assert report.reloaded == [str(dca.id)] and str(dca.id) not in runner.bots
+        set_bot_status(platform, user, dca.id, "running")
+        await host.sync_once()
+        assert runner.bots[str(dca.id)].config.take_profit == Decimal("7")
+
+        with platform.uow() as uow:
+            uow.accounts.set_status(user, account.id, "revoked")
+        report = await host.sync_once()
+        assert report.stopped_accounts == [str(account.id)] and not host.engine.runner.accounts
+    finally:
+        await host.stop()
