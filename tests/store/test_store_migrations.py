@@ -23,7 +23,9 @@ TABLES = {"users", "exchange_accounts", "credentials", "kek_rotations", "bots", 
           # 0004 (alert delivery channels)
           "notification_channels",
           # 0005 (copy set webhook policy)
-          "bot_group_webhooks"}
+          "bot_group_webhooks",
+          # 0006 (scale-out engine: partitions, epochs, workers, applied messages)
+          "engine_partitions", "engine_account_partitions", "engine_workers", "engine_messages"}
 
 
 def _tables(url: str) -> set[str]:

@@ -491,3 +491,56 @@ class BotGroupWebhook(Base):
     owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
     allowed_ips: Mapped[list[str] | None]
     max_per_minute: Mapped[int] = mapped_column(default=30)
+
+
+class EnginePartition(Base):
+    """One account partition of the scaled-out engine (migration 0006). ``epoch`` goes up
+    each time a worker takes the partition over; every write of the partition's accounts
+    checks it, so a worker that lost the partition cannot write any more (the fence)."""
+
+    __tablename__ = "engine_partitions"
+
+    partition: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(sa.BigInteger(), default=0)
+    owner: Mapped[str | None] = mapped_column(sa.String(128))
+    claimed_at: Mapped[datetime | None]
+    heartbeat: Mapped[datetime | None]
+
+
+class EngineAccountPartition(Base):
+    """An account's partition when it is not the default crc32(account id) mod P."""
+
+    __tablename__ = "engine_account_partitions"
+
+    account_id: Mapped[int] = mapped_column(Id, _fk("exchange_accounts.id", "CASCADE"), primary_key=True,
+                                            autoincrement=False)
+    partition: Mapped[int]
+
+
+class EngineWorker(Base):
+    """A live worker's heartbeat: peers count each other here to compute a fair share."""
+
+    __tablename__ = "engine_workers"
+
+    worker: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat: Mapped[datetime] = mapped_column(default=utcnow)
+    partitions: Mapped[int] = mapped_column(default=0)
+
+
+class EngineMessage(Base):
+    """A broker message the engine applied, committed in the same transaction as its
+    effect: a redelivered message finds its id here and is acknowledged, not applied again."""
+
+    __tablename__ = "engine_messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    message_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    partition: Mapped[int]
+    epoch: Mapped[int] = mapped_column(sa.BigInteger())
+    worker: Mapped[str] = mapped_column(sa.String(128))
+    account_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    seq: Mapped[int | None] = mapped_column(sa.BigInteger())
+    sent_at: Mapped[datetime | None]
+    committed_at: Mapped[datetime] = mapped_column(default=utcnow)
