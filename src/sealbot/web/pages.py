@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from sealbot.domain.errors import InvalidConfig, NotFound, Refused, SealbotError
 from sealbot.domain.market import Pair
@@ -25,6 +26,7 @@ from sealbot.services import (
     alerts,
     audit_view,
     auth,
+    backtest_runs,
     bot_manage,
     deals,
     portfolio,
@@ -305,6 +307,100 @@ async def deal_close(request: Request, bot_id: IdPath, no: IdPath) -> Response:
     await _form(request, who)
     deals.close_deal(get_platform(request), who.user_id, bot_id, no)
     return _redirect(f"/bots/{bot_id}/deals/{no}")
+
+
+# --- portfolio ----------------------------------------------------------------------------
+
+
+def _portfolio(request: Request, who: Principal, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    platform = get_platform(request)
+    return _render(request, "portfolio.html", who, status_code, holdings=portfolio.holdings(platform, who.user_id),
+                   pnl=portfolio.portfolio(platform, who.user_id), **extra)
+
+
+@router.get("/portfolio", response_class=HTMLResponse)
+def portfolio_page(request: Request) -> HTMLResponse:
+    """Balances on every linked account valued in the user's currency, their sum, and the
+    value over time (the chart reads ``/api/v1/portfolio/history``)."""
+    return _portfolio(request, _who(request))
+
+
+@router.post("/portfolio/refresh", response_class=HTMLResponse)
+async def portfolio_refresh(request: Request) -> Response:
+    """Snapshot every account's balances now (the service skips accounts snapshotted in
+    the last seconds, so repeated clicks cost the exchange nothing)."""
+    who = _who(request)
+    await _form(request, who)
+    try:
+        await portfolio.refresh_holdings(get_platform(request), who.user_id)
+    except SealbotError as exc:
+        return _portfolio(request, who, 502, error=f"refresh failed: {exc}")
+    return _redirect("/portfolio")
+
+
+@router.post("/portfolio/currency", response_class=HTMLResponse)
+async def portfolio_currency(request: Request) -> Response:
+    who = _who(request)
+    form = await _form(request, who)
+    try:
+        portfolio.set_valuation_currency(get_platform(request), who.user_id, str(form.get("currency", "")))
+    except InvalidConfig as exc:
+        return _portfolio(request, who, 422, error=f"{exc.field}: {exc.reason}")
+    return _redirect("/portfolio")
+
+
+# --- backtests ----------------------------------------------------------------------------
+
+# The report is generated HTML with plotly inlined (inline script and style), so it is
+# served on its own, sandboxed: an opaque origin (no cookies, no API), scripts only
+# inline, nothing fetched, framed only by our own pages.
+REPORT_CSP = ("sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+              "img-src data: blob:; font-src data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+
+
+def _backtests(request: Request, who: Principal, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    platform = get_platform(request)
+    return _render(request, "backtests.html", who, status_code, runs=backtest_runs.list_runs(platform, who.user_id),
+                   files=backtest_runs.candle_files(platform), **extra)
+
+
+@router.get("/backtests", response_class=HTMLResponse)
+def backtests_page(request: Request) -> HTMLResponse:
+    return _backtests(request, _who(request))
+
+
+@router.post("/backtests", response_class=HTMLResponse)
+async def backtest_run(request: Request) -> Response:
+    """Run the form's DCA settings over a candle file (in a worker thread: it takes seconds)."""
+    who = _who(request)
+    form = await _form(request, who)
+    platform = get_platform(request)
+    try:
+        pair = str(form.get("pair", "")).strip().upper()
+        Pair.parse(pair)
+    except ValueError:
+        return _backtests(request, who, 422, error="pair: enter a pair like BTC/USDT")
+    config = {**_dca_form(form), "markets": [{"pair": pair, "tick_size": str(form.get("tick_size", "0.01")).strip(),
+                                              "step_size": str(form.get("step_size", "0.00001")).strip()}]}
+    try:
+        run = await run_in_threadpool(backtest_runs.run_backtest, platform, who.user_id,
+                                      str(form.get("name", "")).strip(), "dca", config, str(form.get("candles", "")))
+    except InvalidConfig as exc:
+        return _backtests(request, who, 422, error=f"{exc.field}: {exc.reason}")
+    return _redirect(f"/backtests/{run.id}")
+
+
+@router.get("/backtests/{run_id}", response_class=HTMLResponse)
+def backtest_page(request: Request, run_id: str) -> HTMLResponse:
+    who = _who(request)
+    return _render(request, "backtest.html", who, run=backtest_runs.get_run(get_platform(request), who.user_id, run_id))
+
+
+@router.get("/backtests/{run_id}/report", response_class=HTMLResponse)
+def backtest_report(request: Request, run_id: str) -> HTMLResponse:
+    who = _who(request)
+    text = backtest_runs.report_html(get_platform(request), who.user_id, run_id)
+    return HTMLResponse(text, headers={"Content-Security-Policy": REPORT_CSP, "X-Frame-Options": "SAMEORIGIN"})
 
 
 # --- security ---------------------------------------------------------------------------------

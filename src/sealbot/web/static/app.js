@@ -60,10 +60,38 @@ async function setupChart(el) {
   chart.timeScale().fitContent();
   el.dataset.candles = String(data.candles.length);
   el.dataset.markers = String(markers.length);
+  el.dataset.markerKinds = data.markers.map(function (m) { return m.kind; }).join(",");
   status.textContent = data.candles_error ? "no candles: " + data.candles_error : "";
 }
 
+// Portfolio page: the value over time in the user's currency.
+async function setupPortfolioChart(el) {
+  const status = document.getElementById("chart-status");
+  const response = await fetch(el.dataset.src, { credentials: "same-origin" });
+  if (!response.ok) {
+    status.textContent = "chart unavailable";
+    return;
+  }
+  const data = await response.json();
+  const bySecond = new Map();  // the chart needs strictly increasing times; keep the last value of a second
+  data.points.forEach(function (p) {
+    bySecond.set(Math.floor(Date.parse(p.at) / 1000), Number(p.value));
+  });
+  const points = Array.from(bySecond, function (e) { return { time: e[0], value: e[1] }; })
+    .sort(function (a, b) { return a.time - b.time; });
+  const chart = LightweightCharts.createChart(el, {
+    height: 300, timeScale: { timeVisible: true, secondsVisible: true },
+    layout: { attributionLogo: false },
+  });
+  chart.addLineSeries({ color: "#2962ff" }).setData(points);
+  chart.timeScale().fitContent();
+  el.dataset.points = String(points.length);
+  status.textContent = points.length ? "" : "no snapshots yet: refresh balances";
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  const portfolioChart = document.getElementById("portfolio-chart");
+  if (portfolioChart && window.LightweightCharts) setupPortfolioChart(portfolioChart);
   const form = document.getElementById("dca-form");
   if (form) setupPreview(form);
   const chart = document.getElementById("deal-chart");

@@ -1,0 +1,135 @@
+"""The dashboard's pages through the real HTTP stack (no browser): every page renders
+for its owner under the strict CSP with no inline script, every state-changing form
+carries the CSRF token and is refused without it, another user's pages are 404, and a
+dashboard backtest runs and serves its report sandboxed. Every response goes through
+the secret-leak scan (``http`` fixture)."""
+
+from __future__ import annotations
+
+import re
+
+from sealbot.services.platform import Platform
+from sealbot.simex import SimexServer
+from sealbot.web.app import CSP
+
+from .webkit import DCA_CONFIG, Clients, User, seed_trading, signup, simex_key
+
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
+_INLINE_HANDLER = re.compile(r"\son[a-z]+\s*=", re.I)
+_POST_FORM = re.compile(r"<form[^>]*method=\"post\"[^>]*>(.*?)</form>", re.S | re.I)
+
+
+async def _trading_user(http: Clients, simex: SimexServer, platform: Platform, email: str) -> tuple[User, int, int]:
+    user = await signup(http, email)
+    key, secret = simex_key(simex, ip_whitelist=["127.0.0.1"])
+    http.leaks.never.add(secret)
+    r = await user.client.post("/api/v1/accounts", json={"exchange": "binance", "label": f"{email[:5]}-acct",
+                                                         "api_key": key, "api_secret": secret})
+    assert r.status_code == 201, r.text
+    account = r.json()["id"]
+    r = await user.client.post("/api/v1/bots", json={"kind": "dca", "name": f"{email[:5]}-bot", "account_id": account,
+                                                     "config": DCA_CONFIG})
+    bot = r.json()["id"]
+    seed_trading(platform, user.user_id, bot, account)
+    return user, account, bot
+
+
+async def _backtest(user: User) -> str:
+    r = await user.client.post("/backtests", data={
+        "csrf_token": user.csrf, "name": "week of BTC", "candles": "bundled/BTC-PERP-1m-20211231-20220107.csv.gz",
+        "pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "base_order_volume": "100",
+        "safety_order_volume": "100", "max_safety_orders": "3", "safety_order_step_percentage": "1",
+        "take_profit": "1"})
+    assert r.status_code == 303, r.text
+    return str(r.headers["location"]).rsplit("/", 1)[1]
+
+
+async def test_every_page_renders_under_the_strict_csp_and_every_form_carries_the_csrf_token(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    user, _, bot = await _trading_user(http, simex, platform, "alice@example.org")
+    run = await _backtest(user)
+    pages = ["/", "/accounts", "/bots", f"/bots/{bot}", f"/bots/{bot}/deals/2", "/portfolio", "/backtests",
+             f"/backtests/{run}", "/security"]
+    for path in pages:
+        r = await user.client.get(path)
+        assert r.status_code == 200, (path, r.status_code)
+        assert r.headers["content-security-policy"] == CSP and r.headers["x-frame-options"] == "DENY"
+        assert not _INLINE_SCRIPT.search(r.text) and not _INLINE_HANDLER.search(r.text), path
+        forms = _POST_FORM.findall(r.text)
+        assert forms, path  # at least the logout form
+        for form in forms:
+            assert f'name="csrf_token" value="{user.csrf}"' in form, (path, form[:120])
+    anonymous = http.new()
+    for path in pages:
+        r = await anonymous.get(path)
+        assert r.status_code == 303 and r.headers["location"] == "/login", path
+    for path in ("/login", "/register"):
+        r = await anonymous.get(path)
+        assert r.status_code == 200 and not _INLINE_SCRIPT.search(r.text)
+
+
+async def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    user, account, bot = await _trading_user(http, simex, platform, "carol@example.org")
+    for path, data in [(f"/bots/{bot}/delete", {}), (f"/bots/{bot}/start", {"csrf_token": "forged"}),
+                       (f"/accounts/{account}/revoke", {}), ("/portfolio/currency", {"currency": "BTC"}),
+                       (f"/bots/{bot}/deals/2/close", {})]:
+        r = await user.client.post(path, data=data)
+        assert r.status_code == 403 and "csrf" in r.text, (path, r.status_code)
+    bot_now = (await user.client.get(f"/api/v1/bots/{bot}")).json()
+    assert bot_now["status"] == "stopped"
+    assert (await user.client.get(f"/api/v1/accounts/{account}")).json()["status"] == "active"
+    assert (await user.client.get("/api/v1/portfolio/settings")).json()["currency"] == "USDT"
+    from sealbot.services import inbox
+
+    assert inbox.pending(platform, bot_ids=[bot]) == []
+    r = await user.client.post(f"/bots/{bot}/start", data={"csrf_token": user.csrf})  # with it: done
+    assert r.status_code == 303
+    assert (await user.client.get(f"/api/v1/bots/{bot}")).json()["status"] == "running"
+
+
+async def test_another_users_pages_chart_and_backtests_are_not_found(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    alice, _, bot = await _trading_user(http, simex, platform, "alice@example.org")
+    run = await _backtest(alice)
+    bob = await signup(http, "bob@example.org")
+    for path in (f"/bots/{bot}", f"/bots/{bot}/deals/2", f"/backtests/{run}", f"/backtests/{run}/report",
+                 f"/api/v1/bots/{bot}/deals/2/chart", "/backtests/..%2F..%2Fetc"):
+        r = await bob.client.get(path)
+        assert r.status_code == 404, (path, r.status_code)
+        assert "alice" not in r.text and "week of BTC" not in r.text
+    for path in ("/", "/accounts", "/bots", "/portfolio", "/backtests", "/security"):
+        r = await bob.client.get(path)
+        assert r.status_code == 200 and "alice" not in r.text and run not in r.text, path
+    r = await bob.client.post(f"/bots/{bot}/delete", data={"csrf_token": bob.csrf})
+    assert r.status_code == 404
+    assert (await alice.client.get(f"/api/v1/bots/{bot}")).status_code == 200
+
+
+async def test_a_dashboard_backtest_keeps_its_result_and_serves_the_report_sandboxed(
+        http: Clients, platform: Platform) -> None:
+    user = await signup(http, "dora@example.org", two_factor=False)
+    run = await _backtest(user)
+    page = await user.client.get(f"/backtests/{run}")
+    closed = re.search(r'id="bt-deals">(\d+)<', page.text)
+    assert closed and int(closed.group(1)) > 0  # a week of BTC at 1 % take profit closes deals
+    assert f'src="/backtests/{run}/report" sandbox="allow-scripts"' in page.text
+    report = await user.client.get(f"/backtests/{run}/report")
+    csp = report.headers["content-security-policy"]
+    assert csp.startswith("sandbox allow-scripts;") and "connect-src" not in csp and "default-src 'none'" in csp
+    assert "frame-ancestors 'self'" in csp and report.headers["x-frame-options"] == "SAMEORIGIN"
+    assert 'id="sealbot-report"' in report.text
+    listing = await user.client.get("/backtests")
+    assert "week of BTC" in listing.text
+    r = await user.client.post("/backtests", data={"csrf_token": user.csrf, "candles": "../../etc/passwd",
+                                                   "pair": "BTC/USDT", "base_order_volume": "100",
+                                                   "safety_order_volume": "100", "max_safety_orders": "1",
+                                                   "safety_order_step_percentage": "1", "take_profit": "1"})
+    assert r.status_code == 422 and "candles: choose one of the listed candle files" in r.text
+    r = await user.client.post("/backtests", data={"csrf_token": user.csrf, "candles": "bundled/"
+                                                   "BTC-PERP-1m-20211231-20220107.csv.gz", "pair": "BTC/USDT",
+                                                   "base_order_volume": "-5", "safety_order_volume": "100",
+                                                   "max_safety_orders": "1", "safety_order_step_percentage": "1",
+                                                   "take_profit": "1"})
+    assert r.status_code == 422 and "base_order_volume" in r.text
+    assert len(re.findall(r'href="/backtests/[0-9T-]+[0-9a-f]+"', (await user.client.get("/backtests")).text)) == 1
