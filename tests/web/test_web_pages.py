@@ -133,3 +133,23 @@ async def test_a_dashboard_backtest_keeps_its_result_and_serves_the_report_sandb
                                                    "take_profit": "1"})
     assert r.status_code == 422 and "base_order_volume" in r.text
     assert len(re.findall(r'href="/backtests/[0-9T-]+[0-9a-f]+"', (await user.client.get("/backtests")).text)) == 1
+
+
+async def test_key_health_shows_the_watchdogs_newest_finding_and_revoke_needs_the_second_factor(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    user, account, _ = await _trading_user(http, simex, platform, "erin@example.org")
+    page = await user.client.get("/accounts")
+    assert "no findings" in page.text and "active (ok)" in page.text
+    with platform.uow() as uow:
+        uow.alerts.add(user.user_id, "critical", "watchdog.foreign_order", "account erin-acct: an order sealbot "
+                       "did not place", account_id=account)
+    page = await user.client.get("/accounts")
+    assert re.search(r'class="watchdog neg">foreign order at [0-9-]+ [0-9:]+ \(open alert\)', page.text)
+
+    no_2fa = await signup(http, "frank@example.org", two_factor=False)  # a session without a second factor
+    r = await no_2fa.client.post(f"/accounts/{account}/revoke", data={"csrf_token": no_2fa.csrf})
+    assert r.status_code == 403  # refused before the account is even looked up
+    r = await user.client.post(f"/accounts/{account}/revoke", data={"csrf_token": user.csrf})
+    assert r.status_code == 200 and 'role="status"' in r.text
+    assert (await user.client.get(f"/api/v1/accounts/{account}")).json()["status"] == "revoked"
+    assert "Revoke</button>" not in (await user.client.get("/accounts")).text

@@ -163,10 +163,23 @@ async def acknowledge_alert(request: Request, alert_id: IdPath) -> Response:
 # --- exchange accounts -------------------------------------------------------------------
 
 
+def _accounts(request: Request, who: Principal, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    """The accounts with their key health: the permission report of the last check, and
+    the watchdog's newest finding per account (its clean passes are not stored)."""
+    platform = get_platform(request)
+    findings: dict[int, alerts.AlertView] = {}
+    for alert in alerts.list_alerts(platform, who.user_id, limit=10_000).items:
+        if alert.code.startswith("watchdog.") and alert.account_id is not None:
+            newest = findings.get(alert.account_id)
+            if newest is None or alert.created_at > newest.created_at:
+                findings[alert.account_id] = alert
+    return _render(request, "accounts.html", who, status_code, accounts=list_accounts(platform, who.user_id),
+                   findings=findings, **extra)
+
+
 @router.get("/accounts", response_class=HTMLResponse)
 def accounts_page(request: Request) -> HTMLResponse:
-    who = _who(request)
-    return _render(request, "accounts.html", who, accounts=list_accounts(get_platform(request), who.user_id))
+    return _accounts(request, _who(request))
 
 
 @router.post("/accounts", response_class=HTMLResponse)
@@ -181,8 +194,7 @@ async def link_account(request: Request) -> Response:
                                str(form.get("api_secret", "")))
     except (Refused, InvalidConfig) as exc:
         reason = exc.reason
-        return _render(request, "accounts.html", who, 403 if isinstance(exc, Refused) else 422,
-                       accounts=list_accounts(platform, who.user_id), error=reason)
+        return _accounts(request, who, 403 if isinstance(exc, Refused) else 422, error=reason)
     return _redirect("/accounts")
 
 
@@ -194,11 +206,9 @@ async def revoke_account(request: Request, account_id: IdPath) -> Response:
     try:
         auth.require_second_factor(who)
     except Refused as exc:
-        return _render(request, "accounts.html", who, 403, accounts=list_accounts(platform, who.user_id),
-                       error=exc.reason)
+        return _accounts(request, who, 403, error=exc.reason)
     report = await account_ops.revoke(platform, who.user_id, account_id)
-    return _render(request, "accounts.html", who, accounts=list_accounts(platform, who.user_id),
-                   notice=" ".join(report.lines()))
+    return _accounts(request, who, notice=" ".join(report.lines()))
 
 
 # --- bots ----------------------------------------------------------------------------------
