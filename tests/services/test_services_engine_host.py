@@ -27,6 +27,7 @@ from sealbot.services.bots import create_bot, set_bot_status
 from sealbot.services.demo import AcceleratedClock
 from sealbot.services.engine_host import EngineHost
 from sealbot.services.instance import init_instance
+from sealbot.services.kill_switch import kill_switch
 from sealbot.services.platform import Platform, open_platform
 from sealbot.services.webhooks import SignalGate, new_webhook_secret
 from sealbot.simex import SimexServer
@@ -120,5 +121,35 @@ async def test_the_engine_follows_the_database(platform: Platform, simex: SimexS
             uow.accounts.set_status(user, account.id, "revoked")
         report = await host.sync_once()
         assert report.stopped_accounts == [str(account.id)] and not host.engine.runner.accounts
+    finally:
+        await host.stop()
+
+
+async def test_a_kill_switch_stops_the_bots_and_cancels_their_open_orders(
+        platform: Platform, simex: SimexServer) -> None:
+    exchange_account = simex.admin.create_account("kill", {"USDT": "5000"})
+    created = simex.admin.create_key(int(exchange_account["id"]), ip_whitelist=["127.0.0.1"])
+    user = register_user(platform, "kill@example.org", "correct horse battery")
+    account = await link_account(platform, user, "binance", "main", ApiCredentials(created["key"], created["secret"]))
+    dca = create_bot(platform, user, account.id, "dca", "resting safety orders", DCA, start=True)
+    sim_id = int(exchange_account["id"])
+    clock = AcceleratedClock(datetime.fromtimestamp(simex.admin.clock()["now_ms"] / 1000, UTC), SPEED)
+    host = EngineHost(platform, options=_options(), clock=clock, sync_interval=0.1)
+    await host.start()
+    try:
+        for _ in range(300):  # the base order fills, then take-profit and safety orders rest
+            if any(o["status"] == "NEW" for o in simex.admin.orders(sim_id)):
+                break
+            await asyncio.sleep(0.05)
+        resting = [o for o in simex.admin.orders(sim_id) if o["status"] == "NEW"]
+        assert resting and all(o["client_id"].startswith(f"sb{dca.id}-") for o in resting)
+
+        result = kill_switch(platform, user, owner_id=user, account_id=account.id)
+        assert result.stopped_bots == [dca.id]
+        report = await host.sync_once()
+        assert report.cancelled_orders >= len(resting)  # the bot may have placed more since
+        assert not [o for o in simex.admin.orders(sim_id) if o["status"] == "NEW"]
+        assert _stored_status(platform, user, dca.id) == "stopped"
+        assert (await host.sync_once()).cancelled_orders == 0  # once
     finally:
         await host.stop()

@@ -10,7 +10,8 @@ same database rows drive a worker on another machine (docs/deploy.md).
 
 * an account with a running bot and no runner is started (it reconciles first);
 * a bot whose stored status or config changed is brought in line (a stopped bot with a
-  new config is reloaded, keeping its saved state);
+  new config is reloaded, keeping its saved state); bots a kill switch stopped have
+  their open orders cancelled;
 * an account that is no longer active (revoked, deleted) is stopped;
 * waiting inbox items are delivered, oldest first, to the bots this engine runs; items
   of bots it does not run stay in the inbox.
@@ -31,6 +32,7 @@ from sealbot.engine.journal import AccountRecord, BotStatus
 from sealbot.engine.notify import Notifier
 from sealbot.engine.runner import AccountRunner
 from sealbot.services import inbox
+from sealbot.services.kill_switch import KILL_REASON
 from sealbot.services.notifications import build_notifier
 from sealbot.services.platform import Platform
 from sealbot.venues.errors import VenueError
@@ -48,6 +50,7 @@ class SyncReport:
     stopped_accounts: list[str] = field(default_factory=list)
     status_changes: list[tuple[str, str]] = field(default_factory=list)  # (bot id, new status)
     reloaded: list[str] = field(default_factory=list)
+    cancelled_orders: int = 0  # open orders cancelled for bots a kill switch stopped
     delivered: int = 0
 
 
@@ -119,6 +122,7 @@ class EngineHost:
             self._failed.discard(account.id)
             report.started_accounts.append(account.id)
             return
+        killed: list[str] = []
         for record in stored:
             live = account_runner.bots.get(record.id)
             if live is not None and record.config != live.record.config and record.status not in _LIVE:
@@ -133,6 +137,10 @@ class EngineHost:
             if (record.status, record.status_reason) != (live.record.status, live.record.status_reason):
                 _adopt(account_runner, record.id, record.status, record.status_reason)
                 report.status_changes.append((record.id, record.status))
+                if record.status == BotStatus.STOPPED and record.status_reason == KILL_REASON:
+                    killed.append(record.id)
+        if killed:
+            report.cancelled_orders += await account_runner.cancel_open_orders(killed)
 
     async def _deliver_inbox(self) -> int:
         runners = {bot_id: account_runner for account_runner in self.engine.runner.accounts.values()

@@ -17,7 +17,7 @@ import sealbot
 from sealbot.services.platform import Platform, platform_to_serve
 from sealbot.services.webhooks import SignalGate
 from sealbot.web import errors, pages
-from sealbot.web.api import accounts, auth, bots, copysets, deals, misc, notifications, portfolio, signals
+from sealbot.web.api import accounts, auth, bots, copysets, deals, kill, misc, notifications, portfolio, signals
 from sealbot.web.errors import error_response
 
 __all__ = ["create_app", "error_response"]
@@ -61,7 +61,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok", "version": sealbot.__version__}
 
-    for module in (auth, accounts, bots, copysets, deals, misc, notifications, portfolio, signals):
+    for module in (auth, accounts, bots, copysets, deals, kill, misc, notifications, portfolio, signals):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
