@@ -5,7 +5,7 @@ it ran (``bot.json``), the JSON result (``result.json``), the HTML report
 (``report.html``, from ``backtest.report``) and ``meta.json`` (its name and when it
 ran). The directory is the owner scope: another user's run id is simply not found.
 Candle files come from the package's bundled market data and from
-``<data_dir>/candles/`` (where ``sealbot download --output`` can put them).
+``<data_dir>/candles/`` (where ``sealbot data download --output`` can put them).
 """
 
 from __future__ import annotations

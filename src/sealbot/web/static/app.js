@@ -80,7 +80,7 @@ async function setupPortfolioChart(el) {
   const points = Array.from(bySecond, function (e) { return { time: e[0], value: e[1] }; })
     .sort(function (a, b) { return a.time - b.time; });
   const chart = LightweightCharts.createChart(el, {
-    height: 300, timeScale: { timeVisible: true, secondsVisible: true },
+    height: 360, timeScale: { timeVisible: true, secondsVisible: true },
     layout: { attributionLogo: false },
   });
   chart.addLineSeries({ color: "#2962ff" }).setData(points);
