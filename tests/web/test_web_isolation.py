@@ -38,6 +38,7 @@ async def test_user_b_gets_404_for_every_resource_of_user_a(
         ("GET", f"/api/v1/bots/{bot}/webhook-policy", None),
         ("PUT", f"/api/v1/bots/{bot}/webhook-policy", {"allowed_ips": None, "max_per_minute": 5}),
         ("GET", f"/api/v1/bots/{bot}/deals/{deal}", None),
+        ("GET", f"/api/v1/bots/{bot}/deals/{deal}/chart", None),
         ("POST", f"/api/v1/bots/{bot}/deals/{deal}/close", None),
         ("POST", f"/api/v1/bots/{bot}/deals/{deal}/add-funds", {"amount": "10"}),
         ("GET", "/api/v1/deals?bot_id=" + str(bot), None),

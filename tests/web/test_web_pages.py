@@ -7,6 +7,7 @@ the secret-leak scan (``http`` fixture)."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from sealbot.services.platform import Platform
 from sealbot.simex import SimexServer
@@ -153,3 +154,30 @@ async def test_key_health_shows_the_watchdogs_newest_finding_and_revoke_needs_th
     assert r.status_code == 200 and 'role="status"' in r.text
     assert (await user.client.get(f"/api/v1/accounts/{account}")).json()["status"] == "revoked"
     assert "Revoke</button>" not in (await user.client.get("/accounts")).text
+
+
+def test_the_deal_chart_uses_the_finest_timeframe_that_shows_the_whole_deal_in_one_request() -> None:
+    from datetime import timedelta
+
+    from sealbot.services.deals import chart_timeframe
+
+    assert chart_timeframe(timedelta(minutes=5)) == "1m"
+    assert chart_timeframe(timedelta(minutes=960)) == "1m"  # 960 bars + 30 before the open < 1000
+    assert chart_timeframe(timedelta(minutes=980)) == "5m"
+    assert chart_timeframe(timedelta(days=2)) == "5m"
+    assert chart_timeframe(timedelta(days=30)) == "1h"
+    assert chart_timeframe(timedelta(days=400)) == "1d"
+
+
+async def test_the_chart_api_marks_each_fill_of_the_deal(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    user, _, bot = await _trading_user(http, simex, platform, "gina@example.org")
+    r = await user.client.get(f"/api/v1/bots/{bot}/deals/2/chart")
+    assert r.status_code == 200, r.text
+    chart = r.json()
+    assert chart["pair"] == "BTC/USDT" and chart["timeframe"] == "1m" and chart["candles_error"] is None
+    assert [(m["kind"], m["side"], m["price"]) for m in chart["markers"]] == [("entry", "buy", "50000")]
+    assert chart["candles"]  # simex's 1m bars before the deal's fill
+    for c in chart["candles"]:
+        low, high = Decimal(str(c["low"])), Decimal(str(c["high"]))
+        assert low <= Decimal(str(c["open"])) <= high and low <= Decimal(str(c["close"])) <= high

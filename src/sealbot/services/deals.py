@@ -10,7 +10,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sealbot import audit
-from sealbot.domain import AddFunds, AmountType, Candle, CloseAtMarket, Deal, DealStatus, Fill, Order, Pair
+from sealbot.domain import (
+    AddFunds,
+    AmountType,
+    Candle,
+    CloseAtMarket,
+    Deal,
+    DealStatus,
+    Fill,
+    Order,
+    Pair,
+    timeframe_seconds,
+)
 from sealbot.domain.errors import InvalidConfig
 from sealbot.engine.journal import AccountRecord
 from sealbot.services import inbox
@@ -126,9 +137,23 @@ class Marker:
 @dataclass(frozen=True, slots=True)
 class DealChart:
     pair: str
+    timeframe: str  # of ``candles``: the finest that shows the whole deal in at most CHART_CANDLES bars
     candles: list[Candle]
     markers: list[Marker]
     candles_error: str | None = None  # why there are no candles (exchange unreachable, no account)
+
+
+CHART_CANDLES = 1000  # one request to any exchange ccxt supports
+CHART_TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
+CHART_MARGIN = 30  # bars shown before the deal opened
+
+
+def chart_timeframe(span: timedelta) -> str:
+    """The finest timeframe whose bars cover ``span`` (plus the margin) in one request."""
+    for timeframe in CHART_TIMEFRAMES:
+        if span.total_seconds() / timeframe_seconds(timeframe) + CHART_MARGIN < CHART_CANDLES:
+            return timeframe
+    return CHART_TIMEFRAMES[-1]
 
 
 def _marker(fill: Fill, direction: str) -> Marker:
@@ -140,21 +165,23 @@ def _marker(fill: Fill, direction: str) -> Marker:
     return Marker(fill.at, kind, fill.side.value, fill.price, fill.amount)
 
 
-async def deal_chart(platform: Platform, owner_id: int, bot_id: int, no: int, timeframe: str = "1m") -> DealChart:
+async def deal_chart(platform: Platform, owner_id: int, bot_id: int, no: int) -> DealChart:
     """Candles around the deal from its account's exchange, with a marker per fill
-    (entry, safety order, exit). No candles (but the markers) if the exchange cannot
-    be reached."""
+    (entry, safety order, exit). The timeframe grows with the deal's length so the whole
+    deal fits one request. No candles (but the markers) if the exchange cannot be reached."""
     detail = deal_detail(platform, owner_id, bot_id, no)
     markers = [_marker(f, detail.deal.direction) for f in detail.fills]
     with platform.uow() as uow:
         bot = uow.bots.get(owner_id, bot_id)
         account = uow.accounts.get(owner_id, bot.account_id) if bot.account_id is not None else None
         record = AccountRecord(str(account.id), str(owner_id), account.exchange, account.label) if account else None
+    end = max([detail.deal.closed_at or datetime.now(UTC), *(m.at for m in markers)])
+    timeframe = chart_timeframe(end - detail.deal.opened_at)
     if record is None:
-        return DealChart(detail.deal.pair, [], markers, "the bot has no exchange account")
-    end = detail.deal.closed_at or datetime.now(UTC)
-    since = detail.deal.opened_at - timedelta(minutes=30)
-    limit = min(1000, int((end - since).total_seconds() // 60) + 31)
+        return DealChart(detail.deal.pair, timeframe, [], markers, "the bot has no exchange account")
+    bar = timedelta(seconds=timeframe_seconds(timeframe))
+    since = detail.deal.opened_at - CHART_MARGIN * bar
+    limit = min(CHART_CANDLES, int((end - since) / bar) + 2)
     try:
         venue = await platform.venue_for(record)
         try:
@@ -162,5 +189,5 @@ async def deal_chart(platform: Platform, owner_id: int, bot_id: int, no: int, ti
         finally:
             await venue.close()
     except VenueError as exc:
-        return DealChart(detail.deal.pair, [], markers, type(exc).__name__)
-    return DealChart(detail.deal.pair, candles, markers)
+        return DealChart(detail.deal.pair, timeframe, [], markers, type(exc).__name__)
+    return DealChart(detail.deal.pair, timeframe, candles, markers)

@@ -334,6 +334,7 @@ class MarkerOut(Model):
 
 class DealChartOut(Model):
     pair: str
+    timeframe: str = Field(description="of the candles: the finest that shows the whole deal in one request")
     candles: list[CandleOut]
     markers: list[MarkerOut]
     candles_error: str | None = None

@@ -76,7 +76,7 @@ async def chart(bot_id: IdPath, no: IdPath, who: Principal = Depends(scoped("dea
     """Candles around the deal and a marker per fill (entry, safety order, exit)."""
     data = await deals.deal_chart(platform, who.user_id, bot_id, no)
     return DealChartOut(
-        pair=data.pair, candles_error=data.candles_error,
+        pair=data.pair, timeframe=data.timeframe, candles_error=data.candles_error,
         candles=[CandleOut(time=int(c.open_time.timestamp()), open=c.open, high=c.high, low=c.low, close=c.close)
                  for c in data.candles],
         markers=[MarkerOut(time=int(m.at.timestamp()), kind=m.kind, side=m.side, price=m.price,  # type: ignore[arg-type]

@@ -49,9 +49,10 @@ async function setupChart(el) {
     return { time: c.time, open: Number(c.open), high: Number(c.high), low: Number(c.low), close: Number(c.close) };
   }));
   const colours = { entry: "#2962ff", safety: "#ff9800", exit: "#9c27b0" };
+  const bar = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400 }[data.timeframe] || 60;
   const markers = data.markers.map(function (m) {
     return {
-      time: m.time - (m.time % 60), position: m.kind === "exit" ? "aboveBar" : "belowBar",
+      time: m.time - (m.time % bar), position: m.kind === "exit" ? "aboveBar" : "belowBar",
       color: colours[m.kind], shape: m.kind === "exit" ? "arrowDown" : "arrowUp",
       text: m.kind + " " + m.price,
     };
