@@ -90,7 +90,23 @@ async function setupPortfolioChart(el) {
   status.textContent = points.length ? "" : "no snapshots yet: refresh balances";
 }
 
+// Live parts: an element with data-live="N" (and an id) is re-read from the same page
+// every N seconds and swapped in; the fetched HTML is parsed, never executed.
+function setupLive(el) {
+  const id = el.id;
+  setInterval(async function () {
+    if (document.hidden) return;
+    const response = await fetch(window.location.href, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const html = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = html.getElementById(id);
+    const current = document.getElementById(id);
+    if (fresh && current) current.replaceWith(document.importNode(fresh, true));
+  }, Number(el.dataset.live) * 1000);
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-live][id]").forEach(setupLive);
   const portfolioChart = document.getElementById("portfolio-chart");
   if (portfolioChart && window.LightweightCharts) setupPortfolioChart(portfolioChart);
   const form = document.getElementById("dca-form");
