@@ -1,0 +1,372 @@
+"""The worker process of the scaled-out engine.
+
+A worker consumes every partition queue (single active consumer), so RabbitMQ makes it
+the active consumer of some of them. The first message it receives on a partition it
+does not own yet (a signal, or a ``tick`` that peers publish into partitions nobody
+heartbeats) is how it learns it became active; it then
+
+1. accepts the partition at once if its previous owner did not release it (a dead or
+   cut-off worker: takeover speed first); a cleanly released partition only if it holds
+   less than its fair share (``ceil(P / live workers)``) or nobody else consumes it, else
+   it closes that channel (the message goes back, in its place) so the broker offers the
+   partition to the next worker in line, and queues again ``rejoin_after`` later;
+2. claims it: raises the partition's epoch in the database (``PartitionStore.claim``);
+3. starts the partition's accounts that have running or paused bots on its
+   ``InProcessRunner``, under the partition's fenced scope: each account reconciles with
+   its exchange before any bot acts (``AccountRunner.start``);
+4. applies the partition's messages one at a time: every transaction checks the epoch
+   and records the message id in the same commit; the broker ack comes after the commit.
+
+Every ``tick`` seconds the worker writes its heartbeat (and counts live peers), writes a
+fenced heartbeat for each partition it owns (a refused one means another worker took the
+partition over while this one was paused or cut off: it stops that partition's bots and
+closes its channel), releases one partition if it holds more than its share, and
+publishes a tick into every partition whose owner has not heartbeaten for
+``stale_after`` seconds, so the consumer the broker activated there learns it within
+one tick even when no signal flows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import sqlalchemy as sa
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractIncomingMessage
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealbot.domain import Event
+from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
+from sealbot.engine.scaleout.broker import TICK, Signal, Topology, declare, partition_queue, tick_message
+from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
+from sealbot.engine.scaleout.metrics import WorkerMetrics
+from sealbot.engine.scaleout.partitions import AlreadyApplied, Applied, Fenced, PartitionStore
+from sealbot.engine.store_journal import ACTIVE_ACCOUNTS
+from sealbot.store.models import Bot, ExchangeAccount
+
+log = logging.getLogger(__name__)
+
+EventDecoder = Callable[[str, Mapping[str, Any]], Event]
+_LIVE_BOTS = ("running", "paused")
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    broker_url: str
+    topology: Topology = field(default_factory=Topology)
+    worker_id: str = field(default_factory=new_worker_id)
+    tick: float = 0.2  # seconds between two heartbeats / tick rounds
+    amqp_heartbeat: int = 1  # seconds; the broker drops a silent connection after about two of these
+    prefetch: int = 64  # unacknowledged messages per partition channel
+    rejoin_after: float = 1.0  # seconds before a released partition is consumed again (back of the line)
+    live_within: float = 1.0  # a peer whose heartbeat is older than this is not counted
+    stale_after: float = 0.3  # a partition whose owner has not heartbeaten for this long gets ticks
+    stats_file: Path | None = None  # JSON snapshot of this worker, rewritten every tick
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+
+
+@dataclass
+class WorkerStats:
+    applied: int = 0
+    duplicates: int = 0
+    fenced: int = 0
+    claims: int = 0
+    releases: int = 0
+    declined: int = 0
+    reconciled: int = 0
+    failed: int = 0
+    live: int = 1
+
+
+class Worker:
+    """One worker process: owns the partitions RabbitMQ gives it, runs their accounts."""
+
+    def __init__(self, session_factory: sessionmaker[Session], venue_factory: VenueFactory,
+                 decode: EventDecoder, options: WorkerOptions, metrics: WorkerMetrics | None = None) -> None:
+        self.session_factory, self.decode, self.options = session_factory, decode, options
+        self.id = options.worker_id
+        self.topology = options.topology
+        self.store = PartitionStore(session_factory, self.topology.partitions)
+        self.journal = FencedJournal(session_factory, self.store)
+        self.runner = InProcessRunner(self.journal, venue_factory, settings=options.runner)
+        self.metrics = metrics or WorkerMetrics(self.id)
+        self.stats = WorkerStats()
+        self.owned: dict[int, int] = {}  # partition -> epoch
+        self.accounts: dict[int, list[str]] = {}  # partition -> accounts started on the runner
+        self._loops: dict[int, asyncio.Task[None]] = {}
+        self._releasing: set[int] = set()
+        self._connection: AbstractConnection | None = None
+
+    # -- the process ---------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set; a lost connection steps down from every partition
+        (without touching the database: the next owner's claim fences this one) and
+        reconnects."""
+        self.store.ensure()
+        try:
+            while not stop.is_set():
+                try:
+                    connection = await aio_pika.connect(self.options.broker_url,
+                                                        heartbeat=self.options.amqp_heartbeat)
+                except (OSError, aio_pika.exceptions.AMQPError) as exc:
+                    log.warning("worker %s: broker unreachable (%s); retrying", self.id, exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)
+                    continue
+                await self._serve(connection, stop)
+        finally:
+            self.store.leave(self.id)
+
+    async def _serve(self, connection: AbstractConnection, stop: asyncio.Event) -> None:
+        self._connection = connection
+        channel = await connection.channel(publisher_confirms=False)
+        exchange = await declare(channel, self.topology)
+        for p in range(self.topology.partitions):
+            self._loops[p] = asyncio.create_task(self._consume(p), name=f"partition {p}")
+        beat = asyncio.create_task(self._beat_loop(channel, exchange), name="heartbeat")
+        try:
+            # polled rather than a close callback: a connection the broker dropped while this
+            # process was paused is noticed on the first round after it resumes
+            while not stop.is_set() and not connection.is_closed and not channel.is_closed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.options.tick)
+        finally:
+            lost = connection.is_closed or channel.is_closed
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            if stop.is_set() and not lost:
+                self._releasing.update(self.owned)  # a clean stop hands partitions over at once
+            loops, self._loops = list(self._loops.values()), {}
+            for task in loops:
+                task.cancel()
+            for task in loops:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            for p in list(self.owned):
+                await self._step_down(p, release=False)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 2.0)
+            self._connection = None
+
+    # -- one partition ---------------------------------------------------------------------
+    async def _consume(self, p: int, delay: float = 0.0) -> None:
+        """Consume ``p`` until this worker leaves it. Leaving closes the channel *without*
+        cancelling the consumer first: a cancel would let the broker activate the next
+        consumer while this channel still holds unacknowledged messages, which would then
+        come back after newer ones (reordering an account's signals). Closing the channel
+        returns them and removes the consumer in one step."""
+        if delay:
+            await asyncio.sleep(delay)
+        assert self._connection is not None
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=self.options.prefetch)
+        queue = await partition_queue(channel, self.topology, p)
+        arrived: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        left = False
+        try:
+            await queue.consume(arrived.put)
+            while True:
+                message = await arrived.get()
+                if not await self._handle(p, message, channel):
+                    left = True
+                    break
+        finally:
+            await self._step_down(p, release=p in self._releasing)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.close(), 2.0)
+        if left and self._connection is not None:  # back into the line, behind the other workers
+            self._loops[p] = asyncio.create_task(self._consume(p, self.options.rejoin_after), name=f"partition {p}")
+
+    async def _handle(self, p: int, message: AbstractIncomingMessage, channel: AbstractChannel) -> bool:
+        """Apply one message; False when this worker leaves the partition."""
+        if p not in self.owned:
+            log.debug("worker %s: first delivery on partition %s (%s)", self.id, p, message.type)
+            if not await self._accept(p, channel):
+                self.stats.declined += 1
+                return False  # closing the channel gives the message back, in its place
+            await self._claim(p)
+        epoch = self.owned[p]
+        if message.type == TICK:
+            await message.ack()
+            return True
+        try:
+            signal = Signal.parse(message.message_id or "", message.body)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("partition %s: unreadable message %s dropped (%s)", p, message.message_id, exc)
+            await message.ack()
+            return True
+        scope = Scope(p, epoch, Applied(signal.message_id, p, epoch, self.id, signal.account, signal.kind,
+                                        signal.seq, signal.sent_at))
+        token = CURRENT.set(scope)
+        try:
+            await self._apply(signal, scope)
+        except Fenced as exc:
+            self._fenced(exc)
+            return False  # not acknowledged: closing the channel gives it back to the broker
+        except AlreadyApplied:
+            self.stats.duplicates += 1
+            self.metrics.duplicates.inc()
+        finally:
+            CURRENT.reset(token)
+        await message.ack()
+        return True
+
+    async def _apply(self, signal: Signal, scope: Scope) -> None:
+        runner = self.runner.accounts.get(signal.account)
+        if signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note":
+            try:
+                await runner.deliver(signal.bot, self.decode(signal.kind, signal.payload))
+            except (Fenced, AlreadyApplied):
+                raise
+            except Exception:  # the bot's failure is its account's: logged, reconciled before its next event
+                log.exception("account %s: applying %s failed", signal.account, signal.message_id)
+                self.stats.failed += 1
+                runner.needs_reconcile = True
+        if not scope.recorded:  # nothing committed it yet (no live bot, or the bot's step failed)
+            with self.journal.transaction():
+                pass
+        self.stats.applied += 1
+        self.metrics.applied.inc()
+        if signal.sent_at is not None:
+            self.metrics.signal_to_commit.observe((datetime.now(UTC) - signal.sent_at).total_seconds())
+
+    async def _accept(self, p: int, channel: AbstractChannel) -> bool:
+        """Take a partition that lost its owner at once (takeover speed first; the fair
+        share is restored by releases afterwards); one that was released cleanly only while
+        under the fair share, or when no other worker consumes it."""
+        share = math.ceil(self.topology.partitions / max(1, self.stats.live))
+        if len(self.owned) < share or self.store.owner_of(p) not in (None, self.id):
+            return True
+        declared = await channel.declare_queue(self.topology.queue(p), passive=True)
+        consumers = declared.declaration_result.consumer_count
+        return consumers is None or consumers <= 1
+
+    async def _claim(self, p: int) -> None:
+        epoch = self.store.claim(p, self.id)
+        self.owned[p] = epoch
+        self.stats.claims += 1
+        self.metrics.takeovers.inc()
+        self.metrics.partitions_owned.set(len(self.owned))
+        log.info("worker %s: partition %s claimed at epoch %s", self.id, p, epoch)
+        token = CURRENT.set(Scope(p, epoch))
+        started: list[str] = []
+        try:
+            for account_id in self._accounts_with_bots(p):
+                try:
+                    await self.runner.start_account(account_id)  # reconciles before any bot acts
+                except Exception:  # the account retries on the next claim; the others go on
+                    log.exception("account %s: not started", account_id)
+                    continue
+                started.append(account_id)
+                self.stats.reconciled += 1
+                self.metrics.reconciliations.inc()
+        finally:
+            CURRENT.reset(token)
+            self.accounts[p] = started
+
+    def _accounts_with_bots(self, p: int) -> list[str]:
+        """The partition's active accounts that have a running or paused bot (one query)."""
+        with self.session_factory() as session:
+            rows = session.scalars(sa.select(Bot.account_id).join(ExchangeAccount, ExchangeAccount.id == Bot.account_id)
+                                   .where(Bot.status.in_(_LIVE_BOTS), ExchangeAccount.status.in_(ACTIVE_ACCOUNTS))
+                                   .distinct())
+            candidates = sorted({str(r) for r in rows}, key=int)
+        return [a for a in candidates if self.store.partition_of(a) == p]
+
+    async def _step_down(self, p: int, *, release: bool) -> None:
+        epoch = self.owned.pop(p, None)
+        self._releasing.discard(p)
+        for account_id in self.accounts.pop(p, []):
+            with contextlib.suppress(Exception):
+                await self.runner.stop_account(account_id)
+        if epoch is None:
+            return
+        self.stats.releases += 1
+        self.metrics.releases.inc()
+        self.metrics.partitions_owned.set(len(self.owned))
+        if release:
+            with contextlib.suppress(Exception):
+                self.store.release(p, epoch)
+        log.info("worker %s: partition %s left (epoch %s, %s)", self.id, p, epoch,
+                 "released" if release else "stepped down")
+
+    def _fenced(self, exc: Fenced) -> None:
+        self.stats.fenced += 1
+        self.metrics.fenced_writes.inc()
+        log.warning("worker %s: %s; stepping down", self.id, exc)
+
+    async def _leave(self, p: int, *, release: bool) -> None:
+        """Stop consuming ``p`` now (its bots stop, its channel closes) and queue again later."""
+        task = self._loops.pop(p, None)
+        if release:
+            self._releasing.add(p)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if p in self.owned:
+            await self._step_down(p, release=release)
+        if self._connection is not None:
+            self._loops[p] = asyncio.create_task(self._consume(p, self.options.rejoin_after), name=f"partition {p}")
+
+    # -- every tick ------------------------------------------------------------------------
+    async def _beat_loop(self, channel: AbstractChannel, exchange: AbstractExchange) -> None:
+        rounds = 0
+        while True:
+            try:
+                await self._beat(channel, exchange, rounds)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception:  # a failed round is retried on the next tick
+                log.exception("worker %s: heartbeat round failed", self.id)
+            rounds += 1
+            await asyncio.sleep(self.options.tick)
+
+    async def _beat(self, channel: AbstractChannel, exchange: AbstractExchange, rounds: int) -> None:
+        for p, epoch in list(self.owned.items()):
+            if not self.store.heartbeat(p, epoch):
+                self._fenced(Fenced(p, epoch, None))
+                await self._leave(p, release=False)
+        self.stats.live = self.store.beat(self.id, len(self.owned), timedelta(seconds=self.options.live_within))
+        share = math.ceil(self.topology.partitions / self.stats.live)
+        if len(self.owned) > share:
+            await self._leave(max(self.owned), release=True)  # one per tick: the others settle meanwhile
+        for p in self.store.unattended(timedelta(seconds=self.options.stale_after)):
+            if p not in self.owned:
+                await exchange.publish(tick_message(max(1.0, 4 * self.options.tick)), routing_key=str(p))
+        if rounds % 5 == 0 and self.owned:
+            lag = 0
+            for p in list(self.owned):
+                declared = await channel.declare_queue(self.topology.queue(p), passive=True)
+                lag += declared.declaration_result.message_count or 0
+            self.metrics.queue_lag.set(lag)
+        self._write_stats()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"worker": self.id, "pid": os.getpid(), "owned": {str(p): e for p, e in sorted(self.owned.items())},
+                **self.stats.__dict__}
+
+    def _write_stats(self) -> None:
+        path = self.options.stats_file
+        if path is None:
+            return
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.snapshot()))
+        tmp.replace(path)
