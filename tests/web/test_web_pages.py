@@ -181,3 +181,34 @@ async def test_the_chart_api_marks_each_fill_of_the_deal(
     for c in chart["candles"]:
         low, high = Decimal(str(c["low"])), Decimal(str(c["high"]))
         assert low <= Decimal(str(c["open"])) <= high and low <= Decimal(str(c["close"])) <= high
+
+
+async def test_logging_in_through_the_form_asks_for_the_second_factor_and_refuses_other_sites(
+        http: Clients) -> None:
+    from .webkit import PASSWORD
+
+    user = await signup(http, "hana@example.org")
+    browser = http.new()
+    r = await browser.post("/login", data={"email": user.email, "password": "wrong password!"})
+    assert r.status_code == 401 and "Wrong e-mail or password." in r.text and "sealbot_session" not in r.headers.get(
+        "set-cookie", "")
+    r = await browser.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert r.status_code == 401 and "Enter the code from your authenticator app" in r.text
+    assert "sealbot_session" not in r.headers.get("set-cookie", "")
+    r = await browser.post("/login", data={"email": user.email, "password": PASSWORD, "totp_code": user.code()},
+                           headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and "sealbot_session" not in r.headers.get("set-cookie", "")
+    r = await browser.post("/register", data={"email": "victim@example.org", "password": PASSWORD},
+                           headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    r = await browser.post("/login", data={"email": user.email, "password": PASSWORD, "totp_code": user.code()},
+                           headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403 and "sealbot_session" not in r.headers.get("set-cookie", "")
+    r = await browser.post("/login", data={"email": "victim@example.org", "password": PASSWORD})
+    assert r.status_code == 401  # the refused registration created no user
+    r = await browser.post("/login", data={"email": user.email, "password": PASSWORD, "totp_code": user.code()},
+                           headers={"Origin": "http://testserver"})
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie  # plain HTTP here
+    assert (await browser.get("/security")).status_code == 200
