@@ -212,3 +212,27 @@ async def test_logging_in_through_the_form_asks_for_the_second_factor_and_refuse
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie  # plain HTTP here
     assert (await browser.get("/security")).status_code == 200
+
+
+async def test_secrets_made_on_a_page_are_shown_once_and_requests_reach_the_bot(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    from sealbot.services import inbox
+
+    user, _, bot = await _trading_user(http, simex, platform, "ivan@example.org")
+    r = await user.client.post(f"/bots/{bot}/webhook-secret", data={"csrf_token": user.csrf})
+    found = re.search(r'<code id="webhook-secret">([^<]+)</code>', r.text)
+    assert r.status_code == 200 and found and len(found.group(1)) >= 22  # >= 128 bits, url-safe
+    http.leaks.once.add(found.group(1))
+    r = await user.client.post("/security/tokens", data={"csrf_token": user.csrf, "name": "ci",
+                                                         "scopes": ["bots:read", "deals:read"]})
+    token = re.search(r'<code id="new-token">([^<]+)</code>', r.text)
+    assert r.status_code == 200 and token and token.group(1).startswith("sbt_")
+    http.leaks.once.add(token.group(1))
+    for path in ("/bots", f"/bots/{bot}", "/security"):
+        page = (await user.client.get(path)).text
+        assert found.group(1) not in page and token.group(1) not in page
+    assert "bots:read, deals:read" in (await user.client.get("/security")).text
+
+    r = await user.client.post(f"/bots/{bot}/deals/2/close", data={"csrf_token": user.csrf})
+    assert r.status_code == 303 and r.headers["location"] == f"/bots/{bot}/deals/2"
+    assert [type(m.event).__name__ for m in inbox.pending(platform, bot_ids=[bot])] == ["CloseAtMarket"]
