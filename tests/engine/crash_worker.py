@@ -1,26 +1,40 @@
-"""The engine as its own process, for the crash test: run one account on simex until killed.
+"""The engine as its own process, for the crash test: run accounts on simex until killed.
 
-    python crash_worker.py '<json: db_url, base_url, admin_token, key, secret, account_id>'
+    python crash_worker.py '<json>'      # one engine process (run until killed)
+    python crash_worker.py --zygote      # a fork server: one engine per JSON line on stdin
 
-Prints ``ready`` once the account has reconciled and its bots run. It is meant to be
-killed with SIGKILL at any moment; everything it needs after a restart is in the database.
+The JSON names ``db_url``, ``base_url``, ``admin_token`` and ``accounts`` (a list of
+``{"account_id", "key", "secret"}``). The engine prints ``ready <pid>`` once every account
+has reconciled and its bots run. It is meant to be killed with SIGKILL at any moment;
+everything it needs after a restart is in the database.
+
+Why a fork server: importing sealbot, ccxt and SQLAlchemy takes seconds on a loaded
+machine, and the crash test restarts the engine dozens of times. The zygote imports once
+and forks a fresh engine process per line (it prints ``forked <pid>``); the engine child
+opens its own database connections, event loop and HTTP sessions after the fork, so it
+is exactly what a cold start would run, minus the imports. The zygote ignores SIGCHLD, so
+a killed engine is reaped at once and its pid disappears.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from simex_env import simex_venue
 
+from sealbot.engine.budget import Budget, Budgets, RateLimit
 from sealbot.engine.guard import GuardLimits, GuardPolicy
 from sealbot.engine.journal import AccountRecord
 from sealbot.engine.runner import InProcessRunner, RunnerSettings
@@ -46,25 +60,70 @@ class SimexClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
-async def main(args: dict[str, str]) -> None:
+class ShortWindowBudgets(Budgets):
+    """The test's simex lifts the request-weight and order limits (many bots, many deals
+    per second); the budgets keep working, on one-second windows, so a 429 blocks the
+    IP or account for the rest of that second instead of the rest of the minute."""
+
+    def for_ip(self, ip: str) -> Budget:
+        if ip not in self._ip:
+            self._ip[ip] = Budget(f"ip {ip}", [RateLimit(100_000, 1.0)], self.clock)
+        return self._ip[ip]
+
+    def for_account(self, account: str) -> Budget:
+        if account not in self._account:
+            self._account[account] = Budget(f"account {account}", [RateLimit(10_000, 1.0)], self.clock)
+        return self._account[account]
+
+
+async def main(args: dict[str, Any]) -> None:
     admin = SimexAdmin(args["base_url"], args["admin_token"])
     clock_info = admin.clock()
     admin.close()
     clock = SimexClock(int(clock_info["now_ms"]), float(clock_info["speed"]))
     journal = StoreJournal(make_session_factory(args["db_url"]))
+    keys = {str(a["account_id"]): a for a in args["accounts"]}
 
-    async def factory(_a: AccountRecord) -> Venue:
-        return simex_venue(args["base_url"], args["key"], args["secret"], timeout_ms=1500)
+    async def factory(account: AccountRecord) -> Venue:
+        k = keys[account.id]
+        venue = simex_venue(args["base_url"], k["key"], k["secret"], timeout_ms=1500)
+        venue.exchange.enableRateLimit = False  # the engine's own budgets pace the requests
+        return venue
 
     runner = InProcessRunner(journal, factory, guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))),
-                             clock=clock, settings=RunnerSettings(poll_interval=0.2, feed_interval=0.25,
-                                                                  market_ttl=2.0, resend_window=300 * clock.speed))
+                             clock=clock, budgets=ShortWindowBudgets(clock),
+                             settings=RunnerSettings(poll_interval=0.2, feed_interval=0.25, market_ttl=2.0,
+                                                     resend_window=300 * clock.speed))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, lambda: [t.print_stack(file=sys.stderr) for t in asyncio.all_tasks()])
-    await runner.start_account(args["account_id"])
-    print("ready", flush=True)
+    await asyncio.gather(*(runner.start_account(a) for a in keys))
+    print(f"ready {os.getpid()}", flush=True)
     await asyncio.Event().wait()
 
 
+def zygote() -> None:
+    """Fork one engine per line of JSON on stdin; the children run until killed."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    print("zygote ready", flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        args = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.close(0)
+            try:
+                asyncio.run(main(args))
+            except BaseException:
+                traceback.print_exc()
+                sys.stderr.flush()
+            os._exit(1)
+        print(f"forked {pid}", flush=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(main(json.loads(sys.argv[1])))
+    if sys.argv[1] == "--zygote":
+        zygote()
+    else:
+        asyncio.run(main(json.loads(sys.argv[1])))

@@ -1,12 +1,19 @@
-"""Crash test: the engine process is SIGKILLed at random points mid-deal, restarted, and
-the books still match the exchange: no duplicate order on simex, no fill missing from
-the database, every deal equal to what simex's own trades say, balances to the unit."""
+"""Chaos test: hundreds of deals on simex under random exchange faults, the engine
+process SIGKILLed at random points and restarted, and the books still match the
+exchange: no duplicate order on simex, no fill missing from the database, every order
+and deal equal to what simex's own orders and trades say, balances to the unit.
+
+Knobs (environment): ``SEALBOT_CRASH_SEED`` (the random seed, printed in the output so a
+failure can be replayed), ``SEALBOT_CRASH_KILLS`` (minimum SIGKILLs, default 20),
+``SEALBOT_CRASH_DEALS`` (minimum deals closed on simex, default 200).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -15,6 +22,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,51 +32,162 @@ from sealbot.domain import ClientOrderId, Deal, Direction, Fill, Pair, Side
 from sealbot.engine.guard import GuardLimits, GuardPolicy
 from sealbot.engine.journal import AccountRecord
 from sealbot.engine.runner import InProcessRunner, RunnerSettings
+from sealbot.engine.store_journal import StoreJournal
 from sealbot.simex import SimexServer
+from sealbot.store import UnitOfWork, make_session_factory, upgrade
 from sealbot.store.models import DealRow, FillRow, OrderRow
 from sealbot.venues.base import Venue
 
-from .simex_env import SimexTime, dca, seed, simex_venue
+from .simex_env import SimexTime, dca, simex_venue
 
 WORKER = Path(__file__).resolve().parent / "crash_worker.py"
-KILLS = int(os.environ.get("SEALBOT_CRASH_KILLS", "5"))
-SPEED = 120.0
+SEED = int(os.environ.get("SEALBOT_CRASH_SEED", "20261124"))
+KILLS = int(os.environ.get("SEALBOT_CRASH_KILLS", "20"))
+DEALS = int(os.environ.get("SEALBOT_CRASH_DEALS", "200"))
+ACCOUNTS = 4
+BOTS_PER_ACCOUNT = 6
+SPEED = 600.0  # simulated seconds per real second: a 1m candle every 0.1 s
+START_USDT = Decimal(100000)
+TIME_LIMIT = 240.0  # real seconds to reach the minimum kills and deals before the test fails
 BTC = Pair("BTC", "USDT")
+FINAL = {"FILLED", "CANCELED", "EXPIRED", "REJECTED", "EXPIRED_IN_MATCH"}
 
 
 @pytest.fixture
 def simex() -> Iterator[SimexServer]:
-    with SimexServer(speed=SPEED) as sx:
+    # the exchange's request-weight limit is lifted: 24 bots make many deals a second
+    with SimexServer(speed=SPEED, weight_limit=10**7) as sx:
         yield sx
 
 
-def spawn(args: dict[str, str]) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(WORKER), json.dumps(args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env)
-    return proc
+class Zygote:
+    """The fork server of crash_worker.py: each ``spawn`` is a fresh engine process."""
+
+    def __init__(self, log: Path) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.log = log
+        with log.open("w") as err:
+            self.proc = subprocess.Popen([sys.executable, str(WORKER), "--zygote"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        self._buffer = b""
+        assert self._line(120.0) == "zygote ready"
+
+    def _line(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()  # read unbuffered: select() cannot see a wrapper's buffer
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 4096) if ready else b""
+            if not chunk:
+                if ready or self.proc.poll() is not None:
+                    raise AssertionError(f"the engine's fork server died: {self.tail()}")
+                break
+            self._buffer += chunk
+        if b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            return line.decode().strip()
+        raise AssertionError(f"no answer from the engine: {self.tail()}")
+
+    def tail(self) -> str:
+        return self.log.read_text()[-3000:]
+
+    def spawn(self, args: dict[str, Any]) -> int:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(args) + "\n")
+        self.proc.stdin.flush()
+        answer = self._line(30.0)
+        assert answer.startswith("forked "), answer
+        return int(answer.split()[1])
+
+    def wait_ready(self, pid: int, timeout: float = 30.0) -> bool:
+        """Until the engine printed ``ready`` (True) or ``timeout`` passed (False)."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self._line(deadline - time.monotonic()) == f"ready {pid}":
+                    return True
+            except AssertionError:
+                if not Path(f"/proc/{pid}").exists():
+                    raise AssertionError(f"engine {pid} died before it was ready: {self.tail()}") from None
+                return False
+        return False
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
 
 
-def wait_ready(proc: subprocess.Popen[str], timeout: float = 30.0) -> None:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.strip() == "ready":
-            return
-        if proc.poll() is not None:
-            raise AssertionError("the engine process died before it was ready")
-    raise AssertionError("the engine process did not become ready")
+def kill(pid: int) -> None:
+    """SIGKILL one engine process and wait until it is gone (the zygote reaps it)."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not Path(f"/proc/{pid}").exists(), f"engine {pid} survived SIGKILL"
 
 
-def simex_deals(orders: list[dict[str, object]]) -> dict[tuple[str, int], Deal]:
+def bot_config(rng: random.Random) -> dict[str, Any]:
+    safety = rng.choice([0, 1, 2])
+    return dca(take_profit=rng.choice(["0.1", "0.15", "0.2"]),
+               safety_order_step_percentage=rng.choice(["0.1", "0.2", "0.3"]), max_safety_orders=safety,
+               active_safety_orders_count=min(1, safety), max_active_deals=1,
+               base_order_volume=rng.choice(["20", "35", "50"]), safety_order_volume="40")
+
+
+def seed_db(url: str, rng: random.Random, n_accounts: int) -> tuple[StoreJournal, list[str]]:
+    upgrade(url)
+    factory = make_session_factory(url)
+    account_ids = []
+    with UnitOfWork(factory) as uow:
+        user = uow.users.add("alice@example.org", "x")
+        for a in range(n_accounts):
+            account = uow.accounts.add(user.id, "binance", f"simex {a}")
+            for i in range(BOTS_PER_ACCOUNT):
+                bot = uow.bots.add(user.id, "dca", f"dca {a}.{i}", bot_config(rng), account_id=account.id)
+                uow.bots.set_status(user.id, bot.id, "running")
+            account_ids.append(str(account.id))
+    return StoreJournal(factory), account_ids
+
+
+def inject_random_faults(simex: SimexServer, rng: random.Random, keys: list[str]) -> list[str]:
+    """One to three faults of random kind, target and count: what a flaky exchange does."""
+    made = []
+    for _ in range(rng.randint(1, 3)):
+        kind = rng.choice(["timeout", "error_5xx", "rate_limit", "partial_fill", "partial_fill"])
+        key = rng.choice([None, *keys])
+        times = rng.randint(1, 3)
+        if kind == "partial_fill":
+            value: Any = rng.choice(["0.3", "0.5", "0.7"])
+            path = None
+        else:
+            path = rng.choice(["/api/v3/order", "/api/v3/order", "/api/v3/myTrades", "/api/v3/openOrders", None])
+            value = {"timeout": rng.choice([0.5, 2.0]), "error_5xx": rng.choice([500, 502, 503]),
+                     "rate_limit": None}[kind]
+        simex.admin.add_fault(kind, key=key, path_prefix=path, value=value, times=times)
+        made.append(f"{kind}({path or '*'}, x{times})")
+    return made
+
+
+def closed_on_simex(orders: list[dict[str, Any]]) -> set[tuple[str, int]]:
+    """Deals whose exit order filled in full, by simex's own order list."""
+    out = set()
+    for order in orders:
+        if order["side"] == "SELL" and order["status"] == "FILLED":
+            cid = ClientOrderId.parse(str(order["client_id"]))
+            out.add((cid.bot, cid.deal))
+    return out
+
+
+def simex_deals(orders: list[dict[str, Any]]) -> dict[tuple[str, int], Deal]:
     """Each deal rebuilt from simex's own order list and trades, with the bots' accounting."""
     deals: dict[tuple[str, int], Deal] = {}
-    for order in sorted(orders, key=lambda o: int(o["id"])):  # type: ignore[call-overload]
+    for order in sorted(orders, key=lambda o: int(o["id"])):
         cid = ClientOrderId.parse(str(order["client_id"]))
         key = (cid.bot, cid.deal)
         deal = deals.get(key) or Deal(cid.bot, cid.deal, BTC, Direction.LONG, datetime.now(UTC))
-        for t in order["trades"]:  # type: ignore[attr-defined]
+        for t in order["trades"]:
             deal = apply_fill(deal, Fill(cid, BTC, Side(str(order["side"]).lower()), Decimal(t["price"]),
                                          Decimal(t["qty"]), Decimal(t["commission"]), t["commission_asset"],
                                          datetime.now(UTC), str(t["id"])))
@@ -77,81 +196,114 @@ def simex_deals(orders: list[dict[str, object]]) -> dict[tuple[str, int], Deal]:
 
 
 @pytest.mark.slow
-async def test_sigkill_at_random_points_loses_and_duplicates_nothing(simex: SimexServer, sqlite_url: str) -> None:
-    rng = random.Random(20261124)
-    account = simex.admin.create_account("alice", {"USDT": "100000"})
-    key = simex.admin.create_key(account["id"])
-    configs = [dca(take_profit=str(tp), safety_order_step_percentage=str(step), max_active_deals=1)
-               for tp, step in ((Decimal("0.15"), Decimal("0.2")), (Decimal("0.25"), Decimal("0.3")),
-                                (Decimal("0.1"), Decimal("0.15")))]
-    journal, account_id, _bots = seed(sqlite_url, configs)
+async def test_sigkill_at_random_points_under_random_faults_loses_and_duplicates_nothing(
+        simex: SimexServer, sqlite_url: str, tmp_path: Path) -> None:
+    print(f"\ncrash test: seed {SEED} (SEALBOT_CRASH_SEED={SEED} replays it), >= {KILLS} kills, >= {DEALS} deals")
+    rng = random.Random(SEED)
+    sim_accounts, keys = [], []
+    for a in range(ACCOUNTS):
+        account = simex.admin.create_account(f"alice{a}", {"USDT": str(START_USDT)})
+        sim_accounts.append(account)
+        keys.append(simex.admin.create_key(account["id"]))
+    journal, account_ids = seed_db(sqlite_url, rng, ACCOUNTS)
     args = {"db_url": sqlite_url, "base_url": simex.base_url, "admin_token": simex.admin_token,
-            "key": key["key"], "secret": key["secret"], "account_id": account_id}
-    # exchange faults on the way: 5xx, 429, client timeouts on order placement, partial fills
-    simex.admin.add_fault("error_5xx", path_prefix="/api/v3/order", times=3)
-    simex.admin.add_fault("rate_limit", path_prefix="/api/v3/order", times=2)
-    simex.admin.add_fault("timeout", path_prefix="/api/v3/order", value=2, times=2)
-    simex.admin.add_fault("partial_fill", value="0.5", times=6)
-    for _ in range(KILLS):
-        proc = spawn(args)
-        wait_ready(proc)
-        time.sleep(rng.uniform(0.5, 3.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    proc = spawn(args)
-    wait_ready(proc)
-    time.sleep(3.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+            "accounts": [{"account_id": aid, "key": k["key"], "secret": k["secret"]}
+                         for aid, k in zip(account_ids, keys, strict=True)]}
+    zygote = Zygote(tmp_path / "engine.log")
+    kills, faults_made, started = 0, 0, time.monotonic()
+    all_orders: list[dict[str, Any]] = []
+    try:
+        while True:
+            all_orders = [o for acc in sim_accounts for o in simex.admin.orders(acc["id"])]
+            closed = len(closed_on_simex(all_orders))
+            if kills >= KILLS and closed >= DEALS:
+                break
+            assert time.monotonic() - started < TIME_LIMIT, (
+                f"seed {SEED}: only {kills} kills and {closed} closed deals in {TIME_LIMIT:.0f} s")
+            pid = zygote.spawn(args)
+            if rng.random() < 0.2:  # killed while starting: loading, reconciling, first sends
+                time.sleep(rng.uniform(0.0, 0.6))
+            else:
+                assert zygote.wait_ready(pid), f"seed {SEED}: engine {pid} never became ready"
+                made = inject_random_faults(simex, rng, [k["key"] for k in keys])
+                faults_made += len(made)
+                time.sleep(rng.uniform(0.3, 3.0))
+            kill(pid)
+            kills += 1
+    finally:
+        zygote.close()
 
-    # Freeze the exchange and let one last engine reconcile, as a restart would.
+    # Heal and freeze the exchange; one last engine reconciles, as any restart would.
     simex.admin.clear_faults()
     now_ms = simex.admin.set_clock(speed=0)["now_ms"]
+    by_account = {aid: k for aid, k in zip(account_ids, keys, strict=True)}
 
-    async def factory(_a: AccountRecord) -> Venue:
-        return simex_venue(simex.base_url, key["key"], key["secret"])
+    async def factory(a: AccountRecord) -> Venue:
+        return simex_venue(simex.base_url, by_account[a.id]["key"], by_account[a.id]["secret"])
 
     runner = InProcessRunner(journal, factory, guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))),
                              clock=SimexTime(now_ms), settings=RunnerSettings(background=False, poll_feeds=False))
-    await runner.start_account(account_id)
-    acc = runner.accounts[account_id]
-    for _ in range(3):
-        await acc.poll_once()
-        await acc.drain()
+    for aid in account_ids:
+        await runner.start_account(aid)
+        acc = runner.accounts[aid]
+        for _ in range(3):
+            await acc.poll_once()
+            await acc.drain()
     await runner.stop()
 
-    on_simex = simex.admin.orders(account["id"])
-    client_ids = [str(o["client_id"]) for o in on_simex]
-    assert len(client_ids) == len(set(client_ids)), "an order was placed twice"
-    simex_trades = {str(t["id"]) for o in on_simex for t in o["trades"]}  # type: ignore[attr-defined]
     with journal.session_factory() as s:
         journalled = {r.client_order_id: r for r in s.scalars(sa.select(OrderRow))}
-        fills = {r.trade_id for r in s.scalars(sa.select(FillRow))}
+        fills = {r.trade_id: r for r in s.scalars(sa.select(FillRow))}
         db_deals = {(str(r.bot_id), r.no): r for r in s.scalars(sa.select(DealRow))}
-    assert set(client_ids) <= set(journalled), "simex holds an order sealbot never journalled"
-    assert simex_trades == fills, f"fills missing from the books: {sorted(simex_trades - fills)}"
-    for order in on_simex:
-        assert journalled[str(order["client_id"])].filled == Decimal(str(order["executed_qty"]))
-    expected = simex_deals(on_simex)
-    closed = 0
-    for key_, deal in expected.items():
-        row = db_deals[key_]
-        got = (row.bought, row.sold, row.spent, row.received, row.fees_quote)
-        assert got == (deal.bought, deal.sold, deal.spent, deal.received, deal.fees_quote), key_
-        closed += row.status == "closed"
-    # balances: the books (initial + every stored fill) equal simex's balances to the unit
-    balances = simex.admin.account(account["id"])["balances"]
-    usdt, btc = Decimal(100000), Decimal(0)
-    with journal.session_factory() as s:
-        for fill, side in s.execute(sa.select(FillRow, OrderRow.side).join(OrderRow, FillRow.order_id == OrderRow.id)):
+        fill_sides = list(s.execute(sa.select(FillRow, OrderRow.side, OrderRow.account_id)
+                                    .join(OrderRow, FillRow.order_id == OrderRow.id)))
+    all_orders = []
+    for aid, acc_ in zip(account_ids, sim_accounts, strict=True):
+        on_simex = simex.admin.orders(acc_["id"])
+        all_orders += on_simex
+        client_ids = [str(o["client_id"]) for o in on_simex]
+        # 1. no duplicates: every client order id reached simex at most once
+        assert len(client_ids) == len(set(client_ids)), f"seed {SEED}: an order was placed twice"
+        # 2. nothing on simex that sealbot did not journal first, under this very account
+        for o in on_simex:
+            row = journalled.get(str(o["client_id"]))
+            assert row is not None, f"seed {SEED}: simex holds {o['client_id']}, never journalled"
+            assert str(row.account_id) == aid
+        # 5. balances: initial + every stored fill equals simex's balance to the unit
+        usdt, btc = START_USDT, Decimal(0)
+        for fill, side, account_id in fill_sides:
+            if str(account_id) != aid:
+                continue
             fee_btc = fill.fee if fill.fee_currency == "BTC" else Decimal(0)
             fee_usdt = fill.fee if fill.fee_currency == "USDT" else Decimal(0)
             sign = 1 if side == "buy" else -1
             btc += sign * fill.amount - fee_btc
             usdt -= sign * fill.amount * fill.price + fee_usdt
-    total = {a: Decimal(b["free"]) + Decimal(b["locked"]) for a, b in balances.items()}
-    assert total.get("BTC", Decimal(0)) == btc
-    assert abs(total["USDT"] - usdt) <= Decimal("0.00000001") * len(fills), (total["USDT"], usdt)
-    print(f"\ncrash test: {KILLS + 1} kills, {len(on_simex)} orders, {len(fills)} fills, "
-          f"{len(expected)} deals ({closed} closed)")
-    assert len(expected) >= 3 and closed >= 1
+        balances = simex.admin.account(acc_["id"])["balances"]
+        total = {a: Decimal(b["free"]) + Decimal(b["locked"]) for a, b in balances.items()}
+        assert total.get("BTC", Decimal(0)) == btc, f"seed {SEED}: account {aid} BTC"
+        assert total["USDT"] == usdt, f"seed {SEED}: account {aid} USDT {total['USDT']} != books {usdt}"
+    # 3. every trade simex made is in sealbot's books, and no fill there that simex did not make
+    simex_trades = {str(t["id"]) for o in all_orders for t in o["trades"]}
+    assert simex_trades == set(fills), (f"seed {SEED}: missing {sorted(simex_trades - set(fills))[:10]}, "
+                                        f"unknown {sorted(set(fills) - simex_trades)[:10]}")
+    for order in all_orders:
+        row = journalled[str(order["client_id"])]
+        assert row.filled == Decimal(str(order["executed_qty"])), (SEED, order["client_id"])
+        assert (row.status in ("filled", "canceled", "expired", "rejected")) == (order["status"] in FINAL), (
+            SEED, order["client_id"], row.status, order["status"])
+    # 4. every deal as simex's trades make it, and closed exactly when its exit filled on simex
+    expected = simex_deals(all_orders)
+    exits = closed_on_simex(all_orders)
+    for key_, deal in expected.items():
+        row = db_deals[key_]
+        got = (row.bought, row.sold, row.spent, row.received, row.fees_quote)
+        assert got == (deal.bought, deal.sold, deal.spent, deal.received, deal.fees_quote), (SEED, key_)
+        assert (row.status == "closed") == (key_ in exits), (SEED, key_, row.status)
+    partial = sum(1 for o in all_orders if len(o["trades"]) > 1 or (
+        o["status"] in ("EXPIRED", "CANCELED") and Decimal(str(o["executed_qty"])) > 0))
+    elapsed = time.monotonic() - started
+    print(f"crash test (seed {SEED}): {kills} SIGKILLs, {faults_made} faults injected, {len(all_orders)} orders, "
+          f"{len(fills)} fills ({partial} orders filled in parts), {len(expected)} deals, {len(exits)} closed, "
+          f"{elapsed:.0f} s")
+    assert kills >= KILLS and len(exits) >= DEALS
