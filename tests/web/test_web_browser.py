@@ -287,6 +287,9 @@ def test_a_new_user_links_a_key_creates_a_bot_and_watches_its_deal_on_the_chart(
             expect(report.locator("#sealbot-report")).to_have_attribute("data-deals", re.compile(r"^[1-9]"))
             expect(report.locator("#sealbot-chart .main-svg").first).to_be_visible(timeout=30_000)
             shot("12-backtest")
+            page.goto(f"{base}/backtests")
+            expect(page.locator("#backtests tbody tr").first).to_contain_text("a week of BTC")
+            shot("12b-backtests")
 
             page.goto(f"{base}/")
             expect(page.locator("#active-deals")).to_have_text(re.compile(r"^[01]$"))
