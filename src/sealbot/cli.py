@@ -213,22 +213,27 @@ def panic(
 
 @app.command()
 def worker(
-    partitions: Annotated[int, typer.Option(help="Number of account partitions P (the same on every worker "
-                                                 "and gateway of an instance).")] = 128,
-    prefix: Annotated[str, typer.Option(help="Name prefix of the exchange and partition queues.")] = "sealbot",
+    partitions: Annotated[int | None, typer.Option(help="Number of account partitions P, the same on every worker "
+                                                        "and gateway (default: setting `engine_partitions`).")]
+    = None,
+    prefix: Annotated[str | None, typer.Option(help="Name prefix of the exchange and partition queues "
+                                                    "(default: setting `broker_prefix`).")] = None,
     tick: Annotated[float, typer.Option(help="Seconds between heartbeats (takeover detection, fair share).")] = 0.2,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
     metrics_host: Annotated[str, typer.Option(help="Interface of the metrics port.")] = "127.0.0.1",
     stats_file: Annotated[Path | None, typer.Option(help="Rewrite a JSON snapshot of this worker every tick.")]
     = None,
     worker_id: Annotated[str | None, typer.Option(help="This worker's name (default host:pid:random).")] = None,
+    record_latencies: Annotated[bool, typer.Option(help="Keep recent latencies in the stats file (benchmarks).")]
+    = False,
 ) -> None:
     """Run one engine worker: owns the account partitions RabbitMQ gives it (SEALBOT_BROKER_URL)."""
     from sealbot.services.scaleout import WorkerConfig, run_worker
 
     settings = _settings()
     run_worker(settings, WorkerConfig(partitions=partitions, prefix=prefix, tick=tick, metrics_port=metrics_port,
-                                      metrics_host=metrics_host, stats_file=stats_file, worker_id=worker_id))
+                                      metrics_host=metrics_host, stats_file=stats_file, worker_id=worker_id,
+                                      record_latencies=record_latencies))
 
 
 @app.command()

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     permission_policy: PermissionPolicy = PermissionPolicy.WARN
     engine: EngineBackend = EngineBackend.IN_PROCESS
     broker_url: SecretStr | None = None
+    engine_partitions: int = Field(default=128, ge=1, le=4096)  # P: the same on every worker and gateway
+    broker_prefix: str = Field(default="sealbot", pattern=r"^[A-Za-z0-9_.-]+$")  # exchange/queue name prefix
     # Alert delivery (docs/notifications.md): the instance's SMTP relay and Telegram bot;
     # each user picks their own channels (webhook URL, e-mail address, Telegram chat).
     smtp_host: str = ""

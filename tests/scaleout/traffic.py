@@ -117,7 +117,7 @@ def time_takeover(url: str, lost: set[int], epochs: dict[int, int], since: float
                 for partition, epoch, claimed_at in rows:
                     if epoch > epochs[partition]:
                         pending.discard(partition)
-                        seen = max(seen, claimed_at.timestamp())
+                        seen = max(seen, claimed_at.timestamp() if claimed_at else time.time())
             if pending:
                 time.sleep(0.02)
         if pending:

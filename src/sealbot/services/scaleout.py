@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal as os_signal
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sealbot.config import Settings
+import sqlalchemy as sa
+
+from sealbot.config import EngineBackend, Settings
 from sealbot.domain.errors import InvalidConfig
 from sealbot.engine.runner import RunnerSettings
 from sealbot.engine.scaleout.broker import Publisher, Signal, Topology
@@ -26,23 +30,27 @@ from sealbot.engine.scaleout.metrics import WorkerMetrics
 from sealbot.engine.scaleout.partitions import PartitionStore
 from sealbot.engine.scaleout.worker import Worker, WorkerOptions, new_worker_id
 from sealbot.services import inbox
-from sealbot.services.platform import open_platform
+from sealbot.services.platform import Platform, open_platform
+from sealbot.services.webhooks import Accepted, SignalGate
 from sealbot.store import make_session_factory
+from sealbot.store.models import Bot
 
 DEFAULT_PARTITIONS = 128
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """``sealbot worker``'s options (docs/deploy.md)."""
+    """``sealbot worker``'s options (docs/deploy.md); None: the instance's setting."""
 
-    partitions: int = DEFAULT_PARTITIONS
-    prefix: str = "sealbot"
+    partitions: int | None = None
+    prefix: str | None = None
     tick: float = 0.2
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     stats_file: Path | None = None
     worker_id: str | None = None
+    record_latencies: bool = False
 
 
 def broker_url(settings: Settings) -> str:
@@ -53,21 +61,23 @@ def broker_url(settings: Settings) -> str:
 
 
 def _check(config: WorkerConfig) -> None:
-    if not 1 <= config.partitions <= 4096:
+    if config.partitions is not None and not 1 <= config.partitions <= 4096:
         raise InvalidConfig("partitions", "must be between 1 and 4096")
     if not 0.05 <= config.tick <= 10:
         raise InvalidConfig("tick", "must be between 0.05 and 10 seconds")
-    if not config.prefix or not all(c.isalnum() or c in "-_." for c in config.prefix):
+    if config.prefix is not None and (not config.prefix or not all(c.isalnum() or c in "-_." for c in config.prefix)):
         raise InvalidConfig("prefix", "letters, digits, '-', '_' and '.' only")
 
 
 def build_worker(settings: Settings, config: WorkerConfig) -> Worker:
     _check(config)
     platform = open_platform(settings)
-    options = WorkerOptions(broker_url=broker_url(settings), topology=Topology(config.prefix, config.partitions),
+    topology = Topology(config.prefix or settings.broker_prefix, config.partitions or settings.engine_partitions)
+    options = WorkerOptions(broker_url=broker_url(settings), topology=topology,
                             worker_id=config.worker_id or new_worker_id(), tick=config.tick,
                             live_within=max(1.0, 5 * config.tick), stale_after=1.5 * config.tick,
-                            stats_file=config.stats_file, runner=RunnerSettings())
+                            stats_file=config.stats_file, record_latencies=config.record_latencies,
+                            runner=RunnerSettings())
     metrics = WorkerMetrics(options.worker_id)
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port, config.metrics_host)
@@ -108,3 +118,97 @@ class SignalPublisher:
         signal = Signal(mid, account_id, bot_id, kind, dict(payload), seq, datetime.now(UTC))
         await self.publisher.publish(self.store.partition_of(account_id), signal)
         return mid
+
+
+class InboxRelay:
+    """Moves bot-inbox items to the broker: each pending item is published to its
+    account's partition (message id ``inbox-<item id>``, so a second publish of the same
+    item is applied once by the worker's ledger), and marked delivered after the confirm.
+
+    The webhook gate still records an accepted signal in the database first (the same
+    checks, audit and de-duplication as the embedded engine), so a signal accepted while
+    the broker is unreachable is not lost: the relay's periodic pass publishes it later.
+    It runs its own event loop on a daemon thread, because the gate is synchronous (it
+    runs in the web server's thread pool)."""
+
+    def __init__(self, platform: Platform, *, partitions: int = DEFAULT_PARTITIONS, prefix: str = "sealbot",
+                 interval: float = 1.0, confirm_timeout: float = 5.0) -> None:
+        self.platform, self.interval, self.confirm_timeout = platform, interval, confirm_timeout
+        self.store = PartitionStore(platform.session_factory, partitions)
+        self.publisher = Publisher(broker_url(platform.settings), Topology(prefix, partitions))
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="inbox relay", daemon=True)
+        self._lock = asyncio.Lock()
+        self._opened = False
+        self._thread.start()
+        self._periodic = asyncio.run_coroutine_threadsafe(self._every_interval(), self._loop)
+
+    async def _every_interval(self) -> None:
+        while True:
+            try:
+                await self._relay(None)
+            except Exception as exc:  # broker or database away: the next pass retries
+                log.warning("inbox relay: pass failed (%s); retrying", exc)
+                self._opened = False
+            await asyncio.sleep(self.interval)
+
+    async def _relay(self, bot_ids: list[int] | None) -> int:
+        async with self._lock:  # one pass at a time: items go out in inbox order
+            if not self._opened:
+                await self.publisher.close()
+                await self.publisher.open()
+                self._opened = True
+            items = inbox.pending(self.platform, bot_ids=bot_ids, limit=500)
+            if not items:
+                return 0
+            with self.platform.uow() as uow:
+                accounts = {b.id: b.account_id for b in uow.session.scalars(
+                    sa.select(Bot).where(Bot.id.in_({i.bot_id for i in items})))}
+            for item in items:
+                account = accounts.get(item.bot_id)
+                if account is None:
+                    continue  # a bot without an account has nothing to run on
+                kind, payload = inbox.encode(item.event)  # type: ignore[arg-type]
+                signal = Signal(f"inbox-{item.id}", str(account), str(item.bot_id), kind, payload, None,
+                                datetime.now(UTC))
+                await self.publisher.publish(self.store.partition_of(str(account)), signal)
+                inbox.mark_delivered(self.platform, [item.id])
+            return len(items)
+
+    def relay(self, bot_ids: list[int] | None = None) -> int:
+        """Publish the pending items (of ``bot_ids``, or all) and wait for the confirms."""
+        future = asyncio.run_coroutine_threadsafe(self._relay(bot_ids), self._loop)
+        return future.result(self.confirm_timeout)
+
+    def close(self) -> None:
+        self._periodic.cancel()
+        asyncio.run_coroutine_threadsafe(self.publisher.close(), self._loop).result(self.confirm_timeout)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(self.confirm_timeout)
+
+
+class BrokerSignalGate(SignalGate):
+    """The webhook gate of the scaled-out deployment: the same checks, then the accepted
+    signal goes to its account's partition queue before the gate answers."""
+
+    def __init__(self, platform: Platform, relay: InboxRelay) -> None:
+        super().__init__(platform)
+        self.relay = relay
+
+    def receive(self, body: bytes, source_ip: str | None, now: datetime | None = None) -> Accepted:
+        accepted = super().receive(body, source_ip, now)
+        try:
+            self.relay.relay([accepted.bot_id, *accepted.members])
+        except Exception as exc:  # accepted and stored: the relay's next pass publishes it
+            log.warning("signal %s stored; publishing deferred (%s)", accepted.signal_id, exc)
+        return accepted
+
+
+def signal_gate_for(platform: Platform) -> SignalGate:
+    """The webhook gate this instance's settings ask for: in-process (the bot inbox, read
+    by the embedded engine) or the broker (``engine = "rabbitmq"``)."""
+    settings = platform.settings
+    if settings.engine is EngineBackend.RABBITMQ:
+        return BrokerSignalGate(platform, InboxRelay(platform, partitions=settings.engine_partitions,
+                                                      prefix=settings.broker_prefix))
+    return SignalGate(platform)

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 import sealbot
 from sealbot.services.platform import Platform, platform_to_serve
-from sealbot.services.webhooks import SignalGate
+from sealbot.services.scaleout import signal_gate_for
 from sealbot.web import errors, pages
 from sealbot.web.api import accounts, auth, bots, copysets, deals, kill, misc, notifications, portfolio, signals
 from sealbot.web.errors import error_response
@@ -42,7 +42,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
                   description="sealbot's REST API. Authenticate with a session cookie (plus X-CSRF-Token on "
                               "changes) or a personal token: `Authorization: Bearer sbt_...`.")
     app.state.platform = platform or platform_to_serve()
-    app.state.signal_gate = SignalGate(app.state.platform)
+    app.state.signal_gate = signal_gate_for(app.state.platform)  # the inbox, or RabbitMQ (docs/deploy.md)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -20,6 +20,10 @@ class WorkerMetrics:
             "sealbot_signal_to_commit_seconds", "From publish to the committed effect", labels,
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=self.registry).labels(worker)
+        self.signal_to_worker = Histogram(
+            "sealbot_signal_to_worker_seconds", "From publish to the delivery at the owning worker", labels,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry).labels(worker)
         self.applied = Counter("sealbot_messages_applied", "Messages applied and committed", labels,
                                registry=self.registry).labels(worker)
         self.duplicates = Counter("sealbot_messages_duplicate", "Redelivered messages found in the ledger", labels,

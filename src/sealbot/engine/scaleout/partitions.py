@@ -73,7 +73,7 @@ class PartitionStore:
             raise ValueError("partitions: must be at least 1")
         self.session_factory, self.partitions = session_factory, partitions
 
-    def _insert(self, session: Session, table: type[EnginePartition] | type[EngineWorker]) -> Any:
+    def _insert(self, session: Session, table: type[EnginePartition] | type[EngineWorker] | type[EngineMessage]) -> Any:
         """The dialect's INSERT (both PostgreSQL and SQLite have ON CONFLICT)."""
         module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         return module.insert(table)
@@ -107,13 +107,13 @@ class PartitionStore:
     def record(self, session: Session, applied: Applied) -> None:
         """Inside the caller's transaction: add the message to the ledger, or raise
         ``AlreadyApplied`` when its id is there already."""
-        known = session.scalar(sa.select(EngineMessage.id).where(EngineMessage.message_id == applied.message_id))
-        if known is not None:
+        stmt = self._insert(session, EngineMessage).values(
+            message_id=applied.message_id, partition=applied.partition, epoch=applied.epoch, worker=applied.worker,
+            account_id=applied.account_id, kind=applied.kind, seq=applied.seq, sent_at=applied.sent_at,
+            committed_at=_now())
+        inserted = session.execute(stmt.on_conflict_do_nothing(index_elements=["message_id"]))
+        if not inserted.rowcount:  # type: ignore[attr-defined]
             raise AlreadyApplied(applied.message_id)
-        session.add(EngineMessage(message_id=applied.message_id, partition=applied.partition, epoch=applied.epoch,
-                                  worker=applied.worker, account_id=applied.account_id, kind=applied.kind,
-                                  seq=applied.seq, sent_at=applied.sent_at, committed_at=_now()))
-        session.flush()
 
     def heartbeat(self, partition: int, epoch: int) -> bool:
         """A fenced write of the owner's heartbeat: False when the epoch is stale."""

@@ -36,6 +36,7 @@ import math
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,6 +79,7 @@ class WorkerOptions:
     live_within: float = 1.0  # a peer whose heartbeat is older than this is not counted
     stale_after: float = 0.3  # a partition whose owner has not heartbeaten for this long gets ticks
     stats_file: Path | None = None  # JSON snapshot of this worker, rewritten every tick
+    record_latencies: bool = False  # keep the last 5000 latencies in the snapshot (bench/scale.py)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
 
 
@@ -112,6 +114,8 @@ class Worker:
         self._loops: dict[int, asyncio.Task[None]] = {}
         self._releasing: set[int] = set()
         self._connection: AbstractConnection | None = None
+        self._to_worker: deque[float] = deque(maxlen=5_000)  # recent signal-to-worker delays (s)
+        self._to_commit: deque[float] = deque(maxlen=5_000)  # recent signal-to-commit delays (s)
 
     # -- the process ---------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -184,9 +188,15 @@ class Worker:
             await queue.consume(arrived.put)
             while True:
                 message = await arrived.get()
+                self._arrived(message)
                 if not await self._handle(p, message, channel):
                     left = True
                     break
+        except (aio_pika.exceptions.AMQPError, sa.exc.SQLAlchemyError, OSError) as exc:
+            # a broken channel or database error: leave the partition (the next owner's claim
+            # fences anything half done) and queue again, rather than stop consuming it for good
+            log.warning("worker %s: partition %s: %s; leaving it and queueing again", self.id, p, exc)
+            left = True
         finally:
             await self._step_down(p, release=p in self._releasing)
             with contextlib.suppress(Exception):
@@ -240,12 +250,20 @@ class Worker:
                 self.stats.failed += 1
                 runner.needs_reconcile = True
         if not scope.recorded:  # nothing committed it yet (no live bot, or the bot's step failed)
-            with self.journal.transaction():
-                pass
+            # in a thread (the scope goes with the copied context): the partitions' commits
+            # then overlap and PostgreSQL groups their WAL flushes, instead of one flush at a time
+            await asyncio.to_thread(self._record_only)
         self.stats.applied += 1
         self.metrics.applied.inc()
         if signal.sent_at is not None:
-            self.metrics.signal_to_commit.observe((datetime.now(UTC) - signal.sent_at).total_seconds())
+            delay = (datetime.now(UTC) - signal.sent_at).total_seconds()
+            self.metrics.signal_to_commit.observe(delay)
+            if self.options.record_latencies:
+                self._to_commit.append(delay)
+
+    def _record_only(self) -> None:
+        with self.journal.transaction():
+            pass
 
     async def _accept(self, p: int, channel: AbstractChannel) -> bool:
         """Take a partition that lost its owner at once (takeover speed first; the fair
@@ -307,6 +325,19 @@ class Worker:
         log.info("worker %s: partition %s left (epoch %s, %s)", self.id, p, epoch,
                  "released" if release else "stepped down")
 
+    def _arrived(self, message: AbstractIncomingMessage) -> None:
+        """Signal-to-worker latency: broker timestamp (set at publish, in seconds) is too coarse,
+        so the publish time in the body is used."""
+        if message.type == TICK:
+            return
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            sent = json.loads(message.body).get("sent_at")
+            if sent:
+                delay = (datetime.now(UTC) - datetime.fromisoformat(sent)).total_seconds()
+                self.metrics.signal_to_worker.observe(delay)
+                if self.options.record_latencies:
+                    self._to_worker.append(delay)
+
     def _fenced(self, exc: Fenced) -> None:
         self.stats.fenced += 1
         self.metrics.fenced_writes.inc()
@@ -360,8 +391,10 @@ class Worker:
         self._write_stats()
 
     def snapshot(self) -> dict[str, Any]:
+        """What the stats file holds: owned partitions, counters, and the recent latencies
+        (seconds) of signal-to-worker and signal-to-commit for the benchmark."""
         return {"worker": self.id, "pid": os.getpid(), "owned": {str(p): e for p, e in sorted(self.owned.items())},
-                **self.stats.__dict__}
+                **self.stats.__dict__, "to_worker": list(self._to_worker), "to_commit": list(self._to_commit)}
 
     def _write_stats(self) -> None:
         path = self.options.stats_file
