@@ -228,6 +228,7 @@ def test_a_new_user_links_a_key_creates_a_bot_and_watches_its_deal_on_the_chart(
             expect(page.locator("#max-funds")).to_have_text("400")
             base_row = table.locator("tbody tr").first.locator("td")
             expect(base_row.nth(7)).to_have_text("50250.00")  # 0.5 % take profit over the base order
+            expect(page.locator("#grid-preview-table tbody tr")).to_have_count(9)  # the grid form's own preview
             shot("07-bot-form-preview")
             page.check("input[name=start]")
             page.click("#dca-form > button[type=submit]")

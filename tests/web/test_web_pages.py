@@ -236,3 +236,34 @@ async def test_secrets_made_on_a_page_are_shown_once_and_requests_reach_the_bot(
     r = await user.client.post(f"/bots/{bot}/deals/2/close", data={"csrf_token": user.csrf})
     assert r.status_code == 303 and r.headers["location"] == f"/bots/{bot}/deals/2"
     assert [type(m.event).__name__ for m in inbox.pending(platform, bot_ids=[bot])] == ["CloseAtMarket"]
+
+
+async def test_the_grid_form_previews_its_levels_and_creates_the_bot(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    user, account, _ = await _trading_user(http, simex, platform, "jana@example.org")
+    form = {"csrf_token": user.csrf, "kind": "grid", "name": "BTC grid", "account_id": str(account), "pair": "btc/usdt",
+            "lower_price": "45000", "upper_price": "55000", "grids_quantity": "11", "grid_type": "arithmetic",
+            "investment": "1000", "price": "50000"}
+    r = await user.client.post("/bots/preview", data=form)
+    assert r.status_code == 200, r.text
+    rows = re.findall(r"<tr><td>(\d+)</td><td>([0-9.]+)</td><td>([0-9.]+)</td>", r.text)
+    assert len(rows) == 10 and rows[0][1:] == ("45000.00", "46000.00")  # 11 levels, 10 intervals
+    assert rows[-1][1:] == ("54000.00", "55000.00")
+    assert all(Decimal(sell) - Decimal(buy) == 1000 for _, buy, sell in rows)  # arithmetic: equal price steps
+    max_funds = re.search(r'id="grid-max-funds">([0-9.]+)<', r.text)
+    assert max_funds and Decimal("1000") <= Decimal(max_funds.group(1)) <= Decimal("1002")  # investment + fees
+
+    r = await user.client.post("/bots/preview", data={**form, "upper_price": "44000"})
+    assert r.status_code == 422 and "upper_price" in r.text
+    r = await user.client.post("/bots/preview", data={**form, "grids_quantity": "ten"})
+    assert r.status_code == 422 and "grids_quantity: must be a whole number" in r.text
+    r = await user.client.post("/bots/preview", data={**form, "kind": "martingale"})
+    assert r.status_code == 422 and "kind: must be one of dca, grid" in r.text
+
+    r = await user.client.post("/bots", data=form)
+    assert r.status_code == 303
+    bots = (await user.client.get("/api/v1/bots")).json()["items"]
+    grid = next(b for b in bots if b["name"] == "BTC grid")
+    assert grid["kind"] == "grid" and grid["status"] == "stopped"
+    detail = (await user.client.get(f"/api/v1/bots/{grid['id']}")).json()
+    assert detail["config"]["grids_quantity"] == 11 and detail["config"]["market"]["pair"] == "BTC/USDT"

@@ -45,6 +45,21 @@ router = APIRouter()
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
+def _places(value: object, places: int = 8) -> str:
+    """A decimal (or its text) shown to at most ``places`` decimals, as plain digits."""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    if not number.is_finite():
+        return str(value)
+    step = Decimal(1).scaleb(-places)
+    return f"{number.quantize(step) if number != number.quantize(step) else number:f}"
+
+
+templates.env.filters["places"] = _places
+
+
 class _Login(Exception):
     """No session: go to the login page."""
 
@@ -229,24 +244,50 @@ async def revoke_account(request: Request, account_id: IdPath) -> Response:
 # --- bots ----------------------------------------------------------------------------------
 
 
+def _whole(form: Mapping[str, Any], field: str) -> int:
+    try:
+        return int(str(form.get(field, "")).strip() or 0)
+    except ValueError:
+        raise InvalidConfig(field, "must be a whole number") from None
+
+
 def _dca_form(form: Mapping[str, Any]) -> dict[str, Any]:
     """The DCA settings the form offers, as config fields (market rules added later)."""
-    fields = ("base_order_volume", "safety_order_volume", "max_safety_orders", "safety_order_step_percentage",
-              "take_profit")
+    fields = ("base_order_volume", "safety_order_volume", "safety_order_step_percentage", "take_profit")
     config: dict[str, Any] = {f: str(form.get(f, "")).strip() for f in fields}
-    config["max_safety_orders"] = int(config["max_safety_orders"] or 0)
+    config["max_safety_orders"] = _whole(form, "max_safety_orders")
     config["base_order_type"] = "market"
     return config
 
 
-async def _dca_config(platform: Platform, who: Principal, form: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+def _grid_form(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The grid settings the form offers: a price range, how many levels, how they are
+    spaced, and the quote to invest (spread over the levels)."""
+    config: dict[str, Any] = {f: str(form.get(f, "")).strip() for f in ("lower_price", "upper_price", "investment")}
+    config["grids_quantity"] = _whole(form, "grids_quantity")
+    config["grid_type"] = str(form.get("grid_type", "arithmetic"))
+    config["order_currency_type"] = "quote"
+    return config
+
+
+BOT_FORMS = ("dca", "grid")
+
+
+async def _bot_config(platform: Platform, who: Principal,
+                      form: Mapping[str, Any]) -> tuple[str, int, dict[str, Any]]:
+    """(kind, account, config) from a bot form, with the exchange's rules for the pair."""
+    kind = str(form.get("kind", "dca"))
+    if kind not in BOT_FORMS:
+        raise InvalidConfig("kind", f"must be one of {', '.join(BOT_FORMS)}")
     try:
         account_id = int(str(form.get("account_id", "")))
         pair = Pair.parse(str(form.get("pair", "")).strip().upper())
     except ValueError:
         raise InvalidConfig("pair", "choose an account and a pair like BTC/USDT") from None
     spec = await market_spec(platform, who.user_id, account_id, pair)
-    return account_id, {**_dca_form(form), "markets": [spec]}
+    if kind == "grid":
+        return kind, account_id, {**_grid_form(form), "market": spec}
+    return kind, account_id, {**_dca_form(form), "markets": [spec]}
 
 
 @router.get("/bots", response_class=HTMLResponse)
@@ -263,14 +304,14 @@ async def bot_preview(request: Request) -> HTMLResponse:
     who = _who(request)
     form = await _form(request, who)
     try:
-        _, config = await _dca_config(get_platform(request), who, form)
+        kind, _, config = await _bot_config(get_platform(request), who, form)
         price = Decimal(str(form.get("price", "")))
-        table = bot_manage.preview("dca", config, price)
+        table = bot_manage.preview(kind, config, price)
     except InvalidOperation:
         return _render(request, "_preview.html", who, 422, error="price: enter a number")
     except (InvalidConfig, NotFound) as exc:
         return _render(request, "_preview.html", who, 422, error=str(exc))
-    return _render(request, "_preview.html", who, preview=table)
+    return _render(request, "_preview.html", who, kind=kind, preview=table)
 
 
 @router.post("/bots", response_class=HTMLResponse)
@@ -279,9 +320,9 @@ async def bot_create(request: Request) -> Response:
     form = await _form(request, who)
     platform = get_platform(request)
     try:
-        account_id, config = await _dca_config(platform, who, form)
-        create_bot(platform, who.user_id, account_id, "dca", str(form.get("name", "")).strip() or "DCA bot", config,
-                   start=form.get("start") == "on")
+        kind, account_id, config = await _bot_config(platform, who, form)
+        create_bot(platform, who.user_id, account_id, kind,
+                   str(form.get("name", "")).strip() or f"{kind.upper()} bot", config, start=form.get("start") == "on")
     except (InvalidConfig, NotFound) as exc:
         return _render(request, "bots.html", who, 422, bots=bot_manage.list_bots(platform, who.user_id, limit=200),
                        accounts=list_accounts(platform, who.user_id), error=str(exc))
@@ -405,9 +446,10 @@ async def backtest_run(request: Request) -> Response:
         Pair.parse(pair)
     except ValueError:
         return _backtests(request, who, 422, error="pair: enter a pair like BTC/USDT")
-    config = {**_dca_form(form), "markets": [{"pair": pair, "tick_size": str(form.get("tick_size", "0.01")).strip(),
-                                              "step_size": str(form.get("step_size", "0.00001")).strip()}]}
+    market = {"pair": pair, "tick_size": str(form.get("tick_size", "0.01")).strip(),
+              "step_size": str(form.get("step_size", "0.00001")).strip()}
     try:
+        config = {**_dca_form(form), "markets": [market]}
         run = await run_in_threadpool(backtest_runs.run_backtest, platform, who.user_id,
                                       str(form.get("name", "")).strip(), "dca", config, str(form.get("candles", "")))
     except InvalidConfig as exc:

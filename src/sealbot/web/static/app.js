@@ -19,7 +19,7 @@ document.addEventListener("submit", function (event) {
 
 // Bot form: the server renders the preview table as the settings change.
 function setupPreview(form) {
-  const target = document.getElementById("preview");
+  const target = document.getElementById(form.dataset.previewTarget);
   const refresh = debounce(async function () {
     const response = await fetch(form.dataset.preview, {
       method: "POST", body: new FormData(form), credentials: "same-origin",
@@ -109,8 +109,7 @@ document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("[data-live][id]").forEach(setupLive);
   const portfolioChart = document.getElementById("portfolio-chart");
   if (portfolioChart && window.LightweightCharts) setupPortfolioChart(portfolioChart);
-  const form = document.getElementById("dca-form");
-  if (form) setupPreview(form);
+  document.querySelectorAll("form[data-preview][data-preview-target]").forEach(setupPreview);
   const chart = document.getElementById("deal-chart");
   if (chart && window.LightweightCharts) setupChart(chart);
 });
