@@ -267,3 +267,12 @@ async def test_the_grid_form_previews_its_levels_and_creates_the_bot(
     assert grid["kind"] == "grid" and grid["status"] == "stopped"
     detail = (await user.client.get(f"/api/v1/bots/{grid['id']}")).json()
     assert detail["config"]["grids_quantity"] == 11 and detail["config"]["market"]["pair"] == "BTC/USDT"
+
+
+def test_long_decimals_are_shown_to_at_most_the_asked_places_without_trailing_zeros() -> None:
+    from sealbot.web.pages import _places
+
+    assert _places("1000.000000000000000000000") == "1000"
+    assert _places("49748.75621890547263681592040") == "49748.75621891"  # rounded half even at the 8th place
+    assert _places("49500.00") == "49500.00"  # already short: shown as the service gave it
+    assert _places("1E+3") == "1000" and _places("not a number") == "not a number"

@@ -51,10 +51,13 @@ def _places(value: object, places: int = 8) -> str:
         number = Decimal(str(value))
     except InvalidOperation:
         return str(value)
-    if not number.is_finite():
+    exponent = number.as_tuple().exponent
+    if not isinstance(exponent, int):  # NaN, infinity
         return str(value)
-    step = Decimal(1).scaleb(-places)
-    return f"{number.quantize(step) if number != number.quantize(step) else number:f}"
+    if exponent >= -places:
+        return f"{number:f}"
+    text = f"{number.quantize(Decimal(1).scaleb(-places)):f}"
+    return text.rstrip("0").rstrip(".")
 
 
 templates.env.filters["places"] = _places
