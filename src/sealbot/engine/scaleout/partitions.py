@@ -111,9 +111,24 @@ class PartitionStore:
             message_id=applied.message_id, partition=applied.partition, epoch=applied.epoch, worker=applied.worker,
             account_id=applied.account_id, kind=applied.kind, seq=applied.seq, sent_at=applied.sent_at,
             committed_at=_now())
-        inserted = session.execute(stmt.on_conflict_do_nothing(index_elements=["message_id"]))
-        if not inserted.rowcount:  # type: ignore[attr-defined]
+        inserted = session.execute(stmt.on_conflict_do_nothing(index_elements=["message_id"])
+                                   .returning(EngineMessage.message_id)).all()
+        if not inserted:
             raise AlreadyApplied(applied.message_id)
+
+    def record_many(self, session: Session, applied: list[Applied]) -> int:
+        """Inside the caller's transaction: add the messages to the ledger in order; how
+        many were new (the others were applied before and are skipped)."""
+        if not applied:
+            return 0
+        now = _now()
+        stmt = self._insert(session, EngineMessage).values([
+            {"message_id": a.message_id, "partition": a.partition, "epoch": a.epoch, "worker": a.worker,
+             "account_id": a.account_id, "kind": a.kind, "seq": a.seq, "sent_at": a.sent_at, "committed_at": now}
+            for a in applied])
+        result = session.execute(stmt.on_conflict_do_nothing(index_elements=["message_id"])
+                                 .returning(EngineMessage.message_id))
+        return len(result.all())  # RETURNING, not rowcount: the driver may not know a multi-row count
 
     def heartbeat(self, partition: int, epoch: int) -> bool:
         """A fenced write of the owner's heartbeat: False when the epoch is stale."""

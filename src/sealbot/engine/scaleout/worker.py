@@ -55,6 +55,7 @@ from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
 from sealbot.engine.scaleout.metrics import WorkerMetrics
 from sealbot.engine.scaleout.partitions import AlreadyApplied, Applied, Fenced, PartitionStore
 from sealbot.engine.store_journal import ACTIVE_ACCOUNTS
+from sealbot.store import UnitOfWork
 from sealbot.store.models import Bot, ExchangeAccount
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class WorkerOptions:
     tick: float = 0.2  # seconds between two heartbeats / tick rounds
     amqp_heartbeat: int = 1  # seconds; the broker drops a silent connection after about two of these
     prefetch: int = 64  # unacknowledged messages per partition channel
+    batch: int = 64  # ledger-only messages that arrived together commit in one transaction
     rejoin_after: float = 1.0  # seconds before a released partition is consumed again (back of the line)
     live_within: float = 1.0  # a peer whose heartbeat is older than this is not counted
     stale_after: float = 0.3  # a partition whose owner has not heartbeaten for this long gets ticks
@@ -187,15 +189,21 @@ class Worker:
         try:
             await queue.consume(arrived.put)
             while True:
-                message = await arrived.get()
-                self._arrived(message)
-                if not await self._handle(p, message, channel):
+                batch = [await arrived.get()]
+                while len(batch) < self.options.batch and not arrived.empty():
+                    batch.append(arrived.get_nowait())
+                for message in batch:
+                    self._arrived(message)
+                if not await self._handle_batch(p, batch, channel):
                     left = True
                     break
         except (aio_pika.exceptions.AMQPError, sa.exc.SQLAlchemyError, OSError) as exc:
             # a broken channel or database error: leave the partition (the next owner's claim
             # fences anything half done) and queue again, rather than stop consuming it for good
             log.warning("worker %s: partition %s: %s; leaving it and queueing again", self.id, p, exc)
+            left = True
+        except Exception:  # a bug must not leave the partition unconsumed by this worker for good
+            log.exception("worker %s: partition %s failed; leaving it and queueing again", self.id, p)
             left = True
         finally:
             await self._step_down(p, release=p in self._releasing)
@@ -204,14 +212,84 @@ class Worker:
         if left and self._connection is not None:  # back into the line, behind the other workers
             self._loops[p] = asyncio.create_task(self._consume(p, self.options.rejoin_after), name=f"partition {p}")
 
+    async def _owns(self, p: int, message: AbstractIncomingMessage, channel: AbstractChannel) -> bool:
+        """Own ``p`` (claim it on this first delivery) or decline it: False."""
+        if p in self.owned:
+            return True
+        log.debug("worker %s: first delivery on partition %s (%s)", self.id, p, message.type)
+        if not await self._accept(p, channel):
+            self.stats.declined += 1
+            return False  # closing the channel gives the message back, in its place
+        await self._claim(p)
+        return True
+
+    def _ledger_only(self, message: AbstractIncomingMessage) -> Signal | None:
+        """The signal, when applying it writes nothing but its ledger row (its account
+        runs no bot it names here); None for ticks, bot events and unreadable bodies."""
+        if message.type == TICK:
+            return None
+        try:
+            signal = Signal.parse(message.message_id or "", message.body)
+        except (ValueError, KeyError, TypeError):
+            return None
+        runner = self.runner.accounts.get(signal.account)
+        if signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note":
+            return None
+        return signal
+
+    async def _handle_batch(self, p: int, batch: list[AbstractIncomingMessage], channel: AbstractChannel) -> bool:
+        """Apply what arrived, in order. A run of consecutive ledger-only messages commits
+        in one fenced transaction (one WAL flush) and is acknowledged with one ``multiple``
+        ack; a bot's event steps the bot in its own transaction as always."""
+        if not await self._owns(p, batch[0], channel):
+            return False
+        i = 0
+        while i < len(batch):
+            run: list[tuple[AbstractIncomingMessage, Signal]] = []
+            while i < len(batch) and (signal := self._ledger_only(batch[i])) is not None:
+                run.append((batch[i], signal))
+                i += 1
+            if run:
+                if not await self._apply_run(p, run):
+                    return False
+                continue
+            if not await self._handle(p, batch[i], channel):
+                return False
+            i += 1
+        return True
+
+    async def _apply_run(self, p: int, run: list[tuple[AbstractIncomingMessage, Signal]]) -> bool:
+        epoch = self.owned[p]
+        applied = [Applied(s.message_id, p, epoch, self.id, s.account, s.kind, s.seq, s.sent_at) for _, s in run]
+        try:
+            inserted = await asyncio.to_thread(self._record_many, p, epoch, applied)
+        except Fenced as exc:
+            self._fenced(exc)
+            return False  # not acknowledged: closing the channel gives them back to the broker
+        now = datetime.now(UTC)
+        self.stats.applied += inserted
+        self.metrics.applied.inc(inserted)
+        if inserted < len(run):
+            self.stats.duplicates += len(run) - inserted
+            self.metrics.duplicates.inc(len(run) - inserted)
+        for _, signal in run:
+            if signal.sent_at is not None:
+                delay = (now - signal.sent_at).total_seconds()
+                self.metrics.signal_to_commit.observe(delay)
+                if self.options.record_latencies:
+                    self._to_commit.append(delay)
+        await run[-1][0].ack(multiple=True)
+        return True
+
+    def _record_many(self, p: int, epoch: int, applied: list[Applied]) -> int:
+        with UnitOfWork(self.session_factory) as uow:
+            self.store.fence(uow.session, p, epoch)
+            return self.store.record_many(uow.session, applied)
+
     async def _handle(self, p: int, message: AbstractIncomingMessage, channel: AbstractChannel) -> bool:
         """Apply one message; False when this worker leaves the partition."""
-        if p not in self.owned:
-            log.debug("worker %s: first delivery on partition %s (%s)", self.id, p, message.type)
-            if not await self._accept(p, channel):
-                self.stats.declined += 1
-                return False  # closing the channel gives the message back, in its place
-            await self._claim(p)
+        if not await self._owns(p, message, channel):
+            return False
         epoch = self.owned[p]
         if message.type == TICK:
             await message.ack()
