@@ -33,6 +33,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import sqlalchemy as sa
@@ -230,6 +231,40 @@ def measure(args: argparse.Namespace, workers: int) -> None:
         run.close()
 
 
+async def broker_alone(url: str, rate: float, seconds: float) -> tuple[list[float], list[float]]:
+    """The floor under the engine's figures: publish (confirmed) -> delivery to a bare
+    consumer on one quorum single-active-consumer queue, and on a classic queue."""
+    results = []
+    kinds: list[dict[str, Any]] = [{"x-queue-type": "quorum", "x-single-active-consumer": True},
+                                   {"x-queue-type": "classic", "x-single-active-consumer": True}]
+    for arguments in kinds:
+        connection = await aio_pika.connect(url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+            name = f"sbbench.floor.{uuid.uuid4().hex[:8]}"
+            queue = await channel.declare_queue(name, durable=True, arguments=arguments)
+            delays: list[float] = []
+
+            async def on_message(message: aio_pika.abc.AbstractIncomingMessage, into: list[float] = delays) -> None:
+                into.append(time.time() - float(message.body))
+                await message.ack()
+
+            await queue.consume(on_message)
+            start, n = time.monotonic(), 0
+            while time.monotonic() - start < seconds:
+                await channel.default_exchange.publish(
+                    aio_pika.Message(str(time.time()).encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=name)
+                n += 1
+                delay = start + n / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await asyncio.sleep(1.0)
+            await queue.delete(if_unused=False, if_empty=False)
+            results.append(delays)
+    return results[0], results[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672/")
@@ -239,8 +274,12 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=200)
     parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--burst", type=int, default=4000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 3])
     args = parser.parse_args()
+    quorum, classic = asyncio.run(broker_alone(args.broker_url, args.rate, 5))
+    print(f"broker alone, {args.rate}/s persistent + confirm -> bare consumer: quorum queue p50 "
+          f"{_pct(quorum, .5):.1f} ms p99 {_pct(quorum, .99):.1f} ms; classic queue p50 {_pct(classic, .5):.1f} ms "
+          f"p99 {_pct(classic, .99):.1f} ms", flush=True)
     for n in args.workers:
         measure(args, n)
 

@@ -138,6 +138,21 @@ class PartitionStore:
                                      .values(heartbeat=_now()))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def heartbeat_many(self, owned: dict[int, int]) -> list[int]:
+        """Fenced heartbeats of every owned partition in one transaction; the partitions
+        whose epoch is stale (another worker claimed them)."""
+        stale: list[int] = []
+        if not owned:
+            return stale
+        now = _now()
+        with self.session_factory.begin() as session:
+            for partition, epoch in sorted(owned.items()):
+                result = session.execute(sa.update(EnginePartition).where(
+                    EnginePartition.partition == partition, EnginePartition.epoch == epoch).values(heartbeat=now))
+                if not result.rowcount:  # type: ignore[attr-defined]
+                    stale.append(partition)
+        return stale
+
     def release(self, partition: int, epoch: int) -> None:
         """Give the partition up cleanly (no owner until the next claim raises the epoch)."""
         with self.session_factory.begin() as session:

@@ -449,15 +449,19 @@ class Worker:
             await asyncio.sleep(self.options.tick)
 
     async def _beat(self, channel: AbstractChannel, exchange: AbstractExchange, rounds: int) -> None:
-        for p, epoch in list(self.owned.items()):
-            if not self.store.heartbeat(p, epoch):
-                self._fenced(Fenced(p, epoch, None))
+        # The database round trips run in a thread, in one transaction each: on the event
+        # loop they would hold every partition's deliveries back for a WAL flush apiece.
+        owned = dict(self.owned)
+        stale, live, unattended = await asyncio.to_thread(self._beat_db, owned)
+        for p in stale:
+            if self.owned.get(p) == owned[p]:
+                self._fenced(Fenced(p, owned[p], None))
                 await self._leave(p, release=False)
-        self.stats.live = self.store.beat(self.id, len(self.owned), timedelta(seconds=self.options.live_within))
+        self.stats.live = live
         share = math.ceil(self.topology.partitions / self.stats.live)
         if len(self.owned) > share:
             await self._leave(max(self.owned), release=True)  # one per tick: the others settle meanwhile
-        for p in self.store.unattended(timedelta(seconds=self.options.stale_after)):
+        for p in unattended:
             if p not in self.owned:
                 await exchange.publish(tick_message(max(1.0, 4 * self.options.tick)), routing_key=str(p))
         if rounds % 5 == 0 and self.owned:
@@ -467,6 +471,12 @@ class Worker:
                 lag += declared.declaration_result.message_count or 0
             self.metrics.queue_lag.set(lag)
         self._write_stats()
+
+    def _beat_db(self, owned: dict[int, int]) -> tuple[list[int], int, list[int]]:
+        """(partitions whose fenced heartbeat was refused, live workers, unattended partitions)."""
+        stale = self.store.heartbeat_many(owned)
+        live = self.store.beat(self.id, len(owned) - len(stale), timedelta(seconds=self.options.live_within))
+        return stale, live, self.store.unattended(timedelta(seconds=self.options.stale_after))
 
     def snapshot(self) -> dict[str, Any]:
         """What the stats file holds: owned partitions, counters, and the recent latencies
