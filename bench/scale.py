@@ -249,7 +249,7 @@ async def broker_alone(url: str, rate: float, seconds: float) -> tuple[list[floa
                 into.append(time.time() - float(message.body))
                 await message.ack()
 
-            await queue.consume(on_message)
+            tag = await queue.consume(on_message)
             start, n = time.monotonic(), 0
             while time.monotonic() - start < seconds:
                 await channel.default_exchange.publish(
@@ -260,6 +260,7 @@ async def broker_alone(url: str, rate: float, seconds: float) -> tuple[list[floa
                 if delay > 0:
                     await asyncio.sleep(delay)
             await asyncio.sleep(1.0)
+            await queue.cancel(tag)
             await queue.delete(if_unused=False, if_empty=False)
             results.append(delays)
     return results[0], results[1]

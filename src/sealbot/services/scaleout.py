@@ -71,9 +71,10 @@ def _check(config: WorkerConfig) -> None:
 
 def build_worker(settings: Settings, config: WorkerConfig) -> Worker:
     _check(config)
+    url = broker_url(settings)  # before opening anything: the missing setting is the message
     platform = open_platform(settings)
     topology = Topology(config.prefix or settings.broker_prefix, config.partitions or settings.engine_partitions)
-    options = WorkerOptions(broker_url=broker_url(settings), topology=topology,
+    options = WorkerOptions(broker_url=url, topology=topology,
                             worker_id=config.worker_id or new_worker_id(), tick=config.tick,
                             live_within=max(1.0, 5 * config.tick), stale_after=1.5 * config.tick,
                             stats_file=config.stats_file, record_latencies=config.record_latencies,
