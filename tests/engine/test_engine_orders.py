@@ -73,12 +73,44 @@ async def test_a_lost_answer_is_looked_up_and_the_order_is_never_placed_twice() 
     assert len(venue.created) == 1
 
 
-async def test_an_order_that_never_arrived_is_sent_again_with_the_same_id() -> None:
-    venue, jr, manager, _ = setup()
+async def test_an_order_that_never_arrived_is_sent_again_with_the_same_id_once_it_cannot_arrive() -> None:
+    venue, jr, manager, clock = setup()
     venue.faults = ["unreachable"]
     journal(manager, jr, order())
-    await manager.send(order().client_id)
+    assert await manager.send(order().client_id) == []
+    # the request may still be travelling: not found yet means "look again later"
+    assert venue.created == [] and manager.unsettled
+    clock.advance(manager.in_flight_window - 1)
+    assert await manager.resolve(order().client_id) == [] and venue.created == []
+    clock.advance(2)
+    await manager.resolve(order().client_id)
     assert venue.created == ["sbb1-1-b"]
+
+
+async def test_a_market_order_that_arrives_after_its_timeout_is_not_placed_twice() -> None:
+    """The answer timed out, the exchange carried the request out later: a re-send with
+    the same client id would be accepted (the first order is filled, no longer open)."""
+    venue, jr, manager, clock = setup()
+    late: list[Order] = []
+    original = venue.create_order
+
+    async def slow_create(o: Order) -> Order:
+        if not late:
+            late.append(o)  # reaches the exchange after the client gave up
+            raise TimeoutError("timed out")
+        return await original(o)
+
+    venue.create_order = slow_create  # type: ignore[method-assign]
+    market = order(kind=OrderType.MARKET)
+    journal(manager, jr, market)
+    assert await manager.send(market.client_id) == []
+    clock.advance(1)
+    assert await manager.resolve(market.client_id) == []  # still unknown: no re-send
+    await original(late[0])  # the late request executes on the exchange
+    venue.fill("sbb1-1-b", Decimal(1), Decimal(100))
+    clock.advance(manager.in_flight_window)
+    found = await manager.resolve(market.client_id)
+    assert venue.created == ["sbb1-1-b"] and [o.client_id for o in found] == [market.client_id]
 
 
 async def test_a_rejection_reaches_the_bot_exactly_once() -> None:
@@ -122,7 +154,7 @@ async def test_an_exchange_filled_status_waits_for_its_trades() -> None:
 
 
 async def test_reconcile_after_a_crash_finds_sent_orders_sends_unsent_ones_and_applies_missed_fills() -> None:
-    venue, jr, manager, _ = setup()
+    venue, jr, manager, clock = setup()
     sent, unsent = order("b"), order("so1")
     journal(manager, jr, sent)
     journal(manager, jr, unsent)
@@ -130,8 +162,14 @@ async def test_reconcile_after_a_crash_finds_sent_orders_sends_unsent_ones_and_a
     await venue.create_order(sent)
     venue.fill(sent.client_id.text, Decimal(1), Decimal(100))
     events = apply_all(manager, jr, await manager.reconcile())
-    assert venue.created == ["sbb1-1-b", "sbb1-1-so1"]
     assert len([e for e in events if isinstance(e, OrderFilled)]) == 1
+    # `unsent` may have left just before the crash and still be travelling: it is sent
+    # (same id) only once no earlier request for it can still be carried out
+    assert venue.created == ["sbb1-1-b"] and manager.unsettled
+    clock.advance(manager.in_flight_window)
+    manager.unsettled = False
+    assert apply_all(manager, jr, await manager.reconcile()) == []
+    assert venue.created == ["sbb1-1-b", "sbb1-1-so1"] and not manager.unsettled
     # a second reconcile changes nothing and sends nothing
     assert apply_all(manager, jr, await manager.reconcile()) == []
     assert len(venue.created) == 2
@@ -156,3 +194,4 @@ async def test_a_cancel_on_the_exchange_reaches_the_bot_once() -> None:
     with jr.transaction() as tx:
         assert tx.get_order(order().client_id).order.status is OrderStatus.CANCELED  # type: ignore[union-attr]
     assert apply_all(manager, jr, await manager.poll()) == []
+

@@ -8,7 +8,13 @@ The protocol, per order:
 2. ``send`` places it. The exchange's answer updates the journal. A rejection becomes a
    ``Rejection`` observation. A timeout, a 5xx or a 429 leaves the outcome unknown:
    ``resolve`` looks the order up *by client id* first, and only re-sends (with the
-   same id) when the exchange has never seen it.
+   same id) when the exchange has never seen it *and can no longer see it*: a request
+   that timed out on our side may still be travelling and be carried out seconds later
+   (Binance executes a signed request until its ``recvWindow``, ccxt's default 10 s,
+   has passed), and a client id only has to be unique among *open* orders, so a market
+   order re-sent too early is placed twice. Not found within ``in_flight_window`` of the
+   last attempt (or of journalling, for an attempt a previous process made) means
+   "ask again later", not "re-send".
 3. ``poll`` gathers what happened on the exchange since: trades (``fetch_my_trades``)
    and orders that left the book (filled, canceled, expired).
 4. ``apply`` turns one observation into at most one bot event, inside the runner's
@@ -70,10 +76,13 @@ class OrderManager:
     """Orders of one exchange account; the runner owns one per account."""
 
     def __init__(self, account: AccountRecord, venue: Venue, journal: Journal, *, budget: Budget | None = None,
-                 clock: Clock | None = None, max_attempts: int = 3, resend_window: float = 300.0) -> None:
+                 clock: Clock | None = None, max_attempts: int = 3, resend_window: float = 300.0,
+                 in_flight_window: float = 15.0) -> None:
         self.account, self.venue, self.journal, self.budget = account, venue, journal, budget
         self.clock: Clock = clock or SystemClock()
         self.max_attempts, self.resend_window = max_attempts, resend_window
+        self.in_flight_window = in_flight_window
+        self._attempted: dict[str, datetime] = {}  # client id -> when this process last sent it
         self.sent = 0  # requests that created an order (for tests and metrics)
         self.unsettled = False  # an order's fate is unknown: the account must reconcile
 
@@ -92,6 +101,7 @@ class OrderManager:
     def _record_answer(self, client_id: ClientOrderId, answer: Order, attempts: int | None = None) -> None:
         """Adopt the exchange's view of an order (its id, a non-final status) without
         touching what only fills may change."""
+        self._attempted.pop(client_id.text, None)  # the exchange knows the order: nothing in flight
         with self.journal.transaction() as tx:
             entry = tx.get_order(client_id)
             if entry is None:
@@ -109,6 +119,7 @@ class OrderManager:
         if self.budget is not None:
             await self.budget.acquire()
         self._record_attempt(entry)
+        self._attempted[entry.key] = self.clock.now()
         try:
             answer = await self.venue.create_order(entry.order)
         except (InsufficientFunds, OrderRejected) as exc:
@@ -146,7 +157,13 @@ class OrderManager:
         try:
             found = await self.venue.fetch_order(client_id, entry.order.pair)
         except UnknownOrder:
-            age = (self.clock.now() - entry.created_at).total_seconds()
+            now = self.clock.now()
+            age = (now - entry.created_at).total_seconds()
+            last = self._attempted.get(entry.key, entry.created_at)
+            if (now - last).total_seconds() < self.in_flight_window:
+                # an earlier attempt may still reach the exchange: look again later
+                self.unsettled = True
+                return []
             if entry.attempts < self.max_attempts and age <= self.resend_window:
                 return await self.send(client_id)
             why = "never reached the exchange" + (" (too old to send now)" if age > self.resend_window else "")

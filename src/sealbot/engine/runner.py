@@ -89,6 +89,7 @@ class RunnerSettings:
     background: bool = True  # False: no worker/poller tasks; the caller drives poll_once() and drain()
     egress_ip: str = "default"  # accounts behind the same IP share one request-weight budget
     resend_window: float = 300.0  # seconds (engine clock) a journalled, never-sent order may still be sent
+    in_flight_window: float = 15.0  # seconds (engine clock) an unanswered order request may still execute
 
 
 @dataclass
@@ -160,6 +161,7 @@ class AccountRunner:
         self.clock, self.settings, self.alert_sink = clock, settings, alert_sink
         self.spend = spend or DailySpend()
         self.orders = OrderManager(account, venue, journal, clock=clock, resend_window=settings.resend_window,
+                                   in_flight_window=settings.in_flight_window,
                                    budget=budgets.for_account(account.id) if budgets else None)
         self.market = MarketData(venue, clock, settings.market_ttl)
         self.bots: dict[str, LiveBot] = {}
