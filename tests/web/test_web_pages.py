@@ -276,3 +276,23 @@ def test_long_decimals_are_shown_to_at_most_the_asked_places_without_trailing_ze
     assert _places("49748.75621890547263681592040") == "49748.75621891"  # rounded half even at the 8th place
     assert _places("49500.00") == "49500.00"  # already short: shown as the service gave it
     assert _places("1E+3") == "1000" and _places("not a number") == "not a number"
+
+
+async def test_recovery_codes_are_replaced_and_two_factor_turned_off_only_with_a_valid_code(http: Clients) -> None:
+    user = await signup(http, "kim@example.org")
+    security = (await user.client.get("/security")).text
+    assert "10 recovery codes left" in security and 'id="totp-disable"' in security
+    r = await user.client.post("/security/2fa/recovery-codes", data={"csrf_token": user.csrf, "code": "000000"})
+    assert r.status_code == 422 and "code: is not a valid code" in r.text
+    r = await user.client.post("/security/2fa/recovery-codes", data={"csrf_token": user.csrf, "code": user.code()})
+    codes = re.findall(r"<li><code>([0-9a-f]{10}-[0-9a-f]{10})</code></li>", r.text)
+    assert r.status_code == 200 and len(codes) == 10
+    http.leaks.once.update(codes)
+    later = (await user.client.get("/security")).text
+    assert not any(c in later for c in codes) and "10 recovery codes left" in later
+    r = await user.client.post("/security/2fa/disable", data={"csrf_token": user.csrf})
+    assert r.status_code == 422
+    r = await user.client.post("/security/2fa/disable", data={"csrf_token": user.csrf, "code": codes[0]})
+    assert r.status_code == 200 and "Two-factor authentication is off." in r.text and 'id="totp-state">Off.' in r.text
+    audit = (await user.client.get("/security")).text
+    assert "auth.recovery_codes_regenerated" in audit and "auth.2fa_disabled" in audit

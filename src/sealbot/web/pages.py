@@ -506,6 +506,30 @@ async def totp_confirm(request: Request) -> HTMLResponse:
     return _security(request, _who(request), recovery_codes=codes)
 
 
+@router.post("/security/2fa/recovery-codes", response_class=HTMLResponse)
+async def totp_new_codes(request: Request) -> HTMLResponse:
+    """Replace the recovery codes (the old ones stop working); needs a current code."""
+    who = _who(request)
+    form = await _form(request, who)
+    try:
+        codes = auth.regenerate_recovery_codes(get_platform(request), who, str(form.get("code", "")).strip())
+    except InvalidConfig as exc:
+        return _security(request, who, 422, error=f"{exc.field}: {exc.reason}")
+    return _security(request, who, recovery_codes=codes)
+
+
+@router.post("/security/2fa/disable", response_class=HTMLResponse)
+async def totp_disable(request: Request) -> HTMLResponse:
+    """Turn two-factor authentication off; needs a current code or a recovery code."""
+    who = _who(request)
+    form = await _form(request, who)
+    try:
+        auth.disable_totp(get_platform(request), who, str(form.get("code", "")).strip())
+    except InvalidConfig as exc:
+        return _security(request, who, 422, error=f"{exc.field}: {exc.reason}")
+    return _security(request, who, notice="Two-factor authentication is off. Linking or revoking a key needs it.")
+
+
 @router.post("/security/tokens", response_class=HTMLResponse)
 async def token_create(request: Request) -> HTMLResponse:
     who = _who(request)
