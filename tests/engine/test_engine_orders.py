@@ -9,6 +9,7 @@ from sealbot.domain import ClientOrderId, Order, OrderFilled, OrderStatus, Order
 from sealbot.engine.clock import FakeClock
 from sealbot.engine.journal import AccountRecord, MemoryJournal
 from sealbot.engine.orders import Observation, OrderManager
+from sealbot.venues.errors import ExchangeUnavailable
 
 from .fakes import T0, FakeVenue
 
@@ -195,3 +196,27 @@ async def test_a_cancel_on_the_exchange_reaches_the_bot_once() -> None:
         assert tx.get_order(order().client_id).order.status is OrderStatus.CANCELED  # type: ignore[union-attr]
     assert apply_all(manager, jr, await manager.poll()) == []
 
+
+async def test_a_cancel_that_failed_or_died_with_the_process_is_sent_again_by_the_next_poll() -> None:
+    venue, jr, manager, clock = setup()
+    journal(manager, jr, order())
+    await manager.send(order().client_id)
+    original = venue.cancel_order
+    failures = [ExchangeUnavailable("fake", "503")]
+
+    async def flaky_cancel(client_id: ClientOrderId, pair: Pair) -> Order:
+        if failures:
+            raise failures.pop()
+        return await original(client_id, pair)
+
+    venue.cancel_order = flaky_cancel  # type: ignore[method-assign]
+    with jr.transaction() as tx:  # the bot's step: the cancel is journalled with its state
+        manager.request_cancel(tx, order().client_id)
+    assert await manager.cancel(order().client_id) == []  # the request failed
+    assert venue.orders["sbb1-1-b"].status is OrderStatus.OPEN
+    # a restarted engine (a new manager on the same journal) carries the cancel out
+    restarted = OrderManager(ACCOUNT, venue, jr, clock=clock)
+    events = apply_all(restarted, jr, await restarted.poll())
+    assert venue.orders["sbb1-1-b"].status is OrderStatus.CANCELED
+    assert [type(e).__name__ for e in events] == ["OrderCanceled"]
+    assert apply_all(restarted, jr, await restarted.poll()) == []  # nothing open: nothing more to do

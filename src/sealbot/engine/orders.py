@@ -20,7 +20,10 @@ The protocol, per order:
 4. ``apply`` turns one observation into at most one bot event, inside the runner's
    transaction: a fill is recorded under the unique (order, trade id), so applying the
    same trade twice yields nothing the second time.
-5. ``reconcile`` runs on start and after any error, before the account's bots may act:
+5. A cancel a bot asked for is journalled (``CANCEL_REQUESTED`` as the entry's reason)
+   in the bot's own transaction, so it outlives a failed request and a crash: every
+   poll sends it again while the exchange still lists the order as open.
+6. ``reconcile`` runs on start and after any error, before the account's bots may act:
    pending orders are found on the exchange or re-sent/marked, and every trade and
    final status since the oldest open order is observed.
 
@@ -65,6 +68,9 @@ class Rejection:
     reason: str
     at: datetime
 
+
+CANCEL_REQUESTED = "cancel requested"
+"""The reason recorded on an open order a bot asked to cancel, until the exchange confirms."""
 
 Observation = Fill | Order | Rejection
 """What the exchange told us: a trade, an order's current state, or a refusal."""
@@ -176,6 +182,13 @@ class OrderManager:
         self._record_answer(client_id, found)
         return [found]
 
+    @staticmethod
+    def request_cancel(tx: JournalTx, client_id: ClientOrderId) -> None:
+        """Make a bot's cancel durable (call inside the bot's transaction)."""
+        entry = tx.get_order(client_id)
+        if entry is not None and not entry.order.status.is_final:
+            tx.put_order(replace(entry, reason=CANCEL_REQUESTED))
+
     async def cancel(self, client_id: ClientOrderId) -> list[Observation]:
         entry = self._get(client_id)
         if entry is None or entry.order.status.is_final:
@@ -219,7 +232,10 @@ class OrderManager:
                     observations.append(fill)
             still_open = {o.client_id.text for o in await self.venue.fetch_open_orders(pair)}
             for entry in entries:
-                if entry.key not in still_open:
+                if entry.key in still_open and entry.reason == CANCEL_REQUESTED:
+                    # the bot's cancel failed or never went out (a fault, a crash): again
+                    observations += await self.cancel_if_open(entry.order.client_id)
+                elif entry.key not in still_open:
                     try:
                         observations.append(await self.venue.fetch_order(entry.order.client_id, pair))
                     except UnknownOrder:

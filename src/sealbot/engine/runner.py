@@ -365,6 +365,7 @@ class AccountRunner:
                                   day=self.clock.now().date())
                 outcome.sends.append(order)
             case CancelOrder(client_id=client_id):
+                self.orders.request_cancel(tx, client_id)
                 outcome.cancels.append(client_id)
             case RaiseAlert(level=level, code=code, message=message):
                 outcome.alerts.append(tx.add_alert(AlertRecord(record.user, level, code, f"bot {live.id}: {message}",
