@@ -42,6 +42,9 @@ from sealbot.engine.store_journal import StoreJournal
 from sealbot.simex.admin_client import SimexAdmin
 from sealbot.store import make_session_factory
 from sealbot.venues.base import Venue
+from sealbot.venues.ccxt_venue import CcxtVenue
+
+RECV_WINDOW_MS = 3000
 
 
 class SimexClock:
@@ -86,16 +89,25 @@ async def main(args: dict[str, Any]) -> None:
 
     async def factory(account: AccountRecord) -> Venue:
         k = keys[account.id]
-        venue = simex_venue(args["base_url"], k["key"], k["secret"], timeout_ms=1500)
+        venue: CcxtVenue = simex_venue(args["base_url"], k["key"], k["secret"], timeout_ms=1500)
         venue.exchange.enableRateLimit = False  # the engine's own budgets pace the requests
+        # a signed request stays executable for recvWindow (ccxt's default is 10 s); the
+        # engine must not re-send an unanswered order before that has passed
+        venue.exchange.options["recvWindow"] = RECV_WINDOW_MS
         return venue
 
     runner = InProcessRunner(journal, factory, guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))),
                              clock=clock, budgets=ShortWindowBudgets(clock),
                              settings=RunnerSettings(poll_interval=0.2, feed_interval=0.25, market_ttl=2.0,
-                                                     resend_window=300 * clock.speed))
+                                                     resend_window=300 * clock.speed,
+                                                     in_flight_window=(RECV_WINDOW_MS / 1000 + 2) * clock.speed))
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGUSR1, lambda: [t.print_stack(file=sys.stderr) for t in asyncio.all_tasks()])
+
+    def dump_tasks() -> None:  # kill -USR1 <pid>: where is a stuck engine waiting?
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stderr)
+
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     await asyncio.gather(*(runner.start_account(a) for a in keys))
     print(f"ready {os.getpid()}", flush=True)
     await asyncio.Event().wait()

@@ -155,7 +155,7 @@ def inject_random_faults(simex: SimexServer, rng: random.Random, keys: list[str]
     """One to three faults of random kind, target and count: what a flaky exchange does."""
     made = []
     for _ in range(rng.randint(1, 3)):
-        kind = rng.choice(["timeout", "error_5xx", "rate_limit", "partial_fill", "partial_fill"])
+        kind = rng.choice(["timeout", "late", "error_5xx", "rate_limit", "partial_fill", "partial_fill"])
         key = rng.choice([None, *keys])
         times = rng.randint(1, 3)
         if kind == "partial_fill":
@@ -164,8 +164,11 @@ def inject_random_faults(simex: SimexServer, rng: random.Random, keys: list[str]
         else:
             path = rng.choice(["/api/v3/order", "/api/v3/order", "/api/v3/myTrades", "/api/v3/openOrders", None])
             value = {"timeout": rng.choice([0.5, 2.0]), "error_5xx": rng.choice([500, 502, 503]),
-                     "rate_limit": None}[kind]
-        simex.admin.add_fault(kind, key=key, path_prefix=path, value=value, times=times)
+                     "rate_limit": None, "late": rng.choice([1.7, 2.5])}[kind]
+        if kind == "late":  # the client (1.5 s) gives up, then the exchange carries the request out
+            simex.admin.add_fault("latency", key=key, path_prefix=path, value=value, times=times)
+        else:
+            simex.admin.add_fault(kind, key=key, path_prefix=path, value=value, times=times)
         made.append(f"{kind}({path or '*'}, x{times})")
     return made
 
@@ -288,18 +291,18 @@ async def test_sigkill_at_random_points_under_random_faults_loses_and_duplicates
     assert simex_trades == set(fills), (f"seed {SEED}: missing {sorted(simex_trades - set(fills))[:10]}, "
                                         f"unknown {sorted(set(fills) - simex_trades)[:10]}")
     for order in all_orders:
-        row = journalled[str(order["client_id"])]
-        assert row.filled == Decimal(str(order["executed_qty"])), (SEED, order["client_id"])
-        assert (row.status in ("filled", "canceled", "expired", "rejected")) == (order["status"] in FINAL), (
-            SEED, order["client_id"], row.status, order["status"])
+        order_row = journalled[str(order["client_id"])]
+        assert order_row.filled == Decimal(str(order["executed_qty"])), (SEED, order["client_id"])
+        assert (order_row.status in ("filled", "canceled", "expired", "rejected")) == (order["status"] in FINAL), (
+            SEED, order["client_id"], order_row.status, order["status"])
     # 4. every deal as simex's trades make it, and closed exactly when its exit filled on simex
     expected = simex_deals(all_orders)
     exits = closed_on_simex(all_orders)
     for key_, deal in expected.items():
-        row = db_deals[key_]
-        got = (row.bought, row.sold, row.spent, row.received, row.fees_quote)
+        deal_row = db_deals[key_]
+        got = (deal_row.bought, deal_row.sold, deal_row.spent, deal_row.received, deal_row.fees_quote)
         assert got == (deal.bought, deal.sold, deal.spent, deal.received, deal.fees_quote), (SEED, key_)
-        assert (row.status == "closed") == (key_ in exits), (SEED, key_, row.status)
+        assert (deal_row.status == "closed") == (key_ in exits), (SEED, key_, deal_row.status)
     partial = sum(1 for o in all_orders if len(o["trades"]) > 1 or (
         o["status"] in ("EXPIRED", "CANCELED") and Decimal(str(o["executed_qty"])) > 0))
     elapsed = time.monotonic() - started
