@@ -122,3 +122,48 @@ def test_a_buy_is_allowed_exactly_when_it_is_within_the_deviation_limit(ratio: D
     limits = GuardLimits(max_deviation_pct=Decimal(5), max_order_notional=None, max_daily_notional=None)
     decision = check(order(price=str(100 * ratio)), limits, market())
     assert decision.allowed == (ratio <= Decimal("1.05"))
+
+
+async def test_in_one_engine_a_users_tight_limit_refuses_and_pauses_only_that_users_bot() -> None:
+    """Two users' bots on one runner, same pair, same candle: alice's per-user limit
+    (and her paused bot and alert) leave bob's bot trading with the defaults."""
+    from sealbot.engine.journal import AccountRecord, BotRecord, BotStatus
+    from sealbot.engine.runner import InProcessRunner
+    from sealbot.venues.base import Venue
+
+    from .fakes import FakeVenue
+    from .test_engine_runner import SETTINGS, candle, dca_config
+    from .test_engine_runner import setup as runner_setup
+
+    journal, _alice_venue, clock = runner_setup(base_order_type="limit")  # alice: account "1", bot "7"
+    bob = AccountRecord("2", "bob", "fake")
+    journal.add_account(bob)
+    with journal.transaction() as tx:
+        tx.save_bot(BotRecord("8", "bob", bob.id, "dca", dca_config("8", base_order_type="limit"), None))
+    venues = {"1": FakeVenue(now=clock.now), "2": FakeVenue(now=clock.now)}
+
+    async def factory(account: AccountRecord) -> Venue:
+        return venues[account.id]
+
+    policy = GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0)),
+                         users={"alice": GuardLimits(max_order_notional=Decimal(50), min_quote_volume_24h=Decimal(0))})
+    alerts: list[object] = []
+
+    async def sink(alert: object) -> None:
+        alerts.append(alert)
+
+    runner = InProcessRunner(journal, factory, guard=policy, clock=clock, settings=SETTINGS, alert_sink=sink)
+    for account_id in ("1", "2"):
+        await runner.start_account(account_id)
+        runner.accounts[account_id].market.set(MarketSnapshot(BTC, last=Decimal(100), quote_volume_24h=Decimal(10**9)))
+    runner.hub.publish("fake", candle(0, "100"))  # both bots want a 100 USDT base order
+    for account_id in ("1", "2"):
+        await runner.accounts[account_id].drain()
+    assert venues["1"].created == [] and len(venues["2"].created) == 1
+    refused = [e for e in journal.data.orders.values() if e.order.status.value == "rejected"]
+    assert len(refused) == 1 and refused[0].bot == "7"
+    assert str(refused[0].reason).startswith("guard order_notional:")
+    assert journal.data.bots["7"].status == BotStatus.PAUSED and journal.data.bots["8"].status == BotStatus.RUNNING
+    assert "guard.refused" in [a.code for a in alerts]  # type: ignore[attr-defined]
+    assert {a.user for a in alerts} == {"alice"}  # type: ignore[attr-defined]  # nothing for bob
+    await runner.stop()
