@@ -49,6 +49,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, 
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealbot.domain import Event
+from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
 from sealbot.engine.scaleout.broker import TICK, Signal, Topology, declare, partition_queue, tick_message
 from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
@@ -102,13 +103,14 @@ class Worker:
     """One worker process: owns the partitions RabbitMQ gives it, runs their accounts."""
 
     def __init__(self, session_factory: sessionmaker[Session], venue_factory: VenueFactory,
-                 decode: EventDecoder, options: WorkerOptions, metrics: WorkerMetrics | None = None) -> None:
+                 decode: EventDecoder, options: WorkerOptions, metrics: WorkerMetrics | None = None,
+                 guard: GuardPolicy | None = None) -> None:
         self.session_factory, self.decode, self.options = session_factory, decode, options
         self.id = options.worker_id
         self.topology = options.topology
         self.store = PartitionStore(session_factory, self.topology.partitions)
         self.journal = FencedJournal(session_factory, self.store)
-        self.runner = InProcessRunner(self.journal, venue_factory, settings=options.runner)
+        self.runner = InProcessRunner(self.journal, venue_factory, guard=guard, settings=options.runner)
         self.metrics = metrics or WorkerMetrics(self.id)
         self.stats = WorkerStats()
         self.owned: dict[int, int] = {}  # partition -> epoch
