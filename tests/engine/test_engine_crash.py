@@ -45,7 +45,7 @@ SEED = int(os.environ.get("SEALBOT_CRASH_SEED", "20261124"))
 KILLS = int(os.environ.get("SEALBOT_CRASH_KILLS", "20"))
 DEALS = int(os.environ.get("SEALBOT_CRASH_DEALS", "200"))
 ACCOUNTS = 4
-BOTS_PER_ACCOUNT = 6
+BOTS_PER_ACCOUNT = 8
 SPEED = 600.0  # simulated seconds per real second: a 1m candle every 0.1 s
 START_USDT = Decimal(100000)
 TIME_LIMIT = 240.0  # real seconds to reach the minimum kills and deals before the test fails
@@ -97,6 +97,8 @@ class Zygote:
         self.proc.stdin.write(json.dumps(args) + "\n")
         self.proc.stdin.flush()
         answer = self._line(30.0)
+        while answer.startswith("ready "):  # from an engine killed before we read its line
+            answer = self._line(30.0)
         assert answer.startswith("forked "), answer
         return int(answer.split()[1])
 
