@@ -100,7 +100,7 @@ async def serve_demo(demo: DemoInstance, port: int, clock: Clock, announce: Call
     """Run the engine on the demo instance and serve the web app until interrupted."""
 
     def started() -> None:
-        announce(f"dashboard: http://127.0.0.1:{port}/  (API docs: http://127.0.0.1:{port}/api/docs)")
+        announce(f"dashboard: http://127.0.0.1:{port}/  (API schema: http://127.0.0.1:{port}/api/openapi.json)")
         announce(f"demo login: {DEMO_EMAIL} / {demo.password}")
 
     # simex's replayed market reports no 24 h volume worth the guard's default floor
