@@ -32,7 +32,31 @@ def dump_dataclass(value: object) -> dict[str, JsonValue]:
     return out
 
 
+@cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """Field names of a plain dataclass type; None for anything else (Pair, enums...)."""
+    if cls is Pair or issubclass(cls, Enum) or not dataclasses.is_dataclass(cls):
+        return None
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def _dump(value: object) -> JsonValue:
+    # The engine dumps a bot's state on every step it takes, so the common exact types
+    # are answered first and a dataclass's field names are looked up once per class.
+    tp: type = type(value)
+    if tp is str or tp is int or tp is bool or value is None:
+        return value
+    if tp is Decimal:
+        return str(value)
+    if tp is tuple or tp is list:
+        return [_dump(item) for item in value]  # type: ignore[attr-defined]
+    names = _field_names(tp)
+    if names is not None:
+        return {name: _dump(getattr(value, name)) for name in names}
+    return _dump_other(value)
+
+
+def _dump_other(value: object) -> JsonValue:
     if value is None or (isinstance(value, bool | int | str) and not isinstance(value, Enum)):
         return value
     if isinstance(value, Enum):
