@@ -15,7 +15,9 @@ ccxt request), p50/p99 over ``--signals`` samples.
 
 Printed: events/s (events delivered to bots, woken or skipped by interest, per
 second of wall time), p50/p99 lag from a candle's publication to the command a bot
-produced on it, and resident memory per bot (RSS growth / N).
+produced on that candle (commands a bot produced on a fill are not candle lag), and
+resident memory per bot (RSS growth / N). Per candle, the stream reaches every
+account's bots first; then the exchange side runs (paper matching, fill polls).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from sealbot.domain import Candle, MarketRules, Pair
+from sealbot.domain import Candle, CandleClosed, MarketRules, Pair
 from sealbot.engine.budget import Budgets
 from sealbot.engine.candles import FeedHub
 from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot
@@ -105,7 +107,8 @@ async def run(n_bots: int, candles: list[Candle], per_account: int) -> dict[str,
         venue = PaperVenue({BTC: RULES}, {"USDT": Decimal(10**9)}, clock=clock.now)
         venue.on_price(BTC, candles[0].open, candles[0].open_time)
         runner = AccountRunner(account, venue, journal, guard=guard, hub=hub, clock=clock, settings=settings)
-        runner.on_commands = lambda _bot, _event, _n: lags.append(time.perf_counter() - published[0])
+        runner.on_commands = lambda _bot, event, _n: (lags.append(time.perf_counter() - published[0])
+                                                      if isinstance(event, CandleClosed) else None)
         runner.market.set(MarketSnapshot(BTC, last=candles[0].open, quote_volume_24h=Decimal(10**12)))
         await runner.start()
         accounts.append((runner, venue))
@@ -122,9 +125,13 @@ async def run(n_bots: int, candles: list[Candle], per_account: int) -> dict[str,
         clock.at = candle.close_time
         published[0] = time.perf_counter()
         events += hub.publish("binance", candle)
-        for runner, venue in accounts:
+        # the candle reaches every bot first (the lag measured: candle -> command), then
+        # the exchange side: the paper venues match and each account polls its fills (as
+        # the poller task does on its own interval; their commands are not candle lag)
+        for runner, _venue in accounts:
             runner.market.set(MarketSnapshot(BTC, last=candle.close, quote_volume_24h=Decimal(10**12)))
             await runner.drain()
+        for runner, venue in accounts:
             if venue.on_price(BTC, candle.close, candle.close_time) or runner.poll_due:
                 await runner.poll_once()
                 await runner.drain()
