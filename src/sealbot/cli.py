@@ -226,6 +226,8 @@ def worker(
     worker_id: Annotated[str | None, typer.Option(help="This worker's name (default host:pid:random).")] = None,
     record_latencies: Annotated[bool, typer.Option(help="Keep recent latencies in the stats file (benchmarks).")]
     = False,
+    market_data: Annotated[str, typer.Option(help="poll: poll candles itself; ingest: take them from "
+                                                  "`sealbot ingest` over the broker.")] = "poll",
 ) -> None:
     """Run one engine worker: owns the account partitions RabbitMQ gives it (SEALBOT_BROKER_URL)."""
     from sealbot.services.scaleout import WorkerConfig, run_worker
@@ -233,7 +235,20 @@ def worker(
     settings = _settings()
     run_worker(settings, WorkerConfig(partitions=partitions, prefix=prefix, tick=tick, metrics_port=metrics_port,
                                       metrics_host=metrics_host, stats_file=stats_file, worker_id=worker_id,
-                                      record_latencies=record_latencies))
+                                      record_latencies=record_latencies, market_data=market_data))
+
+
+@app.command()
+def ingest(
+    exchange: Annotated[str, typer.Argument(help="ccxt exchange id, e.g. binance.")],
+    pairs: Annotated[list[str], typer.Argument(help="Pairs to publish, e.g. BTC/USDT ETH/USDT.")],
+    timeframe: Annotated[str, typer.Option(help="Base candle timeframe (the workers' base timeframe).")] = "1m",
+    interval: Annotated[float, typer.Option(help="Seconds between two polls.")] = 5.0,
+) -> None:
+    """Publish an exchange's closed candles to the broker for `sealbot worker --market-data ingest`."""
+    from sealbot.services.scaleout import run_ingest
+
+    run_ingest(_settings(), exchange, pairs, timeframe=timeframe, interval=interval)
 
 
 @app.command()

@@ -23,9 +23,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from sealbot.config import EngineBackend, Settings
+from sealbot.domain import Pair
 from sealbot.domain.errors import InvalidConfig
 from sealbot.engine.runner import RunnerSettings
 from sealbot.engine.scaleout.broker import Publisher, Signal, Topology
+from sealbot.engine.scaleout.ingest import Ingestor
 from sealbot.engine.scaleout.metrics import WorkerMetrics
 from sealbot.engine.scaleout.partitions import PartitionStore
 from sealbot.engine.scaleout.worker import Worker, WorkerOptions, new_worker_id
@@ -34,6 +36,7 @@ from sealbot.services.platform import Platform, open_platform
 from sealbot.services.webhooks import Accepted, SignalGate
 from sealbot.store import make_session_factory
 from sealbot.store.models import Bot
+from sealbot.venues.ccxt_venue import CcxtVenue
 
 DEFAULT_PARTITIONS = 128
 log = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ class WorkerConfig:
     stats_file: Path | None = None
     worker_id: str | None = None
     record_latencies: bool = False
+    market_data: str = "poll"  # or "ingest": candles from `sealbot ingest` over the broker
 
 
 def broker_url(settings: Settings) -> str:
@@ -63,6 +67,8 @@ def broker_url(settings: Settings) -> str:
 def _check(config: WorkerConfig) -> None:
     if config.partitions is not None and not 1 <= config.partitions <= 4096:
         raise InvalidConfig("partitions", "must be between 1 and 4096")
+    if config.market_data not in ("poll", "ingest"):
+        raise InvalidConfig("market_data", "must be poll or ingest")
     if not 0.05 <= config.tick <= 10:
         raise InvalidConfig("tick", "must be between 0.05 and 10 seconds")
     if config.prefix is not None and (not config.prefix or not all(c.isalnum() or c in "-_." for c in config.prefix)):
@@ -78,6 +84,7 @@ def build_worker(settings: Settings, config: WorkerConfig) -> Worker:
                             worker_id=config.worker_id or new_worker_id(), tick=config.tick,
                             live_within=max(1.0, 5 * config.tick), stale_after=1.5 * config.tick,
                             stats_file=config.stats_file, record_latencies=config.record_latencies,
+                            market_data=config.market_data,
                             runner=RunnerSettings())
     metrics = WorkerMetrics(options.worker_id)
     if config.metrics_port is not None:
@@ -92,6 +99,39 @@ async def _serve(worker: Worker) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     await worker.run(stop)
+
+
+def run_ingest(settings: Settings, exchange: str, pairs: list[str], *, timeframe: str = "1m",
+               interval: float = 5.0) -> None:
+    """Run one market-data ingestor until SIGINT/SIGTERM: public candles of ``pairs`` on
+    ``exchange`` (no key: ccxt's public endpoints) to the broker's market exchange."""
+    url = broker_url(settings)
+    if not pairs:
+        raise InvalidConfig("pairs", "name at least one pair, e.g. BTC/USDT")
+    parsed = []
+    for i, text in enumerate(pairs):
+        try:
+            parsed.append(Pair.parse(text))
+        except ValueError as exc:
+            raise InvalidConfig(f"pairs.{i}", str(exc)) from None
+    if not 0.5 <= interval <= 3600:
+        raise InvalidConfig("interval", "must be between 0.5 and 3600 seconds")
+    venue = CcxtVenue(exchange)
+    ingestor = Ingestor(venue, exchange, parsed, url, Topology(settings.broker_prefix, settings.engine_partitions),
+                        timeframe=timeframe, interval=interval)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (os_signal.SIGINT, os_signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+        try:
+            await ingestor.run(stop)
+        finally:
+            await venue.close()
+
+    asyncio.run(serve())
 
 
 def run_worker(settings: Settings, config: WorkerConfig) -> None:

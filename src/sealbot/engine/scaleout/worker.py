@@ -37,22 +37,29 @@ import os
 import socket
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aio_pika
 import sqlalchemy as sa
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractIncomingMessage
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
-from sealbot.domain import Event
+from sealbot.domain import Event, Pair
 from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
 from sealbot.engine.scaleout.broker import TICK, Signal, Topology, declare, partition_queue, tick_message
 from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
+from sealbot.engine.scaleout.ingest import MAX_BACKLOG, declare_market, market_key, parse_candle
 from sealbot.engine.scaleout.metrics import WorkerMetrics
 from sealbot.engine.scaleout.partitions import AlreadyApplied, Applied, Fenced, PartitionStore
 from sealbot.engine.store_journal import ACTIVE_ACCOUNTS
@@ -83,6 +90,7 @@ class WorkerOptions:
     stale_after: float = 0.3  # a partition whose owner has not heartbeaten for this long gets ticks
     stats_file: Path | None = None  # JSON snapshot of this worker, rewritten every tick
     record_latencies: bool = False  # keep the last 5000 latencies in the snapshot (bench/scale.py)
+    market_data: str = "poll"  # "poll": each worker polls candles itself; "ingest": from `sealbot ingest`
     runner: RunnerSettings = field(default_factory=RunnerSettings)
 
 
@@ -96,6 +104,8 @@ class WorkerStats:
     declined: int = 0
     reconciled: int = 0
     failed: int = 0
+    candles: int = 0  # candle events delivered to bots from the broker (market_data = "ingest")
+    market_messages: int = 0  # candle messages received on this worker's market-data queue
     live: int = 1
 
 
@@ -110,7 +120,17 @@ class Worker:
         self.topology = options.topology
         self.store = PartitionStore(session_factory, self.topology.partitions)
         self.journal = FencedJournal(session_factory, self.store)
-        self.runner = InProcessRunner(self.journal, venue_factory, guard=guard, settings=options.runner)
+        if options.market_data not in ("poll", "ingest"):
+            raise ValueError("market_data: must be 'poll' or 'ingest'")
+        ingest = options.market_data == "ingest"
+        settings = replace(options.runner, poll_feeds=False) if ingest else options.runner
+        self.runner = InProcessRunner(self.journal, venue_factory, guard=guard, settings=settings)
+        self.feeds: set[tuple[str, Pair]] = set()  # (exchange, pair) streams bound on the market queue
+        self._market_queue: AbstractQueue | None = None
+        self._market_exchange: AbstractExchange | None = None
+        if ingest:
+            self.runner.hub.on_first_subscriber = self._want_feed
+            self.runner.hub.on_last_unsubscribed = self._drop_feed
         self.metrics = metrics or WorkerMetrics(self.id)
         self.stats = WorkerStats()
         self.owned: dict[int, int] = {}  # partition -> epoch
@@ -118,6 +138,7 @@ class Worker:
         self._loops: dict[int, asyncio.Task[None]] = {}
         self._releasing: set[int] = set()
         self._connection: AbstractConnection | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
         self._to_worker: deque[float] = deque(maxlen=5_000)  # recent signal-to-worker delays (s)
         self._to_commit: deque[float] = deque(maxlen=5_000)  # recent signal-to-commit delays (s)
 
@@ -145,6 +166,8 @@ class Worker:
         self._connection = connection
         channel = await connection.channel(publisher_confirms=False)
         exchange = await declare(channel, self.topology)
+        if self.options.market_data == "ingest":
+            await self._open_market(connection)
         for p in range(self.topology.partitions):
             self._loops[p] = asyncio.create_task(self._consume(p), name=f"partition {p}")
         beat = asyncio.create_task(self._beat_loop(channel, exchange), name="heartbeat")
@@ -171,7 +194,55 @@ class Worker:
                 await self._step_down(p, release=False)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 2.0)
-            self._connection = None
+            self._connection, self._market_queue, self._market_exchange = None, None, None
+
+    # -- market data from the ingestors ----------------------------------------------------
+    async def _open_market(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=256)
+        self._market_exchange = await declare_market(channel, self.topology)
+        self._market_queue = await channel.declare_queue(
+            f"{self.topology.prefix}.md.{self.id}", exclusive=True, auto_delete=True,
+            arguments={"x-max-length": MAX_BACKLOG, "x-overflow": "drop-head"})
+        for exchange, pair in sorted(self.feeds, key=str):
+            await self._bind(exchange, pair, bind=True)
+        await self._market_queue.consume(self._on_candle)
+
+    async def _on_candle(self, message: AbstractIncomingMessage) -> None:
+        self.stats.market_messages += 1
+        try:
+            exchange, candle = parse_candle(message.body)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("unreadable candle dropped (%s)", exc)
+        else:
+            self.stats.candles += self.runner.hub.publish(exchange, candle)
+        await message.ack()
+
+    async def _bind(self, exchange: str, pair: Pair, *, bind: bool) -> None:
+        queue, source = self._market_queue, self._market_exchange
+        if queue is None or source is None:
+            return  # bound on the next connect
+        key = market_key(exchange, pair, self.runner.hub.base)
+        try:
+            if bind:
+                await queue.bind(source, routing_key=key)
+            else:
+                await queue.unbind(source, routing_key=key)
+        except aio_pika.exceptions.AMQPError as exc:  # the connection is going: rebound on reconnect
+            log.warning("market data %s: %s failed (%s)", key, "bind" if bind else "unbind", exc)
+
+    def _want_feed(self, exchange: str, pair: Pair) -> None:
+        self.feeds.add((exchange, pair))
+        self._background(self._bind(exchange, pair, bind=True))
+
+    def _drop_feed(self, exchange: str, pair: Pair) -> None:
+        self.feeds.discard((exchange, pair))
+        self._background(self._bind(exchange, pair, bind=False))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- one partition ---------------------------------------------------------------------
     async def _consume(self, p: int, delay: float = 0.0) -> None:

@@ -1,0 +1,119 @@
+"""Market data over the broker: one ingestor per exchange (and egress IP) polls closed
+candles and publishes them to a topic exchange; workers bind only what they run.
+
+Routing key: ``<exchange>.<BASE><QUOTE>.<timeframe>`` (e.g. ``binance.BTCUSDT.1m``) on
+the topic exchange ``<prefix>.market``. A worker in ``market_data = "ingest"`` mode keeps
+one queue of its own (``<prefix>.md.<worker>``: exclusive, auto-deleted, at most
+``MAX_BACKLOG`` messages, the oldest dropped first, since a stale candle is worth less
+than a fresh one) and binds a key when the first bot of an (exchange, pair) starts on it,
+unbinds it when the last one stops. Candles reach the runner's ``FeedHub`` exactly as
+the embedded engine's polling source delivers them, so bots cannot tell the difference;
+the hub drops a candle it has already seen (redelivery, two ingestors).
+
+One ingestor per exchange and IP keeps request-weight budgets honest: N workers polling
+the same pairs would spend N times the weight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange
+
+from sealbot.domain import Pair
+from sealbot.domain.candles import Candle
+from sealbot.engine.scaleout.broker import Topology
+from sealbot.venues.base import Venue
+from sealbot.venues.errors import VenueError
+
+log = logging.getLogger(__name__)
+MAX_BACKLOG = 10_000
+
+
+def market_exchange(topology: Topology) -> str:
+    return f"{topology.prefix}.market"
+
+
+def market_key(exchange: str, pair: Pair, timeframe: str) -> str:
+    return f"{exchange}.{pair.base}{pair.quote}.{timeframe}"
+
+
+async def declare_market(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
+    return await channel.declare_exchange(market_exchange(topology), aio_pika.ExchangeType.TOPIC, durable=True)
+
+
+def candle_body(exchange: str, candle: Candle) -> bytes:
+    return json.dumps({"exchange": exchange, "pair": str(candle.pair.symbol), "timeframe": candle.timeframe,
+                       "open_time": candle.open_time.isoformat(), "open": str(candle.open), "high": str(candle.high),
+                       "low": str(candle.low), "close": str(candle.close), "volume": str(candle.volume)},
+                      separators=(",", ":")).encode()
+
+
+def parse_candle(body: bytes) -> tuple[str, Candle]:
+    """(exchange, candle); prices stay Decimal from text end to end."""
+    data = json.loads(body)
+    candle = Candle(Pair.parse(data["pair"]), data["timeframe"], datetime.fromisoformat(data["open_time"]),
+                    Decimal(data["open"]), Decimal(data["high"]), Decimal(data["low"]), Decimal(data["close"]),
+                    Decimal(data["volume"]))
+    return str(data["exchange"]), candle
+
+
+class Ingestor:
+    """Polls ``venue`` for the closed candles of ``pairs`` and publishes each once."""
+
+    def __init__(self, venue: Venue, exchange: str, pairs: list[Pair], broker_url: str, topology: Topology, *,
+                 timeframe: str = "1m", interval: float = 5.0, history: int = 3) -> None:
+        self.venue, self.exchange, self.pairs = venue, exchange, list(pairs)
+        self.broker_url, self.topology, self.timeframe = broker_url, topology, timeframe
+        self.interval, self.history = interval, history
+        self.published = 0
+        self._last: dict[Pair, datetime] = {}
+        self._exchange: AbstractExchange | None = None
+
+    async def poll_once(self) -> int:
+        """One round over every pair; how many candles were published."""
+        if self._exchange is None:
+            raise RuntimeError("ingestor is not connected")
+        now = datetime.now(UTC)
+        sent = 0
+        for pair in self.pairs:
+            since = self._last.get(pair)
+            try:
+                candles = await self.venue.fetch_candles(pair, self.timeframe, since=since,
+                                                         limit=None if since else self.history)
+            except VenueError as exc:  # retried next round; logged, not hidden
+                log.warning("ingest %s %s: %s", self.exchange, pair, exc)
+                continue
+            for candle in sorted(candles, key=lambda c: c.open_time):
+                if candle.close_time > now or (since is not None and candle.open_time <= since):
+                    continue
+                await self._exchange.publish(
+                    aio_pika.Message(candle_body(self.exchange, candle), content_type="application/json",
+                                     delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
+                    routing_key=market_key(self.exchange, pair, self.timeframe))
+                self._last[pair] = since = candle.open_time
+                sent += 1
+        self.published += sent
+        return sent
+
+    async def run(self, stop: asyncio.Event) -> None:
+        connection = await aio_pika.connect(self.broker_url)
+        async with connection:
+            self._exchange = await declare_market(await connection.channel(), self.topology)
+            while not stop.is_set():
+                await self.poll_once()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.interval)
+        self._exchange = None
+
+    async def connect(self) -> aio_pika.abc.AbstractConnection:
+        """Connect and declare without looping (tests, one-shot use); the caller closes."""
+        connection = await aio_pika.connect(self.broker_url)
+        self._exchange = await declare_market(await connection.channel(), self.topology)
+        return connection
