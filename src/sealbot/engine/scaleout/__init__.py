@@ -3,5 +3,5 @@ queues, PostgreSQL as the system of record (docs/engine.md, docs/deploy.md).
 
 ``partitions`` (the epoch fence and the partition table), ``broker`` (queue topology,
 message codec, confirmed publishing), ``worker`` (the process that owns partitions),
-``metrics`` (Prometheus).
+``ingest`` (market data over a topic exchange), ``metrics`` (Prometheus).
 """

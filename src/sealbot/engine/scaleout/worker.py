@@ -72,6 +72,21 @@ EventDecoder = Callable[[str, Mapping[str, Any]], Event]
 _LIVE_BOTS = ("running", "paused")
 
 
+def _limit_idle_transactions(session_factory: sessionmaker[Session], seconds: float) -> None:
+    """PostgreSQL: ``idle_in_transaction_session_timeout`` on every connection of this
+    worker. A worker paused (SIGSTOP, a hung VM) between two statements of a transaction
+    keeps its row locks; without this the next owner's claim would wait for it forever."""
+    engine = session_factory.kw["bind"]
+    if engine.dialect.name != "postgresql" or seconds <= 0:
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _set_timeout(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET idle_in_transaction_session_timeout = {int(seconds * 1000)}")
+        dbapi_connection.commit()
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -91,6 +106,9 @@ class WorkerOptions:
     stats_file: Path | None = None  # JSON snapshot of this worker, rewritten every tick
     record_latencies: bool = False  # keep the last 5000 latencies in the snapshot (bench/scale.py)
     market_data: str = "poll"  # "poll": each worker polls candles itself; "ingest": from `sealbot ingest`
+    # PostgreSQL ends a session idle inside a transaction this long (seconds): a paused
+    # worker holding a partition's share lock mid-transaction cannot block the takeover
+    idle_transaction_timeout: float = 2.0
     runner: RunnerSettings = field(default_factory=RunnerSettings)
 
 
@@ -119,6 +137,7 @@ class Worker:
         self.id = options.worker_id
         self.topology = options.topology
         self.store = PartitionStore(session_factory, self.topology.partitions)
+        _limit_idle_transactions(session_factory, options.idle_transaction_timeout)
         self.journal = FencedJournal(session_factory, self.store)
         if options.market_data not in ("poll", "ingest"):
             raise ValueError("market_data: must be 'poll' or 'ingest'")
@@ -158,7 +177,12 @@ class Worker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 1.0)
                     continue
-                await self._serve(connection, stop)
+                try:
+                    await self._serve(connection, stop)
+                except (OSError, aio_pika.exceptions.AMQPError) as exc:  # lost while setting up: retry
+                    log.warning("worker %s: connection lost (%s); reconnecting", self.id, exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)
         finally:
             self.store.leave(self.id)
 
@@ -428,7 +452,9 @@ class Worker:
         return consumers is None or consumers <= 1
 
     async def _claim(self, p: int) -> None:
-        epoch = self.store.claim(p, self.id)
+        # in a thread: the claim waits for the old owner's transaction in flight, and the
+        # event loop must keep answering the broker's heartbeats meanwhile
+        epoch = await asyncio.to_thread(self.store.claim, p, self.id)
         self.owned[p] = epoch
         self.stats.claims += 1
         self.metrics.takeovers.inc()
@@ -472,7 +498,7 @@ class Worker:
         self.metrics.partitions_owned.set(len(self.owned))
         if release:
             with contextlib.suppress(Exception):
-                self.store.release(p, epoch)
+                await asyncio.to_thread(self.store.release, p, epoch)
         log.info("worker %s: partition %s left (epoch %s, %s)", self.id, p, epoch,
                  "released" if release else "stepped down")
 
