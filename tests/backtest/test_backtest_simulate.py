@@ -87,8 +87,12 @@ def test_backtest_hand_checked_dca_scenario_on_real_btc_minutes() -> None:
     proceeds1 = D("0.0214") * tp1
     # Profit = proceeds - cost - fees (the buy's base fee valued at the fill price, the
     # sell's quote fee): 993.460332 - 996.1083945 - (0.9971055 + 0.993460332) = -4.638628332.
-    profit1 = proceeds1 - net1 * 46377 - (bo1 * fee * 46377 + proceeds1 * fee)
-    assert profit1 == D("-4.638628332")
+    cash1 = proceeds1 - net1 * 46377 - (bo1 * fee * 46377 + proceeds1 * fee)
+    assert cash1 == D("-4.638628332")
+    # The step leaves 0.0214785 - 0.0214 = 0.0000785 BTC unsold in the account; it is
+    # valued at the exit price: 0.0000785 * 46423.38 = 3.64423533, so the profit is -0.994393002.
+    profit1 = cash1 + (net1 - D("0.0214")) * tp1
+    assert profit1 == D("-0.994393002")
     assert deal1.realized_profit == profit1
 
     # Deal 2. 23:03 closes at 46425: market buy floor(1000 / 46425) = 0.0215 at 23:04's open,
@@ -111,7 +115,8 @@ def test_backtest_hand_checked_dca_scenario_on_real_btc_minutes() -> None:
     proceeds2 = D("0.0429") * tp2
     cost2 = net * 46425 + net * so_price
     fees2 = D("0.0000215") * 46425 + D("0.0000215") * so_price + proceeds2 * fee  # two base fees, one quote
-    profit2 = proceeds2 - cost2 - fees2
+    cash2 = proceeds2 - cost2 - fees2
+    profit2 = cash2 + (2 * net - D("0.0429")) * tp2  # + the unsold remainder at the exit price
     assert deal2.realized_profit == profit2
 
     # Deal 3 opens on 23:10's close; its market order would meet the 23:11 open, which is
@@ -122,17 +127,18 @@ def test_backtest_hand_checked_dca_scenario_on_real_btc_minutes() -> None:
     assert pending[0].status is OrderStatus.PENDING
 
     # The account keeps what the floors left over, 0.0000785 + 0.000057 BTC, worth the last
-    # close (46435); P&L = the two deals' cash + that dust.
+    # close (46435); P&L (marked to market) = the two deals' cash + that dust; the realized
+    # P&L valued the dust at each deal's exit price instead.
     dust = (net1 - D("0.0214")) + (2 * net - D("0.0429"))
-    assert result.metrics.pnl == profit1 + profit2 + dust * 46435
+    assert result.metrics.pnl == cash1 + cash2 + dust * 46435
     assert result.metrics.realized_pnl == profit1 + profit2
     # The equity curve marks the account to each close: 0 before the first fill, the P&L at the end.
     assert result.equity.iloc[0] == 0 and result.equity.iloc[-1] == pytest.approx(float(result.metrics.pnl))
     # After 23:03 (deal 1 closed, deal 2 not yet bought): deal 1's cash plus its dust at 46425.
-    assert result.equity.iloc[2] == pytest.approx(float(profit1 + (net1 - D("0.0214")) * 46425))
-    # Most funds at once: in deal 2 before the safety fill, deal 1's loss plus the 0.0215 BTC
+    assert result.equity.iloc[2] == pytest.approx(float(cash1 + (net1 - D("0.0214")) * 46425))
+    # Most funds at once: in deal 2 before the safety fill, deal 1's cash loss plus the 0.0215 BTC
     # bought at 46425 plus the safety order's 0.0215 * 46378.57 locked on the book.
-    assert result.metrics.max_funds_used == -profit1 + bo1 * 46425 + D("0.0215") * so_price
+    assert result.metrics.max_funds_used == -cash1 + bo1 * 46425 + D("0.0215") * so_price
     assert (result.metrics.deals_closed, result.metrics.deals_open) == (2, 1)
     assert [o.client_id for o in result.orders if o.status is OrderStatus.CANCELED] == ["sbhand-1-so1",
                                                                                         "sbhand-2-tp1"]
@@ -251,7 +257,7 @@ def test_backtest_result_json_is_complete() -> None:
     result = run(dca, dca_config(), {BTC_USDT: BTC.iloc[:10]})
     data = json.loads(json.dumps(result.to_dict()))
     assert data["metrics"]["deals_closed"] == 2
-    assert data["deals"][0]["realized_profit"] == "-4.638628332"
+    assert data["deals"][0]["realized_profit"] == "-0.994393002"  # the hand-checked deal 1
     assert len(data["equity"]["time"]) == 10 and data["fills"][0]["fee_currency"] == "BTC"
     assert pd.Timestamp(data["start"]) == pd.Timestamp("2021-12-31 23:01", tz=UTC)
 

@@ -65,3 +65,37 @@ def test_timeframes(tf: str, seconds: int) -> None:
 def test_bad_timeframes(tf: str) -> None:
     with pytest.raises(ValueError, match="timeframe"):
         timeframe_seconds(tf)
+
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_a_take_profit_with_a_base_fee_remainder_is_not_a_loss() -> None:
+    """Bought 0.0215 BTC at 46377 with the 0.1 % fee taken in BTC (0.0214785 arrive), sold
+    the stepped-down 0.0214 at 46471.13 with the fee in USDT: the 0.0000785 BTC left in the
+    account is valued at the exit price, not lost."""
+    bought, fee_btc = Decimal("0.0214785"), Decimal("0.0000215")
+    sold, exit_price = Decimal("0.0214"), Decimal("46471.13")
+    deal = Deal("b", 1, Pair("BTC", "USDT"), Direction.LONG, AT, bought=bought, spent=bought * 46377,
+                sold=sold, received=sold * exit_price,
+                fees_quote=fee_btc * 46377 + sold * exit_price * Decimal("0.001"))
+    cash = deal.received - deal.spent - deal.fees_quote
+    assert cash < 0  # the cash alone looks like a loss
+    assert deal.realized_profit == cash + (bought - sold) * exit_price
+    assert deal.realized_profit > 0
+
+
+def test_a_short_values_base_still_owed_at_its_buy_back_price() -> None:
+    deal = Deal("b", 1, Pair("BTC", "USDT"), Direction.SHORT, AT, sold=Decimal("0.02"), received=Decimal("1000"),
+                bought=Decimal("0.01998"), spent=Decimal("0.01998") * 49000, fees_quote=Decimal("1.98"))
+    cash = deal.received - deal.spent - deal.fees_quote
+    assert deal.realized_profit == cash - Decimal("0.00002") * 49000
+
+
+@given(st.decimals(min_value=Decimal("0.0001"), max_value=Decimal(10), places=4),
+       st.decimals(min_value=Decimal(1), max_value=Decimal(100_000), places=2),
+       st.decimals(min_value=Decimal(1), max_value=Decimal(100_000), places=2))
+def test_without_a_remainder_the_profit_is_the_cash(amount: Decimal, entry: Decimal, exit_price: Decimal) -> None:
+    deal = Deal("b", 1, Pair("BTC", "USDT"), Direction.LONG, AT, bought=amount, spent=amount * entry,
+                sold=amount, received=amount * exit_price)
+    assert deal.realized_profit == amount * (exit_price - entry)

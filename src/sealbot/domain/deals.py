@@ -62,8 +62,20 @@ class Deal:
 
     @property
     def realized_profit(self) -> Decimal:
-        """Quote profit net of fees; meaningful once the deal is closed."""
-        return self.received - self.spent - self.fees_quote
+        """Quote profit net of fees; meaningful once the deal is closed.
+
+        A fee taken in base and the exchange's step size leave a remainder an exit cannot
+        sell (Binance: a buy's fee comes out of the base received, and the exit is rounded
+        down to the step). That remainder stays in the account, so it is valued at the
+        deal's average exit price rather than counted as lost: a take profit never shows
+        as a loss because of dust."""
+        cash = self.received - self.spent - self.fees_quote
+        remainder = self.bought - self.sold  # > 0: base left over; < 0: base still owed
+        exited, exit_quote = (self.sold, self.received) if self.direction is Direction.LONG else (self.bought,
+                                                                                                 self.spent)
+        if remainder == 0 or exited == 0:
+            return cash
+        return cash + remainder * exit_quote / exited
 
     def close(self, at: datetime, reason: CloseReason) -> Deal:
         return replace(self, status=DealStatus.CLOSED, closed_at=at, close_reason=reason)
