@@ -111,6 +111,12 @@ class JournalTx(Protocol):
 
     def mark_delivered(self, alert_id: int, channel: str) -> None: ...
 
+    def permission_report(self, account: str) -> dict[str, Any] | None:
+        """The key's last stored permission report (at link time, then each watchdog pass)."""
+
+    def save_permission_report(self, account: str, report: dict[str, Any], at: datetime) -> None:
+        """Store a fresh report: the next pass (in this process or after a restart) compares with it."""
+
 
 class Journal(Protocol):
     def transaction(self) -> AbstractContextManager[JournalTx]: ...
@@ -126,6 +132,7 @@ class _Data:
     deals: dict[tuple[str, int], Deal] = field(default_factory=dict)
     alerts: list[AlertRecord] = field(default_factory=list)
     accounts: dict[str, AccountRecord] = field(default_factory=dict)
+    permissions: dict[str, tuple[dict[str, Any], datetime]] = field(default_factory=dict)
 
 
 class MemoryJournal:
@@ -224,3 +231,10 @@ class _MemoryTx:
     def mark_delivered(self, alert_id: int, channel: str) -> None:
         alert = self.data.alerts[alert_id - 1]
         self.data.alerts[alert_id - 1] = replace(alert, delivered=(*alert.delivered, channel))
+
+    def permission_report(self, account: str) -> dict[str, Any] | None:
+        stored = self.data.permissions.get(account)
+        return None if stored is None else stored[0]
+
+    def save_permission_report(self, account: str, report: dict[str, Any], at: datetime) -> None:
+        self._set(self.data.permissions, account, (report, at))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -171,4 +172,13 @@ class StoreTx:
         row = self.session.get(AlertRow, alert_id)
         if row is not None:
             self.uow.alerts.record_delivery(row.owner_id, alert_id, channel, {"ok": True})
+
+    def permission_report(self, account: str) -> dict[str, Any] | None:
+        row = self.session.get(ExchangeAccount, int(account))
+        return None if row is None or row.permission_report is None else dict(row.permission_report)
+
+    def save_permission_report(self, account: str, report: dict[str, Any], at: datetime) -> None:
+        row = self.session.get(ExchangeAccount, int(account))
+        if row is not None:
+            self.uow.accounts.record_permissions(row.owner_id, row.id, report, at=at)
 

@@ -138,6 +138,13 @@ class Watchdog:
     async def _drift(self, account: AccountRecord, venue: Venue) -> list[Finding]:
         report = await venue.check_permissions()
         before = self._reports.get(account.id)
+        with self.journal.transaction() as tx:
+            if before is None:
+                # the report stored at link time or by the last pass, so a permission
+                # changed while sealbot was down is caught on the first pass after a restart
+                stored = tx.permission_report(account.id)
+                before = PermissionReport.from_dict(stored) if stored else None
+            tx.save_permission_report(account.id, report.to_dict(), self.clock.now())
         self._reports[account.id] = report
         if before is None:
             return []

@@ -16,10 +16,12 @@ key, and the watchdog flags it (``is_foreign``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sealbot.domain import Candle, ClientOrderId, Fill, MarketRules, Order, Pair, Refused
 from sealbot.domain.money import ZERO
@@ -134,6 +136,16 @@ class PermissionReport:
         """Raise ``Refused`` naming every reason when the key must not be used."""
         if self.verdict is Verdict.REFUSED:
             raise Refused("key permissions", "; ".join(self.reasons) or "refused")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PermissionReport:
+        """The report as ``to_dict`` stored it (the watchdog's baseline after a restart)."""
+        return cls(str(data.get("exchange", "")), bool(data.get("checked", False)),
+                   Verdict(str(data.get("verdict", Verdict.FLAGGED.value))),
+                   tuple(str(r) for r in data.get("reasons") or ()),
+                   data.get("can_trade"), data.get("can_withdraw"), data.get("can_transfer"),
+                   data.get("ip_restricted"), tuple(str(ip) for ip in data.get("ip_whitelist") or ()),
+                   data.get("egress_ip"))
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready form to store and show (no secret is ever part of a report)."""

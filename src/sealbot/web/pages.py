@@ -197,8 +197,8 @@ async def acknowledge_alert(request: Request, alert_id: IdPath) -> Response:
 
 
 def _accounts(request: Request, who: Principal, status_code: int = 200, **extra: Any) -> HTMLResponse:
-    """The accounts with their key health: the permission report of the last check, and
-    the watchdog's newest finding per account (its clean passes are not stored)."""
+    """The accounts with their key health: the permission report of the last check (at
+    link time, then every watchdog pass), and the watchdog's newest finding per account."""
     platform = get_platform(request)
     findings: dict[int, alerts.AlertView] = {}
     for alert in alerts.list_alerts(platform, who.user_id, limit=10_000).items:
