@@ -153,3 +153,30 @@ async def test_a_kill_switch_stops_the_bots_and_cancels_their_open_orders(
         assert (await host.sync_once()).cancelled_orders == 0  # once
     finally:
         await host.stop()
+
+
+async def test_a_percent_of_balance_signal_is_sized_from_the_exchanges_balance(
+        platform: Platform, simex: SimexServer) -> None:
+    exchange_account = simex.admin.create_account("pct", {"USDT": "4000"})
+    created = simex.admin.create_key(int(exchange_account["id"]), ip_whitelist=["127.0.0.1"])
+    user = register_user(platform, "pct@example.org", "correct horse battery")
+    account = await link_account(platform, user, "binance", "main", ApiCredentials(created["key"], created["secret"]))
+    bot = create_bot(platform, user, account.id, "signal", "a tenth", {
+        "markets": [MARKET], "amount": "10", "amount_type": "percent_of_balance", "use_signal_amount": False},
+        start=True)
+    clock = AcceleratedClock(datetime.fromtimestamp(simex.admin.clock()["now_ms"] / 1000, UTC), SPEED)
+    host = EngineHost(platform, options=_options(), clock=clock, sync_interval=0.1)
+    await host.start()
+    try:
+        secret = new_webhook_secret(platform, user, bot.id)
+        body = {"secret": secret, "max_lag": "300", "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "trigger_price": "50000", "tv_exchange": "BINANCE", "tv_instrument": "BTCUSDT",
+                "action": "enter_long", "bot_uuid": str(bot.id)}
+        SignalGate(platform).receive(json.dumps(body).encode(), "127.0.0.1")
+        await host.sync_once()
+        await _wait_for_order(simex, int(exchange_account["id"]), f"sb{bot.id}-")
+    finally:
+        await host.stop()
+    [order] = simex.admin.orders(int(exchange_account["id"]))
+    # 10 % of the 4000 USDT the exchange reported, at the signal's trigger price: 400 / 50000
+    assert Decimal(order["qty"]) == Decimal("0.008"), order

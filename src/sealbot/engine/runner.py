@@ -23,12 +23,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from sealbot.bots.base import Interest
 from sealbot.bots.registry import BotModule, bot_module, parse_config
 from sealbot.domain import (
     AlertLevel,
+    BalanceReported,
     CancelDeal,
     CancelOrder,
     CandleClosed,
@@ -47,9 +49,11 @@ from sealbot.domain import (
     PlaceOrder,
     PriceTicked,
     RaiseAlert,
+    SignalReceived,
     StopBot,
     TimerFired,
 )
+from sealbot.domain.money import ZERO
 from sealbot.engine.budget import Budgets
 from sealbot.engine.budgeted import BudgetedVenue
 from sealbot.engine.candles import FeedHub, IndicatorSpec, PollingSource
@@ -305,9 +309,30 @@ class AccountRunner:
             return 0
         if isinstance(event, MARKET_EVENTS) and (not live.running or not wakes(live.interest, event)):
             return 0
+        commands = 0
+        if isinstance(event, SignalReceived):
+            commands += await self._report_balances(live, event.at)
         with self.journal.transaction() as tx:
             state, outcome = self._step(tx, live, event)
-        return await self._after_commit(live, state, outcome, event)
+        return commands + await self._after_commit(live, state, outcome, event)
+
+    async def _report_balances(self, live: LiveBot, at: datetime) -> int:
+        """The free balances of the bot's assets, stepped in before a signal: what a
+        %-of-balance size is taken from (the backtester models the same events). An
+        exchange that does not answer leaves the bot with what it last heard."""
+        try:
+            balances = await self.venue.fetch_balances()
+        except VenueError as exc:
+            log.warning("account %s: balances for bot %s not fetched (%s)", self.account.id, live.id, exc)
+            return 0
+        commands = 0
+        for asset in sorted({a for pair in live.pairs for a in (pair.base, pair.quote)}):
+            held = balances.get(asset)
+            report = BalanceReported(asset, held.free if held is not None else ZERO, at)
+            with self.journal.transaction() as tx:
+                state, outcome = self._step(tx, live, report)
+            commands += await self._after_commit(live, state, outcome, report)
+        return commands
 
     async def _observe(self, obs: Observation) -> None:
         with self.journal.transaction() as tx:
