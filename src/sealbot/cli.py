@@ -108,8 +108,9 @@ def init() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: setting `host`).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default: setting `port`).")] = None,
-    engine: Annotated[bool, typer.Option(help="Run the bots in this process (the embedded deployment); "
-                                              "--no-engine when `sealbot worker` processes run them.")] = True,
+    engine: Annotated[bool | None, typer.Option(
+        help="Run the bots in this process (default: when the setting `engine` is in-process); "
+             "--no-engine when `sealbot worker` processes run them.")] = None,
 ) -> None:
     """Serve the web dashboard, the REST API and the signal webhooks, and run the bots."""
     import asyncio

@@ -17,7 +17,7 @@ import pytest
 
 from sealbot.config import load_settings
 from sealbot.custody.secrets import ApiCredentials
-from sealbot.domain import EditExits
+from sealbot.domain import EditExits, Refused
 from sealbot.engine.app import EngineOptions
 from sealbot.engine.guard import GuardLimits, GuardPolicy
 from sealbot.engine.runner import RunnerSettings
@@ -180,3 +180,20 @@ async def test_a_percent_of_balance_signal_is_sized_from_the_exchanges_balance(
     [order] = simex.admin.orders(int(exchange_account["id"]))
     # 10 % of the 4000 USDT the exchange reported, at the signal's trigger price: 400 / 50000
     assert Decimal(order["qty"]) == Decimal("0.008"), order
+
+
+async def test_one_embedded_engine_per_database(platform: Platform) -> None:
+    first = EngineHost(platform, options=_options())
+    await first.start()
+    try:
+        second = EngineHost(platform, options=_options())
+        with pytest.raises(Refused, match="another sealbot engine"):
+            await second.start()
+        await second.stop()  # releases nothing it does not hold
+        with pytest.raises(Refused):
+            await EngineHost(platform, options=_options()).start()
+    finally:
+        await first.stop()
+    again = EngineHost(platform, options=_options())
+    await again.start()  # the lock went with the first engine
+    await again.stop()

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import IO
 
-from sealbot.domain import Event
+import sqlalchemy as sa
+
+from sealbot.domain import Event, Refused
 from sealbot.engine.app import Engine, EngineOptions
 from sealbot.engine.clock import Clock
 from sealbot.engine.journal import AccountRecord, BotStatus
@@ -54,6 +58,48 @@ class SyncReport:
     delivered: int = 0
 
 
+class EngineLock:
+    """One embedded engine per database: two would both run every bot (twice the
+    orders). PostgreSQL: a session-level advisory lock held on its own connection;
+    SQLite: an exclusive ``flock`` on a file next to the database. Both vanish with the
+    process, so a killed engine never leaves a stale lock behind."""
+
+    PG_KEY = 0x5EA1B07  # the advisory lock's key: "sealbot engine"
+
+    def __init__(self, bind: sa.Engine) -> None:
+        self._bind = bind
+        self._connection: sa.Connection | None = None
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        url = self._bind.url
+        if url.get_backend_name() == "postgresql":
+            connection = self._bind.connect()
+            if not connection.execute(sa.text("select pg_try_advisory_lock(:k)"), {"k": self.PG_KEY}).scalar():
+                connection.close()
+                raise Refused("engine", "another sealbot engine already runs on this database")
+            connection.commit()
+            self._connection = connection
+        elif url.database and url.database != ":memory:":
+            handle = open(f"{url.database}.engine-lock", "ab")  # noqa: SIM115 - held until release()
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise Refused("engine", "another sealbot engine already runs on this database") from None
+            self._file = handle
+
+    def release(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                self._connection.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": self.PG_KEY})
+            self._connection.close()
+            self._connection = None
+        if self._file is not None:
+            self._file.close()  # closing the descriptor drops the flock
+            self._file = None
+
+
 class EngineHost:
     """Runs ``Engine`` for every active account on the platform's database and keeps it in
     step with what users change through the web tier."""
@@ -67,29 +113,42 @@ class EngineHost:
         # alerts go to the channels each user configured (docs/notifications.md)
         self.engine.notifier = (notifier_factory or build_notifier)(platform)
         self._failed: set[str] = set()  # accounts whose exchange could not be reached (retried each pass)
+        bind = platform.session_factory.kw["bind"]
+        self._lock = EngineLock(bind)
 
     async def start(self) -> SyncReport:
+        """Take the database's engine lock (``Refused`` if another engine holds it), then
+        start every account with running bots."""
+        self._lock.acquire()
         started = await self.engine.start()
         report = await self.sync_once()
         report.started_accounts[:0] = started
         return report
 
     async def stop(self) -> None:
-        await self.engine.stop()
+        try:
+            await self.engine.stop()
+        finally:
+            self._lock.release()
 
     async def run_until(self, stop: asyncio.Event) -> None:
-        await self.start()
+        """Start, keep in step until ``stop`` is set, then stop (and release the lock)."""
         try:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.sync_interval)
-                if not stop.is_set():
-                    try:
-                        await self.sync_once()
-                    except Exception:  # one bad pass must not end the engine; the next pass retries
-                        log.exception("engine sync pass failed")
+            await self.start()
+            await self.sync_until(stop)
         finally:
             await self.stop()
+
+    async def sync_until(self, stop: asyncio.Event) -> None:
+        """One ``sync_once`` per ``sync_interval`` until ``stop`` is set (after ``start``)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.sync_interval)
+            if not stop.is_set():
+                try:
+                    await self.sync_once()
+                except Exception:  # one bad pass must not end the engine; the next pass retries
+                    log.exception("engine sync pass failed")
 
     async def sync_once(self) -> SyncReport:
         report = SyncReport()

@@ -9,6 +9,7 @@ from typing import Any
 
 import uvicorn
 
+from sealbot.config import EngineBackend
 from sealbot.engine.app import EngineOptions
 from sealbot.engine.clock import Clock
 from sealbot.logs import uvicorn_log_config
@@ -16,27 +17,33 @@ from sealbot.services.engine_host import EngineHost
 from sealbot.services.platform import Platform, serve_platform
 
 
-async def serve(platform: Platform, *, host: str, port: int, engine: bool = True,
+async def serve(platform: Platform, *, host: str, port: int, engine: bool | None = None,
                 options: EngineOptions | None = None, clock: Clock | None = None,
                 on_started: Callable[[], Any] | None = None, log_level: str = "info") -> None:
     """Serve until uvicorn is told to stop (SIGINT/SIGTERM), then stop the engine cleanly.
 
-    ``engine=False`` serves only the dashboard, API and webhooks: the bots then run in
-    ``sealbot worker`` processes elsewhere (docs/deploy.md)."""
+    ``engine`` defaults to the ``engine`` setting: ``in-process`` runs the bots here (one
+    engine per database, enforced by a lock), ``rabbitmq`` serves only the dashboard,
+    API and webhook gateway while ``sealbot worker`` processes run the bots
+    (docs/deploy.md)."""
+    if engine is None:
+        engine = platform.settings.engine is EngineBackend.IN_PROCESS
     serve_platform(platform)
     server = uvicorn.Server(uvicorn.Config("sealbot.web.app:create_app", factory=True, host=host, port=port,
                                            log_config=uvicorn_log_config(), log_level=log_level,
                                            proxy_headers=True))
     stop = asyncio.Event()
-    engine_task: asyncio.Task[None] | None = None
-    if engine:
-        engine_task = asyncio.create_task(EngineHost(platform, options=options, clock=clock).run_until(stop),
-                                          name="engine")
-    if on_started is not None:
-        on_started()
+    engine_host = EngineHost(platform, options=options, clock=clock) if engine else None
     try:
+        if engine_host is not None:
+            await engine_host.start()  # Refused at once if another engine runs on this database
+        syncing = asyncio.create_task(engine_host.sync_until(stop), name="engine") if engine_host is not None else None
+        if on_started is not None:
+            on_started()
         await server.serve()
-    finally:
         stop.set()
-        if engine_task is not None:
-            await engine_task
+        if syncing is not None:
+            await syncing
+    finally:
+        if engine_host is not None:
+            await engine_host.stop()
