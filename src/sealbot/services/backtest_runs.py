@@ -125,3 +125,8 @@ def get_run(platform: Platform, owner_id: int, run_id: str) -> RunSummary:
 def report_html(platform: Platform, owner_id: int, run_id: str) -> str:
     """The run's self-contained HTML report (plotly inlined)."""
     return (_folder(platform, owner_id, run_id) / "report.html").read_text()
+
+
+def result_json(platform: Platform, owner_id: int, run_id: str) -> str:
+    """The run's full result as ``sealbot backtest run --json`` writes it."""
+    return (_folder(platform, owner_id, run_id) / "result.json").read_text()

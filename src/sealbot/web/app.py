@@ -17,7 +17,20 @@ import sealbot
 from sealbot.services.platform import Platform, platform_to_serve
 from sealbot.services.scaleout import signal_gate_for
 from sealbot.web import errors, pages
-from sealbot.web.api import accounts, auth, bots, copysets, deals, kill, misc, notifications, portfolio, signals
+from sealbot.web.api import (
+    accounts,
+    auth,
+    backtests,
+    bots,
+    copysets,
+    deals,
+    kill,
+    misc,
+    notifications,
+    portfolio,
+    signals,
+    smart_trades,
+)
 from sealbot.web.errors import error_response
 
 __all__ = ["create_app", "error_response"]
@@ -61,7 +74,8 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok", "version": sealbot.__version__}
 
-    for module in (auth, accounts, bots, copysets, deals, kill, misc, notifications, portfolio, signals):
+    for module in (auth, accounts, backtests, bots, copysets, deals, kill, misc, notifications, portfolio, signals,
+                   smart_trades):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

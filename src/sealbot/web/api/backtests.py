@@ -1,0 +1,86 @@
+"""Backtests: run a bot's settings over a candle file on the server, list and read the
+results (metrics, deals), fetch the HTML report. Runs are kept per user."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Path, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import Field
+
+from sealbot.services import backtest_runs
+from sealbot.services.auth import Principal
+from sealbot.services.platform import Platform
+from sealbot.web.deps import get_platform, scoped
+from sealbot.web.schemas import Model
+
+router = APIRouter(prefix="/api/v1/backtests", tags=["backtests"])
+RunId = Path(pattern=r"^[0-9A-Za-z-]{1,40}$", description="a run id as listed")
+
+
+class BacktestIn(Model):
+    name: str = Field(default="", max_length=120)
+    kind: Literal["dca", "grid", "smart", "signal"]
+    config: dict[str, Any] = Field(description="the bot's settings, as for POST /api/v1/bots")
+    candles: str = Field(min_length=1, max_length=300, description="a name from GET /api/v1/backtests/candle-files")
+
+
+class BacktestOut(Model):
+    id: str
+    name: str
+    created_at: datetime
+    kind: str
+    candles: str
+    pairs: list[str]
+    timeframe: str
+    start: str
+    end: str
+    metrics: dict[str, Any]
+    deals: int
+    report_url: str
+
+
+def _out(run: backtest_runs.RunSummary) -> BacktestOut:
+    return BacktestOut(**{f: getattr(run, f) for f in backtest_runs.RunSummary.__dataclass_fields__},
+                       report_url=f"/backtests/{run.id}/report")
+
+
+@router.get("/candle-files", response_model=list[str])
+def candle_files(who: Principal = Depends(scoped("bots:read")),
+                 platform: Platform = Depends(get_platform)) -> list[str]:
+    """The recorded candles a backtest can run on (bundled, and `<data_dir>/candles/`)."""
+    return [f.name for f in backtest_runs.candle_files(platform)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=BacktestOut)
+async def run(body: BacktestIn, who: Principal = Depends(scoped("bots:write")),
+              platform: Platform = Depends(get_platform)) -> BacktestOut:
+    """Run now and keep the result; bad settings or data are 422 naming the field."""
+    summary = await run_in_threadpool(backtest_runs.run_backtest, platform, who.user_id, body.name, body.kind,
+                                      body.config, body.candles)
+    return _out(summary)
+
+
+@router.get("", response_model=list[BacktestOut])
+def runs(who: Principal = Depends(scoped("bots:read")),
+         platform: Platform = Depends(get_platform)) -> list[BacktestOut]:
+    """Your runs, newest first."""
+    return [_out(r) for r in backtest_runs.list_runs(platform, who.user_id)]
+
+
+@router.get("/{run_id}", response_model=BacktestOut)
+def backtest(run_id: str = RunId, who: Principal = Depends(scoped("bots:read")),
+             platform: Platform = Depends(get_platform)) -> BacktestOut:
+    return _out(backtest_runs.get_run(platform, who.user_id, run_id))
+
+
+@router.get("/{run_id}/result", response_model=dict[str, Any])
+def result(run_id: str = RunId, who: Principal = Depends(scoped("bots:read")),
+           platform: Platform = Depends(get_platform)) -> dict[str, Any]:
+    """The full result as `sealbot backtest run --json` writes it: every deal and order,
+    the equity curve and the metrics."""
+    loaded: dict[str, Any] = json.loads(backtest_runs.result_json(platform, who.user_id, run_id))
+    return loaded
