@@ -65,6 +65,14 @@ async def _wait_for_order(simex: SimexServer, account: int, prefix: str, timeout
     raise AssertionError(f"no order {prefix}* on simex: {simex.admin.orders(account)}")
 
 
+def _enter_long(secret: str, bot_id: int) -> bytes:
+    """A TradingView signal-bot body, as the webhook receives it."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return json.dumps({"secret": secret, "max_lag": "300", "timestamp": stamp,
+                       "trigger_price": "50000", "tv_exchange": "BINANCE", "tv_instrument": "BTCUSDT",
+                       "action": "enter_long", "bot_uuid": str(bot_id)}).encode()
+
+
 def _stored_status(platform: Platform, owner: int, bot: int) -> str:
     with platform.uow() as uow:
         return str(uow.bots.get(owner, bot).status)
@@ -88,10 +96,7 @@ async def test_the_engine_follows_the_database(platform: Platform, simex: SimexS
         assert set(runner.bots) == {str(signal.id)}  # the DCA bot was never started
 
         secret = new_webhook_secret(platform, user, signal.id)
-        body = {"secret": secret, "max_lag": "300", "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "trigger_price": "50000", "tv_exchange": "BINANCE", "tv_instrument": "BTCUSDT",
-                "action": "enter_long", "bot_uuid": str(signal.id)}
-        SignalGate(platform).receive(json.dumps(body).encode(), "127.0.0.1")
+        SignalGate(platform).receive(_enter_long(secret, signal.id), "127.0.0.1")
         assert (await host.sync_once()).delivered == 1
         await _wait_for_order(simex, sim_id, f"sb{signal.id}-")
         assert (await host.sync_once()).delivered == 0  # delivered once, not again
@@ -169,10 +174,7 @@ async def test_a_percent_of_balance_signal_is_sized_from_the_exchanges_balance(
     await host.start()
     try:
         secret = new_webhook_secret(platform, user, bot.id)
-        body = {"secret": secret, "max_lag": "300", "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "trigger_price": "50000", "tv_exchange": "BINANCE", "tv_instrument": "BTCUSDT",
-                "action": "enter_long", "bot_uuid": str(bot.id)}
-        SignalGate(platform).receive(json.dumps(body).encode(), "127.0.0.1")
+        SignalGate(platform).receive(_enter_long(secret, bot.id), "127.0.0.1")
         await host.sync_once()
         await _wait_for_order(simex, int(exchange_account["id"]), f"sb{bot.id}-")
     finally:
