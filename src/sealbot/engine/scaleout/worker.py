@@ -62,6 +62,7 @@ from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
 from sealbot.engine.scaleout.ingest import MAX_BACKLOG, declare_market, market_key, parse_candle
 from sealbot.engine.scaleout.metrics import WorkerMetrics
 from sealbot.engine.scaleout.partitions import AlreadyApplied, Applied, Fenced, PartitionStore
+from sealbot.engine.scaleout.upkeep import PartitionUpkeep
 from sealbot.engine.store_journal import ACTIVE_ACCOUNTS
 from sealbot.store import UnitOfWork
 from sealbot.store.models import Bot, ExchangeAccount
@@ -132,7 +133,7 @@ class Worker:
 
     def __init__(self, session_factory: sessionmaker[Session], venue_factory: VenueFactory,
                  decode: EventDecoder, options: WorkerOptions, metrics: WorkerMetrics | None = None,
-                 guard: GuardPolicy | None = None) -> None:
+                 guard: GuardPolicy | None = None, upkeep: PartitionUpkeep | None = None) -> None:
         self.session_factory, self.decode, self.options = session_factory, decode, options
         self.id = options.worker_id
         self.topology = options.topology
@@ -144,6 +145,9 @@ class Worker:
         ingest = options.market_data == "ingest"
         settings = replace(options.runner, poll_feeds=False) if ingest else options.runner
         self.runner = InProcessRunner(self.journal, venue_factory, guard=guard, settings=settings)
+        self.upkeep = upkeep  # keeps owned accounts in step with the database, watches them (upkeep.py)
+        if upkeep is not None:
+            upkeep.attach(self.runner)
         self.feeds: set[tuple[str, Pair]] = set()  # (exchange, pair) streams bound on the market queue
         self._market_queue: AbstractQueue | None = None
         self._market_exchange: AbstractExchange | None = None
@@ -475,6 +479,8 @@ class Worker:
         finally:
             CURRENT.reset(token)
             self.accounts[p] = started
+        if self.upkeep is not None:
+            await self.upkeep.claimed(p, epoch, started)
 
     def _accounts_with_bots(self, p: int) -> list[str]:
         """The partition's active accounts that have a running or paused bot (one query)."""
@@ -488,6 +494,9 @@ class Worker:
     async def _step_down(self, p: int, *, release: bool) -> None:
         epoch = self.owned.pop(p, None)
         self._releasing.discard(p)
+        if self.upkeep is not None:  # its work for p ends before p's accounts stop
+            with contextlib.suppress(Exception):
+                await self.upkeep.left(p)
         for account_id in self.accounts.pop(p, []):
             with contextlib.suppress(Exception):
                 await self.runner.stop_account(account_id)
