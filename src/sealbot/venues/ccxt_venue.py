@@ -1,5 +1,9 @@
 """The live venue: any ccxt exchange, async, rate limiter on, credentials from the signer.
 
+ccxt's rate limiter stays on, shaped like the exchange's own limit (``venues.throttle``:
+a rolling window of Binance's 6,000 weight per minute rather than ccxt's default bucket,
+which spaces every request 50 ms apart and holds an order 200 ms behind a balance fetch).
+
 One ``CcxtVenue`` is one exchange account. Every ccxt call goes through ``_call``,
 which turns ccxt's exceptions into sealbot's (``error_mapping``), so callers never
 see a ccxt class and never an unredacted exchange message.
@@ -36,6 +40,7 @@ from sealbot.venues.errors import UnknownOrder, VenueError
 from sealbot.venues.markets import spot_rules, to_decimal
 from sealbot.venues.permissions import check_exchange_permissions
 from sealbot.venues.signing import SignerLike, create_signed_exchange
+from sealbot.venues.throttle import set_weight_per_window, throttle_config
 from sealbot.venues.urls import apply_url_overrides, validate_overrides
 
 T = TypeVar("T")
@@ -96,6 +101,8 @@ class CcxtVenue(Venue):
     ``urls`` redirects the exchange (see ``venues.urls``), ``options`` is merged into
     ccxt's exchange options, ``egress_ip`` is reported in permission checks so the user
     knows what to whitelist, ``ip_policy`` decides what an unrestricted key gets.
+    ``weight_per_window`` replaces the exchange's published request limit in ccxt's
+    throttle (a VIP tier, a simulator configured with another limit).
     """
 
     def __init__(
@@ -111,13 +118,14 @@ class CcxtVenue(Venue):
         egress_ip: str | None = None,
         ip_policy: IpPolicy = IpPolicy.WARN,
         timeout_ms: int = 10_000,
+        weight_per_window: int | None = None,
     ) -> None:
         self.name = exchange_id
         self.egress_ip, self.ip_policy = egress_ip, ip_policy
         if urls:
             validate_overrides(urls)  # before any ccxt object exists
         merged = {**SPOT_OPTIONS.get(exchange_id, {}), **(options or {})}
-        config: dict[str, Any] = {"enableRateLimit": True, "options": merged, "timeout": timeout_ms}
+        config: dict[str, Any] = {**throttle_config(exchange_id), "options": merged, "timeout": timeout_ms}
         if signer is not None:
             self._exchange = create_signed_exchange(exchange_id, signer, handle, config, request_type)
         else:
@@ -125,6 +133,8 @@ class CcxtVenue(Venue):
             if not isinstance(cls, type):
                 raise VenueError(exchange_id, "not an exchange ccxt knows")
             self._exchange = cls(config)
+        if weight_per_window is not None:
+            set_weight_per_window(self._exchange, weight_per_window)
         if sandbox:
             self._exchange.set_sandbox_mode(True)
         apply_url_overrides(self._exchange, urls)

@@ -34,6 +34,7 @@ import ccxt.async_support as ccxt_async
 from ccxt.base.exchange import Exchange as _SyncBase
 
 from sealbot.venues.errors import VenueError
+from sealbot.venues.throttle import throttle_config
 
 SECRET_MARKER: Final = "sealbot:signer-held-secret"
 ED25519_MARKER: Final = "-----BEGIN PRIVATE KEY-----sealbot:signer-held-----END PRIVATE KEY-----"
@@ -146,7 +147,8 @@ def create_signed_exchange(exchange_id: str, signer: SignerLike, handle: Any,
     algorithm = getattr(handle, "algorithm", "hmac-sha256")
     if algorithm == "ed25519" and exchange_id != "binance":
         raise VenueError(exchange_id, "Ed25519 keys are supported for Binance only")
-    config.setdefault("enableRateLimit", True)
+    for key, value in throttle_config(exchange_id).items():  # throttle on, in the exchange's window
+        config.setdefault(key, value)
     exchange = signed_class(exchange_id)(config)
     exchange._sb_signer, exchange._sb_handle, exchange._sb_request = signer, handle, None
     exchange._sb_request_type = request_type
