@@ -88,3 +88,27 @@ async def test_backtests_run_on_the_server_and_stay_with_their_owner(http: Clien
     for path in (f"/api/v1/backtests/{run['id']}", f"/api/v1/backtests/{run['id']}/result"):
         assert (await dave.client.get(path)).status_code == 404
     assert (await dave.client.get("/api/v1/backtests")).json() == []
+
+
+async def test_a_backtest_reads_as_the_services_summary_plus_its_report_link(http: Clients,
+                                                                            platform: Platform) -> None:
+    """The API's run is the service's ``RunSummary`` field for field, in its order, with
+    ``report_url`` last: the same JSON from the create, list and read routes."""
+    from dataclasses import fields
+
+    from sealbot.services import backtest_runs
+
+    user = await signup(http, "erin@example.org", two_factor=False)
+    created = await user.client.post("/api/v1/backtests", json={"name": "week", "kind": "dca", "config": DCA,
+                                                                 "candles": BUNDLED})
+    assert created.status_code == 201, created.text
+    run = created.json()
+    summary = backtest_runs.get_run(platform, user.user_id, run["id"])
+    assert list(run) == [f.name for f in fields(backtest_runs.RunSummary)] + ["report_url"]
+    created_at = summary.created_at.isoformat().replace("+00:00", "Z")
+    assert run == {"id": summary.id, "name": "week", "created_at": created_at,
+                   "kind": "dca", "candles": BUNDLED, "pairs": ["BTC/USDT"], "timeframe": summary.timeframe,
+                   "start": summary.start, "end": summary.end, "metrics": summary.metrics, "deals": summary.deals,
+                   "report_url": f"/backtests/{summary.id}/report"}
+    assert (await user.client.get(f"/api/v1/backtests/{run['id']}")).json() == run
+    assert (await user.client.get("/api/v1/backtests")).json() == [run]

@@ -4,12 +4,13 @@ results (metrics, deals), fetch the HTML report. Runs are kept per user."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import fields
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import Field
+from pydantic import Field, computed_field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from sealbot.services import backtest_runs
 from sealbot.services.auth import Principal
@@ -28,24 +29,19 @@ class BacktestIn(Model):
     candles: str = Field(min_length=1, max_length=300, description="a name from GET /api/v1/backtests/candle-files")
 
 
-class BacktestOut(Model):
-    id: str
-    name: str
-    created_at: datetime
-    kind: str
-    candles: str
-    pairs: list[str]
-    timeframe: str
-    start: str
-    end: str
-    metrics: dict[str, Any]
-    deals: int
-    report_url: str
+@pydantic_dataclass(frozen=True)
+class BacktestOut(backtest_runs.RunSummary):
+    """A kept run as the service summarizes it (its fields are ``RunSummary``'s, one
+    source for both), plus where its HTML report is served."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def report_url(self) -> str:
+        return f"/backtests/{self.id}/report"
 
 
 def _out(run: backtest_runs.RunSummary) -> BacktestOut:
-    return BacktestOut(**{f: getattr(run, f) for f in backtest_runs.RunSummary.__dataclass_fields__},
-                       report_url=f"/backtests/{run.id}/report")
+    return BacktestOut(**{f.name: getattr(run, f.name) for f in fields(run)})
 
 
 @router.get("/candle-files", response_model=list[str])
