@@ -112,3 +112,29 @@ async def test_a_backtest_reads_as_the_services_summary_plus_its_report_link(htt
                    "report_url": f"/backtests/{summary.id}/report"}
     assert (await user.client.get(f"/api/v1/backtests/{run['id']}")).json() == run
     assert (await user.client.get("/api/v1/backtests")).json() == [run]
+
+
+async def test_cancelling_answers_the_stopped_trade_as_stored_and_never_stops_another_kind(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    from sealbot.store.models import AuditRecord
+
+    frank, account = await _linked(http, simex, "frank@example.org")
+    trade = (await frank.client.post("/api/v1/smart-trades", json={"account_id": account, "name": "dip",
+                                                                   "config": SMART})).json()["trade"]
+    cancelled = await frank.client.post(f"/api/v1/smart-trades/{trade['id']}/cancel")
+    assert cancelled.status_code == 200
+    answer = cancelled.json()
+    assert answer["trade"]["status"] == "stopped" and answer["trade"]["pause_reason"] == "cancelled by its owner"
+    # the answer is the stored row: a later read (its version included) is the same
+    assert answer["trade"]["version"] > trade["version"]
+    assert (await frank.client.get(f"/api/v1/smart-trades/{trade['id']}")).json() == answer
+
+    dca = (await frank.client.post("/api/v1/bots", json={"kind": "dca", "name": "d", "account_id": account,
+                                                         "config": DCA})).json()
+    started = (await frank.client.post(f"/api/v1/bots/{dca['id']}/start")).json()
+    assert started["status"] == "running"
+    assert (await frank.client.post(f"/api/v1/smart-trades/{dca['id']}/cancel")).status_code == 404
+    assert (await frank.client.get(f"/api/v1/bots/{dca['id']}")).json() == started  # untouched
+    with platform.uow() as uow:
+        stopped = [e.subject for e in uow.session.query(AuditRecord).filter_by(action="bot.stopped")]
+    assert stopped == [f"bot:{trade['id']}"]

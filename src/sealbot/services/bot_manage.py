@@ -31,7 +31,8 @@ class BotDetail:
     version: int
 
 
-def _detail(bot: Bot) -> BotDetail:
+def detail_of(bot: Bot) -> BotDetail:
+    """The service's view of a stored bot row."""
     return BotDetail(bot.id, bot.kind, bot.name, bot.status, bot.pause_reason, bot.account_id, dict(bot.config),
                      bool(bot.webhook_secret_hash), bot.version)
 
@@ -39,14 +40,14 @@ def _detail(bot: Bot) -> BotDetail:
 def list_bots(platform: Platform, owner_id: int, *, status: str | None = None, kind: str | None = None,
               account_id: int | None = None, limit: int = 50, offset: int = 0) -> Page[BotDetail]:
     with platform.uow() as uow:
-        rows = [_detail(b) for b in uow.bots.list(owner_id, account_id=account_id, status=status)
+        rows = [detail_of(b) for b in uow.bots.list(owner_id, account_id=account_id, status=status)
                 if kind is None or b.kind == kind]
     return page_of(rows, limit, offset)
 
 
 def get_bot(platform: Platform, owner_id: int, bot_id: int) -> BotDetail:
     with platform.uow() as uow:
-        return _detail(uow.bots.get(owner_id, bot_id))
+        return detail_of(uow.bots.get(owner_id, bot_id))
 
 
 def preview(kind: str, config: Mapping[str, Any], price: Decimal) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def edit_bot(platform: Platform, owner_id: int, bot_id: int, *, name: str | None
             bot = uow.bots.update(owner_id, bot_id, **changes)
             audit.record(uow.session, actor=f"user:{owner_id}", action="bot.edited", subject=f"bot:{bot_id}",
                          details={"fields": sorted(changes)})
-        return _detail(bot)
+        return detail_of(bot)
 
 
 def delete_bot(platform: Platform, owner_id: int, bot_id: int) -> None:

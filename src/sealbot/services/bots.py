@@ -12,6 +12,8 @@ from sealbot.bots.threecommas import import_bot
 from sealbot.domain.market import MarketRules, Pair
 from sealbot.engine.journal import AccountRecord
 from sealbot.services.platform import Platform
+from sealbot.store import UnitOfWork
+from sealbot.store.models import Bot
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +63,19 @@ def create_bot(platform: Platform, owner_id: int, account_id: int | None, kind: 
 
 def set_bot_status(platform: Platform, owner_id: int, bot_id: int, status: str, reason: str | None = None) -> None:
     """Start (``running``), pause or stop a bot; the runner acts on the stored status."""
+    with platform.uow() as uow:
+        store_bot_status(uow, owner_id, bot_id, status, reason)
+
+
+def store_bot_status(uow: UnitOfWork, owner_id: int, bot_id: int, status: str, reason: str | None = None) -> Bot:
+    """``set_bot_status`` inside the caller's unit of work (one that has read the bot to
+    check it, say); returns the updated row."""
     if status not in {"running", "paused", "stopped"}:
         raise ValueError(f"status: {status!r} is not running, paused or stopped")
-    with platform.uow() as uow:
-        uow.bots.set_status(owner_id, bot_id, status, pause_reason=reason)
-        audit.record(uow.session, actor=f"user:{owner_id}", action=f"bot.{status}", subject=f"bot:{bot_id}",
-                     details={"reason": reason} if reason else {})
+    bot = uow.bots.set_status(owner_id, bot_id, status, pause_reason=reason)
+    audit.record(uow.session, actor=f"user:{owner_id}", action=f"bot.{status}", subject=f"bot:{bot_id}",
+                 details={"reason": reason} if reason else {})
+    return bot
 
 
 @dataclass(frozen=True, slots=True)

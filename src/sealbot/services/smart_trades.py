@@ -11,11 +11,14 @@ from typing import Any
 from sealbot.domain.errors import InvalidConfig, NotFound
 from sealbot.services import bot_manage, deals
 from sealbot.services.bot_manage import BotDetail
-from sealbot.services.bots import create_bot, set_bot_status
+from sealbot.services.bots import create_bot, store_bot_status
 from sealbot.services.paging import Page
 from sealbot.services.platform import Platform
+from sealbot.store import UnitOfWork
+from sealbot.store.models import Bot
 
 KIND = "smart"
+CANCEL_REASON = "cancelled by its owner"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +39,21 @@ def list_smart_trades(platform: Platform, owner_id: int, *, status: str | None =
     return bot_manage.list_bots(platform, owner_id, status=status, kind=KIND, limit=limit, offset=offset)
 
 
-def get_smart_trade(platform: Platform, owner_id: int, trade_id: int) -> SmartTrade:
-    bot = bot_manage.get_bot(platform, owner_id, trade_id)
+def _trade_row(uow: UnitOfWork, owner_id: int, trade_id: int) -> Bot:
+    bot = uow.bots.get(owner_id, trade_id)
     if bot.kind != KIND:
         raise NotFound("smart trade", str(trade_id))  # another kind of bot is not a trade
-    return SmartTrade(bot, deals.list_deals(platform, owner_id, bot_id=trade_id, limit=100).items)
+    return bot
+
+
+def _with_deals(platform: Platform, owner_id: int, bot: BotDetail) -> SmartTrade:
+    return SmartTrade(bot, deals.list_deals(platform, owner_id, bot_id=bot.id, limit=100).items)
+
+
+def get_smart_trade(platform: Platform, owner_id: int, trade_id: int) -> SmartTrade:
+    with platform.uow() as uow:
+        bot = bot_manage.detail_of(_trade_row(uow, owner_id, trade_id))
+    return _with_deals(platform, owner_id, bot)
 
 
 def close_smart_trade(platform: Platform, owner_id: int, trade_id: int) -> list[int]:
@@ -53,7 +66,10 @@ def close_smart_trade(platform: Platform, owner_id: int, trade_id: int) -> list[
 
 
 def cancel_smart_trade(platform: Platform, owner_id: int, trade_id: int) -> SmartTrade:
-    """Stop the trade: no new orders; a filled position stays (close it first to exit)."""
-    get_smart_trade(platform, owner_id, trade_id)
-    set_bot_status(platform, owner_id, trade_id, "stopped", "cancelled by its owner")
-    return get_smart_trade(platform, owner_id, trade_id)
+    """Stop the trade: no new orders; a filled position stays (close it first to exit).
+    The trade is read once, checked, stopped and answered in one transaction: the answer
+    is the row as stored (new status and version), and another kind of bot is never stopped."""
+    with platform.uow() as uow:
+        _trade_row(uow, owner_id, trade_id)
+        bot = bot_manage.detail_of(store_bot_status(uow, owner_id, trade_id, "stopped", CANCEL_REASON))
+    return _with_deals(platform, owner_id, bot)
