@@ -25,8 +25,10 @@ from typing import Any
 
 from talipp import indicators as talipp_indicators
 
+from sealbot.bots.base import Interest
 from sealbot.domain import Candle, CandleClosed, Event, IndicatorUpdated, Pair, timeframe_seconds
 from sealbot.engine.clock import Clock, SystemClock
+from sealbot.engine.triggers import TriggerIndex
 from sealbot.venues.base import Venue
 from sealbot.venues.errors import VenueError
 
@@ -104,6 +106,15 @@ class _Subscriber:
     timeframe: str
     indicators: tuple[IndicatorSpec, ...]
     sink: Sink
+    key: int  # subscription order: the key in its timeframe's trigger index
+
+
+@dataclass
+class _Timeframe:
+    """The subscribers of one timeframe, indexed by what can wake them."""
+
+    subscribers: dict[int, _Subscriber] = field(default_factory=dict)
+    triggers: TriggerIndex = field(default_factory=TriggerIndex)
 
 
 @dataclass
@@ -114,7 +125,8 @@ class _Stream:
     aggregators: dict[str, CandleAggregator] = field(default_factory=dict)
     indicators: dict[IndicatorSpec, Any] = field(default_factory=dict)
     subscribers: dict[str, _Subscriber] = field(default_factory=dict)
-    by_timeframe: dict[str, list[_Subscriber]] = field(default_factory=dict)
+    by_timeframe: dict[str, _Timeframe] = field(default_factory=dict)
+    by_indicator: dict[IndicatorSpec, dict[int, _Subscriber]] = field(default_factory=dict)
     last_open: datetime | None = None
 
 
@@ -124,11 +136,15 @@ class FeedHub:
     def __init__(self, base_timeframe: str = "1m") -> None:
         self.base = base_timeframe
         self._streams: dict[tuple[str, Pair], _Stream] = {}
+        self._seq = 0
         self.on_first_subscriber: Callable[[str, Pair], None] | None = None
         self.on_last_unsubscribed: Callable[[str, Pair], None] | None = None
 
     def subscribe(self, exchange: str, pair: Pair, ident: str, timeframe: str, sink: Sink,
-                  indicators: tuple[IndicatorSpec, ...] = ()) -> None:
+                  indicators: tuple[IndicatorSpec, ...] = (), interest: Interest = Interest.ALWAYS) -> None:
+        """Deliver ``timeframe`` candles to ``sink`` whenever they reach ``interest``
+        (every candle unless told otherwise; ``set_interest`` changes it), and every
+        update of ``indicators``."""
         key = (exchange, pair)
         stream = self._streams.get(key)
         if stream is None:
@@ -136,15 +152,34 @@ class FeedHub:
             if self.on_first_subscriber:
                 self.on_first_subscriber(exchange, pair)
         self.unsubscribe(exchange, pair, ident, _keep_stream=True)
-        sub = _Subscriber(ident, timeframe, indicators, sink)
+        self._seq += 1
+        sub = _Subscriber(ident, timeframe, indicators, sink, self._seq)
         stream.subscribers[ident] = sub
         for tf in {timeframe, *(spec.timeframe for spec in indicators)}:
             if tf not in stream.aggregators:
                 stream.aggregators[tf] = CandleAggregator(self.base, tf)
-        stream.by_timeframe.setdefault(timeframe, []).append(sub)
+        group = stream.by_timeframe.setdefault(timeframe, _Timeframe())
+        group.subscribers[sub.key] = sub
+        group.triggers.set(sub.key, interest)
         for spec in indicators:
             if spec not in stream.indicators:
                 stream.indicators[spec] = INDICATORS[spec.name](spec.period)
+            stream.by_indicator.setdefault(spec, {})[sub.key] = sub
+
+    def set_interest(self, exchange: str, pair: Pair, ident: str, interest: Interest) -> None:
+        """From now on, wake ``ident`` only with candles that reach ``interest``."""
+        stream = self._streams.get((exchange, pair))
+        sub = stream.subscribers.get(ident) if stream is not None else None
+        if stream is not None and sub is not None:
+            stream.by_timeframe[sub.timeframe].triggers.set(sub.key, interest)
+
+    def hold_awake(self, exchange: str, pair: Pair, ident: str, held: bool) -> None:
+        """While held, every candle reaches ``ident`` whatever its interest (its owner
+        still has events queued for it that may change that interest)."""
+        stream = self._streams.get((exchange, pair))
+        sub = stream.subscribers.get(ident) if stream is not None else None
+        if stream is not None and sub is not None:
+            stream.by_timeframe[sub.timeframe].triggers.hold(sub.key, held)
 
     def unsubscribe(self, exchange: str, pair: Pair, ident: str, *, _keep_stream: bool = False) -> None:
         key = (exchange, pair)
@@ -152,7 +187,11 @@ class FeedHub:
         if stream is None or ident not in stream.subscribers:
             return
         sub = stream.subscribers.pop(ident)
-        stream.by_timeframe[sub.timeframe].remove(sub)
+        group = stream.by_timeframe[sub.timeframe]
+        del group.subscribers[sub.key]
+        group.triggers.discard(sub.key)
+        for spec in sub.indicators:
+            stream.by_indicator[spec].pop(sub.key, None)
         if not stream.subscribers and not _keep_stream:
             del self._streams[key]
             if self.on_last_unsubscribed:
@@ -170,7 +209,8 @@ class FeedHub:
         return stream.last_open if stream else None
 
     def publish(self, exchange: str, candle: Candle) -> int:
-        """Feed one closed base candle; returns how many events were delivered."""
+        """Feed one closed base candle; returns how many events were delivered (candles
+        only to the subscribers they can wake)."""
         stream = self._streams.get((exchange, candle.pair))
         if stream is None or (stream.last_open is not None and candle.open_time <= stream.last_open):
             return 0
@@ -185,15 +225,20 @@ class FeedHub:
             for spec, value in self._update_indicators(stream, closed):
                 update = IndicatorUpdated(closed.pair, spec.timeframe, spec.name, spec.period, value,
                                           closed.close_time)
-                for sub in stream.subscribers.values():
-                    if spec in sub.indicators:
-                        sub.sink(sub.ident, update)
-                        delivered += 1
+                for sub in list(stream.by_indicator.get(spec, {}).values()):
+                    sub.sink(sub.ident, update)
+                    delivered += 1
         for timeframe, closed in closes:
+            group = stream.by_timeframe.get(timeframe)
+            if group is None:
+                continue
             event = CandleClosed(closed)
-            for sub in stream.by_timeframe.get(timeframe, ()):
-                sub.sink(sub.ident, event)
-                delivered += 1
+            # only the subscribers this candle can wake: O(log n + woken), not O(n)
+            for key in group.triggers.woken(closed.low, closed.high, closed.close_time):
+                woken = group.subscribers.get(key)  # None: a sink unsubscribed it just now
+                if woken is not None:
+                    woken.sink(woken.ident, event)
+                    delivered += 1
         return delivered
 
     @staticmethod

@@ -23,20 +23,16 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, Protocol
 
-from sealbot.bots.base import Interest
-from sealbot.bots.registry import BotModule, bot_module, parse_config
+from sealbot.bots.registry import bot_module, parse_config
 from sealbot.domain import (
     AlertLevel,
-    BalanceReported,
     CancelDeal,
     CancelOrder,
     CandleClosed,
     CloseAtMarket,
     Command,
-    Deal,
     DealChanged,
     DealStatus,
     Event,
@@ -53,13 +49,15 @@ from sealbot.domain import (
     StopBot,
     TimerFired,
 )
-from sealbot.domain.money import ZERO
+from sealbot.engine.balances import report_balances
 from sealbot.engine.budget import Budgets
 from sealbot.engine.budgeted import BudgetedVenue
-from sealbot.engine.candles import FeedHub, IndicatorSpec, PollingSource
+from sealbot.engine.candles import FeedHub, PollingSource
 from sealbot.engine.clock import Clock, SystemClock
+from sealbot.engine.control import KillSwitch
 from sealbot.engine.guard import DailySpend, GuardPolicy
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal, JournalOrder, JournalTx
+from sealbot.engine.live import LiveBot, bot_indicators, bot_pairs, wakes
 from sealbot.engine.market import MarketData
 from sealbot.engine.orders import Observation, OrderManager, Rejection
 from sealbot.venues.base import Venue
@@ -97,25 +95,6 @@ class RunnerSettings:
 
 
 @dataclass
-class LiveBot:
-    record: BotRecord
-    module: BotModule
-    config: Any
-    state: Any
-    pairs: tuple[Pair, ...]
-    interest: Interest = Interest.ALWAYS
-    deals: dict[int, Deal] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    @property
-    def running(self) -> bool:
-        return self.record.status == BotStatus.RUNNING
-
-
-@dataclass
 class _Outcome:
     sends: list[Order] = field(default_factory=list)
     cancels: list[Any] = field(default_factory=list)
@@ -125,34 +104,21 @@ class _Outcome:
     record: BotRecord | None = None  # the bot as saved in the step's transaction
 
 
-def wakes(interest: Interest, event: Event) -> bool:
-    """Whether a market event can change a bot that declared ``interest``."""
-    if isinstance(event, CandleClosed):
-        c = event.candle
-        return (interest.every_candle or (interest.below is not None and c.low <= interest.below)
-                or (interest.above is not None and c.high >= interest.above)
-                or (interest.until is not None and c.close_time >= interest.until))
-    if isinstance(event, PriceTicked):
-        return ((interest.below is not None and event.price <= interest.below)
-                or (interest.above is not None and event.price >= interest.above)
-                or (interest.until is not None and event.at >= interest.until))
-    if isinstance(event, TimerFired):
-        return interest.until is not None and event.at >= interest.until
-    return True
+@dataclass
+class _CandleBatch:
+    """One candle for every bot of this account it woke: they step in one transaction."""
+
+    event: CandleClosed
+    bots: list[str]
 
 
-def bot_pairs(config: Any) -> tuple[Pair, ...]:
-    """The pairs a bot config trades (``markets`` list or a single ``market``)."""
-    markets = getattr(config, "markets", None)
-    if markets:
-        return tuple(Pair.parse(m.pair) for m in markets)
-    market = getattr(config, "market", None)
-    return (Pair.parse(market.pair),) if market is not None else ()
+QueueItem = tuple[str | None, Event | Observation | _CandleBatch]
 
 
-def bot_indicators(config: Any) -> tuple[IndicatorSpec, ...]:
-    rsi = getattr(config, "rsi", None)
-    return (IndicatorSpec("rsi", rsi.period, rsi.timeframe),) if rsi is not None else ()
+def _bot_of(item: Event | Observation) -> str | None:
+    """The bot an observation's order belongs to (its client order id names it)."""
+    client_id = getattr(item, "client_id", None)
+    return client_id.bot if isinstance(item, OBSERVATIONS) and client_id is not None else None
 
 
 class AccountRunner:
@@ -169,13 +135,15 @@ class AccountRunner:
                                    budget=budgets.for_account(account.id) if budgets else None)
         self.market = MarketData(venue, clock, settings.market_ttl)
         self.bots: dict[str, LiveBot] = {}
-        self.queue: asyncio.Queue[tuple[str | None, Event | Observation]] = asyncio.Queue()
+        self.queue: asyncio.Queue[QueueItem] = asyncio.Queue()
         self.ready = asyncio.Event()
         self.needs_reconcile = True
         self.steps = 0
         self.on_commands: Callable[[str, Event, int], None] | None = None  # bench/metrics hook
         self._tasks: list[asyncio.Task[None]] = []
         self._poll_now = asyncio.Event()
+        self._batch: _CandleBatch | None = None  # the candle batch still taking bots (last queued)
+        self._queued: dict[str, int] = {}  # bot -> items queued for it (held awake in the hub meanwhile)
 
     # -- lifecycle -------------------------------------------------------------------
     def load_bots(self) -> None:
@@ -189,7 +157,7 @@ class AccountRunner:
         module = bot_module(record.kind)
         config = parse_config(record.kind, record.config)
         state = module.load_state(record.state) if record.state else module.initial_state(config)
-        live = LiveBot(record, module, config, state, bot_pairs(config))
+        live = LiveBot(record, module, config, state, bot_pairs(config), feed_id=f"{self.account.id}:{record.id}")
         live.interest = module.interest(config, state)
         self.bots[record.id] = live
         return live
@@ -211,7 +179,7 @@ class AccountRunner:
     async def stop(self) -> None:
         for live in self.bots.values():
             for pair in live.pairs:
-                self.hub.unsubscribe(self.account.exchange, pair, f"{self.account.id}:{live.id}")
+                self.hub.unsubscribe(self.account.exchange, pair, live.feed_id)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -221,19 +189,71 @@ class AccountRunner:
 
     def _subscribe(self, live: LiveBot) -> None:
         for pair in live.pairs:
-            self.hub.subscribe(self.account.exchange, pair, f"{self.account.id}:{live.id}",
+            self.hub.subscribe(self.account.exchange, pair, live.feed_id,
                                getattr(live.config, "timeframe", None) or self.settings.bot_timeframe,
-                               self._sink, bot_indicators(live.config))
+                               self._sink, bot_indicators(live.config), interest=live.interest)
+            if live.id in self._queued:
+                self.hub.hold_awake(self.account.exchange, pair, live.feed_id, True)
 
+    # -- the queue ---------------------------------------------------------------------
     def _sink(self, ident: str, event: Event) -> None:
+        """The hub's delivery: only candles the bot's indexed interest reaches come here."""
         bot_id = ident.split(":", 1)[1]
+        if isinstance(event, CandleClosed):
+            batch = self._batch
+            if batch is not None and batch.event is event:
+                batch.bots.append(bot_id)  # the same candle for the next bot it woke here
+                self._hold(bot_id)
+                return
+            if self.queue.empty():
+                # Nothing queued ahead: the bot's interest is current, so a candle it
+                # cannot act on is dropped here instead of taking a trip through the queue.
+                live = self.bots.get(bot_id)
+                if live is None or not live.running or not wakes(live.interest, event):
+                    return
+            self._batch = _CandleBatch(event, [bot_id])
+            self._hold(bot_id)
+            self.queue.put_nowait((None, self._batch))
+            return
         if self.queue.empty() and isinstance(event, MARKET_EVENTS):
-            # Nothing queued ahead: the bot's interest is current, so an event it cannot
-            # act on is dropped here instead of taking a trip through the queue.
             live = self.bots.get(bot_id)
             if live is None or not live.running or not wakes(live.interest, event):
                 return
-        self.queue.put_nowait((bot_id, event))
+        self._enqueue(bot_id, event)
+
+    def _enqueue(self, bot_id: str | None, item: Event | Observation) -> None:
+        """Queue one event (for ``bot_id``) or observation (for the bot its order names)."""
+        self._batch = None  # a candle arriving after this must not overtake it
+        self._hold(bot_id if bot_id is not None else _bot_of(item))
+        self.queue.put_nowait((bot_id, item))
+
+    def _hold(self, bot_id: str | None) -> None:
+        """An item is queued for the bot: until it is processed, the interest indexed in
+        the hub may be stale, so every candle reaches the bot (and ``wakes`` decides
+        when the candle's turn comes, against the interest it has then)."""
+        if bot_id is None:
+            return
+        count = self._queued.get(bot_id, 0)
+        self._queued[bot_id] = count + 1
+        if count == 0 and (live := self.bots.get(bot_id)) is not None:
+            for pair in live.pairs:
+                self.hub.hold_awake(self.account.exchange, pair, live.feed_id, True)
+
+    def _release(self, bot_id: str | None) -> None:
+        count = self._queued.get(bot_id, 0) if bot_id is not None else 0
+        if count > 1:
+            self._queued[bot_id] = count - 1  # type: ignore[index]
+            return
+        if count == 1:
+            del self._queued[bot_id]  # type: ignore[arg-type]
+            if (live := self.bots.get(bot_id)) is not None:  # type: ignore[arg-type]
+                for pair in live.pairs:
+                    self.hub.hold_awake(self.account.exchange, pair, live.feed_id, False)
+
+    def _index(self, live: LiveBot) -> None:
+        """Tell the hub what wakes the bot now."""
+        for pair in live.pairs:
+            self.hub.set_interest(self.account.exchange, pair, live.feed_id, live.interest)
 
     async def reconcile(self) -> None:
         """Match the journal with the exchange; bots act only once this succeeded."""
@@ -276,15 +296,15 @@ class AccountRunner:
     async def poll_once(self) -> None:
         self._poll_now.clear()
         if self.needs_reconcile:
-            self.queue.put_nowait((None, TimerFired(self.clock.now())))  # wakes the worker to reconcile
+            self._enqueue(None, TimerFired(self.clock.now()))  # wakes the worker to reconcile
             return
         await self.market.refresh({p for b in self.bots.values() for p in b.pairs})
         for obs in await self.orders.poll():
-            self.queue.put_nowait((None, obs))
+            self._enqueue(None, obs)
         now = self.clock.now()
         for live in self.bots.values():
             if live.running and live.interest.until is not None and live.interest.until <= now:
-                self.queue.put_nowait((live.id, TimerFired(now)))
+                self._enqueue(live.id, TimerFired(now))
 
     async def drain(self) -> None:
         """Process everything queued so far (tests, the benchmark, a clean stop)."""
@@ -292,14 +312,25 @@ class AccountRunner:
             bot_id, item = self.queue.get_nowait()
             await self._process(bot_id, item)
 
-    async def _process(self, bot_id: str | None, item: Event | Observation) -> None:
+    async def _process(self, bot_id: str | None, item: Event | Observation | _CandleBatch) -> None:
         """One queued item; an account that must reconcile does so before anything acts."""
-        if self.needs_reconcile:
-            await self.reconcile()
-        if isinstance(item, OBSERVATIONS):
-            await self._observe(item)
-        elif bot_id is not None:
-            await self.deliver(bot_id, item)
+        if item is self._batch:
+            self._batch = None  # taken: a later candle starts a new batch
+        try:
+            if self.needs_reconcile:
+                await self.reconcile()
+            if isinstance(item, _CandleBatch):
+                await self.deliver_candle(item.event, item.bots)
+            elif isinstance(item, OBSERVATIONS):
+                await self._observe(item)
+            elif bot_id is not None:
+                await self.deliver(bot_id, item)
+        finally:
+            if isinstance(item, _CandleBatch):
+                for held in item.bots:
+                    self._release(held)
+            else:
+                self._release(bot_id if bot_id is not None else _bot_of(item))
 
     # -- one event ----------------------------------------------------------------------
     async def deliver(self, bot_id: str, event: Event) -> int:
@@ -311,28 +342,47 @@ class AccountRunner:
             return 0
         commands = 0
         if isinstance(event, SignalReceived):
-            commands += await self._report_balances(live, event.at)
+            commands += await report_balances(self, live, event.at)
         with self.journal.transaction() as tx:
             state, outcome = self._step(tx, live, event)
         return commands + await self._after_commit(live, state, outcome, event)
 
-    async def _report_balances(self, live: LiveBot, at: datetime) -> int:
-        """The free balances of the bot's assets, stepped in before a signal: what a
-        %-of-balance size is taken from (the backtester models the same events). An
-        exchange that does not answer leaves the bot with what it last heard."""
-        try:
-            balances = await self.venue.fetch_balances()
-        except VenueError as exc:
-            log.warning("account %s: balances for bot %s not fetched (%s)", self.account.id, live.id, exc)
-            return 0
-        commands = 0
-        for asset in sorted({a for pair in live.pairs for a in (pair.base, pair.quote)}):
-            held = balances.get(asset)
-            report = BalanceReported(asset, held.free if held is not None else ZERO, at)
+    async def deliver_candle(self, event: CandleClosed, bot_ids: list[str]) -> int:
+        """Group commit: every bot the candle wakes steps, their new states and order
+        intents commit in one transaction, and only then do the orders go out (each
+        intent is still journalled before its request). A bot whose ``step`` raises
+        fails alone: the others commit, then its error is raised."""
+        stepped: list[tuple[LiveBot, Any, list[Command]]] = []
+        failure: Exception | None = None
+        for bot_id in bot_ids:
+            live = self.bots.get(bot_id)
+            if live is None or not live.running or not wakes(live.interest, event):
+                continue
+            try:
+                state, commands = live.module.step(live.config, live.state, event)
+            except Exception as exc:  # raised below, once its neighbours are committed
+                if failure is not None:
+                    log.exception("account %s: bot %s failed on a candle", self.account.id, bot_id)
+                failure = failure or exc
+                continue
+            stepped.append((live, state, commands))
+        done: list[tuple[LiveBot, Any, _Outcome]] = []
+        if stepped:
             with self.journal.transaction() as tx:
-                state, outcome = self._step(tx, live, report)
-            commands += await self._after_commit(live, state, outcome, report)
-        return commands
+                done = [(live, state, self._apply(tx, live, event, state, commands))
+                        for live, state, commands in stepped]
+        for live, state, outcome in done:
+            self._adopt(live, state, outcome, event)
+        if any(outcome.sends or outcome.cancels or outcome.alerts for _, _, outcome in done):
+            # The candle's decisions are durable; before this account spends time on the
+            # exchange, let every other account woken by the same candle commit its own.
+            await asyncio.sleep(0)
+        total = 0
+        for _live, _state, outcome in done:
+            total += await self._carry_out(outcome)
+        if failure is not None:
+            raise failure
+        return total
 
     async def _observe(self, obs: Observation) -> None:
         with self.journal.transaction() as tx:
@@ -348,6 +398,10 @@ class AccountRunner:
 
     def _step(self, tx: JournalTx, live: LiveBot, event: Event) -> tuple[Any, _Outcome]:
         state, commands = live.module.step(live.config, live.state, event)
+        return state, self._apply(tx, live, event, state, commands)
+
+    def _apply(self, tx: JournalTx, live: LiveBot, event: Event, state: Any, commands: list[Command]) -> _Outcome:
+        """Write one step down: its commands (guarded, journalled) and the bot's new state."""
         outcome = _Outcome(commands=len(commands))
         stored = tx.get_bot(live.id)
         if stored is not None and (stored.status, stored.status_reason) != (live.record.status,
@@ -363,7 +417,7 @@ class AccountRunner:
                 may_send = False
         outcome.record = replace(record, state=live.module.dump_state(state))
         tx.save_bot(outcome.record)
-        return state, outcome
+        return outcome
 
     def _command(self, tx: JournalTx, live: LiveBot, record: BotRecord, command: Command, outcome: _Outcome,
                  may_send: bool, event: Event) -> BotRecord:
@@ -415,15 +469,26 @@ class AccountRunner:
 
     async def _after_commit(self, live: LiveBot, state: Any, outcome: _Outcome, event: Event) -> int:
         """The transaction committed: adopt the state, then do the I/O it asked for."""
+        self._adopt(live, state, outcome, event)
+        return await self._carry_out(outcome)
+
+    def _adopt(self, live: LiveBot, state: Any, outcome: _Outcome, event: Event) -> None:
+        """The step is durable: it becomes the bot's state in memory and in the hub's index."""
         live.state = state
         if outcome.record is not None:
             live.record = outcome.record
-        live.interest = live.module.interest(live.config, state)
+        interest = live.module.interest(live.config, state)
+        if interest != live.interest:
+            live.interest = interest
+            self._index(live)
         self.steps += 1
         if self.on_commands is not None and outcome.commands:
             self.on_commands(live.id, event, outcome.commands)
         for bot_id, follow_up in outcome.follow_ups:
-            self.queue.put_nowait((bot_id, follow_up))
+            self._enqueue(bot_id, follow_up)
+
+    async def _carry_out(self, outcome: _Outcome) -> int:
+        """The I/O a committed step asked for: alerts, orders, cancels."""
         for alert in outcome.alerts:
             await self._send_alert(alert)
         market_sent = False
@@ -474,8 +539,9 @@ class AccountRunner:
         return alert
 
 
-class InProcessRunner:
-    """The default ``Runner``: every account in this process, one ``AccountRunner`` each."""
+class InProcessRunner(KillSwitch):
+    """The default ``Runner``: every account in this process, one ``AccountRunner`` each
+    (its kill switch and panic sell in ``engine.control``)."""
 
     def __init__(self, journal: Journal, venue_factory: VenueFactory, *, guard: GuardPolicy | None = None,
                  clock: Clock | None = None, settings: RunnerSettings | None = None,
@@ -546,63 +612,6 @@ class InProcessRunner:
         for source in list(self._sources.values()):
             await source.stop()
         self._sources.clear()
-
-    # -- kill switch and panic --------------------------------------------------------
-    def _scope(self, *, bot: str | None, account: str | None, user: str | None) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
-        with self.journal.transaction() as tx:
-            for acc in self.journal.accounts():
-                if account is not None and acc.id != account:
-                    continue
-                if user is not None and acc.user != user:
-                    continue
-                ids = [b.id for b in tx.bots(acc.id) if bot is None or b.id == bot]
-                if ids:
-                    found[acc.id] = ids
-        return found
-
-    async def kill(self, *, bot: str | None = None, account: str | None = None, user: str | None = None,
-                   reason: str = "kill switch", cancel_orders: bool = True) -> int:
-        """Stop the bots in scope (one bot, an account, a user, or all when nothing is
-        named) and cancel their open orders. Returns how many bots were stopped."""
-        scope = self._scope(bot=bot, account=account, user=user)
-        stopped = 0
-        for account_id, ids in scope.items():
-            runner = self.accounts.get(account_id)
-            if runner is None:
-                with self.journal.transaction() as tx:
-                    for bot_id in ids:
-                        record = tx.get_bot(bot_id)
-                        if record is not None:
-                            tx.save_bot(replace(record, status=BotStatus.STOPPED, status_reason=reason))
-            else:
-                runner.set_status(ids, BotStatus.STOPPED, reason)
-                if cancel_orders:
-                    await runner.cancel_open_orders(ids)
-            stopped += len(ids)
-        return stopped
-
-    async def pause_account(self, account_id: str, reason: str) -> list[str]:
-        ids = self._scope(bot=None, account=account_id, user=None).get(account_id, [])
-        runner = self.accounts.get(account_id)
-        if runner is not None:
-            runner.set_status(ids, BotStatus.PAUSED, reason)
-        else:
-            with self.journal.transaction() as tx:
-                for bot_id in ids:
-                    record = tx.get_bot(bot_id)
-                    if record is not None:
-                        tx.save_bot(replace(record, status=BotStatus.PAUSED, status_reason=reason))
-        return ids
-
-    def resume(self, account_id: str, bot_ids: list[str]) -> None:
-        self.accounts[account_id].set_status(bot_ids, BotStatus.RUNNING, "resumed")
-
-    async def panic_sell(self, account_id: str, bot_id: str, deal_no: int) -> int:
-        """Close one deal at market now, whatever the bot's status (the guard's spend
-        limits never hold back a closing order)."""
-        runner = self.accounts[account_id]
-        return await runner.deliver(bot_id, CloseAtMarket(deal_no, self.clock.now()))
 
 
 __all__ = [
