@@ -3,7 +3,8 @@
 For each account the runner keeps an ``AccountRunner``: it loads the account's bots
 (config + state) from the journal, reconciles the account with the exchange *before*
 any bot acts, then feeds events one at a time through a single queue (so a bot's state
-changes in exactly one place), and carries out the commands:
+changes in exactly one place), and carries out the commands (``engine.steps`` writes
+them down):
 
 * ``PlaceOrder``: checked by the guard, journalled as pending in the same transaction as
   the bot's new state, then sent by the order manager. A refusal is journalled with its
@@ -11,9 +12,15 @@ changes in exactly one place), and carries out the commands:
 * ``CancelOrder``, ``RaiseAlert``, ``StopBot``, ``DealChanged``: cancelled through the
   manager, stored as alerts, a bot status, deal rows.
 
+Candles reach only the bots they can wake: each bot's ``Interest`` is indexed in the
+``FeedHub`` (``engine.triggers``) and re-indexed after every step. The bots of one
+account woken by one candle are one queue item: they step, their states and order
+intents commit in one transaction (group commit), then the orders go out.
+
 Everything a restart needs is in the journal; nothing lives only in memory. The seam
 to a distributed runner is the ``Runner`` protocol (``start_account``/``stop_account``):
-a worker consuming one queue per account partition would call exactly these.
+a worker consuming one queue per account partition would call exactly these. The kill
+switch and panic sell across accounts live in ``engine.control``.
 """
 
 from __future__ import annotations
@@ -22,31 +29,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sealbot.bots.registry import bot_module, parse_config
 from sealbot.domain import (
     AlertLevel,
-    CancelDeal,
-    CancelOrder,
     CandleClosed,
-    CloseAtMarket,
     Command,
-    DealChanged,
-    DealStatus,
     Event,
     Fill,
     IndicatorUpdated,
     Order,
-    OrderStatus,
-    OrderWasRejected,
     Pair,
-    PlaceOrder,
     PriceTicked,
-    RaiseAlert,
     SignalReceived,
-    StopBot,
     TimerFired,
 )
 from sealbot.engine.balances import report_balances
@@ -56,10 +53,11 @@ from sealbot.engine.candles import FeedHub, PollingSource
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.control import KillSwitch
 from sealbot.engine.guard import DailySpend, GuardPolicy
-from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal, JournalOrder, JournalTx
+from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal
 from sealbot.engine.live import LiveBot, bot_indicators, bot_pairs, wakes
 from sealbot.engine.market import MarketData
 from sealbot.engine.orders import Observation, OrderManager, Rejection
+from sealbot.engine.steps import Outcome, StepWriter
 from sealbot.venues.base import Venue
 from sealbot.venues.errors import VenueError
 
@@ -69,7 +67,6 @@ VenueFactory = Callable[[AccountRecord], Awaitable[Venue]]
 AlertSink = Callable[[AlertRecord], Awaitable[None]]
 MARKET_EVENTS = (CandleClosed, PriceTicked, IndicatorUpdated, TimerFired)
 OBSERVATIONS = (Fill, Order, Rejection)
-OPERATOR_EVENTS = (CloseAtMarket, CancelDeal)
 
 
 class Runner(Protocol):
@@ -95,16 +92,6 @@ class RunnerSettings:
 
 
 @dataclass
-class _Outcome:
-    sends: list[Order] = field(default_factory=list)
-    cancels: list[Any] = field(default_factory=list)
-    alerts: list[AlertRecord] = field(default_factory=list)
-    follow_ups: list[tuple[str, Event]] = field(default_factory=list)
-    commands: int = 0
-    record: BotRecord | None = None  # the bot as saved in the step's transaction
-
-
-@dataclass
 class _CandleBatch:
     """One candle for every bot of this account it woke: they step in one transaction."""
 
@@ -121,7 +108,7 @@ def _bot_of(item: Event | Observation) -> str | None:
     return client_id.bot if isinstance(item, OBSERVATIONS) and client_id is not None else None
 
 
-class AccountRunner:
+class AccountRunner(StepWriter):
     """One account: its bots, its order manager, one event queue, one worker."""
 
     def __init__(self, account: AccountRecord, venue: Venue, journal: Journal, *, guard: GuardPolicy,
@@ -366,7 +353,7 @@ class AccountRunner:
                 failure = failure or exc
                 continue
             stepped.append((live, state, commands))
-        done: list[tuple[LiveBot, Any, _Outcome]] = []
+        done: list[tuple[LiveBot, Any, Outcome]] = []
         if stepped:
             with self.journal.transaction() as tx:
                 done = [(live, state, self._apply(tx, live, event, state, commands))
@@ -396,83 +383,12 @@ class AccountRunner:
             state, outcome = self._step(tx, live, event)
         await self._after_commit(live, state, outcome, event)
 
-    def _step(self, tx: JournalTx, live: LiveBot, event: Event) -> tuple[Any, _Outcome]:
-        state, commands = live.module.step(live.config, live.state, event)
-        return state, self._apply(tx, live, event, state, commands)
-
-    def _apply(self, tx: JournalTx, live: LiveBot, event: Event, state: Any, commands: list[Command]) -> _Outcome:
-        """Write one step down: its commands (guarded, journalled) and the bot's new state."""
-        outcome = _Outcome(commands=len(commands))
-        stored = tx.get_bot(live.id)
-        if stored is not None and (stored.status, stored.status_reason) != (live.record.status,
-                                                                          live.record.status_reason):
-            # the user started, paused or stopped the bot elsewhere (the web process): the
-            # stored status wins, and saving the step must not write the old one back
-            live.record = replace(live.record, status=stored.status, status_reason=stored.status_reason)
-        may_send = live.running or isinstance(event, OPERATOR_EVENTS)
-        record = live.record
-        for command in commands:
-            record = self._command(tx, live, record, command, outcome, may_send, event)
-            if record.status != BotStatus.RUNNING and not isinstance(event, OPERATOR_EVENTS):
-                may_send = False
-        outcome.record = replace(record, state=live.module.dump_state(state))
-        tx.save_bot(outcome.record)
-        return outcome
-
-    def _command(self, tx: JournalTx, live: LiveBot, record: BotRecord, command: Command, outcome: _Outcome,
-                 may_send: bool, event: Event) -> BotRecord:
-        match command:
-            case PlaceOrder(order=order):
-                if tx.get_order(order.client_id) is not None:
-                    return record  # the same step asked twice: the journal already has it
-                if not may_send:
-                    self._refuse(tx, live, order, f"bot {record.status}: no new orders", outcome)
-                    return record
-                decision = self.guard.check(order, user=record.user, account=self.account.id,
-                                            market=self.market.snapshot(order.pair), spend=self.spend,
-                                            day=self.clock.now().date(), closing=self._closing(live, order))
-                if not decision.allowed:
-                    reason = f"guard {decision.rule}: {decision.reason}"
-                    self._refuse(tx, live, order, reason, outcome)
-                    outcome.alerts.append(tx.add_alert(AlertRecord(
-                        record.user, AlertLevel.CRITICAL, "guard.refused", f"bot {live.id}: order "
-                        f"{order.client_id} refused by {reason}; bot paused", self.clock.now(),
-                        self.account.id, live.id)))
-                    return replace(record, status=BotStatus.PAUSED, status_reason=reason)
-                self.orders.journal_new(tx, live.id, order)
-                self.guard.record(self.spend, decision, user=record.user, account=self.account.id,
-                                  day=self.clock.now().date())
-                outcome.sends.append(order)
-            case CancelOrder(client_id=client_id):
-                self.orders.request_cancel(tx, client_id)
-                outcome.cancels.append(client_id)
-            case RaiseAlert(level=level, code=code, message=message):
-                outcome.alerts.append(tx.add_alert(AlertRecord(record.user, level, code, f"bot {live.id}: {message}",
-                                                               self.clock.now(), self.account.id, live.id)))
-            case StopBot(reason=reason):
-                if record.status == BotStatus.PAUSED:
-                    return record  # a pause by the guard or the watchdog keeps its reason for the user
-                return replace(record, status=BotStatus.STOPPED, status_reason=reason)
-            case DealChanged(deal=deal):
-                tx.save_deal(self.account.id, deal)
-                live.deals[deal.no] = deal
-        return record
-
-    def _closing(self, live: LiveBot, order: Order) -> bool:
-        deal = live.deals.get(order.client_id.deal)
-        return deal is not None and deal.status is DealStatus.OPEN and order.side is deal.direction.exit_side
-
-    def _refuse(self, tx: JournalTx, live: LiveBot, order: Order, reason: str, outcome: _Outcome) -> None:
-        tx.add_order(JournalOrder(self.account.id, live.id, replace(order, status=OrderStatus.REJECTED),
-                                  self.clock.now(), reason=reason))
-        outcome.follow_ups.append((live.id, OrderWasRejected(order.client_id, reason, self.clock.now())))
-
-    async def _after_commit(self, live: LiveBot, state: Any, outcome: _Outcome, event: Event) -> int:
+    async def _after_commit(self, live: LiveBot, state: Any, outcome: Outcome, event: Event) -> int:
         """The transaction committed: adopt the state, then do the I/O it asked for."""
         self._adopt(live, state, outcome, event)
         return await self._carry_out(outcome)
 
-    def _adopt(self, live: LiveBot, state: Any, outcome: _Outcome, event: Event) -> None:
+    def _adopt(self, live: LiveBot, state: Any, outcome: Outcome, event: Event) -> None:
         """The step is durable: it becomes the bot's state in memory and in the hub's index."""
         live.state = state
         if outcome.record is not None:
@@ -487,7 +403,7 @@ class AccountRunner:
         for bot_id, follow_up in outcome.follow_ups:
             self._enqueue(bot_id, follow_up)
 
-    async def _carry_out(self, outcome: _Outcome) -> int:
+    async def _carry_out(self, outcome: Outcome) -> int:
         """The I/O a committed step asked for: alerts, orders, cancels."""
         for alert in outcome.alerts:
             await self._send_alert(alert)
