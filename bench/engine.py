@@ -150,9 +150,23 @@ async def run(n_bots: int, candles: list[Candle], per_account: int) -> dict[str,
     }
 
 
-async def signal_latency(n: int, ccxt_throttle: bool = True) -> dict[str, float]:
+# How ccxt's throttle and the limits on both sides are set for a signal-to-order run.
+SIGNAL_MODES: dict[str, str] = {
+    "window": "ccxt throttle on (rolling window), limits lifted on all sides (simex, budgets, ccxt: 10^7 weight/min)",
+    "published": "ccxt throttle on (rolling window), Binance's published limits on all sides, a burst that fits them",
+    "ccxt-default": "ccxt throttle on as ccxt ships it (bucket of capacity 1), limits lifted",
+    "off": "ccxt throttle off, limits lifted (the engine's budgets pace requests)",
+}
+LIFTED_WEIGHT = 10**7
+# Binance's order limit is 50 per 10 s per account (45 with the engine's margin): a burst
+# of this many signals fits it and the minute's request weight.
+PUBLISHED_BURST = 40
+
+
+async def signal_latency(n: int, mode: str = "window") -> dict[str, float]:
     """Signal -> order acknowledged by simex on loopback, through the whole engine path:
-    signal bot step, guard, journal transaction (SQLite), budget, signed ccxt request."""
+    balances fetched, signal bot step, guard, journal transaction (SQLite), budgets, signed
+    ccxt request through ccxt's throttle. ``mode`` is one of ``SIGNAL_MODES``."""
     import sys
     import tempfile
 
@@ -162,10 +176,14 @@ async def signal_latency(n: int, ccxt_throttle: bool = True) -> dict[str, float]
     from sealbot.domain import SignalAction, SignalReceived
     from sealbot.engine.runner import InProcessRunner
     from sealbot.simex import SimexServer
+    from sealbot.venues.throttle import set_weight_per_window
 
+    if mode not in SIGNAL_MODES:
+        raise ValueError(f"unknown mode {mode!r} (one of {', '.join(SIGNAL_MODES)})")
+    published = mode == "published"
     url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     market = {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
-    with SimexServer(speed=0, weight_limit=10**7) as sx:
+    with SimexServer(speed=0, weight_limit=6000 if published else LIFTED_WEIGHT) as sx:
         account = sx.admin.create_account("bench", {"USDT": "1000000"})
         key = sx.admin.create_key(account["id"])
         journal, account_id, _ = seed(url, [])
@@ -178,12 +196,28 @@ async def signal_latency(n: int, ccxt_throttle: bool = True) -> dict[str, float]
             uow.bots.set_status(owner, bot.id, "running")
             bot_id = str(bot.id)
         acks: list[float] = []
+        throttled: list[float] = []
 
         async def factory(_a: AccountRecord) -> Any:
             venue = simex_venue(sx.base_url, key["key"], key["secret"])
-            # ccxt spaces requests by its own rateLimit (Binance: 50 ms); the engine budgets
-            # weight itself, so the figure is given with and without that throttle
-            venue.exchange.enableRateLimit = ccxt_throttle
+            exchange = venue.exchange
+            if mode == "window":
+                set_weight_per_window(exchange, LIFTED_WEIGHT)  # the simex of this run allows that much
+            elif mode == "ccxt-default":  # what CcxtVenue built before: capacity 1, one unit per 50 ms
+                exchange.rateLimiterAlgorithm, exchange.tokenBucket = "leakyBucket", None
+                exchange.init_rest_rate_limiter()
+            elif mode == "off":
+                exchange.enableRateLimit = False
+            throttle = exchange.throttle
+
+            async def timed_throttle(cost: Any = None) -> Any:
+                t0 = time.perf_counter()
+                try:
+                    return await throttle(cost)
+                finally:
+                    throttled.append(time.perf_counter() - t0)
+
+            exchange.throttle = timed_throttle
             original = venue.create_order
 
             async def timed(order: Any) -> Any:
@@ -195,15 +229,17 @@ async def signal_latency(n: int, ccxt_throttle: bool = True) -> dict[str, float]
             return venue
 
         clock = SimexTime(sx.admin.clock()["now_ms"])
-        # exchange limits lifted on both sides: this measures latency, not the budgets' waiting
-        budgets = Budgets(weight_per_minute=10**7, orders_per_10s=10**6)
+        # the engine's per-IP and per-account budgets: Binance's, or lifted like the exchange's
+        budgets = Budgets() if published else Budgets(weight_per_minute=LIFTED_WEIGHT, orders_per_10s=10**6)
         runner = InProcessRunner(journal, factory, clock=clock, budgets=budgets,
                                  guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))),
                                  settings=RunnerSettings(background=False, poll_feeds=False))
         await runner.start_account(account_id)
         acc = runner.accounts[account_id]
         assert bot_id in acc.bots, (bot_id, list(acc.bots))
+        throttled.clear()  # market loading and reconciliation at start are not signals
         lags: list[float] = []
+        t_start = time.perf_counter()
         for i in range(n):
             action = SignalAction.ENTER_LONG if i % 2 == 0 else SignalAction.EXIT_LONG
             before = len(acks)
@@ -214,10 +250,12 @@ async def signal_latency(n: int, ccxt_throttle: bool = True) -> dict[str, float]
                 lags.append(acks[before] - t0)
             await acc.poll_once()
             await acc.drain()
+        wall = time.perf_counter() - t_start
         await runner.stop()
     lags.sort()
     return {"signals": n, "orders": len(lags), "p50_ms": 1000 * statistics.median(lags),
-            "p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))]}
+            "p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))], "max_ms": 1000 * lags[-1],
+            "throttle_max_ms": 1000 * max(throttled, default=0.0), "requests": len(throttled), "wall_s": wall}
 
 
 def main() -> None:
@@ -226,6 +264,8 @@ def main() -> None:
     parser.add_argument("--candles", type=int, default=1500)
     parser.add_argument("--per-account", type=int, default=100)
     parser.add_argument("--signals", type=int, default=200, help="signal-to-order samples on simex (0: skip)")
+    parser.add_argument("--signal-modes", nargs="+", choices=list(SIGNAL_MODES), default=list(SIGNAL_MODES),
+                        help="throttle and limits of the signal runs (see SIGNAL_MODES)")
     args = parser.parse_args()
     logging.getLogger("sealbot.engine.market").setLevel(logging.ERROR)  # the paper venue has no 24h candles
     candles = load_candles(args.candles)
@@ -237,10 +277,13 @@ def main() -> None:
               f"{r['p99_ms']:>8.2f} {r['mem_per_bot_kb']:>7.1f} {r['orders']:>7.0f} {r['closed_deals']:>6.0f} "
               f"{r['seconds']:>7.1f}")
     if args.signals:
-        for throttle in (True, False):
-            r = asyncio.run(signal_latency(args.signals, throttle))
-            print(f"signal -> order acknowledged by simex (loopback, ccxt throttle {'on' if throttle else 'off'}): "
-                  f"{r['orders']:.0f} orders, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
+        print("signal -> order acknowledged by simex (loopback):")
+        for mode in args.signal_modes:
+            n = min(args.signals, PUBLISHED_BURST) if mode == "published" else args.signals
+            r = asyncio.run(signal_latency(n, mode))
+            print(f"  {mode:>12}: {r['orders']:.0f} orders, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
+                  f"max {r['max_ms']:.2f} ms; {r['requests']:.0f} requests, longest throttle wait "
+                  f"{r['throttle_max_ms']:.2f} ms; {r['wall_s']:.1f} s  ({SIGNAL_MODES[mode]})")
 
 
 if __name__ == "__main__":
