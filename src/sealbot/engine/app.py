@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,6 +45,49 @@ class EngineOptions:
     portfolio_full_history_days: int | None = 30  # older snapshots: one per account per day; None: keep all
 
 
+class StoredLimits:
+    """The per-account guard limits users stored (``account_guard_limits``), kept in a live
+    ``GuardPolicy`` that a runner shares: ``reload`` adds, changes and drops them. Limits
+    the embedder put in the policy itself take precedence and are never dropped. Used by
+    the embedded engine and by each scale-out worker (services/worker_upkeep.py)."""
+
+    def __init__(self, session_factory: sessionmaker[Session], policy: GuardPolicy) -> None:
+        self.session_factory, self.policy = session_factory, policy
+        self._explicit = set(policy.accounts)
+
+    def reload(self) -> None:
+        stored = load_account_limits(self.session_factory, self.policy.defaults)
+        accounts = self.policy.accounts
+        for account_id in [a for a in accounts if a not in self._explicit and a not in stored]:
+            del accounts[account_id]
+        accounts.update({a: lim for a, lim in stored.items() if a not in self._explicit})
+
+
+class AccountVenues:
+    """The venue the watchdog and the portfolio refresher use for an account: the runner's
+    while the account runs (one request budget, one session), else one opened for them
+    and kept until ``close``."""
+
+    def __init__(self, runner: InProcessRunner, factory: VenueFactory) -> None:
+        self.runner, self.factory = runner, factory
+        self.idle: dict[str, Venue] = {}
+
+    async def __call__(self, account: AccountRecord) -> Venue:
+        running = self.runner.accounts.get(account.id)
+        if running is not None:
+            return running.venue
+        if account.id not in self.idle:
+            self.idle[account.id] = await self.factory(account)
+        return self.idle[account.id]
+
+    async def close(self, account_ids: Iterable[str] | None = None) -> None:
+        """Close the idle venues of ``account_ids`` (all when None)."""
+        for account_id in list(self.idle) if account_ids is None else list(account_ids):
+            venue = self.idle.pop(account_id, None)
+            if venue is not None:
+                await venue.close()
+
+
 class Engine:
     def __init__(self, session_factory: sessionmaker[Session], venue_factory: VenueFactory, *,
                  options: EngineOptions | None = None, notifier: Notifier | None = None,
@@ -55,34 +99,22 @@ class Engine:
         self.venue_factory = venue_factory
         self.runner = InProcessRunner(self.journal, venue_factory, guard=self.options.guard, clock=self.clock,
                                       settings=self.options.runner, alert_sink=self._deliver)
-        self._idle_venues: dict[str, Venue] = {}
-        self.watchdog = Watchdog(self.journal, self._venue_for, self.runner.pause_account,
+        self.venues = AccountVenues(self.runner, venue_factory)
+        self.watchdog = Watchdog(self.journal, self.venues, self.runner.pause_account,
                                  alert_sink=self._deliver, revoke=revoke, policy=self.options.watchdog,
                                  clock=self.clock, interval=self.options.watchdog_interval)
         self.session_factory = session_factory
-        self._explicit_account_limits = set(self.options.guard.accounts)
-        self.portfolio = PortfolioRefresher(self.journal.accounts, self._venue_for, StorePortfolio(session_factory),
+        self.limits = StoredLimits(session_factory, self.options.guard)
+        self.portfolio = PortfolioRefresher(self.journal.accounts, self.venues, StorePortfolio(session_factory),
                                             interval=self.options.portfolio_interval or 0.0, clock=self.clock,
                                             full_history_days=self.options.portfolio_full_history_days)
 
     def load_account_limits(self) -> None:
         """Stored per-account guard limits into the live policy (the runner shares it)."""
-        stored = load_account_limits(self.session_factory, self.options.guard.defaults)
-        accounts = self.options.guard.accounts
-        for account_id in [a for a in accounts if a not in self._explicit_account_limits and a not in stored]:
-            del accounts[account_id]
-        accounts.update({a: lim for a, lim in stored.items() if a not in self._explicit_account_limits})
+        self.limits.reload()
 
     async def _deliver(self, alert: AlertRecord) -> None:
         await self.notifier.deliver(alert)
-
-    async def _venue_for(self, account: AccountRecord) -> Venue:
-        running = self.runner.accounts.get(account.id)
-        if running is not None:
-            return running.venue
-        if account.id not in self._idle_venues:
-            self._idle_venues[account.id] = await self.venue_factory(account)
-        return self._idle_venues[account.id]
 
     async def start(self) -> list[str]:
         """Start every active account (each reconciles first) and the watchdog; an
@@ -112,9 +144,7 @@ class Engine:
         await self.portfolio.stop()
         await self.watchdog.stop()
         await self.runner.stop()
-        for venue in self._idle_venues.values():
-            await venue.close()
-        self._idle_venues.clear()
+        await self.venues.close()
 
     async def run_until(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM)."""

@@ -8,13 +8,13 @@ same database rows drive a worker on another machine (docs/deploy.md).
 
 ``EngineHost.sync_once`` is the whole contract:
 
-* an account with a running bot and no runner is started (it reconciles first);
-* a bot whose stored status or config changed is brought in line (a stopped bot with a
-  new config is reloaded, keeping its saved state); bots a kill switch stopped have
-  their open orders cancelled;
-* an account that is no longer active (revoked, deleted) is stopped;
+* per-account guard limits users stored are reloaded;
+* every account of the database is brought in line with its stored bots
+  (``engine_sync.AccountSync``, the same code a scale-out worker runs for the
+  partitions it owns): started, bots started/paused/stopped/reloaded, a kill switch's
+  open orders cancelled, revoked and deleted accounts stopped;
 * waiting inbox items are delivered, oldest first, to the bots this engine runs; items
-  of bots it does not run stay in the inbox.
+  of bots it does not run stay in the inbox. (Workers get them from the broker.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import contextlib
 import fcntl
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from typing import IO
 
 import sqlalchemy as sa
@@ -32,30 +31,15 @@ import sqlalchemy as sa
 from sealbot.domain import Event, Refused
 from sealbot.engine.app import Engine, EngineOptions
 from sealbot.engine.clock import Clock
-from sealbot.engine.journal import AccountRecord, BotStatus
 from sealbot.engine.notify import Notifier
-from sealbot.engine.runner import AccountRunner
 from sealbot.services import inbox
-from sealbot.services.kill_switch import KILL_REASON
+from sealbot.services.engine_sync import AccountSync, SyncReport
 from sealbot.services.notifications import build_notifier
 from sealbot.services.platform import Platform
-from sealbot.venues.errors import VenueError
 
 log = logging.getLogger(__name__)
 
-_LIVE = (BotStatus.RUNNING, BotStatus.PAUSED)
-
-
-@dataclass
-class SyncReport:
-    """What one pass changed (the tests and the log read it)."""
-
-    started_accounts: list[str] = field(default_factory=list)
-    stopped_accounts: list[str] = field(default_factory=list)
-    status_changes: list[tuple[str, str]] = field(default_factory=list)  # (bot id, new status)
-    reloaded: list[str] = field(default_factory=list)
-    cancelled_orders: int = 0  # open orders cancelled for bots a kill switch stopped
-    delivered: int = 0
+__all__ = ["EngineHost", "EngineLock", "SyncReport"]
 
 
 class EngineLock:
@@ -112,7 +96,7 @@ class EngineHost:
         self.engine = Engine(platform.session_factory, platform.venue_for, options=options, clock=clock)
         # alerts go to the channels each user configured (docs/notifications.md)
         self.engine.notifier = (notifier_factory or build_notifier)(platform)
-        self._failed: set[str] = set()  # accounts whose exchange could not be reached (retried each pass)
+        self.sync = AccountSync(self.engine.runner, self.engine.journal)
         bind = platform.session_factory.kw["bind"]
         self._lock = EngineLock(bind)
 
@@ -151,55 +135,11 @@ class EngineHost:
                     log.exception("engine sync pass failed")
 
     async def sync_once(self) -> SyncReport:
-        report = SyncReport()
-        runner = self.engine.runner
         self.engine.load_account_limits()  # a user's new per-account guard limits apply from this pass
         active = {account.id: account for account in self.engine.journal.accounts()}
-        for account_id in [a for a in runner.accounts if a not in active]:
-            await runner.stop_account(account_id)
-            report.stopped_accounts.append(account_id)
-        for account in active.values():
-            await self._sync_account(account, report)
+        report = await self.sync.sync(active, list(self.engine.runner.accounts))
         report.delivered = await self._deliver_inbox()
         return report
-
-    async def _sync_account(self, account: AccountRecord, report: SyncReport) -> None:
-        runner = self.engine.runner
-        with self.engine.journal.transaction() as tx:
-            stored = tx.bots(account.id)
-        account_runner = runner.accounts.get(account.id)
-        if account_runner is None:
-            if not any(b.status == BotStatus.RUNNING for b in stored):
-                return
-            try:
-                await runner.start_account(account.id)  # loads every running/paused bot, reconciles
-            except VenueError as exc:
-                if account.id not in self._failed:
-                    log.warning("account %s not started: %s", account.id, exc)
-                self._failed.add(account.id)
-                return
-            self._failed.discard(account.id)
-            report.started_accounts.append(account.id)
-            return
-        killed: list[str] = []
-        for record in stored:
-            live = account_runner.bots.get(record.id)
-            if live is not None and record.config != live.record.config and record.status not in _LIVE:
-                del account_runner.bots[record.id]  # edited while stopped: the new config on next start
-                live = None
-                report.reloaded.append(record.id)
-            if live is None:
-                if record.status == BotStatus.RUNNING:
-                    account_runner.set_status([record.id], BotStatus.RUNNING, record.status_reason or "started")
-                    report.status_changes.append((record.id, record.status))
-                continue
-            if (record.status, record.status_reason) != (live.record.status, live.record.status_reason):
-                _adopt(account_runner, record.id, record.status, record.status_reason)
-                report.status_changes.append((record.id, record.status))
-                if record.status == BotStatus.STOPPED and record.status_reason == KILL_REASON:
-                    killed.append(record.id)
-        if killed:
-            report.cancelled_orders += await account_runner.cancel_open_orders(killed)
 
     async def _deliver_inbox(self) -> int:
         runners = {bot_id: account_runner for account_runner in self.engine.runner.accounts.values()
@@ -212,8 +152,3 @@ class EngineHost:
 
         return await inbox.deliver_pending(self.platform, deliver, bot_ids=[int(b) for b in runners])
 
-
-def _adopt(account_runner: AccountRunner, bot_id: str, status: str, reason: str | None) -> None:
-    """Take a status the user stored (the row already says it: nothing is written back)."""
-    live = account_runner.bots[bot_id]
-    live.record = replace(live.record, status=status, status_reason=reason)

@@ -2,10 +2,11 @@
 
 ``run_worker`` is what ``sealbot worker`` does: it opens the platform (for the venue of
 each account: the signer-bound ccxt venue, as in the embedded engine), builds an
-``engine.scaleout.Worker`` and serves until SIGINT/SIGTERM. ``SignalPublisher`` is the
-webhook gateway's side: a signal the gate accepted is published, persistently and with a
-publisher confirm, to its account's partition, and the call returns only after the
-broker confirmed it.
+``engine.scaleout.Worker`` with a ``WorkerUpkeep`` (owned accounts kept in step with the
+database, watched by the watchdog, valued; services/worker_upkeep.py) and serves until
+SIGINT/SIGTERM. ``SignalPublisher`` is the webhook gateway's side: a signal the gate
+accepted is published, persistently and with a publisher confirm, to its account's
+partition, and the call returns only after the broker confirmed it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from sealbot.config import EngineBackend, Settings
 from sealbot.domain import Pair
 from sealbot.domain.errors import InvalidConfig
+from sealbot.engine.app import EngineOptions
 from sealbot.engine.runner import RunnerSettings
 from sealbot.engine.scaleout.broker import Publisher, Signal, Topology
 from sealbot.engine.scaleout.ingest import Ingestor
@@ -34,6 +36,7 @@ from sealbot.engine.scaleout.worker import Worker, WorkerOptions, new_worker_id
 from sealbot.services import inbox
 from sealbot.services.platform import Platform, open_platform
 from sealbot.services.webhooks import Accepted, SignalGate
+from sealbot.services.worker_upkeep import WorkerUpkeep
 from sealbot.store import make_session_factory
 from sealbot.store.models import Bot
 from sealbot.venues.ccxt_venue import CcxtVenue
@@ -89,7 +92,20 @@ def build_worker(settings: Settings, config: WorkerConfig) -> Worker:
     metrics = WorkerMetrics(options.worker_id)
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port, config.metrics_host)
-    return Worker(platform.session_factory, platform.venue_for, inbox.decode, options, metrics)
+    return worker_for(platform, options, metrics)
+
+
+def worker_for(platform: Platform, options: WorkerOptions, metrics: WorkerMetrics | None = None, *,
+               engine: EngineOptions | None = None, sync_interval: float = 1.0) -> Worker:
+    """A worker on ``platform``'s database and venues that, besides applying its
+    partitions' messages, keeps their accounts in step with the database every
+    ``sync_interval`` seconds, runs the watchdog and the portfolio refresher over them
+    and sends alerts to the users' channels (``engine``: guard, watchdog and refresher
+    settings; the runner's settings are ``options.runner``)."""
+    engine = engine or EngineOptions()
+    upkeep = WorkerUpkeep(platform, options.topology.partitions, options=engine, sync_interval=sync_interval)
+    return Worker(platform.session_factory, platform.venue_for, inbox.decode, options, metrics,
+                  guard=engine.guard, upkeep=upkeep)
 
 
 async def _serve(worker: Worker) -> None:

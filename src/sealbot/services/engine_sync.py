@@ -1,0 +1,124 @@
+"""How an engine keeps its accounts in step with what users change through the web tier.
+
+The web tier only writes the database: a bot started, paused, stopped or re-configured,
+a kill switch (bots stopped with the reason ``KILL_REASON``), an account revoked or
+deleted. ``AccountSync.sync`` is the one place that brings a runner in line with those
+rows, for a given scope of accounts:
+
+* an account with a running bot and no runner is started (it reconciles first);
+* a bot whose stored status or config changed is brought in line (a stopped bot with a
+  new config is reloaded, keeping its saved state); bots a kill switch stopped have
+  their open orders cancelled;
+* an account of the scope that is no longer active (revoked, deleted) is stopped.
+
+The embedded engine (``engine_host.EngineHost``) syncs every account of the database;
+a scale-out worker (``worker_upkeep.WorkerUpkeep``) syncs the accounts of each partition
+it owns, under that partition's fenced scope, so a worker that lost the partition cannot
+commit any of it. Nothing here writes a status the user stored back over the row: a
+status change is adopted in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from sealbot.engine.journal import AccountRecord, BotRecord, BotStatus, Journal
+from sealbot.engine.runner import AccountRunner, InProcessRunner
+from sealbot.services.kill_switch import KILL_REASON
+from sealbot.venues.errors import VenueError
+
+log = logging.getLogger(__name__)
+
+_LIVE = (BotStatus.RUNNING, BotStatus.PAUSED)
+
+
+@dataclass
+class SyncReport:
+    """What one pass changed (the tests and the log read it)."""
+
+    started_accounts: list[str] = field(default_factory=list)
+    stopped_accounts: list[str] = field(default_factory=list)
+    status_changes: list[tuple[str, str]] = field(default_factory=list)  # (bot id, new status)
+    reloaded: list[str] = field(default_factory=list)
+    cancelled_orders: int = 0  # open orders cancelled for bots a kill switch stopped
+    delivered: int = 0  # inbox items delivered (the embedded engine only: workers get them from the broker)
+
+    def add(self, other: SyncReport) -> None:
+        self.started_accounts += other.started_accounts
+        self.stopped_accounts += other.stopped_accounts
+        self.status_changes += other.status_changes
+        self.reloaded += other.reloaded
+        self.cancelled_orders += other.cancelled_orders
+        self.delivered += other.delivered
+
+
+class AccountSync:
+    """Brings ``runner`` in line with the stored accounts and bots of a scope.
+
+    ``reader`` reads the bot rows; it may be an unfenced journal, because every write
+    this makes goes through the runner's own journal (fenced in a worker)."""
+
+    def __init__(self, runner: InProcessRunner, reader: Journal) -> None:
+        self.runner, self.reader = runner, reader
+        self._failed: set[str] = set()  # accounts whose exchange could not be reached (retried each pass)
+
+    async def sync(self, active: Mapping[str, AccountRecord], running: Iterable[str],
+                   report: SyncReport | None = None, *, with_bots: Collection[str] | None = None) -> SyncReport:
+        """One pass over a scope: ``active`` are its active accounts by id, ``running`` the
+        ids of its accounts the runner runs now; ``with_bots``, when given, the accounts
+        that have any bot row (the others have nothing to sync, and are not read)."""
+        report = report if report is not None else SyncReport()
+        for account_id in [a for a in running if a not in active and a in self.runner.accounts]:
+            await self.runner.stop_account(account_id)
+            report.stopped_accounts.append(account_id)
+        scope = [a for a in active.values() if with_bots is None or a.id in with_bots]
+        if not scope:
+            return report
+        with self.reader.transaction() as tx:
+            stored = {account.id: tx.bots(account.id) for account in scope}
+        for account in scope:
+            await self._sync_account(account, stored[account.id], report)
+        return report
+
+    async def _sync_account(self, account: AccountRecord, stored: list[BotRecord], report: SyncReport) -> None:
+        account_runner = self.runner.accounts.get(account.id)
+        if account_runner is None:
+            if not any(b.status == BotStatus.RUNNING for b in stored):
+                return
+            try:
+                await self.runner.start_account(account.id)  # loads every running/paused bot, reconciles
+            except VenueError as exc:
+                if account.id not in self._failed:
+                    log.warning("account %s not started: %s", account.id, exc)
+                self._failed.add(account.id)
+                return
+            self._failed.discard(account.id)
+            report.started_accounts.append(account.id)
+            return
+        killed: list[str] = []
+        for record in stored:
+            live = account_runner.bots.get(record.id)
+            if live is not None and record.config != live.record.config and record.status not in _LIVE:
+                del account_runner.bots[record.id]  # edited while stopped: the new config on next start
+                live = None
+                report.reloaded.append(record.id)
+            if live is None:
+                if record.status == BotStatus.RUNNING:
+                    account_runner.set_status([record.id], BotStatus.RUNNING, record.status_reason or "started")
+                    report.status_changes.append((record.id, record.status))
+                continue
+            if (record.status, record.status_reason) != (live.record.status, live.record.status_reason):
+                _adopt(account_runner, record.id, record.status, record.status_reason)
+                report.status_changes.append((record.id, record.status))
+                if record.status == BotStatus.STOPPED and record.status_reason == KILL_REASON:
+                    killed.append(record.id)
+        if killed:
+            report.cancelled_orders += await account_runner.cancel_open_orders(killed)
+
+
+def _adopt(account_runner: AccountRunner, bot_id: str, status: str, reason: str | None) -> None:
+    """Take a status the user stored (the row already says it: nothing is written back)."""
+    live = account_runner.bots[bot_id]
+    live.record = replace(live.record, status=status, status_reason=reason)
