@@ -78,3 +78,14 @@ def test_every_dca_state_dumps_as_the_walk_does_and_loads_back(cfg: dca.DcaConfi
         dumped = dca.dump_state(state)
         assert dumped == walk(state)
         assert load_dataclass(dca.DcaState, dumped) == state
+
+
+@dataclass(frozen=True)
+class Node:
+    label: Direction
+    child: Node | None = None
+
+
+def test_a_recursive_dataclass_dumps_as_the_walk_does() -> None:
+    tree = Node(Direction.LONG, Node(Direction.SHORT, Node(Direction.LONG)))
+    assert dump_dataclass(tree) == walk(tree)

@@ -66,6 +66,7 @@ def _dump(value: object) -> JsonValue:
 
 _UNSEEN = object()
 _DUMPERS: dict[type, object] = {}  # type -> its compiled dumper, or None: not a plain dataclass
+_COMPILING: set[type] = set()
 
 
 def _dumper(cls: type) -> Callable[[Any], JsonValue] | None:
@@ -76,17 +77,54 @@ def _dumper(cls: type) -> Callable[[Any], JsonValue] | None:
     names = _field_names(cls)
     if names is None:
         if issubclass(cls, Enum):
-            return operator.attrgetter("value")
+            return operator.attrgetter("_value_")  # what ``.value`` returns, without the descriptor
         if cls is datetime:
             return datetime.isoformat
         return operator.attrgetter("symbol") if cls is Pair else None
+    scope: dict[str, Any] = {"atoms": _ATOMS, "decimal": Decimal, "dump": _dump, "datetime": datetime}
+    _COMPILING.add(cls)  # a field of its own type (a recursive dataclass) takes the walk
+    try:
+        fields = [_field_expr(f"x{i}", hint, scope) for i, hint in enumerate(_declared(cls, names))]
+    finally:
+        _COMPILING.discard(cls)
     lines = [f"    x{i} = v.{name}" for i, name in enumerate(names)]
-    items = ", ".join(f"{name!r}: x{i} if type(x{i}) in atoms else str(x{i}) if type(x{i}) is decimal else dump(x{i})"
-                      for i, name in enumerate(names))
+    items = ", ".join(f"{name!r}: {expr}" for name, expr in zip(names, fields, strict=True))
     source = "def dump_one(v):\n" + "\n".join(lines) + f"\n    return {{{items}}}\n"
-    scope: dict[str, Any] = {"atoms": _ATOMS, "decimal": Decimal, "dump": _dump}
     exec(compile(source, f"<dump {cls.__qualname__}>", "exec"), scope)  # noqa: S102 - names only from dataclasses.fields
     return typing.cast(Callable[[Any], JsonValue], scope["dump_one"])
+
+
+def _declared(cls: type, names: tuple[str, ...]) -> list[Any]:
+    """The fields' declared types (``Any`` where the hints cannot be resolved)."""
+    try:
+        hints = _hints(cls)
+    except (NameError, TypeError):
+        return [Any] * len(names)
+    return [hints.get(name, Any) for name in names]
+
+
+def _field_expr(x: str, hint: Any, scope: dict[str, Any]) -> str:
+    """The expression dumping variable ``x``: atoms and Decimals inline, then one fast
+    path for the field's declared type (guarded by the value's exact type, so a field
+    holding something else still takes the walk)."""
+    inline = f"{x} if type({x}) in atoms else str({x}) if type({x}) is decimal else "
+    kinds = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) in (
+        typing.Union, types.UnionType) else [hint]
+    if len(kinds) == 1:
+        kind = kinds[0]
+        if typing.get_origin(kind) is tuple:
+            return inline + f"[dump(i) for i in {x}] if type({x}) is tuple else dump({x})"
+        if kind is datetime:
+            return inline + f"{x}.isoformat() if type({x}) is datetime else dump({x})"
+        if isinstance(kind, type) and issubclass(kind, Enum):
+            name = f"t{len(scope)}"
+            scope[name] = kind
+            return inline + f"{x}._value_ if type({x}) is {name} else dump({x})"
+        if isinstance(kind, type) and _field_names(kind) is not None and kind not in _COMPILING:
+            name = f"t{len(scope)}"
+            scope[name], scope[f"d{name}"] = kind, _dumper(kind)
+            return inline + f"d{name}({x}) if type({x}) is {name} else dump({x})"
+    return inline + f"dump({x})"
 
 
 def _dump_other(value: object) -> JsonValue:
