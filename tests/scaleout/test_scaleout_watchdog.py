@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from engine.receivers import WebhookReceiver
 from sealbot.engine.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
 from sealbot.engine.scaleout.broker import Topology
+from sealbot.engine.scaleout.partitions import PartitionStore
 from sealbot.services import notifications
 from sealbot.services.bots import create_bot
 from sealbot.services.platform import Platform
@@ -141,3 +142,26 @@ async def test_a_worker_taking_a_partition_over_continues_from_the_stored_baseli
         assert await until(lambda: _statuses(platform) == {"paused"}, 5)
     [alert] = _alerts(platform, "watchdog.permission_drift")
     assert alert.level == "critical" and "withdrawals were enabled" in alert.message
+
+
+async def test_each_account_is_watched_by_its_partitions_owner_alone(
+        pg_url: str, topology: Topology, tmp_path: Path, simex: SimexServer) -> None:
+    platform = make_platform(tmp_path, pg_url, simex)
+    accounts = [str((await linked_account(platform, simex, f"spread{i}")).account) for i in range(6)]
+    store = PartitionStore(platform.session_factory, topology.partitions)
+    assert len({store.partition_of(a) for a in accounts}) > 1
+    options = engine_options(1.0)
+    async with running_worker(platform, topology, "a", engine=options, sync_interval=SYNC) as a, \
+            running_worker(platform, topology, "b", engine=options, sync_interval=SYNC, owns_all=False) as b:
+        half = topology.partitions // 2
+        assert await until(lambda: len(a.owned) == len(b.owned) == half, 30), (a.owned, b.owned)
+        owner = {p: w for w in (a, b) for p in w.owned}
+        before = {w.id: dict(upkeep_of(w).stats.checked) for w in (a, b)}
+        await asyncio.sleep(3.5)  # three checks of every account at a 1 s interval
+        assert {p: w for w in (a, b) for p in w.owned} == owner, "the shares moved during the test"
+        for account in accounts:
+            mine = owner[store.partition_of(account)]
+            other = b if mine is a else a
+            done = {w.id: upkeep_of(w).stats.checked.get(account, 0) - before[w.id].get(account, 0)
+                    for w in (a, b)}
+            assert done[mine.id] >= 2 and done[other.id] == 0, (account, done)
