@@ -1,6 +1,7 @@
 """Engine throughput: N DCA bots in one process fed by one replayed candle stream.
 
     .venv/bin/python bench/engine.py [--bots 100 1000 10000] [--candles 1500] [--per-account 100]
+                                     [--sequential] [--default-gc] [--signals 0]
 
 Each bot is a real DCA bot (market base order, 3 safety orders, take profit 1.0-1.9 %, staggered cooldowns) on
 BTC/USDT, on paper accounts of ``--per-account`` bots each, all subscribed to the same
@@ -13,11 +14,18 @@ Also: signal-to-order latency, a signal event handed to the runner -> the order
 acknowledged by simex over loopback HTTP (signal bot, guard, SQLite journal, signed
 ccxt request), p50/p99 over ``--signals`` samples.
 
-Printed: events/s (events delivered to bots, woken or skipped by interest, per
-second of wall time), p50/p99 lag from a candle's publication to the command a bot
-produced on that candle (commands a bot produced on a fill are not candle lag), and
-resident memory per bot (RSS growth / N). Per candle, the stream reaches every
-account's bots first; then the exchange side runs (paper matching, fill polls).
+Printed: events/s (candle-bot pairs handled per second of wall time: each candle is
+offered to every bot's trigger in the hub's index, and reaches only the bots it wakes),
+p50/p99 lag from a candle's publication to the moment the journal transaction holding
+a command's order intent committed (per command; commands a bot produced on a fill are
+not candle lag), the same over every candle but the first ("st.": steady state; on the
+first candle every bot opens its first deal at once), and resident memory per bot (RSS
+growth / N). Per candle, the stream reaches every account's bots first, the accounts
+drained concurrently as the engine's account workers run (``--sequential``: one after
+the other, each account's sends before the next account's steps); then the exchange
+side runs (paper matching, fill polls), then the idle-time garbage collection the
+engine's ``QuietCollector`` does between candles (``--default-gc``: CPython's own
+schedule).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from sealbot.domain import Candle, CandleClosed, MarketRules, Pair
 from sealbot.engine.budget import Budgets
 from sealbot.engine.candles import FeedHub
 from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot
+from sealbot.engine.heap import QuietCollector
 from sealbot.engine.journal import AccountRecord, BotRecord, MemoryJournal
 from sealbot.engine.runner import AccountRunner, RunnerSettings
 from sealbot.venues.paper import PaperVenue
@@ -85,7 +94,8 @@ def dca(bot_id: str, k: int) -> dict[str, Any]:
             "take_profit": str(Decimal("1.0") + Decimal(k % 10) / 10), "cooldown": 60 * (k % 7)}
 
 
-async def run(n_bots: int, candles: list[Candle], per_account: int) -> dict[str, float]:
+async def run(n_bots: int, candles: list[Candle], per_account: int, sequential: bool = False,
+              quiet_gc: bool = True) -> dict[str, float]:
     before = rss_mb()
     clock = ReplayClock()
     journal = MemoryJournal()
@@ -94,7 +104,17 @@ async def run(n_bots: int, candles: list[Candle], per_account: int) -> dict[str,
                                     max_daily_notional=None, min_quote_volume_24h=Decimal(0)))
     settings = RunnerSettings(poll_feeds=False, background=False, market_ttl=1e12)
     lags: list[float] = []
+    steady: list[float] = []  # lags of every candle but the first (where every bot opens its first deal)
     published = [0.0]
+    first = [True]
+
+    def lag(_bot: str, event: object, _n: int) -> None:
+        if isinstance(event, CandleClosed):
+            waited = time.perf_counter() - published[0]
+            lags.append(waited)
+            if not first[0]:
+                steady.append(waited)
+
     accounts: list[tuple[AccountRunner, PaperVenue]] = []
     n_accounts = max(1, n_bots // per_account)
     for a in range(n_accounts):
@@ -107,44 +127,58 @@ async def run(n_bots: int, candles: list[Candle], per_account: int) -> dict[str,
         venue = PaperVenue({BTC: RULES}, {"USDT": Decimal(10**9)}, clock=clock.now)
         venue.on_price(BTC, candles[0].open, candles[0].open_time)
         runner = AccountRunner(account, venue, journal, guard=guard, hub=hub, clock=clock, settings=settings)
-        runner.on_commands = lambda _bot, event, _n: (lags.append(time.perf_counter() - published[0])
-                                                      if isinstance(event, CandleClosed) else None)
+        runner.on_commands = lag
         runner.market.set(MarketSnapshot(BTC, last=candles[0].open, quote_volume_24h=Decimal(10**12)))
         await runner.start()
         accounts.append((runner, venue))
+    # the engine's QuietCollector (RunnerSettings.quiet_gc): settled once the accounts are
+    # loaded, full collections only when every account is idle (here: after each candle)
+    collector = QuietCollector() if quiet_gc else None
+    if collector is not None:
+        collector.install()
     loaded = rss_mb()
-    events = 0
-
-    def count(_ident: str, _event: object) -> None:
-        nonlocal events
-        events += 1
+    offered = woken = 0
 
     start = time.perf_counter()
     steps_before = sum(r.steps for r, _ in accounts)
-    for candle in candles:
+    for i, candle in enumerate(candles):
+        first[0] = i == 0
         clock.at = candle.close_time
         published[0] = time.perf_counter()
-        events += hub.publish("binance", candle)
+        offered += hub.subscriber_count("binance", BTC)  # each bot's trigger is looked at...
+        woken += hub.publish("binance", candle)  # ...and only the bots the candle reaches get it
         # the candle reaches every bot first (the lag measured: candle -> command), then
         # the exchange side: the paper venues match and each account polls its fills (as
         # the poller task does on its own interval; their commands are not candle lag)
         for runner, _venue in accounts:
             runner.market.set(MarketSnapshot(BTC, last=candle.close, quote_volume_24h=Decimal(10**12)))
-            await runner.drain()
+        if sequential:
+            for runner, _venue in accounts:
+                await runner.drain()
+        else:  # as the engine's account workers do: each account runs concurrently with the others
+            await asyncio.gather(*(runner.drain() for runner, _venue in accounts if not runner.queue.empty()))
         for runner, venue in accounts:
             if venue.on_price(BTC, candle.close, candle.close_time) or runner.poll_due:
                 await runner.poll_once()
                 await runner.drain()
+        if collector is not None:
+            collector.idle()
     elapsed = time.perf_counter() - start
+    if collector is not None:
+        collector.uninstall()
     after = rss_mb()
     orders = len(journal.data.orders)
     deals = sum(1 for d in journal.data.deals.values() if d.status.value == "closed")
     lags.sort()
+    steady.sort()
     return {
-        "bots": n_bots, "candles": len(candles), "events": events, "seconds": elapsed,
-        "events_per_s": events / elapsed, "steps": sum(r.steps for r, _ in accounts) - steps_before,
+        "bots": n_bots, "candles": len(candles), "events": offered, "woken": woken, "seconds": elapsed,
+        "events_per_s": offered / elapsed, "steps": sum(r.steps for r, _ in accounts) - steps_before,
         "p50_ms": 1000 * statistics.median(lags) if lags else 0.0,
         "p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
+        "steady_p50_ms": 1000 * statistics.median(steady) if steady else 0.0,
+        "steady_p99_ms": 1000 * steady[int(0.99 * (len(steady) - 1))] if steady else 0.0,
+        "commands_on_candles": len(lags), "commands_on_first": len(lags) - len(steady),
         "mem_per_bot_kb": 1024 * (after - before) / n_bots, "load_mem_per_bot_kb": 1024 * (loaded - before) / n_bots,
         "orders": orders, "closed_deals": deals,
     }
@@ -263,6 +297,11 @@ def main() -> None:
     parser.add_argument("--bots", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--candles", type=int, default=1500)
     parser.add_argument("--per-account", type=int, default=100)
+    parser.add_argument("--sequential", action="store_true",
+                        help="drain the accounts one after another (each account's sends before the next account's "
+                             "steps) instead of concurrently, as the engine's account workers run")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="CPython's own collection schedule instead of the engine's QuietCollector")
     parser.add_argument("--signals", type=int, default=200, help="signal-to-order samples on simex (0: skip)")
     parser.add_argument("--signal-modes", nargs="+", choices=list(SIGNAL_MODES), default=list(SIGNAL_MODES),
                         help="throttle and limits of the signal runs (see SIGNAL_MODES)")
@@ -270,12 +309,12 @@ def main() -> None:
     logging.getLogger("sealbot.engine.market").setLevel(logging.ERROR)  # the paper venue has no 24h candles
     candles = load_candles(args.candles)
     print(f"{'bots':>6} {'candles':>7} {'events/s':>10} {'steps':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'KB/bot':>7} {'orders':>7} {'deals':>6} {'wall s':>7}")
+          f"{'st.p50':>8} {'st.p99':>8} {'KB/bot':>7} {'orders':>7} {'deals':>6} {'wall s':>7}")
     for n in args.bots:
-        r = asyncio.run(run(n, candles, min(args.per_account, n)))
+        r = asyncio.run(run(n, candles, min(args.per_account, n), args.sequential, not args.default_gc))
         print(f"{n:>6} {len(candles):>7} {r['events_per_s']:>10.0f} {r['steps']:>8.0f} {r['p50_ms']:>8.2f} "
-              f"{r['p99_ms']:>8.2f} {r['mem_per_bot_kb']:>7.1f} {r['orders']:>7.0f} {r['closed_deals']:>6.0f} "
-              f"{r['seconds']:>7.1f}")
+              f"{r['p99_ms']:>8.2f} {r['steady_p50_ms']:>8.2f} {r['steady_p99_ms']:>8.2f} {r['mem_per_bot_kb']:>7.1f} "
+              f"{r['orders']:>7.0f} {r['closed_deals']:>6.0f} {r['seconds']:>7.1f}")
     if args.signals:
         print("signal -> order acknowledged by simex (loopback):")
         for mode in args.signal_modes:

@@ -53,6 +53,7 @@ from sealbot.engine.candles import FeedHub, PollingSource
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.control import KillSwitch
 from sealbot.engine.guard import DailySpend, GuardPolicy
+from sealbot.engine.heap import QuietCollector
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal
 from sealbot.engine.live import LiveBot, bot_indicators, bot_pairs, wakes
 from sealbot.engine.market import MarketData
@@ -89,6 +90,7 @@ class RunnerSettings:
     egress_ip: str = "default"  # accounts behind the same IP share one request-weight budget
     resend_window: float = 300.0  # seconds (engine clock) a journalled, never-sent order may still be sent
     in_flight_window: float = 15.0  # seconds (engine clock) an unanswered order request may still execute
+    quiet_gc: bool = False  # full garbage collections only while every account is idle (engine.heap)
 
 
 @dataclass
@@ -127,6 +129,7 @@ class AccountRunner(StepWriter):
         self.needs_reconcile = True
         self.steps = 0
         self.on_commands: Callable[[str, Event, int], None] | None = None  # bench/metrics hook
+        self.on_idle: Callable[[], None] | None = None  # the worker emptied the queue
         self._tasks: list[asyncio.Task[None]] = []
         self._poll_now = asyncio.Event()
         self._batch: _CandleBatch | None = None  # the candle batch still taking bots (last queued)
@@ -192,7 +195,7 @@ class AccountRunner(StepWriter):
                 batch.bots.append(bot_id)  # the same candle for the next bot it woke here
                 self._hold(bot_id)
                 return
-            if self.queue.empty():
+            if self._current(bot_id):
                 # Nothing queued ahead: the bot's interest is current, so a candle it
                 # cannot act on is dropped here instead of taking a trip through the queue.
                 live = self.bots.get(bot_id)
@@ -202,11 +205,16 @@ class AccountRunner(StepWriter):
             self._hold(bot_id)
             self.queue.put_nowait((None, self._batch))
             return
-        if self.queue.empty() and isinstance(event, MARKET_EVENTS):
+        if isinstance(event, MARKET_EVENTS) and self._current(bot_id):
             live = self.bots.get(bot_id)
             if live is None or not live.running or not wakes(live.interest, event):
                 return
         self._enqueue(bot_id, event)
+
+    def _current(self, bot_id: str) -> bool:
+        """The bot's ``interest`` is the one its next event will be judged by: nothing is
+        queued, and the bot is not in the middle of a step (held: see ``_hold``)."""
+        return self.queue.empty() and bot_id not in self._queued
 
     def _enqueue(self, bot_id: str | None, item: Event | Observation) -> None:
         """Queue one event (for ``bot_id``) or observation (for the bot its order names)."""
@@ -263,6 +271,8 @@ class AccountRunner(StepWriter):
             except Exception:  # logged with its traceback; the account reconciles before acting again
                 log.exception("account %s: step failed; reconciling before the next event", self.account.id)
                 self.needs_reconcile = True
+            if self.on_idle is not None and self.queue.empty():
+                self.on_idle()
 
     async def _poller(self) -> None:
         while True:
@@ -360,10 +370,13 @@ class AccountRunner(StepWriter):
                         for live, state, commands in stepped]
         for live, state, outcome in done:
             self._adopt(live, state, outcome, event)
-        if any(outcome.sends or outcome.cancels or outcome.alerts for _, _, outcome in done):
+        if done:
             # The candle's decisions are durable; before this account spends time on the
-            # exchange, let every other account woken by the same candle commit its own.
+            # exchange (or on re-indexing), let every other account woken by the same
+            # candle commit its own. Its bots stay held awake in the hub meanwhile.
             await asyncio.sleep(0)
+        for live, state, _outcome in done:
+            self._reindex(live, state)
         total = 0
         for _live, _state, outcome in done:
             total += await self._carry_out(outcome)
@@ -386,22 +399,26 @@ class AccountRunner(StepWriter):
     async def _after_commit(self, live: LiveBot, state: Any, outcome: Outcome, event: Event) -> int:
         """The transaction committed: adopt the state, then do the I/O it asked for."""
         self._adopt(live, state, outcome, event)
+        self._reindex(live, state)
         return await self._carry_out(outcome)
 
     def _adopt(self, live: LiveBot, state: Any, outcome: Outcome, event: Event) -> None:
-        """The step is durable: it becomes the bot's state in memory and in the hub's index."""
+        """The step is durable: it becomes the bot's state (then ``_reindex``)."""
         live.state = state
         if outcome.record is not None:
             live.record = outcome.record
-        interest = live.module.interest(live.config, state)
-        if interest != live.interest:
-            live.interest = interest
-            self._index(live)
         self.steps += 1
         if self.on_commands is not None and outcome.commands:
             self.on_commands(live.id, event, outcome.commands)
         for bot_id, follow_up in outcome.follow_ups:
             self._enqueue(bot_id, follow_up)
+
+    def _reindex(self, live: LiveBot, state: Any) -> None:
+        """What wakes the bot now, in memory and in the hub's trigger index."""
+        interest = live.module.interest(live.config, state)
+        if interest != live.interest:
+            live.interest = interest
+            self._index(live)
 
     async def _carry_out(self, outcome: Outcome) -> int:
         """The I/O a committed step asked for: alerts, orders, cancels."""
@@ -471,6 +488,7 @@ class InProcessRunner(KillSwitch):
         self.hub = FeedHub(self.settings.base_timeframe)
         self.spend = DailySpend()
         self.accounts: dict[str, AccountRunner] = {}
+        self.collector = QuietCollector() if self.settings.quiet_gc else None
         self._sources: dict[tuple[str, Pair], PollingSource] = {}
         self.hub.on_first_subscriber = self._open_feed
         self.hub.on_last_unsubscribed = self._close_feed
@@ -515,6 +533,15 @@ class InProcessRunner(KillSwitch):
         except BaseException:
             del self.accounts[account_id]
             raise
+        if self.collector is not None:
+            runner.on_idle = self._idle
+            self.collector.install()  # the account's bots are long-lived: settled, out of later collections
+
+    def _idle(self) -> None:
+        """An account's queue ran empty: if every account's has, a full collection may run."""
+        if self.collector is not None and self.collector.due() and all(
+                a.queue.empty() for a in self.accounts.values()):
+            self.collector.collect()
 
     async def stop_account(self, account_id: str) -> None:
         runner = self.accounts.pop(account_id, None)
@@ -528,6 +555,8 @@ class InProcessRunner(KillSwitch):
         for source in list(self._sources.values()):
             await source.stop()
         self._sources.clear()
+        if self.collector is not None:
+            self.collector.uninstall()
 
 
 __all__ = [
