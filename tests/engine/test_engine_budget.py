@@ -130,3 +130,50 @@ async def test_every_venue_call_draws_its_weight_and_a_429_blocks_the_whole_ip()
     with pytest.raises(RateLimited):
         await venue.fetch_ticker(btc)
     assert budget.blocked_until > clock.monotonic()
+
+
+class BootClock(FakeClock):
+    """Like the process's real clocks: monotonic time counts from boot (here 31 s off the
+    minute boundaries), the exchange counts its minutes on wall time (``wall``)."""
+
+    def monotonic(self) -> float:
+        return self.t + 31.0
+
+    def wall(self) -> float:
+        return self.t
+
+
+async def test_windows_follow_the_exchanges_wall_clock_minutes_not_the_monotonic_clock() -> None:
+    clock = BootClock(start=661.0)  # wall time 1 s into the exchange minute 660-720
+    budget = Budget("ip", [RateLimit(5400, 60.0)], clock, wall=clock.wall)
+    spent: dict[float, int] = {}
+
+    async def request(weight: int) -> None:
+        await budget.acquire(weight)
+        minute = (clock.wall() // 60) * 60
+        spent[minute] = spent.get(minute, 0) + weight
+
+    for _ in range(270):  # the minute's whole budget at wall 661
+        await request(20)
+    # 30 s later the monotonic clock is past a minute boundary (661 + 31 + 30 = 722), the
+    # exchange's minute is not: what is asked now waits for wall 720, not granted at once
+    clock.advance(30.0)
+    await request(20)
+    assert clock.wall() == pytest.approx(720.0)
+    assert spent == {660.0: 5400, 720.0: 20}
+
+
+def test_the_engines_system_clock_budgets_count_on_wall_time() -> None:
+    import time
+
+    from sealbot.engine.budget import wall_time_of
+    from sealbot.engine.clock import SystemClock
+
+    assert wall_time_of(SystemClock()) is time.time
+    fake = FakeClock()
+    assert wall_time_of(fake) == fake.monotonic
+    budget = Budgets().for_ip("ip")  # the engine's default clock
+    before = time.time()
+    assert budget.try_acquire(20)
+    after = time.time()
+    assert budget.limits[0].start in {(before // 60) * 60, (after // 60) * 60}

@@ -5,8 +5,12 @@ then 418 with a ban from 2 minutes to 3 days). One bot never overshoots alone; a
 thousand bots on one account do, unless they draw from one budget. So:
 
 * ``RateLimit``: at most ``limit`` units per fixed window of ``window`` seconds, windows
-  aligned on the clock like the exchange counts them (Binance's weight resets each
-  minute). ``acquire`` waits for the next window rather than overshooting.
+  aligned on the wall clock like the exchange counts them (Binance: "a 1 MINUTE interval
+  starts every minute", developers.binance.com/docs/binance-spot-api-docs/rest-api/limits;
+  the order count likewise per 10 s and per day). ``acquire`` waits for the next window
+  rather than overshooting. Windows counted on the process's monotonic clock (which
+  starts at boot) would begin at an arbitrary offset from the exchange's, and two of
+  them could put twice the limit into one exchange minute.
 * ``Budget``: several ``RateLimit`` at once (orders: 50 per 10 s *and* 160,000 per day)
   plus a block after the exchange said stop: ``Retry-After`` after a 429, and a hard
   back-off after a 418 that doubles on each repeat.
@@ -17,6 +21,8 @@ thousand bots on one account do, unless they draw from one budget. So:
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sealbot.engine.clock import Clock, SystemClock
@@ -59,13 +65,26 @@ class RateLimit:
         self.used = max(self.used, used)
 
 
-class Budget:
-    """Units drawn from all ``limits`` together; callers queue in arrival order."""
+def wall_time_of(clock: Clock) -> Callable[[], float]:
+    """The time a budget's windows are aligned on: the wall clock the exchange counts by.
+    A ``SystemClock``'s monotonic time starts at boot, so it is ``time.time`` there (its
+    subclasses too: the demo's accelerated clock speeds up ``now()``, not the exchange's
+    minutes); a test's clock, whose monotonic time is moved by hand, stands for it."""
+    return time.time if isinstance(clock, SystemClock) else clock.monotonic
 
-    def __init__(self, name: str, limits: list[RateLimit], clock: Clock | None = None) -> None:
+
+class Budget:
+    """Units drawn from all ``limits`` together; callers queue in arrival order.
+
+    ``wall`` gives the time the windows are aligned on (``wall_time_of(clock)`` unless
+    given); waiting is the clock's ``sleep``."""
+
+    def __init__(self, name: str, limits: list[RateLimit], clock: Clock | None = None,
+                 wall: Callable[[], float] | None = None) -> None:
         self.name = name
         self.limits = limits
         self.clock: Clock = clock or SystemClock()
+        self._now = wall or wall_time_of(self.clock)
         self.blocked_until = 0.0
         self.bans = 0
         self._lock = asyncio.Lock()
@@ -78,7 +97,7 @@ class Budget:
         waited = 0.0
         async with self._lock:
             while True:
-                now = self.clock.monotonic()
+                now = self._now()
                 wait = max([self.blocked_until - now] + [limit.wait_for(units, now) for limit in self.limits])
                 if wait <= 0:
                     for limit in self.limits:
@@ -89,7 +108,7 @@ class Budget:
 
     def try_acquire(self, units: int = 1) -> bool:
         """Take ``units`` only if they fit right now (never waits)."""
-        now = self.clock.monotonic()
+        now = self._now()
         if self.blocked_until > now or any(limit.wait_for(units, now) > 0 for limit in self.limits):
             return False
         for limit in self.limits:
@@ -98,7 +117,7 @@ class Budget:
 
     def rate_limited(self, retry_after: float | None) -> None:
         """The exchange answered 429: stop until ``Retry-After`` (or the window's end)."""
-        now = self.clock.monotonic()
+        now = self._now()
         if retry_after is None:
             # no Retry-After: wait out the shortest window (the one a burst overflows)
             retry_after = min(limit.start + limit.window - now for limit in self.limits)
@@ -108,13 +127,13 @@ class Budget:
         """The exchange answered 418 (banned): back off hard, doubling on each repeat."""
         backoff = min(BAN_BACKOFF_START * 2**self.bans, BAN_BACKOFF_MAX)
         self.bans += 1
-        now = self.clock.monotonic()
+        now = self._now()
         self.blocked_until = max(self.blocked_until, now + max(backoff, retry_after or 0.0))
 
     def observe_used(self, used: int) -> None:
         """The exchange's count for the first (shortest) window, from a response header."""
         if self.limits:
-            self.limits[0].sync(used, self.clock.monotonic())
+            self.limits[0].sync(used, self._now())
 
 
 class Budgets:
