@@ -24,10 +24,10 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from sealbot.domain.errors import SealbotError
 from sealbot.engine.journal import AccountRecord, BotRecord, BotStatus, Journal
 from sealbot.engine.runner import AccountRunner, InProcessRunner
 from sealbot.services.kill_switch import KILL_REASON
-from sealbot.venues.errors import VenueError
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class AccountSync:
                 return
             try:
                 await self.runner.start_account(account.id)  # loads every running/paused bot, reconciles
-            except VenueError as exc:
+            except SealbotError as exc:  # exchange away, key gone: logged once, retried each pass; the others go on
                 if account.id not in self._failed:
                     log.warning("account %s not started: %s", account.id, exc)
                 self._failed.add(account.id)

@@ -177,10 +177,11 @@ class WorkerUpkeep:
         """Sync every owned partition (one after the other), and start the watchdog's
         checks that are due (they run beside the next passes: a slow exchange must not
         hold back the sync of the others)."""
+        partitions = list(self._owned)  # the query below reads exactly these (no await in between)
         self.limits.reload()
         active, with_bots = self._active_by_partition()
         now = self.clock.now()
-        for partition in list(self._owned):
+        for partition in partitions:
             owned = self._owned.get(partition)
             if owned is None:
                 continue
