@@ -19,9 +19,10 @@ from sealbot.engine.scaleout.partitions import PartitionStore
 from sealbot.engine.scaleout.worker import WorkerOptions
 from sealbot.services.bots import create_bot, set_bot_status
 from sealbot.services.kill_switch import kill_switch
+from sealbot.services.platform import Platform
 from sealbot.services.scaleout import worker_for
 from sealbot.simex import SimexServer
-from sealbot.store.models import Bot
+from sealbot.store.models import Bot, PortfolioSnapshot
 
 from .conftest import BROKER_URL
 from .platform_env import (
@@ -40,6 +41,11 @@ from .platform_env import (
 def simex() -> Iterator[SimexServer]:
     with wall_clock_simex() as server:
         yield server
+
+
+def _snapshots(platform: Platform) -> int:
+    with platform.uow() as uow:
+        return int(uow.session.scalar(sa.select(sa.func.count()).select_from(PortfolioSnapshot)) or 0)
 
 
 def _resting(simex: SimexServer, sim_account: int, prefix: str) -> list[dict[str, object]]:
@@ -114,6 +120,7 @@ async def test_the_upkeep_of_a_partition_taken_over_is_fenced(
         assert await until(lambda: upkeep.stats.passes == 1, 15)
         assert account_id in worker.runner.accounts and upkeep.stats.fenced == 0
         assert await until(lambda: _resting(simex, acc.sim_account, f"sb{first.id}-"), 30)
+        assert set(await upkeep.portfolio.refresh_once()) == {account_id} and _snapshots(platform) == 1
 
         store.claim(partition, "another worker")  # the partition moved on while this worker was away
         kill_switch(platform, acc.user, owner_id=acc.user, account_id=acc.account)
@@ -122,6 +129,7 @@ async def test_the_upkeep_of_a_partition_taken_over_is_fenced(
         assert upkeep.stats.sync.cancelled_orders == 0
         # the stale owner cancelled nothing on the exchange: only the new owner may
         assert _resting(simex, acc.sim_account, f"sb{first.id}-")
+        assert await upkeep.portfolio.refresh_once() == {} and _snapshots(platform) == 1  # no stale snapshot
     finally:
         await upkeep.left(partition)
         assert account_id not in worker.runner.accounts
