@@ -11,8 +11,11 @@ consumer at a time and hands the queue to the next consumer when that one cancel
 connection dies, so the broker (not sealbot) decides which worker owns which partition.
 
 A message is JSON with a ``type`` header: ``signal`` (an event for one account's bot;
-``message_id`` de-duplicates it) or ``tick`` (no payload; it only tells a consumer that
-has just become active that it owns the partition now).
+``message_id`` de-duplicates it), ``tick`` (no payload; it only tells a consumer that
+has just become active that it owns the partition now) or ``token`` (no payload; the
+partition's owner keeps it unacknowledged, so when the owner's channel or connection
+dies the broker hands it back and delivers it at once to the next consumer: that is how
+the new owner learns it became active, without waiting for a tick).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 TICK = "tick"
+TOKEN = "token"
 SIGNAL = "signal"
 
 
@@ -102,6 +106,12 @@ def signal_message(signal: Signal) -> aio_pika.Message:
 def tick_message(ttl_seconds: float) -> aio_pika.Message:
     # Ticks expire: a partition no consumer takes must not pile them up.
     return aio_pika.Message(b"", type=TICK, expiration=ttl_seconds, delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT)
+
+
+def token_message() -> aio_pika.Message:
+    # No expiry: a token waits in its queue until a consumer takes it (never piles up:
+    # the owner acknowledges any token beyond the one it holds).
+    return aio_pika.Message(b"", type=TOKEN, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
 
 
 class Publisher:

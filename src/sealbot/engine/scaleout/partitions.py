@@ -86,13 +86,14 @@ class PartitionStore:
             session.execute(stmt.on_conflict_do_nothing(index_elements=["partition"]))
 
     def claim(self, partition: int, worker: str) -> int:
-        """Take the partition over: the new epoch (waits for the old owner's writes in flight)."""
-        now = _now()
+        """Take the partition over: the new epoch (waits for the old owner's writes in flight).
+        ``claimed_at`` is the time the lock was granted, so it includes that wait."""
         with self.session_factory.begin() as session:
             row = session.scalar(sa.select(EnginePartition).where(EnginePartition.partition == partition)
                                  .with_for_update())
             if row is None:
                 raise KeyError(f"partition {partition} does not exist (run ensure first)")
+            now = _now()
             row.epoch, row.owner, row.claimed_at, row.heartbeat = row.epoch + 1, worker, now, now
             return row.epoch
 
@@ -198,6 +199,16 @@ class PartitionStore:
         with self.session_factory() as session:
             row = session.get(EngineAccountPartition, int(account_id)) if account_id.isdigit() else None
             return row.partition if row is not None else default_partition(account_id, self.partitions)
+
+    def partitions_of(self, account_ids: list[str]) -> dict[str, int]:
+        """``partition_of`` for many accounts in one query."""
+        pinned: dict[str, int] = {}
+        numeric = [int(a) for a in account_ids if a.isdigit()]
+        if numeric:
+            with self.session_factory() as session:
+                pinned = {str(r.account_id): r.partition for r in session.scalars(
+                    sa.select(EngineAccountPartition).where(EngineAccountPartition.account_id.in_(numeric)))}
+        return {a: pinned.get(a, default_partition(a, self.partitions)) for a in account_ids}
 
     def assign(self, account_id: str, partition: int) -> None:
         """Pin an account to a partition (e.g. to spread a few heavy accounts by hand)."""

@@ -2,8 +2,13 @@
 
 A worker consumes every partition queue (single active consumer), so RabbitMQ makes it
 the active consumer of some of them. The first message it receives on a partition it
-does not own yet (a signal, or a ``tick`` that peers publish into partitions nobody
-heartbeats) is how it learns it became active; it then
+does not own yet is how it learns it became active. Normally that is the partition's
+``token``: the owner keeps one token delivery unacknowledged, so when the owner dies (its
+socket closes: SIGKILL, a crash) or is cut off (the broker drops a paused worker's
+connection after its missed AMQP heartbeats), the broker hands the token back and delivers
+it at once to the next consumer, which takes over in milliseconds. Without a token in
+the queue (a fresh deployment), it is a signal or a ``tick`` that peers publish into
+partitions nobody heartbeats. The worker then
 
 1. accepts the partition at once if its previous owner did not release it (a dead or
    cut-off worker: takeover speed first); a cleanly released partition only if it holds
@@ -11,10 +16,14 @@ heartbeats) is how it learns it became active; it then
    it closes that channel (the message goes back, in its place) so the broker offers the
    partition to the next worker in line, and queues again ``rejoin_after`` later;
 2. claims it: raises the partition's epoch in the database (``PartitionStore.claim``);
-3. starts the partition's accounts that have running or paused bots on its
+3. publishes a token into the partition unless it took over by receiving one, and holds
+   the token when it arrives (any second token is acknowledged; every ``token_refresh``
+   seconds the held one is swapped for a fresh one, as RabbitMQ closes a channel that
+   holds a delivery unacknowledged past its ``consumer_timeout``);
+4. starts, side by side, the partition's accounts that have running or paused bots on its
    ``InProcessRunner``, under the partition's fenced scope: each account reconciles with
    its exchange before any bot acts (``AccountRunner.start``);
-4. applies the partition's messages one at a time: every transaction checks the epoch
+5. applies the partition's messages one at a time: every transaction checks the epoch
    and records the message id in the same commit; the broker ack comes after the commit.
 
 Every ``tick`` seconds the worker writes its heartbeat (and counts live peers), writes a
@@ -35,6 +44,7 @@ import logging
 import math
 import os
 import socket
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
@@ -57,7 +67,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from sealbot.domain import Event, Pair
 from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
-from sealbot.engine.scaleout.broker import TICK, Signal, Topology, declare, partition_queue, tick_message
+from sealbot.engine.scaleout.broker import (
+    TICK,
+    TOKEN,
+    Signal,
+    Topology,
+    declare,
+    partition_queue,
+    tick_message,
+    token_message,
+)
 from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
 from sealbot.engine.scaleout.ingest import MAX_BACKLOG, declare_market, market_key, parse_candle
 from sealbot.engine.scaleout.metrics import WorkerMetrics
@@ -110,6 +129,11 @@ class WorkerOptions:
     # PostgreSQL ends a session idle inside a transaction this long (seconds): a paused
     # worker holding a partition's share lock mid-transaction cannot block the takeover
     idle_transaction_timeout: float = 2.0
+    # seconds the owner keeps one token delivery before swapping it for a fresh one:
+    # RabbitMQ closes a channel that holds a delivery unacknowledged for longer than its
+    # consumer_timeout (30 min by default), which would hand the partition over for nothing
+    token_refresh: float = 60.0
+    start_concurrency: int = 16  # accounts of one claimed partition starting (reconciling) at once
     runner: RunnerSettings = field(default_factory=RunnerSettings)
 
 
@@ -160,6 +184,9 @@ class Worker:
         self.accounts: dict[int, list[str]] = {}  # partition -> accounts started on the runner
         self._loops: dict[int, asyncio.Task[None]] = {}
         self._releasing: set[int] = set()
+        # partition -> (the token delivery held unacknowledged, monotonic time it arrived)
+        self._tokens: dict[int, tuple[AbstractIncomingMessage, float]] = {}
+        self._token_sent: dict[int, float] = {}  # partition -> monotonic time a token was last published
         self._connection: AbstractConnection | None = None
         self._tasks: set[asyncio.Future[None]] = set()
         self._to_worker: deque[float] = deque(maxlen=5_000)  # recent signal-to-worker delays (s)
@@ -308,6 +335,8 @@ class Worker:
             left = True
         finally:
             await self._step_down(p, release=p in self._releasing)
+            self._tokens.pop(p, None)  # closing the channel gives it back to the broker
+            self._token_sent.pop(p, None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(channel.close(), 2.0)
         if left and self._connection is not None:  # back into the line, behind the other workers
@@ -322,12 +351,31 @@ class Worker:
             self.stats.declined += 1
             return False  # closing the channel gives the message back, in its place
         await self._claim(p)
+        if message.type == TOKEN:
+            self._token_sent[p] = time.monotonic()  # in hand: held once handled, no other sent meanwhile
+        else:
+            await self._send_token(p, channel)  # none came back from the previous owner
+        await self._start_accounts(p)
         return True
+
+    async def _send_token(self, p: int, channel: AbstractChannel) -> None:
+        """Put a token into ``p``'s queue; it reaches this worker behind what is queued."""
+        self._token_sent[p] = time.monotonic()
+        await channel.default_exchange.publish(token_message(), routing_key=self.topology.queue(p))
+
+    async def _hold_token(self, p: int, message: AbstractIncomingMessage) -> None:
+        """Keep this token unacknowledged while ``p`` is owned; the one held before (a
+        duplicate, or the one a refresh replaces) is acknowledged and so leaves the queue."""
+        held = self._tokens.get(p)
+        self._tokens[p] = (message, time.monotonic())
+        self._token_sent.pop(p, None)
+        if held is not None:
+            await held[0].ack()
 
     def _ledger_only(self, message: AbstractIncomingMessage) -> Signal | None:
         """The signal, when applying it writes nothing but its ledger row (its account
         runs no bot it names here); None for ticks, bot events and unreadable bodies."""
-        if message.type == TICK:
+        if message.type in (TICK, TOKEN):
             return None
         try:
             signal = Signal.parse(message.message_id or "", message.body)
@@ -340,8 +388,8 @@ class Worker:
 
     async def _handle_batch(self, p: int, batch: list[AbstractIncomingMessage], channel: AbstractChannel) -> bool:
         """Apply what arrived, in order. A run of consecutive ledger-only messages commits
-        in one fenced transaction (one WAL flush) and is acknowledged with one ``multiple``
-        ack; a bot's event steps the bot in its own transaction as always."""
+        in one fenced transaction (one WAL flush); a bot's event steps the bot in its own
+        transaction as always."""
         if not await self._owns(p, batch[0], channel):
             return False
         i = 0
@@ -379,7 +427,8 @@ class Worker:
                 self.metrics.signal_to_commit.observe(delay)
                 if self.options.record_latencies:
                     self._to_commit.append(delay)
-        await run[-1][0].ack(multiple=True)
+        for message, _ in run:  # one by one: a ``multiple`` ack would take the held token along
+            await message.ack()
         return True
 
     def _record_many(self, p: int, epoch: int, applied: list[Applied]) -> int:
@@ -392,6 +441,9 @@ class Worker:
         if not await self._owns(p, message, channel):
             return False
         epoch = self.owned[p]
+        if message.type == TOKEN:
+            await self._hold_token(p, message)
+            return True
         if message.type == TICK:
             await message.ack()
             return True
@@ -449,7 +501,11 @@ class Worker:
         share is restored by releases afterwards); one that was released cleanly only while
         under the fair share, or when no other worker consumes it."""
         share = math.ceil(self.topology.partitions / max(1, self.stats.live))
-        if len(self.owned) < share or self.store.owner_of(p) not in (None, self.id):
+        if len(self.owned) < share:
+            return True
+        # in a thread, like every database round trip here: on the event loop it would
+        # hold back the other partitions' deliveries (and the takeovers beside this one)
+        if await asyncio.to_thread(self.store.owner_of, p) not in (None, self.id):
             return True
         declared = await channel.declare_queue(self.topology.queue(p), passive=True)
         consumers = declared.declaration_result.consumer_count
@@ -464,32 +520,47 @@ class Worker:
         self.metrics.takeovers.inc()
         self.metrics.partitions_owned.set(len(self.owned))
         log.info("worker %s: partition %s claimed at epoch %s", self.id, p, epoch)
-        token = CURRENT.set(Scope(p, epoch))
-        started: list[str] = []
+
+    async def _start_accounts(self, p: int) -> None:
+        """Start the partition's accounts that have running or paused bots, side by side
+        (at most ``start_concurrency`` at a time): each reconciles with its exchange before
+        any of its bots acts (``AccountRunner.start``), and one slow exchange no longer
+        holds the partition's other accounts back."""
+        epoch = self.owned[p]
+        candidates = await asyncio.to_thread(self._accounts_with_bots, p)
+        gate = asyncio.Semaphore(max(1, self.options.start_concurrency))
+
+        async def start(account_id: str) -> None:
+            async with gate:
+                await self.runner.start_account(account_id)  # reconciles before any bot acts
+
+        token = CURRENT.set(Scope(p, epoch))  # the tasks below copy it: their writes are fenced
         try:
-            for account_id in self._accounts_with_bots(p):
-                try:
-                    await self.runner.start_account(account_id)  # reconciles before any bot acts
-                except Exception:  # the account retries on the next claim; the others go on
-                    log.exception("account %s: not started", account_id)
-                    continue
-                started.append(account_id)
-                self.stats.reconciled += 1
-                self.metrics.reconciliations.inc()
+            results = await asyncio.gather(*(start(a) for a in candidates), return_exceptions=True)
         finally:
             CURRENT.reset(token)
-            self.accounts[p] = started
+            # what runs now (also when this was cancelled half-way) stops with the partition
+            self.accounts[p] = [a for a in candidates if a in self.runner.accounts]
+        started: list[str] = []
+        for account_id, result in zip(candidates, results, strict=True):
+            if isinstance(result, BaseException):  # the account retries on the next claim
+                log.error("account %s: not started", account_id, exc_info=result)
+                continue
+            started.append(account_id)
+            self.stats.reconciled += 1
+            self.metrics.reconciliations.inc()
         if self.upkeep is not None:
             await self.upkeep.claimed(p, epoch, started)
 
     def _accounts_with_bots(self, p: int) -> list[str]:
-        """The partition's active accounts that have a running or paused bot (one query)."""
+        """The partition's active accounts that have a running or paused bot (two queries)."""
         with self.session_factory() as session:
             rows = session.scalars(sa.select(Bot.account_id).join(ExchangeAccount, ExchangeAccount.id == Bot.account_id)
                                    .where(Bot.status.in_(_LIVE_BOTS), ExchangeAccount.status.in_(ACTIVE_ACCOUNTS))
                                    .distinct())
             candidates = sorted({str(r) for r in rows}, key=int)
-        return [a for a in candidates if self.store.partition_of(a) == p]
+        partition_of = self.store.partitions_of(candidates)
+        return [a for a in candidates if partition_of[a] == p]
 
     async def _step_down(self, p: int, *, release: bool) -> None:
         epoch = self.owned.pop(p, None)
@@ -572,6 +643,11 @@ class Worker:
         for p in unattended:
             if p not in self.owned:
                 await exchange.publish(tick_message(max(1.0, 4 * self.options.tick)), routing_key=str(p))
+        now, refresh = time.monotonic(), self.options.token_refresh
+        for p in list(self.owned):  # a token for every owned partition, none held too long
+            held, sent = self._tokens.get(p), self._token_sent.get(p)
+            if (held is None or now - held[1] >= refresh) and (sent is None or now - sent >= refresh):
+                await self._send_token(p, channel)
         if rounds % 5 == 0 and self.owned:
             lag = 0
             for p in list(self.owned):
@@ -590,7 +666,8 @@ class Worker:
         """What the stats file holds: owned partitions, counters, and the recent latencies
         (seconds) of signal-to-worker and signal-to-commit for the benchmark."""
         return {"worker": self.id, "pid": os.getpid(), "owned": {str(p): e for p, e in sorted(self.owned.items())},
-                **self.stats.__dict__, "to_worker": list(self._to_worker), "to_commit": list(self._to_commit)}
+                "tokens": sorted(self._tokens), **self.stats.__dict__,
+                "to_worker": list(self._to_worker), "to_commit": list(self._to_commit)}
 
     def _write_stats(self) -> None:
         path = self.options.stats_file
