@@ -84,6 +84,7 @@ from sealbot.engine.scaleout.partitions import AlreadyApplied, Applied, Fenced, 
 from sealbot.engine.scaleout.upkeep import PartitionUpkeep
 from sealbot.engine.store_journal import ACTIVE_ACCOUNTS
 from sealbot.store import UnitOfWork
+from sealbot.store.db import make_engine
 from sealbot.store.models import Bot, ExchangeAccount
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,12 @@ class Worker:
         self.topology = options.topology
         self.store = PartitionStore(session_factory, self.topology.partitions)
         _limit_idle_transactions(session_factory, options.idle_transaction_timeout)
+        bind = session_factory.kw["bind"]
+        # PostgreSQL: ledger-only messages (most of the traffic) commit as one statement on
+        # autocommit connections that skip the pool's ping (PartitionStore.record_fenced)
+        self._ledger: sa.Engine | None = (
+            make_engine(bind.url, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
+            if bind.dialect.name == "postgresql" else None)
         self.journal = FencedJournal(session_factory, self.store)
         if options.market_data not in ("poll", "ingest"):
             raise ValueError("market_data: must be 'poll' or 'ingest'")
@@ -216,6 +223,8 @@ class Worker:
                         await asyncio.wait_for(stop.wait(), 1.0)
         finally:
             self.store.leave(self.id)
+            if self._ledger is not None:
+                self._ledger.dispose()
 
     async def _serve(self, connection: AbstractConnection, stop: asyncio.Event) -> None:
         self._connection = connection
@@ -432,6 +441,9 @@ class Worker:
         return True
 
     def _record_many(self, p: int, epoch: int, applied: list[Applied]) -> int:
+        if self._ledger is not None:
+            with self._ledger.connect() as connection:
+                return self.store.record_fenced(connection, p, epoch, applied)
         with UnitOfWork(self.session_factory) as uow:
             self.store.fence(uow.session, p, epoch)
             return self.store.record_many(uow.session, applied)
