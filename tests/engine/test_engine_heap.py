@@ -78,3 +78,28 @@ async def test_an_engine_with_quiet_gc_collects_only_when_every_account_is_idle(
     finally:
         await runner.stop()
     assert gc.get_threshold() == before
+
+
+async def test_an_engine_that_is_never_idle_still_collects_once_overdue() -> None:
+    journal, venue, clock = setup()
+
+    async def factory(_account: AccountRecord) -> Venue:
+        return venue
+
+    runner = InProcessRunner(journal, factory, guard=LOOSE, clock=clock, settings=replace(SETTINGS, quiet_gc=True))
+    try:
+        await runner.start_account(ACCOUNT.id)
+        quiet, acc = runner.collector, runner.accounts[ACCOUNT.id]
+        assert quiet is not None and acc.on_idle is not None
+        acc.queue.put_nowait(("7", TimerFired(clock.now())))  # this account always has work queued
+        while not quiet.due():
+            [Cycle() for _ in range(1000)]
+        done = quiet.collections
+        acc.on_idle()
+        assert quiet.collections == done  # due, not overdue: it waits for an idle moment
+        while not quiet.overdue():
+            [Cycle() for _ in range(1000)]
+        acc.on_idle()
+        assert quiet.collections == done + 1  # the heap does not grow without bound behind a busy account
+    finally:
+        await runner.stop()

@@ -18,7 +18,9 @@ finds almost nothing to free. ``QuietCollector`` therefore:
 * after such a collection, ``gc.freeze()``s the survivors into the permanent generation,
   so the next one walks only what was created since;
 * every ``sweep_every``-th idle collection unfreezes first: a full sweep, so a cycle
-  among long-lived objects that later became garbage is freed too, only later.
+  among long-lived objects that later became garbage is freed too, only later;
+* a process that is never idle still collects once a full collection is ``overdue_after``
+  times overdue (a busy account must not grow the heap without bound).
 
 Process-wide (the collector is): the host that runs the engine turns it on
 (``RunnerSettings.quiet_gc``); it is off by default, for tests and embedding.
@@ -32,8 +34,8 @@ NEVER = 2**31 - 1
 
 
 class QuietCollector:
-    def __init__(self, every: int = 10, sweep_every: int = 60) -> None:
-        self.every, self.sweep_every = every, sweep_every
+    def __init__(self, every: int = 10, sweep_every: int = 60, overdue_after: int = 5) -> None:
+        self.every, self.sweep_every, self.overdue_after = every, sweep_every, overdue_after
         self.collections = 0
         self._saved: tuple[int, int, int] | None = None
 
@@ -53,6 +55,10 @@ class QuietCollector:
     def due(self) -> bool:
         """As many young collections happened as would have triggered a full one."""
         return self._saved is not None and gc.get_count()[2] >= self.every
+
+    def overdue(self) -> bool:
+        """So many young collections happened that a full one runs even if not idle."""
+        return self._saved is not None and gc.get_count()[2] >= self.every * self.overdue_after
 
     def collect(self) -> None:
         """A full collection now (call when idle), then freeze the survivors."""

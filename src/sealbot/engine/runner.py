@@ -538,9 +538,10 @@ class InProcessRunner(KillSwitch):
             self.collector.install()  # the account's bots are long-lived: settled, out of later collections
 
     def _idle(self) -> None:
-        """An account's queue ran empty: if every account's has, a full collection may run."""
-        if self.collector is not None and self.collector.due() and all(
-                a.queue.empty() for a in self.accounts.values()):
+        """An account's queue ran empty: if every account's has, a full collection may run
+        (or must, once overdue: some account is always busy)."""
+        if self.collector is not None and self.collector.due() and (
+                self.collector.overdue() or all(a.queue.empty() for a in self.accounts.values())):
             self.collector.collect()
 
     async def stop_account(self, account_id: str) -> None:

@@ -88,7 +88,7 @@ def build_worker(settings: Settings, config: WorkerConfig) -> Worker:
                             live_within=max(1.0, 5 * config.tick), stale_after=1.5 * config.tick,
                             stats_file=config.stats_file, record_latencies=config.record_latencies,
                             market_data=config.market_data,
-                            runner=RunnerSettings())
+                            runner=RunnerSettings(quiet_gc=True))  # long-lived: engine.heap
     metrics = WorkerMetrics(options.worker_id)
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port, config.metrics_host)

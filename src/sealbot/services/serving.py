@@ -12,6 +12,7 @@ import uvicorn
 from sealbot.config import EngineBackend
 from sealbot.engine.app import EngineOptions
 from sealbot.engine.clock import Clock
+from sealbot.engine.runner import RunnerSettings
 from sealbot.logs import uvicorn_log_config
 from sealbot.services.engine_host import EngineHost
 from sealbot.services.platform import Platform, serve_platform
@@ -33,6 +34,8 @@ async def serve(platform: Platform, *, host: str, port: int, engine: bool | None
                                            log_config=uvicorn_log_config(), log_level=log_level,
                                            proxy_headers=True))
     stop = asyncio.Event()
+    # the serving process is long-lived: full collections wait for idle moments (engine.heap)
+    options = options or EngineOptions(runner=RunnerSettings(quiet_gc=True))
     engine_host = EngineHost(platform, options=options, clock=clock) if engine else None
     try:
         if engine_host is not None:
