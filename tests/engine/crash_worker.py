@@ -25,6 +25,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +38,7 @@ from simex_env import simex_venue
 from sealbot.engine.budget import Budget, Budgets, RateLimit
 from sealbot.engine.guard import GuardLimits, GuardPolicy
 from sealbot.engine.journal import AccountRecord
-from sealbot.engine.runner import InProcessRunner, RunnerSettings
+from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
 from sealbot.engine.store_journal import StoreJournal
 from sealbot.simex.admin_client import SimexAdmin
 from sealbot.store import make_session_factory
@@ -79,12 +80,15 @@ class ShortWindowBudgets(Budgets):
         return self._account[account]
 
 
-async def main(args: dict[str, Any]) -> None:
-    admin = SimexAdmin(args["base_url"], args["admin_token"])
-    clock_info = admin.clock()
-    admin.close()
-    clock = SimexClock(int(clock_info["now_ms"]), float(clock_info["speed"]))
-    journal = StoreJournal(make_session_factory(args["db_url"]))
+def simex_settings(speed: float) -> RunnerSettings:
+    """The runner's settings on simex at ``speed``: fast polls, and the resend and
+    in-flight windows in simex's accelerated time."""
+    return RunnerSettings(poll_interval=0.2, feed_interval=0.25, market_ttl=2.0, resend_window=300 * speed,
+                          in_flight_window=(RECV_WINDOW_MS / 1000 + 2) * speed)
+
+
+def venue_factory(args: dict[str, Any]) -> VenueFactory:
+    """Each account's ccxt Binance client on simex, paced by the engine's budgets only."""
     keys = {str(a["account_id"]): a for a in args["accounts"]}
 
     async def factory(account: AccountRecord) -> Venue:
@@ -96,25 +100,42 @@ async def main(args: dict[str, Any]) -> None:
         venue.exchange.options["recvWindow"] = RECV_WINDOW_MS
         return venue
 
-    runner = InProcessRunner(journal, factory, guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))),
-                             clock=clock, budgets=ShortWindowBudgets(clock),
-                             settings=RunnerSettings(poll_interval=0.2, feed_interval=0.25, market_ttl=2.0,
-                                                     resend_window=300 * clock.speed,
-                                                     in_flight_window=(RECV_WINDOW_MS / 1000 + 2) * clock.speed))
-    loop = asyncio.get_running_loop()
+    return factory
 
-    def dump_tasks() -> None:  # kill -USR1 <pid>: where is a stuck engine waiting?
+
+def simex_clock(args: dict[str, Any]) -> SimexClock:
+    admin = SimexAdmin(args["base_url"], args["admin_token"])
+    clock_info = admin.clock()
+    admin.close()
+    return SimexClock(int(clock_info["now_ms"]), float(clock_info["speed"]))
+
+
+def dump_tasks_on_usr1() -> None:
+    """kill -USR1 <pid>: where is a stuck engine waiting?"""
+
+    def dump_tasks() -> None:
         for task in asyncio.all_tasks():
             task.print_stack(file=sys.stderr)
 
-    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
+
+
+async def main(args: dict[str, Any]) -> None:
+    clock = simex_clock(args)
+    journal = StoreJournal(make_session_factory(args["db_url"]))
+    keys = [str(a["account_id"]) for a in args["accounts"]]
+    factory = venue_factory(args)
+
+    runner = InProcessRunner(journal, factory, guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))),
+                             clock=clock, budgets=ShortWindowBudgets(clock), settings=simex_settings(clock.speed))
+    dump_tasks_on_usr1()
     await asyncio.gather(*(runner.start_account(a) for a in keys))
     print(f"ready {os.getpid()}", flush=True)
     await asyncio.Event().wait()
 
 
-def zygote() -> None:
-    """Fork one engine per line of JSON on stdin; the children run until killed."""
+def zygote(engine: Callable[[dict[str, Any]], Coroutine[Any, Any, None]] = main) -> None:
+    """Fork one ``engine`` per line of JSON on stdin; the children run until killed."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     print("zygote ready", flush=True)
     for line in sys.stdin:
@@ -126,7 +147,7 @@ def zygote() -> None:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.close(0)
             try:
-                asyncio.run(main(args))
+                asyncio.run(engine(args))
             except BaseException:
                 traceback.print_exc()
                 sys.stderr.flush()
