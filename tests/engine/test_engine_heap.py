@@ -7,6 +7,7 @@ import weakref
 from dataclasses import replace
 
 from sealbot.domain import TimerFired
+from sealbot.engine.clock import FakeClock
 from sealbot.engine.heap import NEVER, QuietCollector
 from sealbot.engine.journal import AccountRecord
 from sealbot.engine.runner import InProcessRunner
@@ -54,14 +55,20 @@ def test_every_sweep_unfreezes_first_so_old_cycles_are_freed_too() -> None:
         quiet.uninstall()
 
 
-async def test_an_engine_with_quiet_gc_collects_only_when_every_account_is_idle() -> None:
+def quiet_engine() -> tuple[InProcessRunner, FakeClock]:
+    """An engine on the runner tests' account, with quiet GC on."""
     journal, venue, clock = setup()
-    before = gc.get_threshold()
 
     async def factory(_account: AccountRecord) -> Venue:
         return venue
 
-    runner = InProcessRunner(journal, factory, guard=LOOSE, clock=clock, settings=replace(SETTINGS, quiet_gc=True))
+    return InProcessRunner(journal, factory, guard=LOOSE, clock=clock,
+                           settings=replace(SETTINGS, quiet_gc=True)), clock
+
+
+async def test_an_engine_with_quiet_gc_collects_only_when_every_account_is_idle() -> None:
+    before = gc.get_threshold()
+    runner, clock = quiet_engine()
     try:
         await runner.start_account(ACCOUNT.id)
         quiet, acc = runner.collector, runner.accounts[ACCOUNT.id]
@@ -81,12 +88,7 @@ async def test_an_engine_with_quiet_gc_collects_only_when_every_account_is_idle(
 
 
 async def test_an_engine_that_is_never_idle_still_collects_once_overdue() -> None:
-    journal, venue, clock = setup()
-
-    async def factory(_account: AccountRecord) -> Venue:
-        return venue
-
-    runner = InProcessRunner(journal, factory, guard=LOOSE, clock=clock, settings=replace(SETTINGS, quiet_gc=True))
+    runner, clock = quiet_engine()
     try:
         await runner.start_account(ACCOUNT.id)
         quiet, acc = runner.collector, runner.accounts[ACCOUNT.id]
