@@ -12,8 +12,11 @@ subprocesses (each one the real CLI), a fresh queue prefix.
 * throughput: ``--burst`` signals published at once (confirmed in batches), then
   applied/s = burst / (last commit - first commit) from the ledger in PostgreSQL;
 * takeover (N = 3 only): while signals flow, SIGKILL the worker owning the most
-  partitions; the time until every one of its partitions shows a new epoch in PostgreSQL
-  (polled every 20 ms).
+  partitions; the time until the last of its partitions was claimed at a new epoch
+  (``claimed_at`` in PostgreSQL: when the claim got the partition row's lock).
+
+The machine's load average is printed before and after each measurement: on a shared
+machine the figures mean little without it.
 
 Each signal's effect is its ledger row (accounts have no bots), so this measures the
 engine's distribution path (broker, fence, ledger), not bot or exchange work.
@@ -44,6 +47,10 @@ from sealbot.engine.scaleout.partitions import default_partition
 from sealbot.store import make_session_factory
 from sealbot.store.migrate import upgrade
 from sealbot.store.models import EngineMessage, EnginePartition, ExchangeAccount, User
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -206,6 +213,7 @@ def measure(args: argparse.Namespace, workers: int) -> None:
         for i in range(workers):
             run.spawn(f"w{i}")
         run.wait_fair()
+        print(f"workers={workers}  ({_load()})", flush=True)
         sent = asyncio.run(run.publish(args.rate, args.seconds, "lat"))
         run.wait_committed(sent)
         time.sleep(0.5)  # one more stats round
@@ -227,6 +235,7 @@ def measure(args: argparse.Namespace, workers: int) -> None:
             took = run.takeover()
             flow.join()
             print(f"workers=3  takeover after SIGKILL of the busiest worker: {took * 1000:.0f} ms", flush=True)
+        print(f"workers={workers}  done ({_load()})", flush=True)
     finally:
         run.close()
 

@@ -1,5 +1,15 @@
 """Workers on the real RabbitMQ and PostgreSQL: a killed worker's partitions move to the
-others, and no signal is lost, applied twice or applied out of order."""
+others, and no signal is lost, applied twice or applied out of order.
+
+Takeover time is measured from the signal (SIGKILL, SIGSTOP) to the moment the last of
+the victim's partitions was claimed at a new epoch (``claimed_at``: when the claim got
+the partition row's lock in PostgreSQL).
+
+A *heartbeat* here is the AMQP heartbeat interval the workers negotiate with RabbitMQ
+(``WorkerOptions.amqp_heartbeat``, 1 s). RabbitMQ checks a connection for incoming bytes
+once per interval and drops it after two checks in a row saw none: between two and three
+intervals after the last byte it received. A paused worker's partitions move then.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +18,7 @@ import signal
 import threading
 
 from sealbot.engine.scaleout.broker import Topology
+from sealbot.engine.scaleout.worker import WorkerOptions
 
 from .conftest import BROKER_URL, PARTITIONS, seed_accounts
 from .traffic import (
@@ -31,12 +42,20 @@ def _fair(workers: list) -> bool:  # type: ignore[type-arg]
     return _all_owned(workers) and all(0 < len(w.owned()) <= share for w in workers)
 
 
+def _tokens_held(workers: list) -> bool:  # type: ignore[type-arg]
+    """Every worker holds the token of each partition it owns (the fast takeover path)."""
+    return all(set(w.stats().get("tokens", [])) == w.owned() for w in workers)
+
+
+HEARTBEAT = float(WorkerOptions.amqp_heartbeat)  # seconds (see the module's docstring)
+
+
 def test_sigkill_of_the_busiest_worker_loses_and_duplicates_nothing(pg_url: str, topology: Topology,
                                                                      spawn: object) -> None:
     assert callable(spawn)
     accounts = seed_accounts(pg_url, 200)
     workers = [spawn(f"w{i}") for i in range(3)]
-    assert wait_until(lambda: _fair(workers), 30), \
+    assert wait_until(lambda: _fair(workers) and _tokens_held(workers), 30), \
         [w.stats() for w in workers]
     sent = Sent()
     publisher = threading.Thread(target=lambda: asyncio.run(
@@ -55,9 +74,9 @@ def test_sigkill_of_the_busiest_worker_loses_and_duplicates_nothing(pg_url: str,
     assert all(after[p].epoch > epochs[p] and after[p].owner != victim.stats()["worker"] for p in lost)
     print(f"takeover after SIGKILL: {takeover * 1000:.0f} ms for {len(lost)} partitions; "
           f"{len(sent.messages)} signals")
-    # The issue's target is 1 s: measured 0.4-1.2 s on a quiet run of this shared 2-core machine,
-    # up to several seconds when other test suites load it, so the time is printed (and measured
-    # in bench/scale.py) and only the 15 s limit of time_takeover is asserted here.
+    # The broker hands the dead worker's tokens to the survivors as soon as its socket closes.
+    # Measured 69-237 ms in 10 runs with a CPU hog beside the test (load average 2.7-12).
+    assert takeover < 1.0, f"takeover took {takeover:.3f} s"
     survivors = [w for w in workers if w is not victim]
     assert wait_until(lambda: _all_owned(survivors), 10)
 
@@ -75,7 +94,7 @@ def test_a_paused_worker_is_replaced_and_fenced_when_it_wakes_up(pg_url: str, to
     assert callable(spawn)
     accounts = seed_accounts(pg_url, 60)
     workers = [spawn(f"s{i}") for i in range(3)]
-    assert wait_until(lambda: _fair(workers), 30), [w.stats() for w in workers]
+    assert wait_until(lambda: _fair(workers) and _tokens_held(workers), 30), [w.stats() for w in workers]
     sent = Sent()
     traffic = _traffic(topology, accounts, sent, 7, "stop")
     threading.Event().wait(1.5)
@@ -86,10 +105,12 @@ def test_a_paused_worker_is_replaced_and_fenced_when_it_wakes_up(pg_url: str, to
     takeover = time_takeover(pg_url, lost, epochs, stopped_at, timeout=15)
     after = partitions(pg_url)
     print(f"takeover after SIGSTOP: {takeover * 1000:.0f} ms for {len(lost)} partitions")
-    # The broker moves a paused worker's queues once it misses its AMQP heartbeats (1 s each;
-    # RabbitMQ drops the connection after about two): measured 2.7-4.5 s on this shared machine,
-    # so the bound asserted is a generous 10 heartbeats, not the issue's three (docs/deploy.md).
-    assert takeover < 10.0, f"takeover took {takeover:.3f} s"
+    # RabbitMQ alone takes two to three heartbeats to drop the paused worker's connection (the
+    # module's docstring); its tokens then reach the survivors at once. So the takeover cannot be
+    # held to three heartbeats on every run: measured 2.17-3.18 s (docs/deploy.md), above 3 s in
+    # 1 of 10 runs with a CPU hog beside the test. Asserted: within four heartbeats.
+    assert takeover > HEARTBEAT, "taken over before the broker can have noticed a silent worker"
+    assert takeover < 4 * HEARTBEAT, f"takeover took {takeover:.3f} s"
     fenced_before = victim.stats()["fenced"]
     victim.signal(signal.SIGCONT)
     traffic.join()

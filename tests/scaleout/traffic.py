@@ -125,3 +125,4 @@ def time_takeover(url: str, lost: set[int], epochs: dict[int, int], since: float
         return seen - since
     finally:
         factory.kw["bind"].dispose()
+
