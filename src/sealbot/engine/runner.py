@@ -60,7 +60,7 @@ from sealbot.engine.market import MarketData
 from sealbot.engine.orders import Observation, OrderManager, Rejection
 from sealbot.engine.steps import Outcome, StepWriter
 from sealbot.venues.base import Venue
-from sealbot.venues.errors import VenueError
+from sealbot.venues.errors import ExchangeUnavailable, VenueError
 
 log = logging.getLogger(__name__)
 
@@ -251,9 +251,17 @@ class AccountRunner(StepWriter):
             self.hub.set_interest(self.account.exchange, pair, live.feed_id, live.interest)
 
     async def reconcile(self) -> None:
-        """Match the journal with the exchange; bots act only once this succeeded."""
+        """Match the journal with the exchange; bots act only once this succeeded, and
+        once the guard has a reference price for every pair they trade: a start whose
+        first ticker fetch failed would otherwise have the guard refuse the first order
+        (a deal's exit too) as unjudgeable and pause its bot over a passing fault."""
         self.ready.clear()
         self.orders.unsettled = False
+        pairs = {p for b in self.bots.values() for p in b.pairs}
+        await self.market.refresh({p for p in pairs if self.market.snapshot(p).reference_price is None}, force=True)
+        unknown = sorted(str(p) for p in pairs if self.market.snapshot(p).reference_price is None)
+        if unknown:
+            raise ExchangeUnavailable(self.venue.name, f"no reference price for {', '.join(unknown)} yet")
         observations = await self.orders.reconcile()
         for obs in observations:
             await self._observe(obs)
