@@ -619,8 +619,11 @@ class Worker:
             self._releasing.add(p)
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            # wait(), not ``await task``: a cancel of the caller (the heartbeat loop, which
+            # _serve cancels when the connection is gone) must not be swallowed with the
+            # partition loop's own CancelledError, or _serve waits for it forever and the
+            # worker never reconnects (found by the scale-out chaos test: a woken worker)
+            await asyncio.wait({task})
         if p in self.owned:
             await self._step_down(p, release=release)
         if self._connection is not None:
