@@ -74,9 +74,19 @@ async def test_a_418_backs_off_hard_and_doubles_on_a_repeat() -> None:
 async def test_the_exchanges_used_weight_header_is_adopted() -> None:
     clock = fresh_clock()
     budget = Budget("ip", [RateLimit(100, 60.0)], clock)
+    clock.advance(5.0)
     budget.observe_used(95)
     assert budget.try_acquire(5)
     assert not budget.try_acquire(1)
+
+
+async def test_a_count_read_just_after_the_window_turned_is_not_carried_into_it() -> None:
+    """An answer read in the new window's first seconds may count the old window."""
+    clock = fresh_clock()
+    budget = Budget("ip", [RateLimit(100, 60.0)], clock)
+    clock.advance(60.5)  # 0.5 s into the next minute
+    budget.observe_used(95)
+    assert budget.try_acquire(100)
 
 
 async def test_a_request_larger_than_any_window_is_refused_rather_than_waiting_forever() -> None:
@@ -177,3 +187,82 @@ def test_the_engines_system_clock_budgets_count_on_wall_time() -> None:
     assert budget.try_acquire(20)
     after = time.time()
     assert budget.limits[0].start in {(before // 60) * 60, (after // 60) * 60}
+
+
+async def test_the_budget_adopts_the_exchanges_count_and_its_retry_after() -> None:
+    from sealbot.engine.budgeted import BudgetedVenue
+    from sealbot.venues.ccxt_venue import RateReport
+    from sealbot.venues.errors import RateLimited
+
+    from .fakes import FakeVenue
+
+    class Reporting(FakeVenue):
+        report = RateReport(None, None)
+
+        def rate_report(self) -> RateReport:
+            return self.report
+
+    clock = fresh_clock()
+    clock.advance(5.0)
+    budget = Budget("ip", [RateLimit(1000, 60.0)], clock)
+    inner = Reporting()
+    inner.name = "binance"
+    venue = BudgetedVenue(inner, budget)
+    inner.report = RateReport(700, None)  # other clients on the IP used 700 this minute
+    await venue.fetch_balances()
+    assert budget.limits[0].used == 700
+
+    async def limited() -> object:
+        inner.report = RateReport(1003, 17.0)
+        raise RateLimited("binance", "rate limited by the exchange; slow down")
+
+    inner.fetch_balances = limited  # type: ignore[assignment,method-assign]
+    with pytest.raises(RateLimited):
+        await venue.fetch_balances()
+    assert budget.limits[0].used == 1003
+    assert budget.blocked_until == pytest.approx(60.0 + 600.0)  # a 429: the rest of the minute
+
+    async def banned() -> object:
+        inner.report = RateReport(1003, 7200.0)
+        raise RateLimited("binance", "banned by the exchange (418)")
+
+    inner.fetch_balances = banned  # type: ignore[assignment,method-assign]
+    with pytest.raises(RateLimited):
+        await venue.fetch_balances()
+    # a 418: the ban's length as the exchange gave it, not the budget's 2 minutes
+    assert budget.blocked_until == pytest.approx(clock.monotonic() + 7200.0)
+
+
+async def test_on_simex_the_ip_count_reaches_the_budget_and_a_429_blocks_the_minute() -> None:
+    """Over HTTP: simex's X-MBX-USED-WEIGHT-1M becomes the budget's count, and its 429
+    blocks until its Retry-After, the minute's end. Simex counts on wall-clock minutes like the budget; the test
+    starts a few seconds into one so that both stay in the same minute."""
+    import time
+
+    from sealbot.engine.budgeted import BudgetedVenue
+    from sealbot.engine.clock import SystemClock
+    from sealbot.simex import SimexServer
+    from sealbot.venues.errors import RateLimited
+
+    from .simex_env import simex_venue
+
+    second = time.time() % 60
+    if not 3 <= second <= 45:
+        await asyncio.sleep((63 - second) % 60)
+    with SimexServer(speed=0, weight_limit=50) as sx:
+        account = sx.admin.create_account("budget", {"USDT": "1000"})
+        key = sx.admin.create_key(int(account["id"]))
+        budget = Budget("ip", [RateLimit(5400, 60.0)], SystemClock())
+        venue = BudgetedVenue(simex_venue(sx.base_url, key["key"], key["secret"]), budget)
+        try:
+            await venue.load_markets()  # 20, simex's count
+            budget.limits[0].used = 0  # forget our own count: what remains is simex's
+            await venue.fetch_balances()  # 40 in all
+            assert budget.limits[0].used == 40
+            with pytest.raises(RateLimited):
+                await venue.fetch_balances()  # 60 > 50: 429 until the minute's end
+        finally:
+            await venue.close()
+    retry_after = 60 - int(time.time() % 60) + 1  # simex's Retry-After: the rest of the minute, rounded up
+    assert budget.blocked_until - time.time() == pytest.approx(retry_after, abs=2.0)
+    assert budget.limits[0].used >= 60

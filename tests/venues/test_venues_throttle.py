@@ -201,3 +201,17 @@ async def test_a_burst_on_simex_passes_the_throttle_without_waiting() -> None:
     assert costs == [BALANCE_COST, ORDER_COST] * 20
     assert len(waited) == 40
     assert sum(waited) < 1.0  # vs >= 4.2 s with ccxt's default bucket
+
+
+def test_the_venue_reports_the_exchanges_count_and_retry_after() -> None:
+    from sealbot.venues.ccxt_venue import RateReport
+
+    binance = CcxtVenue("binance")
+    assert binance.rate_report() == RateReport(None, None)  # no answer yet
+    binance.exchange.last_response_headers = {"X-MBX-USED-WEIGHT-1M": "1234", "Retry-After": "17"}
+    assert binance.rate_report() == RateReport(1234, 17.0)
+    binance.exchange.last_response_headers = {"x-mbx-used-weight-1m": "40"}  # HTTP/2 sends lower case
+    assert binance.rate_report() == RateReport(40, None)
+    kucoin = CcxtVenue("kucoin")
+    kucoin.exchange.last_response_headers = {"X-MBX-USED-WEIGHT-1M": "40", "Retry-After": "x"}
+    assert kucoin.rate_report() == RateReport(None, None)

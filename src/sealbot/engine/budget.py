@@ -32,6 +32,7 @@ BINANCE_ORDERS_PER_10S = 50
 BINANCE_ORDERS_PER_DAY = 160_000
 BAN_BACKOFF_START = 120.0
 BAN_BACKOFF_MAX = 3 * 86_400.0
+SYNC_GRACE = 2.0
 
 
 @dataclass
@@ -60,9 +61,14 @@ class RateLimit:
         self.used += units
 
     def sync(self, used: int, now: float) -> None:
-        """Adopt the exchange's own count (e.g. ``X-MBX-USED-WEIGHT-1M``) when it is higher."""
+        """Adopt the exchange's own count (e.g. ``X-MBX-USED-WEIGHT-1M``) when it is higher.
+
+        Not in the window's first ``SYNC_GRACE`` seconds: an answer read then may still
+        carry the previous window's count (a request sent before the boundary, or clocks
+        a little apart), which would hold the whole new window back."""
         self._roll(now)
-        self.used = max(self.used, used)
+        if now - self.start >= SYNC_GRACE:
+            self.used = max(self.used, used)
 
 
 def wall_time_of(clock: Clock) -> Callable[[], float]:

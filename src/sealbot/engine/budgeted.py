@@ -5,13 +5,20 @@ a ban (418) for those who keep going. The engine wraps each account's venue in
 ``BudgetedVenue`` so a request waits for room instead of overshooting, and a 429/418
 answer blocks the whole IP's budget (every account behind it) for as long as asked.
 Weights are Binance spot's published ones; other exchanges use ``DEFAULT_WEIGHTS``.
+
+The budget also adopts what the exchange itself reports (a venue with ``rate_report``,
+such as ``CcxtVenue``): the IP's used weight of the current minute, which counts every
+client on the IP (another worker, the web tier linking a key), and the ``Retry-After``
+of a 418, the ban's length, which may be far longer than the budget's own back-off.
+A 429 blocks for the rest of the window, which is what Binance's Retry-After says for
+request weight.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sealbot.domain import Candle, ClientOrderId, Fill, MarketRules, Order, Pair
 from sealbot.engine.budget import Budget
@@ -38,16 +45,31 @@ class BudgetedVenue(Venue):
     def __repr__(self) -> str:
         return f"<BudgetedVenue {self.inner!r}>"
 
+    def _reported(self) -> tuple[int | None, float | None]:
+        """(used weight, Retry-After) from the exchange's last answer, if the venue tells."""
+        report: Any = getattr(self.inner, "rate_report", None)
+        if report is None:
+            return None, None
+        answer = report()
+        return answer.used_weight, answer.retry_after
+
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         await self.budget.acquire(self.weights.get(what, 1))
         try:
-            return await call()
+            result = await call()
         except RateLimited as exc:
+            used, retry_after = self._reported()
+            if used is not None:
+                self.budget.observe_used(used)
             if "418" in str(exc) or "banned" in str(exc).lower():
-                self.budget.banned(None)
+                self.budget.banned(retry_after)  # the ban's length, when longer than the budget's guess
             else:
-                self.budget.rate_limited(None)
+                self.budget.rate_limited(None)  # the rest of the window (Binance's Retry-After for weight)
             raise
+        used, _ = self._reported()
+        if used is not None:
+            self.budget.observe_used(used)
+        return result
 
     async def load_markets(self) -> dict[Pair, MarketRules]:
         return await self._call("load_markets", self.inner.load_markets)

@@ -16,7 +16,7 @@ with on sealbot's side.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -58,6 +58,23 @@ SPOT_OPTIONS: dict[str, dict[str, Any]] = {
     "bybit": {"fetchMarkets": {"types": ["spot"]}},
     "okx": {"fetchMarkets": {"types": ["spot"]}},
 }
+
+# The response header in which the exchange reports the IP's request weight in its current minute.
+USED_WEIGHT_HEADER = {"binance": "x-mbx-used-weight-1m"}
+
+
+@dataclass(frozen=True, slots=True)
+class RateReport:
+    used_weight: int | None
+    retry_after: float | None
+
+
+def _float(text: Any) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
 
 # Parameters for ``load_markets``: KuCoin would also ask for margin symbols once a key is set.
 LOAD_MARKETS_PARAMS: dict[str, dict[str, Any]] = {"kucoin": {"marginables": False}}
@@ -266,6 +283,15 @@ class CcxtVenue(Venue):
 
     async def check_permissions(self) -> PermissionReport:
         return await check_exchange_permissions(self, self.ip_policy, self.egress_ip)
+
+    def rate_report(self) -> RateReport:
+        """What the exchange's last answer said of its limits: the request weight this IP
+        has used in the exchange's current minute (Binance's ``X-MBX-USED-WEIGHT-1M``;
+        it counts every client on the IP, not only this one) and, after a 429 or 418,
+        ``Retry-After`` in seconds. ``None`` where the exchange sent no such header."""
+        headers = {str(k).lower(): v for k, v in (self._exchange.last_response_headers or {}).items()}
+        used = _float(headers.get(USED_WEIGHT_HEADER.get(self.name, "")))
+        return RateReport(int(used) if used is not None else None, _float(headers.get("retry-after")))
 
     async def close(self) -> None:
         await self._exchange.close()
