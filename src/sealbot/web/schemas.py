@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 T = TypeVar("T")
+MAX_ID = 2_147_483_647  # ids are 32-bit in every database we run on: a larger one is a 422, not an overflow
 
 
 class Model(BaseModel):
@@ -149,7 +150,7 @@ class RevocationOut(Model):
 class BotIn(Model):
     kind: Literal["dca", "grid", "smart", "signal"]
     name: str = Field(min_length=1, max_length=120)
-    account_id: int | None = None
+    account_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     config: dict[str, Any]
     start: bool = False
 

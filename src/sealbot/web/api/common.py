@@ -9,10 +9,9 @@ from fastapi import Path, Query
 from pydantic import BaseModel
 
 from sealbot.services.paging import Page
-from sealbot.web.schemas import PageOut
+from sealbot.web.schemas import MAX_ID, PageOut
 
 M = TypeVar("M", bound=BaseModel)
-MAX_ID = 2_147_483_647
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=200)]

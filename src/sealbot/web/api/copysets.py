@@ -13,9 +13,9 @@ from sealbot.services import copy_trading, webhooks
 from sealbot.services.auth import Principal
 from sealbot.services.copy_trading import CopySetView, MemberSpec
 from sealbot.services.platform import Platform
-from sealbot.web.api.common import MAX_ID, IdPath
+from sealbot.web.api.common import IdPath
 from sealbot.web.deps import get_platform, scoped
-from sealbot.web.schemas import Model, WebhookPolicyIn
+from sealbot.web.schemas import MAX_ID, Model, WebhookPolicyIn
 
 router = APIRouter(prefix="/api/v1", tags=["copy trading"])
 

@@ -9,13 +9,15 @@ from sealbot.services import auth, kill_switch
 from sealbot.services.auth import Principal
 from sealbot.services.platform import Platform
 from sealbot.web.deps import get_platform, principal, scoped
+from sealbot.web.schemas import MAX_ID
 
 router = APIRouter(prefix="/api/v1", tags=["kill switch"])
 
 
 class KillIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    account_id: int | None = Field(default=None, ge=1, description="only this account's bots (default: all yours)")
+    account_id: int | None = Field(default=None, ge=1, le=MAX_ID,
+                                   description="only this account's bots (default: all yours)")
 
 
 class KillOut(BaseModel):

@@ -12,13 +12,13 @@ from sealbot.services.auth import Principal
 from sealbot.services.platform import Platform
 from sealbot.web.api.common import IdPath, Limit, Offset, paged
 from sealbot.web.deps import get_platform, scoped
-from sealbot.web.schemas import BotOut, DealOut, Model, PageOut
+from sealbot.web.schemas import MAX_ID, BotOut, DealOut, Model, PageOut
 
 router = APIRouter(prefix="/api/v1/smart-trades", tags=["smart trades"])
 
 
 class SmartTradeIn(Model):
-    account_id: int = Field(ge=1)
+    account_id: int = Field(ge=1, le=MAX_ID)
     name: str = Field(min_length=1, max_length=120)
     config: dict[str, Any] = Field(description="the smart trade's settings (docs/smart-trade.md)")
 
