@@ -1,12 +1,14 @@
 """Scale-out engine on the real RabbitMQ and PostgreSQL of this machine (loopback).
 
     .venv/bin/python bench/scale.py [--rate 200] [--seconds 10] [--accounts 200] [--partitions 16]
-                                    [--workers 1 2 3] [--burst 4000]
+                                    [--workers 1 2 3] [--burst 4000] [--settle 3]
 
 For each worker count N: a fresh PostgreSQL database, 200 accounts, N ``sealbot worker``
 subprocesses (each one the real CLI), a fresh queue prefix.
 
-* latency: signals at ``--rate``/s (each published with a publisher confirm) for
+* latency: ``--settle`` seconds after the workers hold a fair share (their first upkeep
+  pass, which runs the watchdog over every owned account, is over by then), signals at
+  ``--rate``/s (each published with a publisher confirm) for
   ``--seconds``; signal-to-worker (publish -> delivery at the owning worker) and
   signal-to-commit (publish -> the fenced, de-duplicated transaction committed) p50/p99;
 * throughput: ``--burst`` signals published at once (confirmed in batches), then
@@ -213,6 +215,7 @@ def measure(args: argparse.Namespace, workers: int) -> None:
         for i in range(workers):
             run.spawn(f"w{i}")
         run.wait_fair()
+        time.sleep(args.settle)
         print(f"workers={workers}  ({_load()})", flush=True)
         sent = asyncio.run(run.publish(args.rate, args.seconds, "lat"))
         run.wait_committed(sent)
@@ -285,6 +288,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--burst", type=int, default=4000)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 3])
+    parser.add_argument("--settle", type=float, default=3.0)
     args = parser.parse_args()
     quorum, classic = asyncio.run(broker_alone(args.broker_url, args.rate, 5))
     print(f"broker alone, {args.rate}/s persistent + confirm -> bare consumer: quorum queue p50 "
