@@ -83,7 +83,11 @@ class Budget:
     """Units drawn from all ``limits`` together; callers queue in arrival order.
 
     ``wall`` gives the time the windows are aligned on (``wall_time_of(clock)`` unless
-    given); waiting is the clock's ``sleep``."""
+    given); waiting is the clock's ``sleep``. The exchange's own count (``observe_used``)
+    is per its wall-clock minute, so it is adopted only when the windows run on the wall
+    clock (a ``SystemClock``) or ``wall`` was given to stand for it: on a replay or test
+    clock the two windows are unrelated, and an adopted count would wait for a window
+    end that clock may never reach."""
 
     def __init__(self, name: str, limits: list[RateLimit], clock: Clock | None = None,
                  wall: Callable[[], float] | None = None) -> None:
@@ -91,6 +95,7 @@ class Budget:
         self.limits = limits
         self.clock: Clock = clock or SystemClock()
         self._now = wall or wall_time_of(self.clock)
+        self._counts_like_exchange = wall is not None or isinstance(self.clock, SystemClock)
         self.blocked_until = 0.0
         self.bans = 0
         self._lock = asyncio.Lock()
@@ -138,7 +143,7 @@ class Budget:
 
     def observe_used(self, used: int) -> None:
         """The exchange's count for the first (shortest) window, from a response header."""
-        if self.limits:
+        if self.limits and self._counts_like_exchange:
             self.limits[0].sync(used, self._now())
 
 
