@@ -26,17 +26,9 @@ from sealbot.venues.base import Venue
 from sealbot.venues.paper import PaperVenue
 
 from .conftest import BROKER_URL
+from .platform_env import until
 
 BTC = Pair.parse("BTC/USDT")
-
-
-async def _until(predicate: object, timeout: float) -> bool:
-    assert callable(predicate)
-    for _ in range(int(timeout / 0.1)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.1)
-    return bool(predicate())
 
 
 async def test_a_signal_steps_the_bot_in_the_fenced_transaction(pg_url: str, topology: Topology) -> None:
@@ -69,7 +61,7 @@ async def test_a_signal_steps_the_bot_in_the_fenced_transaction(pg_url: str, top
     task = asyncio.create_task(worker.run(stop))
     try:
         partition = default_partition(account_id, topology.partitions)
-        assert await _until(lambda: partition in worker.owned, 20)
+        assert await until(lambda: partition in worker.owned, 20)
         assert account_id in worker.runner.accounts and worker.stats.reconciled == 1
         # the paper venue has no candles for the guard's 24 h volume: give the guard its reference
         worker.runner.accounts[account_id].market.set(MarketSnapshot(BTC, last=Decimal("50000"),
@@ -87,7 +79,7 @@ async def test_a_signal_steps_the_bot_in_the_fenced_transaction(pg_url: str, top
             with factory() as session:
                 return list(session.scalars(sa.select(EngineMessage)))
 
-        assert await _until(lambda: len(ledger()) == 1, 20)
+        assert await until(lambda: len(ledger()) == 1, 20)
         with factory() as session:
             [row] = ledger()
             epoch = session.get(EnginePartition, partition)

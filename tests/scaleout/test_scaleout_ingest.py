@@ -26,6 +26,7 @@ from sealbot.venues.base import Venue
 from sealbot.venues.paper import PaperVenue
 
 from .conftest import BROKER_URL
+from .platform_env import until
 
 BTC, ETH = Pair.parse("BTC/USDT"), Pair.parse("ETH/USDT")
 
@@ -48,15 +49,6 @@ def test_a_candle_survives_the_wire_as_decimal() -> None:
     candle = Candle(BTC, "1m", datetime(2026, 1, 1, tzinfo=UTC), Decimal("0.1"), Decimal("0.3"), Decimal("0.05"),
                     Decimal("0.2"), Decimal("12.5"))
     assert parse_candle(candle_body("binance", candle)) == ("binance", candle)
-
-
-async def _until(predicate: object, timeout: float) -> bool:
-    assert callable(predicate)
-    for _ in range(int(timeout / 0.1)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.1)
-    return bool(predicate())
 
 
 async def test_a_worker_gets_the_candles_its_bots_need(pg_url: str, topology: Topology) -> None:
@@ -89,14 +81,14 @@ async def test_a_worker_gets_the_candles_its_bots_need(pg_url: str, topology: To
     ingestor = Ingestor(cast(Venue, data), "binance", [BTC, ETH], BROKER_URL, topology)
     connection = await ingestor.connect()
     try:
-        assert await _until(lambda: default_partition(account_id, topology.partitions) in worker.owned, 20)
-        assert await _until(lambda: worker.feeds == {("binance", BTC)}, 10)
+        assert await until(lambda: default_partition(account_id, topology.partitions) in worker.owned, 20)
+        assert await until(lambda: worker.feeds == {("binance", BTC)}, 10)
         await asyncio.sleep(0.3)  # the bind is on its way to the broker
         assert await ingestor.poll_once() == 6  # three closed candles of each pair
         # the hub took the three BTC/USDT candles in (a signal bot sleeps through them: the
         # hub wakes only the bots a candle can change, so deliveries are not the measure here)
         last = data.start + timedelta(minutes=2)
-        assert await _until(lambda: worker.runner.hub.last_open("binance", BTC) == last, 10), worker.stats
+        assert await until(lambda: worker.runner.hub.last_open("binance", BTC) == last, 10), worker.stats
         assert await ingestor.poll_once() == 0  # nothing new: nothing published twice
         await asyncio.sleep(0.5)
         assert worker.stats.market_messages == 3  # BTC/USDT arrived once; ETH/USDT was never bound
