@@ -82,7 +82,7 @@ async def test_a_worker_gets_the_candles_its_bots_need(pg_url: str, topology: To
     connection = await ingestor.connect()
     try:
         assert await until(lambda: default_partition(account_id, topology.partitions) in worker.owned, 20)
-        assert await until(lambda: worker.feeds == {("binance", BTC)}, 10)
+        assert await until(lambda: worker.market is not None and worker.market.feeds == {("binance", BTC)}, 10)
         await asyncio.sleep(0.3)  # the bind is on its way to the broker
         assert await ingestor.poll_once() == 6  # three closed candles of each pair
         # the hub took the three BTC/USDT candles in (a signal bot sleeps through them: the
@@ -91,7 +91,7 @@ async def test_a_worker_gets_the_candles_its_bots_need(pg_url: str, topology: To
         assert await until(lambda: worker.runner.hub.last_open("binance", BTC) == last, 10), worker.stats
         assert await ingestor.poll_once() == 0  # nothing new: nothing published twice
         await asyncio.sleep(0.5)
-        assert worker.stats.market_messages == 3  # BTC/USDT arrived once; ETH/USDT was never bound
+        assert worker.market is not None and worker.market.received == 3  # BTC/USDT once; ETH/USDT never bound
         assert worker.runner.hub.last_open("binance", ETH) is None
     finally:
         await connection.close()

@@ -47,7 +47,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,11 +60,10 @@ from aio_pika.abc import (
     AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
-    AbstractQueue,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from sealbot.domain import Event, Pair
+from sealbot.domain import Event
 from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
 from sealbot.engine.scaleout.broker import (
@@ -78,7 +77,7 @@ from sealbot.engine.scaleout.broker import (
     token_message,
 )
 from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
-from sealbot.engine.scaleout.ingest import MAX_BACKLOG, declare_market, market_key, parse_candle
+from sealbot.engine.scaleout.market_queue import MarketQueue
 from sealbot.engine.scaleout.metrics import WorkerMetrics
 from sealbot.engine.scaleout.partitions import AlreadyApplied, Applied, Fenced, PartitionStore
 from sealbot.engine.scaleout.upkeep import PartitionUpkeep
@@ -148,8 +147,6 @@ class WorkerStats:
     declined: int = 0
     reconciled: int = 0
     failed: int = 0
-    candles: int = 0  # candle events delivered to bots from the broker (market_data = "ingest")
-    market_messages: int = 0  # candle messages received on this worker's market-data queue
     live: int = 1
 
 
@@ -179,12 +176,8 @@ class Worker:
         self.upkeep = upkeep  # keeps owned accounts in step with the database, watches them (upkeep.py)
         if upkeep is not None:
             upkeep.attach(self.runner)
-        self.feeds: set[tuple[str, Pair]] = set()  # (exchange, pair) streams bound on the market queue
-        self._market_queue: AbstractQueue | None = None
-        self._market_exchange: AbstractExchange | None = None
-        if ingest:
-            self.runner.hub.on_first_subscriber = self._want_feed
-            self.runner.hub.on_last_unsubscribed = self._drop_feed
+        # candles from `sealbot ingest`, bound per (exchange, pair) the runner's bots trade
+        self.market = MarketQueue(self.topology, self.id, self.runner.hub) if ingest else None
         self.metrics = metrics or WorkerMetrics(self.id)
         self.stats = WorkerStats()
         self.owned: dict[int, int] = {}  # partition -> epoch
@@ -195,7 +188,6 @@ class Worker:
         self._tokens: dict[int, tuple[AbstractIncomingMessage, float]] = {}
         self._token_sent: dict[int, float] = {}  # partition -> monotonic time a token was last published
         self._connection: AbstractConnection | None = None
-        self._tasks: set[asyncio.Future[None]] = set()
         self._to_worker: deque[float] = deque(maxlen=5_000)  # recent signal-to-worker delays (s)
         self._to_commit: deque[float] = deque(maxlen=5_000)  # recent signal-to-commit delays (s)
 
@@ -230,8 +222,8 @@ class Worker:
         self._connection = connection
         channel = await connection.channel(publisher_confirms=False)
         exchange = await declare(channel, self.topology)
-        if self.options.market_data == "ingest":
-            await self._open_market(connection)
+        if self.market is not None:
+            await self.market.open(connection)
         for p in range(self.topology.partitions):
             self._loops[p] = asyncio.create_task(self._consume(p), name=f"partition {p}")
         beat = asyncio.create_task(self._beat_loop(channel, exchange), name="heartbeat")
@@ -258,55 +250,9 @@ class Worker:
                 await self._step_down(p, release=False)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 2.0)
-            self._connection, self._market_queue, self._market_exchange = None, None, None
-
-    # -- market data from the ingestors ----------------------------------------------------
-    async def _open_market(self, connection: AbstractConnection) -> None:
-        channel = await connection.channel(publisher_confirms=False)
-        await channel.set_qos(prefetch_count=256)
-        self._market_exchange = await declare_market(channel, self.topology)
-        self._market_queue = await channel.declare_queue(
-            f"{self.topology.prefix}.md.{self.id}", exclusive=True, auto_delete=True,
-            arguments={"x-max-length": MAX_BACKLOG, "x-overflow": "drop-head"})
-        for exchange, pair in sorted(self.feeds, key=str):
-            await self._bind(exchange, pair, bind=True)
-        await self._market_queue.consume(self._on_candle)
-
-    async def _on_candle(self, message: AbstractIncomingMessage) -> None:
-        self.stats.market_messages += 1
-        try:
-            exchange, candle = parse_candle(message.body)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("unreadable candle dropped (%s)", exc)
-        else:
-            self.stats.candles += self.runner.hub.publish(exchange, candle)
-        await message.ack()
-
-    async def _bind(self, exchange: str, pair: Pair, *, bind: bool) -> None:
-        queue, source = self._market_queue, self._market_exchange
-        if queue is None or source is None:
-            return  # bound on the next connect
-        key = market_key(exchange, pair, self.runner.hub.base)
-        try:
-            if bind:
-                await queue.bind(source, routing_key=key)
-            else:
-                await queue.unbind(source, routing_key=key)
-        except aio_pika.exceptions.AMQPError as exc:  # the connection is going: rebound on reconnect
-            log.warning("market data %s: %s failed (%s)", key, "bind" if bind else "unbind", exc)
-
-    def _want_feed(self, exchange: str, pair: Pair) -> None:
-        self.feeds.add((exchange, pair))
-        self._background(self._bind(exchange, pair, bind=True))
-
-    def _drop_feed(self, exchange: str, pair: Pair) -> None:
-        self.feeds.discard((exchange, pair))
-        self._background(self._bind(exchange, pair, bind=False))
-
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._connection = None
+            if self.market is not None:
+                self.market.closed()
 
     # -- one partition ---------------------------------------------------------------------
     async def _consume(self, p: int, delay: float = 0.0) -> None:
@@ -682,6 +628,8 @@ class Worker:
         (seconds) of signal-to-worker and signal-to-commit for the benchmark."""
         return {"worker": self.id, "pid": os.getpid(), "owned": {str(p): e for p, e in sorted(self.owned.items())},
                 "tokens": sorted(self._tokens), **self.stats.__dict__,
+                "market_messages": self.market.received if self.market else 0,
+                "candles": self.market.delivered if self.market else 0,
                 "to_worker": list(self._to_worker), "to_commit": list(self._to_commit)}
 
     def _write_stats(self) -> None:

@@ -1,0 +1,96 @@
+"""A worker's own queue of market data from the ingestors (``market_data = "ingest"``).
+
+The worker binds a routing key on the topic exchange when the first bot of an
+(exchange, pair) starts on its runner's ``FeedHub`` and unbinds it when the last one
+stops, so only what its owned accounts trade is routed to it. The queue is exclusive
+and auto-deleted, at most ``MAX_BACKLOG`` messages with the oldest dropped first (a
+stale candle is worth less than a fresh one); keys wanted while the connection is down
+are bound on the next ``open``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingMessage, AbstractQueue
+
+from sealbot.domain import Pair
+from sealbot.engine.candles import FeedHub
+from sealbot.engine.scaleout.broker import Topology
+from sealbot.engine.scaleout.ingest import MAX_BACKLOG, declare_market, market_key, parse_candle
+
+log = logging.getLogger(__name__)
+
+
+class MarketQueue:
+    """Feeds ``hub`` from the broker: ``received`` counts the messages, ``delivered`` the
+    events the hub handed to bots."""
+
+    def __init__(self, topology: Topology, worker_id: str, hub: FeedHub) -> None:
+        self.topology, self.worker_id, self.hub = topology, worker_id, hub
+        self.feeds: set[tuple[str, Pair]] = set()  # (exchange, pair) streams bound on the queue
+        self.received = 0
+        self.delivered = 0
+        self._queue: AbstractQueue | None = None
+        self._exchange: AbstractExchange | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+        hub.on_first_subscriber = self._want
+        hub.on_last_unsubscribed = self._drop
+
+    async def open(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=256)
+        self._exchange = await declare_market(channel, self.topology)
+        self._queue = await channel.declare_queue(
+            f"{self.topology.prefix}.md.{self.worker_id}", exclusive=True, auto_delete=True,
+            arguments={"x-max-length": MAX_BACKLOG, "x-overflow": "drop-head"})
+        for exchange, pair in sorted(self.feeds, key=str):
+            await self._bind(exchange, pair, bind=True)
+        await self._queue.consume(self._on_candle)
+
+    def closed(self) -> None:
+        """The connection is gone: the queue went with it (bound again on ``open``)."""
+        self._queue, self._exchange = None, None
+
+    async def _on_candle(self, message: AbstractIncomingMessage) -> None:
+        self.received += 1
+        try:
+            exchange, candle = parse_candle(message.body)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("unreadable candle dropped (%s)", exc)
+        else:
+            self.delivered += self.hub.publish(exchange, candle)
+        await message.ack()
+
+    async def _bind(self, exchange: str, pair: Pair, *, bind: bool) -> None:
+        queue, source = self._queue, self._exchange
+        if queue is None or source is None:
+            return  # bound on the next connect
+        key = market_key(exchange, pair, self.hub.base)
+        try:
+            if bind:
+                await queue.bind(source, routing_key=key)
+            else:
+                await queue.unbind(source, routing_key=key)
+        except aio_pika.exceptions.AMQPError as exc:  # the connection is going: rebound on reconnect
+            log.warning("market data %s: %s failed (%s)", key, "bind" if bind else "unbind", exc)
+
+    def _want(self, exchange: str, pair: Pair) -> None:
+        self.feeds.add((exchange, pair))
+        self._background(self._bind(exchange, pair, bind=True))
+
+    def _drop(self, exchange: str, pair: Pair) -> None:
+        self.feeds.discard((exchange, pair))
+        self._background(self._bind(exchange, pair, bind=False))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+__all__ = ["MarketQueue"]
