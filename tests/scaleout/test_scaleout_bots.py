@@ -62,7 +62,8 @@ async def test_a_signal_steps_the_bot_in_the_fenced_transaction(pg_url: str, top
     try:
         partition = default_partition(account_id, topology.partitions)
         assert await until(lambda: partition in worker.owned, 20)
-        assert account_id in worker.runner.accounts and worker.stats.reconciled == 1
+        # a claim records the partition as owned first, then starts its accounts (reconciling each)
+        assert await until(lambda: account_id in worker.runner.accounts and worker.stats.reconciled == 1, 20)
         # the paper venue has no candles for the guard's 24 h volume: give the guard its reference
         worker.runner.accounts[account_id].market.set(MarketSnapshot(BTC, last=Decimal("50000"),
                                                                      quote_volume_24h=Decimal(10**12)))
