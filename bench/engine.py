@@ -254,8 +254,8 @@ async def signal_latency(n: int, mode: str = "window") -> dict[str, float]:
             exchange.throttle = timed_throttle
             original = venue.create_order
 
-            async def timed(order: Any) -> Any:
-                answer = await original(order)
+            async def timed(order: Any, attempt_at: Any = None) -> Any:
+                answer = await original(order, attempt_at)
                 acks.append(time.perf_counter())
                 return answer
 

@@ -9,11 +9,15 @@ once per backend.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
+
+from sealbot.custody import totp
 
 PG_URL = os.environ.get("SEALBOT_TEST_DATABASE_URL", "")
 
@@ -63,3 +67,31 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'sealbot.db'}"
+
+
+class TotpClock:
+    """The signer's clock for two-factor codes (``custody.totp.wall_clock``), moved by the
+    test: a code is good once, so a test that needs a second code takes the next step's
+    (``tick``) instead of sleeping 30 s."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, steps: int = 1) -> None:
+        self.now += totp.STEP_SECONDS * steps
+
+    def code(self, secret: str) -> str:
+        """What an authenticator app shows now for ``secret``."""
+        return pyotp.TOTP(secret).at(int(self.now))
+
+
+@pytest.fixture
+def totp_clock(monkeypatch: pytest.MonkeyPatch) -> TotpClock:
+    """Every signer in this process (in process or a socket server in a thread) checks codes
+    against this clock; it starts 5 s into the current real step and moves only when told."""
+    clock = TotpClock(float(totp.time_step(time.time()) * totp.STEP_SECONDS + 5))
+    monkeypatch.setattr(totp, "wall_clock", clock)
+    return clock

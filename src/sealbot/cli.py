@@ -85,12 +85,17 @@ def config_show() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    clear_unsealable_webhook_keys: Annotated[bool, typer.Option(
+        help="If plaintext webhook keys cannot be sealed here (no KEK, no signer), keep the channels "
+             "without keys instead of stopping; their owners must issue new keys.")] = False,
+) -> None:
     """Migrate the database schema up to REVISION (default: the newest)."""
     from sealbot.services import instance
 
     settings = _settings()
-    instance.upgrade_database(settings, revision)
+    instance.upgrade_database(settings, revision, clear_unsealable_webhook_keys=clear_unsealable_webhook_keys)
     out.print(f"database at revision {revision}: {masked_view(settings)['database_url']}")
 
 
@@ -170,8 +175,8 @@ def keys_rotate_kek() -> None:
             progress.update(task, completed=done, total=total)
 
         report = operations.rotate_file_kek(settings, advance)
-    out.print(f"rewrapped {report.rewrapped} of {report.total} credentials: "
-              f"KEK {report.old_kek_id} -> {report.new_kek_id}")
+    out.print(f"rewrapped {report.rewrapped} of {report.total} credentials, {report.channel_keys} webhook "
+              f"key(s) and {report.totp_secrets} two-factor secret(s): KEK {report.old_kek_id} -> {report.new_kek_id}")
     for retired in operations.retired_kek_files(settings):
         out.print(f"old KEK kept as {retired}: destroy it once no backup from before the rotation is needed")
 
@@ -245,11 +250,15 @@ def ingest(
     pairs: Annotated[list[str], typer.Argument(help="Pairs to publish, e.g. BTC/USDT ETH/USDT.")],
     timeframe: Annotated[str, typer.Option(help="Base candle timeframe (the workers' base timeframe).")] = "1m",
     interval: Annotated[float, typer.Option(help="Seconds between two polls.")] = 5.0,
+    ticker_interval: Annotated[float, typer.Option(help="At most one ticker per pair per this many seconds "
+                                                        "(the guard's reference prices); 0: none.")] = 15.0,
 ) -> None:
-    """Publish an exchange's closed candles to the broker for `sealbot worker --market-data ingest`."""
+    """Publish an exchange's closed candles and throttled tickers to the broker for
+    `sealbot worker --market-data ingest`."""
     from sealbot.services.scaleout import run_ingest
 
-    run_ingest(_settings(), exchange, pairs, timeframe=timeframe, interval=interval)
+    run_ingest(_settings(), exchange, pairs, timeframe=timeframe, interval=interval,
+               ticker_interval=ticker_interval)
 
 
 @app.command()

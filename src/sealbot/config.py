@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import ByteSize, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     notify_timeout: float = Field(default=5.0, gt=0, le=120)
     notify_allow_loopback: bool = False
     notify_allow_private: bool = True
+    # Dashboard/API backtests kept per user (docs/backtesting.md): past either limit the
+    # oldest runs are removed; a single run larger than the byte limit is refused.
+    backtest_max_runs: int = Field(default=50, ge=1, le=100_000)
+    backtest_max_bytes: ByteSize = Field(default=ByteSize(100_000_000), ge=1)  # "100MB", "1GiB" or bytes
 
     @field_validator("log_level")
     @classmethod

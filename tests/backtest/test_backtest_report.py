@@ -11,7 +11,7 @@ import pytest
 import sealbot.bots.dca as dca
 from sealbot.backtest.data import read_frame
 from sealbot.backtest.metrics import Result
-from sealbot.backtest.report import build_figure, render_report, write_json, write_report
+from sealbot.backtest.report import PLOTLY_MARK, build_figure, render_report, with_plotlyjs, write_json, write_report
 from sealbot.backtest.simulate import run
 from sealbot.domain import Pair
 
@@ -77,3 +77,23 @@ def test_backtest_report_for_the_dashboard_points_at_a_served_plotly(result: Res
     page = render_report(result, title="t", plotlyjs_src="/static/plotly.min.js")
     assert 'src="/static/plotly.min.js"' in page and len(page) < 1_000_000
     assert 'id="sealbot-chart"' in page and 'id="deals"' in page
+
+
+def test_a_report_kept_without_plotly_js_is_made_whole_when_served(result: Result, tmp_path: Path) -> None:
+    """The dashboard keeps each report without the 4.8 MB library and inlines it as it
+    serves the page: the served page is the self-contained one, byte for byte."""
+    kept = write_report(result, tmp_path / "kept.html", plotlyjs="served").read_text()
+    whole = write_report(result, tmp_path / "whole.html").read_text()
+    assert PLOTLY_MARK in kept and "Plotly.newPlot" in kept and len(kept) < len(whole) - 4_000_000
+    assert with_plotlyjs(kept) == whole
+    assert with_plotlyjs(whole) == whole  # a report that carries its library is served as it is
+
+
+def test_evenly_spaced_equity_is_sent_as_a_start_and_a_step(result: Result) -> None:
+    figure = build_figure(result)
+    equity = next(trace for trace in figure.data if trace.name == "equity")
+    assert equity.x is None and equity.dx == 60_000 and len(equity.y) == 3000
+    assert equity.x0 == result.equity.index[0]
+    uneven = result.equity.drop(result.equity.index[5])
+    from sealbot.backtest.report import _times
+    assert list(_times(uneven.index)["x"]) == list(uneven.index)

@@ -168,3 +168,17 @@ def test_backtest_signal_bot_sizes_a_percent_of_the_modelled_balance(tmp_path: P
     assert result.final_balances is not None and result.final_balances["USDT"] == D(1000) - result.fills[0].notional
     without = run_backtest_file(bot, [str(BTC)], signals_path=signals)
     assert without.fills == [] and any(a.code == "signal.not_sized" for a in without.alerts)
+
+
+def test_a_smart_trade_file_runs_on_its_one_market_with_that_markets_rules(tmp_path: Path) -> None:
+    """A smart trade names its pair in ``market`` (not ``markets``): the file needs no
+    ``PAIR=`` and the fills keep to the market's tick and step, as live."""
+    path = tmp_path / "smart.json"
+    path.write_text(json.dumps({
+        "kind": "smart", "market": {"pair": "BTC/USDT", "tick_size": "0.1", "step_size": "0.001"},
+        "volume": "100", "take_profit_steps": [{"amount_percentage": "100", "profit_percentage": "0.5"}]}))
+    result = run_backtest_file(path, [str(BTC)])
+    assert [f.side.value for f in result.fills] == ["buy", "sell"]
+    for fill in result.fills:
+        assert fill.amount == floor_to_step(fill.amount, D("0.001")) and fill.amount > 0
+    assert result.fills[1].price == floor_to_step(result.fills[1].price, D("0.1"))

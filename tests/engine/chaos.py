@@ -10,6 +10,7 @@ and each account's balances equal to its start plus its stored fills, to the uni
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -27,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sealbot.bots.common.position import apply_fill
-from sealbot.domain import ClientOrderId, Deal, Direction, Fill, Pair, Side
+from sealbot.domain import ClientOrderId, Deal, Direction, Fill, OrderStatus, Pair, Side
 from sealbot.engine.budget import Budgets
 from sealbot.engine.guard import GuardLimits, GuardPolicy
 from sealbot.engine.journal import AccountRecord
@@ -227,13 +228,26 @@ async def heal_and_reconcile(simex: SimexServer, journal: StoreJournal, account_
     budgets = Budgets(clock, weight_per_minute=LIFTED_WEIGHT_LIMIT, orders_per_10s=LIFTED_WEIGHT_LIMIT)
     runner = InProcessRunner(journal, factory, guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))),
                              clock=clock, budgets=budgets, settings=RunnerSettings(background=False, poll_feeds=False))
+    # An order the last killed engine sent may still be carried out until its attempt's
+    # receive window has passed, in real time (the exact resolve rule, engine.orders): such
+    # an order is neither found nor re-sent before; keep reconciling until none is pending.
+    deadline = time.monotonic() + 30.0
     for aid in account_ids:
         await runner.start_account(aid)
         acc = runner.accounts[aid]
         for _ in range(3):
             await acc.poll_once()
             await acc.drain()
+        while (acc.needs_reconcile or _has_pending(journal, aid)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            await acc.poll_once()
+            await acc.drain()
     await runner.stop()
+
+
+def _has_pending(journal: StoreJournal, account_id: str) -> bool:
+    with journal.transaction() as tx:
+        return any(e.order.status is OrderStatus.PENDING for e in tx.open_orders(account_id))
 
 
 def check_books(simex: SimexServer, journal: StoreJournal, account_ids: list[str],

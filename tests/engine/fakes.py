@@ -51,7 +51,7 @@ class FakeVenue(Venue):
         found = [c for c in self.candles if since is None or c.open_time >= since]
         return found[-limit:] if limit else found
 
-    async def create_order(self, order: Order) -> Order:
+    async def create_order(self, order: Order, attempt_at: datetime | None = None) -> Order:
         if self.on_create:
             self.on_create(order)
         fault = self.faults.pop(0) if self.faults else None

@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -102,11 +103,11 @@ async def main(args: dict[str, Any]) -> None:
         venue = await simex(account)
         create = venue.create_order
 
-        async def create_order(order: Order) -> Order:
+        async def create_order(order: Order, attempt_at: datetime | None = None) -> Order:
             scope = CURRENT.get()
             evidence("send", account=account.id, cid=order.client_id.text,
                      p=scope.partition if scope else None, epoch=scope.epoch if scope else None)
-            return await create(order)
+            return await create(order, attempt_at)
 
         venue.create_order = create_order  # type: ignore[method-assign]
         return venue
@@ -123,7 +124,7 @@ async def main(args: dict[str, Any]) -> None:
     dump_tasks_on_usr1()
     stop = asyncio.Event()
     serving = asyncio.create_task(worker.run(stop))
-    while worker._connection is None and not serving.done():
+    while not worker.transport.connected and not serving.done():  # type: ignore[attr-defined]
         await asyncio.sleep(0.02)
     print(f"ready {os.getpid()}", flush=True)
     await serving

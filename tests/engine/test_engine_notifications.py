@@ -30,7 +30,7 @@ from sealbot.engine import Engine, EngineOptions, RunnerSettings
 from sealbot.engine.clock import FakeClock
 from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot
 from sealbot.engine.journal import AccountRecord, AlertRecord
-from sealbot.engine.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
+from sealbot.engine.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, KeySigner, verify_webhook
 from sealbot.logs import make_handler
 from sealbot.services import notifications
 from sealbot.services.instance import init_instance
@@ -341,7 +341,7 @@ async def test_a_webhook_is_sent_to_the_address_that_was_checked_with_tls_on_the
     alert = AlertRecord("1", AlertLevel.CRITICAL, "watchdog.foreign_order", "m", T0, id=None)
     with TlsReceiver(host, tmp_path) as receiver:
         url = f"https://{host}:{receiver.port}/hook"
-        hook = PinnedWebhook(url, "pinned-secret-0123456789", platform.settings, resolve=resolve,
+        hook = PinnedWebhook(url, KeySigner("pinned-secret-0123456789"), platform.settings, resolve=resolve,
                              verify=receiver.client_context)
         await hook.send(alert)
         ((headers, body),) = receiver.received
@@ -349,7 +349,7 @@ async def test_a_webhook_is_sent_to_the_address_that_was_checked_with_tls_on_the
         assert verify_webhook("pinned-secret-0123456789", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER],
                               now=time.time())
         # the certificate is checked against the name, not the address
-        wrong = PinnedWebhook(f"https://127.0.0.1:{receiver.port}/hook", "k" * 20, platform.settings,
+        wrong = PinnedWebhook(f"https://127.0.0.1:{receiver.port}/hook", KeySigner("k" * 20), platform.settings,
                               verify=receiver.client_context)
         with pytest.raises(httpx.ConnectError):
             await wrong.send(alert)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sealbot.domain import ClientOrderId, Order, OrderFilled, OrderStatus, OrderType, OrderWasRejected, Pair, Side
@@ -95,11 +95,11 @@ async def test_a_market_order_that_arrives_after_its_timeout_is_not_placed_twice
     late: list[Order] = []
     original = venue.create_order
 
-    async def slow_create(o: Order) -> Order:
+    async def slow_create(o: Order, attempt_at: datetime | None = None) -> Order:
         if not late:
             late.append(o)  # reaches the exchange after the client gave up
             raise TimeoutError("timed out")
-        return await original(o)
+        return await original(o, attempt_at)
 
     venue.create_order = slow_create  # type: ignore[method-assign]
     market = order(kind=OrderType.MARKET)

@@ -258,8 +258,10 @@ async def engine(kind: str, config: dict[str, Any], n: int, *, spread_ticks: int
         # The guard's volume floor and daily notional cap are policy, not fill mechanics:
         # lifted so that a long window trades as the backtester (which has no guard) does.
         guard = GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0), max_daily_notional=None))
+        # The harness polls only when something traded (no poller task), so a quiet stretch
+        # of hours never refreshes the reference price: it must not go stale meanwhile.
         runner = InProcessRunner(journal, factory, guard=guard, clock=clock,
-                                 settings=RunnerSettings(background=False, market_ttl=3600))
+                                 settings=RunnerSettings(background=False, market_ttl=3600, market_max_age=10**9))
         await runner.start_account("1")
         acc = runner.accounts["1"]
         trades = exchange.trades_by_account[account["id"]]  # every market's, in execution order

@@ -26,12 +26,28 @@ from sealbot.services.platform import Platform, open_platform
 from sealbot.services.scaleout import worker_for
 from sealbot.services.worker_upkeep import WorkerUpkeep
 from sealbot.simex import SimexServer
+from sealbot.store.models import Bot, ExchangeAccount, User
 
 from .conftest import BROKER_URL
 
 MARKET = {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
 DCA = {"markets": [MARKET], "base_order_volume": "20", "safety_order_volume": "20", "max_safety_orders": 2,
        "safety_order_step_percentage": "2", "take_profit": "5", "base_order_type": "market"}
+
+
+def seed_paper_signal_bot(factory: Any, email: str) -> str:
+    """A user with a paper Binance account running one signal bot on BTC/USDT (50 USDT a
+    signal), written straight to the store; the account's id."""
+    with factory.begin() as session:
+        user = User(email=email, password_hash="x")
+        session.add(user)
+        session.flush()
+        account = ExchangeAccount(owner_id=user.id, exchange="binance", label="paper", is_paper=True)
+        session.add(account)
+        session.flush()
+        session.add(Bot(owner_id=user.id, account_id=account.id, kind="signal", name="sig", status="running",
+                        config={"markets": [MARKET], "amount": "50"}))
+        return str(account.id)
 
 
 def wall_clock_simex() -> SimexServer:

@@ -21,12 +21,11 @@ from sealbot.engine.scaleout.partitions import default_partition
 from sealbot.engine.scaleout.worker import Worker, WorkerOptions
 from sealbot.services import inbox
 from sealbot.store import make_session_factory
-from sealbot.store.models import Bot, ExchangeAccount, User
 from sealbot.venues.base import Venue
 from sealbot.venues.paper import PaperVenue
 
 from .conftest import BROKER_URL
-from .platform_env import until
+from .platform_env import seed_paper_signal_bot, until
 
 BTC, ETH = Pair.parse("BTC/USDT"), Pair.parse("ETH/USDT")
 
@@ -53,17 +52,7 @@ def test_a_candle_survives_the_wire_as_decimal() -> None:
 
 async def test_a_worker_gets_the_candles_its_bots_need(pg_url: str, topology: Topology) -> None:
     factory = make_session_factory(pg_url)
-    with factory.begin() as session:
-        user = User(email="md@example.test", password_hash="x")
-        session.add(user)
-        session.flush()
-        account = ExchangeAccount(owner_id=user.id, exchange="binance", label="paper", is_paper=True)
-        session.add(account)
-        session.flush()
-        session.add(Bot(owner_id=user.id, account_id=account.id, kind="signal", name="sig", status="running",
-                        config={"markets": [{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001",
-                                             "min_notional": "5"}], "amount": "50"}))
-        account_id = str(account.id)
+    account_id = seed_paper_signal_bot(factory, "md@example.test")
 
     async def price(_pair: Pair) -> Decimal:
         return Decimal("100")

@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import ccxt.async_support as ccxt_async
 import pytest
 import sqlalchemy as sa
 
+from engine.attacker import thief_order
 from engine.receivers import WebhookReceiver
 from sealbot.engine.notify import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_webhook
 from sealbot.engine.scaleout.broker import Topology
@@ -58,18 +58,6 @@ def _statuses(platform: Platform) -> set[str]:
         return {str(s) for s in uow.session.scalars(sa.select(Bot.status))}
 
 
-async def _thief_order(simex: SimexServer, key: str, secret: str, client_id: str) -> None:
-    """Plain ccxt with the stolen key and a forged sealbot-looking client id."""
-    thief = ccxt_async.binance({"apiKey": key, "secret": secret,
-                                "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}})
-    thief.urls["api"] = {k: v.replace("https://api.binance.com", simex.base_url)
-                         for k, v in thief.urls["api"].items() if isinstance(v, str)}
-    try:
-        await thief.create_order("BTC/USDT", "limit", "buy", 0.002, 40000, {"newClientOrderId": client_id})
-    finally:
-        await thief.close()
-
-
 async def test_an_order_placed_with_a_leaked_key_is_flagged_by_the_owning_worker_within_one_interval(
         pg_url: str, topology: Topology, tmp_path: Path, simex: SimexServer) -> None:
     platform = make_platform(tmp_path, pg_url, simex)
@@ -90,7 +78,7 @@ async def test_an_order_placed_with_a_leaked_key_is_flagged_by_the_owning_worker
             assert await until(lambda: upkeep.stats.checked.get(str(acc.account), 0) > seen, 3 * INTERVAL)
             assert upkeep.stats.findings == 0 and not _alerts(platform, "watchdog.foreign_order")
 
-            await _thief_order(simex, acc.key, acc.secret, f"sb{bot.id}-42-b")
+            await thief_order(simex, acc.key, acc.secret, f"sb{bot.id}-42-b")
             placed = time.monotonic()
             assert await until(lambda: _alerts(platform, "watchdog.foreign_order"), 5 * INTERVAL, step=0.02)
             flagged_after = time.monotonic() - placed

@@ -1,8 +1,8 @@
 """A worker's heartbeat loop that is leaving a partition can still be cancelled.
 
-``_serve`` cancels the heartbeat loop when the broker connection is gone and waits for
-it; if that cancel lands while the loop waits for a partition's consumer to finish
-(``_leave``), it must not be swallowed with the consumer's own CancelledError: the
+The RabbitMQ transport's ``_serve`` cancels the heartbeat loop when the broker connection
+is gone and waits for it; if that cancel lands while the loop waits for a partition's
+consumer to finish (``leave``), it must not be swallowed with the consumer's own CancelledError: the
 worker would wait forever and never reconnect (found by the scale-out chaos test, a
 woken SIGSTOPped worker). No broker needed."""
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sealbot.engine.journal import AccountRecord
+from sealbot.engine.scaleout.rabbit import RabbitTransport
 from sealbot.engine.scaleout.worker import Worker, WorkerOptions
 from sealbot.services import inbox
 from sealbot.store import make_session_factory
@@ -37,9 +38,11 @@ async def test_a_cancel_of_the_leaving_heartbeat_is_not_swallowed(tmp_path: Path
                 await asyncio.sleep(0.3)
             raise
 
-    worker._loops[0] = asyncio.create_task(consumer_slow_to_stop())
+    transport = worker.transport
+    assert isinstance(transport, RabbitTransport)
+    transport._loops[0] = asyncio.create_task(consumer_slow_to_stop())
     await asyncio.sleep(0)
-    beat = asyncio.create_task(worker._leave(0, release=False))
+    beat = asyncio.create_task(transport.leave(0, release=False))
     await asyncio.sleep(0.05)
     beat.cancel()
     with pytest.raises(asyncio.CancelledError):

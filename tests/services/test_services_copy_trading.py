@@ -8,14 +8,12 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sealbot.config import load_settings
 from sealbot.custody.secrets import ApiCredentials
 from sealbot.domain import AmountType, Event, SignalAction, SignalReceived
 from sealbot.domain.errors import InvalidConfig, NotFound
@@ -25,8 +23,7 @@ from sealbot.engine.runner import RunnerSettings
 from sealbot.services import copy_trading, inbox
 from sealbot.services.accounts import link_account, register_user
 from sealbot.services.copy_trading import MemberSpec, member_signal, sized_config
-from sealbot.services.instance import init_instance
-from sealbot.services.platform import Platform, open_platform
+from sealbot.services.platform import Platform
 from sealbot.services.webhooks import SignalGate, WebhookRefused
 from sealbot.simex import SimexServer
 
@@ -99,13 +96,6 @@ def test_scaled_sizes_never_exceed_the_factor_and_differ_by_less_than_one_unit_o
 def simex() -> Iterator[SimexServer]:
     with SimexServer(speed=0) as server:
         yield server
-
-
-@pytest.fixture
-def platform(tmp_path: Path, database_url: str, simex: SimexServer) -> Platform:
-    settings = load_settings(data_dir=tmp_path / "data", config_dir=tmp_path / "config", database_url=database_url)
-    init_instance(settings)
-    return open_platform(settings, exchange_urls={"binance": {"api_base": simex.base_url}}, egress_ip="127.0.0.1")
 
 
 async def _link(platform: Platform, simex: SimexServer, user: int, label: str) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 database only: a bot started later joins, a stopped bot stays stopped (the engine never
 writes its old status back), a re-configured bot restarts with its new settings, a
 webhook signal waiting in the inbox becomes an order on the exchange, and a revoked
-account's runner stops."""
+account's runner stops. It is the scale-out worker on the in-process transport: it
+claims partitions, and records each signal in the partition ledger under its epoch."""
 
 from __future__ import annotations
 
@@ -11,26 +12,28 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from sealbot.config import load_settings
 from sealbot.custody.secrets import ApiCredentials
 from sealbot.domain import EditExits, Refused
 from sealbot.engine.app import EngineOptions
 from sealbot.engine.guard import GuardLimits, GuardPolicy
 from sealbot.engine.runner import RunnerSettings
+from sealbot.engine.scaleout.fence import CURRENT, Scope
+from sealbot.engine.scaleout.partitions import PartitionStore
 from sealbot.services.accounts import link_account, register_user
 from sealbot.services.bot_manage import edit_bot
 from sealbot.services.bots import create_bot, set_bot_status
 from sealbot.services.demo import AcceleratedClock
 from sealbot.services.engine_host import EngineHost
-from sealbot.services.instance import init_instance
 from sealbot.services.kill_switch import kill_switch
-from sealbot.services.platform import Platform, open_platform
+from sealbot.services.platform import Platform
 from sealbot.services.webhooks import SignalGate, new_webhook_secret
 from sealbot.simex import SimexServer
+from sealbot.store.models import EngineMessage
+from sealbot.store.repositories.web import InboxRepository
 
 MARKET = {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
 DCA = {"markets": [MARKET], "base_order_volume": "20", "safety_order_volume": "20", "max_safety_orders": 2,
@@ -43,13 +46,6 @@ SPEED = 120.0  # simulated seconds per real second: a 1m candle closes every hal
 def simex() -> Iterator[SimexServer]:
     with SimexServer(speed=SPEED) as server:
         yield server
-
-
-@pytest.fixture
-def platform(tmp_path: Path, database_url: str, simex: SimexServer) -> Platform:
-    settings = load_settings(data_dir=tmp_path / "data", config_dir=tmp_path / "config", database_url=database_url)
-    init_instance(settings)
-    return open_platform(settings, exchange_urls={"binance": {"api_base": simex.base_url}}, egress_ip="127.0.0.1")
 
 
 def _options() -> EngineOptions:
@@ -92,7 +88,7 @@ async def test_the_engine_follows_the_database(platform: Platform, simex: SimexS
     report = await host.start()
     try:
         assert report.started_accounts == [str(account.id)]
-        runner = host.engine.runner.accounts[str(account.id)]
+        runner = host.runner.accounts[str(account.id)]
         assert set(runner.bots) == {str(signal.id)}  # the DCA bot was never started
 
         secret = new_webhook_secret(platform, user, signal.id)
@@ -108,8 +104,14 @@ async def test_the_engine_follows_the_database(platform: Platform, simex: SimexS
 
         set_bot_status(platform, user, dca.id, "stopped")
         # before the engine's next pass, the bot still runs in memory and takes a step (the user edits its exits):
-        # the step adopts the stored status instead of writing "running" back
-        await runner.deliver(str(dca.id), EditExits(1, clock.now(), take_profit_pct=Decimal("5")))
+        # the step adopts the stored status instead of writing "running" back; like every write of the
+        # engine, it runs under the account's partition and epoch (the worker's fence)
+        partition = host.worker.store.partition_of(str(account.id))
+        scope = CURRENT.set(Scope(partition, host.worker.owned[partition]))
+        try:
+            await runner.deliver(str(dca.id), EditExits(1, clock.now(), take_profit_pct=Decimal("5")))
+        finally:
+            CURRENT.reset(scope)
         assert _stored_status(platform, user, dca.id) == "stopped"
         assert runner.bots[str(dca.id)].record.status == "stopped"
         await host.sync_once()
@@ -125,7 +127,7 @@ async def test_the_engine_follows_the_database(platform: Platform, simex: SimexS
         with platform.uow() as uow:
             uow.accounts.set_status(user, account.id, "revoked")
         report = await host.sync_once()
-        assert report.stopped_accounts == [str(account.id)] and not host.engine.runner.accounts
+        assert report.stopped_accounts == [str(account.id)] and not host.runner.accounts
     finally:
         await host.stop()
 
@@ -151,9 +153,16 @@ async def test_a_kill_switch_stops_the_bots_and_cancels_their_open_orders(
 
         result = kill_switch(platform, user, owner_id=user, account_id=account.id)
         assert result.stopped_bots == [dca.id]
-        report = await host.sync_once()
-        assert report.cancelled_orders >= len(resting)  # the bot may have placed more since
-        assert not [o for o in simex.admin.orders(sim_id) if o["status"] == "NEW"]
+        await host.sync_once()
+        # cancelled by the pass that adopts the kill, or by the account's poller first (the kill
+        # marked them CANCEL_REQUESTED in its own transaction): either way, before long
+        for _ in range(100):
+            if not [o for o in simex.admin.orders(sim_id) if o["status"] == "NEW"]:
+                break
+            await asyncio.sleep(0.05)
+        final = {o["client_id"]: o["status"] for o in simex.admin.orders(sim_id)}
+        assert "NEW" not in final.values(), final  # neither the resting ones nor any the bot placed since
+        assert any(final[o["client_id"]] == "CANCELED" for o in resting), final  # (one may have filled meanwhile)
         assert _stored_status(platform, user, dca.id) == "stopped"
         assert (await host.sync_once()).cancelled_orders == 0  # once
     finally:
@@ -199,3 +208,50 @@ async def test_one_embedded_engine_per_database(platform: Platform) -> None:
     again = EngineHost(platform, options=_options())
     await again.start()  # the lock went with the first engine
     await again.stop()
+
+
+async def test_the_embedded_engine_applies_a_signal_like_a_worker_and_at_once(
+        platform: Platform, simex: SimexServer) -> None:
+    """The embedded engine is the scale-out worker on the in-process transport: a webhook
+    signal is recorded in the partition ledger under the epoch this engine claimed, and,
+    posted in this process, it is applied without waiting for the next poll."""
+    exchange_account = simex.admin.create_account("ledger", {"USDT": "5000"})
+    created = simex.admin.create_key(int(exchange_account["id"]), ip_whitelist=["127.0.0.1"])
+    user = register_user(platform, "ledger@example.org", "correct horse battery")
+    account = await link_account(platform, user, "binance", "main", ApiCredentials(created["key"], created["secret"]))
+    bot = create_bot(platform, user, account.id, "signal", "tv", SIGNAL, start=True)
+    clock = AcceleratedClock(datetime.fromtimestamp(simex.admin.clock()["now_ms"] / 1000, UTC), SPEED)
+    host = EngineHost(platform, options=_options(), clock=clock, sync_interval=60)  # no poll during the test
+    partitions = PartitionStore(platform.session_factory, platform.settings.engine_partitions)
+    partition = partitions.partition_of(str(account.id))
+    await host.start()
+    try:
+        epoch = host.worker.owned[partition]
+        assert partitions.owners()[partition] == (epoch, host.worker.id)  # claimed like a worker claims
+        secret = new_webhook_secret(platform, user, bot.id)
+        accepted = SignalGate(platform).receive(_enter_long(secret, bot.id), "127.0.0.1")
+        loop = asyncio.get_running_loop()
+        posted = loop.time()
+        while not _ledger(platform) and loop.time() - posted < 5:
+            await asyncio.sleep(0.01)
+        woken = loop.time() - posted
+        [row] = _ledger(platform)
+        assert (row.message_id, row.partition, row.epoch, row.worker, row.account_id, row.kind) == (
+            f"inbox-{accepted.inbox_id}", partition, epoch, host.worker.id, str(account.id), "signal")
+        assert woken < 1.0, f"applied {woken:.2f} s after it was posted (the poll is every 60 s)"
+        for _ in range(100):  # acknowledged (marked delivered) right after the commit
+            with platform.uow() as uow:
+                [item] = InboxRepository(uow.session).for_bot(user, bot.id)
+                if item.delivered_at is not None:
+                    break
+            await asyncio.sleep(0.01)
+        assert item.delivered_at is not None
+        await _wait_for_order(simex, int(exchange_account["id"]), f"sb{bot.id}-")
+    finally:
+        await host.stop()
+    assert partitions.owners()[partition] == (epoch, None)  # released cleanly on stop
+
+
+def _ledger(platform: Platform) -> list[EngineMessage]:
+    with platform.session_factory() as session:
+        return list(session.scalars(sa.select(EngineMessage)))

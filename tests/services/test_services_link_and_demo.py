@@ -27,13 +27,6 @@ def simex() -> Iterator[SimexServer]:
         yield server
 
 
-@pytest.fixture
-def platform(tmp_path: Path, database_url: str, simex: SimexServer) -> Platform:
-    settings = load_settings(data_dir=tmp_path / "data", config_dir=tmp_path / "config", database_url=database_url)
-    init_instance(settings)
-    return open_platform(settings, exchange_urls={"binance": {"api_base": simex.base_url}}, egress_ip="127.0.0.1")
-
-
 def _simex_key(simex: SimexServer, **kwargs: object) -> tuple[str, str]:
     account = simex.admin.create_account("svc", {"USDT": "1000"})
     created = simex.admin.create_key(int(account["id"]), **kwargs)  # type: ignore[arg-type]

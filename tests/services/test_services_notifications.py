@@ -112,7 +112,8 @@ def test_the_webhook_key_is_shown_once_and_never_again(platform: Platform) -> No
     assert secret not in repr(later)
     with platform.session_factory() as s:
         row = s.get(NotificationChannel, created.channel.id)
-        assert row is not None and row.webhook_secret == secret  # needed to sign every later alert
+        assert row is not None and row.secret_ciphertext and row.secret_version == 1  # kept sealed, never as is
+        assert secret.encode() not in row.secret_ciphertext
         assert secret not in repr(row)
         audit = " ".join(s.scalars(sa.select(AuditRecord.details)))
     assert secret not in audit and "notification.channel_added" in _actions(platform)

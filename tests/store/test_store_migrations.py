@@ -25,7 +25,9 @@ TABLES = {"users", "exchange_accounts", "credentials", "kek_rotations", "bots", 
           # 0005 (copy set webhook policy)
           "bot_group_webhooks",
           # 0006 (scale-out engine: partitions, epochs, workers, applied messages)
-          "engine_partitions", "engine_account_partitions", "engine_workers", "engine_messages"}
+          "engine_partitions", "engine_account_partitions", "engine_workers", "engine_messages",
+          # 0007 (what the watchdog flagged, per account)
+          "watchdog_flags"}
 
 
 def _tables(url: str) -> set[str]:

@@ -15,7 +15,7 @@ from sealbot.services.platform import Platform, open_platform
 from sealbot.simex import SimexServer
 from sealbot.web.app import create_app
 
-from .webkit import PASSWORD, Clients, LeakScan
+from .webkit import PASSWORD, Clients, CodeClock, LeakScan
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +40,9 @@ def leaks() -> Iterator[LeakScan]:
 
 
 @pytest.fixture
-async def http(platform: Platform, leaks: LeakScan) -> AsyncIterator[Clients]:
+async def http(platform: Platform, leaks: LeakScan, totp_clock: CodeClock) -> AsyncIterator[Clients]:
     app = create_app(platform)
-    clients = Clients(app, leaks)
+    clients = Clients(app, leaks, totp_clock)
     yield clients
     await clients.close()
 

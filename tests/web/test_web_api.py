@@ -115,6 +115,12 @@ async def test_deals_alerts_portfolio_and_audit(http: Clients, simex: SimexServe
 
     events = [i.event for i in inbox.pending(platform, bot_ids=[bot_id])]
     assert isinstance(events[0], CloseAtMarket) and isinstance(events[1], AddFunds) and events[1].deal == 2
+    # a stopped bot is in no engine: its deal's requests are refused, not queued to be dropped
+    assert (await c.post(f"/api/v1/bots/{bot_id}/stop")).json()["status"] == "stopped"
+    for path, body in (("close", None), ("add-funds", {"amount": "25"})):
+        r = await c.post(f"/api/v1/bots/{bot_id}/deals/2/{path}", json=body)
+        assert r.status_code == 403 and r.json()["rule"] == "bot.status" and "stopped" in r.json()["reason"], r.text
+    assert len(inbox.pending(platform, bot_ids=[bot_id])) == 2
     r = await c.get("/api/v1/alerts", params={"unacknowledged": True})
     assert [a["id"] for a in r.json()["items"]] == [seeded.alert_id]
     r = await c.post(f"/api/v1/alerts/{seeded.alert_id}/acknowledge")

@@ -3,14 +3,16 @@ scoped tokens, sessions and the admin role — each audited."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from sealbot.services.platform import Platform
 from sealbot.simex import SimexServer
 
-from .webkit import PASSWORD, Clients, signup, simex_key
+from .webkit import PASSWORD, Clients, CodeClock, LeakScan, signup, simex_key
 
 
 def _actions(platform: Platform) -> list[str]:
@@ -74,7 +76,7 @@ async def test_a_session_without_the_second_factor_cannot_link_even_when_2fa_is_
     r = await other.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
     assert r.status_code == 401 and r.json()["reason"] == "totp_required"
     r = await other.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD,
-                                                     "totp_code": user.code()})
+                                                     "totp_code": user.next_code()})  # 30 s later: a fresh code
     assert r.status_code == 200 and r.json()["mfa"] is True
 
 
@@ -85,9 +87,8 @@ async def test_a_recovery_code_logs_in_once(http: Clients) -> None:
     client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
     secret = (await client.post("/api/v1/auth/2fa/setup")).json()["secret"]
     http.leaks.once.add(secret)
-    from sealbot.services.auth import totp_now
-
-    codes = (await client.post("/api/v1/auth/2fa/confirm", json={"code": totp_now(secret)})).json()["recovery_codes"]
+    codes = (await client.post("/api/v1/auth/2fa/confirm", json={"code": http.clock.code(secret)})).json()[
+        "recovery_codes"]
     for code in codes:
         http.leaks.once.add(code)
     body = {"email": "e@example.org", "password": PASSWORD, "totp_code": codes[0]}
@@ -170,3 +171,67 @@ async def test_anonymous_calls_get_401(http: Clients) -> None:
     for path in ("/api/v1/users/me", "/api/v1/bots", "/api/v1/accounts", "/api/v1/deals", "/api/v1/audit"):
         assert (await client.get(path)).status_code == 401
     assert (await client.get("/api/v1/bots", headers={"Authorization": "Bearer sbt_nope"})).status_code == 401
+
+
+async def test_two_factor_works_through_the_api_when_the_kek_is_in_the_signer_process(
+        tmp_path: Path, database_url: str, leaks: LeakScan, totp_clock: CodeClock) -> None:
+    """signer = "socket": setup, confirm and a 2FA login through the HTTP API, while this
+    process has no KEK (the secret is sealed and every code checked by the signer)."""
+    import shutil
+    import tempfile
+
+    from sealbot.config import load_settings
+    from sealbot.custody.runtime import local_signer
+    from sealbot.custody.signer_socket import SignerServer
+    from sealbot.services.instance import init_instance
+    from sealbot.services.platform import open_platform
+    from sealbot.web.app import create_app
+
+    sock_dir = Path(tempfile.mkdtemp(prefix="sbw", dir="/tmp"))  # AF_UNIX paths are limited to 107 bytes
+    settings = load_settings(data_dir=tmp_path / "data", config_dir=tmp_path / "config", database_url=database_url,
+                             signer="socket", signer_socket=sock_dir / "signer.sock")
+    init_instance(settings)
+    server = SignerServer(settings.effective_signer_socket, local_signer(settings), {os.getuid()})
+    server.start_in_thread()
+    platform = open_platform(settings)
+    http = Clients(create_app(platform), leaks, totp_clock)  # the signer thread follows the test's clock
+    try:
+        assert platform.loaded_keyring is None
+        user = await signup(http, "socket@example.org")  # setup + confirm through the signer
+        r = await http.new().post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD,
+                                                              "totp_code": user.code()})
+        assert r.status_code == 401 and r.json()["reason"] == "totp_required"  # spent by the confirmation
+        r = await http.new().post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD,
+                                                              "totp_code": user.next_code()})
+        assert r.status_code == 200 and r.json()["mfa"] is True
+        r = await http.new().post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD,
+                                                              "totp_code": "12345"})
+        assert r.status_code == 401 and r.json()["reason"] == "totp_required"
+    finally:
+        await http.close()
+        server.shutdown()
+        shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+async def test_wrong_codes_to_turn_2fa_off_lock_the_account_on_the_api_the_pages_and_the_login(
+        http: Clients, platform: Platform) -> None:
+    """An authenticated session guessing codes is stopped by the login lockout (in the
+    database): five wrong codes and even a right one is refused, everywhere."""
+    user = await signup(http, "h@example.org")
+    wrong = "000000" if user.next_code() != "000000" else "111111"
+    for _ in range(5):
+        r = await user.client.post("/api/v1/auth/2fa/disable", json={"code": wrong})
+        assert r.status_code == 422 and r.json()["field"] == "code"
+    r = await user.client.post("/api/v1/auth/2fa/disable", json={"code": user.code()})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    r = await user.client.post("/security/2fa/recovery-codes", data={"csrf_token": user.csrf, "code": user.code()})
+    assert r.status_code == 429 and "Too many wrong codes. Try again in" in r.text
+    r = await user.client.post("/security/2fa/disable", data={"csrf_token": user.csrf, "code": user.code()})
+    assert r.status_code == 429
+    r = await http.new().post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD,
+                                                          "totp_code": user.code()})
+    assert r.status_code == 429
+    assert (await user.client.get("/api/v1/users/me")).json()["totp_enabled"]  # still on
+    actions = _actions(platform)
+    assert actions.count("auth.2fa_code_failed") == 5 and "auth.locked" in actions
+    assert actions.count("auth.2fa_locked") == 3 and "auth.login_locked" in actions

@@ -38,7 +38,8 @@ async def _trading_user(http: Clients, simex: SimexServer, platform: Platform, e
 async def _backtest(user: User) -> str:
     r = await user.client.post("/backtests", data={
         "csrf_token": user.csrf, "name": "week of BTC", "candles": "bundled/BTC-PERP-1m-20211231-20220107.csv.gz",
-        "pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "base_order_volume": "100",
+        "kind": "dca", "markets.0.pair": "BTC/USDT", "markets.0.tick_size": "0.01", "markets.0.step_size": "0.00001",
+        "base_order_volume": "100",
         "safety_order_volume": "100", "max_safety_orders": "3", "safety_order_step_percentage": "1",
         "take_profit": "1"})
     assert r.status_code == 303, r.text
@@ -122,17 +123,15 @@ async def test_a_dashboard_backtest_keeps_its_result_and_serves_the_report_sandb
     assert 'id="sealbot-report"' in report.text
     listing = await user.client.get("/backtests")
     assert "week of BTC" in listing.text
-    r = await user.client.post("/backtests", data={"csrf_token": user.csrf, "candles": "../../etc/passwd",
-                                                   "pair": "BTC/USDT", "base_order_volume": "100",
-                                                   "safety_order_volume": "100", "max_safety_orders": "1",
-                                                   "safety_order_step_percentage": "1", "take_profit": "1"})
+    form = {"csrf_token": user.csrf, "kind": "dca", "markets.0.pair": "BTC/USDT", "base_order_volume": "100",
+            "safety_order_volume": "100", "max_safety_orders": "1", "safety_order_step_percentage": "1",
+            "take_profit": "1"}
+    r = await user.client.post("/backtests", data={**form, "candles": "../../etc/passwd"})
     assert r.status_code == 422 and "candles: choose one of the listed candle files" in r.text
-    r = await user.client.post("/backtests", data={"csrf_token": user.csrf, "candles": "bundled/"
-                                                   "BTC-PERP-1m-20211231-20220107.csv.gz", "pair": "BTC/USDT",
-                                                   "base_order_volume": "-5", "safety_order_volume": "100",
-                                                   "max_safety_orders": "1", "safety_order_step_percentage": "1",
-                                                   "take_profit": "1"})
-    assert r.status_code == 422 and "base_order_volume" in r.text
+    r = await user.client.post("/backtests", data={**form, "candles": "bundled/BTC-PERP-1m-20211231-20220107.csv.gz",
+                                                   "base_order_volume": "-5"})
+    assert r.status_code == 422 and "base_order_volume: Input should be greater than 0" in r.text
+    assert 'name="base_order_volume" value="-5" inputmode="decimal" aria-invalid="true"' in r.text  # kept, marked
     assert len(re.findall(r'href="/backtests/[0-9T-]+[0-9a-f]+"', (await user.client.get("/backtests")).text)) == 1
 
 
@@ -206,7 +205,8 @@ async def test_logging_in_through_the_form_asks_for_the_second_factor_and_refuse
     assert r.status_code == 403 and "sealbot_session" not in r.headers.get("set-cookie", "")
     r = await browser.post("/login", data={"email": "victim@example.org", "password": PASSWORD})
     assert r.status_code == 401  # the refused registration created no user
-    r = await browser.post("/login", data={"email": user.email, "password": PASSWORD, "totp_code": user.code()},
+    r = await browser.post("/login", data={"email": user.email, "password": PASSWORD,
+                                           "totp_code": user.next_code()},  # the signup's code is spent
                            headers={"Origin": "http://testserver"})
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = r.headers["set-cookie"].lower()
@@ -233,6 +233,10 @@ async def test_secrets_made_on_a_page_are_shown_once_and_requests_reach_the_bot(
         assert found.group(1) not in page and token.group(1) not in page
     assert "bots:read, deals:read" in (await user.client.get("/security")).text
 
+    r = await user.client.post(f"/bots/{bot}/deals/2/close", data={"csrf_token": user.csrf})
+    assert r.status_code == 403 and "start or pause it" in r.text  # a stopped bot is in no engine
+    assert inbox.pending(platform, bot_ids=[bot]) == []
+    assert (await user.client.post(f"/api/v1/bots/{bot}/start")).json()["status"] == "running"
     r = await user.client.post(f"/bots/{bot}/deals/2/close", data={"csrf_token": user.csrf})
     assert r.status_code == 303 and r.headers["location"] == f"/bots/{bot}/deals/2"
     assert [type(m.event).__name__ for m in inbox.pending(platform, bot_ids=[bot])] == ["CloseAtMarket"]
@@ -285,6 +289,9 @@ async def test_recovery_codes_are_replaced_and_two_factor_turned_off_only_with_a
     r = await user.client.post("/security/2fa/recovery-codes", data={"csrf_token": user.csrf, "code": "000000"})
     assert r.status_code == 422 and "code: is not a valid code" in r.text
     r = await user.client.post("/security/2fa/recovery-codes", data={"csrf_token": user.csrf, "code": user.code()})
+    assert r.status_code == 422 and "each code works once" in r.text  # the code that turned 2FA on is spent
+    r = await user.client.post("/security/2fa/recovery-codes",
+                               data={"csrf_token": user.csrf, "code": user.next_code()})
     codes = re.findall(r"<li><code>([0-9a-f]{10}-[0-9a-f]{10})</code></li>", r.text)
     assert r.status_code == 200 and len(codes) == 10
     http.leaks.once.update(codes)

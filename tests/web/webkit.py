@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
 
-from sealbot.services.auth import totp_now
 from sealbot.services.platform import Platform
 from sealbot.simex import SimexServer
 
@@ -38,11 +38,20 @@ class LeakScan:
             assert hits <= 1, f"a show-once secret appeared in {hits} responses"
 
 
-class Clients:
-    """Makes independent HTTP clients (one per simulated browser or script)."""
+class CodeClock(Protocol):
+    """The signer's clock for two-factor codes (``tests/conftest.py``'s ``TotpClock``)."""
 
-    def __init__(self, app: object, leaks: LeakScan) -> None:
-        self.app, self.leaks = app, leaks
+    def tick(self, steps: int = 1) -> None: ...
+
+    def code(self, secret: str) -> str: ...
+
+
+class Clients:
+    """Makes independent HTTP clients (one per simulated browser or script); ``clock`` is
+    the signer's two-factor clock, which the users' authenticator apps follow."""
+
+    def __init__(self, app: object, leaks: LeakScan, clock: CodeClock) -> None:
+        self.app, self.leaks, self.clock = app, leaks, clock
         self._open: list[httpx.AsyncClient] = []
 
     def new(self, **kwargs: object) -> httpx.AsyncClient:
@@ -66,11 +75,18 @@ class User:
     user_id: int
     email: str
     csrf: str
+    clock: CodeClock
     totp_secret: str | None = None
 
     def code(self) -> str:
+        """The code the user's authenticator app shows now (good once)."""
         assert self.totp_secret is not None
-        return totp_now(self.totp_secret)
+        return self.clock.code(self.totp_secret)
+
+    def next_code(self) -> str:
+        """The next step's code, 30 s later: what a user types for a second 2FA action."""
+        self.clock.tick()
+        return self.code()
 
 
 async def signup(http: Clients, email: str, *, two_factor: bool = True) -> User:
@@ -80,7 +96,7 @@ async def signup(http: Clients, email: str, *, two_factor: bool = True) -> User:
     assert r.status_code == 201, r.text
     r = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
-    user = User(client, r.json()["user_id"], email, r.json()["csrf_token"])
+    user = User(client, r.json()["user_id"], email, r.json()["csrf_token"], http.clock)
     client.headers["X-CSRF-Token"] = user.csrf
     if two_factor:
         r = await client.post("/api/v1/auth/2fa/setup")

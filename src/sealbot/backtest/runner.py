@@ -24,11 +24,19 @@ from sealbot.backtest.data import DataError, ValidationReport, clean, infer_time
 from sealbot.backtest.fills import FeeCurrency, LimitFill
 from sealbot.backtest.indicators import events_for
 from sealbot.backtest.metrics import Result
-from sealbot.backtest.report import write_json, write_report
-from sealbot.backtest.simulate import run
+from sealbot.backtest.report import PlotlyJs, write_json, write_report
+from sealbot.backtest.simulate import config_rules, run
 from sealbot.backtest.sweep import Progress, SweepResult, Uniform, grid_space, random_space, sweep
 from sealbot.bots.registry import bot_module, parse_config
-from sealbot.domain import AmountType, InvalidConfig, Pair, SignalAction, SignalReceived, timeframe_seconds
+from sealbot.domain import (
+    AmountType,
+    InvalidConfig,
+    MarketRules,
+    Pair,
+    SignalAction,
+    SignalReceived,
+    timeframe_seconds,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +62,10 @@ def read_bot_file(path: str | Path) -> tuple[str, dict[str, Any]]:
 
 
 def _pairs_of(config: Any) -> list[Pair]:
-    rules = getattr(config, "rules", None)
+    rules = config_rules(config)
     if isinstance(rules, Mapping):
         return sorted(rules)
-    pair = getattr(config, "pair", None)
-    return [pair] if isinstance(pair, Pair) else []
+    return [rules.pair] if isinstance(rules, MarketRules) else []
 
 
 def parse_data_args(items: Sequence[str], pairs: Sequence[Pair]) -> dict[Pair, Path]:
@@ -153,10 +160,12 @@ def run_backtest_file(
     initial_capital: Decimal | None = None,
     strict_data: bool = False,
     balances: Mapping[str, Decimal] | None = None,
+    plotlyjs: PlotlyJs = "inline",
 ) -> Result:
     """``sealbot backtest BOT_FILE --data PAIR=FILE ... [--report out.html] [--json out.json]
     [--signals signals.csv] [--balance USDT=1000 ...]``. Indicator events the config needs
-    (RSI) are computed; ``balances`` models the account (see ``simulate.run``)."""
+    (RSI) are computed; ``balances`` models the account (see ``simulate.run``);
+    ``plotlyjs`` says how the report carries plotly.js (``report.write_report``)."""
     loaded = load(bot_file, data, timeframe=timeframe, start=start, end=end, strict_data=strict_data)
     frames = loaded.candles
     tf = timeframe or infer_timeframe(next(iter(frames.values())))
@@ -167,7 +176,8 @@ def run_backtest_file(
                  limit_fill=limit_fill, timeframe=tf, initial_capital=initial_capital, events=events,
                  balances=balances)
     if report_path is not None:
-        write_report(result, report_path, title=f"sealbot {loaded.kind} backtest: {Path(bot_file).name}")
+        write_report(result, report_path, title=f"sealbot {loaded.kind} backtest: {Path(bot_file).name}",
+                     plotlyjs=plotlyjs)
     if json_path is not None:
         write_json(result, json_path)
     return result

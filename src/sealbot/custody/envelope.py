@@ -43,6 +43,14 @@ class Kek(Protocol):
         ...
 
 
+class Bound(Protocol):
+    """What a blob is sealed to: its ``aad`` is the associated data, ``str`` names it in
+    errors. ``Binding`` (credentials) and ``notify_keys.ChannelBinding`` (webhook keys)
+    use different prefixes, so a blob of one kind never opens as the other."""
+
+    def aad(self, part: bytes) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Binding:
     """What a sealed blob belongs to; its encoding is the AES-GCM associated data."""
@@ -74,7 +82,7 @@ class SealedBlob:
                 f"ciphertext=<{len(self.ciphertext)} bytes>)")
 
 
-def seal_bytes(plaintext: bytes, binding: Binding, kek: Kek) -> SealedBlob:
+def seal_bytes(plaintext: bytes, binding: Bound, kek: Kek) -> SealedBlob:
     """Encrypt ``plaintext`` under a fresh data key and wrap that key with ``kek``."""
     data_key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(NONCE_BYTES)
@@ -83,7 +91,7 @@ def seal_bytes(plaintext: bytes, binding: Binding, kek: Kek) -> SealedBlob:
     return SealedBlob(kek_id=kek.kek_id, wrapped_key=wrapped, nonce=nonce, ciphertext=ciphertext)
 
 
-def open_bytes(blob: SealedBlob, binding: Binding, kek: Kek) -> bytearray:
+def open_bytes(blob: SealedBlob, binding: Bound, kek: Kek) -> bytearray:
     """The plaintext (a bytearray the caller should wipe), or ``SealedCredentialError``."""
     _check(blob, kek, binding)
     data_key = kek.unwrap(blob.wrapped_key, binding.aad(b"data-key"))
@@ -93,7 +101,7 @@ def open_bytes(blob: SealedBlob, binding: Binding, kek: Kek) -> bytearray:
         raise SealedCredentialError(str(binding)) from None
 
 
-def rewrap(blob: SealedBlob, binding: Binding, old: Kek, new: Kek) -> SealedBlob:
+def rewrap(blob: SealedBlob, binding: Bound, old: Kek, new: Kek) -> SealedBlob:
     """The same ciphertext with its data key wrapped by ``new``; the secret is never decrypted.
 
     The result is checked (unwrapped with ``new``) before it is returned, so a broken
@@ -108,7 +116,7 @@ def rewrap(blob: SealedBlob, binding: Binding, old: Kek, new: Kek) -> SealedBlob
                       ciphertext=blob.ciphertext, algorithm=blob.algorithm)
 
 
-def _check(blob: SealedBlob, kek: Kek, binding: Binding) -> None:
+def _check(blob: SealedBlob, kek: Kek, binding: Bound) -> None:
     if blob.algorithm != ALGORITHM:
         raise SealedCredentialError(str(binding), f"uses unknown algorithm {blob.algorithm!r}")
     if blob.kek_id != kek.kek_id:

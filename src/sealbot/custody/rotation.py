@@ -34,6 +34,8 @@ class RotationReport:
     rewrapped: int  # by this run
     total: int  # rows under either KEK when this run started
     resumed_from: int  # cursor this run started after (0 = fresh)
+    channel_keys: int = 0  # sealed notification webhook keys rewrapped by this run
+    totp_secrets: int = 0  # sealed two-factor (TOTP) secrets rewrapped by this run, pending setups included
 
 
 class RotationStore(Protocol):

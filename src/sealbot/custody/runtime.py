@@ -19,7 +19,7 @@ from sealbot.custody.kek_vault import VaultTransitKek
 from sealbot.custody.keyring import DEFAULT_KEK_LABEL, Keyring, open_file_keyring, open_pkcs11_keyring
 from sealbot.custody.signer import LocalSigner, Signer
 from sealbot.custody.signer_socket import SignerServer, SocketSigner
-from sealbot.custody.store_adapters import StoreAuditSink, StoreCredentialSource
+from sealbot.custody.store_adapters import StoreAuditSink, StoreChannelKeySource, StoreCredentialSource
 from sealbot.store.db import make_session_factory
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def local_signer(settings: CustodySettings, keyring: Keyring | None = None, *, h
     """The in-process signer over the instance's database."""
     factory = make_session_factory(settings.effective_database_url)
     return LocalSigner(keyring or keyring_from_settings(settings), StoreCredentialSource(factory),
-                       StoreAuditSink(factory), handle_ttl=handle_ttl)
+                       StoreAuditSink(factory), handle_ttl=handle_ttl, channel_keys=StoreChannelKeySource(factory))
 
 
 def socket_signer(socket_path: Path) -> SocketSigner:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -23,9 +23,17 @@ from sealbot.custody.material import SigningAlgorithm
 from sealbot.custody.rotation import RotationReport, rotate
 from sealbot.custody.sealing import KeyringSealer, SealedCredential, Sealer, open_material
 from sealbot.custody.secrets import ApiCredentials, Secret
-from sealbot.custody.store_adapters import StoreRotationStore, binding_of, blob_of
+from sealbot.custody.store_adapters import (
+    StoreRotationStore,
+    binding_of,
+    blob_of,
+    count_totp_secrets_by_kek,
+    rewrap_channel_keys,
+    rewrap_totp_secrets,
+)
 from sealbot.domain.errors import NotFound
 from sealbot.store.models import Credential
+from sealbot.store.repositories.notifications import NotificationChannelRepository
 from sealbot.store.uow import UnitOfWork
 
 
@@ -51,11 +59,17 @@ class CustodyStatus:
     unfinished_rotation: tuple[str, str, int] | None  # (from, to, done)
     kek_attributes: dict[str, bool]  # pkcs11: extractable / sensitive / never_extractable
     orphaned_token_objects: tuple[str, ...]
+    webhook_keys_by_kek: dict[str, int] = field(default_factory=dict)  # sealed notification webhook keys
+    totp_secrets_by_kek: dict[str, int] = field(default_factory=dict)  # users' sealed two-factor secrets
 
     def lines(self) -> list[str]:
         out = [f"provider {self.provider}, KEK {self.kek_id}"]
         out += [f"  {n} credential(s) under {kek}{'' if kek == self.kek_id else '  <- not the configured KEK'}"
                 for kek, n in sorted(self.credentials_by_kek.items())]
+        out += [f"  {n} webhook key(s) under {kek}{'' if kek == self.kek_id else '  <- not the configured KEK'}"
+                for kek, n in sorted(self.webhook_keys_by_kek.items())]
+        out += [f"  {n} two-factor secret(s) under {kek}{'' if kek == self.kek_id else '  <- not the configured KEK'}"
+                for kek, n in sorted(self.totp_secrets_by_kek.items())]
         if self.unfinished_rotation:
             src, dst, done = self.unfinished_rotation
             out.append(f"  unfinished rotation {src} -> {dst} ({done} done): rerun `sealbot keys rotate-kek`")
@@ -215,7 +229,9 @@ class Custody:
             provider=self.keyring.provider, kek_id=self.keyring.kek.kek_id, credentials_by_kek=counts,
             not_on_current_kek=sum(n for kek, n in counts.items() if kek != self.keyring.kek.kek_id),
             unfinished_rotation=None if rotation is None else (rotation.from_kek, rotation.to_kek, rotation.done),
-            kek_attributes=kek_attributes, orphaned_token_objects=orphans)
+            kek_attributes=kek_attributes, orphaned_token_objects=orphans,
+            webhook_keys_by_kek=NotificationChannelRepository(uow.session).count_sealed_by_kek(),
+            totp_secrets_by_kek=count_totp_secrets_by_kek(uow.session))
 
     def purge_orphans(self, uow: UnitOfWork) -> tuple[str, ...]:
         """Delete sealbot's token objects that no live credential row refers to (left by
@@ -272,11 +288,19 @@ def rotate_kek(session_factory: sessionmaker[Session], old: Kek | Keyring, new: 
     """Rewrap every live credential's data key from ``old`` to ``new`` (``sealbot keys rotate-kek``).
 
     Resumable: rerun with the same KEKs after an interruption and it continues after
-    the last committed batch. ``progress(done, total)`` is called after every batch.
+    the last committed batch. Notification channels' sealed webhook keys and users' sealed
+    TOTP secrets (enabled, and pending setups) are rewrapped after the credentials, also
+    batch by batch (``RotationReport.channel_keys``, ``RotationReport.totp_secrets``).
+    ``progress(done, total)`` is called after every credential batch.
     Secrets are never decrypted; only 32-byte data keys pass through memory.
     """
     old_kek = old.kek if isinstance(old, Keyring) else old
     new_kek = new.kek if isinstance(new, Keyring) else new
     if old_kek.kek_id == new_kek.kek_id:
         raise CustodyError(f"custody: the new KEK is the old one ({old_kek.kek_id})")
-    return rotate(StoreRotationStore(session_factory, actor), old_kek, new_kek, progress, batch_size=batch_size)
+    report = rotate(StoreRotationStore(session_factory, actor), old_kek, new_kek, progress, batch_size=batch_size)
+    # notification webhook keys are sealed under the same KEK (custody.notify_keys)
+    moved = rewrap_channel_keys(session_factory, old_kek, new_kek, batch_size=batch_size, actor=actor)
+    # two-factor secrets too (custody.totp), or every 2FA user would be locked out
+    totp = rewrap_totp_secrets(session_factory, old_kek, new_kek, batch_size=batch_size, actor=actor)
+    return replace(report, channel_keys=moved, totp_secrets=totp)

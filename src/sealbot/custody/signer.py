@@ -39,7 +39,10 @@ from sealbot.custody.envelope import Binding, SealedBlob, open_bytes, wipe
 from sealbot.custody.errors import CredentialNotFound, CustodyError, SigningRefused
 from sealbot.custody.keyring import Keyring
 from sealbot.custody.material import Material, SigningAlgorithm
+from sealbot.custody.notify_keys import ChannelBinding, ChannelKeySigner, ChannelKeySource
 from sealbot.custody.sealing import KeyringSealer
+from sealbot.custody.secrets import Secret
+from sealbot.custody.totp import TotpKeeper
 
 Encoding = Literal["hex", "base64"]
 
@@ -128,11 +131,33 @@ class LocalSigner:
 
     def __init__(self, keyring: Keyring, source: CredentialSource, audit: AuditSink, *,
                  handle_ttl: float = 30.0, clock: Callable[[], float] = time.monotonic,
-                 actor: str = "engine") -> None:
+                 actor: str = "engine", channel_keys: ChannelKeySource | None = None) -> None:
         self._keyring, self._source, self._audit = keyring, source, audit
         self._ttl, self._clock, self._actor = handle_ttl, clock, actor
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        self._notify = ChannelKeySigner(keyring, channel_keys, audit, actor=actor)
+        self._totp = TotpKeeper(keyring)
+
+    # ----- two-factor (TOTP) secrets (custody.totp) -------------------------------------
+    def seal_totp_secret(self, owner_id: int, secret: Secret) -> bytes:
+        """A user's new TOTP secret, sealed under this signer's KEK (stored form)."""
+        return self._totp.seal_totp_secret(owner_id, secret)
+
+    def match_totp(self, owner_id: int, sealed: bytes, code: str) -> int | None:
+        """The time step of ``code`` when it is one of the user's codes of now, else None
+        (see ``TotpKeeper``); never the secret."""
+        return self._totp.match_totp(owner_id, sealed, code)
+
+    # ----- notification webhook keys (custody.notify_keys) -----------------------------
+    def seal_channel_key(self, binding: ChannelBinding, secret: Secret) -> SealedBlob:
+        """A webhook channel's new signing key, sealed under this signer's KEK."""
+        return self._notify.seal_channel_key(binding, secret)
+
+    def sign_notification(self, owner_id: int, channel_id: int, timestamp: str, body: bytes, *,
+                          actor: str | None = None) -> str:
+        """The webhook signature of one alert of the owner's channel (see ``ChannelKeySigner``)."""
+        return self._notify.sign_notification(owner_id, channel_id, timestamp, body, actor=actor)
 
     # ----- handles ------------------------------------------------------------------
     def handle_for(self, owner_id: int, account_id: int, purpose: str, *, actor: str | None = None) -> SigningHandle:

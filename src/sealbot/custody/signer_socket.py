@@ -10,8 +10,12 @@ Payloads travel base64-encoded. Errors come back as (kind, message) and are rais
 as the same custody error types on the client; messages never carry secrets.
 
 Besides signing, the server seals (``seal``, ``generate_ed25519``, ``attach_api_key``,
-``discard_token_object``) and adopts a sealed-but-uncommitted credential for the
-link-time permission check (``adopt``), so the web process never needs the KEK.
+``discard_token_object``, a webhook channel's key: ``seal_channel_key``, and a user's TOTP
+secret: ``seal_totp_secret``), checks two-factor codes (``match_totp``: the code's time step or
+nothing, see ``custody.totp``), signs alerts
+for a notification channel (``sign_notification``, narrowly: ``custody.notify_keys``) and
+adopts a sealed-but-uncommitted credential for the link-time permission check
+(``adopt``), so the web process never needs the KEK.
 Plaintext travels only towards the signer (a pasted key, an exchange-issued API
 key); replies carry sealed blobs, labels, hints, public keys and signatures.
 
@@ -35,6 +39,7 @@ from typing import Any, Final, cast
 from sealbot.custody.envelope import Binding, SealedBlob
 from sealbot.custody.errors import CredentialNotFound, CustodyError, SealedCredentialError, SigningRefused
 from sealbot.custody.material import SigningAlgorithm
+from sealbot.custody.notify_keys import ChannelBinding
 from sealbot.custody.sealing import SealedCredential
 from sealbot.custody.secrets import ApiCredentials, Secret
 from sealbot.custody.signer import Encoding, LocalSigner, SigningHandle, SignRequest, StoredCredential
@@ -96,6 +101,24 @@ def _binding_from_wire(data: dict[str, Any]) -> Binding:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def _blob_to_wire(blob: SealedBlob) -> dict[str, Any]:
+    return {"kek_id": blob.kek_id, "wrapped_key": _b64(blob.wrapped_key), "nonce": _b64(blob.nonce),
+            "ciphertext": _b64(blob.ciphertext), "algorithm": blob.algorithm}
+
+
+def _blob_from_wire(b: dict[str, Any]) -> SealedBlob:
+    return SealedBlob(str(b["kek_id"]), base64.b64decode(b["wrapped_key"]), base64.b64decode(b["nonce"]),
+                      base64.b64decode(b["ciphertext"]), str(b["algorithm"]))
+
+
+def _channel_binding_to_wire(binding: ChannelBinding) -> dict[str, int]:
+    return {"owner_id": binding.owner_id, "channel_id": binding.channel_id, "version": binding.version}
+
+
+def _channel_binding_from_wire(data: dict[str, Any]) -> ChannelBinding:
+    return ChannelBinding(int(data["owner_id"]), int(data["channel_id"]), int(data["version"]))
 
 
 def _sealed_to_wire(sealed: SealedCredential) -> dict[str, Any]:
@@ -182,6 +205,18 @@ class _Connection(socketserver.BaseRequestHandler):
             stored = StoredCredential(b.owner_id, b.account_id, b.version, sealed.algorithm, sealed.blob,
                                       sealed.hsm_label, frozenset())
             return _handle_to_wire(signer.adopt(stored, str(request["purpose"])))
+        if op == "seal_channel_key":  # a webhook's new key: in once, only the sealed blob comes back
+            binding = _channel_binding_from_wire(request["binding"])
+            return _blob_to_wire(signer.seal_channel_key(binding, Secret(str(request["secret"]))))
+        if op == "seal_totp_secret":  # a user's new TOTP secret: in once, only the sealed blob comes back
+            return _b64(signer.seal_totp_secret(int(request["owner_id"]), Secret(str(request["secret"]))))
+        if op == "match_totp":  # the code's time step or None: see custody.totp.TotpKeeper
+            return signer.match_totp(int(request["owner_id"]), base64.b64decode(request["sealed"]),
+                                     str(request["code"]))
+        if op == "sign_notification":  # narrowly: see custody.notify_keys.ChannelKeySigner
+            return signer.sign_notification(int(request["owner_id"]), int(request["channel_id"]),
+                                            str(request["timestamp"]), base64.b64decode(request["body"]),
+                                            actor=actor)
         handle = _handle_from_wire(request["handle"])
         if op == "api_key":
             return signer.api_key(handle)
@@ -342,6 +377,26 @@ class SocketSigner:
 
     def discard_token_object(self, hsm_label: str) -> None:
         self._call({"op": "discard_token_object", "hsm_label": hsm_label})
+
+    # ----- custody.notify_keys.NotificationSigner: webhook keys live in the signer process -----
+    def seal_channel_key(self, binding: ChannelBinding, secret: Secret) -> SealedBlob:
+        return _blob_from_wire(self._call({"op": "seal_channel_key", "binding": _channel_binding_to_wire(binding),
+                                           "secret": secret.reveal()}))
+
+    # ----- custody.totp.TotpSigner: two-factor secrets are sealed and checked in the signer process -----
+    def seal_totp_secret(self, owner_id: int, secret: Secret) -> bytes:
+        return base64.b64decode(self._call({"op": "seal_totp_secret", "owner_id": owner_id,
+                                            "secret": secret.reveal()}))
+
+    def match_totp(self, owner_id: int, sealed: bytes, code: str) -> int | None:
+        result = self._call({"op": "match_totp", "owner_id": owner_id, "sealed": _b64(sealed), "code": code})
+        if result is not None and (isinstance(result, bool) or not isinstance(result, int)):
+            raise CustodyError("custody: the signer's answer to match_totp is not a time step")
+        return result
+
+    def sign_notification(self, owner_id: int, channel_id: int, timestamp: str, body: bytes) -> str:
+        return str(self._call({"op": "sign_notification", "owner_id": owner_id, "channel_id": channel_id,
+                               "timestamp": timestamp, "body": base64.b64encode(body).decode()}))
 
     def adopt(self, credential: StoredCredential, purpose: str) -> SigningHandle:
         """A read-only handle for a sealed, not yet committed credential (see ``LocalSigner.adopt``);

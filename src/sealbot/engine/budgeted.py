@@ -84,8 +84,11 @@ class BudgetedVenue(Venue):
                             limit: int | None = None) -> list[Candle]:
         return await self._call("fetch_candles", lambda: self.inner.fetch_candles(pair, timeframe, since, limit))
 
-    async def create_order(self, order: Order) -> Order:
-        return await self._call("create_order", lambda: self.inner.create_order(order))
+    async def create_order(self, order: Order, attempt_at: datetime | None = None) -> Order:
+        return await self._call("create_order", lambda: self.inner.create_order(order, attempt_at))
+
+    def send_window(self) -> float | None:
+        return self.inner.send_window()
 
     async def cancel_order(self, client_id: ClientOrderId, pair: Pair) -> Order:
         return await self._call("cancel_order", lambda: self.inner.cancel_order(client_id, pair))

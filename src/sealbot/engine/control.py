@@ -2,7 +2,10 @@
 
 Mixed into ``InProcessRunner``: a decision is written to the journal first (so it holds
 after a restart and in the web process), then applied to the running account, whose
-open orders are cancelled.
+open orders are cancelled. A kill journals the bots' stop and the cancel of their
+orders not yet final (``CANCEL_REQUESTED``, the order manager's durable cancel) in one
+transaction, so a cancel that fails or dies with the process is sent again by the
+account's next poll, in this process or the next one.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING
 from sealbot.domain import CloseAtMarket
 from sealbot.engine.clock import Clock
 from sealbot.engine.journal import BotStatus, Journal
+from sealbot.engine.orders import OrderManager
 
 if TYPE_CHECKING:
     from sealbot.engine.runner import AccountRunner
@@ -46,18 +50,33 @@ class KillSwitch:
                 if record is not None:
                     tx.save_bot(replace(record, status=status, status_reason=reason))
 
+    def _store_kill(self, account_id: str, ids: list[str], reason: str) -> None:
+        """The bots stopped and their orders' cancel requested, in one transaction."""
+        with self.journal.transaction() as tx:
+            for bot_id in ids:
+                record = tx.get_bot(bot_id)
+                if record is not None:
+                    tx.save_bot(replace(record, status=BotStatus.STOPPED, status_reason=reason))
+            for entry in tx.open_orders(account_id):
+                if entry.bot in ids:
+                    OrderManager.request_cancel(tx, entry.order.client_id)
+
     async def kill(self, *, bot: str | None = None, account: str | None = None, user: str | None = None,
                    reason: str = "kill switch", cancel_orders: bool = True) -> int:
         """Stop the bots in scope (one bot, an account, a user, or all when nothing is
-        named) and cancel their open orders. Returns how many bots were stopped."""
+        named) and cancel their open orders (durably: see the module docstring).
+        Returns how many bots were stopped."""
         scope = self._scope(bot=bot, account=account, user=user)
         stopped = 0
         for account_id, ids in scope.items():
+            if cancel_orders:
+                self._store_kill(account_id, ids, reason)
             runner = self.accounts.get(account_id)
             if runner is None:
-                self._store_status(ids, BotStatus.STOPPED, reason)
+                if not cancel_orders:
+                    self._store_status(ids, BotStatus.STOPPED, reason)
             else:
-                runner.set_status(ids, BotStatus.STOPPED, reason)
+                runner.set_status(ids, BotStatus.STOPPED, reason)  # the bots in memory (the journal has it)
                 if cancel_orders:
                     await runner.cancel_open_orders(ids)
             stopped += len(ids)

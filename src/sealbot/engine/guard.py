@@ -10,7 +10,8 @@ caps what a bot, or a thief driving one, can spend:
 * ``daily_notional``: entries worth more than ``max_daily_notional`` per UTC day;
 * ``allow_list``: a pair outside ``allowed_pairs`` (``None`` allows any pair);
 * ``min_volume``: a pair that traded less than ``min_quote_volume_24h`` in 24 h;
-* ``reference_price``: no reference price at all (the guard cannot judge, so it refuses).
+* ``reference_price``: no reference price, or only a stale one (the guard cannot judge,
+  so it refuses; ``engine.market`` says when a price is stale).
 
 Limits exist per user and per account; an order must pass both (the tighter value of
 each limit wins). The guard does no I/O: the caller hands it the market snapshot and
@@ -19,6 +20,7 @@ what was already spent today, so it is trivially testable and isolated per owner
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
@@ -69,7 +71,9 @@ class GuardLimits:
 
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot:
-    """What the guard knows about a pair's market right now."""
+    """What the guard knows about a pair's market right now. ``stale_age`` is set (in
+    seconds) when the source had only a price too old to judge by: it then hands over no
+    prices at all, and says so, rather than an old price the guard would trust."""
 
     pair: Pair
     bid: Decimal | None = None
@@ -77,6 +81,7 @@ class MarketSnapshot:
     last: Decimal | None = None
     quote_volume_24h: Decimal | None = None
     quote_rate: Decimal = Decimal(1)
+    stale_age: float | None = None
 
     @property
     def reference_price(self) -> Decimal | None:
@@ -117,6 +122,9 @@ def check(
     face the allow-list and the price checks."""
     if limits.allowed_pairs is not None and order.pair not in limits.allowed_pairs:
         return _refuse("allow_list", f"{order.pair} is not in the allow-list")
+    if market.stale_age is not None:
+        return _refuse("reference_price", f"the reference price for {order.pair} is stale "
+                                          f"({market.stale_age:.0f} s old): cannot judge the order")
     volume = market.quote_volume_24h
     if limits.min_quote_volume_24h > 0 and (volume is None or volume < limits.min_quote_volume_24h):
         seen = "unknown" if volume is None else str(volume)
@@ -198,12 +206,20 @@ class DailySpend:
     The runner rebuilds it from the order journal on start (nothing only in memory)."""
 
     def __init__(self) -> None:
-        self._spent: dict[tuple[str, date], Decimal] = {}
+        self._spent: dict[date, dict[str, Decimal]] = {}  # day -> owner -> notional
+        self._days: list[date] = []  # a min-heap of the days held: earlier days go first
 
     def spent(self, owner: str, day: date) -> Decimal:
-        return self._spent.get((owner, day), Decimal(0))
+        return self._spent.get(day, {}).get(owner, Decimal(0))
 
     def add(self, owner: str, day: date, notional: Decimal) -> None:
-        self._spent[(owner, day)] = self.spent(owner, day) + notional
-        for key in [k for k in self._spent if k[1] < day]:
-            del self._spent[key]
+        """Add to the owner's day and forget every earlier day, whole days at a time: each
+        day is dropped once, by the first add that passes it, so an add costs O(1)
+        amortised in the number of owners (it used to scan every key)."""
+        if day not in self._spent:
+            self._spent[day] = {}
+            heapq.heappush(self._days, day)
+        owners = self._spent[day]
+        owners[owner] = owners.get(owner, Decimal(0)) + notional
+        while self._days[0] < day:
+            del self._spent[heapq.heappop(self._days)]

@@ -13,7 +13,7 @@ crash can never leave a state that has seen a fill the books have not (or the re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,7 +30,12 @@ class BotStatus:
 
 @dataclass(frozen=True, slots=True)
 class JournalOrder:
-    """An order as sealbot journalled it. ``reason`` says why it was refused/rejected."""
+    """An order as sealbot journalled it. ``reason`` says why it was refused/rejected.
+
+    ``attempted_at`` is the (wall-clock) time the latest send attempt is signed with: the
+    journalling time for the first attempt, a new one journalled before each re-send. The
+    exchange refuses a request signed with it once its receive window has passed, so an
+    attempt older than that window can never be carried out (``engine.orders``)."""
 
     account: str
     bot: str
@@ -38,6 +43,7 @@ class JournalOrder:
     created_at: datetime
     attempts: int = 0
     reason: str | None = None
+    attempted_at: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -117,6 +123,12 @@ class JournalTx(Protocol):
     def save_permission_report(self, account: str, report: dict[str, Any], at: datetime) -> None:
         """Store a fresh report: the next pass (in this process or after a restart) compares with it."""
 
+    def flagged(self, account: str, refs: Collection[str]) -> set[str]:
+        """Those of ``refs`` (``order:...``/``trade:...``) the watchdog already flagged on the account."""
+
+    def add_flags(self, account: str, refs: Collection[str], alert: AlertRecord) -> None:
+        """Remember ``refs`` as flagged by ``alert`` (in the alert's transaction)."""
+
 
 class Journal(Protocol):
     def transaction(self) -> AbstractContextManager[JournalTx]: ...
@@ -133,6 +145,7 @@ class _Data:
     alerts: list[AlertRecord] = field(default_factory=list)
     accounts: dict[str, AccountRecord] = field(default_factory=dict)
     permissions: dict[str, tuple[dict[str, Any], datetime]] = field(default_factory=dict)
+    flags: dict[tuple[str, str], int | None] = field(default_factory=dict)  # (account, ref) -> alert id
 
 
 class MemoryJournal:
@@ -238,3 +251,10 @@ class _MemoryTx:
 
     def save_permission_report(self, account: str, report: dict[str, Any], at: datetime) -> None:
         self._set(self.data.permissions, account, (report, at))
+
+    def flagged(self, account: str, refs: Collection[str]) -> set[str]:
+        return {ref for ref in refs if (account, ref) in self.data.flags}
+
+    def add_flags(self, account: str, refs: Collection[str], alert: AlertRecord) -> None:
+        for ref in refs:
+            self._set(self.data.flags, (account, ref), alert.id)

@@ -6,8 +6,11 @@ then handed to each configured channel; the journal records which channel took i
 Webhook signature (so the receiver knows the alert came from this sealbot and is
 fresh): ``X-Sealbot-Timestamp: <unix seconds>`` and
 ``X-Sealbot-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>``.
-``verify_webhook`` is the receiver's side of it. Channel secrets (webhook secret,
-SMTP password, Telegram token) never appear in a repr, a log line or an error.
+``verify_webhook`` is the receiver's side of it. Who computes the signature is a
+``WebhookSigner``: a key held here (``KeySigner``, for a channel an embedder adds in code)
+or, for the channels users store, custody's signer, which holds their keys sealed so the
+engine never sees them (``services.notifications``). Channel secrets (webhook key, SMTP
+password, Telegram token) never appear in a repr, a log line or an error.
 """
 
 from __future__ import annotations
@@ -49,6 +52,27 @@ def sign_webhook(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
+def webhook_body(alert: AlertRecord) -> bytes:
+    """The exact bytes posted (and signed): canonical JSON, keys sorted, no spaces."""
+    return json.dumps(alert_payload(alert), sort_keys=True, separators=(",", ":")).encode()
+
+
+class WebhookSigner(Protocol):
+    """Computes ``X-Sealbot-Signature`` for (timestamp, body); may raise (the delivery then fails)."""
+
+    def sign(self, timestamp: str, body: bytes) -> str: ...
+
+
+@dataclass(frozen=True)
+class KeySigner:
+    """A ``WebhookSigner`` over a key this process holds (channels added in code)."""
+
+    secret: str = field(repr=False)
+
+    def sign(self, timestamp: str, body: bytes) -> str:
+        return sign_webhook(self.secret, timestamp, body)
+
+
 def verify_webhook(secret: str, timestamp: str, body: bytes, signature: str, *, now: float,
                    tolerance: float = 300.0) -> bool:
     """True when ``signature`` is ours and the timestamp is within ``tolerance`` of ``now``
@@ -75,7 +99,7 @@ class WebhookChannel:
     name: str = "webhook"
 
     async def send(self, alert: AlertRecord) -> None:
-        body = json.dumps(alert_payload(alert), sort_keys=True, separators=(",", ":")).encode()
+        body = webhook_body(alert)
         timestamp = str(int(self.clock.now().timestamp()))
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
                    SIGNATURE_HEADER: sign_webhook(self.secret, timestamp, body)}

@@ -4,25 +4,37 @@ The protocol, per order:
 
 1. The runner journals the order as ``pending`` (with its client order id derived from
    bot, deal, step) in the same transaction as the bot state that asked for it, and
-   commits, *before* any request goes out.
-2. ``send`` places it. The exchange's answer updates the journal. A rejection becomes a
-   ``Rejection`` observation. A timeout, a 5xx or a 429 leaves the outcome unknown:
-   ``resolve`` looks the order up *by client id* first, and only re-sends (with the
-   same id) when the exchange has never seen it *and can no longer see it*: a request
-   that timed out on our side may still be travelling and be carried out seconds later
-   (Binance executes a signed request until its ``recvWindow``, ccxt's default 10 s,
-   has passed), and a client id only has to be unique among *open* orders, so a market
-   order re-sent too early is placed twice. Not found within ``in_flight_window`` of the
-   last attempt (or of journalling, for an attempt a previous process made) means
-   "ask again later", not "re-send".
+   commits, *before* any request goes out. The journalling time (wall clock) is the
+   order's first *attempt time* (``attempted_at``).
+2. ``send`` places it, signed with its attempt time, not with the moment ccxt signs it
+   (``Venue.create_order(attempt_at=...)``): the exchange carries the request out only
+   within its receive window of that time (``Venue.send_window()``: Binance's
+   ``recvWindow``, KuCoin's 5 s), however late it leaves this process. The exchange's
+   answer updates the journal. A rejection becomes a ``Rejection`` observation. A
+   timeout, a 5xx or a 429 leaves the outcome unknown: ``resolve`` looks the order up
+   *by client id* first, and only re-sends (with the same id) when the exchange has
+   never seen it *and can no longer see it*: a client id only has to be unique among
+   *open* orders, so a market order re-sent while an earlier attempt can still arrive is
+   placed twice. The rule is exact: not found once ``in_flight_window`` (the receive
+   window plus ``CLOCK_SKEW_MARGIN``) has passed since the latest attempt time means no
+   earlier attempt can ever be carried out, so a re-send is safe; it journals a new
+   attempt time (committed, fenced) before its request. Earlier than that means "ask
+   again later". A request the exchange refuses for its time (``RequestExpired``:
+   Binance -1021, KuCoin 400002) is a dead attempt, not a rejected order: a worker
+   paused between journal and request wakes to find the partition's new owner may
+   have placed the order already, so it only resolves, and the order's deal goes on.
+   The attempt time a request is signed with is read in the same (fenced) transaction
+   that records the attempt, so it is always the latest one. Venues that cannot pin
+   the time (paper) fall back to a configured ``in_flight_window`` guess.
 3. ``poll`` gathers what happened on the exchange since: trades (``fetch_my_trades``)
    and orders that left the book (filled, canceled, expired).
 4. ``apply`` turns one observation into at most one bot event, inside the runner's
    transaction: a fill is recorded under the unique (order, trade id), so applying the
    same trade twice yields nothing the second time.
 5. A cancel a bot asked for is journalled (``CANCEL_REQUESTED`` as the entry's reason)
-   in the bot's own transaction, so it outlives a failed request and a crash: every
-   poll sends it again while the exchange still lists the order as open.
+   in the bot's own transaction (a kill switch journals it in its own), so it outlives a
+   failed request and a crash: every poll sends it again while the exchange still lists
+   the order as open, and a pending order so marked is never sent (or re-sent).
 6. ``reconcile`` runs on start and after any error, before the account's bots may act:
    pending orders are found on the exchange or re-sent/marked, and every trade and
    final status since the oldest open order is observed.
@@ -34,21 +46,23 @@ books, so "filled" in sealbot always means "and every fill applied".
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sealbot.domain import ClientOrderId, Fill, Order, OrderFilled, OrderStatus, OrderWasRejected
 from sealbot.domain.errors import OrderRejected
 from sealbot.domain.events import OrderCanceled
 from sealbot.engine.budget import Budget
-from sealbot.engine.clock import Clock, SystemClock
+from sealbot.engine.clock import Clock, FakeClock, SystemClock
 from sealbot.engine.journal import AccountRecord, Journal, JournalOrder, JournalTx
 from sealbot.venues.base import Venue, is_foreign
 from sealbot.venues.errors import (
     ExchangeUnavailable,
     InsufficientFunds,
     RateLimited,
+    RequestExpired,
     UnknownOrder,
     VenueError,
 )
@@ -58,6 +72,23 @@ log = logging.getLogger(__name__)
 FILL_LOOKBACK = timedelta(minutes=2)
 """Trades are fetched from this long before the oldest open order was journalled, to
 absorb clock differences between sealbot and the exchange."""
+
+CLOCK_SKEW_MARGIN = 2.0
+"""Seconds added to the exchange's receive window before an unanswered attempt is taken
+for dead: the error of the host-to-exchange time difference the request was signed with
+(ccxt's ``timeDifference``, or none) and the host clock's drift since it was measured."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def exchange_time_of(clock: Clock) -> Callable[[], datetime]:
+    """The time an order attempt is signed with: the wall clock the exchange judges a
+    request's freshness by. A ``FakeClock`` (a test moving time by hand) stands for it;
+    any other clock's ``now()`` may be a replay's or an accelerated demo's time, so the
+    real time it is there."""
+    return clock.now if isinstance(clock, FakeClock) else _utc_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,20 +114,31 @@ class OrderManager:
 
     def __init__(self, account: AccountRecord, venue: Venue, journal: Journal, *, budget: Budget | None = None,
                  clock: Clock | None = None, max_attempts: int = 3, resend_window: float = 300.0,
-                 in_flight_window: float = 15.0) -> None:
+                 in_flight_window: float = 15.0, wall: Callable[[], datetime] | None = None,
+                 clock_skew_margin: float = CLOCK_SKEW_MARGIN) -> None:
         self.account, self.venue, self.journal, self.budget = account, venue, journal, budget
         self.clock: Clock = clock or SystemClock()
+        self.wall = wall or exchange_time_of(self.clock)  # attempt times: the exchange's kind of time
         self.max_attempts, self.resend_window = max_attempts, resend_window
-        self.in_flight_window = in_flight_window
-        self._attempted: dict[str, datetime] = {}  # client id -> when this process last sent it
+        self.unpinned_window = in_flight_window  # for a venue that cannot pin a request's time
+        self.clock_skew_margin = clock_skew_margin
         self.sent = 0  # requests that created an order (for tests and metrics)
         self.unsettled = False  # an order's fate is unknown: the account must reconcile
 
+    @property
+    def in_flight_window(self) -> float:
+        """Seconds after an attempt's time during which it may still be carried out: the
+        venue's receive window (the one source of truth: the request is signed with it)
+        plus the clock-skew margin; the configured guess where the venue cannot pin."""
+        window = self.venue.send_window()
+        return self.unpinned_window if window is None else window + self.clock_skew_margin
+
     # -- journal ------------------------------------------------------------------
     def journal_new(self, tx: JournalTx, bot: str, order: Order) -> JournalOrder:
-        """Step 1: write the order down as pending. Call inside the bot's transaction."""
+        """Step 1: write the order down as pending, with its first attempt time. Call
+        inside the bot's transaction."""
         entry = JournalOrder(self.account.id, bot, replace(order, status=OrderStatus.PENDING, filled=Decimal(0)),
-                             self.clock.now())
+                             self.clock.now(), attempted_at=self.wall())
         tx.add_order(entry)
         return entry
 
@@ -107,7 +149,6 @@ class OrderManager:
     def _record_answer(self, client_id: ClientOrderId, answer: Order, attempts: int | None = None) -> None:
         """Adopt the exchange's view of an order (its id, a non-final status) without
         touching what only fills may change."""
-        self._attempted.pop(client_id.text, None)  # the exchange knows the order: nothing in flight
         with self.journal.transaction() as tx:
             entry = tx.get_order(client_id)
             if entry is None:
@@ -116,18 +157,31 @@ class OrderManager:
 
     # -- sending ------------------------------------------------------------------
     async def send(self, client_id: ClientOrderId) -> list[Observation]:
-        """Step 2: place a journalled pending order (no-op if it is no longer pending)."""
+        """Step 2: place a journalled pending order (no-op if it is no longer pending),
+        signed with its journalled attempt time."""
+        return await self._send(client_id, again=False)
+
+    async def _send(self, client_id: ClientOrderId, *, again: bool) -> list[Observation]:
+        """One attempt; ``again``: a re-send, which journals a new attempt time first."""
         entry = self._get(client_id)
         if entry is None or entry.order.status is not OrderStatus.PENDING:
             return []
         if entry.attempts >= self.max_attempts:
             return [Rejection(client_id, f"not placed after {entry.attempts} attempts", self.clock.now())]
+        if entry.reason == CANCEL_REQUESTED:
+            # cancelled (by its bot or a kill switch) before it went out: it never does, and
+            # it is cancelled, not rejected: a bot closing a deal waits for that cancel
+            return [replace(entry.order, status=OrderStatus.CANCELED)]
         if self.budget is not None:
             await self.budget.acquire()
-        self._record_attempt(entry)
-        self._attempted[entry.key] = self.clock.now()
+        attempt_at = self._record_attempt(entry, again)
+        if attempt_at is None:  # settled meanwhile (another process's answer, while we waited)
+            return []
         try:
-            answer = await self.venue.create_order(entry.order)
+            answer = await self.venue.create_order(entry.order, attempt_at)
+        except RequestExpired as exc:
+            self._dead_attempt(client_id, attempt_at, exc)
+            return await self.resolve(client_id)
         except (InsufficientFunds, OrderRejected) as exc:
             # A duplicate client id means the order *is* there: look before calling it rejected.
             if "client id" in str(exc):
@@ -141,10 +195,32 @@ class OrderManager:
         self._record_answer(client_id, answer)
         return [answer] if answer.status.is_final else []
 
-    def _record_attempt(self, entry: JournalOrder) -> None:
+    def _record_attempt(self, entry: JournalOrder, again: bool) -> datetime | None:
+        """Journal (commit) one more attempt and return the time to sign it with: the
+        journalled one for a first attempt, a new one for a re-send. Read and written in
+        one transaction, so on a fenced journal it is the latest attempt time there is.
+        ``None``: the order is no longer pending (the budget's wait let another process
+        place it and record the answer), so there is nothing to send."""
         with self.journal.transaction() as tx:
             current = tx.get_order(entry.order.client_id) or entry
-            tx.put_order(replace(current, attempts=current.attempts + 1))
+            if current.order.status is not OrderStatus.PENDING:
+                return None
+            at = self.wall() if again or current.attempted_at is None else current.attempted_at
+            tx.put_order(replace(current, attempts=current.attempts + 1, attempted_at=at))
+        return at
+
+    def _dead_attempt(self, client_id: ClientOrderId, attempt_at: datetime, exc: RequestExpired) -> None:
+        """The exchange refused the attempt for its time: it was not carried out, and never
+        will be. Late (a paused process) is the expected case; refused while still young
+        by our clock means this host's clock is off the exchange's."""
+        age = (self.wall() - attempt_at).total_seconds()
+        window = self.venue.send_window()
+        if window is not None and age < window:
+            log.warning("order %s: the exchange refused an attempt %.1f s old as expired (%s): is this "
+                        "host's clock off the exchange's?", client_id, age, exc)
+        else:
+            log.warning("order %s: attempt of %.1f s ago refused as expired: it was sent late; resolving",
+                        client_id, age)
 
     def _slow_down(self, exc: BaseException) -> None:
         if self.budget is None or not isinstance(exc, RateLimited):
@@ -163,15 +239,15 @@ class OrderManager:
         try:
             found = await self.venue.fetch_order(client_id, entry.order.pair)
         except UnknownOrder:
-            now = self.clock.now()
-            age = (now - entry.created_at).total_seconds()
-            last = self._attempted.get(entry.key, entry.created_at)
-            if (now - last).total_seconds() < self.in_flight_window:
-                # an earlier attempt may still reach the exchange: look again later
+            age = (self.clock.now() - entry.created_at).total_seconds()
+            last = entry.attempted_at or entry.created_at  # rows journalled before attempt times
+            if (self.wall() - last).total_seconds() < self.in_flight_window:
+                # the latest attempt may still reach the exchange: look again later
                 self.unsettled = True
                 return []
+            # no attempt can be carried out any more: a new one is the only one there is
             if entry.attempts < self.max_attempts and age <= self.resend_window:
-                return await self.send(client_id)
+                return await self._send(client_id, again=True)
             why = "never reached the exchange" + (" (too old to send now)" if age > self.resend_window else "")
             return [Rejection(client_id, why, self.clock.now())]
         except VenueError as exc:

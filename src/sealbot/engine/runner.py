@@ -56,7 +56,7 @@ from sealbot.engine.guard import DailySpend, GuardPolicy
 from sealbot.engine.heap import QuietCollector
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal
 from sealbot.engine.live import LiveBot, bot_indicators, bot_pairs, wakes
-from sealbot.engine.market import MarketData
+from sealbot.engine.market import MarketData, ReferencePrices
 from sealbot.engine.orders import Observation, OrderManager, Rejection
 from sealbot.engine.steps import Outcome, StepWriter
 from sealbot.venues.base import Venue
@@ -81,7 +81,8 @@ class Runner(Protocol):
 @dataclass(frozen=True, slots=True)
 class RunnerSettings:
     poll_interval: float = 2.0  # seconds between fill/status polls per account
-    market_ttl: float = 30.0  # seconds a guard reference price stays fresh
+    market_ttl: float = 30.0  # seconds a guard reference price stays fresh (one fetch per venue and pair)
+    market_max_age: float | None = None  # seconds after which it is stale: refused (None: 4 x ttl, >= 60)
     feed_interval: float = 5.0  # seconds between candle polls per (exchange, pair)
     base_timeframe: str = "1m"
     bot_timeframe: str = "1m"
@@ -89,7 +90,9 @@ class RunnerSettings:
     background: bool = True  # False: no worker/poller tasks; the caller drives poll_once() and drain()
     egress_ip: str = "default"  # accounts behind the same IP share one request-weight budget
     resend_window: float = 300.0  # seconds (engine clock) a journalled, never-sent order may still be sent
-    in_flight_window: float = 15.0  # seconds (engine clock) an unanswered order request may still execute
+    # wall-clock seconds an unanswered order may still execute, for venues that cannot pin its signing time
+    # (on Binance/KuCoin it is derived: their receive window + 2 s, see engine.orders)
+    in_flight_window: float = 15.0
     quiet_gc: bool = False  # full garbage collections only while every account is idle (engine.heap)
 
 
@@ -115,14 +118,16 @@ class AccountRunner(StepWriter):
 
     def __init__(self, account: AccountRecord, venue: Venue, journal: Journal, *, guard: GuardPolicy,
                  hub: FeedHub, clock: Clock, settings: RunnerSettings, budgets: Budgets | None = None,
-                 alert_sink: AlertSink | None = None, spend: DailySpend | None = None) -> None:
+                 alert_sink: AlertSink | None = None, spend: DailySpend | None = None,
+                 prices: ReferencePrices | None = None) -> None:
         self.account, self.venue, self.journal, self.guard, self.hub = account, venue, journal, guard, hub
         self.clock, self.settings, self.alert_sink = clock, settings, alert_sink
         self.spend = spend or DailySpend()
         self.orders = OrderManager(account, venue, journal, clock=clock, resend_window=settings.resend_window,
                                    in_flight_window=settings.in_flight_window,
                                    budget=budgets.for_account(account.id) if budgets else None)
-        self.market = MarketData(venue, clock, settings.market_ttl)
+        prices = prices or ReferencePrices(clock, ttl=settings.market_ttl, max_age=settings.market_max_age)
+        self.market = MarketData(venue, prices=prices, exchange=account.exchange)  # shared per venue
         self.bots: dict[str, LiveBot] = {}
         self.queue: asyncio.Queue[QueueItem] = asyncio.Queue()
         self.ready = asyncio.Event()
@@ -154,7 +159,7 @@ class AccountRunner(StepWriter):
 
     async def start(self) -> None:
         self.load_bots()
-        await self.market.refresh({p for b in self.bots.values() for p in b.pairs}, force=True)
+        await self.market.refresh({p for b in self.bots.values() for p in b.pairs})  # shared: fresh is enough
         try:
             await self.reconcile()
         except VenueError as exc:  # the bots wait: the worker reconciles before any event
@@ -284,8 +289,11 @@ class AccountRunner(StepWriter):
 
     async def _poller(self) -> None:
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._poll_now.wait(), self.settings.poll_interval)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # lands just after poll_now woke it, and stop() then awaited the poller forever
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.poll_interval):
+                    await self._poll_now.wait()
             self._poll_now.clear()
             try:
                 await self.poll_once()
@@ -303,7 +311,12 @@ class AccountRunner(StepWriter):
         if self.needs_reconcile:
             self._enqueue(None, TimerFired(self.clock.now()))  # wakes the worker to reconcile
             return
-        await self.market.refresh({p for b in self.bots.values() for p in b.pairs})
+        pairs = {p for b in self.bots.values() for p in b.pairs}
+        await self.market.refresh(pairs)
+        if any(self.market.snapshot(p).reference_price is None for p in pairs):
+            # a price went stale (its refreshes kept failing): the bots wait, reconciling,
+            # for a fresh one rather than have the guard refuse their orders and pause them
+            self.needs_reconcile = True
         for obs in await self.orders.poll():
             self._enqueue(None, obs)
         now = self.clock.now()
@@ -495,6 +508,8 @@ class InProcessRunner(KillSwitch):
         self.alert_sink = alert_sink
         self.hub = FeedHub(self.settings.base_timeframe)
         self.spend = DailySpend()
+        # the guard's reference prices: one fetch per (venue, pair) per market_ttl for all accounts
+        self.prices = ReferencePrices(self.clock, ttl=self.settings.market_ttl, max_age=self.settings.market_max_age)
         self.accounts: dict[str, AccountRunner] = {}
         self.collector = QuietCollector() if self.settings.quiet_gc else None
         self._sources: dict[tuple[str, Pair], PollingSource] = {}
@@ -534,7 +549,7 @@ class InProcessRunner(KillSwitch):
         venue = BudgetedVenue(await self.venue_factory(account), self.budgets.for_ip(self.settings.egress_ip))
         runner = AccountRunner(account, venue, self.journal, guard=self.guard, hub=self.hub, clock=self.clock,
                                settings=self.settings, budgets=self.budgets, alert_sink=self.alert_sink,
-                               spend=self.spend)
+                               spend=self.spend, prices=self.prices)
         self.accounts[account_id] = runner
         try:
             await runner.start()
@@ -564,6 +579,7 @@ class InProcessRunner(KillSwitch):
         for source in list(self._sources.values()):
             await source.stop()
         self._sources.clear()
+        await self.prices.close()
         if self.collector is not None:
             self.collector.uninstall()
 

@@ -11,7 +11,7 @@ audit log.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, Journa
 from sealbot.store import UnitOfWork
 from sealbot.store.models import AlertRow, Bot, ExchangeAccount, OrderRow
 from sealbot.store.repositories.orders import to_order
+from sealbot.store.repositories.watchdog import WatchdogFlags
 
 _OPEN = [s.value for s in OrderStatus if not s.is_final]
 ACTIVE_ACCOUNTS = ("active", "paused", "flagged")
@@ -53,7 +54,9 @@ def _bot_record(row: Bot) -> BotRecord:
 class StoreJournal:
     """``Journal`` on the database. ``attempts`` (send retries) are kept per process:
     after a restart an order gets its full retry budget again, which is safe because
-    every retry is preceded by a lookup by client id."""
+    every retry is preceded by a lookup by client id. The time of the latest attempt
+    (``attempted_at``) is durable: whoever resolves the order next, this process after a
+    restart or another worker, knows when that attempt's receive window closes."""
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
@@ -80,7 +83,7 @@ class StoreTx:
 
     def _entry(self, row: OrderRow) -> JournalOrder:
         return JournalOrder(str(row.account_id), str(row.bot_id or ""), to_order(row), row.created_at,
-                            self.attempts.get(row.client_order_id, 0), row.last_error)
+                            self.attempts.get(row.client_order_id, 0), row.last_error, row.attempted_at)
 
     def get_order(self, client_id: ClientOrderId) -> JournalOrder | None:
         row = self._row(client_id.text)
@@ -95,7 +98,7 @@ class StoreTx:
             raise ValueError(f"client order id {entry.key} is already journalled")
         row = self._row(entry.key)
         assert row is not None
-        row.created_at = entry.created_at
+        row.created_at, row.attempted_at = entry.created_at, entry.attempted_at
         if entry.reason:
             row.last_error = entry.reason[:2000]
         self.attempts[entry.key] = entry.attempts
@@ -115,6 +118,8 @@ class StoreTx:
             row.exchange_order_id = order.exchange_id
         if entry.reason:
             row.last_error = entry.reason[:2000]
+        if entry.attempted_at is not None:
+            row.attempted_at = entry.attempted_at
         self.attempts[entry.key] = entry.attempts
 
     def open_orders(self, account: str) -> list[JournalOrder]:
@@ -182,3 +187,8 @@ class StoreTx:
         if row is not None:
             self.uow.accounts.record_permissions(row.owner_id, row.id, report, at=at)
 
+    def flagged(self, account: str, refs: Collection[str]) -> set[str]:
+        return WatchdogFlags(self.session).flagged(int(account), refs)
+
+    def add_flags(self, account: str, refs: Collection[str], alert: AlertRecord) -> None:
+        WatchdogFlags(self.session).add(int(alert.user), int(account), refs, alert.id, alert.at)

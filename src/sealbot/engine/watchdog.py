@@ -8,7 +8,11 @@ key can put any client id on an order, but cannot make sealbot have journalled i
 
 On a finding: the account's bots are paused, a critical alert is raised (stored and
 delivered), and when the policy says so the credential is revoked through the hook
-the services layer provides. The same pass re-checks the key's permissions and
+the services layer provides. What was flagged (the exchange's order and trade ids)
+is stored in the alert's transaction, per account, and each pass looks up only the ids
+it just fetched: whichever process watches the account next (after a restart, or a
+worker that took the partition over) does not report the same order again, while a new
+foreign order is reported. The same pass re-checks the key's permissions and
 alerts on drift (withdrawals newly enabled, IP restriction removed, verdict worse).
 """
 
@@ -50,6 +54,7 @@ class Finding:
     account: str
     kind: str  # "foreign_order", "foreign_trade", "permission_drift"
     detail: str
+    ref: str | None = None  # what is remembered as flagged: "order:<pair>:<id>" / "trade:<pair>:<id>"
 
 
 @dataclass
@@ -62,7 +67,6 @@ class Watchdog:
     policy: WatchdogPolicy = field(default_factory=WatchdogPolicy)
     clock: Clock = field(default_factory=SystemClock)
     interval: float = 30.0
-    _flagged: set[tuple[str, str]] = field(default_factory=set)
     _reports: dict[str, PermissionReport] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
 
@@ -93,9 +97,12 @@ class Watchdog:
             summary += f" — {len(paused)} bot(s) paused"
         code = "watchdog.foreign_order" if leak else "watchdog.permission_drift"
         level = AlertLevel.CRITICAL if leak or drift_pauses else AlertLevel.WARNING
-        with self.journal.transaction() as tx:
+        with self.journal.transaction() as tx:  # the alert and what it flagged commit together
             alert = tx.add_alert(AlertRecord(account.user, level, code, f"account {account.label or account.id}: "
                                              f"{summary}", self.clock.now(), account.id))
+            refs = [f.ref for f in leak if f.ref is not None]
+            if refs:
+                tx.add_flags(account.id, refs, alert)
         if self.alert_sink is not None:
             await self.alert_sink(alert)
         if leak and self.policy.revoke_on_leak and self.revoke is not None:
@@ -111,28 +118,29 @@ class Watchdog:
                 pairs.update(bot_pairs(parse_config(bot.kind, bot.config)))
         return pairs
 
-    def _ours(self, account: AccountRecord, item: Order | Fill) -> bool:
-        with self.journal.transaction() as tx:
-            return tx.knows_client_id(account.id, item.client_id.text)
-
     async def _foreign(self, account: AccountRecord, venue: Venue) -> list[Finding]:
-        found: list[Finding] = []
-        for order in await venue.fetch_open_orders():
-            key = (account.id, f"order:{order.exchange_id or order.client_id.text}")
-            if not self._ours(account, order) and key not in self._flagged:
-                self._flagged.add(key)
-                found.append(Finding(account.id, "foreign_order",
-                                     f"order not placed by sealbot: {order.side} {order.amount} {order.pair} at "
-                                     f"{order.price} (client id {order.client_id.text!r})"))
+        """Orders open on the account and its recent trades that sealbot did not journal
+        and that no process flagged before (the flags are in the journal: a restart or a
+        partition takeover does not report a still-open foreign order again)."""
+        seen: list[tuple[str, Order | Fill]] = [(_order_ref(order), order) for order in await venue.fetch_open_orders()]
         since: datetime = self.clock.now() - self.policy.lookback
         for pair in sorted(self._pairs(account)):
-            for fill in await venue.fetch_my_trades(pair, since):
-                key = (account.id, f"trade:{fill.trade_id}")
-                if not self._ours(account, fill) and key not in self._flagged:
-                    self._flagged.add(key)
-                    found.append(Finding(account.id, "foreign_trade",
-                                         f"trade not placed by sealbot: {fill.side} {fill.amount} {pair} at "
-                                         f"{fill.price}"))
+            seen += [(_trade_ref(pair, fill), fill) for fill in await venue.fetch_my_trades(pair, since)]
+        with self.journal.transaction() as tx:
+            foreign = {ref: item for ref, item in seen if not tx.knows_client_id(account.id, item.client_id.text)}
+            known = tx.flagged(account.id, foreign) if foreign else set()
+        found: list[Finding] = []
+        for ref, item in foreign.items():
+            if ref in known:
+                continue
+            if isinstance(item, Order):
+                found.append(Finding(account.id, "foreign_order",
+                                     f"order not placed by sealbot: {item.side} {item.amount} {item.pair} at "
+                                     f"{item.price} (client id {item.client_id.text!r})", ref))
+            else:
+                found.append(Finding(account.id, "foreign_trade",
+                                     f"trade not placed by sealbot: {item.side} {item.amount} {item.pair} at "
+                                     f"{item.price}", ref))
         return found
 
     async def _drift(self, account: AccountRecord, venue: Venue) -> list[Finding]:
@@ -173,3 +181,12 @@ class Watchdog:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def _order_ref(order: Order) -> str:
+    """An exchange's order id is unique per pair (Binance's are per symbol)."""
+    return f"order:{order.pair}:{order.exchange_id or order.client_id.text}"
+
+
+def _trade_ref(pair: Pair, fill: Fill) -> str:
+    return f"trade:{pair}:{fill.trade_id}"

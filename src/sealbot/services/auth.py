@@ -4,7 +4,23 @@ two-factor with recovery codes, scoped personal API tokens.
 What is stored: argon2id password hashes; the sha256 of session tokens, API tokens and
 recovery codes (all high-entropy random values, so a fast hash is enough); the TOTP
 secret sealed by custody (AES-256-GCM under a data key wrapped by the KEK, bound to
-the user). Nothing here ever logs or raises with a secret in it.
+the user). The secret is generated here and shown once, then sealed and every code
+checked by the signer (``custody.totp``), in this process or, with ``signer = "socket"``,
+in the ``sealbot signer`` process: this module never opens it. Nothing here ever logs or
+raises with a secret in it.
+
+A second-factor code is good once (RFC 6238 section 5.2): the signer says which time
+step a code belongs to, and ``_accept_totp`` accepts it only by raising the user's stored
+last step to it in the same transaction (a compare-and-set in the database, so it holds
+across web workers, processes and restarts, and of two concurrent requests with one code
+only one passes). A recovery code is marked used the same way. Every path that takes a
+code goes through ``_accept_totp`` or ``_second_factor_ok``.
+
+Wrong codes are limited by one mechanism, in the database: the login lockout
+(``MAX_FAILURES`` per ``FAILURE_WINDOW`` per e-mail, then ``LOCKOUT``). Wrong passwords,
+wrong or replayed codes at login, and wrong codes to turn 2FA off or to make new recovery
+codes all count, and a locked account is refused on each of those paths. Confirming a new
+setup is not counted: its secret was just shown to that same session.
 
 The web tier calls these and maps the errors: ``NotAuthenticated`` 401,
 ``LockedOut`` 429, ``Refused`` 403, ``InvalidConfig`` 422.
@@ -12,10 +28,8 @@ The web tier calls these and maps the errors: ``NotAuthenticated`` 401,
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +41,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from sealbot import audit
-from sealbot.custody.envelope import Binding, SealedBlob, open_bytes, seal_bytes, wipe
+from sealbot.custody.errors import CustodyError
+from sealbot.custody.secrets import Secret
+from sealbot.custody.totp import TotpSigner
 from sealbot.domain.errors import InvalidConfig, NotFound, Refused, SealbotError
 from sealbot.services.accounts import register_user
 from sealbot.services.platform import Platform
@@ -48,7 +64,6 @@ FAILURE_WINDOW: Final = timedelta(minutes=15)
 LOCKOUT: Final = timedelta(minutes=15)
 RECOVERY_CODES: Final = 10
 TOKEN_PREFIX: Final = "sbt_"
-_TOTP_ACCOUNT: Final = -1  # custody binding "account" for a user's TOTP secret (accounts are >= 1)
 
 _hasher = PasswordHasher()
 _DUMMY_HASH: Final = _hasher.hash("sealbot timing equaliser")
@@ -182,12 +197,7 @@ def login(platform: Platform, email: str, password: str, *, totp_code: str | Non
     at = _now(now)
     key = email.strip().lower()
     with platform.uow() as uow:
-        throttle = LoginThrottleRepository(uow.session).get(key)
-        if throttle is not None and throttle.locked_until is not None and throttle.locked_until > at:
-            audit.record(uow.session, actor="anonymous", action="auth.login_locked", subject=_subject(uow, key),
-                         details={"ip": ip})
-            uow.commit()  # the refusal is recorded even though the caller raises
-            raise LockedOut(int((throttle.locked_until - at).total_seconds()) + 1)
+        _refuse_if_locked(uow, key, at, actor="anonymous", action="auth.login_locked", ip=ip)
         try:
             user = uow.users.by_email(key)
         except NotFound:
@@ -202,7 +212,7 @@ def login(platform: Platform, email: str, password: str, *, totp_code: str | Non
             if not totp_code:
                 raise TotpRequired()
             if not _second_factor_ok(platform, uow, user.id, user.totp_secret_sealed, totp_code, at):
-                _fail(uow, key, at, ip, "totp")
+                _fail(uow, key, at, ip, "totp")  # a wrong code and a replayed one alike
                 raise TotpRequired()
         LoginThrottleRepository(uow.session).clear(key)
         if _hasher.check_needs_rehash(user.password_hash):
@@ -231,12 +241,24 @@ def _verify_password(stored: str, given: str) -> bool:
         return False
 
 
-def _fail(uow: UnitOfWork, email: str, at: datetime, ip: str | None, why: str) -> None:
+def _refuse_if_locked(uow: UnitOfWork, email: str, at: datetime, *, actor: str, action: str,
+                      ip: str | None = None) -> None:
+    """``LockedOut`` (audited, committed although the caller raises) while the e-mail is
+    locked out; every path that takes a password or a second-factor code asks first."""
+    throttle = LoginThrottleRepository(uow.session).get(email)
+    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > at:
+        audit.record(uow.session, actor=actor, action=action, subject=_subject(uow, email), details={"ip": ip})
+        uow.commit()
+        raise LockedOut(int((throttle.locked_until - at).total_seconds()) + 1)
+
+
+def _fail(uow: UnitOfWork, email: str, at: datetime, ip: str | None, why: str, *, actor: str = "anonymous",
+          action: str = "auth.login_failed") -> None:
     """Count a failure, lock the e-mail at the limit, audit both; committed even though
     the caller raises (the failure must stick)."""
     row = LoginThrottleRepository(uow.session).failed(email, at, window_start=at - FAILURE_WINDOW)
     subject = _subject(uow, email)
-    audit.record(uow.session, actor="anonymous", action="auth.login_failed", subject=subject,
+    audit.record(uow.session, actor=actor, action=action, subject=subject,
                  details={"ip": ip, "why": why, "failures": row.failures})
     if row.failures >= MAX_FAILURES:
         row.locked_until = at + LOCKOUT
@@ -331,39 +353,43 @@ def revoke_session(platform: Platform, principal: Principal, session_id: int) ->
 # --- TOTP two-factor ----------------------------------------------------------------
 
 
-def _seal_totp(platform: Platform, user_id: int, secret: str) -> bytes:
-    blob = seal_bytes(secret.encode(), Binding(user_id, _TOTP_ACCOUNT, 1), platform.keyring.kek)
-    return json.dumps({"k": blob.kek_id, "w": base64.b64encode(blob.wrapped_key).decode(),
-                       "n": base64.b64encode(blob.nonce).decode(),
-                       "c": base64.b64encode(blob.ciphertext).decode()}).encode()
+def _totp_signer(platform: Platform) -> TotpSigner:
+    """Where TOTP secrets are sealed and codes checked: the in-process signer, or the
+    ``sealbot signer`` process in socket mode (this process then has no KEK)."""
+    signer = platform.signer
+    if not isinstance(signer, TotpSigner):
+        raise CustodyError(f"custody: {type(signer).__name__} cannot seal or check two-factor secrets")
+    return signer
 
 
-def _open_totp(platform: Platform, user_id: int, sealed: bytes) -> str:
-    data = json.loads(sealed)
-    blob = SealedBlob(data["k"], base64.b64decode(data["w"]), base64.b64decode(data["n"]), base64.b64decode(data["c"]))
-    plain = open_bytes(blob, Binding(user_id, _TOTP_ACCOUNT, 1), platform.keyring.kek)
-    try:
-        return plain.decode()
-    finally:
-        wipe(plain)
-
-
-def _totp_ok(secret: str, code: str, at: datetime) -> bool:
-    code = code.strip().replace(" ", "")
-    return code.isdigit() and len(code) == 6 and pyotp.TOTP(secret).verify(code, for_time=at, valid_window=1)
+def _accept_totp(platform: Platform, uow: UnitOfWork, user_id: int, sealed: bytes, code: str) -> bool:
+    """Whether ``code`` is a current TOTP code of ``sealed`` that was not accepted before:
+    the signer names the code's time step, and the code is accepted only if the user's
+    stored last step rises to it (``advance_totp_step``, a compare-and-set committed with
+    whatever the caller does on the code). A code of that step or an earlier one is
+    refused (RFC 6238 section 5.2). The one way this module accepts a TOTP code."""
+    step = _totp_signer(platform).match_totp(user_id, sealed, code)
+    if step is None:
+        return False
+    if not uow.users.advance_totp_step(user_id, step):
+        audit.record(uow.session, actor="system", action="auth.totp_replayed", subject=f"user:{user_id}",
+                     details={"step": step})
+        return False
+    return True
 
 
 def _second_factor_ok(platform: Platform, uow: UnitOfWork, user_id: int, sealed: bytes | None, code: str,
                       at: datetime) -> bool:
-    if sealed is not None and _totp_ok(_open_totp(platform, user_id, sealed), code, at):
-        return True
+    """A recovery code (used up here, once) or a current TOTP code not used before."""
     normalized = code.strip().lower()
-    if "-" in normalized and RecoveryCodeRepository(uow.session).use(user_id, sha256_hex(normalized), at):
-        audit.record(uow.session, actor=f"user:{user_id}", action="auth.recovery_code_used",
-                     subject=f"user:{user_id}",
-                     details={"remaining": RecoveryCodeRepository(uow.session).remaining(user_id)})
-        return True
-    return False
+    if "-" in normalized:  # recovery codes are "hex-hex"; TOTP codes never hold a dash
+        if RecoveryCodeRepository(uow.session).use(user_id, sha256_hex(normalized), at):
+            audit.record(uow.session, actor=f"user:{user_id}", action="auth.recovery_code_used",
+                         subject=f"user:{user_id}",
+                         details={"remaining": RecoveryCodeRepository(uow.session).remaining(user_id)})
+            return True
+        return False
+    return sealed is not None and _accept_totp(platform, uow, user_id, sealed, code)
 
 
 def begin_totp(platform: Platform, principal: Principal) -> TotpSetup:
@@ -373,26 +399,32 @@ def begin_totp(platform: Platform, principal: Principal) -> TotpSetup:
         raise Refused("2fa", "two-factor setup needs a logged-in session, not an API token")
     if principal.totp_enabled:
         raise Refused("2fa", "two-factor authentication is already enabled")
-    secret = pyotp.random_base32()
+    secret = pyotp.random_base32()  # made here and shown once; the signer keeps only the sealed form
+    sealed = _totp_signer(platform).seal_totp_secret(principal.user_id, Secret(secret))
     with platform.uow() as uow:
         row = SessionRepository(uow.session).get(principal.user_id, principal.session_id)
-        row.pending_totp_sealed = _seal_totp(platform, principal.user_id, secret)
+        row.pending_totp_sealed = sealed
         audit.record(uow.session, actor=principal.actor, action="auth.2fa_setup_started", subject=principal.actor,
                      details={})
     return TotpSetup(secret, pyotp.TOTP(secret).provisioning_uri(name=principal.email, issuer_name="sealbot"))
 
 
-def confirm_totp(platform: Platform, principal: Principal, code: str, now: datetime | None = None) -> list[str]:
-    """Turn 2FA on if ``code`` matches the pending secret; returns the recovery codes (shown once)."""
+def confirm_totp(platform: Platform, principal: Principal, code: str) -> list[str]:
+    """Turn 2FA on if ``code`` matches the pending secret (checked by the signer, against
+    its clock); returns the recovery codes (shown once). The code counts as used: the
+    same code cannot then log in (the user's last step is never lowered, even by a new
+    secret). Wrong codes here are not counted by the lockout: the secret was just shown
+    to this very session, so guessing its codes gains nothing."""
     if principal.session_id is None:
         raise Refused("2fa", "two-factor setup needs a logged-in session, not an API token")
     with platform.uow() as uow:
         row = SessionRepository(uow.session).get(principal.user_id, principal.session_id)
         if row.pending_totp_sealed is None:
             raise InvalidConfig("code", "start two-factor setup first")
-        secret = _open_totp(platform, principal.user_id, row.pending_totp_sealed)
-        if not _totp_ok(secret, code, _now(now)):
-            raise InvalidConfig("code", "does not match the authenticator app; check the device's clock")
+        if not _accept_totp(platform, uow, principal.user_id, row.pending_totp_sealed, code):
+            uow.commit()  # a replay's audit record stays
+            raise InvalidConfig("code", "does not match the authenticator app (each code works once; "
+                                        "check the device's clock)")
         uow.users.set_totp_secret(principal.user_id, row.pending_totp_sealed)
         row.pending_totp_sealed = None
         row.mfa_verified = True
@@ -403,12 +435,18 @@ def confirm_totp(platform: Platform, principal: Principal, code: str, now: datet
 
 
 def disable_totp(platform: Platform, principal: Principal, code: str, now: datetime | None = None) -> None:
+    """Turn 2FA off, for a current TOTP code or a recovery code. Throttled with the login:
+    a wrong code counts as a failed login of this account, and a locked-out account is
+    refused here too (``LockedOut``), so a stolen session cannot guess codes."""
+    at = _now(now)
     with platform.uow() as uow:
         user = uow.users.get(principal.user_id)
         if user.totp_secret_sealed is None:
             raise InvalidConfig("code", "two-factor authentication is not enabled")
-        if not _second_factor_ok(platform, uow, user.id, user.totp_secret_sealed, code, _now(now)):
-            raise InvalidConfig("code", "is not a valid code")
+        _refuse_if_locked(uow, user.email, at, actor=principal.actor, action="auth.2fa_locked")
+        if not _second_factor_ok(platform, uow, user.id, user.totp_secret_sealed, code, at):
+            _fail(uow, user.email, at, None, "2fa_disable", actor=principal.actor, action="auth.2fa_code_failed")
+            raise InvalidConfig("code", "is not a valid code (each code works once)")
         uow.users.set_totp_secret(user.id, None)
         RecoveryCodeRepository(uow.session).replace(user.id, [])
         audit.record(uow.session, actor=principal.actor, action="auth.2fa_disabled", subject=principal.actor,
@@ -417,12 +455,17 @@ def disable_totp(platform: Platform, principal: Principal, code: str, now: datet
 
 def regenerate_recovery_codes(platform: Platform, principal: Principal, code: str,
                               now: datetime | None = None) -> list[str]:
+    """New recovery codes, for a current TOTP code (not a recovery code). Throttled with
+    the login, as ``disable_totp``."""
+    at = _now(now)
     with platform.uow() as uow:
         user = uow.users.get(principal.user_id)
         if user.totp_secret_sealed is None:
             raise InvalidConfig("code", "two-factor authentication is not enabled")
-        if not _totp_ok(_open_totp(platform, user.id, user.totp_secret_sealed), code, _now(now)):
-            raise InvalidConfig("code", "is not a valid code")
+        _refuse_if_locked(uow, user.email, at, actor=principal.actor, action="auth.2fa_locked")
+        if "-" in code or not _accept_totp(platform, uow, user.id, user.totp_secret_sealed, code):
+            _fail(uow, user.email, at, None, "recovery_codes", actor=principal.actor, action="auth.2fa_code_failed")
+            raise InvalidConfig("code", "is not a valid code (each code works once)")
         codes = _new_recovery_codes(uow, user.id)
         audit.record(uow.session, actor=principal.actor, action="auth.recovery_codes_regenerated",
                      subject=principal.actor, details={"recovery_codes": len(codes)})

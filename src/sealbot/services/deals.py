@@ -22,7 +22,7 @@ from sealbot.domain import (
     Pair,
     timeframe_seconds,
 )
-from sealbot.domain.errors import InvalidConfig
+from sealbot.domain.errors import InvalidConfig, Refused
 from sealbot.engine.journal import AccountRecord
 from sealbot.services import inbox
 from sealbot.services.paging import Page, page_of
@@ -91,10 +91,15 @@ def deal_detail(platform: Platform, owner_id: int, bot_id: int, no: int) -> Deal
 
 
 def _open_deal(platform: Platform, owner_id: int, bot_id: int, no: int) -> None:
+    """The deal is open and its bot is loaded by the engine (running or paused): a request
+    for a stopped bot's deal would wait in no engine and be dropped, so it is refused."""
     with platform.uow() as uow:
         deal = uow.deals.get(owner_id, bot_id, no)
+        bot_status = uow.bots.get(owner_id, bot_id).status
     if deal.status is not DealStatus.OPEN:
         raise InvalidConfig("status", "the deal is not open")
+    if bot_status not in ("running", "paused"):
+        raise Refused("bot.status", f"the bot is {bot_status}: start or pause it to act on its deals")
 
 
 def close_deal(platform: Platform, owner_id: int, bot_id: int, no: int) -> int:

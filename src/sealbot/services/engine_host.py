@@ -1,20 +1,24 @@
-"""The engine inside the serving process (the embedded deployment).
+"""The embedded engine: the scale-out worker's code on the in-process transport.
+
+``EngineHost`` runs ``engine.scaleout.worker.Worker`` (the code ``sealbot worker`` runs)
+on ``engine.scaleout.local.LocalTransport``, which owns every partition in this process;
+``EngineLock`` keeps it to one engine per database. So the embedded engine claims each
+partition with a new epoch, reconciles each account before its bots act, fences every
+write by the epoch and records each message it applies in the partition ledger
+(``engine_messages``), exactly as a worker does. What differs from ``sealbot worker``
+is only the transport (``SEALBOT_ENGINE=in-process`` or ``rabbitmq``, docs/deploy.md).
 
 The web process and the engine share only the database: the web tier stores what a
 user asked for (a bot started, paused, stopped or re-configured; a signal or a
-close-at-market in the bot inbox) and the engine picks it up here, once per
-``sync_interval``. The engine never takes a request from the web tier directly, so the
-same database rows drive a worker on another machine (docs/deploy.md).
+close-at-market in the bot inbox). The worker's upkeep (services/worker_upkeep.py)
+brings the accounts in line with the stored bots every ``sync_interval`` seconds, runs
+the watchdog and values the accounts; the transport reads the inbox (``InboxSource``)
+at once when an item is posted in this process (``sealbot serve``, ``sealbot demo``),
+and every ``sync_interval`` seconds for a web tier in another process.
 
-``EngineHost.sync_once`` is the whole contract:
-
-* per-account guard limits users stored are reloaded;
-* every account of the database is brought in line with its stored bots
-  (``engine_sync.AccountSync``, the same code a scale-out worker runs for the
-  partitions it owns): started, bots started/paused/stopped/reloaded, a kill switch's
-  open orders cancelled, revoked and deleted accounts stopped;
-* waiting inbox items are delivered, oldest first, to the bots this engine runs; items
-  of bots it does not run stay in the inbox. (Workers get them from the broker.)
+``EngineHost.sync_once`` runs one upkeep pass at once and waits until every inbox item
+waiting was applied; its ``SyncReport`` tells what changed since the previous report
+(the start's, or the previous ``sync_once``'s), whichever pass did it.
 """
 
 from __future__ import annotations
@@ -24,22 +28,30 @@ import contextlib
 import fcntl
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO
 
 import sqlalchemy as sa
 
-from sealbot.domain import Event, Refused
-from sealbot.engine.app import Engine, EngineOptions
+from sealbot.domain import Refused
+from sealbot.engine.app import EngineOptions
 from sealbot.engine.clock import Clock
 from sealbot.engine.notify import Notifier
+from sealbot.engine.runner import InProcessRunner
+from sealbot.engine.scaleout.broker import Topology
+from sealbot.engine.scaleout.local import LocalTransport
+from sealbot.engine.scaleout.partitions import PartitionStore
+from sealbot.engine.scaleout.worker import Worker, WorkerOptions, new_worker_id
 from sealbot.services import inbox
-from sealbot.services.engine_sync import AccountSync, SyncReport
-from sealbot.services.notifications import build_notifier
+from sealbot.services.engine_sync import SyncReport
 from sealbot.services.platform import Platform
+from sealbot.services.worker_upkeep import WorkerUpkeep
 
 log = logging.getLogger(__name__)
 
 __all__ = ["EngineHost", "EngineLock", "SyncReport"]
+
+HEARTBEAT = 1.0  # seconds between the embedded worker's heartbeat rounds (fenced partition heartbeats)
 
 
 class EngineLock:
@@ -85,38 +97,87 @@ class EngineLock:
 
 
 class EngineHost:
-    """Runs ``Engine`` for every active account on the platform's database and keeps it in
-    step with what users change through the web tier."""
+    """Runs the worker code over every partition of the platform's database, in this
+    process (see the module docstring)."""
 
     def __init__(self, platform: Platform, *, options: EngineOptions | None = None, clock: Clock | None = None,
                  notifier_factory: Callable[[Platform], Notifier] | None = None,
                  sync_interval: float = 1.0) -> None:
         self.platform = platform
         self.sync_interval = sync_interval
-        self.engine = Engine(platform.session_factory, platform.venue_for, options=options, clock=clock)
+        options = options or EngineOptions()
+        settings = platform.settings
+        partitions = settings.engine_partitions
+        factory = platform.session_factory
         # alerts go to the channels each user configured (docs/notifications.md)
-        self.engine.notifier = (notifier_factory or build_notifier)(platform)
-        self.sync = AccountSync(self.engine.runner, self.engine.journal)
-        bind = platform.session_factory.kw["bind"]
-        self._lock = EngineLock(bind)
+        self.upkeep = WorkerUpkeep(platform, partitions, options=options, notifier_factory=notifier_factory,
+                              sync_interval=sync_interval, clock=clock)
+        self.transport = LocalTransport(PartitionStore(factory, partitions), source=inbox.InboxSource(platform),
+                                        poll=sync_interval, tick=HEARTBEAT)
+        worker_options = WorkerOptions(topology=Topology(settings.broker_prefix, partitions),
+                                       worker_id=f"embedded:{new_worker_id()}", tick=HEARTBEAT,
+                                       live_within=5 * HEARTBEAT, stale_after=3 * HEARTBEAT,
+                                       idle_transaction_timeout=0,  # the web tier shares these connections
+                                       log_partitions=False,  # every partition, every start: one line below
+                                       runner=options.runner)
+        self.worker = Worker(factory, platform.venue_for, inbox.decode, worker_options, guard=options.guard,
+                             upkeep=self.upkeep, transport=self.transport, clock=clock)
+        self._lock = EngineLock(factory.kw["bind"])
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._reported = _Mark()
+
+    @property
+    def runner(self) -> InProcessRunner:
+        return self.worker.runner
 
     async def start(self) -> SyncReport:
-        """Take the database's engine lock (``Refused`` if another engine holds it), then
-        start every account with running bots."""
+        """Take the database's engine lock (``Refused`` if another engine holds it), claim
+        every partition and start its accounts with running or paused bots (each
+        reconciles first); the report names the accounts started."""
         self._lock.acquire()
-        started = await self.engine.start()
+        try:
+            self.upkeep.limits.reload()  # users' stored guard limits apply from the first order
+            self._unsubscribe = inbox.subscribe(self.transport.wake_threadsafe)
+            self._stop.clear()
+            self._task = asyncio.create_task(self.worker.run(self._stop), name="embedded engine")
+            ready = asyncio.ensure_future(self.transport.ready.wait())
+            await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            if self._task.done():
+                self._task.result()  # raises what ended it
+                raise RuntimeError("the embedded engine stopped while starting")
+        except BaseException:
+            await self.stop()
+            raise
         report = await self.sync_once()
-        report.started_accounts[:0] = started
+        report.started_accounts[:0] = [a for p in sorted(self.worker.accounts) for a in self.worker.accounts[p]
+                                       if a not in report.started_accounts]
+        log.info("embedded engine %s: %s partitions claimed, %s accounts started", self.worker.id,
+                 len(self.worker.owned), len(report.started_accounts))
         return report
 
     async def stop(self) -> None:
+        """Release every partition, stop the accounts, release the lock (also after a
+        failed ``start``)."""
         try:
-            await self.engine.stop()
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+            task, self._task = self._task, None
+            if task is not None:
+                self._stop.set()
+                await asyncio.wait({task})
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("embedded engine ended with an error", exc_info=task.exception())
+            await self.upkeep.stop()
+            await self.runner.stop()
         finally:
             self._lock.release()
 
     async def run_until(self, stop: asyncio.Event) -> None:
-        """Start, keep in step until ``stop`` is set, then stop (and release the lock)."""
+        """Start, run until ``stop`` is set, then stop (and release the lock)."""
         try:
             await self.start()
             await self.sync_until(stop)
@@ -124,31 +185,44 @@ class EngineHost:
             await self.stop()
 
     async def sync_until(self, stop: asyncio.Event) -> None:
-        """One ``sync_once`` per ``sync_interval`` until ``stop`` is set (after ``start``)."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.sync_interval)
-            if not stop.is_set():
-                try:
-                    await self.sync_once()
-                except Exception:  # one bad pass must not end the engine; the next pass retries
-                    log.exception("engine sync pass failed")
+        """Run until ``stop`` is set (after ``start``): the upkeep and the transport keep
+        the engine in step by themselves. Raises what ended the engine, if it ended first."""
+        if self._task is None:
+            raise RuntimeError("sync_until before start")
+        waiting = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({waiting, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+        if not stop.is_set() and self._task.done():
+            self._task.result()
 
     async def sync_once(self) -> SyncReport:
-        self.engine.load_account_limits()  # a user's new per-account guard limits apply from this pass
-        active = {account.id: account for account in self.engine.journal.accounts()}
-        report = await self.sync.sync(active, list(self.engine.runner.accounts))
-        report.delivered = await self._deliver_inbox()
+        """One upkeep pass now, and every inbox item waiting applied; what changed since
+        the previous report."""
+        await self.upkeep.pass_once()
+        await self.transport.drain()
+        return self._reported.since(self.upkeep.stats.sync, self.transport.stats.acknowledged)
+
+
+@dataclass
+class _Mark:
+    """How far the previous report read the upkeep's running totals."""
+
+    started: int = 0
+    stopped: int = 0
+    status: int = 0
+    reloaded: int = 0
+    cancelled: int = 0
+    delivered: int = 0
+
+    def since(self, total: SyncReport, delivered: int) -> SyncReport:
+        report = SyncReport(started_accounts=total.started_accounts[self.started:],
+                            stopped_accounts=total.stopped_accounts[self.stopped:],
+                            status_changes=total.status_changes[self.status:], reloaded=total.reloaded[self.reloaded:],
+                            cancelled_orders=total.cancelled_orders - self.cancelled,
+                            delivered=delivered - self.delivered)
+        self.started, self.stopped = len(total.started_accounts), len(total.stopped_accounts)
+        self.status, self.reloaded = len(total.status_changes), len(total.reloaded)
+        self.cancelled, self.delivered = total.cancelled_orders, delivered
         return report
-
-    async def _deliver_inbox(self) -> int:
-        runners = {bot_id: account_runner for account_runner in self.engine.runner.accounts.values()
-                   for bot_id in account_runner.bots}
-        if not runners:
-            return 0
-
-        async def deliver(bot_id: str, event: Event) -> None:
-            await runners[bot_id].deliver(bot_id, event)
-
-        return await inbox.deliver_pending(self.platform, deliver, bot_ids=[int(b) for b in runners])
-

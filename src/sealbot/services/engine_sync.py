@@ -5,10 +5,14 @@ a kill switch (bots stopped with the reason ``KILL_REASON``), an account revoked
 deleted. ``AccountSync.sync`` is the one place that brings a runner in line with those
 rows, for a given scope of accounts:
 
-* an account with a running bot and no runner is started (it reconciles first);
+* an account with a running bot and no runner is started (it reconciles first); so is
+  one whose bots are all stopped but that has cancels outstanding (orders marked
+  ``CANCEL_REQUESTED``, as a kill switch marks them): its reconcile and polls send them.
+  That is how a kill the previous owner never saw (an engine restarted, a scale-out
+  partition moved, within a pass of the kill) is still carried out by the next owner;
 * a bot whose stored status or config changed is brought in line (a stopped bot with a
   new config is reloaded, keeping its saved state); bots a kill switch stopped have
-  their open orders cancelled;
+  their open orders cancelled at once (the running account's polls would too);
 * an account of the scope that is no longer active (revoked, deleted) is stopped.
 
 The embedded engine (``engine_host.EngineHost``) syncs every account of the database;
@@ -25,7 +29,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from sealbot.domain.errors import SealbotError
-from sealbot.engine.journal import AccountRecord, BotRecord, BotStatus, Journal
+from sealbot.engine.journal import AccountRecord, BotRecord, BotStatus, Journal, JournalTx
+from sealbot.engine.orders import CANCEL_REQUESTED
 from sealbot.engine.runner import AccountRunner, InProcessRunner
 from sealbot.services.kill_switch import KILL_REASON
 
@@ -43,6 +48,7 @@ class SyncReport:
     status_changes: list[tuple[str, str]] = field(default_factory=list)  # (bot id, new status)
     reloaded: list[str] = field(default_factory=list)
     cancelled_orders: int = 0  # open orders cancelled for bots a kill switch stopped
+    cancel_starts: list[str] = field(default_factory=list)  # accounts started only to send outstanding cancels
     delivered: int = 0  # inbox items delivered (the embedded engine only: workers get them from the broker)
 
     def add(self, other: SyncReport) -> None:
@@ -51,6 +57,7 @@ class SyncReport:
         self.status_changes += other.status_changes
         self.reloaded += other.reloaded
         self.cancelled_orders += other.cancelled_orders
+        self.cancel_starts += other.cancel_starts
         self.delivered += other.delivered
 
 
@@ -63,6 +70,9 @@ class AccountSync:
     def __init__(self, runner: InProcessRunner, reader: Journal) -> None:
         self.runner, self.reader = runner, reader
         self._failed: set[str] = set()  # accounts whose exchange could not be reached (retried each pass)
+        # accounts not running whose orders were last found with no cancel outstanding, by
+        # their bots' (id, status, reason) then: looked at again only once those change
+        self._settled: dict[str, tuple[tuple[str, str, str | None], ...]] = {}
 
     async def sync(self, active: Mapping[str, AccountRecord], running: Iterable[str],
                    report: SyncReport | None = None, *, with_bots: Collection[str] | None = None) -> SyncReport:
@@ -78,14 +88,31 @@ class AccountSync:
             return report
         with self.reader.transaction() as tx:
             stored = {account.id: tx.bots(account.id) for account in scope}
+            cancelling = {a.id for a in scope if self._cancels_outstanding(tx, a.id, stored[a.id])}
         for account in scope:
-            await self._sync_account(account, stored[account.id], report)
+            await self._sync_account(account, stored[account.id], report, account.id in cancelling)
         return report
 
-    async def _sync_account(self, account: AccountRecord, stored: list[BotRecord], report: SyncReport) -> None:
+    def _cancels_outstanding(self, tx: JournalTx, account_id: str, stored: list[BotRecord]) -> bool:
+        """An account not running here, with no running bot, that has orders marked for
+        cancelling. Its orders are read once, then again only when its bots' statuses
+        change (a kill switch changes them), not on every pass."""
+        if account_id in self.runner.accounts or any(b.status == BotStatus.RUNNING for b in stored):
+            self._settled.pop(account_id, None)
+            return False
+        bots = tuple((b.id, b.status, b.status_reason) for b in stored)
+        if self._settled.get(account_id) == bots:
+            return False
+        if any(e.reason == CANCEL_REQUESTED for e in tx.open_orders(account_id)):
+            return True
+        self._settled[account_id] = bots
+        return False
+
+    async def _sync_account(self, account: AccountRecord, stored: list[BotRecord], report: SyncReport,
+                            cancelling: bool = False) -> None:
         account_runner = self.runner.accounts.get(account.id)
         if account_runner is None:
-            if not any(b.status == BotStatus.RUNNING for b in stored):
+            if not cancelling and not any(b.status == BotStatus.RUNNING for b in stored):
                 return
             try:
                 await self.runner.start_account(account.id)  # loads every running/paused bot, reconciles
@@ -96,6 +123,8 @@ class AccountSync:
                 return
             self._failed.discard(account.id)
             report.started_accounts.append(account.id)
+            if cancelling:
+                report.cancel_starts.append(account.id)
             return
         killed: list[str] = []
         for record in stored:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sealbot.config import KekProvider, Settings, masked_view
+from sealbot.config import KekProvider, Settings, SignerMode, masked_view
+from sealbot.custody.errors import CustodyError
 from sealbot.custody.kek_file import create_kek_file, load_file_kek
+from sealbot.custody.notify_keys import ChannelBinding, NotificationSigner, seal_channel_key
+from sealbot.custody.runtime import keyring_from_settings, socket_signer
+from sealbot.custody.secrets import Secret
 from sealbot.store import migrate
+
+ChannelKeySealer = Callable[[int, int, int, str], tuple[str, bytes, bytes, bytes]]
 
 
 @dataclass
@@ -51,9 +58,44 @@ def init_instance(settings: Settings) -> InitReport:
     return report
 
 
-def upgrade_database(settings: Settings, revision: str = "head") -> None:
-    """Migrate the configured database to ``revision``."""
+def upgrade_database(settings: Settings, revision: str = "head", *,
+                     clear_unsealable_webhook_keys: bool = False) -> None:
+    """Migrate the configured database to ``revision``.
+
+    A migration that must seal data (0008: plaintext webhook keys of notification
+    channels) gets a sealer over the instance's KEK, or over the ``sealbot signer``
+    process with ``signer = "socket"``; it is built only if such data exists. Where
+    neither is reachable that migration stops and changes nothing, unless
+    ``clear_unsealable_webhook_keys``: then the channels are kept without their keys.
+    """
     url = settings.effective_database_url
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(url, revision)
+    migrate.upgrade(url, revision, attributes={
+        "channel_key_sealer": lambda: channel_key_sealer(settings),
+        "clear_unsealable_channel_keys": clear_unsealable_webhook_keys})
+
+
+def channel_key_sealer(settings: Settings) -> ChannelKeySealer | str:
+    """A function sealing a plaintext webhook key for migration 0008, or why none can be had
+    here (no KEK readable, signer not running): the migration then says what to do."""
+    try:
+        if settings.signer is SignerMode.SOCKET:
+            client = socket_signer(settings.effective_signer_socket)
+            client.forget(owner_id=0)  # a harmless round trip: is the signer there? (no user has id 0)
+            remote: NotificationSigner = client
+
+            def seal(owner_id: int, channel_id: int, version: int, secret: str) -> tuple[str, bytes, bytes, bytes]:
+                blob = remote.seal_channel_key(ChannelBinding(owner_id, channel_id, version), Secret(secret))
+                return blob.kek_id, blob.wrapped_key, blob.nonce, blob.ciphertext
+
+            return seal
+        keyring = keyring_from_settings(settings)
+    except CustodyError as exc:
+        return f"no KEK is reachable here ({exc})"
+
+    def seal_here(owner_id: int, channel_id: int, version: int, secret: str) -> tuple[str, bytes, bytes, bytes]:
+        blob = seal_channel_key(Secret(secret), ChannelBinding(owner_id, channel_id, version), keyring)
+        return blob.kek_id, blob.wrapped_key, blob.nonce, blob.ciphertext
+
+    return seal_here

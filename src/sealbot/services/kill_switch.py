@@ -1,30 +1,41 @@
 """Kill switches: stop every bot of an account, of a user, or of the whole instance at once.
 
 Not a revocation: keys stay linked and deals stay on the books, so the user can look,
-then start again. The bots are marked ``stopped`` with the reason ``KILL_REASON`` in one
-transaction; the engine (services/engine_host.py) sees the reason on its next pass and
-cancels those bots' open orders on the exchange. To also destroy the keys, revoke the
-account, or run ``sealbot panic``.
+then start again. In one transaction the bots are marked ``stopped`` with the reason
+``KILL_REASON`` *and* every order of theirs not yet final (open, partly filled, pending)
+is marked ``CANCEL_REQUESTED``: the order manager's durable cancel (engine/orders.py).
+So the cancel is part of the kill, not something an engine has to notice: whichever
+process owns the account next (the running engine's next poll, an engine restarted
+before it saw the kill, the worker a scale-out partition moved to) sends the cancels
+while the exchange lists the orders open, and never sends a pending one. The engine's
+sync pass (services/engine_sync.py) also cancels at once when it sees the status change,
+and starts an account that has no running bot but cancels outstanding. To also destroy
+the keys, revoke the account, or run ``sealbot panic``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from sealbot import audit
+from sealbot.domain import OrderStatus
+from sealbot.engine.orders import CANCEL_REQUESTED
 from sealbot.services.platform import Platform
-from sealbot.store.models import Bot
+from sealbot.store.models import Bot, OrderRow
 
 KILL_REASON = "kill switch"
 _LIVE = ("running", "paused")
+_NOT_FINAL = tuple(s.value for s in OrderStatus if not s.is_final)
 
 
 @dataclass(frozen=True, slots=True)
 class KillResult:
     scope: str  # "account:<id>", "user:<id>" or "instance"
     stopped_bots: list[int]
+    cancel_requested: int = 0  # their orders marked for cancelling (sent by the account's engine)
 
 
 def kill_switch(platform: Platform, actor_id: int, *, owner_id: int | None, account_id: int | None = None,
@@ -47,6 +58,13 @@ def kill_switch(platform: Platform, actor_id: int, *, owner_id: int | None, acco
         for bot in bots:
             bot.status, bot.pause_reason = "stopped", KILL_REASON
         uow.session.flush()
+        ids = [b.id for b in bots]
+        cancels = 0
+        if ids:  # the cancel intent commits with the stop: no engine can miss it
+            marked = cast("sa.CursorResult[Any]", uow.session.execute(
+                sa.update(OrderRow).where(OrderRow.bot_id.in_(ids), OrderRow.status.in_(_NOT_FINAL))
+                .values(last_error=CANCEL_REQUESTED).execution_options(synchronize_session=False)))
+            cancels = marked.rowcount
         audit.record(uow.session, actor=f"user:{actor_id}", action="kill_switch.engaged", subject=scope,
-                     details={"bots": [b.id for b in bots]})
-        return KillResult(scope, [b.id for b in bots])
+                     details={"bots": ids, "cancel_requested": cancels})
+        return KillResult(scope, ids, cancels)

@@ -166,7 +166,8 @@ async def _cancel(cancel: CancelOpenOrders | None, ref: AccountRef, timeout: flo
     if cancel is None:
         return "skipped", "no venue to cancel through"
     try:
-        result = await asyncio.wait_for(cancel(ref), timeout)
+        async with asyncio.timeout(timeout):
+            result = await cancel(ref)
     except TimeoutError:
         return "timeout", f"exchange did not answer within {timeout:g}s"
     except Exception as exc:  # any failure is reported per account; it must not stop the others

@@ -118,9 +118,10 @@ async def _serve(worker: Worker) -> None:
 
 
 def run_ingest(settings: Settings, exchange: str, pairs: list[str], *, timeframe: str = "1m",
-               interval: float = 5.0) -> None:
+               interval: float = 5.0, ticker_interval: float = 15.0) -> None:
     """Run one market-data ingestor until SIGINT/SIGTERM: public candles of ``pairs`` on
-    ``exchange`` (no key: ccxt's public endpoints) to the broker's market exchange."""
+    ``exchange`` (no key: ccxt's public endpoints) to the broker's market exchange, and
+    their tickers at most once per ``ticker_interval`` seconds (0: none)."""
     url = broker_url(settings)
     if not pairs:
         raise InvalidConfig("pairs", "name at least one pair, e.g. BTC/USDT")
@@ -132,9 +133,11 @@ def run_ingest(settings: Settings, exchange: str, pairs: list[str], *, timeframe
             raise InvalidConfig(f"pairs.{i}", str(exc)) from None
     if not 0.5 <= interval <= 3600:
         raise InvalidConfig("interval", "must be between 0.5 and 3600 seconds")
+    if ticker_interval != 0 and not 1 <= ticker_interval <= 3600:
+        raise InvalidConfig("ticker_interval", "must be 0 (no tickers) or between 1 and 3600 seconds")
     venue = CcxtVenue(exchange)
     ingestor = Ingestor(venue, exchange, parsed, url, Topology(settings.broker_prefix, settings.engine_partitions),
-                        timeframe=timeframe, interval=interval)
+                        timeframe=timeframe, interval=interval, ticker_interval=ticker_interval or None)
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -1,5 +1,7 @@
 """``sealbot serve``: the web app and, in the embedded deployment, the engine, in one
-process and one event loop. They meet only in the database (services/engine_host.py)."""
+process and one event loop. They meet only in the database (services/engine_host.py):
+the engine is the scale-out worker on the in-process transport, which reads the bot
+inbox as soon as a request of this process posted into it."""
 
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ async def serve(platform: Platform, *, host: str, port: int, engine: bool | None
                 on_started: Callable[[], Any] | None = None, log_level: str = "info") -> None:
     """Serve until uvicorn is told to stop (SIGINT/SIGTERM), then stop the engine cleanly.
 
-    ``engine`` defaults to the ``engine`` setting: ``in-process`` runs the bots here (one
-    engine per database, enforced by a lock), ``rabbitmq`` serves only the dashboard,
+    ``engine`` defaults to the ``engine`` setting: ``in-process`` runs the bots here (the
+    worker code on the in-process transport; one engine per database, enforced by a
+    lock), ``rabbitmq`` serves only the dashboard,
     API and webhook gateway while ``sealbot worker`` processes run the bots
     (docs/deploy.md)."""
     if engine is None:

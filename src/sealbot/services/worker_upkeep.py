@@ -8,14 +8,17 @@ one process, its partition's owner:
 * every ``sync_interval`` seconds, per owned partition, ``engine_sync.AccountSync``
   (the embedded engine's own code) brings the runner in line with the partition's stored
   accounts and bots: a bot started, stopped or re-configured later, a kill switch (open
-  orders cancelled), an account linked after the claim (started when it has a running
-  bot), an account revoked or deleted (stopped). Stored per-account guard limits are
-  reloaded on the same pass;
+  orders cancelled; a kill taken before the claim left its cancels journalled, and an
+  account with cancels outstanding is started, running bot or not, to send them), an
+  account linked after the claim (started when it has a running bot), an account
+  revoked or deleted (stopped). Stored per-account guard limits are reloaded on the
+  same pass;
 * the watchdog checks each account of the owned partitions every
   ``options.watchdog_interval`` seconds. When the worker takes a partition over, each
   account is due at its last check as stored in the database (``permission_checked_at``)
-  plus the interval, and the stored permission report is the baseline, so the new owner
-  continues where the old one stopped;
+  plus the interval, the stored permission report is the baseline and the stored flags
+  (``watchdog_flags``) say what was reported already, so the new owner continues where
+  the old one stopped;
 * the portfolio refresher values the owned accounts every ``options.portfolio_interval``;
 * alerts (the watchdog's and the bots') go to each user's notification channels.
 
@@ -99,7 +102,11 @@ class WorkerUpkeep:
         self.notifier = (notifier_factory or build_notifier)(platform)
         self.stats = UpkeepStats()
         self._owned: dict[int, _Owned] = {}
-        self._next_check: dict[str, datetime] = {}  # account -> when the watchdog looks at it next
+        # account -> when the watchdog looks at it next, on ``clock.monotonic()``: request
+        # weight is spent in real seconds, also when ``clock.now()`` runs faster (the demo's
+        # replayed exchange time), which would check an account on every pass
+        self._next_check: dict[str, float] = {}
+        self._pass = asyncio.Lock()  # one pass at a time: a host's ``sync_once`` may run beside the loop's
         self._checking: set[str] = set()
         self._unchecked: set[str] = set()  # accounts whose last check failed (logged once)
         self._task: asyncio.Task[None] | None = None
@@ -177,10 +184,14 @@ class WorkerUpkeep:
         """Sync every owned partition (one after the other), and start the watchdog's
         checks that are due (they run beside the next passes: a slow exchange must not
         hold back the sync of the others)."""
+        async with self._pass:
+            await self._pass_once()
+
+    async def _pass_once(self) -> None:
         partitions = list(self._owned)  # the query below reads exactly these (no await in between)
         self.limits.reload()
         active, with_bots = self._active_by_partition()
-        now = self.clock.now()
+        now = self.clock.monotonic()
         for partition in partitions:
             owned = self._owned.get(partition)
             if owned is None:
@@ -203,14 +214,14 @@ class WorkerUpkeep:
             owned.running.update(report.started_accounts)
             owned.running.difference_update(report.stopped_accounts)
 
-    def _due(self, account_id: str, now: datetime) -> bool:
+    def _due(self, account_id: str, now: float) -> bool:
         return self._next_check.get(account_id, now) <= now
 
     async def _watch(self, accounts: list[AccountRecord]) -> None:
         loop = asyncio.get_running_loop()
         for account in accounts:
             self._checking.add(account.id)
-            self._next_check[account.id] = self.clock.now() + timedelta(seconds=self.options.watchdog_interval)
+            self._next_check[account.id] = self.clock.monotonic() + self.options.watchdog_interval
             began = loop.time()
             try:
                 findings = await self.watchdog.check(account)
@@ -248,8 +259,9 @@ class WorkerUpkeep:
                 if partition not in self._owned:
                     continue
                 found.setdefault(partition, {})[key] = AccountRecord(key, str(owner), exchange, label)
-                if key not in self._next_check:
-                    self._next_check[key] = _utc(checked_at) + interval if checked_at else self.clock.now()
+                if key not in self._next_check:  # the stored check's schedule, moved onto the monotonic clock
+                    wait = (_utc(checked_at) + interval - self.clock.now()).total_seconds() if checked_at else 0.0
+                    self._next_check[key] = self.clock.monotonic() + max(0.0, wait)
         return found, with_bots
 
     def _scope_of(self, account_id: str) -> Scope | None:

@@ -81,6 +81,8 @@ class AdminApi:
             ("GET", "/orders", self.orders),
             ("GET", "/markets", self.markets),
             ("POST", "/ratelimit", self.set_ratelimit),
+            ("GET", "/requests", self.requests),
+            ("DELETE", "/requests", self.reset_requests),
         ]
         grouped: dict[str, dict[str, Callable[[dict[str, Any], dict[str, Any]], Any]]] = {}
         for method, path, fn in table:
@@ -188,6 +190,13 @@ class AdminApi:
                         "bid": plain(bid), "ask": plain(ask), "tick": plain(m.tick), "step": plain(m.step),
                         "min_notional": plain(m.min_notional), "data_file": m.data_file})
         return out
+
+    def requests(self, args: dict[str, Any], body: dict[str, Any]) -> Any:
+        return self.ex.requests.rows()
+
+    def reset_requests(self, args: dict[str, Any], body: dict[str, Any]) -> Any:
+        self.ex.requests.reset()
+        return []
 
     def set_ratelimit(self, args: dict[str, Any], body: dict[str, Any]) -> Any:
         for name in ("limit", "ban_after", "ban_seconds"):

@@ -80,6 +80,17 @@ class SimexAdmin:
     def markets(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/markets"))
 
+    def requests(self) -> list[dict[str, Any]]:
+        """Requests served per method and path since the start or ``reset_requests``:
+        ``[{"method", "path", "count", "weight"}]``."""
+        return list(self._call("GET", "/requests"))
+
+    def request_count(self, path: str, method: str = "GET") -> int:
+        return sum(int(r["count"]) for r in self.requests() if r["path"] == path and r["method"] == method)
+
+    def reset_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
     def set_ratelimit(self, limit: int | None = None, ban_after: int | None = None,
                       ban_seconds: int | None = None, reset: bool = False,
                       kucoin_limit: int | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
@@ -23,87 +23,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sealbot.simex.binance_params import REASONS, BinanceError, Ctx, bad_key, mandatory
 from sealbot.simex.core import STOP_TYPES, Exchange, Order, OrderRequest, Trade
 from sealbot.simex.errors import Reason, SimexError
 from sealbot.simex.http import Incoming, apply_faults, fmt, json_response, read_request
 from sealbot.simex.keys import PERMISSIONS, ApiKey
 from sealbot.simex.ratelimit import WeightLimiter
 
-NUMBER = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 INTERVALS = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "2h": 7200, "4h": 14400,
              "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400, "3d": 259200, "1w": 604800}
 NONE, KEY, SIGNED = 0, 1, 2
-
-
-class BinanceError(Exception):
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
-        super().__init__(msg)
-        self.code, self.msg, self.status = code, msg, status
-
-
-def _bad_key() -> BinanceError:
-    return BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
-
-
-def _mandatory(name: str) -> BinanceError:
-    return BinanceError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-
-
-_REASONS: dict[Reason, tuple[int, int]] = {
-    Reason.UNKNOWN_SYMBOL: (-1121, 400),
-    Reason.BAD_PARAM: (-1100, 400),
-    Reason.MISSING_PARAM: (-1102, 400),
-    Reason.FILTER: (-1013, 400),
-    Reason.INSUFFICIENT_BALANCE: (-2010, 400),
-    Reason.DUPLICATE_ORDER: (-2010, 400),
-    Reason.WOULD_TAKE: (-2010, 400),
-    Reason.WOULD_TRIGGER: (-2010, 400),
-    Reason.REJECTED: (-2010, 400),
-    Reason.UNKNOWN_ORDER: (-2013, 400),
-    Reason.NOT_PERMITTED: (-2015, 401),
-}
-
-
-@dataclass
-class Ctx:
-    req: Incoming
-    key: ApiKey | None
-
-    @property
-    def account_id(self) -> int:
-        assert self.key is not None
-        return self.key.account_id
-
-    def get(self, name: str) -> str | None:
-        value = self.req.params.get(name)
-        return value if value not in (None, "") else None
-
-    def need(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise _mandatory(name)
-        return value
-
-    def decimal(self, name: str) -> Decimal | None:
-        value = self.get(name)
-        if value is None:
-            return None
-        if not NUMBER.match(value):
-            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                                      "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.")
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'.") from None
-
-    def integer(self, name: str, default: int | None = None) -> int | None:
-        value = self.get(name)
-        if value is None:
-            return default
-        if not value.lstrip("-").isdigit():
-            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; "
-                                      "legal range is '^[0-9]{1,20}$'.")
-        return int(value)
 
 
 Handler = Callable[[Ctx], Any]
@@ -144,7 +73,9 @@ class BinanceDialect:
 
     async def _serve(self, ep: Endpoint, request: Request) -> Response:
         req = await read_request(request)
-        verdict = self.limiter.charge(req.ip, ep.weight(req.params))
+        weight = ep.weight(req.params)
+        self.ex.requests.add(req.method, req.path, weight)
+        verdict = self.limiter.charge(req.ip, weight)
         headers = {"X-MBX-USED-WEIGHT-1M": str(verdict.used)}
         if verdict.status == 418:
             return json_response({"code": -1003, "msg": f"Way too much request weight used; IP banned until "
@@ -162,7 +93,7 @@ class BinanceDialect:
         except BinanceError as err:
             return json_response({"code": err.code, "msg": err.msg}, err.status, headers)
         except SimexError as err:
-            code, status = _REASONS[err.reason]
+            code, status = REASONS[err.reason]
             if err.reason is Reason.UNKNOWN_ORDER and req.method == "DELETE":
                 code = -2011
             return json_response({"code": code, "msg": err.message}, status, headers)
@@ -182,18 +113,18 @@ class BinanceDialect:
             raise BinanceError(-2014, "API-key format invalid.", 401)
         key = self.ex.keys.get(name)
         if key is None or not key.enabled or not key.allows_ip(req.ip):
-            raise _bad_key()
+            raise bad_key()
         if ep.security == SIGNED:
             self._verify(key, req)
         if ep.permission is not None and ep.permission not in key.permissions:
-            raise _bad_key()
+            raise bad_key()
         return key
 
     @staticmethod
     def _verify(key: ApiKey, req: Incoming) -> None:
         stamp = req.params.get("timestamp")
         if not stamp or not stamp.isdigit():
-            raise _mandatory("timestamp")
+            raise mandatory("timestamp")
         window = req.params.get("recvWindow") or "5000"
         if not window.isdigit():
             raise BinanceError(-1100, "Illegal characters found in parameter 'recvWindow'.")
@@ -214,7 +145,7 @@ class BinanceDialect:
             parts.append("&".join(kept))
         query, body = parts
         if signature is None:
-            raise _mandatory("signature")
+            raise mandatory("signature")
         if not key.verify_binance((query + body).encode(), signature):
             raise BinanceError(-1022, "Signature for this request is not valid.")
 

@@ -40,6 +40,7 @@ from sealbot.simex.faults import Faults
 from sealbot.simex.keys import ApiKey, check_permissions, load_ed25519_public, new_key_id, new_secret
 from sealbot.simex.markets import DEFAULT_MARKETS, MarketSpec
 from sealbot.simex.replay import Replay
+from sealbot.simex.requests import RequestCounter
 
 EIGHT = Decimal("0.00000001")
 ZERO = Decimal(0)
@@ -147,6 +148,7 @@ class Exchange:
         self.spread_ticks = spread_ticks
         self.default_maker_fee, self.default_taker_fee = maker_fee, taker_fee
         self.faults = Faults()
+        self.requests = RequestCounter()  # what clients asked for (admin GET /requests)
         self.lock = threading.RLock()
         self.accounts: dict[int, Account] = {}
         self.keys: dict[str, ApiKey] = {}

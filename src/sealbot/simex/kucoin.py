@@ -157,7 +157,9 @@ class KucoinDialect:
         async def endpoint(request: Request) -> Response:
             fn, private, perm = eps[request.method]
             req = await read_request(request)
-            verdict = self.limiter.charge(req.ip, WEIGHTS.get(req.path, 2))
+            weight = WEIGHTS.get(req.path, 2)
+            self.ex.requests.add(req.method, req.path, weight)
+            verdict = self.limiter.charge(req.ip, weight)
             headers = {"gw-ratelimit-limit": str(self.limiter.limit),
                        "gw-ratelimit-remaining": str(max(0, self.limiter.limit - verdict.used)),
                        "gw-ratelimit-reset": str(int(self.limiter.window_s * 1000 - time.time() * 1000

@@ -7,7 +7,9 @@ file, so these work from any working directory and from an installed wheel. No
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -26,9 +28,14 @@ def _config() -> Config:
     return cfg
 
 
-def upgrade(url: str | URL, revision: str = "head") -> str | None:
-    """Migrate the database at ``url`` up to ``revision``; returns the revision reached."""
-    return _run(url, "upgrade", revision)
+def upgrade(url: str | URL, revision: str = "head", *, attributes: Mapping[str, Any] | None = None) -> str | None:
+    """Migrate the database at ``url`` up to ``revision``; returns the revision reached.
+
+    ``attributes`` reach the migration scripts through Alembic's ``config.attributes``:
+    what a data migration needs from layers the store may not import (migration 0008
+    takes ``channel_key_sealer`` and ``clear_unsealable_channel_keys``, see its docstring).
+    """
+    return _run(url, "upgrade", revision, attributes)
 
 
 def downgrade(url: str | URL, revision: str = "base") -> str | None:
@@ -51,8 +58,9 @@ def head() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
-def _run(url: str | URL, direction: str, revision: str) -> str | None:
+def _run(url: str | URL, direction: str, revision: str, attributes: Mapping[str, Any] | None = None) -> str | None:
     cfg = _config()
+    cfg.attributes.update(attributes or {})
     engine = make_engine(url)
     try:
         with engine.begin() as conn:

@@ -180,8 +180,20 @@ class Venue(ABC):
     ) -> list[Candle]: ...
 
     @abstractmethod
-    async def create_order(self, order: Order) -> Order:
-        """Send ``order`` with its client id; returns it with the exchange's status."""
+    async def create_order(self, order: Order, attempt_at: datetime | None = None) -> Order:
+        """Send ``order`` with its client id; returns it with the exchange's status.
+
+        ``attempt_at`` is the time this send attempt was journalled. A venue whose
+        ``send_window()`` is not ``None`` signs the request with it, so the exchange
+        refuses the request (``RequestExpired``) once that window has passed since
+        ``attempt_at``; other venues ignore it."""
+
+    def send_window(self) -> float | None:
+        """Seconds after ``attempt_at`` during which the exchange may still carry out an
+        order request (Binance's ``recvWindow``, KuCoin's timestamp tolerance), or
+        ``None`` when the venue cannot pin a request's time: then nothing bounds how late
+        a request that went unanswered may still arrive."""
+        return None
 
     @abstractmethod
     async def cancel_order(self, client_id: ClientOrderId, pair: Pair) -> Order: ...

@@ -8,6 +8,11 @@ One ``CcxtVenue`` is one exchange account. Every ccxt call goes through ``_call`
 which turns ccxt's exceptions into sealbot's (``error_mapping``), so callers never
 see a ccxt class and never an unredacted exchange message.
 
+An order request is signed with the time its attempt was journalled (``attempt_at``,
+see ``venues.signing.pinned_time``) and, on Binance, with an explicit ``recvWindow``: the
+exchange carries it out only within ``send_window()`` seconds of that time, however late
+it actually leaves this process. Cancels and reads are signed as usual.
+
 Amounts and prices go to ccxt as decimal *text* (ccxt's precision helpers accept
 strings), and come back through ``markets.to_decimal``, so no float is ever computed
 with on sealbot's side.
@@ -16,6 +21,7 @@ with on sealbot's side.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,7 +45,7 @@ from sealbot.venues.error_mapping import map_error
 from sealbot.venues.errors import UnknownOrder, VenueError
 from sealbot.venues.markets import spot_rules, to_decimal
 from sealbot.venues.permissions import check_exchange_permissions
-from sealbot.venues.signing import SignerLike, create_signed_exchange
+from sealbot.venues.signing import SignerLike, create_signed_exchange, pinned_time
 from sealbot.venues.throttle import set_weight_per_window, throttle_config
 from sealbot.venues.urls import apply_url_overrides, validate_overrides
 
@@ -58,6 +64,14 @@ SPOT_OPTIONS: dict[str, dict[str, Any]] = {
     "bybit": {"fetchMarkets": {"types": ["spot"]}},
     "okx": {"fetchMarkets": {"types": ["spot"]}},
 }
+
+# How long an order request signed at time t stays executable on the exchange, per exchange.
+# Binance: the request's ``recvWindow`` (ccxt's ``options["recvWindow"]``, default 10 s; the
+# exchange refuses more than 60 s). KuCoin: KC-API-TIMESTAMP must be within 5 s of its clock,
+# fixed by the exchange. Other exchanges: not pinned (``send_window()`` is None).
+DEFAULT_RECV_WINDOW_MS = 10_000
+MAX_RECV_WINDOW_MS = 60_000
+FIXED_SEND_WINDOW = {"kucoin": 5.0}
 
 # The response header in which the exchange reports the IP's request weight in its current minute.
 USED_WEIGHT_HEADER = {"binance": "x-mbx-used-weight-1m"}
@@ -157,6 +171,8 @@ class CcxtVenue(Venue):
         apply_url_overrides(self._exchange, urls)
         self._markets: dict[Pair, MarketRules] | None = None
         self._client_by_order_id: dict[str, ClientOrderId] = {}
+        self._pins = signer is not None  # the signer-bound class can sign with a pinned time
+        self.send_window()  # a recvWindow Binance would refuse fails here, not on the first order
 
     def __repr__(self) -> str:
         return f"<CcxtVenue {self.name}>"
@@ -218,10 +234,33 @@ class CcxtVenue(Venue):
             params[key] = _text(order.stop_price)
         return "limit", price, params
 
-    async def create_order(self, order: Order) -> Order:
+    def send_window(self) -> float | None:
+        if not self._pins:
+            return None
+        if self.name == "binance":
+            return self._recv_window_ms() / 1000
+        return FIXED_SEND_WINDOW.get(self.name)
+
+    def _recv_window_ms(self) -> int:
+        """Binance's ``recvWindow`` for orders: ccxt's ``options["recvWindow"]`` (read at
+        each order, as it may be set after construction), default 10 s."""
+        value = self._exchange.options.get("recvWindow")
+        window = DEFAULT_RECV_WINDOW_MS if value is None else value
+        if not isinstance(window, int) or isinstance(window, bool) or not 0 < window <= MAX_RECV_WINDOW_MS:
+            raise VenueError(self.name, f"options.recvWindow: {window!r} is not a whole number of ms in "
+                                        f"1..{MAX_RECV_WINDOW_MS} (Binance refuses a larger window)")
+        return window
+
+    async def create_order(self, order: Order, attempt_at: datetime | None = None) -> Order:
         kind, price, params = self._order_args(order)
-        raw = await self._call(self._exchange.create_order, order.pair.symbol, kind, order.side.value,
-                               _text(order.amount), price, params, client_id=order.client_id.text)
+        pin: AbstractContextManager[None] = nullcontext()
+        if attempt_at is not None and self.send_window() is not None:
+            if self.name == "binance":
+                params["recvWindow"] = self._recv_window_ms()
+            pin = pinned_time(int(attempt_at.timestamp() * 1000))
+        with pin:
+            raw = await self._call(self._exchange.create_order, order.pair.symbol, kind, order.side.value,
+                                   _text(order.amount), price, params, client_id=order.client_id.text)
         if raw.get("id"):
             self._client_by_order_id[str(raw["id"])] = order.client_id
         if not raw.get("status"):

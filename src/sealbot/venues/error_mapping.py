@@ -21,6 +21,7 @@ from sealbot.venues.errors import (
     InsufficientFunds,
     PermissionDenied,
     RateLimited,
+    RequestExpired,
     UnknownMarket,
     UnknownOrder,
     VenueError,
@@ -63,8 +64,8 @@ def map_error(venue: str, exc: Exception, client_id: str | None = None) -> Sealb
         return AuthFailed(venue, "the exchange refused the API key (invalid or revoked key, bad "
                                  "signature, IP not whitelisted, or missing permission)", message)
     if isinstance(exc, ccxt.InvalidNonce):
-        return AuthFailed(venue, "the exchange refused the request time (clock skew beyond recvWindow)",
-                          message)
+        return RequestExpired(venue, "the exchange refused the request time (older than its receive window, "
+                                     "or clock skew)", message)
     if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         return RateLimited(venue, "rate limited by the exchange; slow down", message)
     if isinstance(exc, ccxt.NetworkError):

@@ -38,6 +38,14 @@ class AuthFailed(VenueError):
     IP not whitelisted: Binance reports those with the same code)."""
 
 
+class RequestExpired(AuthFailed):
+    """The exchange refused a signed request for its time: older than the receive window
+    (Binance -1021, KuCoin 400002) or ahead of the exchange's clock. For an order signed
+    with the time its attempt was journalled (``Venue.create_order(attempt_at=...)``) it
+    proves that attempt was not carried out and never will be; for any other request it
+    means the host's clock is off."""
+
+
 class PermissionDenied(AuthFailed):
     """The key is valid but lacks the permission the request needs."""
 

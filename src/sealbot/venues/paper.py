@@ -157,7 +157,7 @@ class PaperVenue(Venue):
             raise ExchangeRejectedOrder(self.name, "pair", f"{pair} is not a market here")
         return rules
 
-    async def create_order(self, order: Order) -> Order:
+    async def create_order(self, order: Order, attempt_at: datetime | None = None) -> Order:
         if order.client_id in self._books:
             raise ExchangeRejectedOrder(self.name, "client_id", "an order with this client id already exists")
         rules = self._rules(order.pair)

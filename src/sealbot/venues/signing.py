@@ -16,6 +16,10 @@ encoding)``, and KuCoin's passphrase HMAC (``hmac(password, secret)``) goes to
 ``signer.sign_passphrase(handle)``. Any other HMAC (ccxt's own KuCoin broker
 signature, keyed with ccxt's public partner key) is computed as usual.
 
+``nonce()`` is overridden so that a request signed inside ``pinned_time(at_ms)`` carries
+``at_ms`` (on the exchange's clock) rather than the time it happens to be signed: see
+``pinned_time``.
+
 Which exchanges can sign this way is a property of ccxt's ``sign()``: it must HMAC-SHA256
 with the raw secret (or Ed25519), and send nothing secret in clear. Binance, KuCoin
 and Bybit do; OKX sends its passphrase in clear and Kraken HMACs with a base64-decoded
@@ -25,7 +29,9 @@ secret and SHA-512, so they are refused (``SIGNER_EXCHANGES``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import Any, Final, Literal, Protocol
 from urllib.parse import urlsplit
@@ -43,6 +49,29 @@ SIGNER_EXCHANGES: Final = frozenset({"binance", "kucoin", "bybit"})
 PASSPHRASE_EXCHANGES: Final = frozenset({"kucoin"})
 
 Encoding = Literal["hex", "base64"]
+
+_PINNED_MS: ContextVar[int | None] = ContextVar("sealbot_pinned_ms", default=None)
+
+
+@contextmanager
+def pinned_time(at_ms: int) -> Iterator[None]:
+    """Sign every request this task makes inside the block with ``at_ms`` (epoch ms on
+    this host's clock) instead of the moment ccxt signs it.
+
+    ccxt stamps a private request with ``nonce()`` when it signs it, just before it goes
+    out, so a request delayed on our side (a worker paused between journalling an order
+    and sending it) is fresh in the exchange's eyes however late it is. Pinned to the
+    time the attempt was journalled, the exchange refuses it once its receive window has
+    passed. Binance and KuCoin both take ``nonce()`` as the request time and compute it
+    as this host's milliseconds minus ``options["timeDifference"]`` (what ccxt measured
+    with ``adjustForTimeDifference``, else 0); the pinned time is converted the same way,
+    so it lands on the exchange's clock. A context variable, so concurrent requests of
+    other tasks on the same exchange object are signed as usual."""
+    token = _PINNED_MS.set(at_ms)
+    try:
+        yield
+    finally:
+        _PINNED_MS.reset(token)
 
 
 class SignerLike(Protocol):
@@ -75,6 +104,13 @@ class _SignerBound:
             return super().sign(path, api, method, params)  # type: ignore[misc]
         finally:
             self._sb_request = None
+
+    def nonce(self) -> Any:
+        pinned = _PINNED_MS.get()
+        if pinned is None:
+            return super().nonce()  # type: ignore[misc]
+        difference = getattr(self, "options", {}).get("timeDifference")
+        return pinned - int(difference or 0)
 
     def _url_path(self, api: Any, path: str) -> str:
         """The request's URL path as far as the API group's base URL tells it (Binance:

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 import sealbot
 from sealbot.services.platform import Platform, platform_to_serve
 from sealbot.services.scaleout import signal_gate_for
-from sealbot.web import errors, pages
+from sealbot.web import backtest_pages, errors, pages
 from sealbot.web.api import (
     accounts,
     auth,
@@ -78,5 +78,6 @@ def create_app(platform: Platform | None = None) -> FastAPI:
                    smart_trades):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
+    app.include_router(backtest_pages.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

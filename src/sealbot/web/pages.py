@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.concurrency import run_in_threadpool
 
 from sealbot.domain.errors import InvalidConfig, NotFound, Refused, SealbotError
 from sealbot.domain.market import Pair
@@ -27,7 +26,6 @@ from sealbot.services import (
     alerts,
     audit_view,
     auth,
-    backtest_runs,
     bot_manage,
     deals,
     portfolio,
@@ -418,59 +416,7 @@ async def portfolio_currency(request: Request) -> Response:
     return _redirect("/portfolio")
 
 
-# --- backtests ----------------------------------------------------------------------------
-
-# The report is generated HTML with plotly inlined (inline script and style), so it is
-# served on its own, sandboxed: an opaque origin (no cookies, no API), scripts only
-# inline, nothing fetched, framed only by our own pages.
-REPORT_CSP = ("sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-              "img-src data: blob:; font-src data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
-
-
-def _backtests(request: Request, who: Principal, status_code: int = 200, **extra: Any) -> HTMLResponse:
-    platform = get_platform(request)
-    return _render(request, "backtests.html", who, status_code, runs=backtest_runs.list_runs(platform, who.user_id),
-                   files=backtest_runs.candle_files(platform), **extra)
-
-
-@router.get("/backtests", response_class=HTMLResponse)
-def backtests_page(request: Request) -> HTMLResponse:
-    return _backtests(request, _who(request))
-
-
-@router.post("/backtests", response_class=HTMLResponse)
-async def backtest_run(request: Request) -> Response:
-    """Run the form's DCA settings over a candle file (in a worker thread: it takes seconds)."""
-    who = _who(request)
-    form = await _form(request, who)
-    platform = get_platform(request)
-    try:
-        pair = str(form.get("pair", "")).strip().upper()
-        Pair.parse(pair)
-    except ValueError:
-        return _backtests(request, who, 422, error="pair: enter a pair like BTC/USDT")
-    market = {"pair": pair, "tick_size": str(form.get("tick_size", "0.01")).strip(),
-              "step_size": str(form.get("step_size", "0.00001")).strip()}
-    try:
-        config = {**_dca_form(form), "markets": [market]}
-        run = await run_in_threadpool(backtest_runs.run_backtest, platform, who.user_id,
-                                      str(form.get("name", "")).strip(), "dca", config, str(form.get("candles", "")))
-    except InvalidConfig as exc:
-        return _backtests(request, who, 422, error=f"{exc.field}: {exc.reason}")
-    return _redirect(f"/backtests/{run.id}")
-
-
-@router.get("/backtests/{run_id}", response_class=HTMLResponse)
-def backtest_page(request: Request, run_id: str) -> HTMLResponse:
-    who = _who(request)
-    return _render(request, "backtest.html", who, run=backtest_runs.get_run(get_platform(request), who.user_id, run_id))
-
-
-@router.get("/backtests/{run_id}/report", response_class=HTMLResponse)
-def backtest_report(request: Request, run_id: str) -> HTMLResponse:
-    who = _who(request)
-    text = backtest_runs.report_html(get_platform(request), who.user_id, run_id)
-    return HTMLResponse(text, headers={"Content-Security-Policy": REPORT_CSP, "X-Frame-Options": "SAMEORIGIN"})
+# Backtest pages: web/backtest_pages.py.
 
 
 # --- security ---------------------------------------------------------------------------------
@@ -515,6 +461,8 @@ async def totp_new_codes(request: Request) -> HTMLResponse:
         codes = auth.regenerate_recovery_codes(get_platform(request), who, str(form.get("code", "")).strip())
     except InvalidConfig as exc:
         return _security(request, who, 422, error=f"{exc.field}: {exc.reason}")
+    except LockedOut as exc:  # too many wrong passwords or codes for this account (the login lockout)
+        return _security(request, who, 429, error=f"Too many wrong codes. Try again in {exc.retry_after} seconds.")
     return _security(request, who, recovery_codes=codes)
 
 
@@ -527,6 +475,8 @@ async def totp_disable(request: Request) -> HTMLResponse:
         auth.disable_totp(get_platform(request), who, str(form.get("code", "")).strip())
     except InvalidConfig as exc:
         return _security(request, who, 422, error=f"{exc.field}: {exc.reason}")
+    except LockedOut as exc:  # too many wrong passwords or codes for this account (the login lockout)
+        return _security(request, who, 429, error=f"Too many wrong codes. Try again in {exc.retry_after} seconds.")
     return _security(request, who, notice="Two-factor authentication is off. Linking or revoking a key needs it.")
 
 

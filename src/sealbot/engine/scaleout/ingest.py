@@ -10,6 +10,13 @@ unbinds it when the last one stops. Candles reach the runner's ``FeedHub`` exact
 the embedded engine's polling source delivers them, so bots cannot tell the difference;
 the hub drops a candle it has already seen (redelivery, two ingestors).
 
+Tickers too, throttled: at most one per pair per ``ticker_interval`` seconds (checked
+each round, so in practice every ``ceil(ticker_interval / interval)`` rounds), routing
+key ``<exchange>.<BASE><QUOTE>.ticker``, carrying bid, ask, last, the 24 h quote volume
+and when they were fetched. A worker in ``ingest`` mode binds the ticker key of every
+pair it binds candles for and feeds the guard's shared ``ReferencePrices`` with them;
+it then fetches no ticker at all (see ``engine.market``).
+
 One ingestor per exchange and IP keeps request-weight budgets honest: N workers polling
 the same pairs would spend N times the weight.
 """
@@ -20,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -28,6 +36,8 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 
 from sealbot.domain import Pair
 from sealbot.domain.candles import Candle
+from sealbot.engine.guard import MarketSnapshot
+from sealbot.engine.market import fetch_snapshot
 from sealbot.engine.scaleout.broker import Topology
 from sealbot.venues.base import Venue
 from sealbot.venues.errors import VenueError
@@ -42,6 +52,13 @@ def market_exchange(topology: Topology) -> str:
 
 def market_key(exchange: str, pair: Pair, timeframe: str) -> str:
     return f"{exchange}.{pair.base}{pair.quote}.{timeframe}"
+
+
+TICKER = "ticker"  # the last word of a ticker's routing key (no timeframe is called that)
+
+
+def ticker_key(exchange: str, pair: Pair) -> str:
+    return market_key(exchange, pair, TICKER)
 
 
 async def declare_market(channel: AbstractChannel, topology: Topology) -> AbstractExchange:
@@ -64,16 +81,48 @@ def parse_candle(body: bytes) -> tuple[str, Candle]:
     return str(data["exchange"]), candle
 
 
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(value: object) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def ticker_body(exchange: str, snapshot: MarketSnapshot, at: datetime) -> bytes:
+    return json.dumps({"exchange": exchange, "pair": str(snapshot.pair.symbol), "bid": _text(snapshot.bid),
+                       "ask": _text(snapshot.ask), "last": _text(snapshot.last),
+                       "quote_volume_24h": _text(snapshot.quote_volume_24h), "at": at.isoformat()},
+                      separators=(",", ":")).encode()
+
+
+def parse_ticker(body: bytes) -> tuple[str, MarketSnapshot, datetime]:
+    """(exchange, snapshot, when the ingestor fetched it); prices stay Decimal."""
+    data = json.loads(body)
+    snapshot = MarketSnapshot(Pair.parse(data["pair"]), _decimal(data["bid"]), _decimal(data["ask"]),
+                              _decimal(data["last"]), _decimal(data["quote_volume_24h"]))
+    at = datetime.fromisoformat(data["at"])
+    if at.tzinfo is None:
+        raise ValueError("at: needs a time zone")
+    return str(data["exchange"]), snapshot, at
+
+
 class Ingestor:
-    """Polls ``venue`` for the closed candles of ``pairs`` and publishes each once."""
+    """Polls ``venue`` for the closed candles of ``pairs`` and publishes each once, and
+    their tickers at most once per ``ticker_interval`` seconds (``None``: no tickers)."""
 
     def __init__(self, venue: Venue, exchange: str, pairs: list[Pair], broker_url: str, topology: Topology, *,
-                 timeframe: str = "1m", interval: float = 5.0, history: int = 3) -> None:
+                 timeframe: str = "1m", interval: float = 5.0, history: int = 3,
+                 ticker_interval: float | None = 15.0) -> None:
+        if ticker_interval is not None and ticker_interval <= 0:
+            raise ValueError("ticker_interval: must be positive (None: no tickers)")
         self.venue, self.exchange, self.pairs = venue, exchange, list(pairs)
         self.broker_url, self.topology, self.timeframe = broker_url, topology, timeframe
-        self.interval, self.history = interval, history
+        self.interval, self.history, self.ticker_interval = interval, history, ticker_interval
         self.published = 0
+        self.tickers = 0  # tickers published
         self._last: dict[Pair, datetime] = {}
+        self._ticked: dict[Pair, float] = {}  # pair -> monotonic time its last ticker was fetched
         self._exchange: AbstractExchange | None = None
 
     async def poll_once(self) -> int:
@@ -102,14 +151,43 @@ class Ingestor:
         self.published += sent
         return sent
 
+    async def publish_tickers(self) -> int:
+        """Publish the ticker of every pair whose last one is ``ticker_interval`` old
+        (a failed fetch is retried next round); how many were published."""
+        if self._exchange is None:
+            raise RuntimeError("ingestor is not connected")
+        if self.ticker_interval is None:
+            return 0
+        sent = 0
+        for pair in self.pairs:
+            now = time.monotonic()
+            last = self._ticked.get(pair)
+            if last is not None and now - last < self.ticker_interval:
+                continue
+            try:
+                snapshot = await fetch_snapshot(self.venue, pair)
+            except VenueError as exc:  # retried next round; logged, not hidden
+                log.warning("ingest %s %s ticker: %s", self.exchange, pair, exc)
+                continue
+            self._ticked[pair] = now
+            await self._exchange.publish(
+                aio_pika.Message(ticker_body(self.exchange, snapshot, datetime.now(UTC)),
+                                 content_type="application/json", delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
+                routing_key=ticker_key(self.exchange, pair))
+            sent += 1
+        self.tickers += sent
+        return sent
+
     async def run(self, stop: asyncio.Event) -> None:
         connection = await aio_pika.connect(self.broker_url)
         async with connection:
             self._exchange = await declare_market(await connection.channel(), self.topology)
             while not stop.is_set():
                 await self.poll_once()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.interval)
+                await self.publish_tickers()
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for may swallow a cancel
+                    async with asyncio.timeout(self.interval):
+                        await stop.wait()
         self._exchange = None
 
     async def connect(self) -> aio_pika.abc.AbstractConnection:

@@ -6,6 +6,12 @@ stops, so only what its owned accounts trade is routed to it. The queue is exclu
 and auto-deleted, at most ``MAX_BACKLOG`` messages with the oldest dropped first (a
 stale candle is worth less than a fresh one); keys wanted while the connection is down
 are bound on the next ``open``.
+
+With ``prices`` (the runner's ``ReferencePrices``) it binds each pair's ticker key too
+and feeds the guard's reference prices from the ingestor's tickers; the source then
+fetches no ticker itself (``fetch`` off), so N accounts cost the exchange nothing. A
+ticker that sat in the queue is adopted with its age (since the ingestor fetched it),
+so a backlog cannot pass an old price off as fresh.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -20,21 +27,34 @@ from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingM
 
 from sealbot.domain import Pair
 from sealbot.engine.candles import FeedHub
+from sealbot.engine.market import ReferencePrices
 from sealbot.engine.scaleout.broker import Topology
-from sealbot.engine.scaleout.ingest import MAX_BACKLOG, declare_market, market_key, parse_candle
+from sealbot.engine.scaleout.ingest import (
+    MAX_BACKLOG,
+    TICKER,
+    declare_market,
+    market_key,
+    parse_candle,
+    parse_ticker,
+    ticker_key,
+)
 
 log = logging.getLogger(__name__)
 
 
 class MarketQueue:
-    """Feeds ``hub`` from the broker: ``received`` counts the messages, ``delivered`` the
-    events the hub handed to bots."""
+    """Feeds ``hub`` (and ``prices``) from the broker: ``received`` counts the messages,
+    ``delivered`` the events the hub handed to bots, ``tickers`` the tickers adopted."""
 
-    def __init__(self, topology: Topology, worker_id: str, hub: FeedHub) -> None:
-        self.topology, self.worker_id, self.hub = topology, worker_id, hub
+    def __init__(self, topology: Topology, worker_id: str, hub: FeedHub,
+                 prices: ReferencePrices | None = None) -> None:
+        self.topology, self.worker_id, self.hub, self.prices = topology, worker_id, hub, prices
+        if prices is not None:
+            prices.fetch = False  # the ingestor's tickers are the only source: no account fetches one
         self.feeds: set[tuple[str, Pair]] = set()  # (exchange, pair) streams bound on the queue
         self.received = 0
         self.delivered = 0
+        self.tickers = 0
         self._queue: AbstractQueue | None = None
         self._exchange: AbstractExchange | None = None
         self._tasks: set[asyncio.Future[None]] = set()
@@ -58,6 +78,10 @@ class MarketQueue:
 
     async def _on_candle(self, message: AbstractIncomingMessage) -> None:
         self.received += 1
+        if message.routing_key is not None and message.routing_key.endswith(f".{TICKER}"):
+            self._adopt_ticker(message.body)
+            await message.ack()
+            return
         try:
             exchange, candle = parse_candle(message.body)
         except (ValueError, KeyError, TypeError) as exc:
@@ -66,18 +90,32 @@ class MarketQueue:
             self.delivered += self.hub.publish(exchange, candle)
         await message.ack()
 
+    def _adopt_ticker(self, body: bytes) -> None:
+        if self.prices is None:
+            return
+        try:
+            exchange, snapshot, at = parse_ticker(body)
+        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+            log.error("unreadable ticker dropped (%s)", exc)
+            return
+        self.prices.set(exchange, snapshot, age=(datetime.now(UTC) - at).total_seconds())
+        self.tickers += 1
+
     async def _bind(self, exchange: str, pair: Pair, *, bind: bool) -> None:
         queue, source = self._queue, self._exchange
         if queue is None or source is None:
             return  # bound on the next connect
-        key = market_key(exchange, pair, self.hub.base)
-        try:
-            if bind:
-                await queue.bind(source, routing_key=key)
-            else:
-                await queue.unbind(source, routing_key=key)
-        except aio_pika.exceptions.AMQPError as exc:  # the connection is going: rebound on reconnect
-            log.warning("market data %s: %s failed (%s)", key, "bind" if bind else "unbind", exc)
+        keys = [market_key(exchange, pair, self.hub.base)]
+        if self.prices is not None:
+            keys.append(ticker_key(exchange, pair))
+        for key in keys:
+            try:
+                if bind:
+                    await queue.bind(source, routing_key=key)
+                else:
+                    await queue.unbind(source, routing_key=key)
+            except aio_pika.exceptions.AMQPError as exc:  # the connection is going: rebound on reconnect
+                log.warning("market data %s: %s failed (%s)", key, "bind" if bind else "unbind", exc)
 
     def _want(self, exchange: str, pair: Pair) -> None:
         self.feeds.add((exchange, pair))

@@ -1,38 +1,28 @@
-"""The worker process of the scaled-out engine.
+"""A worker of the engine: the partition logic, the same whatever carries the messages.
 
-A worker consumes every partition queue (single active consumer), so RabbitMQ makes it
-the active consumer of some of them. The first message it receives on a partition it
-does not own yet is how it learns it became active. Normally that is the partition's
-``token``: the owner keeps one token delivery unacknowledged, so when the owner dies (its
-socket closes: SIGKILL, a crash) or is cut off (the broker drops a paused worker's
-connection after its missed AMQP heartbeats), the broker hands the token back and delivers
-it at once to the next consumer, which takes over in milliseconds. Without a token in
-the queue (a fresh deployment), it is a signal or a ``tick`` that peers publish into
-partitions nobody heartbeats. The worker then
+An account belongs to one of ``P`` partitions (``partitions.PartitionStore``). A worker
+owns the partitions its transport gives it (``transport.Transport``): RabbitMQ's
+single-active-consumer queues for ``sealbot worker`` (``rabbit.RabbitTransport``), or
+every partition in one process for the embedded engine (``local.LocalTransport``). When
+the transport says it may own a partition (``take``), the worker
 
-1. accepts the partition at once if its previous owner did not release it (a dead or
-   cut-off worker: takeover speed first); a cleanly released partition only if it holds
-   less than its fair share (``ceil(P / live workers)``) or nobody else consumes it, else
-   it closes that channel (the message goes back, in its place) so the broker offers the
-   partition to the next worker in line, and queues again ``rejoin_after`` later;
+1. accepts it at once if its previous owner did not release it (a dead or cut-off
+   worker: takeover speed first); a cleanly released partition only if it holds less than
+   its fair share (``ceil(P / live workers)``) or nobody else waits for it (the
+   transport's ``contended``), else it declines;
 2. claims it: raises the partition's epoch in the database (``PartitionStore.claim``);
-3. publishes a token into the partition unless it took over by receiving one, and holds
-   the token when it arrives (any second token is acknowledged; every ``token_refresh``
-   seconds the held one is swapped for a fresh one, as RabbitMQ closes a channel that
-   holds a delivery unacknowledged past its ``consumer_timeout``);
-4. starts, side by side, the partition's accounts that have running or paused bots on its
+3. starts, side by side, the partition's accounts that have running or paused bots on its
    ``InProcessRunner``, under the partition's fenced scope: each account reconciles with
-   its exchange before any bot acts (``AccountRunner.start``);
-5. applies the partition's messages one at a time: every transaction checks the epoch
-   and records the message id in the same commit; the broker ack comes after the commit.
+   its exchange before any bot acts (``AccountRunner.start``), then tells the upkeep;
+4. applies the partition's messages one at a time (``apply``): every transaction checks
+   the epoch and records the message id in the same commit; the transport's ack comes
+   after the commit. A run of messages that only need their ledger row commits at once.
 
-Every ``tick`` seconds the worker writes its heartbeat (and counts live peers), writes a
-fenced heartbeat for each partition it owns (a refused one means another worker took the
-partition over while this one was paused or cut off: it stops that partition's bots and
-closes its channel), releases one partition if it holds more than its share, and
-publishes a tick into every partition whose owner has not heartbeaten for
-``stale_after`` seconds, so the consumer the broker activated there learns it within
-one tick even when no signal flows.
+Every heartbeat round (``tick``, driven by the transport) the worker writes its heartbeat
+(and counts live peers), writes a fenced heartbeat for each partition it owns (a refused
+one means another worker took the partition over while this one was paused or cut off:
+it leaves that partition), leaves one partition if it holds more than its share, and
+returns the partitions nobody attends (the RabbitMQ transport wakes their consumers).
 """
 
 from __future__ import annotations
@@ -44,42 +34,28 @@ import logging
 import math
 import os
 import socket
-import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import sqlalchemy as sa
-from aio_pika.abc import (
-    AbstractChannel,
-    AbstractConnection,
-    AbstractExchange,
-    AbstractIncomingMessage,
-)
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealbot.domain import Event
+from sealbot.engine.clock import Clock
 from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
-from sealbot.engine.scaleout.broker import (
-    TICK,
-    TOKEN,
-    Signal,
-    Topology,
-    declare,
-    partition_queue,
-    tick_message,
-    token_message,
-)
+from sealbot.engine.scaleout.broker import Signal, Topology
 from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
 from sealbot.engine.scaleout.market_queue import MarketQueue
 from sealbot.engine.scaleout.metrics import WorkerMetrics
 from sealbot.engine.scaleout.partitions import AlreadyApplied, Applied, Fenced, PartitionStore
+from sealbot.engine.scaleout.rabbit import RabbitSettings, RabbitTransport
+from sealbot.engine.scaleout.transport import Delivery, Transport
 from sealbot.engine.scaleout.upkeep import PartitionUpkeep
 from sealbot.engine.store_journal import ACTIVE_ACCOUNTS
 from sealbot.store import UnitOfWork
@@ -113,7 +89,7 @@ def new_worker_id() -> str:
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    broker_url: str
+    broker_url: str = ""  # RabbitMQ (the default transport); unused with another transport
     topology: Topology = field(default_factory=Topology)
     worker_id: str = field(default_factory=new_worker_id)
     tick: float = 0.2  # seconds between two heartbeats / tick rounds
@@ -134,7 +110,13 @@ class WorkerOptions:
     # consumer_timeout (30 min by default), which would hand the partition over for nothing
     token_refresh: float = 60.0
     start_concurrency: int = 16  # accounts of one claimed partition starting (reconciling) at once
+    log_partitions: bool = True  # each claim and step-down at INFO (False: DEBUG; the embedded engine claims all)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
+
+    def rabbit(self) -> RabbitSettings:
+        return RabbitSettings(self.broker_url, self.topology, self.worker_id, tick=self.tick,
+                              amqp_heartbeat=self.amqp_heartbeat, prefetch=self.prefetch, batch=self.batch,
+                              rejoin_after=self.rejoin_after, token_refresh=self.token_refresh)
 
 
 @dataclass
@@ -151,11 +133,13 @@ class WorkerStats:
 
 
 class Worker:
-    """One worker process: owns the partitions RabbitMQ gives it, runs their accounts."""
+    """One worker: owns the partitions its transport gives it, runs their accounts.
+    Without a ``transport``, RabbitMQ's (``options.broker_url``)."""
 
     def __init__(self, session_factory: sessionmaker[Session], venue_factory: VenueFactory,
                  decode: EventDecoder, options: WorkerOptions, metrics: WorkerMetrics | None = None,
-                 guard: GuardPolicy | None = None, upkeep: PartitionUpkeep | None = None) -> None:
+                 guard: GuardPolicy | None = None, upkeep: PartitionUpkeep | None = None, *,
+                 transport: Transport | None = None, clock: Clock | None = None) -> None:
         self.session_factory, self.decode, self.options = session_factory, decode, options
         self.id = options.worker_id
         self.topology = options.topology
@@ -172,292 +156,55 @@ class Worker:
             raise ValueError("market_data: must be 'poll' or 'ingest'")
         ingest = options.market_data == "ingest"
         settings = replace(options.runner, poll_feeds=False) if ingest else options.runner
-        self.runner = InProcessRunner(self.journal, venue_factory, guard=guard, settings=settings)
+        self.runner = InProcessRunner(self.journal, venue_factory, guard=guard, clock=clock, settings=settings)
         self.upkeep = upkeep  # keeps owned accounts in step with the database, watches them (upkeep.py)
         if upkeep is not None:
             upkeep.attach(self.runner)
-        # candles from `sealbot ingest`, bound per (exchange, pair) the runner's bots trade
-        self.market = MarketQueue(self.topology, self.id, self.runner.hub) if ingest else None
         self.metrics = metrics or WorkerMetrics(self.id)
+        # candles and tickers from `sealbot ingest`, bound per (exchange, pair) the runner's bots trade
+        self.market = MarketQueue(self.topology, self.id, self.runner.hub, self.runner.prices) if ingest else None
+        if transport is None:
+            transport = RabbitTransport(options.rabbit(), market=self.market, metrics=self.metrics)
+        elif ingest:
+            raise ValueError("market_data: 'ingest' needs the worker's own RabbitMQ transport")
+        self.transport = transport
+        transport.attach(self)
         self.stats = WorkerStats()
+        self._ownership_level = logging.INFO if options.log_partitions else logging.DEBUG
         self.owned: dict[int, int] = {}  # partition -> epoch
+        self._fenced_out: set[tuple[int, int]] = set()  # (partition, epoch) found taken by ``fenced_out``
         self.accounts: dict[int, list[str]] = {}  # partition -> accounts started on the runner
-        self._loops: dict[int, asyncio.Task[None]] = {}
-        self._releasing: set[int] = set()
-        # partition -> (the token delivery held unacknowledged, monotonic time it arrived)
-        self._tokens: dict[int, tuple[AbstractIncomingMessage, float]] = {}
-        self._token_sent: dict[int, float] = {}  # partition -> monotonic time a token was last published
-        self._connection: AbstractConnection | None = None
         self._to_worker: deque[float] = deque(maxlen=5_000)  # recent signal-to-worker delays (s)
         self._to_commit: deque[float] = deque(maxlen=5_000)  # recent signal-to-commit delays (s)
 
-    # -- the process ---------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set; a lost connection steps down from every partition
-        (without touching the database: the next owner's claim fences this one) and
-        reconnects."""
+        """Serve until ``stop`` is set (the transport steps down from every partition)."""
         self.store.ensure()
         try:
-            while not stop.is_set():
-                try:
-                    connection = await aio_pika.connect(self.options.broker_url,
-                                                        heartbeat=self.options.amqp_heartbeat)
-                except (OSError, aio_pika.exceptions.AMQPError) as exc:
-                    log.warning("worker %s: broker unreachable (%s); retrying", self.id, exc)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), 1.0)
-                    continue
-                try:
-                    await self._serve(connection, stop)
-                except (OSError, aio_pika.exceptions.AMQPError) as exc:  # lost while setting up: retry
-                    log.warning("worker %s: connection lost (%s); reconnecting", self.id, exc)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), 1.0)
+            await self.transport.run(stop)
         finally:
             self.store.leave(self.id)
             if self._ledger is not None:
                 self._ledger.dispose()
 
-    async def _serve(self, connection: AbstractConnection, stop: asyncio.Event) -> None:
-        self._connection = connection
-        channel = await connection.channel(publisher_confirms=False)
-        exchange = await declare(channel, self.topology)
-        if self.market is not None:
-            await self.market.open(connection)
-        for p in range(self.topology.partitions):
-            self._loops[p] = asyncio.create_task(self._consume(p), name=f"partition {p}")
-        beat = asyncio.create_task(self._beat_loop(channel, exchange), name="heartbeat")
-        try:
-            # polled rather than a close callback: a connection the broker dropped while this
-            # process was paused is noticed on the first round after it resumes
-            while not stop.is_set() and not connection.is_closed and not channel.is_closed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.options.tick)
-        finally:
-            lost = connection.is_closed or channel.is_closed
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
-            if stop.is_set() and not lost:
-                self._releasing.update(self.owned)  # a clean stop hands partitions over at once
-            loops, self._loops = list(self._loops.values()), {}
-            for task in loops:
-                task.cancel()
-            for task in loops:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            for p in list(self.owned):
-                await self._step_down(p, release=False)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.close(), 2.0)
-            self._connection = None
-            if self.market is not None:
-                self.market.closed()
-
-    # -- one partition ---------------------------------------------------------------------
-    async def _consume(self, p: int, delay: float = 0.0) -> None:
-        """Consume ``p`` until this worker leaves it. Leaving closes the channel *without*
-        cancelling the consumer first: a cancel would let the broker activate the next
-        consumer while this channel still holds unacknowledged messages, which would then
-        come back after newer ones (reordering an account's signals). Closing the channel
-        returns them and removes the consumer in one step."""
-        if delay:
-            await asyncio.sleep(delay)
-        assert self._connection is not None
-        channel = await self._connection.channel(publisher_confirms=False)
-        await channel.set_qos(prefetch_count=self.options.prefetch)
-        queue = await partition_queue(channel, self.topology, p)
-        arrived: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        left = False
-        try:
-            await queue.consume(arrived.put)
-            while True:
-                batch = [await arrived.get()]
-                while len(batch) < self.options.batch and not arrived.empty():
-                    batch.append(arrived.get_nowait())
-                for message in batch:
-                    self._arrived(message)
-                if not await self._handle_batch(p, batch, channel):
-                    left = True
-                    break
-        except (aio_pika.exceptions.AMQPError, sa.exc.SQLAlchemyError, OSError) as exc:
-            # a broken channel or database error: leave the partition (the next owner's claim
-            # fences anything half done) and queue again, rather than stop consuming it for good
-            log.warning("worker %s: partition %s: %s; leaving it and queueing again", self.id, p, exc)
-            left = True
-        except Exception:  # a bug must not leave the partition unconsumed by this worker for good
-            log.exception("worker %s: partition %s failed; leaving it and queueing again", self.id, p)
-            left = True
-        finally:
-            await self._step_down(p, release=p in self._releasing)
-            self._tokens.pop(p, None)  # closing the channel gives it back to the broker
-            self._token_sent.pop(p, None)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(channel.close(), 2.0)
-        if left and self._connection is not None:  # back into the line, behind the other workers
-            self._loops[p] = asyncio.create_task(self._consume(p, self.options.rejoin_after), name=f"partition {p}")
-
-    async def _owns(self, p: int, message: AbstractIncomingMessage, channel: AbstractChannel) -> bool:
-        """Own ``p`` (claim it on this first delivery) or decline it: False."""
-        if p in self.owned:
+    # -- ownership (called by the transport) ------------------------------------------------
+    async def take(self, partition: int, claimed: Callable[[], Awaitable[None]] | None = None) -> bool:
+        """Own ``partition`` (accept, claim, ``claimed``, start its accounts) or decline it: False."""
+        if partition in self.owned:
             return True
-        log.debug("worker %s: first delivery on partition %s (%s)", self.id, p, message.type)
-        if not await self._accept(p, channel):
+        if not await self._accept(partition):
             self.stats.declined += 1
-            return False  # closing the channel gives the message back, in its place
-        await self._claim(p)
-        if message.type == TOKEN:
-            self._token_sent[p] = time.monotonic()  # in hand: held once handled, no other sent meanwhile
-        else:
-            await self._send_token(p, channel)  # none came back from the previous owner
-        await self._start_accounts(p)
-        return True
-
-    async def _send_token(self, p: int, channel: AbstractChannel) -> None:
-        """Put a token into ``p``'s queue; it reaches this worker behind what is queued."""
-        self._token_sent[p] = time.monotonic()
-        await channel.default_exchange.publish(token_message(), routing_key=self.topology.queue(p))
-
-    async def _hold_token(self, p: int, message: AbstractIncomingMessage) -> None:
-        """Keep this token unacknowledged while ``p`` is owned; the one held before (a
-        duplicate, or the one a refresh replaces) is acknowledged and so leaves the queue."""
-        held = self._tokens.get(p)
-        self._tokens[p] = (message, time.monotonic())
-        self._token_sent.pop(p, None)
-        if held is not None:
-            await held[0].ack()
-
-    def _ledger_only(self, message: AbstractIncomingMessage) -> Signal | None:
-        """The signal, when applying it writes nothing but its ledger row (its account
-        runs no bot it names here); None for ticks, bot events and unreadable bodies."""
-        if message.type in (TICK, TOKEN):
-            return None
-        try:
-            signal = Signal.parse(message.message_id or "", message.body)
-        except (ValueError, KeyError, TypeError):
-            return None
-        runner = self.runner.accounts.get(signal.account)
-        if signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note":
-            return None
-        return signal
-
-    async def _handle_batch(self, p: int, batch: list[AbstractIncomingMessage], channel: AbstractChannel) -> bool:
-        """Apply what arrived, in order. A run of consecutive ledger-only messages commits
-        in one fenced transaction (one WAL flush); a bot's event steps the bot in its own
-        transaction as always."""
-        if not await self._owns(p, batch[0], channel):
             return False
-        i = 0
-        while i < len(batch):
-            run: list[tuple[AbstractIncomingMessage, Signal]] = []
-            while i < len(batch) and (signal := self._ledger_only(batch[i])) is not None:
-                run.append((batch[i], signal))
-                i += 1
-            if run:
-                if not await self._apply_run(p, run):
-                    return False
-                continue
-            if not await self._handle(p, batch[i], channel):
-                return False
-            i += 1
+        await self._claim(partition)
+        if claimed is not None:
+            await claimed()
+        await self._start_accounts(partition)
         return True
 
-    async def _apply_run(self, p: int, run: list[tuple[AbstractIncomingMessage, Signal]]) -> bool:
-        epoch = self.owned[p]
-        applied = [Applied(s.message_id, p, epoch, self.id, s.account, s.kind, s.seq, s.sent_at) for _, s in run]
-        try:
-            inserted = await asyncio.to_thread(self._record_many, p, epoch, applied)
-        except Fenced as exc:
-            self._fenced(exc)
-            return False  # not acknowledged: closing the channel gives them back to the broker
-        now = datetime.now(UTC)
-        self.stats.applied += inserted
-        self.metrics.applied.inc(inserted)
-        if inserted < len(run):
-            self.stats.duplicates += len(run) - inserted
-            self.metrics.duplicates.inc(len(run) - inserted)
-        for _, signal in run:
-            if signal.sent_at is not None:
-                delay = (now - signal.sent_at).total_seconds()
-                self.metrics.signal_to_commit.observe(delay)
-                if self.options.record_latencies:
-                    self._to_commit.append(delay)
-        for message, _ in run:  # one by one: a ``multiple`` ack would take the held token along
-            await message.ack()
-        return True
-
-    def _record_many(self, p: int, epoch: int, applied: list[Applied]) -> int:
-        if self._ledger is not None:
-            with self._ledger.connect() as connection:
-                return self.store.record_fenced(connection, p, epoch, applied)
-        with UnitOfWork(self.session_factory) as uow:
-            self.store.fence(uow.session, p, epoch)
-            return self.store.record_many(uow.session, applied)
-
-    async def _handle(self, p: int, message: AbstractIncomingMessage, channel: AbstractChannel) -> bool:
-        """Apply one message; False when this worker leaves the partition."""
-        if not await self._owns(p, message, channel):
-            return False
-        epoch = self.owned[p]
-        if message.type == TOKEN:
-            await self._hold_token(p, message)
-            return True
-        if message.type == TICK:
-            await message.ack()
-            return True
-        try:
-            signal = Signal.parse(message.message_id or "", message.body)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("partition %s: unreadable message %s dropped (%s)", p, message.message_id, exc)
-            await message.ack()
-            return True
-        scope = Scope(p, epoch, Applied(signal.message_id, p, epoch, self.id, signal.account, signal.kind,
-                                        signal.seq, signal.sent_at))
-        token = CURRENT.set(scope)
-        try:
-            await self._apply(signal, scope)
-        except Fenced as exc:
-            self._fenced(exc)
-            return False  # not acknowledged: closing the channel gives it back to the broker
-        except AlreadyApplied:
-            self.stats.duplicates += 1
-            self.metrics.duplicates.inc()
-        finally:
-            CURRENT.reset(token)
-        await message.ack()
-        return True
-
-    async def _apply(self, signal: Signal, scope: Scope) -> None:
-        runner = self.runner.accounts.get(signal.account)
-        if signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note":
-            try:
-                await runner.deliver(signal.bot, self.decode(signal.kind, signal.payload))
-            except (Fenced, AlreadyApplied):
-                raise
-            except Exception:  # the bot's failure is its account's: logged, reconciled before its next event
-                log.exception("account %s: applying %s failed", signal.account, signal.message_id)
-                self.stats.failed += 1
-                runner.needs_reconcile = True
-        if not scope.recorded:  # nothing committed it yet (no live bot, or the bot's step failed)
-            # in a thread (the scope goes with the copied context): the partitions' commits
-            # then overlap and PostgreSQL groups their WAL flushes, instead of one flush at a time
-            await asyncio.to_thread(self._record_only)
-        self.stats.applied += 1
-        self.metrics.applied.inc()
-        if signal.sent_at is not None:
-            delay = (datetime.now(UTC) - signal.sent_at).total_seconds()
-            self.metrics.signal_to_commit.observe(delay)
-            if self.options.record_latencies:
-                self._to_commit.append(delay)
-
-    def _record_only(self) -> None:
-        with self.journal.transaction():
-            pass
-
-    async def _accept(self, p: int, channel: AbstractChannel) -> bool:
+    async def _accept(self, p: int) -> bool:
         """Take a partition that lost its owner at once (takeover speed first; the fair
         share is restored by releases afterwards); one that was released cleanly only while
-        under the fair share, or when no other worker consumes it."""
+        under the fair share, or when no other worker waits for it."""
         share = math.ceil(self.topology.partitions / max(1, self.stats.live))
         if len(self.owned) < share:
             return True
@@ -465,9 +212,7 @@ class Worker:
         # hold back the other partitions' deliveries (and the takeovers beside this one)
         if await asyncio.to_thread(self.store.owner_of, p) not in (None, self.id):
             return True
-        declared = await channel.declare_queue(self.topology.queue(p), passive=True)
-        consumers = declared.declaration_result.consumer_count
-        return consumers is None or consumers <= 1
+        return not await self.transport.contended(p)
 
     async def _claim(self, p: int) -> None:
         # in a thread: the claim waits for the old owner's transaction in flight, and the
@@ -477,7 +222,7 @@ class Worker:
         self.stats.claims += 1
         self.metrics.takeovers.inc()
         self.metrics.partitions_owned.set(len(self.owned))
-        log.info("worker %s: partition %s claimed at epoch %s", self.id, p, epoch)
+        log.log(self._ownership_level, "worker %s: partition %s claimed at epoch %s", self.id, p, epoch)
 
     async def _start_accounts(self, p: int) -> None:
         """Start the partition's accounts that have running or paused bots, side by side
@@ -520,9 +265,11 @@ class Worker:
         partition_of = self.store.partitions_of(candidates)
         return [a for a in candidates if partition_of[a] == p]
 
-    async def _step_down(self, p: int, *, release: bool) -> None:
+    async def drop(self, p: int, *, release: bool) -> None:
+        """Step down from ``p``: the upkeep's work for it ends, its accounts stop
+        (``release``: the partition is marked ownerless, a clean hand-over)."""
         epoch = self.owned.pop(p, None)
-        self._releasing.discard(p)
+        self._fenced_out.discard((p, epoch or 0))
         if self.upkeep is not None:  # its work for p ends before p's accounts stop
             with contextlib.suppress(Exception):
                 await self.upkeep.left(p)
@@ -537,16 +284,131 @@ class Worker:
         if release:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.store.release, p, epoch)
-        log.info("worker %s: partition %s left (epoch %s, %s)", self.id, p, epoch,
-                 "released" if release else "stepped down")
+        log.log(self._ownership_level, "worker %s: partition %s left (epoch %s, %s)", self.id, p, epoch,
+                "released" if release else "stepped down")
 
-    def _arrived(self, message: AbstractIncomingMessage) -> None:
+    # -- messages ------------------------------------------------------------------------------
+    async def apply(self, p: int, deliveries: Sequence[Delivery]) -> bool:
+        """Apply what arrived, in order. A run of consecutive ledger-only messages commits
+        in one fenced transaction (one WAL flush); a bot's event steps the bot in its own
+        transaction as always. False when fenced: the rest is not acknowledged."""
+        if p not in self.owned:
+            return False
+        i = 0
+        while i < len(deliveries):
+            run: list[tuple[Delivery, Signal]] = []
+            while i < len(deliveries) and (signal := self._ledger_only(deliveries[i])) is not None:
+                run.append((deliveries[i], signal))
+                i += 1
+            if run:
+                if not await self._apply_run(p, run):
+                    return False
+                continue
+            if not await self._handle(p, deliveries[i]):
+                return False
+            i += 1
+        return True
+
+    def _ledger_only(self, delivery: Delivery) -> Signal | None:
+        """The signal, when applying it writes nothing but its ledger row (its account
+        runs no bot it names here); None for bot events and unreadable bodies."""
+        try:
+            signal = Signal.parse(delivery.message_id or "", delivery.body)
+        except (ValueError, KeyError, TypeError):
+            return None
+        runner = self.runner.accounts.get(signal.account)
+        if signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note":
+            return None
+        return signal
+
+    async def _apply_run(self, p: int, run: list[tuple[Delivery, Signal]]) -> bool:
+        epoch = self.owned[p]
+        applied = [Applied(s.message_id, p, epoch, self.id, s.account, s.kind, s.seq, s.sent_at) for _, s in run]
+        try:
+            inserted = await asyncio.to_thread(self._record_many, p, epoch, applied)
+        except Fenced as exc:
+            self._fenced(exc)
+            return False  # not acknowledged: the transport gives them back
+        now = datetime.now(UTC)
+        self.stats.applied += inserted
+        self.metrics.applied.inc(inserted)
+        if inserted < len(run):
+            self.stats.duplicates += len(run) - inserted
+            self.metrics.duplicates.inc(len(run) - inserted)
+        for _, signal in run:
+            if signal.sent_at is not None:
+                self._committed((now - signal.sent_at).total_seconds())
+        for delivery, _ in run:  # one by one: a ``multiple`` ack would take the held token along
+            await delivery.ack()
+        return True
+
+    def _record_many(self, p: int, epoch: int, applied: list[Applied]) -> int:
+        if self._ledger is not None:
+            with self._ledger.connect() as connection:
+                return self.store.record_fenced(connection, p, epoch, applied)
+        with UnitOfWork(self.session_factory) as uow:
+            self.store.fence(uow.session, p, epoch)
+            return self.store.record_many(uow.session, applied)
+
+    async def _handle(self, p: int, delivery: Delivery) -> bool:
+        """Apply one message; False when fenced (this worker leaves the partition)."""
+        epoch = self.owned[p]
+        try:
+            signal = Signal.parse(delivery.message_id or "", delivery.body)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("partition %s: unreadable message %s dropped (%s)", p, delivery.message_id, exc)
+            await delivery.ack()
+            return True
+        scope = Scope(p, epoch, Applied(signal.message_id, p, epoch, self.id, signal.account, signal.kind,
+                                        signal.seq, signal.sent_at))
+        token = CURRENT.set(scope)
+        try:
+            await self._apply(signal, scope)
+        except Fenced as exc:
+            self._fenced(exc)
+            return False  # not acknowledged: the transport gives it back
+        except AlreadyApplied:
+            self.stats.duplicates += 1
+            self.metrics.duplicates.inc()
+        finally:
+            CURRENT.reset(token)
+        await delivery.ack()
+        return True
+
+    async def _apply(self, signal: Signal, scope: Scope) -> None:
+        runner = self.runner.accounts.get(signal.account)
+        if signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note":
+            try:
+                await runner.deliver(signal.bot, self.decode(signal.kind, signal.payload))
+            except (Fenced, AlreadyApplied):
+                raise
+            except Exception:  # the bot's failure is its account's: logged, reconciled before its next event
+                log.exception("account %s: applying %s failed", signal.account, signal.message_id)
+                self.stats.failed += 1
+                runner.needs_reconcile = True
+        if not scope.recorded:  # nothing committed it yet (no live bot, or the bot's step failed)
+            # in a thread (the scope goes with the copied context): the partitions' commits
+            # then overlap and PostgreSQL groups their WAL flushes, instead of one flush at a time
+            await asyncio.to_thread(self._record_only)
+        self.stats.applied += 1
+        self.metrics.applied.inc()
+        if signal.sent_at is not None:
+            self._committed((datetime.now(UTC) - signal.sent_at).total_seconds())
+
+    def _record_only(self) -> None:
+        with self.journal.transaction():
+            pass
+
+    def _committed(self, delay: float) -> None:
+        self.metrics.signal_to_commit.observe(delay)
+        if self.options.record_latencies:
+            self._to_commit.append(delay)
+
+    def arrived(self, body: bytes) -> None:
         """Signal-to-worker latency: broker timestamp (set at publish, in seconds) is too coarse,
         so the publish time in the body is used."""
-        if message.type == TICK:
-            return
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            sent = json.loads(message.body).get("sent_at")
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+            sent = json.loads(body).get("sent_at")
             if sent:
                 delay = (datetime.now(UTC) - datetime.fromisoformat(sent)).total_seconds()
                 self.metrics.signal_to_worker.observe(delay)
@@ -558,37 +420,11 @@ class Worker:
         self.metrics.fenced_writes.inc()
         log.warning("worker %s: %s; stepping down", self.id, exc)
 
-    async def _leave(self, p: int, *, release: bool) -> None:
-        """Stop consuming ``p`` now (its bots stop, its channel closes) and queue again later."""
-        task = self._loops.pop(p, None)
-        if release:
-            self._releasing.add(p)
-        if task is not None:
-            task.cancel()
-            # wait(), not ``await task``: a cancel of the caller (the heartbeat loop, which
-            # _serve cancels when the connection is gone) must not be swallowed with the
-            # partition loop's own CancelledError, or _serve waits for it forever and the
-            # worker never reconnects (found by the scale-out chaos test: a woken worker)
-            await asyncio.wait({task})
-        if p in self.owned:
-            await self._step_down(p, release=release)
-        if self._connection is not None:
-            self._loops[p] = asyncio.create_task(self._consume(p, self.options.rejoin_after), name=f"partition {p}")
-
-    # -- every tick ------------------------------------------------------------------------
-    async def _beat_loop(self, channel: AbstractChannel, exchange: AbstractExchange) -> None:
-        rounds = 0
-        while True:
-            try:
-                await self._beat(channel, exchange, rounds)
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                raise
-            except Exception:  # a failed round is retried on the next tick
-                log.exception("worker %s: heartbeat round failed", self.id)
-            rounds += 1
-            await asyncio.sleep(self.options.tick)
-
-    async def _beat(self, channel: AbstractChannel, exchange: AbstractExchange, rounds: int) -> None:
+    # -- every heartbeat -----------------------------------------------------------------------
+    async def tick(self) -> list[int]:
+        """One heartbeat round: fenced heartbeats (a refused one: leave that partition), live
+        peers, the fair share (one partition left per round: the others settle meanwhile);
+        the partitions nobody attends."""
         # The database round trips run in a thread, in one transaction each: on the event
         # loop they would hold every partition's deliveries back for a WAL flush apiece.
         owned = dict(self.owned)
@@ -596,26 +432,27 @@ class Worker:
         for p in stale:
             if self.owned.get(p) == owned[p]:
                 self._fenced(Fenced(p, owned[p], None))
-                await self._leave(p, release=False)
+                await self.transport.leave(p, release=False)
         self.stats.live = live
         share = math.ceil(self.topology.partitions / self.stats.live)
         if len(self.owned) > share:
-            await self._leave(max(self.owned), release=True)  # one per tick: the others settle meanwhile
-        for p in unattended:
-            if p not in self.owned:
-                await exchange.publish(tick_message(max(1.0, 4 * self.options.tick)), routing_key=str(p))
-        now, refresh = time.monotonic(), self.options.token_refresh
-        for p in list(self.owned):  # a token for every owned partition, none held too long
-            held, sent = self._tokens.get(p), self._token_sent.get(p)
-            if (held is None or now - held[1] >= refresh) and (sent is None or now - sent >= refresh):
-                await self._send_token(p, channel)
-        if rounds % 5 == 0 and self.owned:
-            lag = 0
-            for p in list(self.owned):
-                declared = await channel.declare_queue(self.topology.queue(p), passive=True)
-                lag += declared.declaration_result.message_count or 0
-            self.metrics.queue_lag.set(lag)
-        self._write_stats()
+            await self.transport.leave(max(self.owned), release=True)
+        return [p for p in unattended if p not in self.owned]
+
+    async def fenced_out(self, partitions: Collection[int]) -> list[int]:
+        """Those of ``partitions`` owned here that another worker claimed meanwhile: their
+        fenced heartbeat is refused, each counted once as a fenced write. A transport asks
+        when it loses a partition's channel or its connection (a paused process woken up)
+        before it steps down: what the fence refused is then on record, whichever part of
+        the worker noticed the pause first."""
+        owned = {p: e for p, e in self.owned.items() if p in partitions and (p, e) not in self._fenced_out}
+        if not owned:
+            return []
+        stale = await asyncio.to_thread(self.store.heartbeat_many, owned)
+        for p in stale:
+            self._fenced_out.add((p, owned[p]))
+            self._fenced(Fenced(p, owned[p], None))
+        return stale
 
     def _beat_db(self, owned: dict[int, int]) -> tuple[list[int], int, list[int]]:
         """(partitions whose fenced heartbeat was refused, live workers, unattended partitions)."""
@@ -627,12 +464,12 @@ class Worker:
         """What the stats file holds: owned partitions, counters, and the recent latencies
         (seconds) of signal-to-worker and signal-to-commit for the benchmark."""
         return {"worker": self.id, "pid": os.getpid(), "owned": {str(p): e for p, e in sorted(self.owned.items())},
-                "tokens": sorted(self._tokens), **self.stats.__dict__,
+                "tokens": [], **self.transport.describe(), **self.stats.__dict__,
                 "market_messages": self.market.received if self.market else 0,
                 "candles": self.market.delivered if self.market else 0,
                 "to_worker": list(self._to_worker), "to_commit": list(self._to_commit)}
 
-    def _write_stats(self) -> None:
+    def write_stats(self) -> None:
         path = self.options.stats_file
         if path is None:
             return

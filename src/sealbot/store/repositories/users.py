@@ -49,5 +49,18 @@ class UserRepository(Repository):
         """Store the TOTP secret *sealed* by custody (or None to turn 2FA off)."""
         self.get(user_id).totp_secret_sealed = sealed
 
+    def advance_totp_step(self, user_id: int, step: int) -> bool:
+        """Record ``step`` as the user's last accepted TOTP time step, only if it is later
+        than the stored one: one ``UPDATE ... WHERE totp_last_step < :step``, so of two
+        transactions accepting the same code only one changes the row (PostgreSQL's row lock
+        and SQLite's single writer make the second see the first's step once it commits).
+        False means the code, or a later one, was accepted already: a replay."""
+        result = self.session.execute(
+            sa.update(User)
+            .where(User.id == user_id, sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session="fetch"))
+        return bool(getattr(result, "rowcount", 0) == 1)
+
     def disable(self, user_id: int, at: datetime | None = None) -> None:
         self.get(user_id).disabled_at = at or utcnow()

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from sealbot.domain.errors import NotFound
 from sealbot.store.models import (
@@ -91,13 +92,16 @@ class RecoveryCodeRepository(Repository):
         self.session.flush()
 
     def use(self, user_id: int, code_hash: str, at: datetime | None = None) -> bool:
-        """Mark an unused code as used; False when there is none with this hash."""
-        row = self.session.scalar(sa.select(RecoveryCode).where(
-            RecoveryCode.user_id == user_id, RecoveryCode.code_hash == code_hash, RecoveryCode.used_at.is_(None)))
-        if row is None:
-            return False
-        row.used_at = at or utcnow()
-        return True
+        """Mark an unused code as used; False when there is none with this hash. One
+        ``UPDATE ... WHERE used_at IS NULL``, so of two transactions using the same code
+        only one marks it (and may pass)."""
+        result = self.session.execute(
+            sa.update(RecoveryCode)
+            .where(RecoveryCode.user_id == user_id, RecoveryCode.code_hash == code_hash,
+                   RecoveryCode.used_at.is_(None))
+            .values(used_at=at or utcnow())
+            .execution_options(synchronize_session="fetch"))
+        return bool(getattr(result, "rowcount", 0) >= 1)
 
     def remaining(self, user_id: int) -> int:
         return int(self.session.scalar(sa.select(sa.func.count()).select_from(RecoveryCode).where(
@@ -109,16 +113,28 @@ class LoginThrottleRepository(Repository):
         return self.session.get(LoginThrottle, email)
 
     def failed(self, email: str, at: datetime, *, window_start: datetime) -> LoginThrottle:
-        """Count one failure (failures older than ``window_start`` are forgotten)."""
-        row = self.session.get(LoginThrottle, email)
-        if row is None:
-            row = LoginThrottle(email=email, failures=0)
-            self.session.add(row)
-        if row.last_failure_at is not None and row.last_failure_at < window_start:
-            row.failures = 0
-        row.failures += 1
-        row.last_failure_at = at
+        """Count one failure (failures older than ``window_start`` are forgotten); the row
+        as counted. The count is raised in the database (``INSERT ... ON CONFLICT DO
+        NOTHING`` then ``UPDATE ... SET failures = failures + 1``), not read and written
+        back, so concurrent failures (guesses sent in parallel) are each counted."""
         self.session.flush()
+        dialect = self.session.get_bind().dialect.name
+        table: Any = LoginThrottle.__table__
+        if dialect == "postgresql":
+            create: Any = postgresql.insert(table).values(email=email, failures=0)
+        elif dialect == "sqlite":
+            create = sqlite.insert(table).values(email=email, failures=0)
+        else:  # pragma: no cover - sealbot supports SQLite and PostgreSQL only
+            raise RuntimeError(f"unsupported database dialect {dialect!r}")
+        self.session.execute(create.on_conflict_do_nothing(index_elements=["email"]))
+        stale = sa.and_(LoginThrottle.last_failure_at.is_not(None), LoginThrottle.last_failure_at < window_start)
+        self.session.execute(
+            sa.update(LoginThrottle).where(LoginThrottle.email == email)
+            .values(failures=sa.case((stale, 1), else_=LoginThrottle.failures + 1), last_failure_at=at)
+            .execution_options(synchronize_session=False))
+        row = self.session.get(LoginThrottle, email, populate_existing=True)
+        if row is None:  # pragma: no cover - inserted above, in this transaction
+            raise NotFound("login_throttle", email)
         return row
 
     def clear(self, email: str) -> None:
