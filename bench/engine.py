@@ -5,7 +5,8 @@
 
 Each bot is a real DCA bot (market base order, 3 safety orders, take profit 1.0-1.9 %, staggered cooldowns) on
 BTC/USDT, on paper accounts of ``--per-account`` bots each, all subscribed to the same
-(exchange, pair) stream through the engine's FeedHub: one stream, fanned out. Candles
+(exchange, pair) stream through the engine's FeedHub (a replay publishes by exchange
+name, so with ``poll_feeds`` off the hub keys it so): one stream, fanned out. Candles
 are the bundled real BTC 1m prices. Each replayed candle goes to the hub, every
 account's queue is drained (bot steps, guard, journal, orders to the paper venue), the
 paper venue matches on the candle's close and each account polls its fills.

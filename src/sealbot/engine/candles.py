@@ -1,7 +1,7 @@
-"""Market data: one subscription per (exchange, pair), fanned out to every bot watching it.
+"""Market data: one subscription per (venue, pair), fanned out to every bot watching it.
 
 A thousand bots on BTC/USDT must not make a thousand requests: the ``FeedHub`` keeps one
-source per (exchange, pair) at the base timeframe, aggregates its closed candles into
+source per (venue, pair) at the base timeframe, aggregates its closed candles into
 each timeframe some bot asked for, computes the indicators bots use as start
 conditions (with ``talipp``, shared per pair/timeframe/indicator, not per bot) and
 delivers ``CandleClosed`` and ``IndicatorUpdated`` events to each subscriber's sink.
@@ -10,6 +10,14 @@ Sources: ``PollingSource`` asks the venue for recent candles every ``interval`` 
 (REST, works on every exchange and on simex); a replayed stream (bench, tests) simply
 calls ``FeedHub.publish``. Indicators are floats inside talipp; they never become an
 order amount, and reach bots as Decimal.
+
+What "the same venue" means is ``feed_key``: the exchange *and* the endpoint its market
+data comes from (``engine.market.venue_key``, the identity reference prices are shared
+under), so two simex instances both called "binance", or a testnet and the real
+exchange, never share a stream and mix their candles; a paper venue shares with no one.
+When the candles come from outside instead (``sealbot ingest`` over the broker, a
+replayed stream), the publisher names the stream by exchange name, so it is keyed by
+that.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from talipp import indicators as talipp_indicators
 from sealbot.bots.base import Interest
 from sealbot.domain import Candle, CandleClosed, Event, IndicatorUpdated, Pair, timeframe_seconds
 from sealbot.engine.clock import Clock, SystemClock
+from sealbot.engine.market import venue_key
 from sealbot.engine.triggers import TriggerIndex
 from sealbot.venues.base import Venue
 from sealbot.venues.errors import VenueError
@@ -43,6 +52,14 @@ INDICATORS: dict[str, Any] = {
     "sma": talipp_indicators.SMA,
     "ema": talipp_indicators.EMA,
 }
+
+
+def feed_key(exchange: str, venue: Venue, *, polled: bool) -> str:
+    """The stream an account on ``exchange`` through ``venue`` reads candles from: the
+    venue's identity when the engine polls the candles itself (``polled``), the exchange
+    name when they are published from outside (the broker's ingestor, a replay), which
+    names them so."""
+    return venue_key(venue) if polled else exchange
 
 
 def bucket_start(at: datetime, seconds: int) -> datetime:
@@ -119,7 +136,7 @@ class _Timeframe:
 
 @dataclass
 class _Stream:
-    """Everything derived from one (exchange, pair) base stream."""
+    """Everything derived from one (feed, pair) base stream."""
 
     base: str
     aggregators: dict[str, CandleAggregator] = field(default_factory=dict)
@@ -131,7 +148,8 @@ class _Stream:
 
 
 class FeedHub:
-    """Subscriptions keyed by (exchange, pair); one stream each, however many bots."""
+    """Subscriptions keyed by (feed, pair); one stream each, however many bots. ``feed``
+    names where the stream's candles come from (``feed_key``)."""
 
     def __init__(self, base_timeframe: str = "1m") -> None:
         self.base = base_timeframe
@@ -140,18 +158,18 @@ class FeedHub:
         self.on_first_subscriber: Callable[[str, Pair], None] | None = None
         self.on_last_unsubscribed: Callable[[str, Pair], None] | None = None
 
-    def subscribe(self, exchange: str, pair: Pair, ident: str, timeframe: str, sink: Sink,
+    def subscribe(self, feed: str, pair: Pair, ident: str, timeframe: str, sink: Sink,
                   indicators: tuple[IndicatorSpec, ...] = (), interest: Interest = Interest.ALWAYS) -> None:
         """Deliver ``timeframe`` candles to ``sink`` whenever they reach ``interest``
         (every candle unless told otherwise; ``set_interest`` changes it), and every
         update of ``indicators``."""
-        key = (exchange, pair)
+        key = (feed, pair)
         stream = self._streams.get(key)
         if stream is None:
             stream = self._streams[key] = _Stream(self.base)
             if self.on_first_subscriber:
-                self.on_first_subscriber(exchange, pair)
-        self.unsubscribe(exchange, pair, ident, _keep_stream=True)
+                self.on_first_subscriber(feed, pair)
+        self.unsubscribe(feed, pair, ident, _keep_stream=True)
         self._seq += 1
         sub = _Subscriber(ident, timeframe, indicators, sink, self._seq)
         stream.subscribers[ident] = sub
@@ -166,23 +184,23 @@ class FeedHub:
                 stream.indicators[spec] = INDICATORS[spec.name](spec.period)
             stream.by_indicator.setdefault(spec, {})[sub.key] = sub
 
-    def set_interest(self, exchange: str, pair: Pair, ident: str, interest: Interest) -> None:
+    def set_interest(self, feed: str, pair: Pair, ident: str, interest: Interest) -> None:
         """From now on, wake ``ident`` only with candles that reach ``interest``."""
-        stream = self._streams.get((exchange, pair))
+        stream = self._streams.get((feed, pair))
         sub = stream.subscribers.get(ident) if stream is not None else None
         if stream is not None and sub is not None:
             stream.by_timeframe[sub.timeframe].triggers.set(sub.key, interest)
 
-    def hold_awake(self, exchange: str, pair: Pair, ident: str, held: bool) -> None:
+    def hold_awake(self, feed: str, pair: Pair, ident: str, held: bool) -> None:
         """While held, every candle reaches ``ident`` whatever its interest (its owner
         still has events queued for it that may change that interest)."""
-        stream = self._streams.get((exchange, pair))
+        stream = self._streams.get((feed, pair))
         sub = stream.subscribers.get(ident) if stream is not None else None
         if stream is not None and sub is not None:
             stream.by_timeframe[sub.timeframe].triggers.hold(sub.key, held)
 
-    def unsubscribe(self, exchange: str, pair: Pair, ident: str, *, _keep_stream: bool = False) -> None:
-        key = (exchange, pair)
+    def unsubscribe(self, feed: str, pair: Pair, ident: str, *, _keep_stream: bool = False) -> None:
+        key = (feed, pair)
         stream = self._streams.get(key)
         if stream is None or ident not in stream.subscribers:
             return
@@ -195,23 +213,23 @@ class FeedHub:
         if not stream.subscribers and not _keep_stream:
             del self._streams[key]
             if self.on_last_unsubscribed:
-                self.on_last_unsubscribed(exchange, pair)
+                self.on_last_unsubscribed(feed, pair)
 
     def streams(self) -> list[tuple[str, Pair]]:
         return list(self._streams)
 
-    def subscriber_count(self, exchange: str, pair: Pair) -> int:
-        stream = self._streams.get((exchange, pair))
+    def subscriber_count(self, feed: str, pair: Pair) -> int:
+        stream = self._streams.get((feed, pair))
         return len(stream.subscribers) if stream else 0
 
-    def last_open(self, exchange: str, pair: Pair) -> datetime | None:
-        stream = self._streams.get((exchange, pair))
+    def last_open(self, feed: str, pair: Pair) -> datetime | None:
+        stream = self._streams.get((feed, pair))
         return stream.last_open if stream else None
 
-    def publish(self, exchange: str, candle: Candle) -> int:
+    def publish(self, feed: str, candle: Candle) -> int:
         """Feed one closed base candle; returns how many events were delivered (candles
         only to the subscribers they can wake)."""
-        stream = self._streams.get((exchange, candle.pair))
+        stream = self._streams.get((feed, candle.pair))
         if stream is None or (stream.last_open is not None and candle.open_time <= stream.last_open):
             return 0
         stream.last_open = candle.open_time
@@ -255,25 +273,26 @@ class FeedHub:
 
 
 class PollingSource:
-    """Keeps one (exchange, pair) stream fed by polling the venue's closed candles."""
+    """Keeps one (feed, pair) stream fed by polling ``venue``'s closed candles (a venue of
+    that feed: any account's on that endpoint)."""
 
-    def __init__(self, hub: FeedHub, exchange: str, venue: Venue, pair: Pair, *, interval: float = 5.0,
+    def __init__(self, hub: FeedHub, feed: str, venue: Venue, pair: Pair, *, interval: float = 5.0,
                  clock: Clock | None = None, history: int = 3) -> None:
-        self.hub, self.exchange, self.venue, self.pair = hub, exchange, venue, pair
+        self.hub, self.feed, self.venue, self.pair = hub, feed, venue, pair
         self.interval, self.history = interval, history
         self.clock: Clock = clock or SystemClock()
         self._task: asyncio.Task[None] | None = None
 
     async def poll_once(self) -> int:
         """Fetch recent base candles and publish the closed ones not yet seen."""
-        since = self.hub.last_open(self.exchange, self.pair)
+        since = self.hub.last_open(self.feed, self.pair)
         candles = await self.venue.fetch_candles(self.pair, self.hub.base, since=since, limit=None if since
                                                  else self.history)
         now = self.clock.now()
         delivered = 0
         for candle in sorted(candles, key=lambda c: c.open_time):
             if candle.close_time <= now:
-                delivered += self.hub.publish(self.exchange, candle)
+                delivered += self.hub.publish(self.feed, candle)
         return delivered
 
     async def run(self) -> None:
@@ -281,12 +300,12 @@ class PollingSource:
             try:
                 await self.poll_once()
             except VenueError as exc:  # retried next interval; the error is logged, not hidden
-                log.warning("feed %s %s: poll failed: %s", self.exchange, self.pair, exc)
+                log.warning("feed %s %s: poll failed: %s", self.feed, self.pair, exc)
             await self.clock.sleep(self.interval)
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self.run(), name=f"feed {self.exchange} {self.pair}")
+            self._task = asyncio.create_task(self.run(), name=f"feed {self.feed} {self.pair}")
 
     async def stop(self) -> None:
         if self._task is not None:

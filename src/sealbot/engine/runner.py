@@ -13,7 +13,8 @@ them down):
   manager, stored as alerts, a bot status, deal rows.
 
 Candles reach only the bots they can wake: each bot's ``Interest`` is indexed in the
-``FeedHub`` (``engine.triggers``) and re-indexed after every step. The bots of one
+``FeedHub`` (``engine.triggers``) and re-indexed after every step; accounts share a
+candle stream only on the same venue endpoint (``engine.candles.feed_key``). The bots of one
 account woken by one candle are one queue item: they step, their states and order
 intents commit in one transaction (group commit), then the orders go out.
 
@@ -49,7 +50,7 @@ from sealbot.domain import (
 from sealbot.engine.balances import report_balances
 from sealbot.engine.budget import Budgets
 from sealbot.engine.budgeted import BudgetedVenue
-from sealbot.engine.candles import FeedHub, PollingSource
+from sealbot.engine.candles import FeedHub, PollingSource, feed_key
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.control import KillSwitch
 from sealbot.engine.guard import DailySpend, GuardPolicy
@@ -83,10 +84,11 @@ class RunnerSettings:
     poll_interval: float = 2.0  # seconds between fill/status polls per account
     market_ttl: float = 30.0  # seconds a guard reference price stays fresh (one fetch per venue and pair)
     market_max_age: float | None = None  # seconds after which it is stale: refused (None: 4 x ttl, >= 60)
-    feed_interval: float = 5.0  # seconds between candle polls per (exchange, pair)
+    feed_interval: float = 5.0  # seconds between candle polls per (venue endpoint, pair)
     base_timeframe: str = "1m"
     bot_timeframe: str = "1m"
-    poll_feeds: bool = True  # False when a replayed stream calls FeedHub.publish itself
+    # False when a replayed stream (or the ingestor) calls FeedHub.publish itself, by exchange name
+    poll_feeds: bool = True
     background: bool = True  # False: no worker/poller tasks; the caller drives poll_once() and drain()
     egress_ip: str = "default"  # accounts behind the same IP share one request-weight budget
     resend_window: float = 300.0  # seconds (engine clock) a journalled, never-sent order may still be sent
@@ -128,6 +130,7 @@ class AccountRunner(StepWriter):
                                    budget=budgets.for_account(account.id) if budgets else None)
         prices = prices or ReferencePrices(clock, ttl=settings.market_ttl, max_age=settings.market_max_age)
         self.market = MarketData(venue, prices=prices, exchange=account.exchange)  # shared per venue
+        self.feed = feed_key(account.exchange, venue, polled=settings.poll_feeds)  # the hub's stream key
         self.bots: dict[str, LiveBot] = {}
         self.queue: asyncio.Queue[QueueItem] = asyncio.Queue()
         self.ready = asyncio.Event()
@@ -174,7 +177,7 @@ class AccountRunner(StepWriter):
     async def stop(self) -> None:
         for live in self.bots.values():
             for pair in live.pairs:
-                self.hub.unsubscribe(self.account.exchange, pair, live.feed_id)
+                self.hub.unsubscribe(self.feed, pair, live.feed_id)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -184,11 +187,11 @@ class AccountRunner(StepWriter):
 
     def _subscribe(self, live: LiveBot) -> None:
         for pair in live.pairs:
-            self.hub.subscribe(self.account.exchange, pair, live.feed_id,
+            self.hub.subscribe(self.feed, pair, live.feed_id,
                                getattr(live.config, "timeframe", None) or self.settings.bot_timeframe,
                                self._sink, bot_indicators(live.config), interest=live.interest)
             if live.id in self._queued:
-                self.hub.hold_awake(self.account.exchange, pair, live.feed_id, True)
+                self.hub.hold_awake(self.feed, pair, live.feed_id, True)
 
     # -- the queue ---------------------------------------------------------------------
     def _sink(self, ident: str, event: Event) -> None:
@@ -237,7 +240,7 @@ class AccountRunner(StepWriter):
         self._queued[bot_id] = count + 1
         if count == 0 and (live := self.bots.get(bot_id)) is not None:
             for pair in live.pairs:
-                self.hub.hold_awake(self.account.exchange, pair, live.feed_id, True)
+                self.hub.hold_awake(self.feed, pair, live.feed_id, True)
 
     def _release(self, bot_id: str | None) -> None:
         count = self._queued.get(bot_id, 0) if bot_id is not None else 0
@@ -248,12 +251,12 @@ class AccountRunner(StepWriter):
             del self._queued[bot_id]  # type: ignore[arg-type]
             if (live := self.bots.get(bot_id)) is not None:  # type: ignore[arg-type]
                 for pair in live.pairs:
-                    self.hub.hold_awake(self.account.exchange, pair, live.feed_id, False)
+                    self.hub.hold_awake(self.feed, pair, live.feed_id, False)
 
     def _index(self, live: LiveBot) -> None:
         """Tell the hub what wakes the bot now."""
         for pair in live.pairs:
-            self.hub.set_interest(self.account.exchange, pair, live.feed_id, live.interest)
+            self.hub.set_interest(self.feed, pair, live.feed_id, live.interest)
 
     async def reconcile(self) -> None:
         """Match the journal with the exchange; bots act only once this succeeded, and
@@ -516,13 +519,13 @@ class InProcessRunner(KillSwitch):
         self.hub.on_first_subscriber = self._open_feed
         self.hub.on_last_unsubscribed = self._close_feed
 
-    def _open_feed(self, exchange: str, pair: Pair) -> None:
+    def _open_feed(self, feed: str, pair: Pair) -> None:
+        """A stream's first bot: poll it through the venue of an account on that feed."""
         if not self.settings.poll_feeds:
             return
-        venue = next(a.venue for a in self.accounts.values() if a.account.exchange == exchange)
-        source = PollingSource(self.hub, exchange, venue, pair, interval=self.settings.feed_interval,
-                               clock=self.clock)
-        self._sources[(exchange, pair)] = source
+        venue = next(a.venue for a in self.accounts.values() if a.feed == feed)
+        source = PollingSource(self.hub, feed, venue, pair, interval=self.settings.feed_interval, clock=self.clock)
+        self._sources[(feed, pair)] = source
         if self.settings.background:
             source.start()
 
@@ -530,8 +533,8 @@ class InProcessRunner(KillSwitch):
         """Poll every candle source once (what the background tasks do each interval)."""
         return sum([await source.poll_once() for source in list(self._sources.values())])
 
-    def _close_feed(self, exchange: str, pair: Pair) -> None:
-        source = self._sources.pop((exchange, pair), None)
+    def _close_feed(self, feed: str, pair: Pair) -> None:
+        source = self._sources.pop((feed, pair), None)
         if source is not None:
             task = asyncio.ensure_future(source.stop())
             task.add_done_callback(lambda _t: None)
@@ -571,6 +574,10 @@ class InProcessRunner(KillSwitch):
         runner = self.accounts.pop(account_id, None)
         if runner is not None:
             await runner.stop()
+            for source in self._sources.values():  # its streams other accounts still read: their venue now
+                if source.venue is runner.venue:
+                    source.venue = next((a.venue for a in self.accounts.values() if a.feed == runner.feed),
+                                        source.venue)
             await runner.venue.close()
 
     async def stop(self) -> None:

@@ -2,10 +2,14 @@
 
 The worker binds a routing key on the topic exchange when the first bot of an
 (exchange, pair) starts on its runner's ``FeedHub`` and unbinds it when the last one
-stops, so only what its owned accounts trade is routed to it. The queue is exclusive
-and auto-deleted, at most ``MAX_BACKLOG`` messages with the oldest dropped first (a
-stale candle is worth less than a fresh one); keys wanted while the connection is down
-are bound on the next ``open``.
+stops, so only what its owned accounts trade is routed to it. The hub's streams are
+keyed here by exchange name, as the ingestor names its candles (routing key and body):
+the worker runs its runner with ``poll_feeds`` off, which keys them so
+(``engine.candles.feed_key``), so the one endpoint an exchange's ingestor polls is the
+one every account of that exchange name reads. The queue is exclusive and
+auto-deleted, at most ``MAX_BACKLOG`` messages with the oldest dropped first (a stale
+candle is worth less than a fresh one); keys wanted while the connection is down are
+bound on the next ``open``.
 
 With ``prices`` (the runner's ``ReferencePrices``) it binds each pair's ticker key too
 and feeds the guard's reference prices from the ingestor's tickers; the source then
