@@ -45,6 +45,7 @@ async def test_the_engine_snapshots_simex_balances_valued_from_its_tickers(simex
     options = EngineOptions(runner=RunnerSettings(background=False, poll_feeds=False), watchdog_interval=3600,
                             portfolio_interval=3600)
     engine = Engine(journal.session_factory, factory, options=options)
+    assert engine.portfolio.prices is engine.runner.prices  # fresh guard prices save portfolio tickers
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run_until(stop))
     for _ in range(500):

@@ -107,7 +107,8 @@ class Engine:
         self.limits = StoredLimits(session_factory, self.options.guard)
         self.portfolio = PortfolioRefresher(self.journal.accounts, self.venues, StorePortfolio(session_factory),
                                             interval=self.options.portfolio_interval or 0.0, clock=self.clock,
-                                            full_history_days=self.options.portfolio_full_history_days)
+                                            full_history_days=self.options.portfolio_full_history_days,
+                                            prices=self.runner.prices)
 
     def load_account_limits(self) -> None:
         """Stored per-account guard limits into the live policy (the runner shares it)."""

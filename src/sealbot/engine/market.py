@@ -134,6 +134,15 @@ class ReferencePrices:
             return MarketSnapshot(pair, stale_age=age)
         return entry.snapshot
 
+    def fresh(self, key: str, pair: Pair) -> MarketSnapshot | None:
+        """The pair's snapshot while it is younger than ``ttl`` (what a refresh would not
+        fetch again), else None: for other readers of the same venue's tickers (the
+        portfolio refresher) that would otherwise ask the exchange themselves."""
+        entry = self._entries.get((key, pair))
+        if entry is None or self.clock.monotonic() - entry.at >= self.ttl:
+            return None
+        return entry.snapshot
+
     # -- writing ---------------------------------------------------------------------
     def set(self, key: str, snapshot: MarketSnapshot, *, age: float = 0.0) -> None:
         """Adopt a snapshot received from elsewhere (the ingestor's ticker, a test);

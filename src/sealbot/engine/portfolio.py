@@ -15,7 +15,14 @@ The arithmetic is pure and separate from the I/O, so it can be tested exhaustive
 ``PortfolioRefresher`` is the imperative shell: per account, fetch balances and only the
 tickers the routes need (through the ``Venue`` interface, so the request budget and
 simex apply), value, and hand the result to a ``PortfolioStore``. One pass uses one
-timestamp for every account, so the history of all accounts lines up. An account whose
+timestamp for every account, so the history of all accounts lines up.
+
+Tickers are market data, not account data: within one pass they are shared per venue
+identity (``engine.market.venue_key``: the exchange and its endpoint) by
+``RoundTickers``, so 1,000 accounts on one exchange holding BTC cost one BTC/USDT ticker
+request per pass, not 1,000; two endpoints (two simex instances, a testnet) never share.
+A reference price the guard's ``ReferencePrices`` fetched for the same venue less than
+its ``ttl`` ago is used instead of a request. An account whose
 exchange fails is skipped for that pass (logged), the others are still refreshed. Once a
 day, snapshots older than ``full_history_days`` are thinned to one per account per day.
 """
@@ -38,6 +45,7 @@ from sealbot.domain.errors import SealbotError
 from sealbot.domain.money import ZERO
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.journal import AccountRecord
+from sealbot.engine.market import ReferencePrices, venue_key
 from sealbot.store import UnitOfWork
 from sealbot.store.repositories.portfolio import PortfolioRepository, SnapshotLine
 from sealbot.venues.base import Balance, Ticker, Venue
@@ -233,13 +241,63 @@ class StorePortfolio:
             return PortfolioRepository(uow.session).thin(before)
 
 
+PriceOf = Callable[[Pair], Awaitable[Decimal | None]]
+"""A pair's price (``ticker_price``) or None when it has none or the exchange refused it."""
+
+
+async def fetch_price(venue: Venue, pair: Pair) -> Decimal | None:
+    """``pair``'s ticker price through ``venue``; a refused ticker has no price."""
+    try:
+        return ticker_price(await venue.fetch_ticker(pair))
+    except VenueError as exc:
+        log.info("portfolio: no ticker for %s (%s)", pair, type(exc).__name__)
+        return None
+
+
+class RoundTickers:
+    """The ticker prices of one refresh pass, shared per venue identity: each (venue,
+    pair) is asked for at most once per pass, whichever account's venue asks (a refused
+    ticker too: it counts as no price for every account of the pass). With ``prices``,
+    a reference price of the same venue younger than its ``ttl`` is used instead.
+
+    ``fetched`` counts the ticker requests made, ``reused`` the reference prices used.
+    A pass values its accounts one after the other, so a plain dict is enough."""
+
+    def __init__(self, prices: ReferencePrices | None = None) -> None:
+        self.prices = prices
+        self.fetched = 0
+        self.reused = 0
+        self._known: dict[tuple[str, Pair], Decimal | None] = {}
+
+    def price_of(self, venue: Venue) -> PriceOf:
+        """What ``value_account`` asks for prices through, for an account on ``venue``."""
+        key = venue_key(venue)
+
+        async def price(pair: Pair) -> Decimal | None:
+            slot = (key, pair)
+            if slot not in self._known:
+                self._known[slot] = await self._price(key, venue, pair)
+            return self._known[slot]
+
+        return price
+
+    async def _price(self, key: str, venue: Venue, pair: Pair) -> Decimal | None:
+        held = self.prices.fresh(key, pair) if self.prices is not None else None
+        if held is not None and held.reference_price is not None:
+            self.reused += 1
+            return held.reference_price
+        self.fetched += 1
+        return await fetch_price(venue, pair)
+
+
 async def value_account(venue: Venue, currency: str, bridges: Sequence[str] = DEFAULT_BRIDGES,
-                        max_rounds: int = 4) -> Valuation:
+                        max_rounds: int = 4, *, price_of: PriceOf | None = None) -> Valuation:
     """Fetch ``venue``'s balances and the tickers needed to value them in ``currency``.
 
     Only the first live route of each asset is fetched; when a ticker has no price the
     next route is tried (at most ``max_rounds`` rounds). A ticker the exchange refuses
-    counts as having no price."""
+    counts as having no price. Prices come through ``price_of`` when given (a pass's
+    ``RoundTickers``), else each from ``venue``'s ticker."""
     balances = [b for b in (await venue.fetch_balances()).values() if b.total != 0]
     if not balances:
         return Valuation(currency, (), ZERO, ())
@@ -253,45 +311,53 @@ async def value_account(venue: Venue, currency: str, bridges: Sequence[str] = DE
             break
         for pair in sorted(want, key=lambda p: p.symbol):
             tried.add(pair)
-            try:
-                prices[pair] = ticker_price(await venue.fetch_ticker(pair))
-            except VenueError as exc:
-                log.info("portfolio: no ticker for %s (%s)", pair, type(exc).__name__)
-                prices[pair] = None
+            prices[pair] = await price_of(pair) if price_of is not None else await fetch_price(venue, pair)
     known = {p: v for p, v in prices.items() if v is not None}
     return value_balances(balances, currency, candidates, known)
 
 
 class PortfolioRefresher:
-    """Refresh every account's snapshot every ``interval`` seconds (see module docstring)."""
+    """Refresh every account's snapshot every ``interval`` seconds (see module docstring).
+
+    ``prices``: the runner's reference prices, whose fresh entries save ticker requests.
+    ``tickers_fetched`` / ``tickers_reused`` count over all passes (``RoundTickers``)."""
 
     def __init__(self, accounts: Callable[[], list[AccountRecord]],
                  venue_for: Callable[[AccountRecord], Awaitable[Venue]], store: PortfolioStore, *,
                  interval: float = 300.0, clock: Clock | None = None,
-                 bridges: Sequence[str] = DEFAULT_BRIDGES, full_history_days: int | None = 30) -> None:
-        self.accounts, self.venue_for, self.store = accounts, venue_for, store
+                 bridges: Sequence[str] = DEFAULT_BRIDGES, full_history_days: int | None = 30,
+                 prices: ReferencePrices | None = None) -> None:
+        self.accounts, self.venue_for, self.store, self.prices = accounts, venue_for, store, prices
         self.interval, self.clock, self.bridges = interval, clock or SystemClock(), tuple(bridges)
         self.full_history_days = full_history_days
         self._task: asyncio.Task[None] | None = None
         self._thinned_on: date | None = None
         self.passes = 0
+        self.tickers_fetched = 0
+        self.tickers_reused = 0
 
-    async def refresh_account(self, account: AccountRecord, taken_at: datetime) -> Valuation:
+    async def refresh_account(self, account: AccountRecord, taken_at: datetime,
+                              tickers: RoundTickers | None = None) -> Valuation:
         currency = self.store.currency_of(account.user)
-        valuation = await value_account(await self.venue_for(account), currency, self.bridges)
+        venue = await self.venue_for(account)
+        price_of = tickers.price_of(venue) if tickers is not None else None
+        valuation = await value_account(venue, currency, self.bridges, price_of=price_of)
         self.store.save(account, taken_at, valuation)
         return valuation
 
     async def refresh_once(self) -> dict[str, Valuation]:
         """One pass over every account; the valuations written, by account id."""
         taken_at = self.clock.now()
+        tickers = RoundTickers(self.prices)  # this pass's tickers, shared per venue
         done: dict[str, Valuation] = {}
         for account in self.accounts():
             try:
-                done[account.id] = await self.refresh_account(account, taken_at)
+                done[account.id] = await self.refresh_account(account, taken_at, tickers)
             except SealbotError as exc:  # exchange down, key revoked meanwhile, ...: the others still go
                 log.warning("portfolio: account %s not refreshed: %s", account.id, exc)
         self.passes += 1
+        self.tickers_fetched += tickers.fetched
+        self.tickers_reused += tickers.reused
         self._thin_daily(taken_at)
         return done
 

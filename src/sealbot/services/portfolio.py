@@ -27,7 +27,7 @@ from sealbot.domain import DealStatus
 from sealbot.domain.errors import InvalidConfig
 from sealbot.domain.money import ZERO
 from sealbot.engine.journal import AccountRecord
-from sealbot.engine.portfolio import StorePortfolio, value_account
+from sealbot.engine.portfolio import RoundTickers, StorePortfolio, value_account
 from sealbot.services.platform import Platform
 from sealbot.store.models import PortfolioSnapshot
 from sealbot.store.repositories.portfolio import PortfolioRepository
@@ -249,10 +249,11 @@ async def refresh_holdings(platform: Platform, owner_id: int, account_id: int | 
         records = [AccountRecord(str(a.id), str(owner_id), a.exchange, a.label) for a in rows if a.id not in fresh]
     store = StorePortfolio(platform.session_factory)
     taken_at = now
+    tickers = RoundTickers()  # the user's accounts on one exchange endpoint ask for each ticker once
     for record in records:
         venue = await platform.venue_for(record)
         try:
-            valuation = await value_account(venue, currency)
+            valuation = await value_account(venue, currency, price_of=tickers.price_of(venue))
         finally:
             await venue.close()
         store.save(record, taken_at, valuation)

@@ -125,7 +125,8 @@ class WorkerUpkeep:
         self.portfolio = PortfolioRefresher(self._owned_accounts, self._portfolio_venue,
                                             FencedPortfolio(self.platform.session_factory, self.store, self._scope_of),
                                             interval=self.options.portfolio_interval or 0.0, clock=self.clock,
-                                            full_history_days=self.options.portfolio_full_history_days)
+                                            full_history_days=self.options.portfolio_full_history_days,
+                                            prices=runner.prices)
 
     @property
     def runner(self) -> InProcessRunner:
