@@ -31,7 +31,7 @@ from sealbot.bots.common.position import apply_fill
 from sealbot.domain import ClientOrderId, Deal, Direction, Fill, OrderStatus, Pair, Side
 from sealbot.engine.budget import Budgets
 from sealbot.engine.guard import GuardLimits, GuardPolicy
-from sealbot.engine.journal import AccountRecord
+from sealbot.engine.journal import AccountRecord, JournalOrder
 from sealbot.engine.runner import InProcessRunner, RunnerSettings
 from sealbot.engine.store_journal import StoreJournal
 from sealbot.simex import SimexServer
@@ -238,16 +238,21 @@ async def heal_and_reconcile(simex: SimexServer, journal: StoreJournal, account_
         for _ in range(3):
             await acc.poll_once()
             await acc.drain()
-        while (acc.needs_reconcile or _has_pending(journal, aid)) and time.monotonic() < deadline:
+        while (acc.needs_reconcile or _pending(journal, aid)) and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             await acc.poll_once()
             await acc.drain()
+        left = _pending(journal, aid)
+        assert not left, (f"account {aid}: still pending after healing ({deadline - time.monotonic():.1f} s left, "
+                          f"reconciling: {acc.needs_reconcile}): "
+                          + "; ".join(f"{e.order.client_id} ({e.reason}) created {e.created_at} attempted "
+                                      f"{e.attempted_at}" for e in left))
     await runner.stop()
 
 
-def _has_pending(journal: StoreJournal, account_id: str) -> bool:
+def _pending(journal: StoreJournal, account_id: str) -> list[JournalOrder]:
     with journal.transaction() as tx:
-        return any(e.order.status is OrderStatus.PENDING for e in tx.open_orders(account_id))
+        return [e for e in tx.open_orders(account_id) if e.order.status is OrderStatus.PENDING]
 
 
 def check_books(simex: SimexServer, journal: StoreJournal, account_ids: list[str],
@@ -318,6 +323,11 @@ def _deal_story(key: tuple[str, int], journalled: dict[str, Any], orders: list[d
             row = journalled[str(o["client_id"])]
             lines.append(f"{o['client_id']}: simex {o['status']} {o['executed_qty']}, books {row.status} {row.filled} "
                          f"({row.last_error})")
+    on_simex = {str(o["client_id"]) for o in orders}
+    for cid_text, row in sorted(journalled.items()):
+        if (str(row.bot_id), row.deal_no) == key and cid_text not in on_simex:
+            lines.append(f"{cid_text}: not on simex, books {row.status} {row.filled} ({row.last_error}) created "
+                         f"{row.created_at} attempted {row.attempted_at}")
     with journal.session_factory() as s:
         bot = s.get(Bot, int(key[0]))
         lines.append(f"bot {key[0]}: {bot.status if bot else None} {bot.pause_reason if bot else None} "

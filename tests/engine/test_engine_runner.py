@@ -7,12 +7,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sealbot.domain import AlertLevel, Candle, DealStatus, OrderStatus, OrderType, Pair
+from sealbot.domain import AlertLevel, Candle, DealStatus, Order, OrderStatus, OrderType, Pair, Side
 from sealbot.engine.clock import FakeClock
 from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot
 from sealbot.engine.journal import AccountRecord, BotRecord, BotStatus, MemoryJournal
 from sealbot.engine.runner import AccountRunner, InProcessRunner, RunnerSettings
 from sealbot.venues.base import Venue
+from sealbot.venues.errors import ExchangeUnavailable
 
 from .fakes import T0, FakeVenue
 
@@ -152,6 +153,39 @@ async def test_a_timeout_on_send_never_duplicates_the_order() -> None:
     runner, acc = await started(journal, venue, clock)
     await step_market(runner, acc, venue, 0, "100")
     assert len(venue.created) == len(set(venue.created)) == 2  # base + take profit, each once
+    await runner.stop()
+
+
+async def test_an_order_still_in_flight_keeps_the_account_reconciling_while_other_fills_are_applied() -> None:
+    """On restart the reconcile finds a safety order whose request may still be travelling
+    and applies a take profit filled while down; the bot, closing, asks to cancel that
+    order. The account must go on reconciling until the order's fate is known: applying
+    the fill used to clear the flag, the order stayed pending for good, and the deal
+    never closed (found by the scale-out chaos test)."""
+    journal, venue, clock = setup(max_safety_orders=1, active_safety_orders_count=1, safety_order_volume="100",
+                                  safety_order_step_percentage="2")
+
+    def lost_on_the_way(order: Order) -> None:
+        if order.client_id.step == "so1":
+            raise ExchangeUnavailable("fake", "timed out")  # the request never reached the exchange
+
+    venue.on_create = lost_on_the_way
+    runner, acc = await started(journal, venue, clock)
+    await step_market(runner, acc, venue, 0, "100")
+    assert "sb7-1-so1" not in venue.orders and acc.needs_reconcile
+    await runner.stop()  # a crash
+    venue.on_create = None
+    tp = next(o for o in venue.orders.values() if o.type is OrderType.LIMIT and o.side is Side.SELL)
+    venue.fill(tp.client_id.text, tp.amount, tp.price or Decimal(0))  # the take profit filled while down
+    runner, acc = await started(journal, venue, clock)
+    assert journal.data.orders["sb7-1-so1"].order.status is OrderStatus.PENDING
+    assert acc.needs_reconcile, "so1 may still reach the exchange: its fate is unknown"
+    clock.advance(acc.orders.in_flight_window)
+    await acc.poll_once()
+    await acc.drain()
+    assert journal.data.orders["sb7-1-so1"].order.status is OrderStatus.CANCELED
+    assert journal.data.deals[("7", 1)].status is DealStatus.CLOSED
+    assert "sb7-1-so1" not in venue.orders and not acc.needs_reconcile
     await runner.stop()
 
 

@@ -459,7 +459,8 @@ class AccountRunner(StepWriter):
         if market_sent:
             self._poll_now.set()
         if self.orders.unsettled:
-            self.orders.unsettled = False
+            # left set: only a reconcile settles it (one running now reads it at its end;
+            # consumed here, it would end with the order forgotten, pending for good)
             self.needs_reconcile = True
         return outcome.commands
 
