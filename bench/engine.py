@@ -69,6 +69,9 @@ class ReplayClock:
     def now(self) -> datetime:
         return self.at
 
+    def wall(self) -> datetime:
+        return datetime.now(UTC)
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(0)
 

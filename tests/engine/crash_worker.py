@@ -60,6 +60,9 @@ class SimexClock:
     def now(self) -> datetime:
         return datetime.fromtimestamp((self.now_ms + (time.monotonic() - self.t0) * 1000 * self.speed) / 1000, UTC)
 
+    def wall(self) -> datetime:
+        return datetime.now(UTC)  # simex judges a request's freshness by real time
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 

@@ -53,6 +53,9 @@ class SimexTime:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.ms / 1000, UTC)
 
+    def wall(self) -> datetime:
+        return datetime.now(UTC)  # simex judges a request's freshness by real time
+
     async def sleep(self, seconds: float) -> None:
         import asyncio
 

@@ -3,6 +3,10 @@
 Bots never read a clock (time reaches them in events); the engine's shell does, for
 rate budgets, polling intervals and timers. ``FakeClock`` lets a test advance time
 instead of sleeping.
+
+``now()`` is the engine's time, which a replay or the demo may run fast; ``wall()`` is
+the time an exchange judges a signed request's freshness by, which only a test that
+stands in for the exchange's clock may move.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ class Clock(Protocol):
 
     def now(self) -> datetime: ...
 
+    def wall(self) -> datetime: ...
+
     async def sleep(self, seconds: float) -> None: ...
 
 
@@ -28,6 +34,9 @@ class SystemClock:
         return time.monotonic()
 
     def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def wall(self) -> datetime:
         return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
@@ -48,6 +57,10 @@ class FakeClock:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.t, UTC)
+
+    def wall(self) -> datetime:
+        """The test's clock stands for the exchange's too."""
+        return self.now()
 
     def advance(self, seconds: float) -> None:
         self.t += seconds

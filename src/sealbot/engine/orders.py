@@ -46,16 +46,15 @@ books, so "filled" in sealbot always means "and every fill applied".
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sealbot.domain import ClientOrderId, Fill, Order, OrderFilled, OrderStatus, OrderWasRejected
 from sealbot.domain.errors import OrderRejected
 from sealbot.domain.events import OrderCanceled
 from sealbot.engine.budget import Budget
-from sealbot.engine.clock import Clock, FakeClock, SystemClock
+from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.journal import AccountRecord, Journal, JournalOrder, JournalTx
 from sealbot.venues.base import Venue, is_foreign
 from sealbot.venues.errors import (
@@ -77,18 +76,6 @@ CLOCK_SKEW_MARGIN = 2.0
 """Seconds added to the exchange's receive window before an unanswered attempt is taken
 for dead: the error of the host-to-exchange time difference the request was signed with
 (ccxt's ``timeDifference``, or none) and the host clock's drift since it was measured."""
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def exchange_time_of(clock: Clock) -> Callable[[], datetime]:
-    """The time an order attempt is signed with: the wall clock the exchange judges a
-    request's freshness by. A ``FakeClock`` (a test moving time by hand) stands for it;
-    any other clock's ``now()`` may be a replay's or an accelerated demo's time, so the
-    real time it is there."""
-    return clock.now if isinstance(clock, FakeClock) else _utc_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +101,10 @@ class OrderManager:
 
     def __init__(self, account: AccountRecord, venue: Venue, journal: Journal, *, budget: Budget | None = None,
                  clock: Clock | None = None, max_attempts: int = 3, resend_window: float = 300.0,
-                 in_flight_window: float = 15.0, wall: Callable[[], datetime] | None = None,
-                 clock_skew_margin: float = CLOCK_SKEW_MARGIN) -> None:
+                 in_flight_window: float = 15.0, clock_skew_margin: float = CLOCK_SKEW_MARGIN) -> None:
         self.account, self.venue, self.journal, self.budget = account, venue, journal, budget
         self.clock: Clock = clock or SystemClock()
-        self.wall = wall or exchange_time_of(self.clock)  # attempt times: the exchange's kind of time
+        self.wall = self.clock.wall  # attempt times: the exchange's kind of time, never a replay's
         self.max_attempts, self.resend_window = max_attempts, resend_window
         self.unpinned_window = in_flight_window  # for a venue that cannot pin a request's time
         self.clock_skew_margin = clock_skew_margin
