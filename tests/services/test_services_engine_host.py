@@ -17,12 +17,13 @@ import pytest
 import sqlalchemy as sa
 
 from sealbot.custody.secrets import ApiCredentials
-from sealbot.domain import EditExits, Refused
+from sealbot.domain import CloseAtMarket, EditExits, Refused
 from sealbot.engine.app import EngineOptions
 from sealbot.engine.guard import GuardLimits, GuardPolicy
 from sealbot.engine.runner import RunnerSettings
 from sealbot.engine.scaleout.fence import CURRENT, Scope
 from sealbot.engine.scaleout.partitions import PartitionStore
+from sealbot.services import inbox
 from sealbot.services.accounts import link_account, register_user
 from sealbot.services.bot_manage import edit_bot
 from sealbot.services.bots import create_bot, set_bot_status
@@ -128,6 +129,39 @@ async def test_the_engine_follows_the_database(platform: Platform, simex: SimexS
             uow.accounts.set_status(user, account.id, "revoked")
         report = await host.sync_once()
         assert report.stopped_accounts == [str(account.id)] and not host.runner.accounts
+    finally:
+        await host.stop()
+
+
+async def test_a_close_request_queued_before_its_bot_stopped_is_told_to_its_user_not_dropped(
+        platform: Platform, simex: SimexServer) -> None:
+    """The API refuses a close for a stopped bot; one it accepted while the bot ran, and
+    the engine takes only after the bot stopped, finds no bot to carry it out: its user
+    gets an alert saying so (silence would read as done), and nothing is sent."""
+    exchange_account = simex.admin.create_account("late", {"USDT": "5000"})
+    created = simex.admin.create_key(int(exchange_account["id"]), ip_whitelist=["127.0.0.1"])
+    user = register_user(platform, "late@example.org", "correct horse battery")
+    account = await link_account(platform, user, "binance", "main", ApiCredentials(created["key"], created["secret"]))
+    dca = create_bot(platform, user, account.id, "dca", "stopped meanwhile", DCA)
+    with platform.uow() as uow:  # accepted while the bot ran; the user stopped it before the engine took it
+        inbox.post(uow, user, dca.id, CloseAtMarket(deal=3, at=datetime.now(UTC)))
+    clock = AcceleratedClock(datetime.fromtimestamp(simex.admin.clock()["now_ms"] / 1000, UTC), SPEED)
+    host = EngineHost(platform, options=_options(), clock=clock, sync_interval=0.1)
+    await host.start()
+    try:
+        for _ in range(100):
+            with platform.uow() as uow:
+                alerts = [a for a in uow.alerts.list(user) if a.code == "request.not_carried_out"]
+            if alerts:
+                break
+            await asyncio.sleep(0.05)
+        assert len(alerts) == 1, "the user was never told"
+        assert alerts[0].level == "warning" and alerts[0].bot_id == dca.id
+        assert "close at market of deal 3 was not carried out: the bot was stopped" in alerts[0].message
+        assert (await host.sync_once()).delivered == 0  # taken once, not again
+        with platform.uow() as uow:
+            assert len([a for a in uow.alerts.list(user) if a.code == "request.not_carried_out"]) == 1
+        assert simex.admin.orders(int(exchange_account["id"])) == []
     finally:
         await host.stop()
 

@@ -72,6 +72,11 @@ async def delete(channel: AbstractChannel, topology: Topology) -> None:
     await channel.exchange_delete(topology.exchange)
 
 
+USER_REQUESTS = frozenset({"close_at_market", "add_funds"})
+"""Kinds a user asked for by hand: one that finds no running bot is told to its user, not
+only recorded (a webhook signal for a stopped bot is simply not acted on)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Signal:
     """An event for one account (and bot), as it travels through the broker."""

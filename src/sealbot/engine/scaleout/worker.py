@@ -45,11 +45,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from sealbot.domain import Event
+from sealbot.domain import AlertLevel, Event
 from sealbot.engine.clock import Clock
 from sealbot.engine.guard import GuardPolicy
+from sealbot.engine.journal import AlertRecord
 from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
-from sealbot.engine.scaleout.broker import Signal, Topology
+from sealbot.engine.scaleout.broker import USER_REQUESTS, Signal, Topology
 from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
 from sealbot.engine.scaleout.market_queue import MarketQueue
 from sealbot.engine.scaleout.metrics import WorkerMetrics
@@ -319,6 +320,8 @@ class Worker:
         runner = self.runner.accounts.get(signal.account)
         if signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note":
             return None
+        if signal.bot is not None and signal.kind in USER_REQUESTS:
+            return None  # its user hears that it was not carried out (``_apply``)
         return signal
 
     async def _apply_run(self, p: int, run: list[tuple[Delivery, Signal]]) -> bool:
@@ -377,7 +380,8 @@ class Worker:
 
     async def _apply(self, signal: Signal, scope: Scope) -> None:
         runner = self.runner.accounts.get(signal.account)
-        if signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note":
+        live = signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note"
+        if runner is not None and signal.bot is not None and live:
             try:
                 await runner.deliver(signal.bot, self.decode(signal.kind, signal.payload))
             except (Fenced, AlreadyApplied):
@@ -386,7 +390,12 @@ class Worker:
                 log.exception("account %s: applying %s failed", signal.account, signal.message_id)
                 self.stats.failed += 1
                 runner.needs_reconcile = True
-        if not scope.recorded:  # nothing committed it yet (no live bot, or the bot's step failed)
+        if not live and signal.kind in USER_REQUESTS:
+            # queued while its bot ran, taken once it stopped (or its account failed to start)
+            alert = await asyncio.to_thread(self._record_unserved, signal)
+            if alert is not None and self.runner.alert_sink is not None:
+                await self.runner.alert_sink(alert)
+        elif not scope.recorded:  # nothing committed it yet (no live bot, or the bot's step failed)
             # in a thread (the scope goes with the copied context): the partitions' commits
             # then overlap and PostgreSQL groups their WAL flushes, instead of one flush at a time
             await asyncio.to_thread(self._record_only)
@@ -398,6 +407,22 @@ class Worker:
     def _record_only(self) -> None:
         with self.journal.transaction():
             pass
+
+    def _record_unserved(self, signal: Signal) -> AlertRecord | None:
+        """Record (with the message, under the fence) that a user's request found no
+        running bot, as an alert for that user: the request was accepted, so silence
+        would read as done."""
+        with self.journal.transaction() as tx:
+            bot = tx.get_bot(str(signal.bot))
+            if bot is None:  # deleted meanwhile: nobody to tell
+                return None
+            what = signal.kind.replace("_", " ")
+            deal = signal.payload.get("deal")
+            return tx.add_alert(AlertRecord(
+                bot.user, AlertLevel.WARNING, "request.not_carried_out",
+                f"bot {bot.id}: {what}{f' of deal {deal}' if deal is not None else ''} was not carried out: "
+                f"the bot was {bot.status} when the engine took the request", self.runner.clock.now(),
+                signal.account, bot.id))
 
     def _committed(self, delay: float) -> None:
         self.metrics.signal_to_commit.observe(delay)
