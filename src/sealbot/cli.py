@@ -252,13 +252,16 @@ def ingest(
     interval: Annotated[float, typer.Option(help="Seconds between two polls.")] = 5.0,
     ticker_interval: Annotated[float, typer.Option(help="At most one ticker per pair per this many seconds "
                                                         "(the guard's reference prices); 0: none.")] = 15.0,
+    api_base: Annotated[str | None, typer.Option(help="Poll this endpoint instead of the exchange's own "
+                                                      "(a testnet, a simex), e.g. https://testnet.binance.vision; "
+                                                      "workers feed its data only to accounts on it.")] = None,
 ) -> None:
     """Publish an exchange's closed candles and throttled tickers to the broker for
-    `sealbot worker --market-data ingest`."""
+    `sealbot worker --market-data ingest`, named by the endpoint polled."""
     from sealbot.services.scaleout import run_ingest
 
     run_ingest(_settings(), exchange, pairs, timeframe=timeframe, interval=interval,
-               ticker_interval=ticker_interval)
+               ticker_interval=ticker_interval, api_base=api_base)
 
 
 @app.command()

@@ -57,15 +57,15 @@ def _advance(runner: InProcessRunner, *instances: SimexServer, minutes: int = 2)
     runner.clock.ms = now_ms
 
 
-def test_the_feed_key_is_the_endpoint_when_polled_and_the_exchange_name_when_published() -> None:
+def test_the_feed_key_is_the_endpoint_by_venue_and_the_exchange_name_for_a_replay() -> None:
     live = simex_venue("http://127.0.0.1:1", "k", "s")
     testnet = simex_venue("http://127.0.0.1:2", "k", "s")
     again = simex_venue("http://127.0.0.1:1", "other key", "s")
-    assert feed_key("binance", live, polled=True) == feed_key("binance", again, polled=True)
-    assert feed_key("binance", live, polled=True) != feed_key("binance", testnet, polled=True)
+    assert feed_key("binance", live, by_venue=True) == feed_key("binance", again, by_venue=True)
+    assert feed_key("binance", live, by_venue=True) != feed_key("binance", testnet, by_venue=True)
     paper_a, paper_b = FakeVenue(), FakeVenue()  # no endpoint to tell: shares with no one
-    assert feed_key("fake", paper_a, polled=True) != feed_key("fake", paper_b, polled=True)
-    assert feed_key("binance", live, polled=False) == feed_key("binance", testnet, polled=False) == "binance"
+    assert feed_key("fake", paper_a, by_venue=True) != feed_key("fake", paper_b, by_venue=True)
+    assert feed_key("binance", live, by_venue=False) == feed_key("binance", testnet, by_venue=False) == "binance"
 
 
 async def test_accounts_on_two_simulator_instances_named_alike_get_a_stream_each(database_url: str) -> None:

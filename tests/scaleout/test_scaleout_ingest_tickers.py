@@ -23,19 +23,22 @@ from sealbot.engine.guard import MarketSnapshot
 from sealbot.engine.journal import AccountRecord
 from sealbot.engine.runner import RunnerSettings
 from sealbot.engine.scaleout.broker import Topology
-from sealbot.engine.scaleout.ingest import Ingestor, parse_ticker, ticker_body
+from sealbot.engine.scaleout.ingest import Ingestor, parse_ticker, ticker_body, ticker_key, venue_word
 from sealbot.engine.scaleout.partitions import default_partition
 from sealbot.engine.scaleout.worker import Worker, WorkerOptions
 from sealbot.services import inbox
 from sealbot.services.scaleout import run_ingest
 from sealbot.store import make_session_factory
 from sealbot.venues.base import Ticker, Venue
+from sealbot.venues.ccxt_venue import CcxtVenue
 from sealbot.venues.paper import PaperVenue
 
 from .conftest import BROKER_URL
 from .platform_env import seed_paper_signal_bot, until
 
 BTC, ETH = Pair.parse("BTC/USDT"), Pair.parse("ETH/USDT")
+DATA_URL = "http://127.0.0.1:9"  # the endpoint the ingestor stands for; never contacted here
+VENUE = f"binance@{DATA_URL}"  # its venue identity (engine.market.venue_key)
 
 
 class _Exchange:
@@ -69,13 +72,13 @@ class _CountingPaper(PaperVenue):
 def test_a_ticker_survives_the_wire_as_decimal() -> None:
     snapshot = MarketSnapshot(BTC, Decimal("0.1"), Decimal("0.3"), None, Decimal("12.5"))
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    assert parse_ticker(ticker_body("binance", snapshot, at)) == ("binance", snapshot, at)
+    assert parse_ticker(ticker_body(VENUE, snapshot, at)) == (VENUE, snapshot, at)
 
 
 async def test_tickers_are_throttled_per_pair() -> None:
     data = _Exchange()
     ingestor = Ingestor(cast(Venue, data), "binance", [BTC, ETH], BROKER_URL, Topology("unused", 1),
-                        ticker_interval=0.3)
+                        ticker_interval=0.3, identity=VENUE)
     sent: list[str] = []
 
     class _Sink:
@@ -87,7 +90,8 @@ async def test_tickers_are_throttled_per_pair() -> None:
     assert await ingestor.publish_tickers() == 0  # within the interval: nothing
     await asyncio.sleep(0.35)
     assert await ingestor.publish_tickers() == 2
-    assert sent == ["binance.BTCUSDT.ticker", "binance.ETHUSDT.ticker"] * 2 and data.tickers == 4
+    assert sent == [ticker_key(VENUE, BTC), ticker_key(VENUE, ETH)] * 2 and data.tickers == 4
+    assert sent[0] == f"{venue_word(VENUE)}.BTCUSDT.ticker" and sent[0].count(".") == 2
     with pytest.raises(ValueError, match="ticker_interval"):
         Ingestor(cast(Venue, data), "binance", [BTC], BROKER_URL, Topology("unused", 1), ticker_interval=0)
 
@@ -96,12 +100,10 @@ async def test_an_ingested_ticker_reaches_the_workers_guard(pg_url: str, topolog
     factory = make_session_factory(pg_url)
     account_id = seed_paper_signal_bot(factory, "tick@example.test")
 
-    async def price(_pair: Pair) -> Decimal:
-        return Decimal("100")
-
     async def venue_for(_account: AccountRecord) -> Venue:
+        # prices from the ingested endpoint (its data venue's ticker): they share its identity
         return _CountingPaper({BTC: MarketRules(BTC, Decimal("0.01"), Decimal("0.00001"))},
-                              {"USDT": Decimal(1000)}, price_source=price)
+                              {"USDT": Decimal(1000)}, data_venue=CcxtVenue("binance", urls={"api_base": DATA_URL}))
 
     _CountingPaper.asked = 0
     worker = Worker(factory, venue_for, inbox.decode,
@@ -110,7 +112,7 @@ async def test_an_ingested_ticker_reaches_the_workers_guard(pg_url: str, topolog
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     data = _Exchange()
-    ingestor = Ingestor(cast(Venue, data), "binance", [BTC, ETH], BROKER_URL, topology)
+    ingestor = Ingestor(cast(Venue, data), "binance", [BTC, ETH], BROKER_URL, topology, identity=VENUE)
     connection = await ingestor.connect()
     try:
         assert await until(lambda: default_partition(account_id, topology.partitions) in worker.owned, 20)
@@ -118,7 +120,7 @@ async def test_an_ingested_ticker_reaches_the_workers_guard(pg_url: str, topolog
         acc = worker.runner.accounts[account_id]
         assert acc.needs_reconcile and not acc.ready.is_set()  # no reference price yet: the bot waits
         assert acc.market.snapshot(BTC).reference_price is None
-        assert await until(lambda: worker.market is not None and worker.market.feeds == {("binance", BTC)}, 10)
+        assert await until(lambda: worker.market is not None and worker.market.feeds == {(VENUE, BTC)}, 10)
         await asyncio.sleep(0.3)  # the binds are on their way to the broker
         assert await ingestor.publish_tickers() == 2
         assert await until(lambda: acc.market.snapshot(BTC).reference_price == Decimal(100), 10)
@@ -145,3 +147,10 @@ def test_sealbot_ingest_names_a_ticker_interval_that_cannot_work(seconds: float,
     with pytest.raises(InvalidConfig) as refused:
         run_ingest(settings, "binance", ["BTC/USDT"], ticker_interval=seconds)
     assert refused.value.field == "ticker_interval"
+
+
+def test_sealbot_ingest_names_an_api_base_that_cannot_work(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, broker_url=BROKER_URL)  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfig) as refused:
+        run_ingest(settings, "binance", ["BTC/USDT"], api_base="ftp://testnet.example")
+    assert refused.value.field == "api_base"

@@ -11,13 +11,15 @@ Sources: ``PollingSource`` asks the venue for recent candles every ``interval`` 
 calls ``FeedHub.publish``. Indicators are floats inside talipp; they never become an
 order amount, and reach bots as Decimal.
 
-What "the same venue" means is ``feed_key``: the exchange *and* the endpoint its market
-data comes from (``engine.market.venue_key``, the identity reference prices are shared
+What "the same venue" means is ``feed_key``: the exchange *and* the endpoint its candles
+come from (``engine.market.venue_key``, the identity reference prices are shared
 under), so two simex instances both called "binance", or a testnet and the real
-exchange, never share a stream and mix their candles; a paper venue shares with no one.
-When the candles come from outside instead (``sealbot ingest`` over the broker, a
-replayed stream), the publisher names the stream by exchange name, so it is keyed by
-that.
+exchange, never share a stream and mix their candles; a paper venue shares its data
+venue's stream (only the candles: its orders and balances stay its own), and one
+without a data venue shares with no one. ``sealbot ingest`` names the venue identity it
+polled in each candle, and the worker's ``MarketQueue`` sets ``FeedHub.by_venue`` so its
+streams are keyed so too. Only a replayed stream that calls ``publish`` by exchange name
+(bench, tests) has streams keyed by exchange name.
 """
 
 from __future__ import annotations
@@ -54,12 +56,12 @@ INDICATORS: dict[str, Any] = {
 }
 
 
-def feed_key(exchange: str, venue: Venue, *, polled: bool) -> str:
+def feed_key(exchange: str, venue: Venue, *, by_venue: bool) -> str:
     """The stream an account on ``exchange`` through ``venue`` reads candles from: the
-    venue's identity when the engine polls the candles itself (``polled``), the exchange
-    name when they are published from outside (the broker's ingestor, a replay), which
-    names them so."""
-    return venue_key(venue) if polled else exchange
+    identity of the venue its candles come from (``by_venue``: the engine polls them
+    itself, or the ingestor publishes them under that identity), else the exchange name
+    (a replay publishing by name)."""
+    return venue_key(venue, candles=True) if by_venue else exchange
 
 
 def bucket_start(at: datetime, seconds: int) -> datetime:
@@ -155,6 +157,9 @@ class FeedHub:
         self.base = base_timeframe
         self._streams: dict[tuple[str, Pair], _Stream] = {}
         self._seq = 0
+        # streams named by venue identity even where the runner polls none itself: set by
+        # whoever publishes them so (the scale-out worker's MarketQueue)
+        self.by_venue = False
         self.on_first_subscriber: Callable[[str, Pair], None] | None = None
         self.on_last_unsubscribed: Callable[[str, Pair], None] | None = None
 

@@ -11,10 +11,11 @@ fetch is under way wait for that one fetch.
 
 What "the same venue" means: the exchange *and* the endpoint it is reached at
 (``venue_key``), so two simex instances, or a testnet and the real exchange, never
-share a price. A venue with no endpoint to tell (a paper venue fed by a price
+share a price. A paper venue whose prices are its data venue's ticker shares that
+venue's identity (``market_venue``); one with no endpoint to tell (fed by a price
 function) shares with no one. Under ``sealbot ingest`` the prices come from the broker
-(``set``, keyed by exchange name as the ingestor publishes them) and the source never
-fetches (``fetch=False``).
+(``set``, under the venue identity the ingestor names in each ticker, so an account
+reads only its own endpoint's) and the source never fetches (``fetch=False``).
 
 A price is fetched from the venue's ticker (bid/ask/last); the 24 h quote volume from
 the last 24 hourly candles, since ccxt's ticker volume fields differ between
@@ -36,7 +37,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from sealbot.domain import Pair
@@ -59,25 +60,44 @@ def _hosts(node: Any) -> set[str]:
     """Every ``scheme://host:port`` among the URLs of a ccxt ``urls['api']`` tree."""
     if isinstance(node, str):
         parts = urlsplit(node)
-        return {f"{parts.scheme}://{parts.netloc}"} if parts.netloc else set()
+        host = parts.netloc.rsplit("@", 1)[-1]  # never a user:password in an identity that is logged
+        return {f"{parts.scheme}://{host}"} if host else set()
     if isinstance(node, dict):
         return set().union(*(_hosts(v) for v in node.values())) if node else set()
     return set()
 
 
-def venue_key(venue: Venue) -> str:
-    """The identity prices are shared under: the exchange's name and the endpoints its
-    public market data comes from (``binance@https://api.binance.com``). Budget
-    wrappers are looked through; a venue without endpoints (paper on a price function)
-    gets a key of its own, so it shares with nobody."""
+def market_venue(venue: Venue, *, candles: bool = False) -> Venue:
+    """The venue ``venue``'s tickers (or, with ``candles``, its candles) really come from:
+    budget wrappers are looked through, and so is a paper venue that takes them from a
+    data venue (``PaperVenue.price_venue`` / ``data_venue``). Only market data follows
+    this: a paper venue's orders and balances stay its own."""
     inner: Any = venue
-    while hasattr(inner, "inner"):  # BudgetedVenue and the like
-        inner = inner.inner
-    urls = getattr(getattr(inner, "exchange", None), "urls", None)
+    while True:
+        while hasattr(inner, "inner"):  # BudgetedVenue and the like
+            inner = inner.inner
+        source = getattr(inner, "data_venue" if candles else "price_venue", None)
+        if source is None:
+            return cast(Venue, inner)
+        inner = source
+
+
+def venue_key(venue: Venue, *, candles: bool = False) -> str:
+    """The identity prices (with ``candles``: candle streams) are shared under: the
+    exchange's name and the endpoints its public market data comes from
+    (``binance@https://api.binance.com``), found through ``market_venue`` (a paper venue
+    on a data venue shares that venue's identity). A venue without endpoints (paper on a
+    price function) gets a key of its own, so it shares with nobody."""
+    inner: Any = market_venue(venue, candles=candles)
+    exchange = getattr(inner, "exchange", None)
+    urls = getattr(exchange, "urls", None)
     hosts = _hosts(urls.get("api")) if isinstance(urls, dict) else set()
+    hostname = getattr(exchange, "hostname", None)  # ccxt fills "{hostname}" (OKX, Bybit) at request time
+    if isinstance(hostname, str) and hostname:
+        hosts = {h.replace("{hostname}", hostname) for h in hosts}
     if not hosts:
-        return f"{venue.name}@instance:{id(inner):x}"
-    return f"{venue.name}@{','.join(sorted(hosts))}"
+        return f"{inner.name}@instance:{id(inner):x}"
+    return f"{inner.name}@{','.join(sorted(hosts))}"
 
 
 async def fetch_snapshot(venue: Venue, pair: Pair) -> MarketSnapshot:
@@ -118,9 +138,10 @@ class ReferencePrices:
 
     def key_for(self, exchange: str, venue: Venue) -> str:
         """What an account on ``exchange`` through ``venue`` reads prices under: the
-        venue's identity when this source fetches, the exchange name when the prices
-        come from ``sealbot ingest`` (which publishes them by exchange name)."""
-        return venue_key(venue) if self.fetch else exchange
+        venue's identity, whether this source fetches or ``sealbot ingest`` publishes the
+        prices (it names the venue identity it polled; ``exchange`` is not enough: a
+        testnet and the live exchange share a name)."""
+        return venue_key(venue)
 
     # -- reading ---------------------------------------------------------------------
     def snapshot(self, key: str, pair: Pair) -> MarketSnapshot:
@@ -228,4 +249,4 @@ class MarketData:
         return self.prices.snapshot(self.key, pair)
 
 
-__all__ = ["MarketData", "ReferencePrices", "default_max_age", "fetch_snapshot", "venue_key"]
+__all__ = ["MarketData", "ReferencePrices", "default_max_age", "fetch_snapshot", "market_venue", "venue_key"]

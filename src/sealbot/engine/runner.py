@@ -87,7 +87,7 @@ class RunnerSettings:
     feed_interval: float = 5.0  # seconds between candle polls per (venue endpoint, pair)
     base_timeframe: str = "1m"
     bot_timeframe: str = "1m"
-    # False when a replayed stream (or the ingestor) calls FeedHub.publish itself, by exchange name
+    # False when a replay (by exchange name) or the ingestor (by venue: FeedHub.by_venue) feeds the hub
     poll_feeds: bool = True
     background: bool = True  # False: no worker/poller tasks; the caller drives poll_once() and drain()
     egress_ip: str = "default"  # accounts behind the same IP share one request-weight budget
@@ -130,7 +130,7 @@ class AccountRunner(StepWriter):
                                    budget=budgets.for_account(account.id) if budgets else None)
         prices = prices or ReferencePrices(clock, ttl=settings.market_ttl, max_age=settings.market_max_age)
         self.market = MarketData(venue, prices=prices, exchange=account.exchange)  # shared per venue
-        self.feed = feed_key(account.exchange, venue, polled=settings.poll_feeds)  # the hub's stream key
+        self.feed = feed_key(account.exchange, venue, by_venue=settings.poll_feeds or hub.by_venue)  # stream key
         self.bots: dict[str, LiveBot] = {}
         self.queue: asyncio.Queue[QueueItem] = asyncio.Queue()
         self.ready = asyncio.Event()

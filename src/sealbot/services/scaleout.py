@@ -118,10 +118,12 @@ async def _serve(worker: Worker) -> None:
 
 
 def run_ingest(settings: Settings, exchange: str, pairs: list[str], *, timeframe: str = "1m",
-               interval: float = 5.0, ticker_interval: float = 15.0) -> None:
+               interval: float = 5.0, ticker_interval: float = 15.0, api_base: str | None = None) -> None:
     """Run one market-data ingestor until SIGINT/SIGTERM: public candles of ``pairs`` on
-    ``exchange`` (no key: ccxt's public endpoints) to the broker's market exchange, and
-    their tickers at most once per ``ticker_interval`` seconds (0: none)."""
+    ``exchange`` (no key: ccxt's public endpoints, or those at ``api_base``: a testnet, a
+    simex) to the broker's market exchange, and their tickers at most once per
+    ``ticker_interval`` seconds (0: none). Both name the venue identity of the endpoint
+    polled (``engine.market.venue_key``): workers feed them only to accounts on it."""
     url = broker_url(settings)
     if not pairs:
         raise InvalidConfig("pairs", "name at least one pair, e.g. BTC/USDT")
@@ -135,9 +137,14 @@ def run_ingest(settings: Settings, exchange: str, pairs: list[str], *, timeframe
         raise InvalidConfig("interval", "must be between 0.5 and 3600 seconds")
     if ticker_interval != 0 and not 1 <= ticker_interval <= 3600:
         raise InvalidConfig("ticker_interval", "must be 0 (no tickers) or between 1 and 3600 seconds")
-    venue = CcxtVenue(exchange)
+    try:
+        venue = CcxtVenue(exchange, urls={"api_base": api_base} if api_base else None)
+    except InvalidConfig as exc:  # named as the option is
+        raise InvalidConfig("api_base", exc.reason) from None
     ingestor = Ingestor(venue, exchange, parsed, url, Topology(settings.broker_prefix, settings.engine_partitions),
                         timeframe=timeframe, interval=interval, ticker_interval=ticker_interval or None)
+
+    log.info("ingest %s: venue %s", exchange, ingestor.identity)
 
     async def serve() -> None:
         stop = asyncio.Event()

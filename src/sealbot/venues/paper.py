@@ -3,7 +3,10 @@
 ``PaperVenue`` implements the same ``Venue`` interface as the live venue, so a bot
 runs unchanged on paper. Prices come from a *price source* (any async callable
 ``pair -> Decimal``; ``ticker_price_source(venue)`` reads another venue's last price)
-and from ``on_price(pair, price, at)``, which the engine calls as prices arrive.
+and from ``on_price(pair, price, at)``, which the engine calls as prices arrive. A paper
+venue built on a ``data_venue`` says so (``data_venue``, ``price_venue``): the engine
+then shares that venue's candle streams and reference prices with it (market data has
+one identity per endpoint), while its orders, fills and balances stay its own.
 
 Fill rules, chosen to be simple and never optimistic:
 
@@ -57,16 +60,23 @@ Clock = Callable[[], datetime]
 _CONDITIONAL = (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
 
 
+def _ticker_price(ticker: Ticker) -> Decimal | None:
+    """The last trade, else the mid of bid/ask."""
+    if ticker.last is not None:
+        return ticker.last
+    if ticker.bid is not None and ticker.ask is not None:
+        return (ticker.bid + ticker.ask) / 2
+    return None
+
+
 def ticker_price_source(venue: Venue) -> PriceSource:
     """Prices from another venue's ticker (last trade, else mid of bid/ask)."""
 
     async def price(pair: Pair) -> Decimal:
-        ticker = await venue.fetch_ticker(pair)
-        if ticker.last is not None:
-            return ticker.last
-        if ticker.bid is not None and ticker.ask is not None:
-            return (ticker.bid + ticker.ask) / 2
-        raise VenueError(venue.name, f"no price for {pair}")
+        found = _ticker_price(await venue.fetch_ticker(pair))
+        if found is None:
+            raise VenueError(venue.name, f"no price for {pair}")
+        return found
 
     return price
 
@@ -101,6 +111,7 @@ class PaperVenue(Venue):
         self.fees = fees or FeeSchedule()
         self._price_source = price_source or (ticker_price_source(data_venue) if data_venue else None)
         self._data_venue = data_venue
+        self._price_venue = data_venue if price_source is None else None
         self._clock = clock or (lambda: datetime.now(UTC))
         self._free: dict[str, Decimal] = {k: Decimal(v) for k, v in (balances or {}).items()}
         self._used: dict[str, Decimal] = {}
@@ -113,6 +124,19 @@ class PaperVenue(Venue):
         return f"<PaperVenue {self.name} {len(self._books)} orders>"
 
     # --- market data -----------------------------------------------------------------
+    @property
+    def data_venue(self) -> Venue | None:
+        """Where candles (and markets) come from: the engine shares this venue's candle
+        streams with every account on it (``engine.market.venue_key``)."""
+        return self._data_venue
+
+    @property
+    def price_venue(self) -> Venue | None:
+        """Where prices come from when they are the data venue's ticker (no price source of
+        its own): the engine then shares that venue's reference prices. Market data only:
+        orders, fills and balances are this paper account's alone."""
+        return self._price_venue
+
     async def load_markets(self) -> dict[Pair, MarketRules]:
         if not self.markets and self._data_venue is not None:
             self.markets = await self._data_venue.load_markets()
@@ -127,6 +151,15 @@ class PaperVenue(Venue):
         return self._prices[pair]
 
     async def fetch_ticker(self, pair: Pair) -> Ticker:
+        if self._price_venue is not None:
+            # the data venue's ticker as it is (its book, not only a last price), so a
+            # reference price shared with that venue's accounts is the same whoever fetched it
+            ticker = await self._price_venue.fetch_ticker(pair)
+            price = _ticker_price(ticker)
+            if price is None:
+                raise VenueError(self.name, f"no price for {pair}")
+            self._prices[pair] = (price, self._clock())
+            return ticker
         price, at = await self._price(pair)
         return Ticker(pair, price, price, price, at)
 

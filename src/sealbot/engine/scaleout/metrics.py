@@ -37,5 +37,10 @@ class WorkerMetrics:
         self.releases = Counter("sealbot_partition_releases", "Partitions given up (fair share, fence, stop)",
                                 labels, registry=self.registry).labels(worker)
 
+        self.market_waiting = Gauge(
+            "sealbot_market_streams_waiting",
+            "Market streams (venue, pair) bound for ingested data that none came for lately (--market-data ingest)",
+            labels, registry=self.registry).labels(worker)
+
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)

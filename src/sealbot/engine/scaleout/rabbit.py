@@ -326,4 +326,8 @@ class RabbitTransport(AttachedTransport):
                 declared = await channel.declare_queue(self.topology.queue(p), passive=True)
                 lag += declared.declaration_result.message_count or 0
             self.metrics.queue_lag.set(lag)
+        if self.market is not None:  # bound market streams no ingestor feeds: warned once each, counted
+            waiting = self.market.check()
+            if self.metrics is not None:
+                self.metrics.market_waiting.set(waiting)
         self.host.write_stats()

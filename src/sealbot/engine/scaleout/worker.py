@@ -162,7 +162,7 @@ class Worker:
         if upkeep is not None:
             upkeep.attach(self.runner)
         self.metrics = metrics or WorkerMetrics(self.id)
-        # candles and tickers from `sealbot ingest`, bound per (exchange, pair) the runner's bots trade
+        # candles and tickers from `sealbot ingest`, bound per (venue, pair) the runner's bots trade
         self.market = MarketQueue(self.topology, self.id, self.runner.hub, self.runner.prices) if ingest else None
         if transport is None:
             transport = RabbitTransport(options.rabbit(), market=self.market, metrics=self.metrics)
@@ -492,6 +492,7 @@ class Worker:
                 "tokens": [], **self.transport.describe(), **self.stats.__dict__,
                 "market_messages": self.market.received if self.market else 0,
                 "candles": self.market.delivered if self.market else 0,
+                "market_waiting": len(self.market.waiting) if self.market else 0,
                 "to_worker": list(self._to_worker), "to_commit": list(self._to_commit)}
 
     def write_stats(self) -> None:
