@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -10,11 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sealbot.domain import ClientOrderId, Order, OrderType, Pair, Refused, Side
-from sealbot.engine.guard import DailySpend, GuardLimits, GuardPolicy, MarketSnapshot, check
+from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot, SpentToday, check
 
 ILLIQUID = Pair("PUMP", "USDT")
 BTC = Pair("BTC", "USDT")
-DAY = date(2026, 1, 5)
 
 
 def order(pair: Pair = BTC, side: Side = Side.BUY, amount: str = "0.01", price: str | None = "100",
@@ -83,31 +81,41 @@ def test_closing_orders_are_never_trapped_by_spend_limits() -> None:
     assert not check(panic, limits, market(), Decimal(10**6)).allowed
 
 
-def test_daily_limits_are_per_user_and_one_users_spend_never_counts_for_another() -> None:
-    policy = GuardPolicy(users={"alice": GuardLimits(max_daily_notional=Decimal(250))})
-    spend = DailySpend()
-    buy = order(amount="1")  # 100 USDT each
-    for _ in range(2):
-        decision = policy.check(buy, user="alice", account="a1", market=market(), spend=spend, day=DAY)
-        assert decision.allowed
-        policy.record(spend, decision, user="alice", account="a1", day=DAY)
-    third = policy.check(buy, user="alice", account="a2", market=market(), spend=spend, day=DAY)
-    assert third.rule == "daily_notional"
-    # bob has only the default limits and nothing spent: alice's spending is not his.
-    bob = policy.check(buy, user="bob", account="b1", market=market(), spend=spend, day=DAY)
-    assert bob.allowed
-    # and a new day starts from zero for alice.
-    assert policy.check(buy, user="alice", account="a1", market=market(), spend=spend,
-                        day=date(2026, 1, 6)).allowed
+def test_the_daily_limit_judges_the_users_total_and_an_accounts_own_limit_its_own_total() -> None:
+    policy = GuardPolicy(users={"alice": GuardLimits(max_daily_notional=Decimal(250))},
+                         accounts={"a2": GuardLimits(max_daily_notional=Decimal(120))})
+    buy = order(amount="1")  # 100 USDT
+    first = policy.check(buy, user="alice", account="a1", market=market(), spent=SpentToday())
+    assert first.allowed and first.counted == Decimal(100)
+    assert policy.check(buy, user="alice", account="a1", market=market(),
+                        spent=SpentToday(Decimal(200), Decimal(200))).rule == "daily_notional"
+    # a2's own limit judges a2's total; the user's limit still judges the user's
+    assert policy.check(buy, user="alice", account="a2", market=market(),
+                        spent=SpentToday(Decimal(100), Decimal(0))).allowed
+    assert policy.check(buy, user="alice", account="a2", market=market(),
+                        spent=SpentToday(Decimal(100), Decimal(30))).rule == "daily_notional"
+    # bob has only the default limits: alice's numbers are not his (the caller asks per user)
+    assert policy.check(buy, user="bob", account="b1", market=market()).allowed
+    assert policy.daily_limited("bob", "b1")
+    assert not GuardPolicy(GuardLimits(max_daily_notional=None)).daily_limited("bob", "b1")
+
+
+def test_a_closing_order_is_never_held_back_and_never_counts() -> None:
+    policy = GuardPolicy(users={"alice": GuardLimits(max_daily_notional=Decimal(50))})
+    sell = order(side=Side.SELL, amount="1")
+    closing = policy.check(sell, user="alice", account="a1", market=market(),
+                           spent=SpentToday(Decimal(10**6), Decimal(10**6)), closing=True)
+    assert closing.allowed and closing.notional == Decimal(100) and closing.counted is None
+    refused = policy.check(order(amount="1"), user="alice", account="a1", market=market())
+    assert refused.rule == "daily_notional"
+    assert refused.counted is None
 
 
 def test_an_account_limit_applies_on_top_of_the_users() -> None:
     policy = GuardPolicy(accounts={"a2": GuardLimits(max_order_notional=Decimal(50))})
-    spend = DailySpend()
     buy = order(amount="1")
-    assert policy.check(buy, user="alice", account="a1", market=market(), spend=spend, day=DAY).allowed
-    assert policy.check(buy, user="alice", account="a2", market=market(), spend=spend,
-                        day=DAY).rule == "order_notional"
+    assert policy.check(buy, user="alice", account="a1", market=market()).allowed
+    assert policy.check(buy, user="alice", account="a2", market=market()).rule == "order_notional"
 
 
 def test_limits_round_trip_through_json_and_refuse_unknown_settings() -> None:

@@ -15,7 +15,10 @@ caps what a bot, or a thief driving one, can spend:
 
 Limits exist per user and per account; an order must pass both (the tighter value of
 each limit wins). The guard does no I/O: the caller hands it the market snapshot and
-what was already spent today, so it is trivially testable and isolated per owner.
+what was already spent today (``SpentToday``, which the engine sums from the order
+journal in the transaction that journals the order), so it is trivially testable and
+isolated per owner. An allowed order's ``GuardDecision.counted`` is what it adds to
+those totals; the journal stores it with the order.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sealbot.domain import Order, OrderType, Pair, Refused, Side
 from sealbot.domain.money import HUNDRED
@@ -99,6 +102,16 @@ class GuardDecision:
     rule: str
     reason: str
     notional: Decimal | None = None
+    closing: bool = False
+
+    @property
+    def counted(self) -> Decimal | None:
+        """What the order adds to its owners' daily totals: the judged notional of an
+        allowed order, ``None`` for a refused one and for a closing order (the spend limits
+        never hold those back, so they do not count either)."""
+        if not self.allowed or self.closing:
+            return None
+        return self.notional
 
     def raise_if_refused(self) -> None:
         if not self.allowed:
@@ -147,7 +160,7 @@ def check(
     price = order.price if order.price is not None and order.type is not OrderType.MARKET else reference
     notional = order.amount * price * market.quote_rate
     if closing:
-        return GuardDecision(True, ALLOWED, "closing order", notional)
+        return GuardDecision(True, ALLOWED, "closing order", notional, closing=True)
     if limits.max_order_notional is not None and notional > limits.max_order_notional:
         return _refuse(
             "order_notional", f"order notional {notional:.8g} exceeds the limit {limits.max_order_notional}", notional
@@ -159,6 +172,17 @@ def check(
             notional,
         )
     return GuardDecision(True, ALLOWED, "within limits", notional)
+
+
+class SpentToday(NamedTuple):
+    """What an order's owners already committed on its UTC day: the user across all
+    accounts, and the account (the sum of ``GuardDecision.counted`` of their orders)."""
+
+    user: Decimal = Decimal(0)
+    account: Decimal = Decimal(0)
+
+
+NOTHING_SPENT = SpentToday()
 
 
 @dataclass
@@ -181,29 +205,27 @@ class GuardPolicy:
         user: str,
         account: str,
         market: MarketSnapshot,
-        spend: DailySpend,
-        day: date,
+        spent: SpentToday = NOTHING_SPENT,
         closing: bool = False,
     ) -> GuardDecision:
-        decision = check(
-            order, self.users.get(user, self.defaults), market, spend.spent(f"user:{user}", day), closing=closing
-        )
+        decision = check(order, self.users.get(user, self.defaults), market, spent.user, closing=closing)
         if not decision.allowed or account not in self.accounts:
             return decision
-        return check(order, self.accounts[account], market, spend.spent(f"account:{account}", day), closing=closing)
+        return check(order, self.accounts[account], market, spent.account, closing=closing)
 
-    @staticmethod
-    def record(spend: DailySpend, decision: GuardDecision, *, user: str, account: str, day: date) -> None:
-        """Count an allowed order's notional against both owners' daily totals."""
-        if decision.allowed and decision.notional is not None and decision.reason != "closing order":
-            spend.add(f"user:{user}", day, decision.notional)
-            spend.add(f"account:{account}", day, decision.notional)
+    def daily_limited(self, user: str, account: str) -> bool:
+        """True when a daily limit applies to the user or the account: only then does the
+        caller need today's totals (``SpentToday``) to judge a new order."""
+        limits = [self.users.get(user, self.defaults)]
+        if account in self.accounts:
+            limits.append(self.accounts[account])
+        return any(lim.max_daily_notional is not None for lim in limits)
 
 
 class DailySpend:
-    """Notional spent per owner per UTC day, so the daily limit holds across bots.
-
-    The runner rebuilds it from the order journal on start (nothing only in memory)."""
+    """Notional spent per owner per UTC day: the in-memory journal's running totals
+    (``engine.journal.MemoryJournal``), so its ``spent_today`` answers in O(1). The
+    database journal sums the day's orders instead; nothing here outlives the process."""
 
     def __init__(self) -> None:
         self._spent: dict[date, dict[str, Decimal]] = {}  # day -> owner -> notional
@@ -223,3 +245,10 @@ class DailySpend:
         owners[owner] = owners.get(owner, Decimal(0)) + notional
         while self._days[0] < day:
             del self._spent[heapq.heappop(self._days)]
+
+    def correct(self, owner: str, day: date, delta: Decimal) -> None:
+        """Change a total of a day still held (an order rejected after it counted, a
+        rolled back add), O(1); a day already forgotten stays forgotten."""
+        owners = self._spent.get(day)
+        if owners is not None:
+            owners[owner] = owners.get(owner, Decimal(0)) + delta

@@ -9,6 +9,12 @@ here implements it in memory for unit tests and the benchmark.
 Every write happens inside ``journal.transaction()``: a bot's new state, the orders
 it asked for and the fill that caused them commit together or not at all, so a
 crash can never leave a state that has seen a fill the books have not (or the reverse).
+
+The guard's daily totals come from the journal too (``JournalTx.spent_today``): each
+order carries what it counts against its owners' daily limits (``JournalOrder.notional``),
+so the totals are those of the orders journalled that UTC day, whichever process wrote
+them. ``MemoryJournal`` keeps running totals (O(1) per order); ``StoreJournal`` sums the
+day's rows in the transaction that journals the next order.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
-from sealbot.domain import AlertLevel, ClientOrderId, Deal, Fill, Order
+from sealbot.domain import AlertLevel, ClientOrderId, Deal, Fill, Order, OrderStatus
+from sealbot.engine.guard import DailySpend, SpentToday
 
 
 class BotStatus:
@@ -35,7 +43,12 @@ class JournalOrder:
     ``attempted_at`` is the (wall-clock) time the latest send attempt is signed with: the
     journalling time for the first attempt, a new one journalled before each re-send. The
     exchange refuses a request signed with it once its receive window has passed, so an
-    attempt older than that window can never be carried out (``engine.orders``)."""
+    attempt older than that window can never be carried out (``engine.orders``).
+
+    ``notional`` is what the order counts against its owners' daily limits (the guard's
+    ``GuardDecision.counted``), on the UTC day of ``created_at``, unless the order is
+    rejected (by the guard or the exchange); ``None`` when it does not count (a closing
+    order). Once set it stays: an entry written back without one keeps the stored value."""
 
     account: str
     bot: str
@@ -44,6 +57,7 @@ class JournalOrder:
     attempts: int = 0
     reason: str | None = None
     attempted_at: datetime | None = None
+    notional: Decimal | None = None
 
     @property
     def key(self) -> str:
@@ -97,6 +111,13 @@ class JournalTx(Protocol):
     def open_orders(self, account: str) -> list[JournalOrder]:
         """Orders not in a final state (pending included), oldest first."""
 
+    def spent_today(self, user: str, account: str, day: date) -> SpentToday:
+        """The ``notional`` of the orders journalled on the UTC ``day`` for the user (on all
+        accounts) and for the account, rejected orders left out. Later writes in the same
+        transaction see it: the caller judges an order against it, then journals that
+        order, and another transaction (another process) judging the user's next order
+        waits for or sees this one (``StoreJournal`` locks the user for it)."""
+
     def knows_client_id(self, account: str, text: str) -> bool:
         """True when sealbot journalled an order with this exact client id on this account."""
 
@@ -146,6 +167,7 @@ class _Data:
     accounts: dict[str, AccountRecord] = field(default_factory=dict)
     permissions: dict[str, tuple[dict[str, Any], datetime]] = field(default_factory=dict)
     flags: dict[tuple[str, str], int | None] = field(default_factory=dict)  # (account, ref) -> alert id
+    spend: DailySpend = field(default_factory=DailySpend)  # "user:.."/"account:.." -> day -> notional
 
 
 class MemoryJournal:
@@ -176,11 +198,13 @@ _MISSING = object()
 
 class _MemoryTx:
     """Writes go straight to the data; an undo log of (table, key, old value) puts them
-    back on rollback, so a transaction costs what it touches, not the table size."""
+    back on rollback, so a transaction costs what it touches, not the table size. The
+    daily totals are running sums, changed as orders are written and put back the same way."""
 
     def __init__(self, data: _Data) -> None:
         self.data = data
         self._undo: list[tuple[dict[Any, Any], Any, Any]] = []
+        self._spent: list[tuple[str, date, Decimal]] = []  # (owner, day, delta) to take back on rollback
         self._alerts = len(data.alerts)
 
     def _set(self, table: dict[Any, Any], key: Any, value: Any) -> None:
@@ -193,7 +217,25 @@ class _MemoryTx:
                 table.pop(key, None)
             else:
                 table[key] = old
+        for owner, day, delta in reversed(self._spent):
+            self.data.spend.correct(owner, day, -delta)
         del self.data.alerts[self._alerts:]
+
+    def _count(self, old: JournalOrder | None, new: JournalOrder) -> None:
+        """Move the owners' running totals by what the write changed in what the order counts."""
+        delta = _counted(new) - _counted(old)
+        if not delta:
+            return
+        day = _utc_day(new.created_at)
+        account = self.data.accounts.get(new.account)
+        bot = self.data.bots.get(new.bot) if account is None else None
+        user = account.user if account is not None else bot.user if bot is not None else None
+        for owner in (f"account:{new.account}", *(() if user is None else (f"user:{user}",))):
+            if delta > 0:
+                self.data.spend.add(owner, day, delta)
+            else:
+                self.data.spend.correct(owner, day, delta)
+            self._spent.append((owner, day, delta))
 
     def get_order(self, client_id: ClientOrderId) -> JournalOrder | None:
         return self.data.orders.get(client_id.text)
@@ -202,13 +244,22 @@ class _MemoryTx:
         if entry.key in self.data.orders:
             raise ValueError(f"client order id {entry.key} is already journalled")
         self._set(self.data.orders, entry.key, entry)
+        self._count(None, entry)
 
     def put_order(self, entry: JournalOrder) -> None:
+        old = self.data.orders.get(entry.key)
+        if entry.notional is None and old is not None and old.notional is not None:
+            entry = replace(entry, notional=old.notional)
         self._set(self.data.orders, entry.key, entry)
+        self._count(old, entry)
 
     def open_orders(self, account: str) -> list[JournalOrder]:
         found = [e for e in self.data.orders.values() if e.account == account and not e.order.status.is_final]
         return sorted(found, key=lambda e: e.created_at)
+
+    def spent_today(self, user: str, account: str, day: date) -> SpentToday:
+        spend = self.data.spend
+        return SpentToday(spend.spent(f"user:{user}", day), spend.spent(f"account:{account}", day))
 
     def knows_client_id(self, account: str, text: str) -> bool:
         entry = self.data.orders.get(text)
@@ -258,3 +309,14 @@ class _MemoryTx:
     def add_flags(self, account: str, refs: Collection[str], alert: AlertRecord) -> None:
         for ref in refs:
             self._set(self.data.flags, (account, ref), alert.id)
+
+
+def _counted(entry: JournalOrder | None) -> Decimal:
+    """What a journalled order adds to its owners' daily totals (``JournalOrder.notional``)."""
+    if entry is None or entry.notional is None or entry.order.status is OrderStatus.REJECTED:
+        return Decimal(0)
+    return entry.notional
+
+
+def _utc_day(moment: datetime) -> date:
+    return (moment.astimezone(UTC) if moment.tzinfo is not None else moment).date()

@@ -1,8 +1,10 @@
 """Writing a bot's step down: its commands guarded and journalled with its new state.
 
 Mixed into ``AccountRunner``. Everything here happens inside one journal transaction
-and does no I/O: a ``PlaceOrder`` is checked by the guard and journalled as pending
-(or journalled as refused, with its reason, and the bot paused), a ``CancelOrder`` is
+and does no I/O: a ``PlaceOrder`` is checked by the guard against the day's totals the
+journal holds (``JournalTx.spent_today``, so a restart or another process changes
+nothing) and journalled as pending with what it counts against them (or journalled as
+refused, with its reason, and the bot paused), a ``CancelOrder`` is
 made durable, alerts, statuses and deals are stored. What must happen once the
 transaction committed (sending orders, cancels, alerts) is collected in an
 ``Outcome`` for the runner to carry out.
@@ -30,7 +32,7 @@ from sealbot.domain import (
     StopBot,
 )
 from sealbot.engine.clock import Clock
-from sealbot.engine.guard import DailySpend, GuardPolicy
+from sealbot.engine.guard import NOTHING_SPENT, GuardPolicy
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, JournalOrder, JournalTx
 from sealbot.engine.live import LiveBot
 from sealbot.engine.market import MarketData
@@ -57,7 +59,6 @@ class StepWriter:
     account: AccountRecord
     guard: GuardPolicy
     market: MarketData
-    spend: DailySpend
     clock: Clock
     orders: OrderManager
 
@@ -93,9 +94,12 @@ class StepWriter:
                 if not may_send:
                     self._refuse(tx, live, order, f"bot {record.status}: no new orders", outcome)
                     return record
+                closing = self._closing(live, order)
+                spent = NOTHING_SPENT  # the day's totals, from the journal, when a daily limit may use them
+                if not closing and self.guard.daily_limited(record.user, self.account.id):
+                    spent = tx.spent_today(record.user, self.account.id, self.clock.now().date())
                 decision = self.guard.check(order, user=record.user, account=self.account.id,
-                                            market=self.market.snapshot(order.pair), spend=self.spend,
-                                            day=self.clock.now().date(), closing=self._closing(live, order))
+                                            market=self.market.snapshot(order.pair), spent=spent, closing=closing)
                 if not decision.allowed:
                     reason = f"guard {decision.rule}: {decision.reason}"
                     self._refuse(tx, live, order, reason, outcome)
@@ -104,9 +108,9 @@ class StepWriter:
                         f"{order.client_id} refused by {reason}; bot paused", self.clock.now(),
                         self.account.id, live.id)))
                     return replace(record, status=BotStatus.PAUSED, status_reason=reason)
-                self.orders.journal_new(tx, live.id, order)
-                self.guard.record(self.spend, decision, user=record.user, account=self.account.id,
-                                  day=self.clock.now().date())
+                entry = self.orders.journal_new(tx, live.id, order)
+                if decision.counted is not None:
+                    tx.put_order(replace(entry, notional=decision.counted))
                 outcome.sends.append(order)
             case CancelOrder(client_id=client_id):
                 self.orders.request_cancel(tx, client_id)

@@ -6,6 +6,13 @@ owners (by client order id, by account) query the tables directly; writes go thr
 the owner-scoped repositories, with the owner taken from the account or bot row.
 Kill switch and watchdog decisions (pause, stop) and guard refusals are recorded in the
 audit log.
+
+The guard's daily totals are sums over ``orders.guard_notional`` of the user's orders of
+one UTC day (index ``ix_orders_owner_id_created_at``), read in the transaction that
+journals the next order. On PostgreSQL that read first locks the user's row (``FOR NO
+KEY UPDATE``, which leaves foreign-key checks alone): two workers judging orders of one
+user's accounts at once take turns, so the second sees the first's order and both
+cannot pass on the same total. SQLite has one writer at a time anyway.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ from __future__ import annotations
 import builtins
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,9 +30,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sealbot.audit import log as audit
 from sealbot.bots.registry import KINDS, bot_module
 from sealbot.domain import AlertLevel, ClientOrderId, Deal, Fill, OrderStatus
+from sealbot.engine.guard import SpentToday
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, JournalOrder
 from sealbot.store import UnitOfWork
-from sealbot.store.models import AlertRow, Bot, ExchangeAccount, OrderRow
+from sealbot.store.models import AlertRow, Bot, ExchangeAccount, OrderRow, User
 from sealbot.store.repositories.orders import to_order
 from sealbot.store.repositories.watchdog import WatchdogFlags
 
@@ -77,13 +86,19 @@ class StoreJournal:
 class StoreTx:
     def __init__(self, uow: UnitOfWork, attempts: dict[str, int]) -> None:
         self.uow, self.session, self.attempts = uow, uow.session, attempts
+        self._added: dict[str, OrderRow] = {}  # rows this transaction journalled, by client id
+        self._locked: set[int] = set()  # users whose row this transaction locked for their totals
 
     def _row(self, text: str) -> OrderRow | None:
+        row = self._added.get(text)
+        if row is not None:
+            return row
         return self.session.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == text))
 
     def _entry(self, row: OrderRow) -> JournalOrder:
         return JournalOrder(str(row.account_id), str(row.bot_id or ""), to_order(row), row.created_at,
-                            self.attempts.get(row.client_order_id, 0), row.last_error, row.attempted_at)
+                            self.attempts.get(row.client_order_id, 0), row.last_error, row.attempted_at,
+                            row.guard_notional)
 
     def get_order(self, client_id: ClientOrderId) -> JournalOrder | None:
         row = self._row(client_id.text)
@@ -98,7 +113,10 @@ class StoreTx:
             raise ValueError(f"client order id {entry.key} is already journalled")
         row = self._row(entry.key)
         assert row is not None
+        self._added[entry.key] = row
         row.created_at, row.attempted_at = entry.created_at, entry.attempted_at
+        if entry.notional is not None:
+            row.guard_notional = entry.notional
         if entry.reason:
             row.last_error = entry.reason[:2000]
         self.attempts[entry.key] = entry.attempts
@@ -120,12 +138,35 @@ class StoreTx:
             row.last_error = entry.reason[:2000]
         if entry.attempted_at is not None:
             row.attempted_at = entry.attempted_at
+        if entry.notional is not None:
+            row.guard_notional = entry.notional
         self.attempts[entry.key] = entry.attempts
 
     def open_orders(self, account: str) -> list[JournalOrder]:
         rows = self.session.scalars(sa.select(OrderRow).where(OrderRow.account_id == int(account),
                                                               OrderRow.status.in_(_OPEN)).order_by(OrderRow.id))
         return [self._entry(r) for r in rows]
+
+    def spent_today(self, user: str, account: str, day: date) -> SpentToday:
+        owner, account_id = int(user), int(account)
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql" and owner not in self._locked:
+            self.session.execute(sa.select(User.id).where(User.id == owner).with_for_update(key_share=True))
+            self._locked.add(owner)
+        start = datetime.combine(day, time(), tzinfo=UTC)
+        where = (OrderRow.owner_id == owner, OrderRow.created_at >= start,
+                 OrderRow.created_at < start + timedelta(days=1), OrderRow.guard_notional.is_not(None),
+                 OrderRow.status != OrderStatus.REJECTED.value)
+        if dialect == "postgresql":  # NUMERIC: the database sums exactly
+            on_account = sa.case((OrderRow.account_id == account_id, OrderRow.guard_notional))
+            total, mine = self.session.execute(sa.select(sa.func.sum(OrderRow.guard_notional),
+                                                         sa.func.sum(on_account)).where(*where)).one()
+            return SpentToday(total or Decimal(0), mine or Decimal(0))
+        # SQLite keeps the decimals as text and would sum them as floats: sum them here
+        rows = self.session.execute(sa.select(OrderRow.account_id, OrderRow.guard_notional).where(*where)).all()
+        amounts = [(a, n) for a, n in rows if n is not None]
+        return SpentToday(sum((n for _, n in amounts), Decimal(0)),
+                          sum((n for a, n in amounts if a == account_id), Decimal(0)))
 
     def knows_client_id(self, account: str, text: str) -> bool:
         return self.session.scalar(sa.select(OrderRow.id).where(

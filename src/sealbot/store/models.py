@@ -174,6 +174,8 @@ class DealRow(Base):
 
 class OrderRow(Base):
     __tablename__ = "orders"
+    # the guard's daily totals: one owner's orders of one UTC day (engine.store_journal)
+    __table_args__ = (sa.Index("ix_orders_owner_id_created_at", "owner_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     owner_id: Mapped[int] = mapped_column(Id, _fk("users.id"), index=True)
@@ -197,6 +199,9 @@ class OrderRow(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     # the time the latest send attempt was signed with (journalled before the request)
     attempted_at: Mapped[datetime | None]
+    # what the order counts against its owners' daily notional limits (the notional the
+    # guard judged); NULL when it does not count: closing and refused orders, rows before 0011
+    guard_notional: Mapped[Decimal | None]
 
 
 class FillRow(Base):
