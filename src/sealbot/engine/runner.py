@@ -53,7 +53,7 @@ from sealbot.engine.budgeted import BudgetedVenue
 from sealbot.engine.candles import FeedHub, PollingSource, feed_key
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.control import KillSwitch
-from sealbot.engine.guard import DailySpend, GuardPolicy
+from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.heap import QuietCollector
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal
 from sealbot.engine.live import LiveBot, bot_indicators, bot_pairs, wakes
@@ -120,11 +120,9 @@ class AccountRunner(StepWriter):
 
     def __init__(self, account: AccountRecord, venue: Venue, journal: Journal, *, guard: GuardPolicy,
                  hub: FeedHub, clock: Clock, settings: RunnerSettings, budgets: Budgets | None = None,
-                 alert_sink: AlertSink | None = None, spend: DailySpend | None = None,
-                 prices: ReferencePrices | None = None) -> None:
+                 alert_sink: AlertSink | None = None, prices: ReferencePrices | None = None) -> None:
         self.account, self.venue, self.journal, self.guard, self.hub = account, venue, journal, guard, hub
         self.clock, self.settings, self.alert_sink = clock, settings, alert_sink
-        self.spend = spend or DailySpend()
         self.orders = OrderManager(account, venue, journal, clock=clock, resend_window=settings.resend_window,
                                    in_flight_window=settings.in_flight_window,
                                    budget=budgets.for_account(account.id) if budgets else None)
@@ -511,7 +509,6 @@ class InProcessRunner(KillSwitch):
         self.budgets = budgets or Budgets(self.clock)
         self.alert_sink = alert_sink
         self.hub = FeedHub(self.settings.base_timeframe)
-        self.spend = DailySpend()
         # the guard's reference prices: one fetch per (venue, pair) per market_ttl for all accounts
         self.prices = ReferencePrices(self.clock, ttl=self.settings.market_ttl, max_age=self.settings.market_max_age)
         self.accounts: dict[str, AccountRunner] = {}
@@ -553,7 +550,7 @@ class InProcessRunner(KillSwitch):
         venue = BudgetedVenue(await self.venue_factory(account), self.budgets.for_ip(self.settings.egress_ip))
         runner = AccountRunner(account, venue, self.journal, guard=self.guard, hub=self.hub, clock=self.clock,
                                settings=self.settings, budgets=self.budgets, alert_sink=self.alert_sink,
-                               spend=self.spend, prices=self.prices)
+                               prices=self.prices)
         self.accounts[account_id] = runner
         try:
             await runner.start()
