@@ -21,6 +21,7 @@ thousand bots on one account do, unless they draw from one budget. So:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,10 +72,13 @@ class RateLimit:
 
 
 def wall_time_of(clock: Clock) -> Callable[[], float]:
-    """The time a budget's windows are aligned on: the wall clock the exchange counts its
-    minutes by (``Clock.wall``: real time, even under the demo's accelerated ``now()``;
-    a test's clock, moved by hand, stands for it)."""
-    return lambda: clock.wall().timestamp()
+    """The time a budget's windows are aligned on: the wall clock the exchange counts by.
+    A ``SystemClock``'s monotonic time starts at boot, so it is ``time.time`` there (its
+    subclasses too: the demo's accelerated clock speeds up ``now()``, not the exchange's
+    minutes); a test's clock, whose monotonic time is moved by hand, stands for it. Not
+    ``Clock.wall``: a budget waits on the clock's ``sleep``, which moves a test's or a
+    replay's monotonic time, never the real time ``wall`` gives for such a clock."""
+    return time.time if isinstance(clock, SystemClock) else clock.monotonic
 
 
 class Budget:
