@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sealbot.engine.store_journal import StoreJournal
+from sealbot.simex import SimexServer
 from sealbot.store import UnitOfWork, make_session_factory, upgrade
 from sealbot.venues.ccxt_venue import CcxtVenue
 
@@ -39,6 +40,11 @@ class HmacSigner:
 def simex_venue(base_url: str, key: str, secret: str, timeout_ms: int = 3000) -> CcxtVenue:
     return CcxtVenue("binance", signer=HmacSigner(key, secret), handle=Handle("1"),
                      urls={"api_base": base_url}, timeout_ms=timeout_ms)
+
+
+def ticker_requests(sx: SimexServer) -> int:
+    """Ticker requests simex has answered so far (its own count, every key)."""
+    return sum(int(r["count"]) for r in sx.admin.requests() if str(r["path"]).startswith("/api/v3/ticker"))
 
 
 class SimexTime:

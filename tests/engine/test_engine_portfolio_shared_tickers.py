@@ -19,7 +19,7 @@ from sealbot.engine.portfolio import PortfolioRefresher, Valuation
 from sealbot.simex import SimexServer
 from sealbot.venues.base import Venue
 
-from .simex_env import simex_venue
+from .simex_env import simex_venue, ticker_requests
 
 BTC = Pair("BTC", "USDT")
 HOLDINGS = {"USDT": "10", "BTC": "0.1", "ETH": "2", "XRP": "300"}  # BTC/USDT, ETH/BTC, XRP/ETH: 3 tickers
@@ -29,10 +29,6 @@ HOLDINGS = {"USDT": "10", "BTC": "0.1", "ETH": "2", "XRP": "300"}  # BTC/USDT, E
 def simex() -> Iterator[SimexServer]:
     with SimexServer(speed=0) as sx:
         yield sx
-
-
-def _ticker_requests(sx: SimexServer) -> int:
-    return sum(int(r["count"]) for r in sx.admin.requests() if str(r["path"]).startswith("/api/v3/ticker"))
 
 
 class _Snapshots:
@@ -86,9 +82,9 @@ async def test_n_accounts_on_one_simex_cost_one_ticker_request_per_pair_per_pass
             await venues[str(load)].load_markets()
         simex.admin.reset_requests()
         done = await refresher.refresh_once()
-        assert len(done) == n and _ticker_requests(simex) == 3  # was 3 x n
+        assert len(done) == n and ticker_requests(simex) == 3  # was 3 x n
         await refresher.refresh_once()
-        assert _ticker_requests(simex) == 6  # shared within a pass, fetched again the next one
+        assert ticker_requests(simex) == 6  # shared within a pass, fetched again the next one
         assert refresher.tickers_fetched == 6 and refresher.tickers_reused == 0
     finally:
         await _close(venues)
@@ -105,7 +101,7 @@ async def test_accounts_on_two_simulator_instances_named_alike_do_not_share_tick
             first.admin.reset_requests()
             second.admin.reset_requests()
             assert len(await refresher.refresh_once()) == 4
-            assert _ticker_requests(first) == 3 and _ticker_requests(second) == 3
+            assert ticker_requests(first) == 3 and ticker_requests(second) == 3
         finally:
             await _close(venues)
 
@@ -119,10 +115,10 @@ async def test_a_fresh_reference_price_of_the_same_venue_saves_its_ticker_reques
         await prices.refresh(venue_key(venues["0"]), venues["0"], [BTC])  # what the guard fetched
         simex.admin.reset_requests()
         await refresher.refresh_once()
-        assert _ticker_requests(simex) == 2  # ETH/BTC and XRP/ETH; BTC/USDT was held
+        assert ticker_requests(simex) == 2  # ETH/BTC and XRP/ETH; BTC/USDT was held
         assert refresher.tickers_reused == 1 and refresher.tickers_fetched == 2
         clock.advance(30)  # no longer fresh: asked again
         await refresher.refresh_once()
-        assert _ticker_requests(simex) == 5 and refresher.tickers_reused == 1
+        assert ticker_requests(simex) == 5 and refresher.tickers_reused == 1
     finally:
         await _close(venues)

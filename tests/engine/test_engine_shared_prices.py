@@ -24,7 +24,7 @@ from sealbot.venues.base import Ticker, Venue
 from sealbot.venues.errors import ExchangeUnavailable
 
 from .fakes import FakeVenue
-from .simex_env import SimexTime, dca, simex_venue
+from .simex_env import SimexTime, dca, simex_venue, ticker_requests
 from .test_engine_reference_on_start import FlakyTicker
 from .test_engine_runner import candle, setup, started
 
@@ -36,10 +36,6 @@ TTL = 30.0
 def simex() -> Iterator[SimexServer]:
     with SimexServer(speed=0) as sx:
         yield sx
-
-
-def _ticker_requests(sx: SimexServer) -> int:
-    return sum(int(r["count"]) for r in sx.admin.requests() if str(r["path"]).startswith("/api/v3/ticker"))
 
 
 def _seed(url: str, accounts: int) -> tuple[StoreJournal, list[str]]:
@@ -82,16 +78,16 @@ async def test_n_accounts_on_one_pair_cost_simex_one_ticker_request_per_interval
     simex.admin.reset_requests()
     runner = await _run(journal, keys, clock)
     try:
-        assert _ticker_requests(simex) == 1  # every start needed a price; one fetch served all
+        assert ticker_requests(simex) == 1  # every start needed a price; one fetch served all
         runs = list(runner.accounts.values())
         assert all(not acc.needs_reconcile for acc in runs)
         await asyncio.gather(*(acc.poll_once() for acc in runs))
-        assert _ticker_requests(simex) == 1  # still fresh: nobody asks
+        assert ticker_requests(simex) == 1  # still fresh: nobody asks
         for interval in range(2, 5):
             clock.ms += int(TTL * 1000)
             await asyncio.gather(*(acc.poll_once() for acc in runs))  # all at once: they join one fetch
             await asyncio.gather(*(acc.poll_once() for acc in runs))  # and again within the interval
-            assert _ticker_requests(simex) == interval
+            assert ticker_requests(simex) == interval
         market = {str(m["symbol"]): m for m in simex.admin.markets()}["BTCUSDT"]
         snapshot = runs[-1].market.snapshot(BTC)
         assert snapshot.bid == Decimal(str(market["bid"])) and snapshot.ask == Decimal(str(market["ask"]))
@@ -112,7 +108,7 @@ async def test_accounts_on_two_simulator_instances_do_not_share_prices(database_
         second.admin.reset_requests()
         runner = await _run(journal, venues, SimexTime(first.admin.clock()["now_ms"]))
         try:
-            assert _ticker_requests(first) == 1 and _ticker_requests(second) == 1
+            assert ticker_requests(first) == 1 and ticker_requests(second) == 1
             keys = {acc.market.key for acc in runner.accounts.values()}
             assert len(keys) == 2 and all(k.startswith("binance@http://127.0.0.1:") for k in keys)
         finally:
