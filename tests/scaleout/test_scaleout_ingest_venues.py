@@ -180,7 +180,7 @@ async def test_a_queue_feeds_a_candle_only_to_the_venue_it_names_and_reports_sil
     assert market.ignored == 2 and hub.last_open(testnet, BTC) is None and not got
     bound = market.last_candle[(testnet, BTC)]
     assert market.check(now=bound + 149) == 0
-    assert market.check(now=bound + 150) == 1 and market.waiting == {(testnet, BTC)}
+    assert market.check(now=bound + 150.5) == 1 and market.waiting == {(testnet, BTC)}
     await market._on_candle(cast(AbstractIncomingMessage, _Message(market_key(testnet, BTC, "1m"),
                                                                     candle_body(testnet, candle))))
     assert hub.last_open(testnet, BTC) == at and market.waiting == set()
