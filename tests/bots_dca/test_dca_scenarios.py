@@ -17,16 +17,22 @@ from sealbot.domain import (
     AddFunds,
     AmountType,
     CancelDeal,
+    CancelOrder,
     CloseAtMarket,
     CloseReason,
     DealChanged,
     DealStatus,
     EditExits,
+    Fill,
     IndicatorUpdated,
+    OrderCanceled,
+    OrderFilled,
+    OrderType,
     OrderWasRejected,
     Pair,
     PlaceOrder,
     RaiseAlert,
+    Side,
     SignalAction,
     SignalReceived,
     StopBot,
@@ -306,3 +312,52 @@ def test_a_start_signal_without_a_free_slot_is_dropped_not_queued() -> None:
     r = run(cfg, [FLAT, FLAT, ("100", "101", "100", "100"), FLAT, FLAT], extra={0: [first], 1: [second]})
     assert placed(r, None) == ["sbb1-1-bo", "sbb1-1-tp1"]
     assert any(isinstance(c, RaiseAlert) and c.code == "start_signal_ignored" for _, c in r.log)
+
+
+def _deal_closing_at_market(cfg: Any) -> tuple[Any, PlaceOrder]:
+    """Deal 1 bought in full, then closed by hand: its take profit is cancelled and the
+    market exit is asked for (the command returned)."""
+    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
+    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
+    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
+    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    tp = next(c.order for c in commands if isinstance(c, PlaceOrder))
+    state, commands = dca.step(cfg, state, CloseAtMarket(deal=1, at=T0))
+    assert [c.client_id for c in commands if isinstance(c, CancelOrder)] == [tp.client_id]
+    state, commands = dca.step(cfg, state, OrderCanceled(tp.client_id, T0))
+    (close,) = [c for c in commands if isinstance(c, PlaceOrder)]
+    assert close.order.type is OrderType.MARKET and close.order.amount == bo.amount
+    return state, close
+
+
+def test_a_market_exit_that_never_reached_the_exchange_is_placed_again() -> None:
+    """A crash or an outage lost the exit before the exchange saw it (the engine gave up
+    sending it): the deal still holds its base, so the exit goes out again, not to the user."""
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0)
+    state, close = _deal_closing_at_market(cfg)
+    state, commands = dca.step(cfg, state, OrderWasRejected(close.order.client_id, "never reached the exchange",
+                                                            T0, unsent=True))
+    (again,) = [c for c in commands if isinstance(c, PlaceOrder)]
+    assert again.order.client_id.step == "close2" and again.order.amount == close.order.amount
+    assert [c.code for c in commands if isinstance(c, RaiseAlert)] == ["order_rejected"]  # a warning, no more
+    # refused by the exchange itself: retrying would repeat the cause; the user is asked
+    state, commands = dca.step(cfg, state, OrderWasRejected(again.order.client_id, "insufficient balance", T0))
+    assert not [c for c in commands if isinstance(c, PlaceOrder)]
+    assert [c.code for c in commands if isinstance(c, RaiseAlert)] == ["order_rejected", "close_failed"]
+    assert state.deals[0].pos.deal.status is DealStatus.OPEN
+
+
+def test_a_market_exit_lost_again_and_again_goes_to_the_user() -> None:
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0)
+    state, close = _deal_closing_at_market(cfg)
+    steps = []
+    for _ in range(10):
+        steps.append(close.order.client_id.step)
+        state, commands = dca.step(cfg, state, OrderWasRejected(close.order.client_id, "never reached the exchange",
+                                                                T0, unsent=True))
+        placed = [c for c in commands if isinstance(c, PlaceOrder)]
+        if not placed:
+            break
+        (close,) = placed
+    assert steps == ["close", "close2", "close3", "close4", "close5"]
+    assert [c.code for c in commands if isinstance(c, RaiseAlert)] == ["order_rejected", "close_failed"]

@@ -71,9 +71,15 @@ class OrderCanceled:
 
 @dataclass(frozen=True, slots=True)
 class OrderRejected:
+    """The order is gone without trading. ``unsent``: sealbot gave up sending it (the
+    exchange never saw it: it found no trace past the time any attempt could still be
+    carried out), not a refusal by the exchange or the guard, so its cause need not
+    hold for another order."""
+
     client_id: ClientOrderId
     reason: str
     at: datetime
+    unsent: bool = False
 
 
 class SignalAction(StrEnum):

@@ -85,6 +85,7 @@ class Rejection:
     client_id: ClientOrderId
     reason: str
     at: datetime
+    unsent: bool = False  # sealbot gave up sending it: the exchange never saw it
 
 
 CANCEL_REQUESTED = "cancel requested"
@@ -153,7 +154,8 @@ class OrderManager:
         if entry is None or entry.order.status is not OrderStatus.PENDING:
             return []
         if entry.attempts >= self.max_attempts:
-            return [Rejection(client_id, f"not placed after {entry.attempts} attempts", self.clock.now())]
+            return [Rejection(client_id, f"not placed after {entry.attempts} attempts", self.clock.now(),
+                              unsent=True)]
         if entry.reason == CANCEL_REQUESTED:
             # cancelled (by its bot or a kill switch) before it went out: it never does, and
             # it is cancelled, not rejected: a bot closing a deal waits for that cancel
@@ -235,7 +237,7 @@ class OrderManager:
             if entry.attempts < self.max_attempts and age <= self.resend_window:
                 return await self._send(client_id, again=True)
             why = "never reached the exchange" + (" (too old to send now)" if age > self.resend_window else "")
-            return [Rejection(client_id, why, self.clock.now())]
+            return [Rejection(client_id, why, self.clock.now(), unsent=True)]
         except VenueError as exc:
             self._slow_down(exc)
             self.unsettled = True
@@ -326,7 +328,8 @@ class OrderManager:
                 return None
             tx.put_order(replace(entry, order=replace(entry.order, status=OrderStatus.REJECTED),
                                  reason=observation.reason))
-            return entry.bot, OrderWasRejected(observation.client_id, observation.reason, observation.at)
+            return entry.bot, OrderWasRejected(observation.client_id, observation.reason, observation.at,
+                                               unsent=observation.unsent)
         entry = tx.get_order(observation.client_id)
         if entry is None:
             return None

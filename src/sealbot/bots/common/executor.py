@@ -45,6 +45,7 @@ from sealbot.domain.money import ZERO, ceil_to_step
 from sealbot.domain.orders import ClientOrderId, Order
 
 _NO_WATCH = ExitWatch()
+CLOSE_ATTEMPTS = 5  # market exits of one deal lost before the exchange saw them, before the user is asked
 
 
 class Role(StrEnum):
@@ -193,8 +194,11 @@ def _all_targets_filled(pos: Position) -> bool:
     return bool(pos.exits.targets) and pos.targets_done >= limits and not pos.exits.trailing_deviation
 
 
-def on_canceled(market: Market, pos: Position, step: str, at: datetime, rejected: str | None = None) -> Result:
-    """The exchange confirmed a cancel (ours, or its own: expiry, rejection)."""
+def on_canceled(market: Market, pos: Position, step: str, at: datetime, rejected: str | None = None,
+                unsent: bool = False) -> Result:
+    """The exchange confirmed a cancel (ours, or its own: expiry, rejection). ``unsent``:
+    the order never reached the exchange (the engine gave up sending it: a crash, an
+    outage); a closing order so lost is placed again, at market, up to ``CLOSE_ATTEMPTS``."""
     live = pos.order(step)
     if live is None or pos.done:
         return pos, []
@@ -212,7 +216,11 @@ def on_canceled(market: Market, pos: Position, step: str, at: datetime, rejected
             return pos, [*alerts, DealChanged(pos.deal)]
     elif live.role is Role.ENTRY and live.filled > 0 and pos.phase is Phase.ACTIVE:
         pos = _entry_changed(pos)
-    elif live.role is Role.CLOSE and not asked and rejected is not None:
+    elif live.role is Role.CLOSE and not asked and rejected is not None and (not unsent or
+                                                                          pos.close_seq >= CLOSE_ATTEMPTS):
+        # Refused by the exchange (or never sent, again and again): retrying blindly would
+        # repeat the cause, so the deal waits for its user. Merely never sent: what the deal
+        # holds is still to be sold, and settle below places the exit again.
         pos = replace(pos, close_failed=True)
         alerts.append(RaiseAlert(AlertLevel.CRITICAL, "close_failed", f"deal {pos.no}: exit order refused"))
     pos, commands = settle(market, pos, at)

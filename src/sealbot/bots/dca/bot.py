@@ -78,9 +78,10 @@ def step(config: DcaConfig, state: DcaState, event: Event) -> Result:
             )
         case OrderCanceled(client_id=cid, at=at):
             return _on_order(config, state, cid, at, lambda m, d: _pos_op(d, ex.on_canceled(m, d.pos, cid.step, at)))
-        case OrderRejected(client_id=cid, reason=reason, at=at):
+        case OrderRejected(client_id=cid, reason=reason, at=at, unsent=unsent):
             state, commands = _on_order(
-                config, state, cid, at, lambda m, d: _pos_op(d, ex.on_canceled(m, d.pos, cid.step, at, rejected=reason))
+                config, state, cid, at,
+                lambda m, d: _pos_op(d, ex.on_canceled(m, d.pos, cid.step, at, rejected=reason, unsent=unsent)),
             )
             if cid.bot == config.bot_id and cid.step == "bo" and not state.stopped:
                 # Retrying a refused base order on every candle would hammer the exchange

@@ -153,8 +153,8 @@ def _in_trade(cfg: SmartTradeConfig, state: SmartState, event: Event, at: dateti
             pos, commands = ex.on_fill(market, pos, event, at)
         case OrderCanceled(client_id=cid) if _ours(cfg, cid.bot, cid.deal):
             pos, commands = ex.on_canceled(market, pos, cid.step, at)
-        case OrderRejected(client_id=cid, reason=reason) if _ours(cfg, cid.bot, cid.deal):
-            pos, commands = ex.on_canceled(market, pos, cid.step, at, rejected=reason)
+        case OrderRejected(client_id=cid, reason=reason, unsent=unsent) if _ours(cfg, cid.bot, cid.deal):
+            pos, commands = ex.on_canceled(market, pos, cid.step, at, rejected=reason, unsent=unsent)
         case EditExits(deal=no, take_profit_pct=tp, stop_loss_pct=sl) if no == cfg.deal_no:
             pos, commands = ex.edit(market, pos, edited(pos.exits, tp, sl), at)
         case CloseAtMarket(deal=no) if no == cfg.deal_no:
