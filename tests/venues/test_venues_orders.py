@@ -105,3 +105,20 @@ def test_url_overrides_name_what_is_wrong() -> None:
         apply_url_overrides(_Stub({}), {"api_base": "127.0.0.1:8001"})
     with pytest.raises(InvalidConfig, match=r"urls\.base"):
         apply_url_overrides(_Stub({}), {"base": "http://x"})
+
+
+async def test_fills_are_asked_for_in_the_largest_page_and_a_full_page_is_warned_about(
+        signer: FakeSigner, caplog: pytest.LogCaptureFixture) -> None:
+    """Binance answers at most 1,000 trades a request (500 unless asked): fewer asked for
+    would miss fills sooner; a full page means there may be more, which an operator must see."""
+    trades = [_trade(i, 28, "0.00100000", "0.05000000", True) for i in range(1, 1001)]
+    routes = {"/api/v3/myTrades": trades, "orderId=28": _binance_order(28, "sbB1-7-base", "FILLED", "1.0")}
+    venue, http = await _venue(signer, routes)
+    try:
+        fills = await venue.fetch_my_trades(PAIR)
+    finally:
+        await venue.close()
+    assert len(fills) == 1000
+    (asked,) = [url for _, url, _, _ in http.calls if "/api/v3/myTrades" in url]
+    assert "limit=1000" in asked
+    assert "a full page of 1000 trades" in caplog.text
