@@ -49,7 +49,7 @@ from sealbot.domain import AlertLevel, Event
 from sealbot.engine.clock import Clock
 from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.journal import AlertRecord
-from sealbot.engine.runner import InProcessRunner, RunnerSettings, VenueFactory
+from sealbot.engine.runner import AccountRunner, InProcessRunner, RunnerSettings, VenueFactory
 from sealbot.engine.scaleout.broker import USER_REQUESTS, Signal, Topology
 from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
 from sealbot.engine.scaleout.market_queue import MarketQueue
@@ -317,12 +317,18 @@ class Worker:
             signal = Signal.parse(delivery.message_id or "", delivery.body)
         except (ValueError, KeyError, TypeError):
             return None
-        runner = self.runner.accounts.get(signal.account)
-        if signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note":
+        if self._live_bot(signal) is not None:
             return None
         if signal.bot is not None and signal.kind in USER_REQUESTS:
             return None  # its user hears that it was not carried out (``_apply``)
         return signal
+
+    def _live_bot(self, signal: Signal) -> tuple[AccountRunner, str] | None:
+        """The account runner and bot a message is an event for, when that bot runs here."""
+        runner = self.runner.accounts.get(signal.account)
+        if signal.bot is None or runner is None or signal.bot not in runner.bots or signal.kind == "note":
+            return None
+        return runner, signal.bot
 
     async def _apply_run(self, p: int, run: list[tuple[Delivery, Signal]]) -> bool:
         epoch = self.owned[p]
@@ -379,18 +385,18 @@ class Worker:
         return True
 
     async def _apply(self, signal: Signal, scope: Scope) -> None:
-        runner = self.runner.accounts.get(signal.account)
-        live = signal.bot is not None and runner is not None and signal.bot in runner.bots and signal.kind != "note"
-        if runner is not None and signal.bot is not None and live:
+        live = self._live_bot(signal)
+        if live is not None:
+            runner, bot = live
             try:
-                await runner.deliver(signal.bot, self.decode(signal.kind, signal.payload))
+                await runner.deliver(bot, self.decode(signal.kind, signal.payload))
             except (Fenced, AlreadyApplied):
                 raise
             except Exception:  # the bot's failure is its account's: logged, reconciled before its next event
                 log.exception("account %s: applying %s failed", signal.account, signal.message_id)
                 self.stats.failed += 1
                 runner.needs_reconcile = True
-        if not live and signal.kind in USER_REQUESTS:
+        if live is None and signal.kind in USER_REQUESTS:
             # queued while its bot ran, taken once it stopped (or its account failed to start)
             alert = await asyncio.to_thread(self._record_unserved, signal)
             if alert is not None and self.runner.alert_sink is not None:
