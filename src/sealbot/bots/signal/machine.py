@@ -6,6 +6,14 @@ holds (never more): a long sells its net coins rounded down to the step, a short
 back what it owes rounded down. An exit that arrives while the entry is still filling
 waits for it. Signals seen before (same ``signal_id``) are ignored, so a retried
 webhook cannot double an entry. Candles never change this bot: ``interest`` is empty.
+
+An order the engine gave up sending (``OrderWasRejected.unsent``: a crash or an outage
+kept it from the exchange) is not a refusal. An exit so lost is placed again at once
+as the next ``x<n>``: the position still holds what the exit was to trade, and the
+decision to leave it stands. After ``CLOSE_ATTEMPTS`` lost sends of one exit it is
+handled like a refusal (alert, the position stays open for the next exit). An entry or
+an add-funds order so lost is not placed again: the signal (or the click) it acted on
+is minutes old by then, and a trader would not buy on it at whatever the price is now.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sealbot.bots.base import Interest
+from sealbot.bots.common.executor import CLOSE_ATTEMPTS
 from sealbot.bots.common.position import apply_fill
 from sealbot.bots.grid.fills import effect
 from sealbot.bots.signal.config import Config
@@ -69,8 +78,8 @@ def step(config: Config, state: State, event: Event) -> Result:
             return _on_fill(config, state, fill, remaining)
         case OrderCanceled(client_id, at) if client_id.bot == config.bot_id:
             return _on_gone(config, state, client_id, None, at)
-        case OrderWasRejected(client_id, reason, at) if client_id.bot == config.bot_id:
-            return _on_gone(config, state, client_id, reason, at)
+        case OrderWasRejected(client_id, reason, at, unsent) if client_id.bot == config.bot_id:
+            return _on_gone(config, state, client_id, reason, at, unsent)
         case BalanceReported(asset, free, _):
             balances = [b for b in state.balances if b.asset != asset]
             balances.append(Balance(asset, free))
@@ -177,7 +186,9 @@ def _entry_amount(cfg: Config, state: State, signal: SignalReceived, pair: Pair)
 
 
 def _exit(cfg: Config, state: State, position: Position, at: datetime,
-          reason: CloseReason = CloseReason.SIGNAL) -> Result:
+          reason: CloseReason = CloseReason.SIGNAL, lost: int = 0) -> Result:
+    """Close what the position holds at market, as the next ``x<n>``. ``lost``: sends of
+    this same exit that never reached the exchange (0 for a new decision to exit)."""
     if position.exit_amount is not None:
         return state, []  # an exit is already working
     if not position.entry_done or position.add_open:
@@ -193,7 +204,7 @@ def _exit(cfg: Config, state: State, position: Position, at: datetime,
     order = Order(client_id=ClientOrderId(cfg.bot_id, position.deal.no, f"x{attempt}"), pair=position.deal.pair,
                   side=position.deal.direction.exit_side, type=OrderType.MARKET, amount=amount)
     position = replace(position, exit_attempt=attempt, exit_amount=amount, exit_filled=ZERO, exit_requested=False,
-                       exit_reason=reason)
+                       exit_reason=reason, exit_lost=lost)
     return _replace(state, position), [PlaceOrder(order)]
 
 
@@ -227,11 +238,28 @@ def _on_fill(cfg: Config, state: State, fill: Fill, remaining: Decimal) -> Resul
     return _without(state, position), [DealChanged(closed)]
 
 
-def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | None, at: datetime) -> Result:
+def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | None, at: datetime,
+             unsent: bool = False) -> Result:
+    """An order is gone without (fully) trading: cancelled, refused, or never sent
+    (``unsent``: only an exit is then placed again, see the module's docstring)."""
     position = _by_deal(state, client_id.deal)
     if position is None:
         return state, []
-    commands: list[Command] = [_alert("signal.order_gone", f"{client_id}: {reason or 'canceled'}")]
+    why = reason or "canceled"
+    exit_step = client_id.step == f"x{position.exit_attempt}" and position.exit_amount is not None
+    if exit_step and unsent and position.exit_lost + 1 < CLOSE_ATTEMPTS:
+        position = replace(position, exit_amount=None)
+        state, more = _exit(cfg, _replace(state, position), position, at, position.exit_reason,
+                            lost=position.exit_lost + 1)
+        again = [str(c.order.client_id) for c in more if isinstance(c, PlaceOrder)]
+        if again:
+            why += f"; placed again as {again[0]}"
+        return state, [_alert("signal.order_gone", f"{client_id}: {why}"), *more]
+    if unsent and exit_step:
+        why += f" ({CLOSE_ATTEMPTS} sends of this exit never reached the exchange; the position stays open)"
+    elif unsent and client_id.step in (ENTRY_STEP, f"a{position.adds}"):
+        why += " (not placed again: the moment it was decided on is gone)"
+    commands: list[Command] = [_alert("signal.order_gone", f"{client_id}: {why}")]
     if client_id.step == ENTRY_STEP and not position.entry_done:
         if position.entry_filled == 0:
             closed = replace(position.deal.close(at, CloseReason.CANCELED), status=DealStatus.CANCELED)

@@ -24,6 +24,7 @@ class Position:
     entry_done: bool = False
     held: Decimal = ZERO
     exit_attempt: int = 0  # the ``x<n>`` step of the last exit sent
+    exit_lost: int = 0  # exits of the current decision that never reached the exchange
     exit_amount: Decimal | None = None  # open exit order
     exit_filled: Decimal = ZERO
     exit_requested: bool = False  # an exit came while the entry (or an add) was still open
