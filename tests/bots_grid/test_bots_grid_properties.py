@@ -4,6 +4,9 @@ refuses what a real one would (duplicate ids, selling coins not held)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal as D
 from typing import Any
 
@@ -12,7 +15,19 @@ from hypothesis import strategies as st
 
 from sealbot.bots import grid
 from sealbot.bots.common.paths import touches
-from sealbot.domain import Candle, CandleClosed, Pair
+from sealbot.bots.grid.machine import LEVEL_SEND_ATTEMPTS
+from sealbot.bots.grid.state import order_id, parse_step
+from sealbot.domain import (
+    Candle,
+    CandleClosed,
+    ClientOrderId,
+    Command,
+    Event,
+    OrderType,
+    OrderWasRejected,
+    Pair,
+    PlaceOrder,
+)
 
 from .grid_exchange import MiniExchange, candle, drive
 
@@ -130,3 +145,64 @@ def test_replaying_the_same_events_gives_the_same_commands(
         assert again == commands
         state = grid.load_state(json.loads(json.dumps(grid.dump_state(state))))
     assert state == first.state
+
+
+class LossyExchange(MiniExchange):
+    """Loses the limit orders ``lose`` picks the way the engine does after a crash: the
+    order is journalled (its id is used up) but never sent, and the bot hears it was
+    rejected as unsent."""
+
+    def __init__(self, lose: list[bool], **kwargs: Any) -> None:
+        super().__init__(BTC, **kwargs)
+        self.lose, self.limits, self.lost = lose, 0, list[ClientOrderId]()
+
+    def apply(self, commands: Iterable[Command], at: datetime, price: D) -> list[Event]:
+        events: list[Event] = []
+        for command in commands:
+            if isinstance(command, PlaceOrder) and command.order.type is OrderType.LIMIT:
+                n, self.limits = self.limits, self.limits + 1
+                if n < len(self.lose) and self.lose[n]:
+                    assert command.order.client_id not in self.ids, f"duplicate id {command.order.client_id}"
+                    self.ids.add(command.order.client_id)
+                    self.lost.append(command.order.client_id)
+                    events.append(OrderWasRejected(command.order.client_id, "never reached the exchange", at,
+                                                   unsent=True))
+                    continue
+            events += super().apply([command], at, price)
+        return events
+
+
+@SETTINGS
+@given(cfg=st.sampled_from(CONFIGS), bars=price_paths(), fee_in_base=st.booleans(),
+       lose=st.lists(st.booleans(), max_size=120) | st.lists(st.just(True), max_size=120))
+def test_whatever_orders_are_lost_unsent_each_interval_has_one_live_order_and_the_cap_holds(
+        cfg: grid.Config, bars: list[Candle], fee_in_base: bool, lose: list[bool]) -> None:
+    ex = LossyExchange(lose, fee=D("0.001"), buy_fee_in_base=fee_in_base)
+
+    def agree(state: Any, _bar: Candle | None = None) -> None:
+        # once the events settle, the exchange holds exactly the orders the grid thinks
+        # are working: one per interval, none lost and forgotten, none doubled
+        per_interval = Counter(parse_step(cid.step)[0] for cid in ex.open)  # type: ignore[index]
+        assert all(n == 1 for n in per_interval.values()), per_interval
+        working = {order_id(cfg.bot_id, s) for s in state.slots.values() if s.side is not None}
+        if state.phase is grid.Phase.RUNNING:
+            assert working == set(ex.open)
+        assert all(0 <= s.lost < LEVEL_SEND_ATTEMPTS for s in state.slots.values()), "over the cap"
+
+    run = drive(grid.step, cfg, grid.initial_state(cfg), ex, bars, on_candle=agree)
+    agree(run.state)
+    # no order is sent more than LEVEL_SEND_ATTEMPTS times in a row after being lost:
+    # follow each lost id to the one placed again for it (same interval and side, next cycle)
+    lost = set(ex.lost)
+    for cid in lost:
+        interval, side, cycle = parse_step(cid.step)  # type: ignore[misc]
+        chain, at = 1, cycle
+        while at > 1:
+            before = order_id(cfg.bot_id, grid.Slot(index=interval, cycle=at - 1, side=side))
+            if before not in lost:
+                break
+            chain, at = chain + 1, at - 1
+        assert chain <= LEVEL_SEND_ATTEMPTS, cid
+    held = sum((s.held for s in run.state.slots.values()), D(0)) + run.state.dust
+    if run.state.opening is None and run.state.closing is None:
+        assert held == ex.base

@@ -15,6 +15,12 @@ below the bottom line, one more buy is placed a line lower, down to
 ``upper_stop_loss_price``; ``stop_bot`` cancels the grid's orders and keeps the coins,
 ``stop_bot_and_sell`` then sells every coin the grid holds at market (only once every
 cancel is confirmed, so it can never sell coins a resting sell still reserves).
+
+An interval's order that never reached the exchange (``OrderWasRejected.unsent``: the
+engine gave up sending it after a crash or an outage) is placed again at once, same
+side, line and amount, under the next cycle number, up to ``LEVEL_SEND_ATTEMPTS`` sends;
+a resting limit order placed late is the order the grid wanted all along. Only then,
+or when the exchange itself refused the order, is the interval left idle with an alert.
 """
 
 from __future__ import annotations
@@ -68,6 +74,10 @@ from sealbot.domain import (
 from sealbot.domain.money import ZERO
 
 Result = tuple[State, list[Command]]
+# Sends of one interval's order before a loss is treated as a refusal. The same figure
+# as the executor's CLOSE_ATTEMPTS (a deal's market exit) but a separate constant: it
+# caps a resting limit order, whose late placement costs nothing, not an exit.
+LEVEL_SEND_ATTEMPTS = 5
 
 
 def initial_state(config: Config) -> State:
@@ -85,8 +95,8 @@ def step(config: Config, state: State, event: Event) -> Result:
             return _on_fill(config, state, fill, remaining)
         case OrderCanceled(client_id, _) if _ours(config, client_id):
             return _on_gone(config, state, client_id, None)
-        case OrderWasRejected(client_id, reason, _) if _ours(config, client_id):
-            return _on_gone(config, state, client_id, reason)
+        case OrderWasRejected(client_id, reason, _, unsent) if _ours(config, client_id):
+            return _on_gone(config, state, client_id, reason, unsent)
         case CloseAtMarket(deal, at) if deal == DEAL_NO and state.phase is Phase.RUNNING:
             return _stop(config, state, StopAction.STOP_BOT_AND_SELL, CloseReason.MANUAL, at)
         case CancelDeal(deal, at) if deal == DEAL_NO and state.phase is Phase.RUNNING:
@@ -293,7 +303,7 @@ def _buy_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: De
 def _selling(cfg: Config, slot: Slot, dust: Decimal, out: list[Command], phase: Phase) -> tuple[Slot, Decimal]:
     """The interval owns its coins: offer them one line up (all but the sub-step dust)."""
     amount = cfg.rules.amount(slot.held)
-    idle = replace(slot, side=None, amount=ZERO, filled=ZERO, canceling=False)
+    idle = replace(slot, side=None, amount=ZERO, filled=ZERO, canceling=False, lost=0)
     if phase is not Phase.RUNNING:
         return idle, dust
     if not _valid(cfg, amount, level_price(cfg, slot.index + 1)):
@@ -306,7 +316,8 @@ def _selling(cfg: Config, slot: Slot, dust: Decimal, out: list[Command], phase: 
         )
         return idle, dust
     extra = slot.held - amount
-    slot = replace(slot, side=Side.SELL, amount=amount, filled=ZERO, proceeds=ZERO, held=amount, canceling=False)
+    slot = replace(slot, side=Side.SELL, amount=amount, filled=ZERO, proceeds=ZERO, held=amount, canceling=False,
+                   lost=0)
     out.append(_place(cfg, slot))
     return slot, dust + extra
 
@@ -331,18 +342,29 @@ def _sell_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: D
     return replace(state, slots=slots, retired=retired, profit=profit, cycles=state.cycles + 1, dust=dust)
 
 
-def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | None) -> Result:
-    """An order was cancelled (by us or not) or rejected: it no longer exists."""
+def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | None, unsent: bool = False) -> Result:
+    """An order was cancelled (by us or not), refused, or never sent (``unsent``): it no
+    longer exists. An interval's order never sent is placed again (see the docstring)."""
+    parsed = parse_step(client_id.step)
+    slot = state.slots.get(parsed[0]) if parsed else None
+    if parsed is None or slot is None or slot.cycle != parsed[2] or slot.side is not parsed[1]:
+        slot = None
+    if slot is not None and unsent and reason is not None and _may_resend(state, slot):
+        again = replace(slot, cycle=slot.cycle + 1, lost=slot.lost + 1)
+        place = _place(cfg, again)
+        alert = RaiseAlert(AlertLevel.INFO, "grid.order_resent",
+                           f"{client_id}: {reason}; placed again as {place.order.client_id}")
+        return replace(state, slots={**state.slots, slot.index: again}), [alert, place]
     commands: list[Command] = []
     if reason is not None:
+        if slot is not None and unsent and slot.lost + 1 >= LEVEL_SEND_ATTEMPTS:
+            reason += f" ({LEVEL_SEND_ATTEMPTS} sends of this order never reached the exchange)"
         commands.append(RaiseAlert(AlertLevel.WARNING, "grid.order_rejected", f"{client_id}: {reason}"))
     if client_id.step == INIT_STEP and state.opening is not None:
         # The funding buy is gone: what it filled stays as dust, its intervals stay idle.
         state = replace(state, opening=None, dust=state.dust + state.opening.base)
         return _maybe_close(cfg, state, commands)
-    parsed = parse_step(client_id.step)
-    slot = state.slots.get(parsed[0]) if parsed else None
-    if parsed is None or slot is None or slot.cycle != parsed[2] or slot.side is not parsed[1]:
+    if slot is None:
         return state, commands
     if not slot.canceling and reason is None:
         commands.append(
@@ -359,11 +381,18 @@ def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | 
     if slot.held > 0 and slot.side is Side.BUY and state.phase is Phase.RUNNING:
         slots[slot.index], dust = _selling(cfg, slot, dust, commands, state.phase)
     elif slot.held > 0 or (in_range and state.phase is not Phase.STOPPED):
-        slots[slot.index] = replace(slot, side=None, amount=ZERO, filled=ZERO, canceling=False)
+        slots[slot.index] = replace(slot, side=None, amount=ZERO, filled=ZERO, canceling=False, lost=0)
     else:
         del slots[slot.index]
         retired = {**retired, slot.index: slot.cycle}
     return _maybe_close(cfg, replace(state, slots=slots, retired=retired, dust=dust), commands)
+
+
+def _may_resend(state: State, slot: Slot) -> bool:
+    """Whether an interval's lost order is still wanted: the grid runs, nobody asked to
+    cancel it, nothing of it traded, and it has not been lost too often already."""
+    return (state.phase is Phase.RUNNING and slot.side is not None and not slot.canceling
+            and slot.filled == 0 and slot.lost + 1 < LEVEL_SEND_ATTEMPTS)
 
 
 # --- stopping ---------------------------------------------------------------------
@@ -435,6 +464,7 @@ def _buying(cfg: Config, slot: Slot) -> Slot:
         cost=ZERO,
         proceeds=ZERO,
         canceling=False,
+        lost=0,
     )
 
 

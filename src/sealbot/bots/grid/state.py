@@ -4,7 +4,11 @@ An *interval* ``i`` lies between line ``i`` and line ``i + 1``. It is either buy
 (a limit buy waits at line ``i``) or selling (it holds coins and a limit sell waits at
 line ``i + 1``). A completed buy-then-sell is one *cycle*; the cycle number goes into
 the client order id, so ``g12b3`` is the third buy at line 12 and ``g13s3`` the sell
-that closes it. Everything here is immutable; ``step`` returns new values.
+that closes it. An order that never reached the exchange is placed again under the
+next cycle number (``g12b3`` lost, ``g12b4`` sent): its id must be fresh, the step has
+no room for a retry suffix (12 characters at most), and an interval's cycle number
+only ever grows, so no id repeats. Everything here is immutable; ``step`` returns new
+values.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Slot:
     cost: Decimal = ZERO  # quote paid for ``held``, fees included
     proceeds: Decimal = ZERO  # quote the current sell has received, net of fees
     canceling: bool = False
+    lost: int = 0  # sends of the open order that never reached the exchange (capped)
 
     @property
     def line(self) -> int:
@@ -143,6 +148,7 @@ def _dump_slot(slot: Slot) -> dict[str, Any]:
         "cycle": slot.cycle,
         "side": slot.side.value if slot.side else None,
         "canceling": slot.canceling,
+        "lost": slot.lost,
     }
     out.update({name: str(getattr(slot, name)) for name in _SLOT_DECIMALS})
     return out
@@ -154,6 +160,7 @@ def _load_slot(data: Mapping[str, Any]) -> Slot:
         cycle=int(data["cycle"]),
         side=Side(data["side"]) if data["side"] else None,
         canceling=bool(data["canceling"]),
+        lost=int(data.get("lost", 0)),  # states saved before re-sending existed have none
         **{name: Decimal(data[name]) for name in _SLOT_DECIMALS},
     )
 
