@@ -10,10 +10,11 @@ from datetime import datetime
 from decimal import Decimal as D
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sealbot.bots import grid
+from sealbot.bots.common.executor import CLOSE_ATTEMPTS
 from sealbot.bots.common.paths import touches
 from sealbot.bots.grid.machine import LEVEL_SEND_ATTEMPTS
 from sealbot.bots.grid.state import order_id, parse_step
@@ -148,19 +149,20 @@ def test_replaying_the_same_events_gives_the_same_commands(
 
 
 class LossyExchange(MiniExchange):
-    """Loses the limit orders ``lose`` picks the way the engine does after a crash: the
-    order is journalled (its id is used up) but never sent, and the bot hears it was
-    rejected as unsent."""
+    """Loses the limit orders and closing sells ``lose`` picks, as the engine does after
+    a crash: the order is journalled (its id is used up) but never sent, and the bot
+    hears it was rejected as unsent."""
 
     def __init__(self, lose: list[bool], **kwargs: Any) -> None:
         super().__init__(BTC, **kwargs)
-        self.lose, self.limits, self.lost = lose, 0, list[ClientOrderId]()
+        self.lose, self.sends, self.lost = lose, 0, list[ClientOrderId]()
 
     def apply(self, commands: Iterable[Command], at: datetime, price: D) -> list[Event]:
         events: list[Event] = []
         for command in commands:
-            if isinstance(command, PlaceOrder) and command.order.type is OrderType.LIMIT:
-                n, self.limits = self.limits, self.limits + 1
+            if isinstance(command, PlaceOrder) and (command.order.type is OrderType.LIMIT
+                                                    or command.order.client_id.step.startswith("close")):
+                n, self.sends = self.sends, self.sends + 1
                 if n < len(self.lose) and self.lose[n]:
                     assert command.order.client_id not in self.ids, f"duplicate id {command.order.client_id}"
                     self.ids.add(command.order.client_id)
@@ -175,6 +177,9 @@ class LossyExchange(MiniExchange):
 @SETTINGS
 @given(cfg=st.sampled_from(CONFIGS), bars=price_paths(), fee_in_base=st.booleans(),
        lose=st.lists(st.booleans(), max_size=120) | st.lists(st.just(True), max_size=120))
+# every order lost until the caps, then the lower stop and its closing sell, lost too
+@example(cfg=CONFIGS[0], bars=[candle(BTC, 0, "100", "100.5", "99.5", "100"), candle(BTC, 1, "100", "100", "65", "66")],
+         fee_in_base=False, lose=[True] * 120)
 def test_whatever_orders_are_lost_unsent_each_interval_has_one_live_order_and_the_cap_holds(
         cfg: grid.Config, bars: list[Candle], fee_in_base: bool, lose: list[bool]) -> None:
     ex = LossyExchange(lose, fee=D("0.001"), buy_fee_in_base=fee_in_base)
@@ -193,7 +198,10 @@ def test_whatever_orders_are_lost_unsent_each_interval_has_one_live_order_and_th
     agree(run.state)
     # no order is sent more than LEVEL_SEND_ATTEMPTS times in a row after being lost:
     # follow each lost id to the one placed again for it (same interval and side, next cycle)
-    lost = set(ex.lost)
+    lost = {cid for cid in ex.lost if not cid.step.startswith("close")}
+    closes = [cid.step for cid in ex.lost if cid.step.startswith("close")]
+    assert closes == ["close", *(f"close{n}" for n in range(2, len(closes) + 1))][:len(closes)]
+    assert len(closes) <= CLOSE_ATTEMPTS
     for cid in lost:
         interval, side, cycle = parse_step(cid.step)  # type: ignore[misc]
         chain, at = 1, cycle

@@ -136,3 +136,54 @@ def test_the_send_count_survives_a_json_round_trip_and_old_states_load() -> None
     assert old.slots[1].lost == 0 and old.slots[1].cycle == 3
     _, commands = _lost(cfg, old, "g1b3")
     assert places(commands) == [("sbg1-1-g1b4", "buy", "1.000", "105.00")]
+
+
+def _closing(ex: MiniExchange) -> tuple[grid.Config, grid.State, PlaceOrder]:
+    """A grid that hit its stop with stop_bot_and_sell: its cancels are confirmed and
+    the market sell of what it holds is just out."""
+    cfg = config(lower_stop_loss_enabled=True, lower_stop_loss_price="96",
+                 lower_stop_loss_action="stop_bot_and_sell")
+    run = drive(grid.step, cfg, grid.initial_state(cfg), ex, [candle(BTC, 0, "107", "107.5", "106.5", "107")])
+    state, commands = grid.step(cfg, run.state, PriceTicked(BTC, D("95"), T0))
+    sell: PlaceOrder | None = None
+    for event in ex.apply(commands, T0, D("95")):  # the cancels, confirmed
+        state, commands = grid.step(cfg, state, event)
+        sell = next((c for c in commands if isinstance(c, PlaceOrder)), sell)
+    assert sell is not None and sell.order.client_id.step == "close"
+    return cfg, state, sell
+
+
+def test_the_closing_sell_never_sent_is_placed_again_and_the_grid_stops() -> None:
+    ex = MiniExchange(BTC)
+    cfg, state, sell = _closing(ex)
+    assert sell.order.amount == D("2.000") and ex.base == D("2")
+    state, commands = _lost(cfg, state, "close")
+    assert places(commands) == [("sbg1-1-close2", "sell", "2.000", None)]
+    assert alerts(commands) == [(AlertLevel.INFO, "grid.order_resent")]
+    (fill,) = ex.apply(commands, T0, D("95"))
+    state, commands = grid.step(cfg, state, fill)
+    assert state.phase is grid.Phase.STOPPED and ex.base == 0
+    assert state.deal is not None and state.deal.sold == D("2")
+
+
+def test_the_closing_sell_lost_again_and_again_or_refused_is_left_to_the_user() -> None:
+    ex = MiniExchange(BTC)
+    cfg, state, sell = _closing(ex)
+    sent = [sell.order.client_id.step]
+    for _ in range(10):
+        state, commands = _lost(cfg, state, sent[-1])
+        placed = [c for c in commands if isinstance(c, PlaceOrder)]
+        if not placed:
+            break
+        sent.append(placed[0].order.client_id.step)
+    assert sent == ["close", "close2", "close3", "close4", "close5"]
+    assert alerts(commands) == [(AlertLevel.WARNING, "grid.order_rejected")]
+    assert "sell it by hand" in next(c.message for c in commands if isinstance(c, RaiseAlert))
+    assert state.phase is grid.Phase.CLOSING and ex.base == D("2")
+    cfg, state, _ = _closing(MiniExchange(BTC))
+    state, commands = _lost(cfg, state, "close", unsent=False, reason="insufficient balance")
+    assert places(commands) == [] and state.phase is grid.Phase.CLOSING
+    data = json.loads(json.dumps(grid.dump_state(state)))
+    assert grid.load_state(data) == state
+    del data["closing"]["lost"]  # saved before the count existed
+    assert grid.load_state(data).closing == state.closing

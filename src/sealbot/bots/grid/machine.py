@@ -21,6 +21,8 @@ engine gave up sending it after a crash or an outage) is placed again at once, s
 side, line and amount, under the next cycle number, up to ``LEVEL_SEND_ATTEMPTS`` sends;
 a resting limit order placed late is the order the grid wanted all along. Only then,
 or when the exchange itself refused the order, is the interval left idle with an alert.
+The closing market sell so lost is sent again too (``close2``…), up to the executor's
+``CLOSE_ATTEMPTS``, as a deal's exit is; the opening market buy is not.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sealbot.bots.base import Interest
+from sealbot.bots.common.executor import CLOSE_ATTEMPTS
 from sealbot.bots.common.position import apply_fill
 from sealbot.bots.grid.config import Config, StopAction
 from sealbot.bots.grid.fills import effect
@@ -244,7 +247,7 @@ def _on_fill(cfg: Config, state: State, fill: Fill, remaining: Decimal) -> Resul
     step_name = fill.client_id.step
     if step_name == INIT_STEP and state.opening is not None:
         state = _opening_filled(cfg, state, fill, remaining, commands)
-    elif step_name == CLOSE_STEP and state.closing is not None:
+    elif state.closing is not None and step_name == state.closing.close_step:
         state = _closing_filled(cfg, state, fill, remaining, commands)
     else:
         parsed = parse_step(step_name)
@@ -345,6 +348,15 @@ def _sell_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: D
 def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | None, unsent: bool = False) -> Result:
     """An order was cancelled (by us or not), refused, or never sent (``unsent``): it no
     longer exists. An interval's order never sent is placed again (see the docstring)."""
+    closing = state.closing
+    if (closing is not None and client_id.step == closing.close_step and unsent and reason is not None
+            and closing.filled == 0 and closing.lost + 1 < CLOSE_ATTEMPTS):
+        # What the grid holds is still to be sold: a fresh id, the same amount, at market.
+        closing = replace(closing, lost=closing.lost + 1)
+        place = _market(cfg, closing.close_step, Side.SELL, closing.amount)
+        alert = RaiseAlert(AlertLevel.INFO, "grid.order_resent",
+                           f"{client_id}: {reason}; placed again as {place.order.client_id}")
+        return replace(state, closing=closing), [alert, place]
     parsed = parse_step(client_id.step)
     slot = state.slots.get(parsed[0]) if parsed else None
     if parsed is None or slot is None or slot.cycle != parsed[2] or slot.side is not parsed[1]:
@@ -359,6 +371,9 @@ def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | 
     if reason is not None:
         if slot is not None and unsent and slot.lost + 1 >= LEVEL_SEND_ATTEMPTS:
             reason += f" ({LEVEL_SEND_ATTEMPTS} sends of this order never reached the exchange)"
+        elif closing is not None and client_id.step == closing.close_step:
+            lost = f"{CLOSE_ATTEMPTS} sends never reached the exchange; " if unsent else ""
+            reason += f" ({lost}the grid still holds {closing.amount} {cfg.pair.base}: sell it by hand)"
         commands.append(RaiseAlert(AlertLevel.WARNING, "grid.order_rejected", f"{client_id}: {reason}"))
     if client_id.step == INIT_STEP and state.opening is not None:
         # The funding buy is gone: what it filled stays as dust, its intervals stay idle.

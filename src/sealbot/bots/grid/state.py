@@ -67,6 +67,12 @@ class MarketOrder:
     base: Decimal = ZERO  # base received (buy), net of base fees
     quote: Decimal = ZERO  # quote paid (buy) or received (sell), fees included
     slots: tuple[int, ...] = ()  # intervals the opening buy funds
+    lost: int = 0  # sends of the closing sell that never reached the exchange (capped)
+
+    @property
+    def close_step(self) -> str:
+        """The closing sell's step: ``close``, then ``close2``… for each one lost."""
+        return CLOSE_STEP if self.lost == 0 else f"{CLOSE_STEP}{self.lost + 1}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,7 @@ def _dump_market(order: MarketOrder | None) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {name: str(getattr(order, name)) for name in _MARKET_DECIMALS}
     out["slots"] = list(order.slots)
+    out["lost"] = order.lost
     return out
 
 
@@ -177,5 +184,7 @@ def _load_market(data: Mapping[str, Any] | None) -> MarketOrder | None:
     if data is None:
         return None
     return MarketOrder(
-        slots=tuple(int(i) for i in data["slots"]), **{name: Decimal(data[name]) for name in _MARKET_DECIMALS}
+        slots=tuple(int(i) for i in data["slots"]),
+        lost=int(data.get("lost", 0)),  # states saved before re-sending existed have none
+        **{name: Decimal(data[name]) for name in _MARKET_DECIMALS},
     )
