@@ -19,6 +19,7 @@ from sealbot.simex.http import json_response
 from sealbot.simex.kucoin import KucoinDialect
 from sealbot.simex.markets import DEFAULT_MARKETS, MarketSpec
 from sealbot.simex.ratelimit import WeightLimiter
+from sealbot.simex.ws_binance import BinanceStreams
 
 
 @dataclass
@@ -35,6 +36,7 @@ class SimexConfig:
     ban_after: int = 10
     ban_seconds: int = 120
     kucoin_limit: int = 4000
+    ws_push_interval: float = 2.0  # real seconds between kline pushes on the websocket (Binance: 2 s)
     markets: Iterable[MarketSpec] = DEFAULT_MARKETS
 
 
@@ -47,9 +49,11 @@ def build(config: SimexConfig) -> tuple[Starlette, Exchange, WeightLimiter]:
     kucoin_limiter = WeightLimiter(config.kucoin_limit, ban_after=10**9, window_s=30)
     routes = (BinanceDialect(exchange, limiter).routes() + KucoinDialect(exchange, kucoin_limiter).routes()
               + AdminApi(exchange, limiter, config.admin_token, kucoin_limiter).routes())
+    streams = BinanceStreams(exchange, config.ws_push_interval)  # Binance's market-data websocket
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return json_response({"code": -1000, "msg": f"No such endpoint: {request.method} {request.url.path}"}, 404)
 
-    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    app = Starlette(routes=[*routes, *streams.routes()], exception_handlers={404: not_found})
+    app.state.binance_streams = streams  # SimexServer.streams: drop_all() cuts every stream
     return app, exchange, limiter

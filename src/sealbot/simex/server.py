@@ -16,6 +16,10 @@ import uvicorn
 from sealbot.simex.admin_client import SimexAdmin
 from sealbot.simex.app import SimexConfig, build
 from sealbot.simex.core import Exchange
+from sealbot.simex.ws_binance import BinanceStreams
+
+# Binance pings every stream connection each 20 s and drops it after a minute without a pong
+WS_PINGS: dict[str, Any] = {"ws_ping_interval": 20.0, "ws_ping_timeout": 60.0}
 
 
 class SimexServer:
@@ -35,6 +39,7 @@ class SimexServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.exchange: Exchange | None = None
+        self.streams: BinanceStreams | None = None  # the market-data websocket (drop_all: a fault)
         self.base_url = ""
         self.admin: SimexAdmin
 
@@ -43,12 +48,13 @@ class SimexServer:
 
     def start(self) -> SimexServer:
         app, self.exchange, _ = build(self.config)
+        self.streams = app.state.binance_streams
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))
         port = sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, backlog=4096,
-                                timeout_keep_alive=30, timeout_graceful_shutdown=1)
+                                timeout_keep_alive=30, timeout_graceful_shutdown=1, **WS_PINGS)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
                                         name=f"simex-{port}")
@@ -94,4 +100,4 @@ def run_simex(host: str = "127.0.0.1", port: int = 8001, speed: float = 1.0, adm
                                   maker_fee=Decimal(maker_fee), taker_fee=Decimal(taker_fee),
                                   weight_limit=weight_limit, kucoin_limit=kucoin_limit))
     uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="off", backlog=4096,
-                access_log=log_level == "debug")
+                access_log=log_level == "debug", **WS_PINGS)
