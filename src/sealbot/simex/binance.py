@@ -33,6 +33,8 @@ from sealbot.simex.ratelimit import WeightLimiter
 INTERVALS = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "2h": 7200, "4h": 14400,
              "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400, "3d": 259200, "1w": 604800}
 NONE, KEY, SIGNED = 0, 1, 2
+# myTrades: startTime and endTime at most 24 hours apart (-1127 beyond).
+MY_TRADES_WINDOW_MS = 24 * 3600 * 1000
 
 
 Handler = Callable[[Ctx], Any]
@@ -449,12 +451,37 @@ class BinanceDialect:
         return [self._order_json(o) for o in rows]
 
     def my_trades(self, ctx: Ctx) -> Any:
+        """``GET /api/v3/myTrades`` as Binance documents it: the supported combinations are
+        symbol alone (the most recent trades), + orderId, + fromId (trades with id >= fromId),
+        + orderId + fromId, + startTime and/or endTime (filtered by execution time, at most
+        24 hours apart); any other combination is -1128, a wider window -1127. Pages hold
+        ``limit`` trades (default 500, at most 1,000), oldest first.
+
+        What Binance answers to startTime or endTime alone is not documented; simex reads it
+        as a 24-hour window from startTime (or up to endTime), oldest first, and sealbot's
+        venue never relies on it (it always sends both ends)."""
         symbol = self._symbol_param(ctx)
-        rows = self.ex.my_trades(ctx.account_id, symbol)
-        order_id = ctx.integer("orderId")
+        limit = min(ctx.integer("limit", 500) or 500, 1000)
+        order_id, from_id = ctx.integer("orderId"), ctx.integer("fromId")
+        start, end = ctx.integer("startTime"), ctx.integer("endTime")
+        timed = start is not None or end is not None
+        if timed and (from_id is not None or order_id is not None):
+            raise BinanceError(-1128, "Combination of optional parameters invalid.")
+        if start is not None and end is not None and end - start > MY_TRADES_WINDOW_MS:
+            raise BinanceError(-1127, "More than 24 hours between startTime and endTime.")
+        rows = sorted(self.ex.my_trades(ctx.account_id, symbol), key=lambda t: t.id)
         if order_id is not None:
             rows = [t for t in rows if t.order_id == order_id]
-        rows = self._window(ctx, rows, lambda t: t.time_ms, lambda t: t.id, "fromId")
+        if from_id is not None:
+            rows = [t for t in rows if t.id >= from_id][:limit]
+        elif timed:
+            low = start if start is not None else (end or 0) - MY_TRADES_WINDOW_MS
+            high = end if end is not None else (start or 0) + MY_TRADES_WINDOW_MS
+            rows = [t for t in rows if low <= t.time_ms <= high][:limit]
+        elif order_id is not None:
+            rows = rows[:limit]
+        else:
+            rows = rows[-limit:]
         return [self._trade_json(t) for t in rows]
 
     def account(self, ctx: Ctx) -> Any:

@@ -35,6 +35,8 @@ from sealbot.simex.ratelimit import WeightLimiter
 CANDLE_TYPES = {"1min": 60, "3min": 180, "5min": 300, "15min": 900, "30min": 1800, "1hour": 3600,
                 "2hour": 7200, "4hour": 14400, "6hour": 21600, "8hour": 28800, "12hour": 43200, "1day": 86400,
                 "1week": 604800}
+DAY_MS = 24 * 3600 * 1000
+FILLS_WINDOW_MS = 7 * DAY_MS  # /api/v1/fills: at most 7 days between startAt and endAt
 KC_PERMISSIONS = {"reading": "General", "spot": "Spot", "margin": "Margin", "futures": "Futures",
                   "withdrawals": "Withdrawal", "internal_transfer": "InnerTransfer", "universal_transfer": "Transfer",
                   "options": "Options"}
@@ -467,8 +469,33 @@ class KucoinDialect:
         return self._page(ctx, [self._order_json(o) for o in rows])
 
     def fills(self, ctx: KcCtx) -> Any:
+        """``GET /api/v1/fills`` as KuCoin documents it: newest first, paged by
+        ``currentPage``/``pageSize``, over a time range of at most 7 days (400100 beyond):
+        ``startAt`` alone means ``[startAt, startAt + 7 days]``, ``endAt`` alone
+        ``[endAt - 7 days, endAt]``, neither the last day (on simex's market clock)."""
         symbol = self._spec(ctx.get("symbol")) if ctx.get("symbol") else None
         order_id = ctx.get("orderId")
-        rows = [t for t in self.ex.my_trades(ctx.account_id, symbol) if order_id in (None, str(t.order_id))]
-        rows.sort(key=lambda t: t.id, reverse=True)
+        start, end = self._ms_param(ctx, "startAt"), self._ms_param(ctx, "endAt")
+        if start is None and end is None:
+            end = self.ex.sync()
+            start = end - DAY_MS
+        elif start is None:
+            assert end is not None
+            start = end - FILLS_WINDOW_MS
+        elif end is None:
+            end = start + FILLS_WINDOW_MS
+        if end - start > FILLS_WINDOW_MS:
+            raise KucoinError("400100", "The time range between startAt and endAt cannot exceed 7 days")
+        rows = [t for t in self.ex.my_trades(ctx.account_id, symbol)
+                if order_id in (None, str(t.order_id)) and start <= t.time_ms <= end]
+        rows.sort(key=lambda t: (t.time_ms, t.id), reverse=True)
         return self._page(ctx, [self._fill_json(t) for t in rows])
+
+    @staticmethod
+    def _ms_param(ctx: KcCtx, name: str) -> int | None:
+        value = ctx.get(name)
+        if value is None or value == "":
+            return None
+        if not value.isdigit():
+            raise KucoinError("400100", f"{name} invalid")
+        return int(value)
