@@ -92,3 +92,66 @@ def seed(url: str, configs: list[dict[str, Any]]) -> tuple[StoreJournal, str, li
             ids.append(str(bot.id))
         account_id = str(account.id)
     return StoreJournal(factory), account_id, ids
+
+
+def resting_order(sx: SimexServer, key: str, client_id: str, symbol: str = "BTCUSDT") -> int:
+    """A limit buy at half the market price, resting on simex (placed in its core: no
+    request, so it costs a test nothing). Returns simex's order id."""
+    from decimal import Decimal
+
+    from sealbot.simex.core import OrderRequest
+
+    ex = sx.exchange
+    assert ex is not None
+    ex.sync()
+    price = (ex.price(symbol) / 2).quantize(ex.markets[symbol].tick)
+    order = ex.place(ex.keys[key], OrderRequest(symbol, "BUY", "LIMIT", "GTC", Decimal("0.001"), None, price,
+                                                None, client_id))
+    return order.id
+
+
+def record_trades(sx: SimexServer, order_id: int, times_ms: list[int]) -> list[int]:
+    """Trades of simex order ``order_id`` written into its account's history at
+    ``times_ms`` (ascending, after any trade already there): thousands of trades in
+    milliseconds, where placing and matching orders over HTTP would take minutes. Ids
+    come from simex's own counter, so they grow with time as Binance's do. Balances and
+    the order's state are left alone: this is history for the paging tests, not a fill
+    the matching engine made. Returns the trade ids."""
+    from sealbot.simex.core import Trade
+
+    ex = sx.exchange
+    assert ex is not None
+    with ex.lock:
+        order = ex.orders[order_id]
+        price = order.price
+        assert price is not None
+        spec = ex.markets[order.symbol]
+        ids = []
+        for at in times_ms:
+            qty = order.orig_qty
+            trade = Trade(next(ex._trade_ids), order.id, order.account_id, order.symbol, order.side, price, qty,
+                          price * qty, qty * 0, spec.base, at, True)
+            ex.trades_by_account[order.account_id].append(trade)
+            ids.append(trade.id)
+    return ids
+
+
+@dataclass
+class KucoinHmacSigner(HmacSigner):
+    """``HmacSigner`` for KuCoin: base64 signatures and a signed passphrase."""
+
+    passphrase: str = field(default="", repr=False)
+
+    def sign(self, handle: Handle, payload: bytes, request: Any, encoding: str) -> str:
+        import base64
+
+        digest = hmac.new(self.secret.encode(), payload, hashlib.sha256).digest()
+        return base64.b64encode(digest).decode() if encoding == "base64" else digest.hex()
+
+    def sign_passphrase(self, handle: Handle) -> str:
+        return self.sign(handle, self.passphrase.encode(), None, "base64")
+
+
+def simex_kucoin_venue(base_url: str, key: str, secret: str, passphrase: str, timeout_ms: int = 3000) -> CcxtVenue:
+    return CcxtVenue("kucoin", signer=KucoinHmacSigner(key, secret, passphrase), handle=Handle("1"),
+                     urls={"api_base": base_url}, timeout_ms=timeout_ms)

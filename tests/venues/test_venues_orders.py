@@ -107,10 +107,10 @@ def test_url_overrides_name_what_is_wrong() -> None:
         apply_url_overrides(_Stub({}), {"base": "http://x"})
 
 
-async def test_fills_are_asked_for_in_the_largest_page_and_a_full_page_is_warned_about(
-        signer: FakeSigner, caplog: pytest.LogCaptureFixture) -> None:
-    """Binance answers at most 1,000 trades a request (500 unless asked): fewer asked for
-    would miss fills sooner; a full page means there may be more, which an operator must see."""
+async def test_fills_are_asked_for_in_the_largest_page(signer: FakeSigner) -> None:
+    """Binance answers at most 1,000 trades a request (500 unless asked): smaller pages
+    would cost more requests for the same fills. Without a start time the venue asks for
+    the newest page only (paging since a time: tests/engine/test_engine_fill_paging.py)."""
     trades = [_trade(i, 28, "0.00100000", "0.05000000", True) for i in range(1, 1001)]
     routes = {"/api/v3/myTrades": trades, "orderId=28": _binance_order(28, "sbB1-7-base", "FILLED", "1.0")}
     venue, http = await _venue(signer, routes)
@@ -120,5 +120,4 @@ async def test_fills_are_asked_for_in_the_largest_page_and_a_full_page_is_warned
         await venue.close()
     assert len(fills) == 1000
     (asked,) = [url for _, url, _, _ in http.calls if "/api/v3/myTrades" in url]
-    assert "limit=1000" in asked
-    assert "a full page of 1000 trades" in caplog.text
+    assert "limit=1000" in asked and "startTime" not in asked and "fromId" not in asked

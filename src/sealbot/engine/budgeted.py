@@ -12,6 +12,13 @@ client on the IP (another worker, the web tier linking a key), and the ``Retry-A
 of a 418, the ban's length, which may be far longer than the budget's own back-off.
 A 429 blocks for the rest of the window, which is what Binance's Retry-After says for
 request weight.
+
+One venue call may make several requests: ``fetch_my_trades`` pages through every trade
+since the time asked (a page is 1,000 Binance trades, 500 KuCoin fills) and reads the
+order of a trade it cannot name. The call's weight is taken before it starts; each
+further request takes its own weight before it is sent, through the venue's
+``request_gate`` (``CcxtVenue`` has one), so N pages cost N times the page's weight and
+wait for room like any other request.
 """
 
 from __future__ import annotations
@@ -41,6 +48,12 @@ class BudgetedVenue(Venue):
         self.inner, self.budget = inner, ip_budget
         self.name = inner.name
         self.weights = weights or WEIGHTS.get(inner.name, DEFAULT_WEIGHTS)
+        if hasattr(inner, "request_gate"):
+            inner.request_gate = self._extra_request
+
+    async def _extra_request(self, what: str) -> None:
+        """A further request inside a call already charged for its first one."""
+        await self.budget.acquire(self.weights.get(what, 1))
 
     def __repr__(self) -> str:
         return f"<BudgetedVenue {self.inner!r}>"

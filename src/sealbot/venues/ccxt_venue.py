@@ -48,10 +48,16 @@ from sealbot.venues.markets import spot_rules, to_decimal
 from sealbot.venues.permissions import check_exchange_permissions
 from sealbot.venues.signing import SignerLike, create_signed_exchange, pinned_time
 from sealbot.venues.throttle import set_weight_per_window, throttle_config
+from sealbot.venues.trade_paging import TradeWalk, binance_trades, kucoin_trades
 from sealbot.venues.urls import apply_url_overrides, validate_overrides
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+# Called before each request a venue call makes beyond its first, with the call's name
+# (``fetch_my_trades`` for another page, ``fetch_order`` for a trade's order): the
+# engine's budget charges every request, not only the call (``engine.budgeted``).
+RequestGate = Callable[[str], Awaitable[None]]
 
 # The parameter each exchange reads the client order id from when an order is placed.
 CLIENT_ID_PARAM = {"binance": "newClientOrderId", "kucoin": "clientOid"}
@@ -78,8 +84,8 @@ FIXED_SEND_WINDOW = {"kucoin": 5.0}
 # The response header in which the exchange reports the IP's request weight in its current minute.
 USED_WEIGHT_HEADER = {"binance": "x-mbx-used-weight-1m"}
 # The largest page of an account's trades each exchange answers (Binance myTrades: 1,000,
-# default 500; KuCoin fills: 500). Fills are polled since the oldest open order; a full
-# page means trades may lie beyond it (not paged yet: warned about, see docs/engine.md).
+# default 500; KuCoin fills: 500, default 50). ``fetch_my_trades`` pages through every
+# trade since the time asked, as each exchange requires (``venues.trade_paging``).
 TRADES_PAGE = {"binance": 1000, "kucoin": 500}
 
 
@@ -178,6 +184,7 @@ class CcxtVenue(Venue):
         self._markets: dict[Pair, MarketRules] | None = None
         self._client_by_order_id: dict[str, ClientOrderId] = {}
         self._pins = signer is not None  # the signer-bound class can sign with a pinned time
+        self.request_gate: RequestGate | None = None
         self.send_window()  # a recvWindow Binance would refuse fails here, not on the first order
 
     def __repr__(self) -> str:
@@ -296,14 +303,20 @@ class CcxtVenue(Venue):
         return [self._to_order(row, pair) for row in rows]
 
     async def fetch_my_trades(self, pair: Pair, since: datetime | None = None) -> list[Fill]:
+        """Every trade on ``pair`` since ``since``, oldest first, however many pages and
+        time windows that takes (``venues.trade_paging``; at most ``MAX_PAGES`` requests,
+        warned about when hit). Without ``since``: the newest page, as the exchange answers."""
         since_ms = int(since.timestamp() * 1000) if since else None
-        page = TRADES_PAGE.get(self.name)
-        rows = await self._call(self._exchange.fetch_my_trades, pair.symbol, since_ms, page)
-        if page is not None and len(rows) >= page:
-            log.warning("%s %s: a full page of %d trades since %s: fills beyond it are not fetched by this poll",
-                        self.name, pair, len(rows), since)
+        walk = await self._walk_trades(pair, since_ms)
+        if walk.truncated:
+            log.warning("%s %s: stopped after %d requests for the trades since %s; not fetched by this poll: %s",
+                        self.name, pair, walk.requests, since, walk.truncated)
+        rows: dict[str, dict[str, Any]] = {}
+        for row in walk.rows:
+            if since_ms is None or (row.get("timestamp") or 0) >= since_ms:
+                rows.setdefault(str(row.get("id")), row)  # pages may overlap: one fill per trade id
         fills = []
-        for row in sorted(rows, key=lambda r: (r.get("timestamp") or 0, _id_order(r.get("id")))):
+        for row in sorted(rows.values(), key=lambda r: (r.get("timestamp") or 0, _id_order(r.get("id")))):
             client_id = await self._client_id_of(row, pair)
             fee = row.get("fee") or {}
             fills.append(Fill(
@@ -314,6 +327,30 @@ class CcxtVenue(Venue):
             ))
         return fills
 
+    async def _walk_trades(self, pair: Pair, since_ms: int | None) -> TradeWalk:
+        first = True
+
+        async def page(start_ms: int | None, params: dict[str, Any]) -> list[dict[str, Any]]:
+            nonlocal first
+            if not first:
+                await self._gate("fetch_my_trades")
+            first = False
+            limit = TRADES_PAGE.get(self.name) if self.name == "binance" else None
+            rows: list[dict[str, Any]] = await self._call(self._exchange.fetch_my_trades, pair.symbol, start_ms,
+                                                          limit, params)
+            return rows
+
+        if self.name == "binance":
+            return await binance_trades(page, since_ms, TRADES_PAGE["binance"])
+        if self.name == "kucoin":
+            now_ms = int(datetime.now(UTC).timestamp() * 1000)
+            return await kucoin_trades(page, since_ms, now_ms, TRADES_PAGE["kucoin"])
+        return TradeWalk(rows=await page(since_ms, {}), requests=1)  # other exchanges: one page, unpaged
+
+    async def _gate(self, what: str) -> None:
+        if self.request_gate is not None:
+            await self.request_gate(what)
+
     async def _client_id_of(self, trade: dict[str, Any], pair: Pair) -> ClientOrderId:
         """Trades name the exchange's order id only (Binance myTrades has no client id):
         look it up once per order, then remember it."""
@@ -323,6 +360,7 @@ class CcxtVenue(Venue):
             return known
         text = trade.get("clientOrderId") or (trade.get("info") or {}).get("clientOid")
         if not text and order_id:
+            await self._gate("fetch_order")
             raw = await self._call(self._exchange.fetch_order, order_id, pair.symbol)
             text = raw.get("clientOrderId")
         client_id = parse_client_id(text, order_id)
