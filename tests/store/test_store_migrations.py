@@ -27,7 +27,9 @@ TABLES = {"users", "exchange_accounts", "credentials", "kek_rotations", "bots", 
           # 0006 (scale-out engine: partitions, epochs, workers, applied messages)
           "engine_partitions", "engine_account_partitions", "engine_workers", "engine_messages",
           # 0007 (what the watchdog flagged, per account)
-          "watchdog_flags"}
+          "watchdog_flags",
+          # 0012 (the limits a user stores for all their accounts)
+          "user_guard_limits"}
 
 
 def _tables(url: str) -> set[str]:

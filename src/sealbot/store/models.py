@@ -459,6 +459,18 @@ class AccountGuardLimits(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class UserGuardLimits(Base):
+    """A user's own pre-trade limits (``engine.guard.GuardLimits.to_dict``) for all their
+    accounts: the daily total is the user's across every account. A user without a row is
+    guarded by the engine's defaults."""
+
+    __tablename__ = "user_guard_limits"
+
+    user_id: Mapped[int] = mapped_column(Id, _fk("users.id", "CASCADE"), primary_key=True, autoincrement=False)
+    limits: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 # --- alert delivery channels (engine issue, notifications) ---
 
 
