@@ -60,6 +60,7 @@ from sealbot.engine.live import LiveBot, bot_indicators, bot_pairs, wakes
 from sealbot.engine.market import MarketData, ReferencePrices
 from sealbot.engine.orders import Observation, OrderManager, Rejection
 from sealbot.engine.steps import Outcome, StepWriter
+from sealbot.engine.streaming import StreamingSource, stream_exchange
 from sealbot.venues.base import Venue
 from sealbot.venues.errors import ExchangeUnavailable, VenueError
 
@@ -85,6 +86,9 @@ class RunnerSettings:
     market_ttl: float = 30.0  # seconds a guard reference price stays fresh (one fetch per venue and pair)
     market_max_age: float | None = None  # seconds after which it is stale: refused (None: 4 x ttl, >= 60)
     feed_interval: float = 5.0  # seconds between candle polls per (venue endpoint, pair)
+    # candles over the exchange's websocket where ccxt.pro offers it (engine.streaming), polling otherwise
+    stream_feeds: bool = True
+    stream_retry_max: float = 300.0  # seconds: longest wait between two tries of a failed stream
     base_timeframe: str = "1m"
     bot_timeframe: str = "1m"
     # False when a replay (by exchange name) or the ingestor (by venue: FeedHub.by_venue) feeds the hub
@@ -513,16 +517,21 @@ class InProcessRunner(KillSwitch):
         self.prices = ReferencePrices(self.clock, ttl=self.settings.market_ttl, max_age=self.settings.market_max_age)
         self.accounts: dict[str, AccountRunner] = {}
         self.collector = QuietCollector() if self.settings.quiet_gc else None
-        self._sources: dict[tuple[str, Pair], PollingSource] = {}
+        self._sources: dict[tuple[str, Pair], PollingSource | StreamingSource] = {}
         self.hub.on_first_subscriber = self._open_feed
         self.hub.on_last_unsubscribed = self._close_feed
 
     def _open_feed(self, feed: str, pair: Pair) -> None:
-        """A stream's first bot: poll it through the venue of an account on that feed."""
+        """A stream's first bot: stream it (or poll it) through the venue of an account on that feed."""
         if not self.settings.poll_feeds:
             return
         venue = next(a.venue for a in self.accounts.values() if a.feed == feed)
-        source = PollingSource(self.hub, feed, venue, pair, interval=self.settings.feed_interval, clock=self.clock)
+        source: PollingSource | StreamingSource
+        if self.settings.stream_feeds and stream_exchange(venue) is not None:
+            source = StreamingSource(self.hub, feed, venue, pair, interval=self.settings.feed_interval,
+                                     clock=self.clock, retry_max=self.settings.stream_retry_max)
+        else:
+            source = PollingSource(self.hub, feed, venue, pair, interval=self.settings.feed_interval, clock=self.clock)
         self._sources[(feed, pair)] = source
         if self.settings.background:
             source.start()

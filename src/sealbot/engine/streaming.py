@@ -1,0 +1,246 @@
+"""Candles over the exchange's websocket (ccxt.pro ``watch_ohlcv``), polling otherwise.
+
+A ``StreamingSource`` feeds one (feed, pair) stream of the ``FeedHub`` as a
+``PollingSource`` does, with lower latency and no request weight: it watches the
+pair's base-timeframe klines and publishes each candle once it is closed. ccxt.pro
+hands out rows ``[open ms, o, h, l, c, v]`` and not Binance's closed flag, so a candle
+counts as closed when a later candle's row appears; if the stream stays quiet past a
+candle's close (a message raced past ccxt's future, a silent connection), one REST poll
+publishes what closed, so a bot never waits on the stream. The hub drops anything not
+newer than its last candle: no duplicate, nothing out of order.
+
+When the stream fails (connection refused or dropped, an exchange error) the source
+polls over REST and tries the stream again after ``retry_min`` seconds, doubling up to
+``retry_max`` while it keeps failing. Each (re)subscription is followed by one REST
+poll, and a streamed candle that leaves a gap after the hub's last one is preceded by
+one, so no candle is lost across a drop.
+
+Where the stream comes from: the same endpoint as the venue's REST candles
+(``stream_exchange``). A venue pointed at simex or a testnet streams from there, never
+from the real exchange; a venue whose REST groups point at several hosts, or at one
+whose websocket cannot be told, is not streamed (``None``: the runner polls). The
+ccxt.pro object is public-only: it is built from the exchange id and URLs, never from
+the venue's credentials, so no key or signer goes near it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import ccxt
+import ccxt.pro as ccxt_pro
+
+from sealbot.domain import Candle, Pair, timeframe_seconds
+from sealbot.engine.candles import FeedHub, PollingSource
+from sealbot.engine.clock import Clock, SystemClock
+from sealbot.engine.market import _hosts, market_venue
+from sealbot.venues.base import Venue
+from sealbot.venues.ccxt_venue import SPOT_OPTIONS
+from sealbot.venues.errors import VenueError
+from sealbot.venues.markets import to_decimal
+
+log = logging.getLogger(__name__)
+
+# what a failed stream raises: ccxt's errors, the socket's, a timeout
+STREAM_ERRORS = (ccxt.BaseError, aiohttp.ClientError, OSError, asyncio.TimeoutError)
+_WS_SCHEME = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+
+
+def _rebase_ws(node: Any, base: str) -> Any:
+    """Every URL of a ccxt ``urls['api']['ws']`` tree moved to ``base``'s host (ws scheme),
+    paths kept: ``wss://stream.binance.com:9443/ws`` -> ``ws://127.0.0.1:8001/ws``."""
+    if isinstance(node, str) and "://" in node:
+        target, parts = urlsplit(base), urlsplit(node)
+        return urlunsplit((_WS_SCHEME.get(target.scheme, target.scheme), target.netloc,
+                           target.path.rstrip("/") + parts.path, parts.query, parts.fragment))
+    if isinstance(node, dict):
+        return {key: _rebase_ws(value, base) for key, value in node.items()}
+    return node
+
+
+def stream_exchange(venue: Venue) -> Any | None:
+    """A public-only ccxt.pro exchange that streams ``venue``'s candles from the endpoint
+    its REST candles come from, or ``None`` when that cannot be done (not a ccxt venue,
+    no ccxt.pro class, no ``watchOHLCV``, REST spread over several rewritten hosts)."""
+    rest = getattr(market_venue(venue, candles=True), "exchange", None)
+    exchange_id = getattr(rest, "id", None)
+    if rest is None or not isinstance(exchange_id, str):
+        return None
+    cls = getattr(ccxt_pro, exchange_id, None)
+    if not isinstance(cls, type):
+        return None
+    config: dict[str, Any] = {"options": copy.deepcopy(SPOT_OPTIONS.get(exchange_id, {})),
+                              "timeout": getattr(rest, "timeout", 10_000)}
+    pro = cls(config)  # no apiKey, no secret: public market data only
+    if not pro.has.get("watchOHLCV"):
+        return None
+    if getattr(rest, "isSandboxModeEnabled", False):
+        pro.set_sandbox_mode(True)
+    rest_api, pro_api = rest.urls.get("api"), pro.urls.get("api")
+    if not isinstance(rest_api, dict) or not isinstance(pro_api, dict):
+        return None
+    pro_rest = {k: v for k, v in pro_api.items() if k != "ws"}
+    if _hosts(rest_api) != _hosts(pro_rest):  # the venue's URLs were rewritten (simex, a proxy)
+        hosts = _hosts(rest_api)
+        if len(hosts) != 1:
+            return None  # several hosts: which one streams cannot be told, so poll
+        pro.urls["api"] = {**copy.deepcopy(rest_api), "ws": _rebase_ws(pro_api.get("ws", {}), hosts.pop())}
+    if getattr(rest, "markets", None):
+        pro.set_markets(rest.markets, getattr(rest, "currencies", None))  # no second exchangeInfo
+    pro.newUpdates = False  # every watch returns the cached rows, not only those new since the last
+    return pro
+
+
+class StreamingSource:
+    """Keeps one (feed, pair) stream fed from the exchange's kline stream; polls over
+    REST while the stream is down (see module doc)."""
+
+    def __init__(self, hub: FeedHub, feed: str, venue: Venue, pair: Pair, *,
+                 exchange_factory: Callable[[], Any | None] | None = None, interval: float = 5.0,
+                 clock: Clock | None = None, history: int = 3, retry_min: float = 1.0,
+                 retry_max: float = 300.0) -> None:
+        if retry_min <= 0 or retry_max < retry_min:
+            raise ValueError("stream retry: need 0 < retry_min <= retry_max")
+        self.hub, self.feed, self.pair = hub, feed, pair
+        self.clock: Clock = clock or SystemClock()
+        self.interval, self.retry_min, self.retry_max = interval, retry_min, retry_max
+        self.poller = PollingSource(hub, feed, venue, pair, interval=interval, clock=self.clock, history=history)
+        self._factory = exchange_factory or (lambda: stream_exchange(self.venue))
+        self._exchange: Any | None = None
+        self._forming: list[Any] | None = None  # the newest row seen: its candle may still change
+        self._task: asyncio.Task[None] | None = None
+        self.streaming = False  # subscribed and receiving (False: polling)
+        self.sessions = 0  # subscriptions made (1 + reconnects)
+        self.streamed = 0  # candles published from the stream (the polls' are the poller's)
+
+    @property
+    def venue(self) -> Venue:
+        """The venue polls go through (the runner swaps it when its account stops; the
+        open stream, built from the same endpoint, is not tied to it)."""
+        return self.poller.venue
+
+    @venue.setter
+    def venue(self, venue: Venue) -> None:
+        self.poller.venue = venue
+
+    async def poll_once(self) -> int:
+        """One REST poll (what the runner's ``poll_feeds_once`` asks of every source)."""
+        return await self.poller.poll_once()
+
+    async def run(self) -> None:
+        delay = self.retry_min
+        while True:
+            try:
+                await self._session()
+            except STREAM_ERRORS as exc:  # logged, then polled over REST until the retry
+                log.warning("feed %s %s: stream failed, polling for %.0f s: %s", self.feed, self.pair, delay,
+                            type(exc).__name__ if isinstance(exc, ccxt.BaseError) else exc)
+            finally:
+                await self._close_exchange()
+                if self.streaming:
+                    delay = self.retry_min  # it was up: the next failure starts the backoff over
+                self.streaming = False
+            await self._poll_for(delay)
+            delay = min(delay * 2, self.retry_max)
+
+    async def _session(self) -> None:
+        exchange = self._exchange = self._factory()
+        if exchange is None:
+            raise ccxt.NotSupported(f"{self.feed}: no candle stream")
+        self._forming = None
+        symbol, timeframe = self.pair.symbol, self.hub.base
+        rows = await exchange.watch_ohlcv(symbol, timeframe)
+        self.sessions += 1
+        self.streaming = True
+        await self._backfill()  # after subscribing: what closed while not streaming
+        while True:
+            await self._take(rows)
+            try:
+                rows = await asyncio.wait_for(exchange.watch_ohlcv(symbol, timeframe), self.interval)
+            except TimeoutError:
+                rows = []
+                if self._forming is not None and self._row_close(self._forming) <= self.clock.now():
+                    await self._backfill()  # the stream is late with the next candle: REST has it
+
+    async def _take(self, rows: list[list[Any]]) -> None:
+        """Publish the candles ``rows`` show closed: every row older than the newest."""
+        for row in sorted(rows[-3:], key=lambda r: r[0]):
+            forming = self._forming
+            if forming is not None and row[0] > forming[0]:
+                await self._publish(forming)
+            if forming is None or row[0] >= forming[0]:
+                self._forming = row
+
+    async def _publish(self, row: list[Any]) -> None:
+        candle = self._candle(row)
+        last = self.hub.last_open(self.feed, self.pair)
+        if last is not None and candle.open_time - last > timedelta(seconds=timeframe_seconds(self.hub.base)):
+            await self._backfill()  # a gap after the hub's last candle: fill it before moving on
+            last = self.hub.last_open(self.feed, self.pair)
+        if last is None or candle.open_time > last:
+            self.hub.publish(self.feed, candle)
+            self.streamed += 1
+
+    async def _backfill(self) -> None:
+        try:
+            await self.poller.poll_once()
+        except VenueError as exc:  # the next close or the next poll tries again
+            log.warning("feed %s %s: back-fill poll failed: %s", self.feed, self.pair, exc)
+
+    async def _poll_for(self, seconds: float) -> None:
+        """Poll over REST every ``interval`` for ``seconds`` (the stream is down)."""
+        until = self.clock.monotonic() + seconds
+        while True:
+            await self._backfill()
+            left = until - self.clock.monotonic()
+            if left <= 0:
+                return
+            await self.clock.sleep(min(self.interval, left))
+
+    def _candle(self, row: list[Any]) -> Candle:
+        ts, o, h, lo, c, v = row[:6]
+        return Candle(self.pair, self.hub.base, datetime.fromtimestamp(int(ts) / 1000, tz=UTC), _dec(o), _dec(h),
+                      _dec(lo), _dec(c), _dec(v))
+
+    def _row_close(self, row: list[Any]) -> datetime:
+        return datetime.fromtimestamp(int(row[0]) / 1000, tz=UTC) + timedelta(seconds=timeframe_seconds(self.hub.base))
+
+    async def _close_exchange(self) -> None:
+        """Unsubscribe (best effort: the socket may be gone) and close the socket."""
+        exchange, self._exchange = self._exchange, None
+        if exchange is None:
+            return
+        if self.streaming:
+            with contextlib.suppress(*STREAM_ERRORS):
+                await asyncio.wait_for(exchange.un_watch_ohlcv(self.pair.symbol, self.hub.base), 2.0)
+        with contextlib.suppress(*STREAM_ERRORS):
+            await exchange.close()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=f"stream {self.feed} {self.pair}")
+
+    async def stop(self) -> None:
+        """Stop streaming and polling; the socket is closed before this returns."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close_exchange()
+
+
+def _dec(value: Any) -> Decimal:
+    result = to_decimal(value)
+    if result is None:
+        raise ccxt.BadResponse(f"not a number in a kline: {value!r}")
+    return result

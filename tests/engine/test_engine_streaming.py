@@ -1,0 +1,193 @@
+"""Candles over simex's Binance websocket through the unmodified ccxt.pro client: closed
+candles reach the hub's subscribers once and in order, a dropped stream falls back to
+REST polling and back-fills, and stopping closes the socket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from sealbot.domain import Candle, CandleClosed, Event, Pair
+from sealbot.engine.candles import FeedHub, PollingSource, feed_key
+from sealbot.engine.runner import InProcessRunner, RunnerSettings
+from sealbot.engine.streaming import StreamingSource, stream_exchange
+from sealbot.simex import SimexServer
+from sealbot.venues.ccxt_venue import CcxtVenue
+
+from .fakes import FakeVenue
+
+START = 1_700_000_040_000  # a minute boundary
+PAIR = Pair("BTC", "USDT")
+
+
+class SimexClock:
+    """The engine's time is simex's market time (which the test moves); sleeps are short
+    real sleeps so the source's loops turn quickly."""
+
+    def __init__(self, sx: SimexServer) -> None:
+        assert sx.exchange is not None
+        self.market = sx.exchange.clock
+
+    def monotonic(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.market.now_ms() / 1000, UTC)
+
+    def wall(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(min(seconds, 0.05))
+
+
+class Feed:
+    """A hub with one subscriber fed by a streaming source on a simex venue."""
+
+    def __init__(self, sx: SimexServer) -> None:
+        self.sx = sx
+        self.venue = CcxtVenue("binance", urls={"api_base": sx.base_url}, timeout_ms=2000)  # public: no key
+        self.hub = FeedHub("1m")
+        self.key = feed_key("binance", self.venue, by_venue=True)
+        self.got: list[Candle] = []
+        self.hub.subscribe(self.key, PAIR, "bot", "1m", self._sink)
+        self.source = StreamingSource(self.hub, self.key, self.venue, PAIR, interval=0.2, clock=SimexClock(sx),
+                                      retry_min=0.2, retry_max=0.4)
+
+    def _sink(self, ident: str, event: Event) -> None:
+        assert isinstance(event, CandleClosed)
+        self.got.append(event.candle)
+
+    def opens(self) -> list[int]:
+        return [int(c.open_time.timestamp() * 1000) for c in self.got]
+
+
+async def until(check: Callable[[], bool], seconds: float = 8.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def advance(sx: SimexServer, minutes: int) -> None:
+    """Move simex's clock minute by minute (20 s steps), letting pushes go out."""
+    for _ in range(minutes * 3):
+        sx.admin.set_clock(advance_seconds=20)
+        await asyncio.sleep(0.03)
+
+
+@pytest.fixture
+async def feed() -> AsyncIterator[Feed]:
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
+        f = Feed(sx)
+        try:
+            yield f
+        finally:
+            await f.source.stop()
+            await f.venue.close()
+
+
+async def test_closed_candles_stream_to_subscribers_once_in_order_as_rest_has_them(feed: Feed) -> None:
+    feed.source.start()
+    await until(lambda: feed.source.streaming)
+    await advance(feed.sx, 5)
+    await until(lambda: len(feed.got) >= 5)
+    assert feed.opens()[:5] == [START + i * 60_000 for i in range(5)]
+    assert len(set(feed.opens())) == len(feed.opens())
+    rest = await feed.venue.fetch_candles(PAIR, "1m", since=datetime.fromtimestamp(START / 1000, UTC), limit=5)
+    assert [(c.open, c.high, c.low, c.close, c.volume) for c in feed.got[:5]] == [
+        (c.open, c.high, c.low, c.close, c.volume) for c in rest]
+    assert feed.source.streamed >= 3  # from the stream, not from the safety-net polls
+    assert feed.source.sessions == 1
+
+
+async def test_a_dropped_stream_falls_back_to_polling_and_back_fills_without_gap(feed: Feed) -> None:
+    feed.source.start()
+    await until(lambda: feed.source.streaming)
+    await advance(feed.sx, 2)
+    await until(lambda: len(feed.got) >= 2)
+    assert feed.sx.streams is not None
+    for _ in range(3):  # cut it while the clock moves on: the candles of the drop come from REST
+        feed.sx.streams.drop_all()
+        await advance(feed.sx, 1)
+    await until(lambda: feed.source.sessions >= 2 and feed.source.streaming)
+    await advance(feed.sx, 2)
+    await until(lambda: len(feed.got) >= 7)
+    assert feed.opens()[:7] == [START + i * 60_000 for i in range(7)]
+    assert len(set(feed.opens())) == len(feed.opens())
+
+
+async def test_simex_stopped_and_restarted_the_source_polls_then_streams_again() -> None:
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
+        feed = Feed(sx)
+        port = int(sx.base_url.rsplit(":", 1)[1])
+        feed.source.start()
+        try:
+            await until(lambda: feed.source.streaming)
+            await advance(sx, 2)
+            await until(lambda: len(feed.got) >= 2)
+            sx.stop()
+            await until(lambda: not feed.source.streaming)
+            with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02, port=port) as again:
+                again.admin.set_clock(advance_seconds=2 * 60 + 30)  # where the first one stood
+                feed.source.clock = feed.source.poller.clock = SimexClock(again)
+                await until(lambda: feed.source.streaming, 10)
+                await advance(again, 3)
+                await until(lambda: len(feed.got) >= 5)
+            assert feed.opens()[:5] == [START + i * 60_000 for i in range(5)]
+            assert len(set(feed.opens())) == len(feed.opens())
+        finally:
+            await feed.source.stop()
+            await feed.venue.close()
+
+
+async def test_stopping_closes_the_socket_and_leaves_no_task(feed: Feed) -> None:
+    before = asyncio.all_tasks()
+    feed.source.start()
+    await until(lambda: feed.source.streaming)
+    assert feed.sx.streams is not None and feed.sx.streams.connections == 1
+    await feed.source.stop()
+    await until(lambda: feed.sx.streams is not None and feed.sx.streams.connections == 0, 3)
+    await asyncio.sleep(0.05)
+    assert {t for t in asyncio.all_tasks() - before if not t.done()} == set()
+
+
+async def test_the_stream_comes_from_the_venue_endpoint_never_the_real_exchange() -> None:
+    on_simex = CcxtVenue("binance", urls={"api_base": "http://127.0.0.1:8001"})
+    real = CcxtVenue("binance")
+    testnet = CcxtVenue("binance", sandbox=True)
+    try:
+        pro: Any = stream_exchange(on_simex)
+        assert pro.urls["api"]["ws"]["spot"] == "ws://127.0.0.1:8001/ws"
+        assert pro.urls["api"]["public"] == "http://127.0.0.1:8001/api/v3"
+        assert not pro.apiKey and not pro.secret
+        assert stream_exchange(real).urls["api"]["ws"]["spot"] == "wss://stream.binance.com:9443/ws"
+        assert "testnet" in stream_exchange(testnet).urls["api"]["ws"]["spot"]
+        split = CcxtVenue("binance", urls={"api_base": "http://127.0.0.1:8001",
+                                           "api": {"sapi": "http://127.0.0.1:9999/sapi/v1"}})
+        assert stream_exchange(split) is None  # two hosts: which streams cannot be told
+        await split.close()
+        assert stream_exchange(FakeVenue()) is None  # not a ccxt venue: polled
+    finally:
+        for venue in (on_simex, real, testnet):
+            await venue.close()
+
+
+def test_the_runner_streams_ccxt_venues_and_polls_when_told_or_not_offered() -> None:
+    def source_for(venue: Any, settings: RunnerSettings) -> object:
+        runner = InProcessRunner(journal=None, venue_factory=None, settings=settings)  # type: ignore[arg-type]
+        runner.accounts = {"a": type("A", (), {"feed": "f", "venue": venue})()}  # type: ignore[dict-item]
+        runner._open_feed("f", PAIR)
+        return runner._sources[("f", PAIR)]
+
+    venue = CcxtVenue("binance", urls={"api_base": "http://127.0.0.1:8001"})
+    quiet = RunnerSettings(background=False)
+    assert isinstance(source_for(venue, quiet), StreamingSource)
+    assert type(source_for(venue, RunnerSettings(background=False, stream_feeds=False))) is PollingSource
+    assert type(source_for(FakeVenue(), quiet)) is PollingSource
+
