@@ -19,6 +19,7 @@ from sealbot.simex.http import json_response
 from sealbot.simex.kucoin import KucoinDialect
 from sealbot.simex.markets import DEFAULT_MARKETS, MarketSpec
 from sealbot.simex.ratelimit import WeightLimiter
+from sealbot.simex.ws_api_binance import BinanceWsApi
 from sealbot.simex.ws_binance import BinanceStreams
 
 
@@ -56,4 +57,5 @@ def build(config: SimexConfig) -> tuple[Starlette, Exchange, WeightLimiter]:
 
     app = Starlette(routes=[*routes, *streams.routes()], exception_handlers={404: not_found})
     app.state.binance_streams = streams  # SimexServer.streams: drop_all() cuts every stream
+    BinanceWsApi(exchange).mount(app)  # Binance's WebSocket API user-data stream (app.state.binance_ws_api)
     return app, exchange, limiter

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
@@ -132,6 +132,12 @@ class Order:
         return self.status in OPEN_STATUSES
 
 
+# Told of every change to an order, under the exchange's lock, as it happens: the order
+# (its state right after the change), the execution type Binance would report (NEW, TRADE,
+# CANCELED, EXPIRED) and the trade for TRADE. Must not block or raise (ws_api_binance).
+OrderListener = Callable[["Order", str, "Trade | None"], None]
+
+
 def _fee(amount: Decimal, rate: Decimal) -> Decimal:
     return (amount * rate).quantize(EIGHT, rounding=ROUND_UP)
 
@@ -162,6 +168,11 @@ class Exchange:
         self._client_ids = itertools.count(1)
         self._reach_cache: dict[str, tuple[Decimal | None, Decimal | None, bool]] = {}
         self.synced_ms = clock.now_ms()
+        self.order_listeners: list[OrderListener] = []  # see OrderListener
+
+    def _tell(self, order: Order, execution: str, trade: Trade | None = None) -> None:
+        for listener in self.order_listeners:
+            listener(order, execution, trade)
 
     # ----- market data -------------------------------------------------------------
     def market(self, symbol: str) -> MarketSpec:
@@ -436,6 +447,7 @@ class Exchange:
     def _remember(self, order: Order) -> None:
         self.orders[order.id] = order
         self.orders_by_account[order.account_id].append(order)
+        self._tell(order, "NEW")
 
     def _fill(self, order: Order, qty: Decimal, price: Decimal, maker: bool, at: int) -> None:
         if qty <= 0:
@@ -473,6 +485,7 @@ class Exchange:
         order.status = "FILLED" if order.remaining == 0 else "PARTIALLY_FILLED"
         if order.status == "FILLED":
             self._release(order)
+        self._tell(order, "TRADE", trade)
 
     def _finish(self, order: Order, status: str) -> None:
         order.status = status
@@ -482,6 +495,7 @@ class Exchange:
         if order in book:
             book.remove(order)
             self._reach_cache.pop(order.symbol, None)
+        self._tell(order, status)
 
     def find(self, account_id: int, symbol: str, order_id: int | None = None,
              client_id: str | None = None) -> Order:
