@@ -20,7 +20,7 @@ from sealbot.domain.errors import InvalidConfig, NotFound
 from sealbot.engine.app import Engine, EngineOptions
 from sealbot.engine.guard import GuardLimits, GuardPolicy
 from sealbot.engine.runner import RunnerSettings
-from sealbot.services import copy_trading, inbox
+from sealbot.services import copy_trading, guard_limits, inbox
 from sealbot.services.accounts import link_account, register_user
 from sealbot.services.copy_trading import MemberSpec, member_signal, sized_config
 from sealbot.services.platform import Platform
@@ -118,7 +118,7 @@ async def test_one_signal_trades_on_every_account_with_its_size_under_its_own_gu
     user = register_user(platform, "copy@example.org", "correct horse battery")
     (a1, s1), (a2, s2), (a3, s3) = [await _link(platform, simex, user, f"acc{i}") for i in range(3)]
     # account 2 may not place an order above 40 USDT; the others keep the engine's limits
-    stored = copy_trading.set_account_guard_limits(platform, user, a2, {"max_order_notional": "40"})
+    stored = guard_limits.set_account_guard_limits(platform, user, a2, {"max_order_notional": "40"})
     assert stored == {"max_order_notional": "40"}
     view = copy_trading.create_copy_set(platform, user, "signal", "tv copy", SIGNAL,
                                         [MemberSpec(a1), MemberSpec(a2, multiplier=Decimal(2)),
@@ -183,12 +183,12 @@ async def test_a_copy_set_cannot_hold_another_users_account_and_its_webhook_need
     with pytest.raises(NotFound):
         copy_trading.add_member(platform, alice, view.id, MemberSpec(theirs))
     with pytest.raises(NotFound):
-        copy_trading.set_account_guard_limits(platform, alice, theirs, {"max_order_notional": "1"})
+        guard_limits.set_account_guard_limits(platform, alice, theirs, {"max_order_notional": "1"})
     with pytest.raises(InvalidConfig) as err:
-        copy_trading.set_account_guard_limits(platform, alice, mine, {"max_order_notional": "-1"})
+        guard_limits.set_account_guard_limits(platform, alice, mine, {"max_order_notional": "-1"})
     assert err.value.field == "limits.max_order_notional"
     with pytest.raises(InvalidConfig) as err:
-        copy_trading.set_account_guard_limits(platform, alice, mine, {"max_oder_notional": "1"})
+        guard_limits.set_account_guard_limits(platform, alice, mine, {"max_oder_notional": "1"})
     assert err.value.field == "limits.max_oder_notional"
 
     gate = SignalGate(platform)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealbot.engine.clock import Clock, SystemClock
-from sealbot.engine.guard import GuardPolicy
-from sealbot.engine.guard_store import load_account_limits
+from sealbot.engine.guard import GuardLimits, GuardPolicy
+from sealbot.engine.guard_store import load_account_limits, load_user_limits
 from sealbot.engine.journal import AccountRecord, AlertRecord
 from sealbot.engine.notify import Notifier
 from sealbot.engine.portfolio import PortfolioRefresher, StorePortfolio
@@ -46,21 +46,29 @@ class EngineOptions:
 
 
 class StoredLimits:
-    """The per-account guard limits users stored (``account_guard_limits``), kept in a live
-    ``GuardPolicy`` that a runner shares: ``reload`` adds, changes and drops them. Limits
-    the embedder put in the policy itself take precedence and are never dropped. Used by
-    the embedded engine and by each scale-out worker (services/worker_upkeep.py)."""
+    """The guard limits users stored (their own, ``user_guard_limits``, and their accounts',
+    ``account_guard_limits``), kept in a live ``GuardPolicy`` that a runner shares:
+    ``reload`` adds, changes and drops them. Limits the embedder put in the policy itself
+    take precedence and are never dropped. Used by the embedded engine and by each
+    scale-out worker (services/worker_upkeep.py), once per sync pass."""
 
     def __init__(self, session_factory: sessionmaker[Session], policy: GuardPolicy) -> None:
         self.session_factory, self.policy = session_factory, policy
-        self._explicit = set(policy.accounts)
+        self._explicit_accounts = set(policy.accounts)
+        self._explicit_users = set(policy.users)
 
     def reload(self) -> None:
-        stored = load_account_limits(self.session_factory, self.policy.defaults)
-        accounts = self.policy.accounts
-        for account_id in [a for a in accounts if a not in self._explicit and a not in stored]:
-            del accounts[account_id]
-        accounts.update({a: lim for a, lim in stored.items() if a not in self._explicit})
+        defaults = self.policy.defaults
+        _adopt(self.policy.users, load_user_limits(self.session_factory, defaults), self._explicit_users)
+        _adopt(self.policy.accounts, load_account_limits(self.session_factory, defaults), self._explicit_accounts)
+
+
+def _adopt(live: dict[str, GuardLimits], stored: dict[str, GuardLimits], explicit: set[str]) -> None:
+    """Make ``live`` hold ``stored`` (in place: the runner's policy is this dict), leaving
+    the ``explicit`` entries alone."""
+    for key in [k for k in live if k not in explicit and k not in stored]:
+        del live[key]
+    live.update({k: lim for k, lim in stored.items() if k not in explicit})
 
 
 class AccountVenues:
@@ -110,10 +118,6 @@ class Engine:
                                             full_history_days=self.options.portfolio_full_history_days,
                                             prices=self.runner.prices)
 
-    def load_account_limits(self) -> None:
-        """Stored per-account guard limits into the live policy (the runner shares it)."""
-        self.limits.reload()
-
     async def _deliver(self, alert: AlertRecord) -> None:
         await self.notifier.deliver(alert)
 
@@ -121,7 +125,7 @@ class Engine:
         """Start every active account (each reconciles first) and the watchdog; an
         account whose exchange is unreachable is logged and retried by ``start_account``."""
         started: list[str] = []
-        self.load_account_limits()
+        self.limits.reload()  # the users' stored guard limits into the live policy (the runner shares it)
         for account in self.journal.accounts():
             try:
                 await self.runner.start_account(account.id)
@@ -135,7 +139,7 @@ class Engine:
 
     async def start_bot(self, account_id: str, bot_id: str) -> None:
         """A bot set to ``running`` in the database joins its (possibly new) account."""
-        self.load_account_limits()
+        self.limits.reload()  # the users' stored guard limits into the live policy (the runner shares it)
         if account_id not in self.runner.accounts:
             await self.runner.start_account(account_id)
         else:

@@ -15,9 +15,9 @@ created, started, paused and stopped together; one webhook secret (route ``copy-
 fans a signal out to every running member, with the signal's own amount scaled the
 same way (an amount in percent of balance is already per account and is left as is).
 
-Each member trades under its own account's guard limits (``account_guard_limits``,
-read by the engine into ``GuardPolicy.accounts``) on top of the user's: one account
-refusing an order does not stop the others.
+Each member trades under its own account's guard limits (``account_guard_limits``, set
+through ``services.guard_limits``, read by the engine into ``GuardPolicy.accounts``) on
+top of the user's: one account refusing an order does not stop the others.
 """
 
 from __future__ import annotations
@@ -33,12 +33,11 @@ from sealbot.bots.registry import parse_config
 from sealbot.bots.signals import hash_secret
 from sealbot.domain import AmountType, SignalReceived
 from sealbot.domain.errors import InvalidConfig, NotFound
-from sealbot.engine.guard import GuardLimits
 from sealbot.services import inbox
 from sealbot.services.platform import Platform
 from sealbot.store import UnitOfWork
 from sealbot.store.models import BotGroup, BotGroupMember
-from sealbot.store.repositories.copysets import BotGroupRepository, GuardLimitsRepository
+from sealbot.store.repositories.copysets import BotGroupRepository
 
 COPYABLE: Final = ("signal", "dca")
 ROUTE_PREFIX: Final = "copy-"
@@ -352,58 +351,3 @@ def copy_set_id(route: str) -> int | None:
         return None
     digits = route[len(ROUTE_PREFIX):]
     return int(digits) if digits.isdigit() and len(digits) < 18 else None
-
-
-# --- per-account guard limits ---
-
-_LIMIT_FIELDS: Final = ("max_deviation_pct", "max_order_notional", "max_daily_notional", "allowed_pairs",
-                        "min_quote_volume_24h")
-
-
-def validate_limits(limits: Mapping[str, Any]) -> dict[str, object]:
-    """``GuardLimits`` from user input, each bad field named; returned in stored form.
-    Settings left out take the engine's defaults."""
-    for key, value in limits.items():
-        if key not in _LIMIT_FIELDS:
-            raise InvalidConfig(f"limits.{key}", f"unknown setting (known: {', '.join(_LIMIT_FIELDS)})")
-        if key == "allowed_pairs":
-            if value is not None and not isinstance(value, list):
-                raise InvalidConfig("limits.allowed_pairs", "must be a list of pairs or null")
-        elif value is None:
-            if key in ("max_deviation_pct", "min_quote_volume_24h"):
-                raise InvalidConfig(f"limits.{key}", "cannot be switched off")
-        else:
-            number = _dec(value, f"limits.{key}")
-            if number < 0 or (key == "max_deviation_pct" and number == 0):
-                raise InvalidConfig(f"limits.{key}", "must be positive" if key == "max_deviation_pct"
-                                    else "must not be negative")
-        try:
-            GuardLimits.from_dict({key: value})
-        except ValueError as exc:
-            raise InvalidConfig(f"limits.{key}", str(exc)) from None
-    normalized = GuardLimits.from_dict(dict(limits)).to_dict()
-    return {k: v for k, v in normalized.items() if k in limits}
-
-
-def set_account_guard_limits(platform: Platform, owner_id: int, account_id: int,
-                             limits: Mapping[str, Any]) -> dict[str, object]:
-    """Store the account's own limits (the engine applies them on top of the user's, when
-    it starts or a bot starts)."""
-    stored = validate_limits(limits)
-    with platform.uow() as uow:
-        GuardLimitsRepository(uow.session).put(owner_id, account_id, stored)
-        audit.record(uow.session, actor=f"user:{owner_id}", action="account.guard_limits_set",
-                     subject=f"account:{account_id}", details={"limits": stored})
-    return stored
-
-
-def account_guard_limits(platform: Platform, owner_id: int, account_id: int) -> dict[str, Any] | None:
-    with platform.uow() as uow:
-        return GuardLimitsRepository(uow.session).get(owner_id, account_id)
-
-
-def clear_account_guard_limits(platform: Platform, owner_id: int, account_id: int) -> None:
-    with platform.uow() as uow:
-        GuardLimitsRepository(uow.session).clear(owner_id, account_id)
-        audit.record(uow.session, actor=f"user:{owner_id}", action="account.guard_limits_cleared",
-                     subject=f"account:{account_id}", details={})

@@ -24,6 +24,7 @@ from sealbot.web.api import (
     bots,
     copysets,
     deals,
+    guard_limits,
     kill,
     misc,
     notifications,
@@ -74,8 +75,8 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok", "version": sealbot.__version__}
 
-    for module in (auth, accounts, backtests, bots, copysets, deals, kill, misc, notifications, portfolio, signals,
-                   smart_trades):
+    for module in (auth, accounts, backtests, bots, copysets, deals, guard_limits, kill, misc, notifications, portfolio,
+                   signals, smart_trades):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(backtest_pages.router, include_in_schema=False)

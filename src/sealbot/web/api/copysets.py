@@ -1,5 +1,5 @@
-"""Copy sets (one bot config on several accounts, each sized on its own) and each
-account's own guard limits. See docs/copy-trading.md."""
+"""Copy sets: one bot config on several accounts, each sized on its own. See
+docs/copy-trading.md."""
 
 from __future__ import annotations
 
@@ -69,19 +69,6 @@ class CopySetPolicyOut(Model):
     copy_set_id: int
     allowed_ips: list[str] | None
     max_per_minute: int
-
-
-class GuardLimitsIn(Model):
-    max_deviation_pct: Decimal | None = None
-    max_order_notional: Decimal | None = None
-    max_daily_notional: Decimal | None = None
-    allowed_pairs: list[str] | None = None
-    min_quote_volume_24h: Decimal | None = None
-
-
-class GuardLimitsOut(Model):
-    account_id: int
-    limits: dict[str, Any] | None = Field(description="the account's own limits; null: only the user's apply")
 
 
 def _out(view: CopySetView) -> CopySetOut:
@@ -172,28 +159,4 @@ def set_status(set_id: IdPath, action: Literal["start", "pause", "stop"],
 def delete(set_id: IdPath, who: Principal = Depends(scoped("bots:write")),
            platform: Platform = Depends(get_platform)) -> Response:
     copy_trading.delete_copy_set(platform, who.user_id, set_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.get("/accounts/{account_id}/guard-limits", response_model=GuardLimitsOut)
-def get_limits(account_id: IdPath, who: Principal = Depends(scoped("accounts:read")),
-               platform: Platform = Depends(get_platform)) -> GuardLimitsOut:
-    return GuardLimitsOut(account_id=account_id,
-                          limits=copy_trading.account_guard_limits(platform, who.user_id, account_id))
-
-
-@router.put("/accounts/{account_id}/guard-limits", response_model=GuardLimitsOut)
-def put_limits(account_id: IdPath, body: GuardLimitsIn, who: Principal = Depends(scoped("accounts:write")),
-               platform: Platform = Depends(get_platform)) -> GuardLimitsOut:
-    """The account's own pre-trade limits, applied on top of yours; settings left out
-    take the engine's defaults. Takes effect when the engine starts or a bot starts."""
-    given = body.model_dump(mode="json", exclude_unset=True)
-    return GuardLimitsOut(account_id=account_id,
-                          limits=copy_trading.set_account_guard_limits(platform, who.user_id, account_id, given))
-
-
-@router.delete("/accounts/{account_id}/guard-limits", status_code=status.HTTP_204_NO_CONTENT)
-def clear_limits(account_id: IdPath, who: Principal = Depends(scoped("accounts:write")),
-                 platform: Platform = Depends(get_platform)) -> Response:
-    copy_trading.clear_account_guard_limits(platform, who.user_id, account_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
