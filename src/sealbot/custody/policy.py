@@ -18,6 +18,13 @@ Rules:
   or JSON body, batch items included) and from the declared parameters. An order
   request whose symbol cannot be found is refused too. Reads and cancels may name any
   pair.
+- ``ws-api``: a payload that carries ``apiKey`` is a Binance WebSocket API request (REST
+  sends the key id as a header, never in the signed bytes). The only one sealbot signs is
+  the user-data stream subscription (``userDataStream.subscribe.signature``: ``apiKey``,
+  ``timestamp``, optionally ``recvWindow``, nothing else), and only with an HMAC key:
+  over an Ed25519 key the very same bytes are a valid ``session.logon``, after which the
+  session places orders with no signature at all, out of the policy's sight. Every other
+  WebSocket API request (``order.place`` and the rest) is refused.
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ _SYMBOL_KEYS: Final = frozenset({"symbol", "instid", "pair", "market", "symbols"
 _ORDER_PATH: Final = re.compile(r"order", re.IGNORECASE)
 _READ_METHODS: Final = frozenset({"GET", "HEAD"})
 _SEPARATORS: Final = re.compile(r"[/_\-:\s]")
+_WS_API_KEY: Final = "apikey"
+_WS_SUBSCRIPTION_KEYS: Final = frozenset({"apikey", "timestamp", "recvwindow"})
 
 
 def compact_symbol(symbol: str) -> str:
@@ -61,11 +70,12 @@ def compact_symbol(symbol: str) -> str:
 
 
 def check(method: str, path: str, params: Mapping[str, str], payload: bytes,
-          allowed_pairs: frozenset[str] | None) -> None:
+          allowed_pairs: frozenset[str] | None, algorithm: str = "hmac-sha256") -> None:
     """Raise ``SigningRefused`` when the request must not be signed.
 
     ``allowed_pairs`` holds compact symbols (``BTCUSDT``); ``None`` means the account
     has no allow-list (every pair may be traded), an empty set means none may.
+    ``algorithm`` is the key's (``hmac-sha256`` or ``ed25519``): see the ``ws-api`` rule.
     """
     norm_path = path.strip().lstrip("/").lower().split("?", 1)[0]
     text = payload.decode("utf-8", errors="replace")
@@ -80,6 +90,9 @@ def check(method: str, path: str, params: Mapping[str, str], payload: bytes,
     if keys & _FUNDS_KEYS and not keys & _ORDER_KEYS:
         # withdrawals and transfers carry ``amount``/``amt``; spot orders carry quantity/size/qty/sz
         raise SigningRefused("withdrawal", "the signed payload moves an amount of funds and is not an order")
+    if _WS_API_KEY in keys:
+        _check_ws_api(keys, algorithm)
+        return
     verb = method.upper()
     # Order intent is read from the payload (a ``side``), not only from the declared
     # method: Binance does not sign the HTTP method, so a caller could call an order "GET".
@@ -95,6 +108,17 @@ def check(method: str, path: str, params: Mapping[str, str], payload: bytes,
     outside = sorted(symbols - allowed_pairs)
     if outside:
         raise SigningRefused("allow-list", f"{', '.join(outside)} not in the account's allow-list")
+
+
+def _check_ws_api(keys: set[str], algorithm: str) -> None:
+    """A WebSocket API request: the user-data subscription, with an HMAC key, or nothing."""
+    extra = sorted(keys - _WS_SUBSCRIPTION_KEYS)
+    if extra:
+        raise SigningRefused("ws-api", "only the user-data stream subscription is signed for the WebSocket API "
+                                       f"(this request also carries {', '.join(extra)})")
+    if algorithm != "hmac-sha256":
+        raise SigningRefused("ws-api", "a WebSocket API subscription is not signed with an Ed25519 key: the same "
+                                       "signature would log a session on (session.logon)")
 
 
 def _split(value: str) -> Iterable[str]:

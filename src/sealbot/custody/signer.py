@@ -261,7 +261,8 @@ class LocalSigner:
     def sign(self, handle: SigningHandle, payload: bytes, request: SignRequest, encoding: Encoding) -> str:
         credential = self._credential(handle)
         try:
-            policy.check(request.method, request.path, request.params, payload, credential.allowed_pairs)
+            policy.check(request.method, request.path, request.params, payload, credential.allowed_pairs,
+                         credential.algorithm.value)
         except SigningRefused as refusal:
             if self._is_adopted(handle):
                 raise  # the caller audits it in its own transaction (see ``adopt``)

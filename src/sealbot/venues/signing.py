@@ -24,6 +24,13 @@ Which exchanges can sign this way is a property of ccxt's ``sign()``: it must HM
 with the raw secret (or Ed25519), and send nothing secret in clear. Binance, KuCoin
 and Bybit do; OKX sends its passphrase in clear and Kraken HMACs with a base64-decoded
 secret and SHA-512, so they are refused (``SIGNER_EXCHANGES``).
+
+``create_signed_stream_exchange`` builds the ccxt.pro (websocket) twin the same way, for
+the user-data stream (``engine.user_stream``). ccxt.pro's Binance signs WebSocket API
+requests in ``sign_params()`` (``apiKey`` and ``timestamp`` sorted into a query string,
+HMAC'd like a REST request), not in ``sign()``; that is wrapped too, so the signer is
+told ``SignRequest(exchange, "WS", "ws-api/v3", params)`` and judges the payload (see
+``custody.policy``: only the subscription's shape is signed for the WebSocket API).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from typing import Any, Final, Literal, Protocol
 from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 from ccxt.base.exchange import Exchange as _SyncBase
 
 from sealbot.venues.errors import VenueError
@@ -46,6 +54,9 @@ SECRET_MARKER: Final = "sealbot:signer-held-secret"
 ED25519_MARKER: Final = "-----BEGIN PRIVATE KEY-----sealbot:signer-held-----END PRIVATE KEY-----"
 PASSPHRASE_MARKER: Final = "sealbot:signer-held-passphrase"
 SIGNER_EXCHANGES: Final = frozenset({"binance", "kucoin", "bybit"})
+# ccxt.pro classes whose private stream signs through the signer (Binance's WebSocket API)
+STREAM_EXCHANGES: Final = frozenset({"binance"})
+WS_METHOD: Final = "WS"  # SignRequest.method of a WebSocket API request (no HTTP verb)
 PASSPHRASE_EXCHANGES: Final = frozenset({"kucoin"})
 
 Encoding = Literal["hex", "base64"]
@@ -152,6 +163,37 @@ class _SignerBound:
         return f"<{type(self).__name__} {self.id} (credentials held by the signer)>"
 
 
+class _WsSignerBound(_SignerBound):
+    """``_SignerBound`` for a ccxt.pro class: WebSocket API requests are signed in
+    ``sign_params()``, which is wrapped like ``sign()`` to tell the signer what it signs."""
+
+    urls: dict[str, Any]
+
+    def sign_params(self, params: dict[str, Any] | None = None) -> Any:
+        params = {} if params is None else params
+        self._sb_request = self._sb_request_type(exchange=self.id, method=WS_METHOD, path=self._ws_api_path(),
+                                                 params={str(k): str(v) for k, v in params.items()})
+        try:
+            return super().sign_params(params)  # type: ignore[misc]
+        finally:
+            self._sb_request = None
+
+    def _ws_api_path(self) -> str:
+        ws = self.urls.get("api", {}).get("ws", {})
+        url = ws.get("ws-api", {}).get("spot") if isinstance(ws, dict) else None
+        return urlsplit(url).path.strip("/") if isinstance(url, str) else "ws-api"
+
+
+@cache
+def signed_stream_class(exchange_id: str) -> type[Any]:
+    """The ccxt.pro class for ``exchange_id`` with signing routed to the signer."""
+    base = getattr(ccxt_pro, exchange_id, None)
+    if exchange_id not in STREAM_EXCHANGES or base is None or not isinstance(base, type):
+        raise VenueError(exchange_id, "no private stream signed through the custody signer for this exchange "
+                                      f"(supported: {', '.join(sorted(STREAM_EXCHANGES))})")
+    return type(f"SignedStream_{exchange_id}", (_WsSignerBound, base), {})
+
+
 @cache
 def signed_class(exchange_id: str) -> type[Any]:
     """The async ccxt class for ``exchange_id`` with signing routed to the signer."""
@@ -170,26 +212,45 @@ def create_signed_exchange(exchange_id: str, signer: SignerLike, handle: Any,
     refused, because credentials come from the signer only. ``request_type`` builds the
     ``SignRequest`` handed to the signer; it defaults to custody's own type.
     """
+    if exchange_id not in SIGNER_EXCHANGES:
+        raise VenueError(exchange_id, "signing through the custody signer is not supported for this "
+                                      f"exchange yet (supported: {', '.join(sorted(SIGNER_EXCHANGES))})")
+    config = _checked_config(exchange_id, handle, config)
+    for key, value in throttle_config(exchange_id).items():  # throttle on, in the exchange's window
+        config.setdefault(key, value)
+    return _bind(signed_class(exchange_id)(config), signer, handle, request_type)
+
+
+def create_signed_stream_exchange(exchange_id: str, signer: SignerLike, handle: Any,
+                                  config: dict[str, Any] | None = None,
+                                  request_type: Callable[..., Any] | None = None) -> Any:
+    """A ccxt.pro exchange for ``exchange_id`` whose private stream subscription is signed
+    by ``signer`` (Binance: ``userDataStream.subscribe.signature``); same rules as
+    ``create_signed_exchange``. It holds no secret either."""
+    signed_stream_class(exchange_id)  # refuses an exchange without one first
+    config = _checked_config(exchange_id, handle, config)
+    return _bind(signed_stream_class(exchange_id)(config), signer, handle, request_type)
+
+
+def _checked_config(exchange_id: str, handle: Any, config: dict[str, Any] | None) -> dict[str, Any]:
+    config = dict(config or {})
+    if {"apiKey", "secret", "password", "privateKey", "uid"} & config.keys():
+        raise VenueError(exchange_id, "credentials must come from the signer, not from the venue config")
+    if getattr(handle, "algorithm", "hmac-sha256") == "ed25519" and exchange_id != "binance":
+        raise VenueError(exchange_id, "Ed25519 keys are supported for Binance only")
+    return config
+
+
+def _bind(exchange: Any, signer: SignerLike, handle: Any, request_type: Callable[..., Any] | None) -> Any:
+    """Point ``exchange``'s credentials at the signer: the key id, and markers for the rest."""
     if request_type is None:
         from sealbot.custody.signer import SignRequest
 
         request_type = SignRequest
-    if exchange_id not in SIGNER_EXCHANGES:
-        raise VenueError(exchange_id, "signing through the custody signer is not supported for this "
-                                      f"exchange yet (supported: {', '.join(sorted(SIGNER_EXCHANGES))})")
-    config = dict(config or {})
-    if {"apiKey", "secret", "password", "privateKey", "uid"} & config.keys():
-        raise VenueError(exchange_id, "credentials must come from the signer, not from the venue config")
-    algorithm = getattr(handle, "algorithm", "hmac-sha256")
-    if algorithm == "ed25519" and exchange_id != "binance":
-        raise VenueError(exchange_id, "Ed25519 keys are supported for Binance only")
-    for key, value in throttle_config(exchange_id).items():  # throttle on, in the exchange's window
-        config.setdefault(key, value)
-    exchange = signed_class(exchange_id)(config)
     exchange._sb_signer, exchange._sb_handle, exchange._sb_request = signer, handle, None
     exchange._sb_request_type = request_type
     exchange.apiKey = signer.api_key(handle)
-    exchange.secret = ED25519_MARKER if algorithm == "ed25519" else SECRET_MARKER
-    if exchange_id in PASSPHRASE_EXCHANGES:
+    exchange.secret = ED25519_MARKER if getattr(handle, "algorithm", "hmac-sha256") == "ed25519" else SECRET_MARKER
+    if exchange.id in PASSPHRASE_EXCHANGES:
         exchange.password = PASSPHRASE_MARKER
     return exchange
