@@ -71,3 +71,31 @@ async def test_a_read_only_token_cannot_change_the_limits(http: Clients) -> None
     assert r.status_code == 403
     assert (await reader.delete("/api/v1/guard-limits")).status_code == 403
     assert (await alice.client.get("/api/v1/guard-limits")).json() == {"limits": {"max_order_notional": "50"}}
+
+
+async def test_the_security_page_shows_saves_and_resets_the_limits(http: Clients) -> None:
+    user = await signup(http, "gl-page@example.org", two_factor=False)
+    page = (await user.client.get("/security")).text
+    assert 'id="guard-limits"' in page and 'id="guard-limits-clear"' not in page  # nothing stored yet
+
+    r = await user.client.post("/security/guard-limits", data={
+        "csrf_token": user.csrf, "max_order_notional": " 250 ", "max_daily_notional": "off",
+        "max_deviation_pct": "", "allowed_pairs": "btc/usdt, ETH/USDT"})
+    assert r.status_code == 200 and "Trading limits saved" in r.text
+    assert (await user.client.get("/api/v1/guard-limits")).json() == {"limits": {
+        "max_order_notional": "250", "max_daily_notional": None, "allowed_pairs": ["BTC/USDT", "ETH/USDT"]}}
+    page = (await user.client.get("/security")).text
+    assert 'name="max_order_notional" size="14" placeholder="default"\n    value="250"' in page
+    assert 'value="off"' in page and 'value="BTC/USDT, ETH/USDT"' in page
+
+    r = await user.client.post("/security/guard-limits", data={"csrf_token": user.csrf,
+                                                               "max_deviation_pct": "off"})
+    assert r.status_code == 422 and "limits.max_deviation_pct: cannot be switched off" in r.text
+    assert (await user.client.get("/api/v1/guard-limits")).json()["limits"]["max_order_notional"] == "250"
+    r = await user.client.post("/security/guard-limits", data={"csrf_token": "0" * 64, "max_order_notional": "1"})
+    assert r.status_code == 403  # a stale or forged form changes nothing
+    assert (await user.client.get("/api/v1/guard-limits")).json()["limits"]["max_order_notional"] == "250"
+
+    r = await user.client.post("/security/guard-limits/clear", data={"csrf_token": user.csrf})
+    assert r.status_code == 200 and "back to the defaults" in r.text
+    assert (await user.client.get("/api/v1/guard-limits")).json() == {"limits": None}

@@ -28,6 +28,7 @@ from sealbot.services import (
     auth,
     bot_manage,
     deals,
+    guard_limits,
     portfolio,
     users,
     webhooks,
@@ -426,7 +427,8 @@ def _security(request: Request, who: Principal, status_code: int = 200, **extra:
     platform = get_platform(request)
     return _render(request, "security.html", who, status_code, me=users.get_user(platform, who.user_id),
                    sessions=auth.list_sessions(platform, who), tokens=auth.list_tokens(platform, who),
-                   audit=audit_view.my_audit(platform, who.user_id, limit=50), scopes=auth.SCOPES, **extra)
+                   audit=audit_view.my_audit(platform, who.user_id, limit=50), scopes=auth.SCOPES,
+                   guard_limits=guard_limits.user_guard_limits(platform, who.user_id), **extra)
 
 
 @router.get("/security", response_class=HTMLResponse)
@@ -508,6 +510,38 @@ async def session_revoke(request: Request, session_id: IdPath) -> Response:
     await _form(request, who)
     auth.revoke_session(get_platform(request), who, session_id)
     return _redirect("/security")
+
+
+@router.post("/security/guard-limits", response_class=HTMLResponse)
+async def guard_limits_save(request: Request) -> HTMLResponse:
+    """The user's own trading limits from the form: an empty field takes the default,
+    ``off`` switches the limit off, pairs are comma-separated."""
+    who = _who(request)
+    form = await _form(request, who)
+    given: dict[str, Any] = {}
+    for name in guard_limits.LIMIT_FIELDS:
+        text = str(form.get(name, "")).strip()
+        if not text:
+            continue
+        if text.lower() == "off":
+            given[name] = None
+        elif name == "allowed_pairs":
+            given[name] = [p.strip() for p in text.split(",") if p.strip()]
+        else:
+            given[name] = text
+    try:
+        guard_limits.set_user_guard_limits(get_platform(request), who.user_id, given)
+    except InvalidConfig as exc:
+        return _security(request, who, 422, error=f"{exc.field}: {exc.reason}")
+    return _security(request, who, notice="Trading limits saved. They apply to your bots' next order.")
+
+
+@router.post("/security/guard-limits/clear", response_class=HTMLResponse)
+async def guard_limits_clear(request: Request) -> HTMLResponse:
+    who = _who(request)
+    await _form(request, who)
+    guard_limits.clear_user_guard_limits(get_platform(request), who.user_id)
+    return _security(request, who, notice="Trading limits are back to the defaults.")
 
 
 def page_error(request: Request, exc: SealbotError) -> HTMLResponse | None:
