@@ -61,6 +61,7 @@ from sealbot.engine.market import MarketData, ReferencePrices
 from sealbot.engine.orders import Observation, OrderManager, Rejection
 from sealbot.engine.steps import Outcome, StepWriter
 from sealbot.engine.streaming import StreamingSource, stream_exchange
+from sealbot.engine.user_stream import UserStreamWatcher, user_stream_for
 from sealbot.venues.base import Venue
 from sealbot.venues.errors import ExchangeUnavailable, VenueError
 
@@ -83,6 +84,9 @@ class Runner(Protocol):
 @dataclass(frozen=True, slots=True)
 class RunnerSettings:
     poll_interval: float = 2.0  # seconds between fill/status polls per account
+    # the exchange's user-data stream rings the poller at each order event (engine.user_stream)
+    user_stream: bool = True
+    user_stream_retry_max: float = 60.0  # seconds: longest wait between two tries of a dropped stream
     market_ttl: float = 30.0  # seconds a guard reference price stays fresh (one fetch per venue and pair)
     market_max_age: float | None = None  # seconds after which it is stale: refused (None: 4 x ttl, >= 60)
     feed_interval: float = 5.0  # seconds between candle polls per (venue endpoint, pair)
@@ -142,6 +146,7 @@ class AccountRunner(StepWriter):
         self.on_idle: Callable[[], None] | None = None  # the worker emptied the queue
         self._tasks: list[asyncio.Task[None]] = []
         self._poll_now = asyncio.Event()
+        self.user_stream: UserStreamWatcher | None = None  # rings _poll_now at each order event
         self._batch: _CandleBatch | None = None  # the candle batch still taking bots (last queued)
         self._queued: dict[str, int] = {}  # bot -> items queued for it (held awake in the hub meanwhile)
 
@@ -175,6 +180,11 @@ class AccountRunner(StepWriter):
             return
         self._tasks = [asyncio.create_task(self._worker(), name=f"account {self.account.id} worker"),
                        asyncio.create_task(self._poller(), name=f"account {self.account.id} poller")]
+        if self.settings.user_stream:
+            self.user_stream = user_stream_for(self.account.id, self.venue, self._poll_now.set,
+                                               retry_max=self.settings.user_stream_retry_max)
+        if self.user_stream is not None:
+            self._tasks.append(asyncio.create_task(self.user_stream.run(), name=f"account {self.account.id} stream"))
 
     async def stop(self) -> None:
         for live in self.bots.values():

@@ -1,0 +1,152 @@
+"""The exchange's user-data stream as a doorbell for the fill poller.
+
+An account's fills are applied in one place only: ``OrderManager.poll`` (engine/orders.py)
+reads the exchange over REST, matches trades to orders by client order id and journals
+each fill exactly once. It runs every ``RunnerSettings.poll_interval`` (2 s), so a fill
+reached its bot up to 2 s late.
+
+Where the exchange pushes the account's order changes over a websocket, this watcher
+listens and, for every execution report (new, trade, cancel, expiry), rings the
+account's poller (``AccountRunner._poll_now``): the poll runs at once and the fill reaches
+the bot in milliseconds. The stream's contents are *not* applied: a second path that
+applies fills could apply one twice or in another order than the journal, and a stream
+can miss events across a reconnect. So the stream changes only latency:
+
+* stream up: a fill is polled within milliseconds of the exchange reporting it;
+* stream down, refused or never offered: the interval poll goes on as before; the
+  watcher reconnects with exponential backoff (1 s doubling to ``retry_max``), and rings
+  once on every (re)subscription so whatever happened while it was down is polled now.
+
+Offered for Binance spot (``userDataStream.subscribe.signature`` on the WebSocket API,
+through ccxt.pro's ``watch_orders``) on a venue whose requests are signed by the custody
+signer: the ccxt.pro object is built by ``venues.signing.create_signed_stream_exchange``
+from the REST object's signer and handle, so it holds no secret either; the signer signs
+the subscription and its policy admits nothing else over the WebSocket API. Not offered:
+KuCoin (its private channel needs a token from a REST call first; left on polling), the
+paper venue (no exchange), and venues without a signer. Binance accounts with an Ed25519
+key stay on polling too: the signer refuses that signature (see ``custody.policy``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sealbot.engine.market import _hosts
+from sealbot.engine.streaming import _rebase_ws  # the candle stream's: same URL rewrite
+from sealbot.venues.base import Venue
+from sealbot.venues.signing import STREAM_EXCHANGES, create_signed_stream_exchange
+
+log = logging.getLogger(__name__)
+
+# ccxt options the stream object takes over from the REST one: spot, the same receive
+# window, and the clock offset ccxt measured, so the subscription's timestamp is fresh
+_COPIED_OPTIONS = ("defaultType", "recvWindow", "timeDifference", "adjustForTimeDifference")
+
+
+def user_stream_exchange(venue: Venue) -> Any | None:
+    """A ccxt.pro exchange subscribed to ``venue``'s account through the signer, or ``None``
+    when the venue has no user-data stream sealbot can use (see module doc). Budget and
+    other wrappers (``.inner``) are looked through; a paper venue's data venue is not
+    (the paper account is not on the exchange)."""
+    inner: Any = venue
+    while hasattr(inner, "inner"):
+        inner = inner.inner
+    rest = getattr(inner, "exchange", None)
+    exchange_id = getattr(rest, "id", None)
+    signer, handle = getattr(rest, "_sb_signer", None), getattr(rest, "_sb_handle", None)
+    if rest is None or exchange_id not in STREAM_EXCHANGES or signer is None:
+        return None
+    if getattr(handle, "algorithm", "hmac-sha256") != "hmac-sha256":
+        return None  # the signer's policy refuses a WebSocket API signature with an Ed25519 key
+    options = {k: copy.deepcopy(rest.options[k]) for k in _COPIED_OPTIONS if k in rest.options}
+    pro = create_signed_stream_exchange(exchange_id, signer, handle,
+                                        {"options": options, "timeout": getattr(rest, "timeout", 10_000)},
+                                        rest._sb_request_type)
+    if getattr(rest, "isSandboxModeEnabled", False):
+        pro.set_sandbox_mode(True)
+    rest_api, pro_api = rest.urls.get("api"), pro.urls.get("api")
+    if not isinstance(rest_api, dict) or not isinstance(pro_api, dict):
+        return None
+    if _hosts(rest_api) != _hosts({k: v for k, v in pro_api.items() if k != "ws"}):  # rewritten (simex, a proxy)
+        hosts = _hosts(rest_api)
+        if len(hosts) != 1:
+            return None  # several hosts: which one serves the websocket cannot be told; poll
+        pro.urls["api"] = {**copy.deepcopy(rest_api), "ws": _rebase_ws(pro_api.get("ws", {}), hosts.pop())}
+    if getattr(rest, "markets", None):
+        pro.set_markets(rest.markets, getattr(rest, "currencies", None))  # no second exchangeInfo
+    return pro
+
+
+class UserStreamWatcher:
+    """Rings ``wake`` for every execution report of one account (see module doc).
+
+    ``exchange_factory`` makes a fresh ccxt.pro object per session (``user_stream_exchange``);
+    ``events``, ``sessions`` and ``subscribed`` are for tests and metrics.
+    """
+
+    def __init__(self, account_id: str, exchange_factory: Callable[[], Any | None], wake: Callable[[], None], *,
+                 retry_min: float = 1.0, retry_max: float = 60.0) -> None:
+        if retry_min <= 0 or retry_max < retry_min:
+            raise ValueError("user stream retry: need 0 < retry_min <= retry_max")
+        self.account_id, self.factory, self.wake = account_id, exchange_factory, wake
+        self.retry_min, self.retry_max = retry_min, retry_max
+        self.events = 0  # execution reports received
+        self.sessions = 0  # successful subscriptions
+        self.subscribed = False
+        self.last_event_at: float | None = None  # time.monotonic() of the last report
+
+    async def run(self) -> None:
+        """Until cancelled: subscribe, ring on every report, reconnect with backoff."""
+        delay = self.retry_min
+        while True:
+            exchange = self.factory()
+            if exchange is None:
+                return  # no stream for this venue: polling only
+            failure = "closed"
+            try:
+                await self._session(exchange)
+            except Exception as exc:  # logged; the interval poll covers for it
+                failure = type(exc).__name__  # the class only: ccxt's messages may quote the request
+            finally:
+                if self.subscribed:
+                    delay = self.retry_min  # it was up: start the backoff over
+                self.subscribed = False
+                with contextlib.suppress(Exception):
+                    await exchange.close()
+            log.warning("account %s: user-data stream down (%s); fills are polled every interval meanwhile, "
+                        "retrying in %.1f s", self.account_id, failure, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_max)
+
+    async def _session(self, exchange: Any) -> None:
+        await exchange.authenticate({"type": "spot"})  # userDataStream.subscribe.signature, answered
+        self.subscribed = True
+        self.sessions += 1
+        log.info("account %s: user-data stream subscribed; fills are polled as the exchange reports them",
+                 self.account_id)
+        self.wake()  # whatever happened while there was no stream: poll it now
+        while True:
+            await exchange.watch_orders()
+            self.events += 1
+            self.last_event_at = time.monotonic()
+            self.wake()
+
+
+def user_stream_for(account_id: str, venue: Venue, wake: Callable[[], None], *,
+                    retry_max: float = 60.0) -> UserStreamWatcher | None:
+    """The watcher for ``venue``'s account, or ``None`` when the venue offers no stream."""
+    probe = user_stream_exchange(venue)
+    if probe is None:
+        return None
+    first: list[Any] = [probe]
+
+    def factory() -> Any | None:
+        return first.pop() if first else user_stream_exchange(venue)
+
+    return UserStreamWatcher(account_id, factory, wake, retry_max=retry_max)
