@@ -147,8 +147,7 @@ async def test_ccxt_pro_watches_orders_on_simex_and_sees_a_drop(sx: SimexServer)
     pro = ccxt_pro.binance({"apiKey": key["key"], "secret": key["secret"],
                             "options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]},
                                         "fetchCurrencies": False, "fetchMargins": False}})
-    apply_url_overrides(pro, {"api_base": sx.base_url})
-    pro.urls["api"]["ws"] = {"ws-api": {"spot": sx.base_url.replace("http://", "ws://") + "/ws-api/v3"}}
+    apply_url_overrides(pro, {"api_base": sx.base_url})  # the ws URLs too: ws-api/v3 on simex
     try:
         await pro.load_markets()
         watching = asyncio.ensure_future(pro.watch_orders("BTC/USDT"))
