@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sealbot.domain import ClientOrderId, Order, OrderFilled, OrderStatus, OrderType, OrderWasRejected, Pair, Side
+from sealbot.domain import ClientOrderId, Fill, Order, OrderFilled, OrderStatus, OrderType, OrderWasRejected, Pair, Side
 from sealbot.engine.clock import FakeClock
 from sealbot.engine.journal import AccountRecord, MemoryJournal
-from sealbot.engine.orders import Observation, OrderManager
+from sealbot.engine.orders import FILL_LOOKBACK, Observation, OrderManager
 from sealbot.venues.errors import ExchangeUnavailable
 
 from .fakes import T0, FakeVenue
@@ -139,6 +139,49 @@ async def test_fills_are_applied_once_however_often_they_are_polled() -> None:
         assert entry is not None and entry.order.status is OrderStatus.FILLED
         assert entry.order.average_price == Decimal("100.5")
         assert len(tx.fills_of(order().client_id)) == 2
+
+
+async def test_each_poll_reads_trades_from_the_previous_poll_not_from_the_orders_creation() -> None:
+    """A level open for days must not make every poll page through days of trades; but
+    an order first watched now, and every order after a reconcile, is read from its
+    creation, so no fill is skipped."""
+    venue, jr, manager, clock = setup()
+    asked: list[datetime | None] = []
+    fetch = venue.fetch_my_trades
+
+    async def recording(pair: Pair, since: datetime | None = None) -> list[Fill]:
+        asked.append(since)
+        return await fetch(pair, since)
+
+    venue.fetch_my_trades = recording  # type: ignore[method-assign]
+    old = order("old", amount="2")
+    journal(manager, jr, old)
+    await manager.send(old.client_id)
+    await manager.poll()
+    assert asked == [T0 - FILL_LOOKBACK]
+    clock.advance(3 * 86400)  # three days later, the level still open
+    second = clock.now()
+    await manager.poll()
+    assert asked[-1] == T0 - FILL_LOOKBACK  # from where the first poll began, not days of trades later
+
+    venue.fill("sbb1-1-old", Decimal(1), Decimal(100))  # traded meanwhile: after the last poll began
+    clock.advance(60)
+    assert [type(e) for e in apply_all(manager, jr, await manager.poll())] == [OrderFilled]
+    assert asked[-1] == second - FILL_LOOKBACK
+
+    # an order journalled now (it was pending, so no poll watched it) is read from its creation
+    new = order("new")
+    journal(manager, jr, new)
+    created = clock.now()
+    clock.advance(600)
+    await manager.send(new.client_id)
+    venue.fill("sbb1-1-new", Decimal("0.5"), Decimal(100))
+    clock.advance(60)
+    assert [type(e) for e in apply_all(manager, jr, await manager.poll())] == [OrderFilled]
+    assert asked[-1] == created - FILL_LOOKBACK
+
+    await manager.reconcile()  # after an error or a restart: from every open order's creation again
+    assert asked[-1] == T0 - FILL_LOOKBACK
 
 
 async def test_an_exchange_filled_status_waits_for_its_trades() -> None:

@@ -111,6 +111,13 @@ class OrderManager:
         self.clock_skew_margin = clock_skew_margin
         self.sent = 0  # requests that created an order (for tests and metrics)
         self.unsettled = False  # an order's fate is unknown: the account must reconcile
+        # Per open order (journal key): when the last poll that read its pair's trades with
+        # it among the orders watched began. The next poll reads trades from there (less
+        # FILL_LOOKBACK), not from the order's creation: a grid level open for days would
+        # otherwise have every poll page through days of the pair's trades (20 weight a
+        # page on Binance, every poll interval). Forgotten by ``reconcile``, so after an
+        # error or a restart every open order's trades are read again from its creation.
+        self._polled_from: dict[str, datetime] = {}
 
     @property
     def in_flight_window(self) -> float:
@@ -287,13 +294,16 @@ class OrderManager:
         by_pair: dict[object, list[JournalOrder]] = {}
         for entry in opens:
             by_pair.setdefault(entry.order.pair, []).append(entry)
+        polled: dict[str, datetime] = {}
         for entries in by_pair.values():
             pair = entries[0].order.pair
-            since = min(e.created_at for e in entries) - FILL_LOOKBACK
+            began = self.clock.now()
+            since = min(self._polled_from.get(e.key, e.created_at) for e in entries) - FILL_LOOKBACK
             mine = {e.key for e in entries}
             for fill in await self.venue.fetch_my_trades(pair, since):
                 if not is_foreign(fill.client_id) and fill.client_id.text in mine:
                     observations.append(fill)
+            polled.update(dict.fromkeys(mine, began))
             still_open = {o.client_id.text for o in await self.venue.fetch_open_orders(pair)}
             for entry in entries:
                 if entry.key in still_open and entry.reason == CANCEL_REQUESTED:
@@ -305,10 +315,12 @@ class OrderManager:
                     except UnknownOrder:
                         observations.append(Rejection(entry.order.client_id, "the exchange lost the order",
                                                       self.clock.now()))
+        self._polled_from = polled  # only the orders still open, and only once every pair was read
         return observations
 
     async def reconcile(self) -> list[Observation]:
         """Step 5: settle every pending order, then observe everything since."""
+        self._polled_from.clear()  # after an error or a restart: every open order's trades since its creation
         with self.journal.transaction() as tx:
             pending = [e for e in tx.open_orders(self.account.id) if e.order.status is OrderStatus.PENDING]
         observations: list[Observation] = []
