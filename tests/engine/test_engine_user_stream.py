@@ -162,3 +162,38 @@ async def test_a_dropped_stream_falls_back_to_polling_then_reconnects(
     downs = [r for r in caplog.records if "user-data stream down" in r.getMessage()]
     assert downs and all(r.levelno == logging.WARNING for r in downs)
     assert sum("user-data stream subscribed" in r.getMessage() for r in caplog.records) == 2
+
+
+class _Refusing:
+    """A ccxt.pro stand-in whose subscription the exchange keeps refusing."""
+
+    closed = 0
+
+    async def authenticate(self, params: dict[str, Any]) -> None:
+        import ccxt
+
+        raise ccxt.AuthenticationError("binance {\"code\":-2015}")
+
+    async def close(self) -> None:
+        _Refusing.closed += 1
+
+
+async def test_the_watcher_backs_off_doubling_up_to_its_maximum_and_closes_each_try(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sealbot.engine import user_stream
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 5:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(user_stream.asyncio, "sleep", sleep)
+    rings: list[int] = []
+    watcher = user_stream.UserStreamWatcher("7", _Refusing, lambda: rings.append(1), retry_min=1.0, retry_max=4.0)
+    with pytest.raises(asyncio.CancelledError):
+        await watcher.run()
+    assert waits == [1.0, 2.0, 4.0, 4.0, 4.0] and _Refusing.closed == 5
+    assert not rings and watcher.sessions == 0 and not watcher.subscribed
+    assert await user_stream.UserStreamWatcher("7", lambda: None, lambda: None).run() is None  # no stream: done

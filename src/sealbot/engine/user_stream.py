@@ -105,20 +105,22 @@ class UserStreamWatcher:
         """Until cancelled: subscribe, ring on every report, reconnect with backoff."""
         delay = self.retry_min
         while True:
-            exchange = self.factory()
-            if exchange is None:
-                return  # no stream for this venue: polling only
+            exchange: Any = None
             failure = "closed"
             try:
+                exchange = self.factory()  # a fresh ccxt.pro object: nothing stale from the last session
+                if exchange is None:
+                    return  # no stream for this venue: polling only
                 await self._session(exchange)
-            except Exception as exc:  # logged; the interval poll covers for it
+            except Exception as exc:  # logged; the interval poll covers for it (a signer error too)
                 failure = type(exc).__name__  # the class only: ccxt's messages may quote the request
             finally:
                 if self.subscribed:
                     delay = self.retry_min  # it was up: start the backoff over
                 self.subscribed = False
-                with contextlib.suppress(Exception):
-                    await exchange.close()
+                if exchange is not None:
+                    with contextlib.suppress(Exception):
+                        await exchange.close()
             log.warning("account %s: user-data stream down (%s); fills are polled every interval meanwhile, "
                         "retrying in %.1f s", self.account_id, failure, delay)
             await asyncio.sleep(delay)
