@@ -14,9 +14,10 @@ from sealbot.engine.user_stream import user_stream_exchange
 from sealbot.simex import SimexServer
 from sealbot.simex.ws_api_binance import BinanceWsApi
 from sealbot.venues.ccxt_venue import CcxtVenue
+from sealbot.venues.paper import PaperVenue
 from sealbot.venues.signing import SECRET_MARKER
 
-from .conftest import RealCustody
+from .conftest import FakeHandle, FakeSigner, RealCustody
 from .test_venues_signing import leaks, secret_free
 
 
@@ -81,9 +82,14 @@ async def test_an_ed25519_account_has_no_stream_and_the_signer_would_refuse_one(
         await venue.close()
 
 
-async def test_venues_without_a_signer_or_stream_have_none() -> None:
+async def test_venues_without_a_signer_or_stream_have_none(signer: FakeSigner) -> None:
     public = CcxtVenue("binance", urls={"api_base": "http://127.0.0.1:9"})
+    kucoin = CcxtVenue("kucoin", signer=signer, handle=FakeHandle("k"), urls={"api_base": "http://127.0.0.1:9"})
+    paper = PaperVenue({}, data_venue=public)  # the paper account is not on the exchange, whatever its data venue
     try:
         assert user_stream_exchange(public) is None
+        assert user_stream_exchange(kucoin) is None  # KuCoin: polling only
+        assert user_stream_exchange(paper) is None
     finally:
         await public.close()
+        await kucoin.close()
