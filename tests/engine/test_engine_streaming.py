@@ -22,6 +22,7 @@ from .fakes import FakeVenue
 
 START = 1_700_000_040_000  # a minute boundary
 PAIR = Pair("BTC", "USDT")
+KLINES = "/api/v3/klines"
 
 
 class SimexClock:
@@ -93,6 +94,8 @@ async def feed() -> AsyncIterator[Feed]:
 
 
 async def test_closed_candles_stream_to_subscribers_once_in_order_as_rest_has_them(feed: Feed) -> None:
+    await feed.venue.load_markets()  # as an account's venue has: the stream takes its markets, asks for none
+    feed.sx.admin.reset_requests()
     feed.source.start()
     await until(lambda: feed.source.streaming)
     await advance(feed.sx, 5)
@@ -103,6 +106,7 @@ async def test_closed_candles_stream_to_subscribers_once_in_order_as_rest_has_th
     assert [(c.open, c.high, c.low, c.close, c.volume) for c in feed.got[:5]] == [
         (c.open, c.high, c.low, c.close, c.volume) for c in rest]
     assert feed.source.streamed >= 3  # from the stream, not from the safety-net polls
+    assert feed.sx.admin.request_count("/api/v3/exchangeInfo") == 0
     assert feed.source.sessions == 1
 
 
@@ -112,10 +116,12 @@ async def test_a_dropped_stream_falls_back_to_polling_and_back_fills_without_gap
     await advance(feed.sx, 2)
     await until(lambda: len(feed.got) >= 2)
     assert feed.sx.streams is not None
+    polls = feed.sx.admin.request_count(KLINES)
     for _ in range(3):  # cut it while the clock moves on: the candles of the drop come from REST
         feed.sx.streams.drop_all()
         await advance(feed.sx, 1)
     await until(lambda: feed.source.sessions >= 2 and feed.source.streaming)
+    assert feed.sx.admin.request_count(KLINES) >= polls + 2  # polled while down, back-filled on return
     await advance(feed.sx, 2)
     await until(lambda: len(feed.got) >= 7)
     assert feed.opens()[:7] == [START + i * 60_000 for i in range(7)]
@@ -144,6 +150,31 @@ async def test_simex_stopped_and_restarted_the_source_polls_then_streams_again()
         finally:
             await feed.source.stop()
             await feed.venue.close()
+
+
+async def test_a_stream_that_cannot_start_leaves_the_pair_polled() -> None:
+    """KuCoin's ccxt.pro stream needs a bullet token simex does not serve: every try
+    fails, and the candles come over REST all the same."""
+    with SimexServer(speed=0, ws_push_interval=0.02) as sx:  # now: ccxt asks KuCoin for a window of wall time
+        assert sx.exchange is not None
+        start = sx.exchange.clock.start_ms
+        venue = CcxtVenue("kucoin", urls={"api_base": sx.base_url}, timeout_ms=2000)
+        hub = FeedHub("1m")
+        key = feed_key("kucoin", venue, by_venue=True)
+        got: list[int] = []
+        hub.subscribe(key, PAIR, "bot", "1m",
+                      lambda _i, e: got.append(int(e.candle.open_time.timestamp() * 1000)))  # type: ignore[attr-defined]
+        source = StreamingSource(hub, key, venue, PAIR, interval=0.1, clock=SimexClock(sx), retry_min=0.1,
+                                 retry_max=0.2)
+        source.start()
+        try:
+            await advance(sx, 3)
+            await until(lambda: len(got) >= 3)
+            assert got[:3] == [start + i * 60_000 for i in range(3)]
+            assert source.sessions == 0 and not source.streaming and source.streamed == 0
+        finally:
+            await source.stop()
+            await venue.close()
 
 
 async def test_stopping_closes_the_socket_and_leaves_no_task(feed: Feed) -> None:

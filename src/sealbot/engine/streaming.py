@@ -142,7 +142,7 @@ class StreamingSource:
             try:
                 await self._session()
             except STREAM_ERRORS as exc:  # logged, then polled over REST until the retry
-                log.warning("feed %s %s: stream failed, polling for %.0f s: %s", self.feed, self.pair, delay,
+                log.warning("feed %s %s: stream failed, polling for %g s: %s", self.feed, self.pair, delay,
                             type(exc).__name__ if isinstance(exc, ccxt.BaseError) else exc)
             finally:
                 await self._close_exchange()
@@ -156,6 +156,7 @@ class StreamingSource:
         exchange = self._exchange = self._factory()
         if exchange is None:
             raise ccxt.NotSupported(f"{self.feed}: no candle stream")
+        exchange.open()  # bind it to this loop now: markets copied in, so no request has done it yet
         self._forming = None
         symbol, timeframe = self.pair.symbol, self.hub.base
         rows = await exchange.watch_ohlcv(symbol, timeframe)
