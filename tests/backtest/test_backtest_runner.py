@@ -156,6 +156,31 @@ def test_backtest_signal_bot_trades_recorded_tradingview_alerts(tmp_path: Path) 
     assert sells[0].amount <= buys[0].amount
 
 
+def test_backtest_signal_bot_reverses_a_long_into_a_short_on_a_strategy_alert(tmp_path: Path) -> None:
+    bot = tmp_path / "signal.json"
+    bot.write_text(json.dumps({"kind": "signal", "bot_id": "tv", "amount": "500", "short_enabled": True,
+                               "reverse_on_opposite_entry": True, "markets": [
+                                   {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001"}]}))
+    signals = tmp_path / "alerts.csv"
+    signals.write_text("at,action,pair,trigger_price\n2022-01-01T06:00:00Z,enter_long,BTC/USDT,47000\n"
+                       "2022-01-02T06:00:00Z,enter_short,BTC/USDT,47500\n"
+                       "2022-01-03T06:00:00Z,exit_short,BTC/USDT,\n")
+    result = run_backtest_file(bot, [str(BTC)], signals_path=signals)
+    long_in, long_out, short_in, short_out = result.fills
+    assert [(f.client_id.deal, f.client_id.step, f.side.value) for f in result.fills] == [
+        (1, "e", "buy"), (1, "x1", "sell"), (2, "e", "sell"), (2, "x1", "buy")]
+    # the short opens once the long's exit has filled, sized from its own alert
+    assert long_in.fee_currency == "BTC"  # the close sells what the long holds, net of the fee in base
+    assert long_out.amount == floor_to_step(long_in.amount - long_in.fee, D("0.00001"))
+    assert long_out.at <= short_in.at
+    assert short_in.amount == floor_to_step(D(500) / D(47500), D("0.00001")) == short_out.amount
+    assert short_out.at == datetime(2022, 1, 3, 6, 0, tzinfo=UTC)
+    bot.write_text(json.dumps({**json.loads(bot.read_text()), "reverse_on_opposite_entry": False}))
+    without = run_backtest_file(bot, [str(BTC)], signals_path=signals)
+    assert [f.side.value for f in without.fills] == ["buy"]
+    assert any(a.code == "signal.position_open" for a in without.alerts)
+
+
 def test_backtest_signal_bot_sizes_a_percent_of_the_modelled_balance(tmp_path: Path) -> None:
     bot = tmp_path / "signal.json"
     bot.write_text(json.dumps({"kind": "signal", "bot_id": "tv", "amount": "50", "amount_type": "percent_of_balance",

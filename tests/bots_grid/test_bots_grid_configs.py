@@ -62,6 +62,7 @@ def test_invalid_grid_configs_name_the_field(changes: dict[str, Any], field: str
     ({"markets": []}, "markets", "at least 1"),
     ({"markets": [MARKET, MARKET]}, "markets.1.pair", "appears twice"),
     ({"max_open_positions": 0}, "max_open_positions", "greater than or equal to 1"),
+    ({"reverse_on_opposite_entry": "sometimes"}, "reverse_on_opposite_entry", "boolean"),
 ])
 def test_invalid_signal_bot_configs_name_the_field(changes: dict[str, Any], field: str, reason: str) -> None:
     with pytest.raises(InvalidConfig) as caught:

@@ -21,6 +21,8 @@ class Config(BaseModel):
     a percentage of the free quote balance (last ``BalanceReported``). A signal's own
     ``order {amount, currency_type}`` replaces them when ``use_signal_amount``.
     ``max_position`` caps one position's entry notional in quote.
+    ``reverse_on_opposite_entry`` turns an entry against an open position into a
+    reversal (close at market, then enter), as a TradingView strategy's alerts expect.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -35,6 +37,7 @@ class Config(BaseModel):
     max_open_positions: int | None = Field(default=None, ge=1)
     long_enabled: bool = True
     short_enabled: bool = False
+    reverse_on_opposite_entry: bool = False
     max_signal_age_seconds: int | None = Field(default=300, ge=1)
 
     @model_validator(mode="after")

@@ -14,6 +14,16 @@ decision to leave it stands. After ``CLOSE_ATTEMPTS`` lost sends of one exit it 
 handled like a refusal (alert, the position stays open for the next exit). An entry or
 an add-funds order so lost is not placed again: the signal (or the click) it acted on
 is minutes old by then, and a trader would not buy on it at whatever the price is now.
+
+With ``reverse_on_opposite_entry`` an entry against an open position is a reversal:
+the position is closed at market (its normal exit) and the entry is kept on it
+(``Position.entry_after_close``) until that exit has filled completely; only then is
+it sized and checked like any entry, and placed under the next deal number. While the
+close is working the pair's latest signal decides: another entry (either direction)
+replaces the pending one, an exit, ``close_all`` or *close at market* drops it (the
+close goes on). An exit that does not complete (refused, cancelled, lost
+``CLOSE_ATTEMPTS`` times) drops it with an alert: the opposite position never opens
+while the old one still holds coins.
 """
 
 from __future__ import annotations
@@ -86,7 +96,11 @@ def step(config: Config, state: State, event: Event) -> Result:
             return replace(state, balances=tuple(sorted(balances, key=lambda b: b.asset))), []
         case CloseAtMarket(deal, at):
             position = _by_deal(state, deal)
-            return _exit(config, state, position, at, CloseReason.MANUAL) if position else (state, [])
+            if position is None:
+                return state, []
+            state, position, notes = _cancel_reversal(state, position, "close at market")
+            state, commands = _exit(config, state, position, at, CloseReason.MANUAL)
+            return state, [*notes, *commands]
         case AddFunds():
             return _add_funds(config, state, event)
         case CancelDeal(deal, at):
@@ -94,7 +108,8 @@ def step(config: Config, state: State, event: Event) -> Result:
             if position is None:
                 return state, []
             closed = position.deal.close(at, CloseReason.CANCELED)
-            return _without(state, position), [DealChanged(replace(closed, status=DealStatus.CANCELED))]
+            dropped = _reversal_dropped(position, f"deal {deal} was cancelled")
+            return _without(state, position), [DealChanged(replace(closed, status=DealStatus.CANCELED)), *dropped]
     return state, []
 
 
@@ -114,6 +129,13 @@ def _on_signal(cfg: Config, state: State, signal: SignalReceived) -> Result:
             direction = Direction.LONG if signal.action is SignalAction.EXIT_LONG else Direction.SHORT
             rules = cfg.rules_for(signal.pair)
             position = _by_pair(state, rules.pair) if rules else None
+            if position is not None and position.entry_after_close is not None:
+                # a reversal is closing this position: the exit is the latest word
+                state, position, notes = _cancel_reversal(state, position, signal.action.value)
+                if position.deal.direction is not direction:
+                    return state, notes
+                state, closing = _exit(cfg, state, position, signal.at)
+                return state, [*notes, *closing]
             if position is None or position.deal.direction is not direction:
                 return state, [_alert("signal.nothing_to_exit", f"{signal.action.value}: no {direction.value} "
                                       "position on that pair")]
@@ -121,19 +143,23 @@ def _on_signal(cfg: Config, state: State, signal: SignalReceived) -> Result:
         case SignalAction.CLOSE_ALL:
             commands: list[Command] = []
             for position in state.positions:
+                state, position, notes = _cancel_reversal(state, position, signal.action.value)
                 state, more = _exit(cfg, state, position, signal.at)
-                commands += more
+                commands += [*notes, *more]
             return state, commands
     return state, [_alert("signal.unsupported", f"{signal.action.value} is not an action of a signal bot")]
 
 
 def _enter(cfg: Config, state: State, signal: SignalReceived, direction: Direction) -> Result:
+    rules = cfg.rules_for(signal.pair)
+    existing = _by_pair(state, rules.pair) if rules else None
+    if existing is not None and (existing.entry_after_close is not None or (
+            cfg.reverse_on_opposite_entry and direction is not existing.deal.direction)):
+        return _reverse(cfg, state, existing, signal)
     if not (cfg.long_enabled if direction is Direction.LONG else cfg.short_enabled):
         return state, [_alert("signal.direction_disabled", f"{direction.value} entries are disabled")]
-    rules = cfg.rules_for(signal.pair)
     if rules is None:
         return state, [_alert("signal.unknown_pair", "the signal's pair is not one of the bot's markets")]
-    existing = _by_pair(state, rules.pair)
     if existing is not None:
         return state, [_alert("signal.position_open", f"a {existing.deal.direction.value} position on "
                               f"{rules.pair} is already open: one position per pair")]
@@ -182,6 +208,62 @@ def _entry_amount(cfg: Config, state: State, signal: SignalReceived, pair: Pair)
     return base, None
 
 
+# --- reversals --------------------------------------------------------------------
+
+
+def _reverse(cfg: Config, state: State, position: Position, signal: SignalReceived) -> Result:
+    """Close ``position`` at market and keep ``signal`` to act on once the exit has
+    filled. A reversal already under way keeps its close and takes the latest entry."""
+    pending = position.entry_after_close
+    position = replace(position, entry_after_close=signal)
+    state = _replace(state, position)
+    if pending is not None:
+        return state, [RaiseAlert(AlertLevel.INFO, "signal.reversal_replaced",
+                                  f"{signal.action.value} replaces the pending {pending.action.value} on "
+                                  f"{position.deal.pair}, placed once the {position.deal.direction.value} "
+                                  "position is closed")]
+    return _exit(cfg, state, position, signal.at)
+
+
+def _cancel_reversal(state: State, position: Position, why: str) -> tuple[State, Position, list[Command]]:
+    """Forget a reversal's pending entry because a later signal (or a click) said
+    otherwise; the close itself goes on."""
+    pending = position.entry_after_close
+    if pending is None:
+        return state, position, []
+    position = replace(position, entry_after_close=None)
+    alert = RaiseAlert(AlertLevel.INFO, "signal.reversal_cancelled",
+                       f"{why}: the pending {pending.action.value} on {position.deal.pair} is dropped; the "
+                       f"{position.deal.direction.value} position's close goes on")
+    return _replace(state, position), position, [alert]
+
+
+def _reversal_dropped(position: Position, why: str) -> list[Command]:
+    """The alert for a reversal whose close did not happen: its entry is not placed."""
+    pending = position.entry_after_close
+    if pending is None:
+        return []
+    return [_alert("signal.reversal_stopped", f"{pending.action.value} on {position.deal.pair} is dropped: {why}")]
+
+
+def _closed(cfg: Config, state: State, position: Position, deal: Deal, at: datetime,
+            notes: tuple[Command, ...] = ()) -> Result:
+    """``position`` is closed by its exit (``deal`` is the closed deal): forget it, then
+    place a reversal's entry, sized and checked now, or say why it is not placed."""
+    state = _without(state, position)
+    commands: list[Command] = [*notes, DealChanged(deal)]
+    signal = position.entry_after_close
+    if signal is None:
+        return state, commands
+    direction = Direction.LONG if signal.action is SignalAction.ENTER_LONG else Direction.SHORT
+    state, more = _enter(cfg, state, replace(signal, at=at), direction)
+    if not any(isinstance(c, PlaceOrder) for c in more):
+        why = "; ".join(c.message for c in more if isinstance(c, RaiseAlert))
+        more = [_alert("signal.reversal_stopped", f"the {deal.direction.value} position on {deal.pair} is "
+                       f"closed; the reversal stops there ({signal.action.value} not placed: {why})")]
+    return state, [*commands, *more]
+
+
 # --- exits ------------------------------------------------------------------------
 
 
@@ -199,7 +281,7 @@ def _exit(cfg: Config, state: State, position: Position, at: datetime,
     if amount <= 0 or (rules.min_amount and amount < rules.min_amount):
         closed = position.deal.close(at, reason)
         alert = _alert("signal.dust", f"{position.held} {position.deal.pair.base} left below the step; deal closed")
-        return _without(state, position), [alert, DealChanged(closed)]
+        return _closed(cfg, state, position, closed, at, (alert,))
     attempt = position.exit_attempt + 1
     order = Order(client_id=ClientOrderId(cfg.bot_id, position.deal.no, f"x{attempt}"), pair=position.deal.pair,
                   side=position.deal.direction.exit_side, type=OrderType.MARKET, amount=amount)
@@ -234,8 +316,7 @@ def _on_fill(cfg: Config, state: State, fill: Fill, remaining: Decimal) -> Resul
                        exit_filled=position.exit_filled + fill.amount)
     if remaining > 0:
         return _replace(state, position), [DealChanged(deal)]
-    closed = deal.close(fill.at, position.exit_reason)
-    return _without(state, position), [DealChanged(closed)]
+    return _closed(cfg, state, position, deal.close(fill.at, position.exit_reason), fill.at)
 
 
 def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | None, at: datetime,
@@ -263,12 +344,18 @@ def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | 
     if client_id.step == ENTRY_STEP and not position.entry_done:
         if position.entry_filled == 0:
             closed = replace(position.deal.close(at, CloseReason.CANCELED), status=DealStatus.CANCELED)
-            return _without(state, position), [*commands, DealChanged(closed)]
+            dropped = _reversal_dropped(position, f"deal {position.deal.no} was cancelled (its entry is gone)")
+            return _without(state, position), [*commands, DealChanged(closed), *dropped]
         position = replace(position, entry_done=True)
     elif client_id.step == f"a{position.adds}" and position.add_open:
         position = replace(position, add_open=False)
     elif client_id.step == f"x{position.exit_attempt}":
-        return _replace(state, replace(position, exit_amount=None)), commands
+        if position.exit_amount is None:  # told again about an exit already handled
+            return state, commands
+        commands += _reversal_dropped(position, f"the exit {client_id} did not complete; the "
+                                      f"{position.deal.direction.value} position stays open with "
+                                      f"{position.held} {position.deal.pair.base}")
+        return _replace(state, replace(position, exit_amount=None, entry_after_close=None)), commands
     else:
         return state, commands
     state = _replace(state, position)

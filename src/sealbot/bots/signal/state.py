@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sealbot.bots.common import dump_dataclass, load_dataclass
-from sealbot.domain import CloseReason, Deal
+from sealbot.domain import CloseReason, Deal, SignalReceived
 from sealbot.domain.money import ZERO
 
 SEEN_KEPT = 256  # signal ids remembered for idempotency
@@ -16,7 +16,11 @@ SEEN_KEPT = 256  # signal ids remembered for idempotency
 @dataclass(frozen=True, slots=True)
 class Position:
     """One deal. ``held`` is base the deal must exit: coins held (long) or owed (short),
-    net of fees charged in base. An exit never trades more than it."""
+    net of fees charged in base. An exit never trades more than it.
+
+    ``entry_after_close`` is the entry signal of a reversal under way: it is acted on
+    (sized, checked, placed) only once this deal's exit has filled completely, so the
+    opposite position never opens while this one still holds coins."""
 
     deal: Deal
     entry_amount: Decimal
@@ -31,6 +35,7 @@ class Position:
     exit_reason: CloseReason = CloseReason.SIGNAL
     adds: int = 0  # the ``a<n>`` step of the last add-funds order
     add_open: bool = False
+    entry_after_close: SignalReceived | None = None  # a reversal's entry, waiting for the close
 
 
 @dataclass(frozen=True, slots=True)
