@@ -27,7 +27,6 @@ from sealbot.config import EngineBackend, Settings
 from sealbot.domain import Pair
 from sealbot.domain.errors import InvalidConfig
 from sealbot.engine.app import EngineOptions
-from sealbot.engine.runner import RunnerSettings
 from sealbot.engine.scaleout.broker import Publisher, Signal, Topology
 from sealbot.engine.scaleout.ingest import Ingestor
 from sealbot.engine.scaleout.metrics import WorkerMetrics
@@ -35,6 +34,7 @@ from sealbot.engine.scaleout.partitions import PartitionStore
 from sealbot.engine.scaleout.worker import Worker, WorkerOptions, new_worker_id
 from sealbot.services import inbox
 from sealbot.services.platform import Platform, open_platform
+from sealbot.services.serving import long_lived_runner
 from sealbot.services.webhooks import Accepted, SignalGate
 from sealbot.services.worker_upkeep import WorkerUpkeep
 from sealbot.store import make_session_factory
@@ -88,7 +88,7 @@ def build_worker(settings: Settings, config: WorkerConfig) -> Worker:
                             live_within=max(1.0, 5 * config.tick), stale_after=1.5 * config.tick,
                             stats_file=config.stats_file, record_latencies=config.record_latencies,
                             market_data=config.market_data,
-                            runner=RunnerSettings(quiet_gc=True))  # long-lived: engine.heap
+                            runner=long_lived_runner(settings))
     metrics = WorkerMetrics(options.worker_id)
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port, config.metrics_host)

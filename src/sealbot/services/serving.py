@@ -11,13 +11,19 @@ from typing import Any
 
 import uvicorn
 
-from sealbot.config import EngineBackend
+from sealbot.config import EngineBackend, Settings
 from sealbot.engine.app import EngineOptions
 from sealbot.engine.clock import Clock
 from sealbot.engine.runner import RunnerSettings
 from sealbot.logs import uvicorn_log_config
 from sealbot.services.engine_host import EngineHost
 from sealbot.services.platform import Platform, serve_platform
+
+
+def long_lived_runner(settings: Settings) -> RunnerSettings:
+    """The runner settings of a long-lived engine (``sealbot serve``, ``sealbot worker``):
+    full collections wait for idle moments (engine.heap), candles stream as configured."""
+    return RunnerSettings(quiet_gc=True, stream_feeds=settings.feed_streams)
 
 
 async def serve(platform: Platform, *, host: str, port: int, engine: bool | None = None,
@@ -38,7 +44,7 @@ async def serve(platform: Platform, *, host: str, port: int, engine: bool | None
                                            proxy_headers=True))
     stop = asyncio.Event()
     # the serving process is long-lived: full collections wait for idle moments (engine.heap)
-    options = options or EngineOptions(runner=RunnerSettings(quiet_gc=True))
+    options = options or EngineOptions(runner=long_lived_runner(platform.settings))
     engine_host = EngineHost(platform, options=options, clock=clock) if engine else None
     try:
         if engine_host is not None:
