@@ -119,6 +119,7 @@ FORMS: dict[str, KindForm] = {form.kind: form for form in (
               (("base", "base"), ("quote", "quote (needs each signal's trigger_price)"))),
         Input("long_enabled", "Trade long", "on", checkbox=True),
         Input("short_enabled", "Trade short", checkbox=True),
+        Input("reverse_on_opposite_entry", "Reverse on an opposite entry (close, then enter)", checkbox=True),
         Input("max_signal_age_seconds", "Max signal age (s)", "300"),
         *FEES,
     ), signals=SIGNALS_EXAMPLE,
