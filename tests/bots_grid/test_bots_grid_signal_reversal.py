@@ -150,6 +150,16 @@ def test_a_reversal_during_the_entry_waits_for_the_entry_then_the_exit() -> None
     assert orders(h.send(sig(2, ENTER_SHORT))) == []  # the long is still filling: nothing to close yet
     out = h.release()
     assert orders(out) == [("sbs1-1-x1", "sell", "0.0025"), ("sbs1-2-e", "sell", "0.0025")]
+    # the entry being reversed is refused with nothing filled: that deal is cancelled, not
+    # closed by its exit, so the reversal's entry is dropped too
+    h = reversing()
+    h.hold_fills = True
+    h.send(sig(1, ENTER_LONG))
+    h.send(sig(2, ENTER_SHORT))
+    h.pending.clear()
+    out = h.send(OrderWasRejected(ClientOrderId("s1", 1, "e"), "insufficient balance", T0))
+    assert orders(out) == [] and codes(out) == ["signal.order_gone", "signal.reversal_stopped"]
+    assert h.state.positions == () and deals(out) == [(1, "canceled", "canceled")]
 
 
 def test_a_refused_exit_drops_the_entry_and_keeps_the_position() -> None:
