@@ -11,9 +11,11 @@ newer than its last candle: no duplicate, nothing out of order.
 
 When the stream fails (connection refused or dropped, an exchange error) the source
 polls over REST and tries the stream again after ``retry_min`` seconds, doubling up to
-``retry_max`` while it keeps failing. Each (re)subscription is followed by one REST
-poll, and a streamed candle that leaves a gap after the hub's last one is preceded by
-one, so no candle is lost across a drop.
+``retry_max`` while it keeps failing. Each (re)subscription (ours, or ccxt's own redial
+on the next watch) is followed by one REST poll, and candles seen before it are not
+published from the stream (they may have been seen half-formed); a streamed candle
+that leaves a gap after the hub's last one is preceded by one poll too, so no candle is
+lost or published incomplete across a drop.
 
 Where the stream comes from: the same endpoint as the venue's REST candles
 (``stream_exchange``). A venue pointed at simex or a testnet streams from there, never
@@ -117,7 +119,9 @@ class StreamingSource:
         self._factory = exchange_factory or (lambda: stream_exchange(self.venue))
         self._exchange: Any | None = None
         self._forming: list[Any] | None = None  # the newest row seen: its candle may still change
+        self._sockets: tuple[Any, ...] = ()  # ccxt's websocket clients when rows were last taken
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.streaming = False  # subscribed and receiving (False: polling)
         self.sessions = 0  # subscriptions made (1 + reconnects)
         self.streamed = 0  # candles published from the stream (the polls' are the poller's)
@@ -138,7 +142,7 @@ class StreamingSource:
 
     async def run(self) -> None:
         delay = self.retry_min
-        while True:
+        while not self._stopping:
             try:
                 await self._session()
             except STREAM_ERRORS as exc:  # logged, then polled over REST until the retry
@@ -157,14 +161,13 @@ class StreamingSource:
         if exchange is None:
             raise ccxt.NotSupported(f"{self.feed}: no candle stream")
         exchange.open()  # bind it to this loop now: markets copied in, so no request has done it yet
-        self._forming = None
+        self._forming, self._sockets = None, ()
         symbol, timeframe = self.pair.symbol, self.hub.base
         rows = await exchange.watch_ohlcv(symbol, timeframe)
         self.sessions += 1
         self.streaming = True
-        await self._backfill()  # after subscribing: what closed while not streaming
-        while True:
-            await self._take(rows)
+        while not self._stopping:
+            await self._take(exchange, rows)
             try:
                 rows = await asyncio.wait_for(exchange.watch_ohlcv(symbol, timeframe), self.interval)
             except TimeoutError:
@@ -172,8 +175,21 @@ class StreamingSource:
                 if self._forming is not None and self._row_close(self._forming) <= self.clock.now():
                     await self._backfill()  # the stream is late with the next candle: REST has it
 
-    async def _take(self, rows: list[list[Any]]) -> None:
-        """Publish the candles ``rows`` show closed: every row older than the newest."""
+    async def _take(self, exchange: Any, rows: list[list[Any]]) -> None:
+        """Publish the candles ``rows`` show closed: every row older than the newest.
+
+        Rows live in ccxt's cache across a reconnect, and a new subscription is sent only
+        the forming candle: a row last updated on a socket that is gone may be a candle
+        seen half-formed. So on a new socket (this session's first, or one ccxt dialled
+        by itself after a drop) only the newest row is kept, and what closed before it
+        comes from one REST poll."""
+        sockets = tuple(exchange.clients.values())
+        if len(sockets) != len(self._sockets) or any(a is not b for a, b in zip(sockets, self._sockets,
+                                                                                  strict=False)):
+            self._sockets = sockets
+            self._forming = max(rows, key=lambda r: r[0]) if rows else None
+            await self._backfill()  # after (re)subscribing: what closed while not streaming
+            return
         for row in sorted(rows[-3:], key=lambda r: r[0]):
             forming = self._forming
             if forming is not None and row[0] > forming[0]:
@@ -200,7 +216,7 @@ class StreamingSource:
     async def _poll_for(self, seconds: float) -> None:
         """Poll over REST every ``interval`` for ``seconds`` (the stream is down)."""
         until = self.clock.monotonic() + seconds
-        while True:
+        while not self._stopping:
             await self._backfill()
             left = until - self.clock.monotonic()
             if left <= 0:
@@ -228,15 +244,20 @@ class StreamingSource:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self.run(), name=f"stream {self.feed} {self.pair}")
 
     async def stop(self) -> None:
         """Stop streaming and polling; the socket is closed before this returns."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        self._stopping = True
+        while task is not None and not task.done():
+            # cancelled again until done: on Python 3.11 a wait_for whose inner call ends
+            # as the cancel arrives returns its result and the cancel is lost
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.warning("feed %s %s: stream task ended with %r", self.feed, self.pair, task.exception())
         await self._close_exchange()
 
 
