@@ -98,7 +98,7 @@ class BinanceStreams:
         return len(self._conns)
 
     def drop_all(self) -> int:
-        """Close every stream connection (callable from any thread); returns how many."""
+        """Close every stream connection (from any thread but the server's own); returns how many."""
         loop, count = self._loop, len(self._conns)
         if loop is None or not count:
             return 0
