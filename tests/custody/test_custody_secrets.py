@@ -63,3 +63,33 @@ def test_creating_a_secret_registers_it_for_redaction() -> None:
 @given(st.text(min_size=1, max_size=7), st.text(min_size=1, max_size=7))
 def test_equality_is_by_value(a: str, b: str) -> None:
     assert (Secret(a) == Secret(b)) == (a == b)
+
+
+def test_a_log_line_written_while_the_redaction_pattern_compiles_does_not_hang(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiling the pattern may run the garbage collector, and a finalizer that logs
+    (ccxt warns from ``__del__`` about an exchange left open) re-enters ``redact`` on the
+    same thread while the registry is busy: it must mask, not wait for itself."""
+    import re
+    import threading
+
+    from sealbot.custody import redaction
+
+    Secret("a-secret-nobody-registered-before-0451")  # the next redact must compile the pattern
+    compile_ = re.compile
+    inner: list[str] = []
+    finalizers = [lambda: inner.append(redact("from a finalizer: a-secret-nobody-registered-before-0451"))]
+
+    def compile_with_a_finalizer_logging(pattern: str, flags: int = 0) -> re.Pattern[str]:
+        while finalizers:  # as the collector does: each finalizer runs once
+            finalizers.pop()()
+        return compile_(pattern, flags)
+
+    monkeypatch.setattr(redaction.re, "compile", compile_with_a_finalizer_logging)
+    outer: list[str] = []
+    worker = threading.Thread(target=lambda: outer.append(redact("a-secret-nobody-registered-before-0451")),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "redact waited for itself"
+    assert inner == ["from a finalizer: ***"] and outer == ["***"]

@@ -25,7 +25,11 @@ _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE
 
 class _Registry:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: compiling the pattern allocates, an allocation may run the garbage
+        # collector, and a finalizer that logs (ccxt's ``__del__`` warns about an exchange
+        # left open) comes back here through the logging filter on the same thread. With
+        # a plain lock that thread waited for itself for good (seen in the test suite).
+        self._lock = threading.RLock()
         self._needles: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
 
