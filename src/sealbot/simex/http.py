@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.websockets import WebSocket
 
 from sealbot.simex.faults import Faults
 
@@ -80,3 +81,14 @@ async def apply_faults(faults: Faults, key: str | None, path: str,
     if rule.kind == "error_5xx":
         return Response("Service Unavailable", status_code=int(rule.value), media_type="text/plain")
     return rate_limited()
+
+
+async def client_texts(ws: WebSocket) -> AsyncIterator[str]:
+    """Each message a websocket client sends, as text (a binary frame decoded as UTF-8),
+    until it goes away."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        yield text if text is not None else (message.get("bytes") or b"").decode("utf-8", "replace")

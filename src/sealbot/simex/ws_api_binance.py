@@ -45,7 +45,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sealbot.simex.core import Exchange, Order, Trade
-from sealbot.simex.http import fmt
+from sealbot.simex.http import client_texts, fmt
 from sealbot.simex.keys import ApiKey
 
 PATH = "/ws-api/v3"
@@ -118,13 +118,7 @@ class BinanceWsApi:
         sender = asyncio.create_task(self._send_loop(conn), name="simex ws-api send")
         client_ip = ws.client.host if ws.client else ""
         try:
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                text = message.get("text")
-                if text is None:
-                    text = (message.get("bytes") or b"").decode("utf-8", "replace")
+            async for text in client_texts(ws):
                 conn.outbox.put_nowait(json.dumps(self._request(conn, text, client_ip), separators=(",", ":")))
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client went away, or drop_all closed the socket under receive()

@@ -44,7 +44,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sealbot.simex.binance import INTERVALS
 from sealbot.simex.core import Exchange
-from sealbot.simex.http import fmt
+from sealbot.simex.http import client_texts, fmt
 from sealbot.simex.replay import Kline
 
 ZERO = Decimal(0)
@@ -130,13 +130,7 @@ class BinanceStreams:
         self._conns.add(conn)
         pusher = asyncio.create_task(self._push_loop(conn), name="simex ws push")
         try:
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                text = message.get("text")
-                if text is None:
-                    text = (message.get("bytes") or b"").decode("utf-8", "replace")
+            async for text in client_texts(ws):
                 reply = self._command(conn, text)
                 await conn.send(reply)
         except (WebSocketDisconnect, RuntimeError):
