@@ -9,12 +9,8 @@ was journalled seconds ago".
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,7 +28,7 @@ from sealbot.venues.errors import RequestExpired, VenueError
 from sealbot.venues.signing import create_signed_exchange, pinned_time
 
 from .fakes import T0, FakeVenue
-from .simex_env import Handle, HmacSigner, dca, seed, simex_venue
+from .simex_env import Handle, HmacSigner, KucoinHmacSigner, dca, seed, simex_venue
 
 BTC = Pair("BTC", "USDT")
 
@@ -63,21 +59,9 @@ def _orders_on(simex: SimexServer, account_id: int, client_id: ClientOrderId) ->
 
 
 # -- the signature carries the pinned time, on the exchange's clock ------------------------
-@dataclass
-class KucoinSigner(HmacSigner):
-    passphrase: str = field(default="", repr=False)
-
-    def sign(self, handle: Handle, payload: bytes, request: Any, encoding: str) -> str:
-        digest = hmac.new(self.secret.encode(), payload, hashlib.sha256).digest()
-        return base64.b64encode(digest).decode() if encoding == "base64" else digest.hex()
-
-    def sign_passphrase(self, handle: Handle) -> str:
-        return self.sign(handle, self.passphrase.encode(), None, "base64")
-
-
 @pytest.mark.parametrize("exchange_id", ["binance", "kucoin"])
 async def test_a_pinned_request_is_stamped_with_its_attempt_time_on_the_exchanges_clock(exchange_id: str) -> None:
-    exchange = create_signed_exchange(exchange_id, KucoinSigner("k", "s", "p"), Handle("1"),
+    exchange = create_signed_exchange(exchange_id, KucoinHmacSigner("k", "s", "p"), Handle("1"),
                                       request_type=lambda **kw: kw)
     try:
         exchange.options["timeDifference"] = 1_500  # ccxt measured this host 1.5 s ahead of the exchange
@@ -133,7 +117,7 @@ async def test_an_attempt_sent_after_its_window_is_refused_by_simex_and_the_orde
 
 async def test_kucoin_refuses_an_order_signed_more_than_5_s_before_it_arrives(simex: SimexServer) -> None:
     account_id, key = _key(simex, passphrase="correct horse")
-    venue = CcxtVenue("kucoin", signer=KucoinSigner(key["key"], key["secret"], "correct horse"), handle=Handle("1"),
+    venue = CcxtVenue("kucoin", signer=KucoinHmacSigner(key["key"], key["secret"], "correct horse"), handle=Handle("1"),
                       urls={"api_base": simex.base_url})
     try:
         assert venue.send_window() == 5.0
