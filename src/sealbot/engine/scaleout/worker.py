@@ -499,7 +499,17 @@ class Worker:
                 "market_messages": self.market.received if self.market else 0,
                 "candles": self.market.delivered if self.market else 0,
                 "market_waiting": len(self.market.waiting) if self.market else 0,
+                "user_streams": self._user_streams(),
                 "to_worker": list(self._to_worker), "to_commit": list(self._to_commit)}
+
+    def _user_streams(self) -> dict[str, int]:
+        """The running accounts' user-data streams (``engine.user_stream``): how many have a
+        watcher, how many are subscribed now, and the execution reports they rang for.
+        A watcher lives and dies with its account, so with its partition's ownership:
+        zero here after a release or a step-down means no socket stayed open."""
+        watchers = [a.user_stream for a in self.runner.accounts.values() if a.user_stream is not None]
+        return {"accounts": len(watchers), "subscribed": sum(w.subscribed for w in watchers),
+                "events": sum(w.events for w in watchers)}
 
     def write_stats(self) -> None:
         path = self.options.stats_file
