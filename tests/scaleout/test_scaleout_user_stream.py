@@ -186,8 +186,10 @@ async def test_a_worker_brings_a_fill_to_its_bot_at_the_speed_of_the_stream(
         assert watcher.events >= 2  # the order's NEW and its TRADE, at least
         assert r.worker.snapshot()["user_streams"]["events"] == watcher.events
         # the fill was applied by the poll, under the partition's fence: the bot went on
-        assert await until(lambda: len(simex.exchange.open_orders(r.linked.sim_account)) >= 2, 5), \
-            "the bot placed no order after its base order filled"  # type: ignore[union-attr]
+        ex = simex.exchange
+        assert ex is not None
+        assert await until(lambda: len(ex.open_orders(r.linked.sim_account)) >= 2, 5), \
+            "the bot placed no order after its base order filled"
     print(f"fill-to-bot latency on a scale-out worker with the user-data stream (poll interval 30 s): "
           f"{latency * 1000:.0f} ms")
     assert latency < 2.0
