@@ -12,6 +12,7 @@ from typing import Any
 import ccxt.pro as ccxt_pro
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from sealbot.simex import SimexServer
 from sealbot.venues.urls import apply_url_overrides
@@ -134,3 +135,57 @@ async def test_ccxt_pro_watch_ohlcv_reads_simex_klines_and_drop_all_cuts_it(sx: 
         assert rows and rows[-1][0] == START + 60_000 and sx.streams.connections == 1
     finally:
         await exchange.close()
+
+
+async def test_a_client_sending_more_than_the_message_rate_is_cut_with_1008() -> None:
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02, ws_max_messages=5,
+                     ws_message_window=1.0) as sx:
+        assert sx.streams is not None
+        async with connect(ws_url(sx, "/ws/0")) as ws:  # five in a second: within the limit
+            for i in range(5):
+                await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}))
+                assert (await reply(ws))["id"] == i
+            await asyncio.sleep(1.05)
+            for i in range(5):  # the window moved on: five more are fine
+                await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 10 + i}))
+                assert (await reply(ws))["id"] == 10 + i
+            assert sx.streams.flooded == 0
+            await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 99}))  # the sixth in a second
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await reply(ws)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+            assert closed.value.rcvd.reason == "Too many requests"
+        assert sx.streams.flooded == 1
+
+
+async def test_a_subscribe_past_the_stream_limit_is_refused_and_changes_nothing() -> None:
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02, ws_max_streams=2) as sx:
+        async with connect(ws_url(sx, "/ws/0")) as ws:
+            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@kline_1m", "xrpeth@kline_1m"],
+                                      "id": 1}))
+            assert await reply(ws) == {"result": None, "id": 1}
+            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["ethbtc@kline_5m"], "id": 2}))
+            error = await reply(ws)
+            assert error["code"] == 2 and error["id"] == 2 and "more than 2 streams" in error["msg"]
+            await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 3}))
+            assert await reply(ws) == {"result": ["btcusdt@kline_1m", "xrpeth@kline_1m"], "id": 3}
+        async with connect(ws_url(sx, "/stream?streams=btcusdt@kline_1m/xrpeth@kline_1m/ethbtc@kline_5m")) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_new_connections_past_the_per_ip_limit_are_refused_at_the_handshake() -> None:
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02, ws_max_connections=2,
+                     ws_connection_window=0.5) as sx:
+        assert sx.streams is not None
+        async with connect(ws_url(sx, "/ws/0")), connect(ws_url(sx, "/ws/1")):
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(ws_url(sx, "/ws/2"))
+            assert refused.value.response.status_code == 429
+            assert json.loads(refused.value.response.body or b"{}")["code"] == -1003
+        assert (sx.streams.accepted, sx.streams.refused) == (2, 1)
+        await asyncio.sleep(0.55)  # the window moved on
+        async with connect(ws_url(sx, "/ws/3")):
+            assert sx.streams.accepted == 3

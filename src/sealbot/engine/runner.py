@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sealbot.bots.registry import bot_module, parse_config
@@ -60,6 +60,7 @@ from sealbot.engine.live import LiveBot, bot_indicators, bot_pairs, wakes
 from sealbot.engine.market import MarketData, ReferencePrices
 from sealbot.engine.orders import Observation, OrderManager, Rejection
 from sealbot.engine.steps import Outcome, StepWriter
+from sealbot.engine.stream_pool import StreamLimits, StreamPool
 from sealbot.engine.streaming import StreamingSource, stream_exchange
 from sealbot.engine.user_stream import UserStreamWatcher, user_stream_for
 from sealbot.venues.base import Venue
@@ -93,6 +94,8 @@ class RunnerSettings:
     # candles over the exchange's websocket where ccxt.pro offers it (engine.streaming), polling otherwise
     stream_feeds: bool = True
     stream_retry_max: float = 300.0  # seconds: longest wait between two tries of a failed stream
+    # the exchange's websocket limits the streams share connections within (engine.stream_pool)
+    stream_limits: StreamLimits = field(default_factory=StreamLimits)
     base_timeframe: str = "1m"
     bot_timeframe: str = "1m"
     # False when a replay (by exchange name) or the ingestor (by venue: FeedHub.by_venue) feeds the hub
@@ -528,6 +531,7 @@ class InProcessRunner(KillSwitch):
         self.accounts: dict[str, AccountRunner] = {}
         self.collector = QuietCollector() if self.settings.quiet_gc else None
         self._sources: dict[tuple[str, Pair], PollingSource | StreamingSource] = {}
+        self.streams = StreamPool(self.settings.stream_limits)  # candle streams share sockets (real time)
         self.hub.on_first_subscriber = self._open_feed
         self.hub.on_last_unsubscribed = self._close_feed
 
@@ -539,7 +543,7 @@ class InProcessRunner(KillSwitch):
         source: PollingSource | StreamingSource
         if self.settings.stream_feeds and stream_exchange(venue) is not None:
             source = StreamingSource(self.hub, feed, venue, pair, interval=self.settings.feed_interval,
-                                     clock=self.clock, retry_max=self.settings.stream_retry_max)
+                                     clock=self.clock, retry_max=self.settings.stream_retry_max, pool=self.streams)
         else:
             source = PollingSource(self.hub, feed, venue, pair, interval=self.settings.feed_interval, clock=self.clock)
         self._sources[(feed, pair)] = source

@@ -45,6 +45,7 @@ from sealbot.domain import Candle, Pair, timeframe_seconds
 from sealbot.engine.candles import FeedHub, PollingSource
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.market import _hosts, market_venue
+from sealbot.engine.stream_pool import SharedConnection, StreamPool
 from sealbot.venues.base import Venue
 from sealbot.venues.ccxt_venue import SPOT_OPTIONS
 from sealbot.venues.errors import VenueError
@@ -109,7 +110,7 @@ class StreamingSource:
     def __init__(self, hub: FeedHub, feed: str, venue: Venue, pair: Pair, *,
                  exchange_factory: Callable[[], Any | None] | None = None, interval: float = 5.0,
                  clock: Clock | None = None, history: int = 3, retry_min: float = 1.0,
-                 retry_max: float = 300.0) -> None:
+                 retry_max: float = 300.0, pool: StreamPool | None = None) -> None:
         if retry_min <= 0 or retry_max < retry_min:
             raise ValueError("stream retry: need 0 < retry_min <= retry_max")
         self.hub, self.feed, self.pair = hub, feed, pair
@@ -117,7 +118,9 @@ class StreamingSource:
         self.interval, self.retry_min, self.retry_max = interval, retry_min, retry_max
         self.poller = PollingSource(hub, feed, venue, pair, interval=interval, clock=self.clock, history=history)
         self._factory = exchange_factory or (lambda: stream_exchange(self.venue))
-        self._exchange: Any | None = None
+        # the connection this stream shares (a pool of its own when none is given: one socket)
+        self.pool = pool or StreamPool()
+        self._conn: SharedConnection | None = None
         self._forming: list[Any] | None = None  # the newest row seen: its candle may still change
         self._sockets: tuple[Any, ...] = ()  # ccxt's websocket clients when rows were last taken
         self._task: asyncio.Task[None] | None = None
@@ -157,23 +160,44 @@ class StreamingSource:
             delay = min(delay * 2, self.retry_max)
 
     async def _session(self) -> None:
-        exchange = self._exchange = self._factory()
-        if exchange is None:
-            raise ccxt.NotSupported(f"{self.feed}: no candle stream")
-        exchange.open()  # bind it to this loop now: markets copied in, so no request has done it yet
-        self._forming, self._sockets = None, ()
         symbol, timeframe = self.pair.symbol, self.hub.base
-        rows = await exchange.watch_ohlcv(symbol, timeframe)
+        stream = (symbol, timeframe)
+        conn = self._conn = await self.pool.lease(self.feed, stream, self._factory)
+        if conn is None:
+            raise ccxt.NotSupported(f"{self.feed}: no candle stream")
+        exchange = conn.exchange
+        self._forming, self._sockets = None, ()
+        rows = await self._subscribe(conn, stream)  # in its turn, polled over REST meanwhile
         self.sessions += 1
         self.streaming = True
         while not self._stopping:
             await self._take(exchange, rows)
+            if not conn.subscribed(stream):  # a new socket (ccxt redials on this watch): in its turn again
+                rows = await self._subscribe(conn, stream)
+                continue
             try:
-                rows = await asyncio.wait_for(exchange.watch_ohlcv(symbol, timeframe), self.interval)
+                rows = await asyncio.wait_for(conn.watch(stream), self.interval)
             except TimeoutError:
                 rows = []
                 if self._forming is not None and self._row_close(self._forming) <= self.clock.now():
                     await self._backfill()  # the stream is late with the next candle: REST has it
+
+    async def _subscribe(self, conn: SharedConnection, stream: tuple[str, str]) -> list[list[Any]]:
+        """The stream's first rows on the current socket. Its SUBSCRIBE waits its turn on the
+        shared connection (a burst of pairs subscribes a few a second), so meanwhile the
+        pair is polled over REST every ``interval``: none waits for its candles."""
+        watch = asyncio.ensure_future(conn.watch(stream))
+        try:
+            while True:
+                done, _ = await asyncio.wait({watch}, timeout=self.interval)
+                if done:
+                    return watch.result()
+                await self._backfill()
+        finally:
+            if not watch.done():
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, *STREAM_ERRORS):
+                    await watch
 
     async def _take(self, exchange: Any, rows: list[list[Any]]) -> None:
         """Publish the candles ``rows`` show closed: every row older than the newest.
@@ -232,15 +256,12 @@ class StreamingSource:
         return datetime.fromtimestamp(int(row[0]) / 1000, tz=UTC) + timedelta(seconds=timeframe_seconds(self.hub.base))
 
     async def _close_exchange(self) -> None:
-        """Unsubscribe (best effort: the socket may be gone) and close the socket."""
-        exchange, self._exchange = self._exchange, None
-        if exchange is None:
-            return
-        if self.streaming:
-            with contextlib.suppress(*STREAM_ERRORS):
-                await asyncio.wait_for(exchange.un_watch_ohlcv(self.pair.symbol, self.hub.base), 2.0)
-        with contextlib.suppress(*STREAM_ERRORS):
-            await exchange.close()
+        """Leave the shared connection: unsubscribed (paced, in the background) while other
+        streams stay on it, closed with its socket when this was the last."""
+        conn = self._conn
+        if conn is not None:  # cleared only once done: a cancel in the middle leaves it for stop() to finish
+            await self.pool.release(conn, (self.pair.symbol, self.hub.base))
+            self._conn = None
 
     def start(self) -> None:
         if self._task is None:

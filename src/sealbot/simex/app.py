@@ -20,7 +20,7 @@ from sealbot.simex.kucoin import KucoinDialect
 from sealbot.simex.markets import DEFAULT_MARKETS, MarketSpec
 from sealbot.simex.ratelimit import WeightLimiter
 from sealbot.simex.ws_api_binance import BinanceWsApi
-from sealbot.simex.ws_binance import BinanceStreams
+from sealbot.simex.ws_binance import BinanceStreams, WsLimits
 
 
 @dataclass
@@ -38,6 +38,13 @@ class SimexConfig:
     ban_seconds: int = 120
     kucoin_limit: int = 4000
     ws_push_interval: float = 2.0  # real seconds between kline pushes on the websocket (Binance: 2 s)
+    # Binance's market-data websocket limits (docs/simex.md): streams per connection, incoming
+    # messages per window per connection, new connections per window per IP
+    ws_max_streams: int = 1024
+    ws_max_messages: int = 5
+    ws_message_window: float = 1.0  # seconds
+    ws_max_connections: int = 300
+    ws_connection_window: float = 300.0  # seconds
     markets: Iterable[MarketSpec] = DEFAULT_MARKETS
 
 
@@ -50,7 +57,9 @@ def build(config: SimexConfig) -> tuple[Starlette, Exchange, WeightLimiter]:
     kucoin_limiter = WeightLimiter(config.kucoin_limit, ban_after=10**9, window_s=30)
     routes = (BinanceDialect(exchange, limiter).routes() + KucoinDialect(exchange, kucoin_limiter).routes()
               + AdminApi(exchange, limiter, config.admin_token, kucoin_limiter).routes())
-    streams = BinanceStreams(exchange, config.ws_push_interval)  # Binance's market-data websocket
+    limits = WsLimits(config.ws_max_streams, config.ws_max_messages, config.ws_message_window,
+                      config.ws_max_connections, config.ws_connection_window)
+    streams = BinanceStreams(exchange, config.ws_push_interval, limits)  # Binance's market-data websocket
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return json_response({"code": -1000, "msg": f"No such endpoint: {request.method} {request.url.path}"}, 404)

@@ -27,6 +27,19 @@ and ``L`` are -1, the taker-buy volumes are 0.
 Ping/pong is the websocket protocol's own (uvicorn pings every 20 s as Binance does and
 answers the client's pings). ``drop_all`` closes every connection (fault injection: a
 test's or an operator's way to cut the stream without stopping simex).
+
+Binance's limits are enforced (``WsLimits``, Binance's values by default, smaller in tests):
+
+* more than ``max_messages`` incoming messages within ``message_window`` seconds on one
+  connection: it is closed with code 1008 "Too many requests" (Binance: 5 a second;
+  its count includes ping and pong frames, which uvicorn answers below the ASGI app, so
+  here only text and binary messages count);
+* a SUBSCRIBE taking a connection past ``max_streams`` streams (Binance: 1,024) is
+  refused with an error reply and changes nothing; a ``/stream?streams=`` URL naming
+  more is closed with 1008;
+* more than ``max_connections`` new connections from one IP within
+  ``connection_window`` seconds (Binance: 300 per 5 minutes) are refused at the
+  handshake with HTTP 429 (``{"code": -1003, ...}``, Binance's "too many requests").
 """
 
 from __future__ import annotations
@@ -35,10 +48,13 @@ import asyncio
 import contextlib
 import json
 import re
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -49,7 +65,7 @@ from sealbot.simex.replay import Kline
 
 ZERO = Decimal(0)
 CATCH_UP = 1000  # closed candles sent at most after a clock jump (the REST klines limit)
-MAX_STREAMS = 1024  # per connection, Binance's limit
+
 _KLINE = re.compile(r"^([a-z0-9]+)@kline_([0-9]+[smhdwM])$")
 _ID = re.compile(r"^[A-Za-z0-9]{1,36}$")
 
@@ -58,6 +74,25 @@ class _BadRequest(Exception):
     def __init__(self, code: int, msg: str) -> None:
         super().__init__(msg)
         self.code, self.msg = code, msg
+
+
+@dataclass(frozen=True)
+class WsLimits:
+    """Binance's market-data websocket limits (defaults: Binance spot's documented ones)."""
+
+    max_streams: int = 1024  # streams per connection
+    max_messages: int = 5  # incoming messages per message_window per connection
+    message_window: float = 1.0  # seconds
+    max_connections: int = 300  # new connections per IP per connection_window
+    connection_window: float = 300.0  # seconds
+
+    def __post_init__(self) -> None:
+        for name in ("max_streams", "max_messages", "max_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ws_{name}: must be >= 1")
+        for name in ("message_window", "connection_window"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"ws_{name}: must be > 0 seconds")
 
 
 @dataclass
@@ -73,6 +108,7 @@ class _Conn:
     combined: bool
     subs: dict[str, _Sub] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    received: deque[float] = field(default_factory=deque)  # when the messages of the window came
 
     async def send(self, payload: Any) -> None:
         async with self.lock:
@@ -82,12 +118,17 @@ class _Conn:
 class BinanceStreams:
     """The websocket routes and the connections they hold, on top of one Exchange."""
 
-    def __init__(self, exchange: Exchange, push_interval: float = 2.0) -> None:
+    def __init__(self, exchange: Exchange, push_interval: float = 2.0, limits: WsLimits | None = None) -> None:
         if push_interval <= 0:
             raise ValueError("ws_push_interval: must be > 0 seconds")
         self.ex, self.push_interval = exchange, push_interval
+        self.limits = limits or WsLimits()
         self._conns: set[_Conn] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._dials: dict[str, deque[float]] = {}  # per client IP: when its connections were accepted
+        self.accepted = 0  # connections accepted since start (tests count the engine's sockets)
+        self.refused = 0  # handshakes refused: too many new connections from one IP
+        self.flooded = 0  # connections closed for sending too many messages
 
     def routes(self) -> list[WebSocketRoute]:
         return [WebSocketRoute("/ws", self._raw), WebSocketRoute("/ws/{name:path}", self._raw),
@@ -96,6 +137,10 @@ class BinanceStreams:
     @property
     def connections(self) -> int:
         return len(self._conns)
+
+    def stream_counts(self) -> list[int]:
+        """How many streams each open connection carries, largest first."""
+        return sorted((len(conn.subs) for conn in list(self._conns)), reverse=True)
 
     def drop_all(self) -> int:
         """Close every stream connection (from any thread but the server's own); returns how many."""
@@ -118,9 +163,34 @@ class BinanceStreams:
         names = [n for n in ws.query_params.get("streams", "").split("/") if n]
         await self._serve(ws, combined=True, initial=names)
 
+    def _admit(self, ip: str) -> bool:
+        """Count a new connection from ``ip``; False when its window is full."""
+        now, window = time.monotonic(), self._dials.setdefault(ip, deque())
+        while window and window[0] <= now - self.limits.connection_window:
+            window.popleft()
+        if len(window) >= self.limits.max_connections:
+            return False
+        window.append(now)
+        return True
+
+    def _flooding(self, conn: _Conn) -> bool:
+        """Count one incoming message; True when the connection went past the rate."""
+        now = time.monotonic()
+        conn.received.append(now)
+        while conn.received and conn.received[0] <= now - self.limits.message_window:
+            conn.received.popleft()
+        return len(conn.received) > self.limits.max_messages
+
     async def _serve(self, ws: WebSocket, *, combined: bool, initial: list[str]) -> None:
         self._loop = asyncio.get_running_loop()
+        if not self._admit(ws.client.host if ws.client else "unknown"):
+            self.refused += 1
+            await ws.send_denial_response(JSONResponse(
+                {"code": -1003, "msg": f"Too many new connections; more than {self.limits.max_connections} "
+                                       f"in {self.limits.connection_window:g} s from this IP."}, 429))
+            return
         await ws.accept()
+        self.accepted += 1
         conn = _Conn(ws, combined)
         try:
             self._subscribe(conn, initial)
@@ -131,6 +201,10 @@ class BinanceStreams:
         pusher = asyncio.create_task(self._push_loop(conn), name="simex ws push")
         try:
             async for text in client_texts(ws):
+                if self._flooding(conn):
+                    self.flooded += 1
+                    await ws.close(code=1008, reason="Too many requests")
+                    break
                 reply = self._command(conn, text)
                 await conn.send(reply)
         except (WebSocketDisconnect, RuntimeError):
@@ -192,8 +266,8 @@ class BinanceStreams:
             if match.group(2) not in INTERVALS:
                 raise _BadRequest(2, f"Invalid request: unsupported kline interval in {name!r}")
             parsed[name] = _Sub(match.group(1).upper(), match.group(2))
-        if len(set(conn.subs) | set(parsed)) > MAX_STREAMS:
-            raise _BadRequest(2, f"Invalid request: more than {MAX_STREAMS} streams on one connection")
+        if len(set(conn.subs) | set(parsed)) > self.limits.max_streams:
+            raise _BadRequest(2, f"Invalid request: more than {self.limits.max_streams} streams on one connection")
         for name, sub in parsed.items():
             conn.subs.setdefault(name, sub)  # subscribing again changes nothing, as on Binance
 
