@@ -27,6 +27,13 @@ them; it then fetches no ticker at all (see ``engine.market``).
 
 One ingestor per venue and IP keeps request-weight budgets honest: N workers polling
 the same pairs would spend N times the weight.
+
+Where the venue offers a kline websocket (``engine.streaming.stream_exchange``: Binance,
+its testnet, a simex), ``run`` streams the candles instead of polling them, with the
+embedded engine's own sources (``CandleStreams``: one ``StreamingSource`` per pair on one
+``StreamPool``, so the pairs share connections within the exchange's limits, fall back
+to REST polling while a stream is down, back-fill after it, and publish each closed
+candle once); ``stream=False`` polls as before. Tickers are fetched over REST either way.
 """
 
 from __future__ import annotations
@@ -43,11 +50,15 @@ from decimal import Decimal
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
-from sealbot.domain import Pair
+from sealbot.domain import CandleClosed, Event, Pair
 from sealbot.domain.candles import Candle
+from sealbot.engine.candles import FeedHub
+from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.guard import MarketSnapshot
 from sealbot.engine.market import fetch_snapshot, venue_key
 from sealbot.engine.scaleout.broker import Topology
+from sealbot.engine.stream_pool import StreamLimits, StreamPool
+from sealbot.engine.streaming import StreamingSource, stream_exchange
 from sealbot.venues.base import Venue
 from sealbot.venues.errors import VenueError
 
@@ -130,6 +141,35 @@ def parse_ticker(body: bytes) -> tuple[str, MarketSnapshot, datetime]:
     return str(data["venue"]), snapshot, at
 
 
+class CandleStreams:
+    """The ingestor's pairs streamed as the embedded engine streams them: a hub of its
+    own keyed by the venue identity, one ``StreamingSource`` per pair on one
+    ``StreamPool``; each closed candle, once, comes out of ``queue``."""
+
+    def __init__(self, venue: Venue, identity: str, pairs: list[Pair], timeframe: str, *, interval: float,
+                 clock: Clock, limits: StreamLimits | None = None, retry_max: float = 300.0) -> None:
+        self.hub = FeedHub(timeframe)
+        self.pool = StreamPool(limits)
+        self.queue: asyncio.Queue[Candle] = asyncio.Queue()
+        self.sources: dict[Pair, StreamingSource] = {}
+        for pair in pairs:
+            self.hub.subscribe(identity, pair, "ingest", timeframe, self._sink)
+            self.sources[pair] = StreamingSource(self.hub, identity, venue, pair, interval=interval, clock=clock,
+                                                 retry_max=retry_max, pool=self.pool)
+
+    def _sink(self, _ident: str, event: Event) -> None:
+        if isinstance(event, CandleClosed):
+            self.queue.put_nowait(event.candle)
+
+    def start(self) -> None:
+        for source in self.sources.values():
+            source.start()
+
+    async def stop(self) -> None:
+        for source in self.sources.values():
+            await source.stop()
+
+
 class Ingestor:
     """Polls ``venue`` for the closed candles of ``pairs`` and publishes each once, and
     their tickers at most once per ``ticker_interval`` seconds (``None``: no tickers),
@@ -138,7 +178,8 @@ class Ingestor:
 
     def __init__(self, venue: Venue, exchange: str, pairs: list[Pair], broker_url: str, topology: Topology, *,
                  timeframe: str = "1m", interval: float = 5.0, history: int = 3,
-                 ticker_interval: float | None = 15.0, identity: str | None = None) -> None:
+                 ticker_interval: float | None = 15.0, identity: str | None = None, stream: bool = True,
+                 stream_limits: StreamLimits | None = None, clock: Clock | None = None) -> None:
         if ticker_interval is not None and ticker_interval <= 0:
             raise ValueError("ticker_interval: must be positive (None: no tickers)")
         self.venue, self.exchange, self.pairs = venue, exchange, list(pairs)
@@ -150,12 +191,31 @@ class Ingestor:
         self._last: dict[Pair, datetime] = {}
         self._ticked: dict[Pair, float] = {}  # pair -> monotonic time its last ticker was fetched
         self._exchange: AbstractExchange | None = None
+        # run() streams where the venue offers it (None: polls); built there, on the running loop
+        self.stream, self.stream_limits = stream, stream_limits
+        self.clock: Clock = clock or SystemClock()  # what "closed" is judged by
+        self.streams: CandleStreams | None = None
+
+    async def _publish_candle(self, pair: Pair, candle: Candle) -> None:
+        assert self._exchange is not None
+        await self._exchange.publish(
+            aio_pika.Message(candle_body(self.identity, candle), content_type="application/json",
+                             delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
+            routing_key=market_key(self.identity, pair, self.timeframe))
+        self._last[pair] = candle.open_time
+        self.published += 1
+
+    async def _forward(self, streams: CandleStreams) -> None:
+        """Publish the streamed candles as they close (the hub let each through once)."""
+        while True:
+            candle = await streams.queue.get()
+            await self._publish_candle(candle.pair, candle)
 
     async def poll_once(self) -> int:
         """One round over every pair; how many candles were published."""
         if self._exchange is None:
             raise RuntimeError("ingestor is not connected")
-        now = datetime.now(UTC)
+        now = self.clock.now()
         sent = 0
         for pair in self.pairs:
             since = self._last.get(pair)
@@ -168,13 +228,9 @@ class Ingestor:
             for candle in sorted(candles, key=lambda c: c.open_time):
                 if candle.close_time > now or (since is not None and candle.open_time <= since):
                     continue
-                await self._exchange.publish(
-                    aio_pika.Message(candle_body(self.identity, candle), content_type="application/json",
-                                     delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
-                    routing_key=market_key(self.identity, pair, self.timeframe))
-                self._last[pair] = since = candle.open_time
+                await self._publish_candle(pair, candle)
+                since = candle.open_time
                 sent += 1
-        self.published += sent
         return sent
 
     async def publish_tickers(self) -> int:
@@ -210,12 +266,29 @@ class Ingestor:
                  venue_word(self.identity))
         async with connection:
             self._exchange = await declare_market(await connection.channel(), self.topology)
-            while not stop.is_set():
-                await self.poll_once()
-                await self.publish_tickers()
-                with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for may swallow a cancel
-                    async with asyncio.timeout(self.interval):
-                        await stop.wait()
+            streams = forward = None
+            if self.stream and stream_exchange(self.venue) is not None:
+                streams = self.streams = CandleStreams(self.venue, self.identity, self.pairs, self.timeframe,
+                                                       interval=self.interval, clock=self.clock,
+                                                       limits=self.stream_limits)
+                forward = asyncio.create_task(self._forward(streams), name=f"ingest {self.exchange} forward")
+                streams.start()
+                log.info("ingest %s: streaming %d pairs over the websocket", self.exchange, len(self.pairs))
+            try:
+                while not stop.is_set():
+                    if streams is None:
+                        await self.poll_once()
+                    await self.publish_tickers()
+                    with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for may swallow a cancel
+                        async with asyncio.timeout(self.interval):
+                            await stop.wait()
+            finally:
+                if streams is not None:
+                    await streams.stop()
+                if forward is not None:
+                    forward.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await forward
         self._exchange = None
 
     async def connect(self) -> aio_pika.abc.AbstractConnection:
