@@ -22,7 +22,10 @@ Where the stream comes from: the same endpoint as the venue's REST candles
 from the real exchange; a venue whose REST groups point at several hosts, or at one
 whose websocket cannot be told, is not streamed (``None``: the runner polls). The
 ccxt.pro object is public-only: it is built from the exchange id and URLs, never from
-the venue's credentials, so no key or signer goes near it.
+the venue's credentials, so no key or signer goes near it. The streams of one endpoint
+share such objects, so sockets, through a ``StreamPool`` (``engine.stream_pool``: many
+streams per connection, subscriptions paced, dials counted); a source given none has
+a pool, and so a socket, of its own.
 """
 
 from __future__ import annotations
@@ -269,7 +272,8 @@ class StreamingSource:
             self._task = asyncio.create_task(self.run(), name=f"stream {self.feed} {self.pair}")
 
     async def stop(self) -> None:
-        """Stop streaming and polling; the socket is closed before this returns."""
+        """Stop streaming and polling; the stream has left its shared connection before this
+        returns (unsubscribed in the background, or the socket closed if it was the last)."""
         task, self._task = self._task, None
         self._stopping = True
         while task is not None and not task.done():
