@@ -192,3 +192,21 @@ def test_the_runners_streams_share_its_pool_with_its_limits() -> None:
     sources = [runner._sources[("f", p)] for p in PAIRS[:2]]
     assert all(isinstance(s, StreamingSource) and s.pool is runner.streams for s in sources)
     assert runner.streams.limits is limits
+
+
+@pytest.mark.parametrize("simex", [{"ws_max_messages": 5, "ws_message_window": 0.1}], indirect=True)
+async def test_a_pair_stopped_and_started_again_is_subscribed_again_on_the_same_connection(
+        simex: SimexServer) -> None:
+    streams = Streams(simex, PAIRS[:3], StreamLimits(messages_per_second=40))
+    again = streams.sources[PAIRS[0]]
+    try:
+        await streams.start()
+        await until(streams.all_streaming, 10)
+        await again.stop()  # its UNSUBSCRIBE is queued; started again before it is answered
+        again.start()
+        await until(lambda: again.streaming and again.sessions == 2, 10)
+        await until(lambda: streams.ws.stream_counts() == [3], 5)
+        assert streams.ws.accepted == 1 and len(streams.pool.connections()) == 1
+        await every_pair_gets_its_candles(streams)
+    finally:
+        await streams.close()

@@ -227,7 +227,7 @@ class StreamPool:
         """``stream`` stops: unsubscribe it in the background (paced) if others stay on the
         connection, or close the connection if it was the last."""
         conn.streams.discard(stream)
-        if not conn.streams and not conn.unsubscribing:
+        if not conn.streams:  # the last: closing the socket ends every subscription, pending UNSUBSCRIBEs too
             await self.retire(conn)
         elif stream in conn.subscribed_on and conn.subscribed_on[stream] is _socket(conn.exchange) \
                 and stream not in conn.unsubscribing and not conn.closed:
