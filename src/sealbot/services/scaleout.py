@@ -142,7 +142,8 @@ def run_ingest(settings: Settings, exchange: str, pairs: list[str], *, timeframe
     except InvalidConfig as exc:  # named as the option is
         raise InvalidConfig("api_base", exc.reason) from None
     ingestor = Ingestor(venue, exchange, parsed, url, Topology(settings.broker_prefix, settings.engine_partitions),
-                        timeframe=timeframe, interval=interval, ticker_interval=ticker_interval or None)
+                        timeframe=timeframe, interval=interval, ticker_interval=ticker_interval or None,
+                        stream=settings.feed_streams)
 
     log.info("ingest %s: venue %s", exchange, ingestor.identity)
 
