@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     broker_prefix: str = Field(default="sealbot", pattern=r"^[A-Za-z0-9_.-]+$")  # exchange/queue name prefix
     # candles over the exchange's websocket where ccxt.pro offers it, else REST polling (docs/engine.md)
     feed_streams: bool = True
+    # fills polled the moment the exchange's user-data stream reports an order event (docs/engine.md)
+    user_streams: bool = True
     # Alert delivery (docs/notifications.md): the instance's SMTP relay and Telegram bot;
     # each user picks their own channels (webhook URL, e-mail address, Telegram chat).
     smtp_host: str = ""

@@ -197,3 +197,47 @@ async def test_the_watcher_backs_off_doubling_up_to_its_maximum_and_closes_each_
     assert waits == [1.0, 2.0, 4.0, 4.0, 4.0] and _Refusing.closed == 5
     assert not rings and watcher.sessions == 0 and not watcher.subscribed
     assert await user_stream.UserStreamWatcher("7", lambda: None, lambda: None).run() is None  # no stream: done
+
+
+class _Subscribing:
+    """A ccxt.pro stand-in whose subscription succeeds and whose order stream then ends."""
+
+    urls = {"api": {"ws": {"ws-api": {"spot": "wss://ws-api.example/ws-api/v3"}}}}
+
+    async def authenticate(self, params: dict[str, Any]) -> None:
+        return None
+
+    async def watch_orders(self) -> None:
+        raise ConnectionError("closed by the exchange")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_new_connections_past_the_exchanges_limit_are_not_dialled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Binance allows 300 new websocket connections per 5 minutes per IP: the watchers of
+    a process share one count (the runner's StreamPool), and a dial past it is a failed
+    try, backed off, not a connection."""
+    from sealbot.engine import user_stream
+    from sealbot.engine.stream_pool import StreamLimits, StreamPool
+
+    clock = [0.0]
+    pool = StreamPool(StreamLimits(max_connections=2, connection_window=60.0), monotonic=lambda: clock[0])
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+        if len(waits) == 4:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(user_stream.asyncio, "sleep", sleep)
+    watchers = [user_stream.UserStreamWatcher(str(n), _Subscribing, lambda: None, retry_min=1.0, retry_max=60.0,
+                                              dial=pool.count_dial) for n in range(2)]
+    for watcher in watchers:  # two accounts: each dials, subscribes, is dropped, waits 1 s, dials again...
+        with pytest.raises(asyncio.CancelledError):
+            await watcher.run()
+        waits.clear()
+    # the window holds 2 dials: the first watcher used both before its third try
+    assert [w.sessions for w in watchers] == [2, 0] and pool.dials == 2
+    assert user_stream.ws_api_endpoint(_Subscribing) == "ws-api@wss://ws-api.example/ws-api/v3"

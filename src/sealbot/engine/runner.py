@@ -131,8 +131,10 @@ class AccountRunner(StepWriter):
 
     def __init__(self, account: AccountRecord, venue: Venue, journal: Journal, *, guard: GuardPolicy,
                  hub: FeedHub, clock: Clock, settings: RunnerSettings, budgets: Budgets | None = None,
-                 alert_sink: AlertSink | None = None, prices: ReferencePrices | None = None) -> None:
+                 alert_sink: AlertSink | None = None, prices: ReferencePrices | None = None,
+                 streams: StreamPool | None = None) -> None:
         self.account, self.venue, self.journal, self.guard, self.hub = account, venue, journal, guard, hub
+        self.streams = streams  # the process's websocket dials are counted there (the exchange's per-IP limit)
         self.clock, self.settings, self.alert_sink = clock, settings, alert_sink
         self.orders = OrderManager(account, venue, journal, clock=clock, resend_window=settings.resend_window,
                                    in_flight_window=settings.in_flight_window,
@@ -185,7 +187,8 @@ class AccountRunner(StepWriter):
                        asyncio.create_task(self._poller(), name=f"account {self.account.id} poller")]
         if self.settings.user_stream:
             self.user_stream = user_stream_for(self.account.id, self.venue, self._poll_now.set,
-                                               retry_max=self.settings.user_stream_retry_max)
+                                               retry_max=self.settings.user_stream_retry_max,
+                                               dial=self.streams.count_dial if self.streams else None)
         if self.user_stream is not None:
             self._tasks.append(asyncio.create_task(self.user_stream.run(), name=f"account {self.account.id} stream"))
 
@@ -573,7 +576,7 @@ class InProcessRunner(KillSwitch):
         venue = BudgetedVenue(await self.venue_factory(account), self.budgets.for_ip(self.settings.egress_ip))
         runner = AccountRunner(account, venue, self.journal, guard=self.guard, hub=self.hub, clock=self.clock,
                                settings=self.settings, budgets=self.budgets, alert_sink=self.alert_sink,
-                               prices=self.prices)
+                               prices=self.prices, streams=self.streams)
         self.accounts[account_id] = runner
         try:
             await runner.start()

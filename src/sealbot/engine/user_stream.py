@@ -17,6 +17,13 @@ can miss events across a reconnect. So the stream changes only latency:
   watcher reconnects with exponential backoff (1 s doubling to ``retry_max``), and rings
   once on every (re)subscription so whatever happened while it was down is polled now.
 
+Each session is a new websocket connection, one per account. Binance allows 300 new
+connections per 5 minutes per IP, so a worker taking over hundreds of accounts at once
+must not dial them all: every dial is first counted by ``dial`` (the runner's
+``StreamPool.count_dial`` under the WebSocket API's endpoint, the same sliding window the
+candle streams keep), and a dial over the limit is a failed try like any other (backed
+off and retried; the account polls meanwhile).
+
 Offered for Binance spot (``userDataStream.subscribe.signature`` on the WebSocket API,
 through ccxt.pro's ``watch_orders``) on a venue whose requests are signed by the custody
 signer: the ccxt.pro object is built by ``venues.signing.create_signed_stream_exchange``
@@ -91,10 +98,12 @@ class UserStreamWatcher:
     """
 
     def __init__(self, account_id: str, exchange_factory: Callable[[], Any | None], wake: Callable[[], None], *,
-                 retry_min: float = 1.0, retry_max: float = 60.0) -> None:
+                 retry_min: float = 1.0, retry_max: float = 60.0,
+                 dial: Callable[[str], None] | None = None) -> None:
         if retry_min <= 0 or retry_max < retry_min:
             raise ValueError("user stream retry: need 0 < retry_min <= retry_max")
         self.account_id, self.factory, self.wake = account_id, exchange_factory, wake
+        self.dial = dial  # counts a new connection to an endpoint; raises when over the exchange's limit
         self.retry_min, self.retry_max = retry_min, retry_max
         self.events = 0  # execution reports received
         self.sessions = 0  # successful subscriptions
@@ -111,6 +120,8 @@ class UserStreamWatcher:
                 exchange = self.factory()  # a fresh ccxt.pro object: nothing stale from the last session
                 if exchange is None:
                     return  # no stream for this venue: polling only
+                if self.dial is not None:
+                    self.dial(ws_api_endpoint(exchange))
                 await self._session(exchange)
             except Exception as exc:  # logged; the interval poll covers for it (a signer error too)
                 failure = type(exc).__name__  # the class only: ccxt's messages may quote the request
@@ -140,8 +151,14 @@ class UserStreamWatcher:
             self.wake()
 
 
+def ws_api_endpoint(exchange: Any) -> str:
+    """The WebSocket API URL a stream object dials (the key its new connections are counted under)."""
+    url = exchange.urls["api"]["ws"]["ws-api"]["spot"]
+    return f"ws-api@{url}"
+
+
 def user_stream_for(account_id: str, venue: Venue, wake: Callable[[], None], *,
-                    retry_max: float = 60.0) -> UserStreamWatcher | None:
+                    retry_max: float = 60.0, dial: Callable[[str], None] | None = None) -> UserStreamWatcher | None:
     """The watcher for ``venue``'s account, or ``None`` when the venue offers no stream."""
     probe = user_stream_exchange(venue)
     if probe is None:
@@ -151,4 +168,4 @@ def user_stream_for(account_id: str, venue: Venue, wake: Callable[[], None], *,
     def factory() -> Any | None:
         return first.pop() if first else user_stream_exchange(venue)
 
-    return UserStreamWatcher(account_id, factory, wake, retry_max=retry_max)
+    return UserStreamWatcher(account_id, factory, wake, retry_max=retry_max, dial=dial)

@@ -22,8 +22,9 @@ from sealbot.services.platform import Platform, serve_platform
 
 def long_lived_runner(settings: Settings) -> RunnerSettings:
     """The runner settings of a long-lived engine (``sealbot serve``, ``sealbot worker``):
-    full collections wait for idle moments (engine.heap), candles stream as configured."""
-    return RunnerSettings(quiet_gc=True, stream_feeds=settings.feed_streams)
+    full collections wait for idle moments (engine.heap), candles and user-data streams
+    as configured."""
+    return RunnerSettings(quiet_gc=True, stream_feeds=settings.feed_streams, user_stream=settings.user_streams)
 
 
 async def serve(platform: Platform, *, host: str, port: int, engine: bool | None = None,
