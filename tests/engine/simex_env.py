@@ -68,6 +68,31 @@ class SimexTime:
         await asyncio.sleep(0)
 
 
+class MarketClock:
+    """The engine's time is simex's market time (which the test moves); sleeps are short
+    real sleeps, so a source's or an ingestor's loops turn quickly."""
+
+    def __init__(self, sx: SimexServer) -> None:
+        assert sx.exchange is not None
+        self.market = sx.exchange.clock
+
+    def monotonic(self) -> float:
+        import asyncio
+
+        return asyncio.get_running_loop().time()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.market.now_ms() / 1000, UTC)
+
+    def wall(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(min(seconds, 0.05))
+
+
 def dca(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "bot_id": "1",

@@ -22,7 +22,8 @@ from sealbot.simex import SimexServer
 from sealbot.simex.markets import DEFAULT_MARKETS
 from sealbot.venues.ccxt_venue import CcxtVenue
 
-from .test_engine_streaming import START, SimexClock, advance, until
+from .simex_env import MarketClock
+from .test_engine_streaming import START, advance, until
 
 ONE_MINUTE = DEFAULT_MARKETS[2]  # a market with 1-minute candles: its data serves the test pairs
 PAIRS = [Pair(f"C{i:02d}", "USDT") for i in range(40)]
@@ -43,7 +44,7 @@ class Streams:
         for pair in pairs:
             self.hub.subscribe(self.key, pair, "bot", "1m", self._sink)
             self.sources[pair] = StreamingSource(self.hub, self.key, self.venue, pair, interval=0.2,
-                                                 clock=SimexClock(sx), retry_min=0.2, retry_max=0.4, pool=self.pool)
+                                                 clock=MarketClock(sx), retry_min=0.2, retry_max=0.4, pool=self.pool)
 
     def _sink(self, ident: str, event: Event) -> None:
         assert isinstance(event, CandleClosed)

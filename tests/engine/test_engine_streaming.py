@@ -19,31 +19,11 @@ from sealbot.simex import SimexServer
 from sealbot.venues.ccxt_venue import CcxtVenue
 
 from .fakes import FakeVenue
+from .simex_env import MarketClock
 
 START = 1_700_000_040_000  # a minute boundary
 PAIR = Pair("BTC", "USDT")
 KLINES = "/api/v3/klines"
-
-
-class SimexClock:
-    """The engine's time is simex's market time (which the test moves); sleeps are short
-    real sleeps so the source's loops turn quickly."""
-
-    def __init__(self, sx: SimexServer) -> None:
-        assert sx.exchange is not None
-        self.market = sx.exchange.clock
-
-    def monotonic(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.market.now_ms() / 1000, UTC)
-
-    def wall(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(min(seconds, 0.05))
 
 
 class Feed:
@@ -56,7 +36,7 @@ class Feed:
         self.key = feed_key("binance", self.venue, by_venue=True)
         self.got: list[Candle] = []
         self.hub.subscribe(self.key, PAIR, "bot", "1m", self._sink)
-        self.source = StreamingSource(self.hub, self.key, self.venue, PAIR, interval=0.2, clock=SimexClock(sx),
+        self.source = StreamingSource(self.hub, self.key, self.venue, PAIR, interval=0.2, clock=MarketClock(sx),
                                       retry_min=0.2, retry_max=0.4)
 
     def _sink(self, ident: str, event: Event) -> None:
@@ -147,7 +127,7 @@ async def test_simex_stopped_and_restarted_the_source_polls_then_streams_again()
             await until(lambda: not feed.source.streaming)
             with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02, port=port) as again:
                 again.admin.set_clock(advance_seconds=2 * 60 + 30)  # where the first one stood
-                feed.source.clock = feed.source.poller.clock = SimexClock(again)
+                feed.source.clock = feed.source.poller.clock = MarketClock(again)
                 await until(lambda: feed.source.streaming, 10)
                 await advance(again, 3)
                 await until(lambda: len(feed.got) >= 5)
@@ -170,7 +150,7 @@ async def test_a_stream_that_cannot_start_leaves_the_pair_polled() -> None:
         got: list[int] = []
         hub.subscribe(key, PAIR, "bot", "1m",
                       lambda _i, e: got.append(int(e.candle.open_time.timestamp() * 1000)))  # type: ignore[attr-defined]
-        source = StreamingSource(hub, key, venue, PAIR, interval=0.1, clock=SimexClock(sx), retry_min=0.1,
+        source = StreamingSource(hub, key, venue, PAIR, interval=0.1, clock=MarketClock(sx), retry_min=0.1,
                                  retry_max=0.2)
         source.start()
         try:

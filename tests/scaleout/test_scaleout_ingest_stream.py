@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import aio_pika
 
+from engine.simex_env import MarketClock
 from sealbot.domain import Pair
 from sealbot.domain.candles import Candle
 from sealbot.engine.scaleout.broker import Topology
@@ -20,26 +21,6 @@ from .conftest import BROKER_URL
 
 START = 1_700_000_040_000  # a minute boundary
 BTC, XRP = Pair.parse("BTC/USDT"), Pair.parse("XRP/ETH")  # simex's two 1-minute markets
-
-
-class MarketClock:
-    """simex's market time as the ingestor's clock (the test moves it); short real sleeps."""
-
-    def __init__(self, sx: SimexServer) -> None:
-        assert sx.exchange is not None
-        self.market = sx.exchange.clock
-
-    def monotonic(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.market.now_ms() / 1000, UTC)
-
-    def wall(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(min(seconds, 0.05))
 
 
 async def until(check: object, seconds: float = 10.0) -> None:

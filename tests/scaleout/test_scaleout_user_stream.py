@@ -72,9 +72,8 @@ def simex() -> Iterator[SimexServer]:
 
 
 def ws_api(sx: SimexServer) -> BinanceWsApi:
-    assert sx.exchange is not None
-    return next(listener.__self__ for listener in sx.exchange.order_listeners  # type: ignore[attr-defined]
-                if isinstance(getattr(listener, "__self__", None), BinanceWsApi))
+    assert sx.ws_api is not None
+    return sx.ws_api
 
 
 def subscriptions_of(sx: SimexServer, sim_account: int) -> int:

@@ -34,9 +34,8 @@ def sx() -> Iterator[SimexServer]:
 
 
 def ws_api(sx: SimexServer) -> BinanceWsApi:
-    assert sx.exchange is not None
-    return next(listener.__self__ for listener in sx.exchange.order_listeners  # type: ignore[attr-defined]
-                if isinstance(getattr(listener, "__self__", None), BinanceWsApi))
+    assert sx.ws_api is not None
+    return sx.ws_api
 
 
 def signed(key: str, secret: str, **extra: Any) -> dict[str, Any]:

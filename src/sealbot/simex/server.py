@@ -16,6 +16,7 @@ import uvicorn
 from sealbot.simex.admin_client import SimexAdmin
 from sealbot.simex.app import SimexConfig, build
 from sealbot.simex.core import Exchange
+from sealbot.simex.ws_api_binance import BinanceWsApi
 from sealbot.simex.ws_binance import BinanceStreams
 
 # Binance pings every stream connection each 20 s and drops it after a minute without a pong
@@ -40,6 +41,7 @@ class SimexServer:
         self._thread: threading.Thread | None = None
         self.exchange: Exchange | None = None
         self.streams: BinanceStreams | None = None  # the market-data websocket (drop_all: a fault)
+        self.ws_api: BinanceWsApi | None = None  # the WebSocket API's user-data streams (drop_all: a fault)
         self.base_url = ""
         self.admin: SimexAdmin
 
@@ -48,7 +50,7 @@ class SimexServer:
 
     def start(self) -> SimexServer:
         app, self.exchange, _ = build(self.config)
-        self.streams = app.state.binance_streams
+        self.streams, self.ws_api = app.state.binance_streams, app.state.binance_ws_api
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))
