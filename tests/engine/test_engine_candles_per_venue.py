@@ -108,7 +108,7 @@ async def test_accounts_on_one_endpoint_share_one_stream_and_one_poll(simex: Sim
         first = runner.accounts[ids[0]].venue
         await runner.stop_account(ids[0])
         assert runner.hub.subscriber_count(feed, BTC) == 2
-        assert all(source.venue is not first for source in runner._sources.values())
+        assert all(source.venue is not first for source in runner.feeds.sources.values())
         await runner.poll_feeds_once()
         assert simex.admin.request_count(KLINES) == 2
     finally:

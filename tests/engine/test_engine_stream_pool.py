@@ -188,9 +188,9 @@ def test_the_runners_streams_share_its_pool_with_its_limits() -> None:
                              settings=RunnerSettings(background=False, stream_limits=limits))
     venue = CcxtVenue("binance", urls={"api_base": "http://127.0.0.1:8001"})
     runner.accounts = {"a": type("A", (), {"feed": "f", "venue": venue})()}  # type: ignore[dict-item]
-    runner._open_feed("f", PAIRS[0])
-    runner._open_feed("f", PAIRS[1])
-    sources = [runner._sources[("f", p)] for p in PAIRS[:2]]
+    runner.feeds.open("f", PAIRS[0])
+    runner.feeds.open("f", PAIRS[1])
+    sources = [runner.feeds.sources[("f", p)] for p in PAIRS[:2]]
     assert all(isinstance(s, StreamingSource) and s.pool is runner.streams for s in sources)
     assert runner.streams.limits is limits
 

@@ -199,8 +199,8 @@ def test_the_runner_streams_ccxt_venues_and_polls_when_told_or_not_offered() -> 
     def source_for(venue: Any, settings: RunnerSettings) -> object:
         runner = InProcessRunner(journal=None, venue_factory=None, settings=settings)  # type: ignore[arg-type]
         runner.accounts = {"a": type("A", (), {"feed": "f", "venue": venue})()}  # type: ignore[dict-item]
-        runner._open_feed("f", PAIR)
-        return runner._sources[("f", PAIR)]
+        runner.feeds.open("f", PAIR)
+        return runner.feeds.sources[("f", PAIR)]
 
     venue = CcxtVenue("binance", urls={"api_base": "http://127.0.0.1:8001"})
     quiet = RunnerSettings(background=False)

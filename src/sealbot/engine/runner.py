@@ -42,7 +42,6 @@ from sealbot.domain import (
     Fill,
     IndicatorUpdated,
     Order,
-    Pair,
     PriceTicked,
     SignalReceived,
     TimerFired,
@@ -50,9 +49,10 @@ from sealbot.domain import (
 from sealbot.engine.balances import report_balances
 from sealbot.engine.budget import Budgets
 from sealbot.engine.budgeted import BudgetedVenue
-from sealbot.engine.candles import FeedHub, PollingSource, feed_key
+from sealbot.engine.candles import FeedHub, feed_key
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.control import KillSwitch
+from sealbot.engine.feed_sources import FeedSources
 from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.heap import QuietCollector
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal
@@ -61,7 +61,6 @@ from sealbot.engine.market import MarketData, ReferencePrices
 from sealbot.engine.orders import Observation, OrderManager, Rejection
 from sealbot.engine.steps import Outcome, StepWriter
 from sealbot.engine.stream_pool import StreamLimits, StreamPool
-from sealbot.engine.streaming import StreamingSource, stream_exchange
 from sealbot.engine.user_stream import UserStreamWatcher, user_stream_for
 from sealbot.venues.base import Venue
 from sealbot.venues.errors import ExchangeUnavailable, VenueError
@@ -533,35 +532,19 @@ class InProcessRunner(KillSwitch):
         self.prices = ReferencePrices(self.clock, ttl=self.settings.market_ttl, max_age=self.settings.market_max_age)
         self.accounts: dict[str, AccountRunner] = {}
         self.collector = QuietCollector() if self.settings.quiet_gc else None
-        self._sources: dict[tuple[str, Pair], PollingSource | StreamingSource] = {}
-        self.streams = StreamPool(self.settings.stream_limits)  # candle streams share sockets (real time)
-        self.hub.on_first_subscriber = self._open_feed
-        self.hub.on_last_unsubscribed = self._close_feed
+        self.streams = StreamPool(self.settings.stream_limits)  # websocket connections share sockets (real time)
+        self.feeds = FeedSources(self.hub, self._feed_venue, self.streams, clock=self.clock,
+                                 interval=self.settings.feed_interval, streaming=self.settings.stream_feeds,
+                                 retry_max=self.settings.stream_retry_max, background=self.settings.background)
+        if self.settings.poll_feeds:  # else a replay or the ingestor feeds the hub: no sources of its own
+            self.hub.on_first_subscriber, self.hub.on_last_unsubscribed = self.feeds.open, self.feeds.close
 
-    def _open_feed(self, feed: str, pair: Pair) -> None:
-        """A stream's first bot: stream it (or poll it) through the venue of an account on that feed."""
-        if not self.settings.poll_feeds:
-            return
-        venue = next(a.venue for a in self.accounts.values() if a.feed == feed)
-        source: PollingSource | StreamingSource
-        if self.settings.stream_feeds and stream_exchange(venue) is not None:
-            source = StreamingSource(self.hub, feed, venue, pair, interval=self.settings.feed_interval,
-                                     clock=self.clock, retry_max=self.settings.stream_retry_max, pool=self.streams)
-        else:
-            source = PollingSource(self.hub, feed, venue, pair, interval=self.settings.feed_interval, clock=self.clock)
-        self._sources[(feed, pair)] = source
-        if self.settings.background:
-            source.start()
+    def _feed_venue(self, feed: str) -> Venue | None:
+        return next((a.venue for a in self.accounts.values() if a.feed == feed), None)
 
     async def poll_feeds_once(self) -> int:
         """Poll every candle source once (what the background tasks do each interval)."""
-        return sum([await source.poll_once() for source in list(self._sources.values())])
-
-    def _close_feed(self, feed: str, pair: Pair) -> None:
-        source = self._sources.pop((feed, pair), None)
-        if source is not None:
-            task = asyncio.ensure_future(source.stop())
-            task.add_done_callback(lambda _t: None)
+        return await self.feeds.poll_once()
 
     def _record(self, account_id: str) -> AccountRecord:
         for account in self.journal.accounts():
@@ -598,18 +581,13 @@ class InProcessRunner(KillSwitch):
         runner = self.accounts.pop(account_id, None)
         if runner is not None:
             await runner.stop()
-            for source in self._sources.values():  # its streams other accounts still read: their venue now
-                if source.venue is runner.venue:
-                    source.venue = next((a.venue for a in self.accounts.values() if a.feed == runner.feed),
-                                        source.venue)
+            self.feeds.hand_over(runner.venue, runner.feed)  # its streams other accounts still read
             await runner.venue.close()
 
     async def stop(self) -> None:
         for account_id in list(self.accounts):
             await self.stop_account(account_id)
-        for source in list(self._sources.values()):
-            await source.stop()
-        self._sources.clear()
+        await self.feeds.stop()
         await self.prices.close()
         if self.collector is not None:
             self.collector.uninstall()
