@@ -89,21 +89,31 @@ def stream_exchange(venue: Venue) -> Any | None:
     pro = cls(config)  # no apiKey, no secret: public market data only
     if not pro.has.get("watchOHLCV"):
         return None
+    if not follow_rest(pro, rest):
+        return None
+    pro.newUpdates = False  # every watch returns the cached rows, not only those new since the last
+    return pro
+
+
+def follow_rest(pro: Any, rest: Any) -> bool:
+    """Point the ccxt.pro object ``pro`` where the REST object ``rest`` talks: the testnet
+    when ``rest`` is in sandbox mode, the same host when ``rest``'s URLs were rewritten (a
+    simex, a proxy: the websocket URLs move there, paths kept), and ``rest``'s loaded
+    markets (no second exchangeInfo). False when that cannot be told (``rest``'s URLs
+    spread over several rewritten hosts): the caller polls instead."""
     if getattr(rest, "isSandboxModeEnabled", False):
         pro.set_sandbox_mode(True)
     rest_api, pro_api = rest.urls.get("api"), pro.urls.get("api")
     if not isinstance(rest_api, dict) or not isinstance(pro_api, dict):
-        return None
-    pro_rest = {k: v for k, v in pro_api.items() if k != "ws"}
-    if _hosts(rest_api) != _hosts(pro_rest):  # the venue's URLs were rewritten (simex, a proxy)
+        return False
+    if _hosts(rest_api) != _hosts({k: v for k, v in pro_api.items() if k != "ws"}):  # rewritten (simex, a proxy)
         hosts = _hosts(rest_api)
         if len(hosts) != 1:
-            return None  # several hosts: which one streams cannot be told, so poll
+            return False  # several hosts: which one serves the websocket cannot be told
         pro.urls["api"] = {**copy.deepcopy(rest_api), "ws": _rebase_ws(pro_api.get("ws", {}), hosts.pop())}
     if getattr(rest, "markets", None):
-        pro.set_markets(rest.markets, getattr(rest, "currencies", None))  # no second exchangeInfo
-    pro.newUpdates = False  # every watch returns the cached rows, not only those new since the last
-    return pro
+        pro.set_markets(rest.markets, getattr(rest, "currencies", None))
+    return True
 
 
 class StreamingSource:

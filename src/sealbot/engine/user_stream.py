@@ -44,8 +44,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sealbot.engine.market import _hosts
-from sealbot.engine.streaming import _rebase_ws  # the candle stream's: same URL rewrite
+from sealbot.engine.streaming import follow_rest  # the same endpoint as the REST object, as candle streams
 from sealbot.venues.base import Venue
 from sealbot.venues.signing import STREAM_EXCHANGES, create_signed_stream_exchange
 
@@ -75,19 +74,7 @@ def user_stream_exchange(venue: Venue) -> Any | None:
     pro = create_signed_stream_exchange(exchange_id, signer, handle,
                                         {"options": options, "timeout": getattr(rest, "timeout", 10_000)},
                                         rest._sb_request_type)
-    if getattr(rest, "isSandboxModeEnabled", False):
-        pro.set_sandbox_mode(True)
-    rest_api, pro_api = rest.urls.get("api"), pro.urls.get("api")
-    if not isinstance(rest_api, dict) or not isinstance(pro_api, dict):
-        return None
-    if _hosts(rest_api) != _hosts({k: v for k, v in pro_api.items() if k != "ws"}):  # rewritten (simex, a proxy)
-        hosts = _hosts(rest_api)
-        if len(hosts) != 1:
-            return None  # several hosts: which one serves the websocket cannot be told; poll
-        pro.urls["api"] = {**copy.deepcopy(rest_api), "ws": _rebase_ws(pro_api.get("ws", {}), hosts.pop())}
-    if getattr(rest, "markets", None):
-        pro.set_markets(rest.markets, getattr(rest, "currencies", None))  # no second exchangeInfo
-    return pro
+    return pro if follow_rest(pro, rest) else None
 
 
 class UserStreamWatcher:
