@@ -65,6 +65,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``load_settings`` sees no ``SEALBOT_*`` variable of the machine (the tests' own
+    ``SEALBOT_TEST_*`` stay) and an empty config file: only what the test sets."""
+    for name in list(os.environ):
+        if name.startswith("SEALBOT_") and not name.startswith("SEALBOT_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SEALBOT_CONFIG", str(tmp_path / "absent.toml"))
+    (tmp_path / "absent.toml").write_text("")
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'sealbot.db'}"
 

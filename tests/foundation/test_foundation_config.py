@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,14 +9,7 @@ import pytest
 from sealbot.config import load_settings, masked_view
 from sealbot.domain.errors import InvalidConfig
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("SEALBOT_") and not name.startswith("SEALBOT_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("SEALBOT_CONFIG", str(tmp_path / "absent.toml"))
-    (tmp_path / "absent.toml").write_text("")
+pytestmark = pytest.mark.usefixtures("isolated_settings")
 
 
 def test_embedded_defaults_keep_the_kek_out_of_the_data_directory() -> None:

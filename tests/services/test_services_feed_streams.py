@@ -3,22 +3,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from sealbot.config import load_settings
 from sealbot.services.serving import long_lived_runner
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("SEALBOT_") and not name.startswith("SEALBOT_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("SEALBOT_CONFIG", str(tmp_path / "absent.toml"))
-    (tmp_path / "absent.toml").write_text("")
+pytestmark = pytest.mark.usefixtures("isolated_settings")
 
 
 def test_candles_stream_by_default() -> None:
