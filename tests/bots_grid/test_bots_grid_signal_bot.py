@@ -311,6 +311,7 @@ def test_an_exit_lost_again_and_again_is_left_to_the_next_exit() -> None:
     assert [o[0] for o in orders(out)] == [f"sbs1-1-x{n}" for n in range(1, CLOSE_ATTEMPTS + 1)]
     last = [c for c in out if isinstance(c, RaiseAlert)][-1]
     assert f"{CLOSE_ATTEMPTS} sends of this exit never reached the exchange" in last.message
+    assert last.level is AlertLevel.CRITICAL and "position stays open" in last.message
     # as after a refusal: the position stays open, nothing working, holding its coins
     (position,) = h.state.positions
     assert position.exit_amount is None and position.held == D("0.0025") and h.ex[BTC].base == D("0.0025")
@@ -329,6 +330,10 @@ def test_an_exit_refused_by_the_exchange_is_not_placed_again() -> None:
     h.pending.clear()
     out = h.send(OrderWasRejected(ClientOrderId("s1", 1, "x1"), "insufficient balance", T0))
     assert orders(out) == [] and [c.code for c in out] == ["signal.order_gone"]
+    # the position stays open with nothing working to close it: critical, as a refused DCA close
+    (alert,) = out
+    assert isinstance(alert, RaiseAlert) and alert.level is AlertLevel.CRITICAL
+    assert "insufficient balance" in alert.message and "position stays open with 0.0025 BTC" in alert.message
     (position,) = h.state.positions
     assert position.exit_amount is None and position.exit_lost == 0
 

@@ -337,7 +337,7 @@ def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | 
             why += f"; placed again as {again[0]}"
         return state, [_alert("signal.order_gone", f"{client_id}: {why}"), *more]
     if unsent and exit_step:
-        why += f" ({CLOSE_ATTEMPTS} sends of this exit never reached the exchange; the position stays open)"
+        why += f" ({CLOSE_ATTEMPTS} sends of this exit never reached the exchange)"
     elif unsent and client_id.step in (ENTRY_STEP, f"a{position.adds}"):
         why += " (not placed again: the moment it was decided on is gone)"
     commands: list[Command] = [_alert("signal.order_gone", f"{client_id}: {why}")]
@@ -352,6 +352,12 @@ def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | 
     elif client_id.step == f"x{position.exit_attempt}":
         if position.exit_amount is None:  # told again about an exit already handled
             return state, commands
+        # The position the user (or their strategy) asked to close stays open, holding
+        # coins with nothing working to sell them: as a refused DCA close, it is critical
+        # (delivered through the user's channels), not a warning in the list.
+        commands = [_alert("signal.order_gone", f"{client_id}: {why}; the {position.deal.direction.value} "
+                           f"position stays open with {position.held} {position.deal.pair.base}",
+                           AlertLevel.CRITICAL)]
         commands += _reversal_dropped(position, f"the exit {client_id} did not complete; the "
                                       f"{position.deal.direction.value} position stays open with "
                                       f"{position.held} {position.deal.pair.base}")
@@ -416,6 +422,6 @@ def _without(state: State, position: Position) -> State:
     return replace(state, positions=tuple(p for p in state.positions if p.deal.no != position.deal.no))
 
 
-def _alert(code: str, message: str) -> RaiseAlert:
-    return RaiseAlert(AlertLevel.WARNING, code, message)
+def _alert(code: str, message: str, level: AlertLevel = AlertLevel.WARNING) -> RaiseAlert:
+    return RaiseAlert(level, code, message)
 
