@@ -21,6 +21,7 @@ from sealbot.simex.markets import DEFAULT_MARKETS, MarketSpec
 from sealbot.simex.ratelimit import WeightLimiter
 from sealbot.simex.ws_api_binance import BinanceWsApi
 from sealbot.simex.ws_binance import BinanceStreams, WsLimits
+from sealbot.simex.ws_kucoin import KucoinStreams, KucoinWsLimits
 
 
 @dataclass
@@ -45,6 +46,16 @@ class SimexConfig:
     ws_message_window: float = 1.0  # seconds
     ws_max_connections: int = 300
     ws_connection_window: float = 300.0  # seconds
+    # KuCoin's websocket (docs/simex.md): topics per connection and per subscribe, client
+    # messages per window per connection, open connections per user, heartbeat, token life
+    kucoin_ws_max_topics: int = 300
+    kucoin_ws_max_batch: int = 100
+    kucoin_ws_max_messages: int = 100
+    kucoin_ws_message_window: float = 10.0  # seconds
+    kucoin_ws_max_connections: int = 50
+    kucoin_ws_ping_interval: float = 18.0  # seconds
+    kucoin_ws_ping_timeout: float = 10.0  # seconds
+    kucoin_ws_token_ttl: float = 86400.0  # seconds
     markets: Iterable[MarketSpec] = DEFAULT_MARKETS
 
 
@@ -55,7 +66,12 @@ def build(config: SimexConfig) -> tuple[Starlette, Exchange, WeightLimiter]:
                         config.maker_fee, config.taker_fee)
     limiter = WeightLimiter(config.weight_limit, config.ban_after, config.ban_seconds)
     kucoin_limiter = WeightLimiter(config.kucoin_limit, ban_after=10**9, window_s=30)
-    routes = (BinanceDialect(exchange, limiter).routes() + KucoinDialect(exchange, kucoin_limiter).routes()
+    kucoin_ws = KucoinStreams(exchange, config.ws_push_interval, KucoinWsLimits(
+        config.kucoin_ws_max_topics, config.kucoin_ws_max_batch, config.kucoin_ws_max_messages,
+        config.kucoin_ws_message_window, config.kucoin_ws_max_connections, config.kucoin_ws_ping_interval,
+        config.kucoin_ws_ping_timeout, config.kucoin_ws_token_ttl))
+    routes = (BinanceDialect(exchange, limiter).routes()
+              + KucoinDialect(exchange, kucoin_limiter, kucoin_ws.bullet).routes()
               + AdminApi(exchange, limiter, config.admin_token, kucoin_limiter).routes())
     limits = WsLimits(config.ws_max_streams, config.ws_max_messages, config.ws_message_window,
                       config.ws_max_connections, config.ws_connection_window)
@@ -67,4 +83,5 @@ def build(config: SimexConfig) -> tuple[Starlette, Exchange, WeightLimiter]:
     app = Starlette(routes=[*routes, *streams.routes()], exception_handlers={404: not_found})
     app.state.binance_streams = streams  # SimexServer.streams: drop_all() cuts every stream
     BinanceWsApi(exchange).mount(app)  # Binance's WebSocket API user-data stream (app.state.binance_ws_api)
+    kucoin_ws.mount(app)  # KuCoin's websocket: candles and order changes (app.state.kucoin_streams)
     return app, exchange, limiter

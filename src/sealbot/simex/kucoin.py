@@ -9,6 +9,9 @@ itself), ``KC-API-KEY-VERSION`` and ``KC-API-SIGN`` = base64 HMAC-SHA256 of
 
 simex keeps one book for both dialects: a key created with a ``passphrase`` can
 trade the same account through either.
+
+``POST /api/v1/bullet-public`` and ``/api/v1/bullet-private`` hand out websocket connect
+tokens through ``bullet`` (``simex.ws_kucoin``, which serves the websocket itself).
 """
 
 from __future__ import annotations
@@ -103,21 +106,26 @@ class KcCtx:
 
 
 Handler = Callable[[KcCtx], Any]
+# (account id or None for a public token, the Host the client asked, its scheme) -> bullet data
+Bullet = Callable[[int | None, str, str], dict[str, Any]]
 
 
 # Request weights, as KuCoin publishes them per endpoint (default 2).
 WEIGHTS = {"/api/v1/market/allTickers": 15, "/api/v1/market/candles": 3, "/api/v1/accounts": 5,
            "/api/v1/user/api-key": 20, "/api/v1/fills": 10, "/api/v3/currencies": 3, "/api/v2/symbols": 4,
-           "/api/v1/symbols": 4, "/api/v3/market/orderbook/level2": 3}
+           "/api/v1/symbols": 4, "/api/v3/market/orderbook/level2": 3, "/api/v1/bullet-public": 10,
+           "/api/v1/bullet-private": 10}
 
 
 class KucoinDialect:
     """Routes of the KuCoin spot API. Rate limit: one pool per client IP, ``limiter.limit``
     weight per 30 s, answered with 429000 and KuCoin's ``gw-ratelimit-*`` headers."""
 
-    def __init__(self, exchange: Exchange, limiter: WeightLimiter | None = None) -> None:
+    def __init__(self, exchange: Exchange, limiter: WeightLimiter | None = None,
+                 bullet: Bullet | None = None) -> None:
         self.ex = exchange
         self.limiter = limiter or WeightLimiter(limit=4000, ban_after=10**9, window_s=30)
+        self.bullet = bullet  # issues websocket connect tokens (simex.ws_kucoin); None: no websocket
 
     # ----- plumbing ----------------------------------------------------------------
     def routes(self) -> list[Route]:
@@ -149,6 +157,8 @@ class KucoinDialect:
             ("GET", "/api/v1/order/client-order/{clientOid}", self.get_by_client, True, None),
             ("DELETE", "/api/v1/order/client-order/{clientOid}", self.cancel_by_client, True, "spot"),
             ("GET", "/api/v1/fills", self.fills, True, None),
+            ("POST", "/api/v1/bullet-public", self.bullet_public, False, None),
+            ("POST", "/api/v1/bullet-private", self.bullet_private, True, None),
         ]
         grouped: dict[str, dict[str, tuple[Handler, bool, str | None]]] = {}
         for method, path, fn, private, perm in table:
@@ -360,7 +370,21 @@ class KucoinDialect:
     def empty_list(self, ctx: KcCtx) -> Any:
         return []
 
+    def bullet_public(self, ctx: KcCtx) -> Any:
+        """``POST /api/v1/bullet-public``: a public websocket token (simex.ws_kucoin)."""
+        return self._bullet(ctx, None)
+
+    def _bullet(self, ctx: KcCtx, account_id: int | None) -> Any:
+        if self.bullet is None:
+            raise KucoinError("400100", "simex serves no KuCoin websocket here")
+        host = ctx.req.headers.get("host", "127.0.0.1")
+        return self.bullet(account_id, host, ctx.req.headers.get("x-forwarded-proto", "http"))
+
     # ----- private -------------------------------------------------------------------
+    def bullet_private(self, ctx: KcCtx) -> Any:
+        """``POST /api/v1/bullet-private``: a websocket token bound to the key's account."""
+        return self._bullet(ctx, ctx.account_id)
+
     def hf_opened(self, ctx: KcCtx) -> Any:
         return False
 

@@ -18,6 +18,7 @@ from sealbot.simex.app import SimexConfig, build
 from sealbot.simex.core import Exchange
 from sealbot.simex.ws_api_binance import BinanceWsApi
 from sealbot.simex.ws_binance import BinanceStreams
+from sealbot.simex.ws_kucoin import KucoinStreams
 
 # Binance pings every stream connection each 20 s and drops it after a minute without a pong
 WS_PINGS: dict[str, Any] = {"ws_ping_interval": 20.0, "ws_ping_timeout": 60.0}
@@ -42,6 +43,7 @@ class SimexServer:
         self.exchange: Exchange | None = None
         self.streams: BinanceStreams | None = None  # the market-data websocket (drop_all: a fault)
         self.ws_api: BinanceWsApi | None = None  # the WebSocket API's user-data streams (drop_all: a fault)
+        self.kucoin_ws: KucoinStreams | None = None  # KuCoin's websocket, public and private (drop_all: a fault)
         self.base_url = ""
         self.admin: SimexAdmin
 
@@ -51,6 +53,7 @@ class SimexServer:
     def start(self) -> SimexServer:
         app, self.exchange, _ = build(self.config)
         self.streams, self.ws_api = app.state.binance_streams, app.state.binance_ws_api
+        self.kucoin_ws = app.state.kucoin_streams
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))
