@@ -234,6 +234,10 @@ def worker(
     = False,
     market_data: Annotated[str, typer.Option(help="poll: poll candles itself; ingest: take them from "
                                                   "`sealbot ingest` over the broker.")] = "poll",
+    evict_after: Annotated[float | None, typer.Option(
+        help="Seconds a peer's heartbeat may stand still before this worker closes the peer's broker "
+             "connections through the management API (setting `broker_admin_url`); 0: never "
+             "(default: max(1.2, 6 ticks)).")] = None,
 ) -> None:
     """Run one engine worker: owns the account partitions RabbitMQ gives it (SEALBOT_BROKER_URL)."""
     from sealbot.services.scaleout import WorkerConfig, run_worker
@@ -241,7 +245,8 @@ def worker(
     settings = _settings()
     run_worker(settings, WorkerConfig(partitions=partitions, prefix=prefix, tick=tick, metrics_port=metrics_port,
                                       metrics_host=metrics_host, stats_file=stats_file, worker_id=worker_id,
-                                      record_latencies=record_latencies, market_data=market_data))
+                                      record_latencies=record_latencies, market_data=market_data,
+                                      evict_after=evict_after))
 
 
 @app.command()

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     permission_policy: PermissionPolicy = PermissionPolicy.WARN
     engine: EngineBackend = EngineBackend.IN_PROCESS
     broker_url: SecretStr | None = None
+    # RabbitMQ's management API (http://user:password@host:15672): workers evict a hung
+    # peer through it (docs/deploy.md); unset: they wait for the broker's heartbeat timeout
+    broker_admin_url: SecretStr | None = None
     engine_partitions: int = Field(default=128, ge=1, le=4096)  # P: the same on every worker and gateway
     broker_prefix: str = Field(default="sealbot", pattern=r"^[A-Za-z0-9_.-]+$")  # exchange/queue name prefix
     # candles over the exchange's websocket where ccxt.pro offers it, else REST polling (docs/engine.md)

@@ -1,7 +1,10 @@
 """Fixtures for the scale-out tests: the real RabbitMQ and PostgreSQL on this machine.
 
 They are skipped when either is unreachable, unless ``SEALBOT_TEST_REQUIRE_BROKER=1``
-(CI), which turns a missing broker or database into a failure. Each test gets a fresh
+(CI), which turns a missing broker or database into a failure. RabbitMQ's management API
+(``SEALBOT_TEST_BROKER_ADMIN_URL``, default guest on 127.0.0.1:15672; the plugin
+``rabbitmq_management``) lets the spawned workers evict a hung peer; the tests that need
+it (``broker_admin``) are skipped without it, or failed when the broker is required. Each test gets a fresh
 PostgreSQL database and its own queue-name prefix; its queues are deleted afterwards.
 """
 
@@ -30,8 +33,28 @@ from sealbot.store.models import ExchangeAccount, User
 
 BROKER_URL = os.environ.get("SEALBOT_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_URL = os.environ.get("SEALBOT_TEST_DATABASE_URL", "") or "postgresql://postgres@127.0.0.1:5432/test"
+ADMIN_URL = os.environ.get("SEALBOT_TEST_BROKER_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
 REQUIRED = os.environ.get("SEALBOT_TEST_REQUIRE_BROKER") == "1"
 PARTITIONS = 16
+_admin_problem: list[str | None] = []  # the answer of the one check, once asked
+
+
+def admin_problem() -> str | None:
+    """Why the management API cannot serve (None: it answers), asked once per session."""
+    if not _admin_problem:
+        import httpx
+
+        url = httpx.URL(ADMIN_URL)
+        base = str(url.copy_with(username=None, password=None)).rstrip("/")  # no credentials in the message
+        try:
+            response = httpx.get(f"{base}/api/overview", auth=(url.username, url.password), timeout=3)
+            problem = None if response.status_code == 200 else f"answered HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            problem = type(exc).__name__
+        _admin_problem.append(None if problem is None else
+                              f"RabbitMQ management API at {base} unusable ({problem}); "
+                              "enable it: rabbitmq-plugins enable rabbitmq_management")
+    return _admin_problem[0]
 
 
 def _reachable() -> str | None:
@@ -62,6 +85,17 @@ def services() -> None:
         if REQUIRED:
             pytest.fail(f"SEALBOT_TEST_REQUIRE_BROKER=1 but {problem}")
         pytest.skip(problem)
+
+
+@pytest.fixture
+def broker_admin(services: None) -> str:
+    """The management API URL (workers spawned in this test evict hung peers through it)."""
+    problem = admin_problem()
+    if problem is not None:
+        if REQUIRED:
+            pytest.fail(f"SEALBOT_TEST_REQUIRE_BROKER=1 but {problem}")
+        pytest.skip(problem)
+    return ADMIN_URL
 
 
 @pytest.fixture
@@ -146,7 +180,9 @@ class WorkerProcess:
 
 @pytest.fixture
 def spawn(pg_url: str, topology: Topology, tmp_path: Path) -> Iterator[Any]:
-    """Start a worker subprocess: ``spawn(name)``; every one is stopped afterwards."""
+    """Start a worker subprocess: ``spawn(name)``; every one is stopped afterwards. The
+    workers get the management API (``SEALBOT_BROKER_ADMIN_URL``: they evict hung peers)
+    when it answers."""
     from sealbot.custody.kek_file import create_kek_file
 
     (tmp_path / "config").mkdir(exist_ok=True)
@@ -158,6 +194,8 @@ def spawn(pg_url: str, topology: Topology, tmp_path: Path) -> Iterator[Any]:
                "SEALBOT_DATABASE_URL": pg_url, "SEALBOT_ENGINE": "rabbitmq", "SEALBOT_BROKER_URL": BROKER_URL,
                "SEALBOT_KEK_FILE": str(kek), "SEALBOT_DATA_DIR": str(tmp_path / "data"),
                "SEALBOT_CONFIG_DIR": str(tmp_path / "config"), "SEALBOT_LOG_LEVEL": "INFO"}
+        if admin_problem() is None:
+            env["SEALBOT_BROKER_ADMIN_URL"] = ADMIN_URL
         stats = tmp_path / f"{name}.json"
         log = tmp_path / f"{name}.log"
         proc = subprocess.Popen(

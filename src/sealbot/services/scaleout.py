@@ -20,14 +20,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from sealbot.config import EngineBackend, Settings
+from sealbot.custody.redaction import register_secret
 from sealbot.domain import Pair
 from sealbot.domain.errors import InvalidConfig
 from sealbot.engine.app import EngineOptions
 from sealbot.engine.scaleout.broker import Publisher, Signal, Topology
+from sealbot.engine.scaleout.evict import DEFAULT_EVICT_AFTER, BrokerAdmin
 from sealbot.engine.scaleout.ingest import Ingestor
 from sealbot.engine.scaleout.metrics import WorkerMetrics
 from sealbot.engine.scaleout.partitions import PartitionStore
@@ -58,6 +61,9 @@ class WorkerConfig:
     worker_id: str | None = None
     record_latencies: bool = False
     market_data: str = "poll"  # or "ingest": candles from `sealbot ingest` over the broker
+    # seconds a peer's heartbeat may stand still before this worker closes its broker
+    # connections (needs setting `broker_admin_url`); None: max(1.2 s, 6 ticks); 0: never
+    evict_after: float | None = None
 
 
 def broker_url(settings: Settings) -> str:
@@ -67,6 +73,22 @@ def broker_url(settings: Settings) -> str:
     return settings.broker_url.get_secret_value()
 
 
+def broker_admin_url(settings: Settings) -> str:
+    """The management API URL, or "" (no eviction). Its password is registered with the
+    redaction, and the URL is checked here: ``InvalidConfig`` naming the setting."""
+    if settings.broker_admin_url is None or not settings.broker_admin_url.get_secret_value():
+        return ""
+    url = settings.broker_admin_url.get_secret_value()
+    try:
+        BrokerAdmin(url)
+    except ValueError as exc:
+        raise InvalidConfig("broker_admin_url", str(exc).partition(": ")[2]) from None
+    password = urlsplit(url).password
+    if password:
+        register_secret(password)
+    return url
+
+
 def _check(config: WorkerConfig) -> None:
     if config.partitions is not None and not 1 <= config.partitions <= 4096:
         raise InvalidConfig("partitions", "must be between 1 and 4096")
@@ -74,6 +96,8 @@ def _check(config: WorkerConfig) -> None:
         raise InvalidConfig("market_data", "must be poll or ingest")
     if not 0.05 <= config.tick <= 10:
         raise InvalidConfig("tick", "must be between 0.05 and 10 seconds")
+    if config.evict_after is not None and config.evict_after != 0 and not 3 * config.tick <= config.evict_after <= 60:
+        raise InvalidConfig("evict_after", "must be 0 (never) or between 3 ticks and 60 seconds")
     if config.prefix is not None and (not config.prefix or not all(c.isalnum() or c in "-_." for c in config.prefix)):
         raise InvalidConfig("prefix", "letters, digits, '-', '_' and '.' only")
 
@@ -81,13 +105,16 @@ def _check(config: WorkerConfig) -> None:
 def build_worker(settings: Settings, config: WorkerConfig) -> Worker:
     _check(config)
     url = broker_url(settings)  # before opening anything: the missing setting is the message
+    admin_url = broker_admin_url(settings)
     platform = open_platform(settings)
     topology = Topology(config.prefix or settings.broker_prefix, config.partitions or settings.engine_partitions)
     options = WorkerOptions(broker_url=url, topology=topology,
                             worker_id=config.worker_id or new_worker_id(), tick=config.tick,
                             live_within=max(1.0, 5 * config.tick), stale_after=1.5 * config.tick,
                             stats_file=config.stats_file, record_latencies=config.record_latencies,
-                            market_data=config.market_data,
+                            market_data=config.market_data, broker_admin_url=admin_url,
+                            evict_after=(config.evict_after if config.evict_after is not None
+                                         else max(DEFAULT_EVICT_AFTER, 6 * config.tick)),
                             runner=long_lived_runner(settings))
     metrics = WorkerMetrics(options.worker_id)
     if config.metrics_port is not None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from pamqp.common import FieldTable
 
 TICK = "tick"
 TOKEN = "token"
@@ -123,13 +124,14 @@ class Publisher:
     """Publishes signals with publisher confirms: ``publish`` returns once the broker
     has the message on its quorum queue (durably), or raises."""
 
-    def __init__(self, url: str, topology: Topology) -> None:
-        self.url, self.topology = url, topology
+    def __init__(self, url: str, topology: Topology, *, name: str | None = None) -> None:
+        self.url, self.topology, self.name = url, topology, name  # name: the connection's, as the broker shows it
         self._connection: aio_pika.abc.AbstractConnection | None = None
         self._exchange: AbstractExchange | None = None
 
     async def open(self, *, declare_topology: bool = True) -> None:
-        self._connection = await aio_pika.connect(self.url)
+        properties: FieldTable | None = {"connection_name": self.name} if self.name else None
+        self._connection = await aio_pika.connect(self.url, client_properties=properties)
         channel = await self._connection.channel(publisher_confirms=True)
         if declare_topology:
             self._exchange = await declare(channel, self.topology)

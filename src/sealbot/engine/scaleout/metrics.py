@@ -36,6 +36,9 @@ class WorkerMetrics:
                                  registry=self.registry).labels(worker)
         self.releases = Counter("sealbot_partition_releases", "Partitions given up (fair share, fence, stop)",
                                 labels, registry=self.registry).labels(worker)
+        self.evictions = Counter("sealbot_peer_evictions",
+                                 "Hung peers whose broker connections this worker closed (stale heartbeat)",
+                                 labels, registry=self.registry).labels(worker)
 
         self.market_waiting = Gauge(
             "sealbot_market_streams_waiting",

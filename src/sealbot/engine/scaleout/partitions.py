@@ -214,6 +214,12 @@ class PartitionStore:
 
     def beat(self, worker: str, owned: int, live_within: timedelta) -> int:
         """Record this worker's heartbeat; how many workers (this one included) are live."""
+        return self.beat_and_read(worker, owned, live_within, peers=False)[0]
+
+    def beat_and_read(self, worker: str, owned: int, live_within: timedelta, *,
+                      peers: bool = True) -> tuple[int, dict[str, datetime]]:
+        """``beat``, and (``peers``) every worker row's heartbeat as read in the same
+        transaction, this worker's included: worker -> heartbeat (eviction, evict.py)."""
         now = _now()
         with self.session_factory.begin() as session:
             stmt = self._insert(session, EngineWorker).values(
@@ -222,7 +228,9 @@ class PartitionStore:
                 index_elements=["worker"], set_={"heartbeat": now, "partitions": owned}))
             live = session.scalar(sa.select(sa.func.count()).select_from(EngineWorker)
                                   .where(EngineWorker.heartbeat >= now - live_within))
-            return max(1, int(live or 0))
+            beats = ({r.worker: r.heartbeat for r in session.execute(
+                sa.select(EngineWorker.worker, EngineWorker.heartbeat))} if peers else {})
+            return max(1, int(live or 0)), beats
 
     def leave(self, worker: str) -> None:
         with self.session_factory.begin() as session:

@@ -40,7 +40,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
@@ -58,6 +58,7 @@ from sealbot.engine.scaleout.broker import (
     tick_message,
     token_message,
 )
+from sealbot.engine.scaleout.evict import BrokerAdmin, Evictor
 from sealbot.engine.scaleout.market_queue import MarketQueue
 from sealbot.engine.scaleout.metrics import WorkerMetrics
 from sealbot.engine.scaleout.transport import AttachedTransport
@@ -70,7 +71,7 @@ class RabbitSettings:
     """The transport's part of ``worker.WorkerOptions`` (documented there, with the
     defaults: ``WorkerOptions.rabbit`` builds this)."""
 
-    broker_url: str
+    broker_url: str = field(repr=False)  # may hold a password
     topology: Topology
     worker_id: str
     tick: float
@@ -79,6 +80,15 @@ class RabbitSettings:
     batch: int
     rejoin_after: float
     token_refresh: float
+    broker_admin_url: str = field(default="", repr=False)  # the management API; "": no eviction
+    evict_after: float = 0.0  # seconds a peer's heartbeat stands still before it is evicted; 0: never
+
+
+def connection_names(worker_id: str) -> frozenset[str]:
+    """The client-provided names of a worker's broker connections (what RabbitMQ shows,
+    and what eviction matches): its worker id for the consuming connection, the id and
+    `` publisher`` for the one it publishes signals on."""
+    return frozenset({worker_id, f"{worker_id} publisher"})
 
 
 class RabbitTransport(AttachedTransport):
@@ -97,13 +107,17 @@ class RabbitTransport(AttachedTransport):
         self._token_sent: dict[int, float] = {}  # partition -> monotonic time a token was last published
         self._connection: AbstractConnection | None = None
         self._publisher: Publisher | None = None
+        self.evictor: Evictor | None = None  # hung peers' connections closed (evict.py)
+        if settings.broker_admin_url and settings.evict_after > 0:
+            self.evictor = Evictor(self.id, BrokerAdmin(settings.broker_admin_url), settings.evict_after,
+                                   connection_names, metrics)
 
     @property
     def connected(self) -> bool:
         return self._connection is not None
 
     def describe(self) -> dict[str, Any]:
-        return {"tokens": sorted(self._tokens)}
+        return {"tokens": sorted(self._tokens), "evictions": self.evictor.evicted if self.evictor else 0}
 
     # -- the connection --------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -113,8 +127,9 @@ class RabbitTransport(AttachedTransport):
         try:
             while not stop.is_set():
                 try:
-                    connection = await aio_pika.connect(self.settings.broker_url,
-                                                        heartbeat=self.settings.amqp_heartbeat)
+                    connection = await aio_pika.connect(
+                        self.settings.broker_url, heartbeat=self.settings.amqp_heartbeat,
+                        client_properties={"connection_name": self.id})  # what a peer's eviction matches
                 except (OSError, aio_pika.exceptions.AMQPError) as exc:
                     log.warning("worker %s: broker unreachable (%s); retrying", self.id, exc)
                     with contextlib.suppress(TimeoutError):
@@ -129,6 +144,8 @@ class RabbitTransport(AttachedTransport):
                         async with asyncio.timeout(1.0):
                             await stop.wait()
         finally:
+            if self.evictor is not None:
+                await self.evictor.close()
             if self._publisher is not None:
                 with contextlib.suppress(Exception):
                     await self._publisher.close()
@@ -291,7 +308,7 @@ class RabbitTransport(AttachedTransport):
     async def publish(self, partition: int, signal: Signal) -> None:
         """With a publisher confirm, on a connection of its own (opened on first use)."""
         if self._publisher is None:
-            publisher = Publisher(self.settings.broker_url, self.topology)
+            publisher = Publisher(self.settings.broker_url, self.topology, name=f"{self.id} publisher")
             await publisher.open()
             self._publisher = publisher
         await self._publisher.publish(partition, signal)
@@ -311,6 +328,8 @@ class RabbitTransport(AttachedTransport):
 
     async def _beat(self, channel: AbstractChannel, exchange: AbstractExchange, rounds: int) -> None:
         unattended = await self.host.tick()
+        if self.evictor is not None:  # a peer whose heartbeat stood still: its connections closed
+            self.evictor.round(self.host.peers)
         owned = self.host.owned
         for p in unattended:
             if p not in owned:

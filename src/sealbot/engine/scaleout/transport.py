@@ -24,7 +24,8 @@ inbox: the embedded engine). The worker code is the same on both.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from sealbot.engine.scaleout.broker import Signal
@@ -64,6 +65,9 @@ class PartitionHost(Protocol):
 
     async def fenced_out(self, partitions: Collection[int]) -> list[int]:
         """Those of ``partitions`` another process claimed meanwhile (fenced: counted once)."""
+
+    @property
+    def peers(self) -> Mapping[str, datetime]: ...  # worker -> its heartbeat, as read in the last round
 
     def arrived(self, body: bytes) -> None:
         """A message reached this process (signal-to-worker latency)."""

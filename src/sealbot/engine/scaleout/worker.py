@@ -51,6 +51,7 @@ from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.journal import AlertRecord
 from sealbot.engine.runner import AccountRunner, InProcessRunner, RunnerSettings, VenueFactory
 from sealbot.engine.scaleout.broker import USER_REQUESTS, Signal, Topology
+from sealbot.engine.scaleout.evict import DEFAULT_EVICT_AFTER
 from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
 from sealbot.engine.scaleout.market_queue import MarketQueue
 from sealbot.engine.scaleout.metrics import WorkerMetrics
@@ -90,7 +91,8 @@ def new_worker_id() -> str:
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    broker_url: str = ""  # RabbitMQ (the default transport); unused with another transport
+    # RabbitMQ (the default transport); unused with another transport. Not in the repr: it may hold a password
+    broker_url: str = field(default="", repr=False)
     topology: Topology = field(default_factory=Topology)
     worker_id: str = field(default_factory=new_worker_id)
     tick: float = 0.2  # seconds between two heartbeats / tick rounds
@@ -111,13 +113,25 @@ class WorkerOptions:
     # consumer_timeout (30 min by default), which would hand the partition over for nothing
     token_refresh: float = 60.0
     start_concurrency: int = 16  # accounts of one claimed partition starting (reconciling) at once
+    # RabbitMQ's management API (http://user:password@host:15672); with it, a peer whose
+    # heartbeat row stood still for ``evict_after`` seconds has its broker connections
+    # closed, so its partitions move at once instead of after RabbitMQ's 2-3 s heartbeat
+    # timeout (evict.py explains the default). "" or evict_after 0: no eviction.
+    broker_admin_url: str = field(default="", repr=False)
+    evict_after: float = DEFAULT_EVICT_AFTER
     log_partitions: bool = True  # each claim and step-down at INFO (False: DEBUG; the embedded engine claims all)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
 
     def rabbit(self) -> RabbitSettings:
         return RabbitSettings(self.broker_url, self.topology, self.worker_id, tick=self.tick,
                               amqp_heartbeat=self.amqp_heartbeat, prefetch=self.prefetch, batch=self.batch,
-                              rejoin_after=self.rejoin_after, token_refresh=self.token_refresh)
+                              rejoin_after=self.rejoin_after, token_refresh=self.token_refresh,
+                              broker_admin_url=self.broker_admin_url, evict_after=self.evict_after)
+
+    @property
+    def evicts(self) -> bool:
+        """Whether hung peers are evicted (evict.py): a management API URL and a threshold."""
+        return bool(self.broker_admin_url) and self.evict_after > 0
 
 
 @dataclass
@@ -177,6 +191,8 @@ class Worker:
         self.accounts: dict[int, list[str]] = {}  # partition -> accounts started on the runner
         self._to_worker: deque[float] = deque(maxlen=5_000)  # recent signal-to-worker delays (s)
         self._to_commit: deque[float] = deque(maxlen=5_000)  # recent signal-to-commit delays (s)
+        # every worker's heartbeat as read in the last round (only when evicting hung peers)
+        self.peers: dict[str, datetime] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (the transport steps down from every partition)."""
@@ -459,7 +475,7 @@ class Worker:
         # The database round trips run in a thread, in one transaction each: on the event
         # loop they would hold every partition's deliveries back for a WAL flush apiece.
         owned = dict(self.owned)
-        stale, live, unattended = await asyncio.to_thread(self._beat_db, owned)
+        stale, live, unattended, self.peers = await asyncio.to_thread(self._beat_db, owned)
         for p in stale:
             if self.owned.get(p) == owned[p]:
                 self._fenced(Fenced(p, owned[p], None))
@@ -485,11 +501,14 @@ class Worker:
             self._fenced(Fenced(p, owned[p], None))
         return stale
 
-    def _beat_db(self, owned: dict[int, int]) -> tuple[list[int], int, list[int]]:
-        """(partitions whose fenced heartbeat was refused, live workers, unattended partitions)."""
+    def _beat_db(self, owned: dict[int, int]) -> tuple[list[int], int, list[int], dict[str, datetime]]:
+        """(partitions whose fenced heartbeat was refused, live workers, unattended
+        partitions, every worker's heartbeat when this worker evicts hung peers)."""
         stale = self.store.heartbeat_many(owned)
-        live = self.store.beat(self.id, len(owned) - len(stale), timedelta(seconds=self.options.live_within))
-        return stale, live, self.store.unattended(timedelta(seconds=self.options.stale_after))
+        live, peers = self.store.beat_and_read(self.id, len(owned) - len(stale),
+                                               timedelta(seconds=self.options.live_within),
+                                               peers=self.options.evicts)
+        return stale, live, self.store.unattended(timedelta(seconds=self.options.stale_after)), peers
 
     def snapshot(self) -> dict[str, Any]:
         """What the stats file holds: owned partitions, counters, and the recent latencies

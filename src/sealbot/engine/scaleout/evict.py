@@ -1,0 +1,230 @@
+"""Eviction of a hung peer: its broker connections closed through RabbitMQ's management API.
+
+A worker that is paused (SIGSTOP, a hung VM, a stalled host) sends nothing, but its
+connection stays open until RabbitMQ misses its AMQP heartbeats: two to three heartbeat
+intervals (1 s each, the shortest AMQP expresses), so 2-3 s. Until then its partitions,
+and the place it holds in every partition queue's line of waiting consumers, are stuck.
+
+Every worker writes its heartbeat row to the database every tick (0.2 s) and reads its
+peers' rows in the same round. A peer whose heartbeat has not moved for ``evict_after``
+seconds is asked to leave: its connections (named with its worker id, see
+``rabbit.connection_names``) are closed with ``DELETE /api/connections/{name}``. RabbitMQ
+then does what it does for a dead worker: single-active-consumer hands each partition,
+with its unacknowledged token, to the next consumer at once. If the peer wakes up, the
+epoch fence refuses its stale writes and it steps down, as after the broker dropped it;
+if it was merely slow, it loses its partitions and queues again (harmless: whatever it
+had not committed comes back to the next owner and is applied once).
+
+The staleness is judged on this worker's own monotonic clock: a peer is stale when the
+value of its heartbeat has not changed over ``evict_after`` seconds of this worker's
+rounds, so no two hosts' clocks are compared. A round that comes late (this worker was
+itself paused, or the database stalled everyone) restarts every peer's count: a worker
+that was not watching does not judge (``StaleWatch``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Collection, Hashable, Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+
+from sealbot.engine.scaleout.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EVICT_AFTER = 1.2
+"""Seconds a peer's heartbeat may stand still before it is evicted. Six ticks of 0.2 s:
+far above a live worker's heartbeat period even on a loaded host (its beats come every
+0.2-0.35 s under a CPU hog: the SIGKILL takeover, which needs the same rounds, measured
+at most 348 ms), and well under the 2-3 s RabbitMQ needs to drop the connection itself,
+so a hung peer's partitions move in about 1.5 s instead of 2-3 s. A live worker evicted
+by mistake only loses its partitions for a moment (the fence keeps every signal once)."""
+
+
+@dataclass
+class _Seen:
+    beat: Hashable  # the peer's heartbeat as last read
+    since: float  # this worker's monotonic time when that value was first read
+    done: bool = False  # an eviction for this value finished (closed, or nothing to close)
+    retry_at: float = 0.0  # after a failed attempt: not before this time
+
+
+class StaleWatch:
+    """Which peers to evict, from successive reads of every worker's heartbeat (no I/O).
+
+    ``observe`` takes the heartbeats read in one round and returns the peers due now:
+    stale for ``evict_after`` seconds of this worker's rounds, none of them this worker,
+    none with an eviction under way (several survivors may race for the same peer; each
+    attempts it once: the broker closes the connection for the first and tells the others
+    it is gone). ``finished`` ends an attempt; a failed one (the management API did not
+    answer) is tried again after ``retry_after`` seconds, a done one not again until the
+    peer beats and goes stale anew."""
+
+    def __init__(self, me: str, evict_after: float, *, retry_after: float = 5.0) -> None:
+        if evict_after <= 0:
+            raise ValueError("evict_after: must be above 0 seconds")
+        self.me, self.evict_after, self.retry_after = me, evict_after, retry_after
+        self._seen: dict[str, _Seen] = {}
+        self._busy: set[str] = set()
+        self._last: float | None = None
+
+    def observe(self, now: float, beats: Mapping[str, Hashable]) -> list[str]:
+        if self._last is not None and now - self._last > self.evict_after / 2:
+            # this worker was not watching in between (paused itself, or a slow round): the
+            # peers' heartbeats may have stood still for the same reason, so count anew
+            for watched in self._seen.values():
+                watched.since = now
+        self._last = now
+        due: list[str] = []
+        for peer, beat in beats.items():
+            if peer == self.me:
+                continue
+            seen = self._seen.get(peer)
+            if seen is None or seen.beat != beat:
+                self._seen[peer] = _Seen(beat, now)
+                continue
+            if (now - seen.since >= self.evict_after and not seen.done and now >= seen.retry_at
+                    and peer not in self._busy):
+                self._busy.add(peer)
+                due.append(peer)
+        for gone in self._seen.keys() - beats.keys():  # left cleanly (their row is deleted)
+            del self._seen[gone]
+        return due
+
+    def finished(self, peer: str, now: float, *, ok: bool) -> None:
+        self._busy.discard(peer)
+        seen = self._seen.get(peer)
+        if seen is None:
+            return
+        if ok:
+            seen.done = True
+        else:
+            seen.retry_at = now + self.retry_after
+
+    @property
+    def busy(self) -> frozenset[str]:
+        return frozenset(self._busy)
+
+
+class AdminError(Exception):
+    """The broker's management API refused or failed a request (no credentials in the text)."""
+
+
+class BrokerAdmin:
+    """The few calls of RabbitMQ's management HTTP API that eviction needs.
+
+    ``url`` is the API's base (``http://user:password@host:15672``, the management plugin's
+    port). The credentials go into the Authorization header only: they are not kept in
+    the base URL, so they appear in no error text, log line or repr."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            raise ValueError("broker_admin_url: not a URL") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError("broker_admin_url: must be an http(s) URL of the management API, "
+                             "e.g. http://user:password@host:15672")
+        self._auth = httpx.BasicAuth(parsed.username, parsed.password) if parsed.username else None
+        base = parsed.copy_with(username=None, password=None, query=None, fragment=None)
+        self.base = str(base).rstrip("/")
+        self.timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"BrokerAdmin({self.base!r})"
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(auth=self._auth, timeout=self.timeout)
+        return self._client
+
+    async def connections(self) -> list[tuple[str, str]]:
+        """(broker's connection name, client-provided name) of every connection visible."""
+        data = await self._request("GET", "/api/connections", params={"columns": "name,user_provided_name"})
+        if not isinstance(data, list):
+            raise AdminError("GET /api/connections: not a list")
+        return [(str(c["name"]), str(c.get("user_provided_name") or "")) for c in data
+                if isinstance(c, dict) and "name" in c]
+
+    async def close_named(self, names: Collection[str], reason: str) -> int:
+        """Close every connection whose client-provided name is one of ``names``; how many
+        were closed (0: none open, or another worker closed them first)."""
+        closed = 0
+        for name, provided in await self.connections():
+            if provided in names and await self._request(
+                    "DELETE", f"/api/connections/{quote(name, safe='')}", headers={"X-Reason": reason},
+                    missing_ok=True) is not None:
+                closed += 1
+        return closed
+
+    async def _request(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                       headers: dict[str, str] | None = None, missing_ok: bool = False) -> object:
+        try:
+            response = await self._http().request(method, self.base + path, params=params, headers=headers)
+        except httpx.HTTPError as exc:  # its text names the URL, which holds no credentials
+            raise AdminError(f"{method} {path}: {type(exc).__name__}") from None
+        if response.status_code == 404 and missing_ok:
+            return None
+        if response.status_code >= 300:
+            raise AdminError(f"{method} {path}: HTTP {response.status_code}")
+        return response.json() if response.content else True
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class Evictor:
+    """Runs ``StaleWatch``'s decisions: one task per peer due, its connections closed
+    through ``BrokerAdmin`` (the names from ``names_of``)."""
+
+    def __init__(self, me: str, admin: BrokerAdmin, evict_after: float,
+                 names_of: Callable[[str], Collection[str]],
+                 metrics: WorkerMetrics | None = None) -> None:
+        self.me, self.admin, self.metrics = me, admin, metrics
+        self.watch = StaleWatch(me, evict_after)
+        self._names_of = names_of
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.evicted = 0  # peers whose connections this worker closed
+
+    def round(self, beats: Mapping[str, Hashable]) -> None:
+        """One heartbeat round's reading: start the evictions now due."""
+        for peer in self.watch.observe(time.monotonic(), beats):
+            self._tasks[peer] = asyncio.create_task(self._evict(peer), name=f"evict {peer}")
+
+    async def _evict(self, peer: str) -> None:
+        ok = False
+        try:
+            names = self._names_of(peer)
+            closed = await self.admin.close_named(names, f"sealbot worker {self.me}: heartbeat of {peer} stale")
+            ok = True
+            if closed:
+                self.evicted += 1
+                if self.metrics is not None:
+                    self.metrics.evictions.inc()
+                log.warning("worker %s: evicted %s (heartbeat still for %.1f s): %s broker connection(s) closed",
+                            self.me, peer, self.watch.evict_after, closed)
+            else:
+                log.info("worker %s: %s is stale but has no broker connection left", self.me, peer)
+        except AdminError as exc:
+            log.warning("worker %s: eviction of %s failed (%s); retrying later", self.me, peer, exc)
+        finally:
+            self.watch.finished(peer, time.monotonic(), ok=ok)
+            self._tasks.pop(peer, None)
+
+    async def close(self) -> None:
+        tasks, self._tasks = list(self._tasks.values()), {}
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.admin.close()

@@ -1,0 +1,164 @@
+"""Eviction of a hung peer (engine/scaleout/evict.py).
+
+``StaleWatch`` decides, from successive reads of the workers' heartbeat rows, which peer
+to evict: no I/O, times given. ``BrokerAdmin`` closes a worker's named connections
+through RabbitMQ's management API (the real one on this machine: ``broker_admin``)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aio_pika
+import pytest
+
+from sealbot.engine.scaleout.evict import AdminError, BrokerAdmin, StaleWatch
+from sealbot.engine.scaleout.rabbit import connection_names
+
+from .conftest import BROKER_URL
+
+AFTER = 1.25  # exact in binary, like the tick: no rounding at the threshold
+TICK = 0.25
+
+
+def _rounds(watch: StaleWatch, start: float, seconds: float, beats: dict[str, int],
+            moving: tuple[str, ...] = ()) -> tuple[float, list[str]]:
+    """Heartbeat rounds every tick, the last at ``start + seconds``: the ``moving`` peers
+    beat each round, the others stand still; (time of the last round, every peer found due)."""
+    now, due = start, []
+    while now + TICK <= start + seconds:
+        now += TICK
+        for peer in moving:
+            beats[peer] += 1
+        due += watch.observe(now, beats)
+    return now, due
+
+
+def test_a_peer_that_keeps_beating_is_never_evicted() -> None:
+    watch = StaleWatch("me", AFTER)
+    _, due = _rounds(watch, 0.0, 30, {"me": 0, "a": 0, "b": 0}, moving=("a", "b"))
+    assert due == []
+
+
+def test_a_peer_whose_heartbeat_stands_still_is_evicted_once_after_the_threshold() -> None:
+    watch = StaleWatch("me", AFTER)
+    beats = {"me": 0, "a": 0, "hung": 0}
+    now, due = _rounds(watch, 0.0, 1.0, beats, moving=("me", "a"))
+    assert due == []  # still for 0.75 s of its rounds < 1.25 s
+    now, due = _rounds(watch, now, 0.5, beats, moving=("me", "a"))
+    assert due == ["hung"]
+    # one eviction at a time: while it runs, the peer is not due again
+    now, due = _rounds(watch, now, 3, beats, moving=("me", "a"))
+    assert due == [] and watch.busy == {"hung"}
+    watch.finished("hung", now, ok=True)
+    # done: not again while the same heartbeat stands still (a SIGKILLed worker's row stays)
+    now, due = _rounds(watch, now, 10, beats, moving=("me", "a"))
+    assert due == [] and watch.busy == frozenset()
+    # it woke up and beat, then hung again: a new eviction
+    beats["hung"] += 1
+    now, due = _rounds(watch, now, 1.5, beats, moving=("me", "a"))
+    assert due == ["hung"]
+
+
+def test_this_worker_is_never_its_own_eviction() -> None:
+    watch = StaleWatch("me", AFTER)
+    _, due = _rounds(watch, 0.0, 10, {"me": 0, "a": 0}, moving=("a",))
+    assert due == []
+
+
+def test_a_failed_eviction_is_retried_later_not_at_once() -> None:
+    watch = StaleWatch("me", AFTER, retry_after=5.0)
+    beats = {"me": 0, "hung": 0}
+    now, due = _rounds(watch, 0.0, 1.5, beats)
+    assert due == ["hung"]
+    watch.finished("hung", now, ok=False)  # the management API did not answer
+    now, due = _rounds(watch, now, 4.8, beats)
+    assert due == []
+    now, due = _rounds(watch, now, 0.4, beats)
+    assert due == ["hung"]
+
+
+def test_a_worker_that_was_not_watching_does_not_judge() -> None:
+    """This worker was paused itself (or the database stalled every worker's round): the
+    peers' rows stood still meanwhile for the same reason, so nobody is stale yet."""
+    watch = StaleWatch("me", AFTER)
+    beats = {"me": 0, "a": 0}
+    now, due = _rounds(watch, 0.0, 0.6, beats)
+    assert due == []
+    now += 5.0  # the next round comes 5 s late, and the peer's row has not moved
+    assert watch.observe(now, beats) == []
+    now, due = _rounds(watch, now, 1.0, beats, moving=("a",))  # it beats again: fine
+    assert due == []
+
+
+def test_several_stale_peers_are_evicted_side_by_side_and_a_peer_gone_is_forgotten() -> None:
+    watch = StaleWatch("me", AFTER)
+    beats = {"me": 0, "x": 0, "y": 0}
+    now, due = _rounds(watch, 0.0, 1.5, beats)
+    assert sorted(due) == ["x", "y"]
+    watch.finished("x", now, ok=True)
+    del beats["x"]  # left cleanly: its row is deleted
+    assert watch.observe(now + TICK, beats) == []
+    beats["x"] = 7  # a worker of the same name comes back and hangs at once
+    now, due = _rounds(watch, now + TICK, 1.5, beats)
+    assert due == ["x"]
+
+
+def test_the_admin_url_must_be_an_http_url() -> None:
+    with pytest.raises(ValueError, match="broker_admin_url"):
+        BrokerAdmin("amqp://guest:guest@127.0.0.1:5672/")
+    admin = BrokerAdmin("http://user:s3cret-pass@127.0.0.1:15672/")
+    assert admin.base == "http://127.0.0.1:15672"
+    assert "s3cret" not in repr(admin) and "s3cret" not in admin.base
+
+
+async def _named(name: str) -> aio_pika.abc.AbstractConnection:
+    return await aio_pika.connect(BROKER_URL, client_properties={"connection_name": name})
+
+
+async def _listed(admin: BrokerAdmin, names: set[str]) -> None:
+    """The management API lists a new connection after its next stats round (up to ~2 s)."""
+    async with asyncio.timeout(15):
+        while not names <= {provided for _, provided in await admin.connections()}:
+            await asyncio.sleep(0.2)
+
+
+async def test_closing_a_workers_connections_closes_those_and_only_those(broker_admin: str) -> None:
+    worker = f"evict-{uuid.uuid4().hex[:8]}"
+    other = f"{worker}0"  # a longer id that begins with the same text is another worker
+    admin = BrokerAdmin(broker_admin)
+    connections = [await _named(name) for name in (*sorted(connection_names(worker)), other)]
+    try:
+        await _listed(admin, {*connection_names(worker), other})
+        assert await admin.close_named(connection_names(worker), "test: stale heartbeat") == 2
+        async with asyncio.timeout(5):
+            while not all(c.transport is None or c.transport.connection.is_closed for c in connections[:2]):
+                await asyncio.sleep(0.05)
+        names = {provided for _, provided in await admin.connections()}
+        assert other in names and not names & connection_names(worker)
+        # a second survivor that races for the same peer finds nothing left to close
+        assert await admin.close_named(connection_names(worker), "test") == 0
+    finally:
+        for connection in connections:
+            await connection.close()
+        await admin.close()
+
+
+async def test_a_refused_login_names_the_status_never_the_password(broker_admin: str) -> None:
+    import httpx
+
+    url = httpx.URL(broker_admin).copy_with(password="not-the-password-91")
+    admin = BrokerAdmin(str(url))
+    try:
+        with pytest.raises(AdminError) as refused:
+            await admin.connections()
+        assert "401" in str(refused.value) and "not-the-password-91" not in str(refused.value)
+    finally:
+        await admin.close()
+    unreachable = BrokerAdmin("http://guest:pw-that-is-secret@127.0.0.1:1", timeout=1)
+    try:
+        with pytest.raises(AdminError) as failed:
+            await unreachable.connections()
+        assert "pw-that-is-secret" not in str(failed.value)
+    finally:
+        await unreachable.close()
