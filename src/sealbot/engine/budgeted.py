@@ -29,8 +29,9 @@ from typing import Any, TypeVar
 
 from sealbot.domain import Candle, ClientOrderId, Fill, MarketRules, Order, Pair
 from sealbot.engine.budget import Budget
-from sealbot.venues.base import Balance, PermissionReport, Ticker, Venue
+from sealbot.venues.base import Balance, PermissionReport, Ticker, TradeBatch, Venue
 from sealbot.venues.errors import RateLimited
+from sealbot.venues.trade_paging import ResumeAt
 
 T = TypeVar("T")
 
@@ -115,6 +116,9 @@ class BudgetedVenue(Venue):
 
     async def fetch_my_trades(self, pair: Pair, since: datetime | None = None) -> list[Fill]:
         return await self._call("fetch_my_trades", lambda: self.inner.fetch_my_trades(pair, since))
+
+    async def read_my_trades(self, pair: Pair, since: datetime, resume: ResumeAt | None = None) -> TradeBatch:
+        return await self._call("fetch_my_trades", lambda: self.inner.read_my_trades(pair, since, resume))
 
     async def check_permissions(self) -> PermissionReport:
         return await self._call("check_permissions", self.inner.check_permissions)

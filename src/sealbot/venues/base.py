@@ -25,6 +25,7 @@ from typing import Any
 
 from sealbot.domain import Candle, ClientOrderId, Fill, MarketRules, Order, Pair, Refused
 from sealbot.domain.money import ZERO
+from sealbot.venues.trade_paging import ResumeAt
 
 FOREIGN_BOT = "foreign"
 
@@ -89,6 +90,21 @@ class Ticker:
     ask: Decimal | None
     last: Decimal | None
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TradeBatch:
+    """What one bounded read of an account's trades on a pair returned (``read_my_trades``).
+
+    ``fills``: every trade from where the read started up to ``resume``, oldest first, one
+    per trade id, no hole among them. ``resume`` None: that is every trade since the time
+    asked, up to the present. Otherwise the read hit its request bound: reading again from
+    ``resume`` returns the next stretch, none of these again (a backlog is drained over
+    several reads, each bounded)."""
+
+    fills: list[Fill]
+    resume: ResumeAt | None = None
+    requests: int = 1
 
 
 class Verdict(StrEnum):
@@ -209,6 +225,14 @@ class Venue(ABC):
     @abstractmethod
     async def fetch_my_trades(self, pair: Pair, since: datetime | None = None) -> list[Fill]:
         """Executions since ``since``, oldest first, foreign ones included."""
+
+    async def read_my_trades(self, pair: Pair, since: datetime, resume: ResumeAt | None = None) -> TradeBatch:
+        """The trades since ``since`` (or, after a read that stopped at its bound, from its
+        ``resume``) up to a bound on the requests one call makes; see ``TradeBatch``. A
+        venue whose ``fetch_my_trades`` is complete in one call (paper) returns it whole."""
+        if resume is not None:
+            raise ValueError(f"resume: {self.name} never stops a read early, so it has nothing to resume")
+        return TradeBatch(await self.fetch_my_trades(pair, since))
 
     @abstractmethod
     async def check_permissions(self) -> PermissionReport: ...

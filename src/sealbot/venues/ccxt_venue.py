@@ -38,6 +38,7 @@ from sealbot.venues.base import (
     IpPolicy,
     PermissionReport,
     Ticker,
+    TradeBatch,
     Venue,
     is_foreign,
     parse_client_id,
@@ -48,7 +49,7 @@ from sealbot.venues.markets import spot_rules, to_decimal
 from sealbot.venues.permissions import check_exchange_permissions
 from sealbot.venues.signing import SignerLike, create_signed_exchange, pinned_time
 from sealbot.venues.throttle import set_weight_per_window, throttle_config
-from sealbot.venues.trade_paging import TradeWalk, binance_trades, kucoin_trades
+from sealbot.venues.trade_paging import ResumeAt, TradeWalk, binance_trades, kucoin_trades
 from sealbot.venues.urls import apply_url_overrides, validate_overrides
 
 T = TypeVar("T")
@@ -305,14 +306,30 @@ class CcxtVenue(Venue):
     async def fetch_my_trades(self, pair: Pair, since: datetime | None = None) -> list[Fill]:
         """Every trade on ``pair`` since ``since``, oldest first, however many pages and
         time windows that takes (``venues.trade_paging``; at most ``MAX_PAGES`` requests,
-        warned about when hit). Without ``since``: the newest page, as the exchange answers."""
+        warned about when hit: then what was read, on Binance the trades from ``since`` on
+        and the newest page). Without ``since``: the newest page, as the exchange answers.
+        A caller that must not miss a trade past the bound uses ``read_my_trades``."""
         since_ms = int(since.timestamp() * 1000) if since else None
-        walk = await self._walk_trades(pair, since_ms)
+        walk = await self._walk_trades(pair, since_ms, None)
         if walk.truncated:
-            log.warning("%s %s: stopped after %d requests for the trades since %s; not fetched by this poll: %s",
+            log.warning("%s %s: stopped after %d requests for the trades since %s; not fetched by this call: %s",
                         self.name, pair, walk.requests, since, walk.truncated)
+        return await self._fills(pair, walk.rows + walk.beyond, since_ms)
+
+    async def read_my_trades(self, pair: Pair, since: datetime, resume: ResumeAt | None = None) -> TradeBatch:
+        """Every trade on ``pair`` since ``since`` (from ``resume`` on, when given) up to
+        ``MAX_PAGES`` requests; past the bound, the trades read up to the point where the
+        next call goes on (``TradeBatch.resume``), with no hole among them."""
+        since_ms = int(since.timestamp() * 1000)
+        walk = await self._walk_trades(pair, since_ms, resume)
+        if walk.truncated:
+            log.info("%s %s: %d requests read the trades since %s up to %s; the next read goes on from there",
+                     self.name, pair, walk.requests, since, walk.resume)
+        return TradeBatch(await self._fills(pair, walk.rows, since_ms), walk.resume, walk.requests)
+
+    async def _fills(self, pair: Pair, walked: list[dict[str, Any]], since_ms: int | None) -> list[Fill]:
         rows: dict[str, dict[str, Any]] = {}
-        for row in walk.rows:
+        for row in walked:
             if since_ms is None or (row.get("timestamp") or 0) >= since_ms:
                 rows.setdefault(str(row.get("id")), row)  # pages may overlap: one fill per trade id
         fills = []
@@ -327,7 +344,7 @@ class CcxtVenue(Venue):
             ))
         return fills
 
-    async def _walk_trades(self, pair: Pair, since_ms: int | None) -> TradeWalk:
+    async def _walk_trades(self, pair: Pair, since_ms: int | None, resume: ResumeAt | None) -> TradeWalk:
         first = True
 
         async def page(start_ms: int | None, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -341,10 +358,12 @@ class CcxtVenue(Venue):
             return rows
 
         if self.name == "binance":
-            return await binance_trades(page, since_ms, TRADES_PAGE["binance"])
+            return await binance_trades(page, since_ms, TRADES_PAGE["binance"], resume=resume)
         if self.name == "kucoin":
             now_ms = int(datetime.now(UTC).timestamp() * 1000)
-            return await kucoin_trades(page, since_ms, now_ms, TRADES_PAGE["kucoin"])
+            return await kucoin_trades(page, since_ms, now_ms, TRADES_PAGE["kucoin"], resume=resume)
+        if resume is not None:
+            raise ValueError(f"resume: {self.name} trades are read in one page, never resumed")
         return TradeWalk(rows=await page(since_ms, {}), requests=1)  # other exchanges: one page, unpaged
 
     async def _gate(self, what: str) -> None:
