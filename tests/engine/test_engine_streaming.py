@@ -139,10 +139,11 @@ async def test_simex_stopped_and_restarted_the_source_polls_then_streams_again()
 
 
 async def test_a_stream_that_cannot_start_leaves_the_pair_polled() -> None:
-    """KuCoin's ccxt.pro stream needs a bullet token simex does not serve: every try
-    fails, and the candles come over REST all the same."""
+    """KuCoin's ccxt.pro stream needs a connect token first: with every bullet-public
+    answered 503, every try fails, and the candles come over REST all the same."""
     with SimexServer(speed=0, ws_push_interval=0.02) as sx:  # now: ccxt asks KuCoin for a window of wall time
         assert sx.exchange is not None
+        sx.admin.add_fault("error_5xx", path_prefix="/api/v1/bullet-public", value=503)
         start = sx.exchange.clock.start_ms
         venue = CcxtVenue("kucoin", urls={"api_base": sx.base_url}, timeout_ms=2000)
         hub = FeedHub("1m")

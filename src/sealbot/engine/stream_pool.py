@@ -19,6 +19,13 @@ klines, and its throttle is the REST rate limit):
 
 When a connection's last stream is released the object is closed, so is its socket.
 The pacing is written here because neither ccxt nor aiohttp paces websocket messages.
+
+The limits are the exchange's: ``StreamLimits()`` (Binance's) unless ``exchange_limits``
+names the exchange of the connection's object. KuCoin's (``KUCOIN_STREAM_LIMITS``): 300
+topics per connection, 100 client messages per 10 s (pings included; paced at 8 a
+second), and no more than 30 new connections a minute. KuCoin's ccxt.pro object fetches
+a connect token (``bullet-public``) before it dials, so several streams may ask it to
+watch while no socket exists yet: that is still one dial, counted once.
 """
 
 from __future__ import annotations
@@ -62,6 +69,14 @@ class StreamLimits:
             raise ValueError("stream_limits.connection_window: must be > 0 seconds")
 
 
+# KuCoin's websocket limits (classic API docs): 300 topics per connection; 100 client
+# messages per 10 s, pings included (ccxt.pro pings every 18 s), so 8 a second leaves room;
+# new connections kept to 30 a minute (KuCoin also caps open connections per user at 50)
+KUCOIN_STREAM_LIMITS = StreamLimits(max_streams=300, messages_per_second=8.0, max_connections=30,
+                                    connection_window=60.0)
+EXCHANGE_STREAM_LIMITS: dict[str, StreamLimits] = {"kucoin": KUCOIN_STREAM_LIMITS}
+
+
 class StreamRefused(ccxt.RateLimitExceeded):  # type: ignore[misc]  # ccxt is untyped
     """A new connection would go past the endpoint's connection limit: poll and retry later."""
 
@@ -96,6 +111,7 @@ class SharedConnection:
     pool: StreamPool
     endpoint: str
     exchange: Any
+    limits: StreamLimits
     streams: set[tuple[str, str]] = field(default_factory=set)  # (symbol, timeframe) leased
     subscribed_on: dict[tuple[str, str], Any] = field(default_factory=dict)  # stream -> socket it was sent on
     unsubscribing: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
@@ -103,6 +119,7 @@ class SharedConnection:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     messages: int = 0  # SUBSCRIBE/UNSUBSCRIBE sent through the pacer
     closed: bool = False
+    dialling: bool = False  # a dial was counted and no socket has been seen since
 
     @property
     def load(self) -> int:
@@ -113,7 +130,7 @@ class SharedConnection:
         wait = self.next_send - self.pool.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        self.next_send = max(self.pool.monotonic(), self.next_send) + 1.0 / self.pool.limits.messages_per_second
+        self.next_send = max(self.pool.monotonic(), self.next_send) + 1.0 / self.limits.messages_per_second
         self.messages += 1
 
     def subscribed(self, stream: tuple[str, str]) -> bool:
@@ -131,12 +148,17 @@ class SharedConnection:
             await self._turn()
             socket = _socket(self.exchange)
             if socket is None:
-                self.pool.count_dial(self.endpoint)
+                if not self.dialling:  # KuCoin: a watch may still be fetching its token, one dial
+                    self.pool.count_dial(self.endpoint)
+                    self.dialling = True
             else:
                 await self._connected(socket)
             rows = asyncio.ensure_future(self.exchange.watch_ohlcv(*stream))
             await asyncio.sleep(0)  # its first step queues the SUBSCRIBE (and dials) before the next turn
-        result: list[list[Any]] = await rows
+        try:
+            result: list[list[Any]] = await rows
+        finally:
+            self.dialling = False  # connected (or failed): the next socket is a new dial
         self.subscribed_on[stream] = _socket(self.exchange)
         return result
 
@@ -147,7 +169,7 @@ class SharedConnection:
         if isinstance(connected, asyncio.Future) and not connected.done():
             with contextlib.suppress(*_ERRORS):  # a failed dial fails the watch that follows
                 await asyncio.wait_for(asyncio.shield(connected), 10.0)
-            spacing = 1.0 / self.pool.limits.messages_per_second
+            spacing = 1.0 / self.limits.messages_per_second
             self.next_send = max(self.next_send, self.pool.monotonic() + spacing)
 
     async def _unsubscribe(self, stream: tuple[str, str]) -> None:
@@ -176,8 +198,11 @@ class SharedConnection:
 class StreamPool:
     """The shared connections of one process, per stream endpoint (see module doc)."""
 
-    def __init__(self, limits: StreamLimits | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.limits = limits or StreamLimits()
+    def __init__(self, limits: StreamLimits | None = None, monotonic: Callable[[], float] = time.monotonic,
+                 exchange_limits: dict[str, StreamLimits] | None = None) -> None:
+        self.limits = limits or StreamLimits()  # an exchange's not named in exchange_limits (Binance's)
+        self.exchange_limits = dict(EXCHANGE_STREAM_LIMITS if exchange_limits is None else exchange_limits)
+        self._endpoint_limits: dict[str, StreamLimits] = {}  # the limits each endpoint was leased under
         # real seconds, whatever the engine's clock: the exchange counts messages and dials in real time
         self.monotonic = monotonic
         self._conns: dict[str, list[SharedConnection]] = {}
@@ -189,16 +214,27 @@ class StreamPool:
             return list(self._conns.get(endpoint, []))
         return [c for conns in self._conns.values() for c in conns]
 
+    def limits_for(self, exchange_id: str | None) -> StreamLimits:
+        """The limits of ``exchange_id``'s websocket (``self.limits`` when not named)."""
+        return self.exchange_limits.get(exchange_id or "", self.limits)
+
+    def _limits_at(self, endpoint: str) -> StreamLimits:
+        """An endpoint's limits: those it was leased under, else those of the exchange its
+        key starts with (a user-data stream's ``kucoin@...``), else the default."""
+        known = self._endpoint_limits.get(endpoint)
+        return known if known is not None else self.limits_for(endpoint.split("@", 1)[0])
+
     def count_dial(self, endpoint: str) -> None:
         """One more connection to ``endpoint``, or ``StreamRefused`` if the window is full."""
+        limits = self._limits_at(endpoint)
         now, window = self.monotonic(), self._dials.setdefault(endpoint, deque())
-        while window and window[0] <= now - self.limits.connection_window:
+        while window and window[0] <= now - limits.connection_window:
             window.popleft()
-        if len(window) >= self.limits.max_connections:
+        if len(window) >= limits.max_connections:
             log.warning("stream endpoint %s: connection limit reached, its streams poll until the window allows",
                         endpoint)
-            raise StreamRefused(f"{endpoint}: {self.limits.max_connections} new websocket connections in "
-                                f"{self.limits.connection_window:g} s already; polling until the window allows")
+            raise StreamRefused(f"{endpoint}: {limits.max_connections} new websocket connections in "
+                                f"{limits.connection_window:g} s already; polling until the window allows")
         window.append(now)
         self.dials += 1
 
@@ -211,14 +247,15 @@ class StreamPool:
             pending = held.unsubscribing.get(stream)
             if pending is not None:  # leased again while its UNSUBSCRIBE is queued or on the wire
                 await asyncio.wait({pending})
-        conn = next((c for c in conns if not c.closed and c.load < self.limits.max_streams), None)
+        conn = next((c for c in conns if not c.closed and c.load < c.limits.max_streams), None)
         if conn is None:
             exchange = factory()
             if exchange is None:
                 return None
             exchange.open()  # bind it to this loop now: markets copied in, so no request has done it yet
-            _pace_ccxt(exchange, self.limits.messages_per_second)
-            conn = SharedConnection(self, endpoint, exchange)
+            limits = self._endpoint_limits[endpoint] = self.limits_for(getattr(exchange, "id", None))
+            _pace_ccxt(exchange, limits.messages_per_second)
+            conn = SharedConnection(self, endpoint, exchange, limits)
             conns.append(conn)
         conn.streams.add(stream)
         return conn
@@ -245,4 +282,5 @@ class StreamPool:
         await conn.close()  # again if a cancel cut the first close short: ccxt's close is idempotent
 
 
-__all__ = ["SharedConnection", "StreamLimits", "StreamPool", "StreamRefused"]
+__all__ = ["EXCHANGE_STREAM_LIMITS", "KUCOIN_STREAM_LIMITS", "SharedConnection", "StreamLimits", "StreamPool",
+           "StreamRefused"]

@@ -11,7 +11,9 @@ newer than its last candle: no duplicate, nothing out of order.
 
 When the stream fails (connection refused or dropped, an exchange error) the source
 polls over REST and tries the stream again after ``retry_min`` seconds, doubling up to
-``retry_max`` while it keeps failing. Each (re)subscription (ours, or ccxt's own redial
+``retry_max`` while it keeps failing. A stream silent past ``STALE_AFTER`` candle closes
+in a row counts as failed too (a socket ccxt no longer reads, as after KuCoin's "token is
+expired": the next session fetches a new token). Each (re)subscription (ours, or ccxt's own redial
 on the next watch) is followed by one REST poll, and candles seen before it are not
 published from the stream (they may have been seen half-formed); a streamed candle
 that leaves a gap after the hub's last one is preceded by one poll too, so no candle is
@@ -58,6 +60,10 @@ log = logging.getLogger(__name__)
 
 # what a failed stream raises: ccxt's errors, the socket's, a timeout
 STREAM_ERRORS = (ccxt.BaseError, aiohttp.ClientError, OSError, asyncio.TimeoutError)
+# polls in a row made because the stream said nothing past a candle's close, before the
+# session is given up and dialled again (ccxt.pro can be left holding a socket whose
+# reader died: KuCoin's "token is expired" raises inside its receive loop)
+STALE_AFTER = 3
 _WS_SCHEME = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 
@@ -183,6 +189,7 @@ class StreamingSource:
         rows = await self._subscribe(conn, stream)  # in its turn, polled over REST meanwhile
         self.sessions += 1
         self.streaming = True
+        late = 0  # intervals in a row the stream was silent past a candle's close
         while not self._stopping:
             await self._take(exchange, rows)
             if not conn.subscribed(stream):  # a new socket (ccxt redials on this watch): in its turn again
@@ -190,10 +197,15 @@ class StreamingSource:
                 continue
             try:
                 rows = await asyncio.wait_for(conn.watch(stream), self.interval)
+                late = 0
             except TimeoutError:
                 rows = []
                 if self._forming is not None and self._row_close(self._forming) <= self.clock.now():
                     await self._backfill()  # the stream is late with the next candle: REST has it
+                    late += 1
+                    if late >= STALE_AFTER:  # a socket that died without ccxt noticing: dial afresh
+                        raise ccxt.NetworkError(f"{self.feed} {self.pair}: stream silent past "
+                                                f"{STALE_AFTER} candle closes") from None
 
     async def _subscribe(self, conn: SharedConnection, stream: tuple[str, str]) -> list[list[Any]]:
         """The stream's first rows on the current socket. Its SUBSCRIBE waits its turn on the

@@ -1,0 +1,164 @@
+"""Candles over simex's KuCoin websocket through the unmodified ccxt.pro client (a connect
+token first, then ``/market/candles``): closed candles reach the hub once and in order, a
+dropped stream falls back to REST polling and back-fills without gap or duplicate, and the
+pool keeps KuCoin's limits, not Binance's."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from sealbot.domain import Candle, CandleClosed, Event, Pair
+from sealbot.engine.candles import FeedHub, feed_key
+from sealbot.engine.stream_pool import KUCOIN_STREAM_LIMITS, StreamLimits, StreamPool
+from sealbot.engine.streaming import StreamingSource, stream_exchange
+from sealbot.simex import SimexServer
+from sealbot.simex.ws_kucoin import KucoinStreams
+from sealbot.venues.ccxt_venue import CcxtVenue
+
+from .simex_env import MarketClock
+
+START = 1_700_000_040_000  # a minute boundary
+PAIR = Pair("BTC", "USDT")
+CANDLES = "/api/v1/market/candles"
+
+
+class Feed:
+    """A hub with one subscriber fed by a streaming source on a KuCoin simex venue."""
+
+    def __init__(self, sx: SimexServer, pool: StreamPool | None = None, pair: Pair = PAIR) -> None:
+        self.sx = sx
+        self.venue = CcxtVenue("kucoin", urls={"api_base": sx.base_url}, timeout_ms=2000)  # public: no key
+        self.hub = FeedHub("1m")
+        self.key = feed_key("kucoin", self.venue, by_venue=True)
+        self.got: list[Candle] = []
+        self.hub.subscribe(self.key, pair, "bot", "1m", self._sink)
+        self.source = StreamingSource(self.hub, self.key, self.venue, pair, interval=0.2, clock=MarketClock(sx),
+                                      retry_min=0.2, retry_max=0.4, pool=pool)
+
+    def _sink(self, ident: str, event: Event) -> None:
+        assert isinstance(event, CandleClosed)
+        self.got.append(event.candle)
+
+    def opens(self) -> list[int]:
+        return [int(c.open_time.timestamp() * 1000) for c in self.got]
+
+
+def ws(sx: SimexServer) -> KucoinStreams:
+    assert sx.kucoin_ws is not None
+    return sx.kucoin_ws
+
+
+async def until(check: Callable[[], bool], seconds: float = 8.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def advance(sx: SimexServer, minutes: int) -> None:
+    """Move simex's clock minute by minute (20 s steps), letting pushes go out."""
+    for _ in range(minutes * 3):
+        sx.admin.set_clock(advance_seconds=20)
+        await asyncio.sleep(0.03)
+
+
+async def same_as_rest(feed: Feed, count: int) -> None:
+    rest = await feed.venue.fetch_candles(PAIR, "1m", since=datetime.fromtimestamp(START / 1000, UTC), limit=count)
+    assert [(c.open, c.high, c.low, c.close, c.volume) for c in feed.got[:count]] == [
+        (c.open, c.high, c.low, c.close, c.volume) for c in rest]
+
+
+@pytest.fixture
+async def feed() -> AsyncIterator[Feed]:
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
+        f = Feed(sx)
+        try:
+            yield f
+        finally:
+            await f.source.stop()
+            await f.venue.close()
+
+
+async def test_kucoin_candles_arrive_over_the_stream_once_in_order_as_rest_has_them(feed: Feed) -> None:
+    assert stream_exchange(feed.venue) is not None  # KuCoin is streamed, not polled
+    await feed.venue.load_markets()
+    feed.sx.admin.reset_requests()
+    feed.source.start()
+    await until(lambda: feed.source.streaming)
+    await advance(feed.sx, 5)
+    await until(lambda: len(feed.got) >= 5)
+    assert feed.opens()[:5] == [START + i * 60_000 for i in range(5)]
+    assert len(set(feed.opens())) == len(feed.opens())
+    await same_as_rest(feed, 5)
+    assert feed.source.streamed >= 3  # from the stream, not from the safety-net polls
+    assert feed.sx.admin.request_count("/api/v1/bullet-public", "POST") == 1  # one token, one connection
+    assert ws(feed.sx).topic_counts() == [1] and feed.source.sessions == 1
+
+
+async def test_a_dropped_kucoin_stream_polls_then_back_fills_without_gap_or_duplicate(feed: Feed) -> None:
+    feed.source.start()
+    await until(lambda: feed.source.streaming)
+    await advance(feed.sx, 2)
+    await until(lambda: len(feed.got) >= 2)
+    polls = feed.sx.admin.request_count(CANDLES)
+    for _ in range(3):  # cut it while the clock moves on: the candles of the drop come from REST
+        ws(feed.sx).drop_all()
+        await advance(feed.sx, 1)
+    await until(lambda: feed.source.sessions >= 2 and feed.source.streaming)
+    assert feed.sx.admin.request_count(CANDLES) >= polls + 2  # polled while down, back-filled on return
+    await advance(feed.sx, 2)
+    await until(lambda: len(feed.got) >= 7)
+    assert feed.opens()[:7] == [START + i * 60_000 for i in range(7)]
+    assert len(set(feed.opens())) == len(feed.opens())
+    await same_as_rest(feed, 7)
+
+
+async def test_an_expired_token_is_replaced_and_the_stream_comes_back() -> None:
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
+        feed = Feed(sx)
+        try:
+            feed.source.start()
+            await until(lambda: feed.source.streaming)
+            await advance(sx, 2)
+            await until(lambda: len(feed.got) >= 2)
+            ws(sx).expire_tokens()
+            ws(sx).drop_all()  # ccxt redials with the old token and is told it expired
+            for _ in range(20):  # candles keep closing: polled meanwhile, then a new token, a new stream
+                await advance(sx, 1)
+                await asyncio.sleep(0.2)
+                if sx.admin.request_count("/api/v1/bullet-public", "POST") >= 2 and ws(sx).connections == 1:
+                    break
+            await until(lambda: feed.source.streaming and feed.source.sessions >= 2, 10)
+            count = len(feed.got)
+            await advance(sx, 2)
+            await until(lambda: len(feed.got) >= count + 2)
+            assert feed.opens() == [START + i * 60_000 for i in range(len(feed.got))]  # no gap, no duplicate
+        finally:
+            await feed.source.stop()
+            await feed.venue.close()
+
+
+async def test_the_pool_keeps_kucoins_topic_limit_per_connection() -> None:
+    """KuCoin's limits, not Binance's, decide how streams share a KuCoin connection: with a
+    topic limit of 1, two pairs take two connections (Binance's 1,024 would take one)."""
+    kucoin = StreamLimits(max_streams=1, messages_per_second=8.0, max_connections=30, connection_window=60.0)
+    pool = StreamPool(StreamLimits(max_streams=1024), exchange_limits={"kucoin": kucoin})
+    assert StreamPool().limits_for("kucoin") == KUCOIN_STREAM_LIMITS
+    assert StreamPool().limits_for("binance").max_streams == 1024
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02, kucoin_ws_max_topics=1) as sx:
+        feeds = [Feed(sx, pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]  # simex's 1-minute markets
+        try:
+            for f in feeds:
+                f.source.start()
+            await until(lambda: all(f.source.streaming for f in feeds))
+            assert ws(sx).topic_counts() == [1, 1] and pool.dials == 2
+            assert all(c.limits is kucoin for c in pool.connections())
+        finally:
+            for f in feeds:
+                await f.source.stop()
+                await f.venue.close()
