@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -170,3 +171,81 @@ async def test_the_engine_applies_a_fill_that_lay_beyond_the_first_page(simex: S
         assert entry.order.status is OrderStatus.FILLED
     finally:
         await venue.close()
+
+
+@pytest.mark.parametrize("exchange_id", ["binance", "kucoin"])
+async def test_fills_made_while_the_engine_was_down_past_the_page_bound_all_reach_the_books_once(
+        simex: SimexServer, monkeypatch: pytest.MonkeyPatch, exchange_id: str) -> None:
+    """Six grid levels rest on the pair; while the engine is down 9,000 trades go through,
+    five levels filled somewhere among them, the sixth still open. The restart's reconcile cannot read them all
+    within its bound (3 requests here: 3,000 Binance trades, 1,500 KuCoin fills); the polls
+    after it go on where it stopped, each bounded, until the books hold every fill once."""
+    monkeypatch.setattr(trade_paging, "MAX_PAGES", 3)
+    venue, key = _venue(simex, exchange_id)
+    start = simex.admin.clock()["now_ms"]
+    clock = SimexTime(start)
+    journal = MemoryJournal()
+    account = AccountRecord("1", "alice", exchange_id)
+    before = OrderManager(account, venue, journal, clock=clock)
+    path = TRADES_PATH[exchange_id]
+    try:
+        last = (await venue.fetch_ticker(BTC)).last
+        assert last is not None
+        levels = [Order(ClientOrderId("g1", 1, f"l{i}"), BTC, Side.BUY, OrderType.LIMIT, Decimal("0.001"),
+                        (last / 2).quantize(Decimal("0.01"))) for i in range(6)]
+        for level in levels:
+            with journal.transaction() as tx:
+                before.journal_new(tx, "g1", level)
+            await before.send(level.client_id)
+        on_simex = {o["client_id"]: o["id"] for o in simex.admin.orders()}
+        apply_all(before, journal, await before.poll())  # watched once: the marks are set, then the crash
+
+        noise = resting_order(simex, key, "manual-3")
+        times = [start + 3_600_000 + i * 30_000 for i in range(9_000)]
+        where = [10, 2_500, 4_999, 7_000, 8_990]  # each level's fill: oldest to newest of the backlog
+        expected: dict[ClientOrderId, str] = {}
+        done = 0
+        for level, at in zip(levels[:5], where, strict=True):
+            record_trades(simex, noise, times[done:at])
+            [trade] = record_trades(simex, on_simex[level.client_id.text], [times[at]])
+            expected[level.client_id], done = str(trade), at + 1
+        record_trades(simex, noise, times[done:])
+        clock.ms = times[-1] + 60_000
+        simex.admin.set_clock(set_ms=clock.ms)
+
+        after = OrderManager(account, venue, journal, clock=clock)  # the restart
+        simex.admin.reset_requests()
+        apply_all(after, journal, await after.reconcile())
+        requests = [simex.admin.request_count(path)]
+        polls = 0
+        while (_missing(journal, expected) or after.drains) and polls < 20:
+            clock.ms += 2_000
+            apply_all(after, journal, await after.poll())
+            polls += 1
+            requests.append(simex.admin.request_count(path) - sum(requests))
+
+        assert _missing(journal, expected) == {}
+        with journal.transaction() as tx:
+            for level in levels[:5]:
+                assert [f.trade_id for f in tx.fills_of(level.client_id)] == [expected[level.client_id]]
+                entry = tx.get_order(level.client_id)
+                assert entry is not None and entry.order.status is OrderStatus.FILLED
+            assert tx.fills_of(levels[5].client_id) == []
+        assert not after.drains and max(requests) <= 3  # every call within its bound
+        # Binance: the reconcile reads 2,000 trades in order (and the newest page, set
+        # aside), two polls 3,000 each, the third the last 1,000 and an empty page.
+        # KuCoin: 1,500 fills a call (18 full pages), then the empty 19th page and the open window.
+        assert (polls, requests) == {"binance": (3, [3, 3, 3, 2]), "kucoin": (6, [3, 3, 3, 3, 3, 3, 2])}[exchange_id]
+    finally:
+        await venue.close()
+
+
+def _missing(journal: MemoryJournal, expected: dict[ClientOrderId, str]) -> dict[ClientOrderId, str]:
+    with journal.transaction() as tx:
+        return {c: t for c, t in expected.items() if t not in {f.trade_id for f in tx.fills_of(c)}}
+
+
+def apply_all(manager: OrderManager, journal: MemoryJournal, observations: list[Any]) -> None:
+    with journal.transaction() as tx:
+        for observation in observations:
+            manager.apply(tx, observation)

@@ -26,8 +26,11 @@ The protocol, per order:
    The attempt time a request is signed with is read in the same (fenced) transaction
    that records the attempt, so it is always the latest one. Venues that cannot pin
    the time (paper) fall back to a configured ``in_flight_window`` guess.
-3. ``poll`` gathers what happened on the exchange since: trades (``fetch_my_trades``)
-   and orders that left the book (filled, canceled, expired).
+3. ``poll`` gathers what happened on the exchange since: trades (``read_my_trades``)
+   and orders that left the book (filled, canceled, expired). A read is bounded
+   (``venues.trade_paging.MAX_PAGES`` requests); one that stops at the bound says where
+   the next goes on, and the pair's later polls *drain* the backlog from there, each
+   bounded, until one reaches the present: no watermark moves past a trade not yet read.
 4. ``apply`` turns one observation into at most one bot event, inside the runner's
    transaction: a fill is recorded under the unique (order, trade id), so applying the
    same trade twice yields nothing the second time.
@@ -37,7 +40,8 @@ The protocol, per order:
    the order as open, and a pending order so marked is never sent (or re-sent).
 6. ``reconcile`` runs on start and after any error, before the account's bots may act:
    pending orders are found on the exchange or re-sent/marked, and every trade and
-   final status since the oldest open order is observed.
+   final status since the oldest open order is observed (a backlog past the bound is
+   drained by the polls after it; a drain that lost no fill goes on where it was).
 
 A status the exchange calls final is adopted only once the fills behind it are in the
 books, so "filled" in sealbot always means "and every fill applied".
@@ -50,7 +54,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sealbot.domain import ClientOrderId, Fill, Order, OrderFilled, OrderStatus, OrderWasRejected
+from sealbot.domain import ClientOrderId, Fill, Order, OrderFilled, OrderStatus, OrderWasRejected, Pair
 from sealbot.domain.errors import OrderRejected
 from sealbot.domain.events import OrderCanceled
 from sealbot.engine.budget import Budget
@@ -65,6 +69,7 @@ from sealbot.venues.errors import (
     UnknownOrder,
     VenueError,
 )
+from sealbot.venues.trade_paging import ResumeAt
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +91,22 @@ class Rejection:
     reason: str
     at: datetime
     unsent: bool = False  # sealbot gave up sending it: the exchange never saw it
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """A pair whose trades since ``since`` are being read over several polls, because one
+    bounded read could not reach the present: the next read goes on from ``resume``."""
+
+    since: datetime
+    resume: ResumeAt
+    polls: int  # reads so far (the first included)
+    requests: int  # requests they made
+
+
+UNCONFIRMED_CHECK = 1024
+"""Fills returned by polls and not yet seen in the journal that make a poll look them up
+(and forget those recorded), so the record of them stays small."""
 
 
 CANCEL_REQUESTED = "cancel requested"
@@ -115,9 +136,18 @@ class OrderManager:
         # it among the orders watched began. The next poll reads trades from there (less
         # FILL_LOOKBACK), not from the order's creation: a grid level open for days would
         # otherwise have every poll page through days of the pair's trades (20 weight a
-        # page on Binance, every poll interval). Forgotten by ``reconcile``, so after an
-        # error or a restart every open order's trades are read again from its creation.
+        # page on Binance, every poll interval). A mark moves only once a read reached the
+        # present, never past trades a bounded read left unread. Forgotten by ``reconcile``
+        # (but on a pair whose drain it keeps), so after an error or a restart every open
+        # order's trades are read again from its creation.
         self._polled_from: dict[str, datetime] = {}
+        # Per pair whose last read stopped at its request bound: where the next poll goes on
+        # (``Drain``). While a pair drains, its orders' marks above stay where they were.
+        self._drains: dict[Pair, Drain] = {}
+        # Per pair, the fills polls returned (client id, trade id) that were not yet seen in
+        # the journal: a reconcile keeps a pair's drain only when every one of them is
+        # recorded (none was lost to a failed step), otherwise it reads from creation again.
+        self._returned: dict[Pair, set[tuple[ClientOrderId, str]]] = {}
 
     @property
     def in_flight_window(self) -> float:
@@ -284,26 +314,53 @@ class OrderManager:
             return []
 
     # -- observing ------------------------------------------------------------------
+    @property
+    def drains(self) -> dict[Pair, Drain]:
+        """The pairs whose trades are still being read over several polls (a backlog)."""
+        return dict(self._drains)
+
     async def poll(self) -> list[Observation]:
         """Step 3: trades and final states of every order sealbot has open on the account."""
         with self.journal.transaction() as tx:
             opens = [e for e in tx.open_orders(self.account.id) if e.order.status is not OrderStatus.PENDING]
         if not opens:
+            self._drains.clear()
             return []
         observations: list[Observation] = []
-        by_pair: dict[object, list[JournalOrder]] = {}
+        by_pair: dict[Pair, list[JournalOrder]] = {}
         for entry in opens:
             by_pair.setdefault(entry.order.pair, []).append(entry)
         polled: dict[str, datetime] = {}
-        for entries in by_pair.values():
-            pair = entries[0].order.pair
+        drains: dict[Pair, Drain] = {}
+        for pair, entries in by_pair.items():
             began = self.clock.now()
             since = min(self._polled_from.get(e.key, e.created_at) for e in entries) - FILL_LOOKBACK
+            drain = self._drains.get(pair)
+            if drain is not None and since < drain.since:
+                # an order that was pending when the drain began needs trades from before it
+                log.info("account %s %s: an order needs the trades since %s, before the backlog being read "
+                         "(since %s): reading from there again", self.account.id, pair, since, drain.since)
+                drain = None
             mine = {e.key for e in entries}
-            for fill in await self.venue.fetch_my_trades(pair, since):
+            batch = await self.venue.read_my_trades(pair, drain.since if drain else since,
+                                                    drain.resume if drain else None)
+            returned = self._returned.setdefault(pair, set())
+            for fill in batch.fills:
                 if not is_foreign(fill.client_id) and fill.client_id.text in mine:
                     observations.append(fill)
-            polled.update(dict.fromkeys(mine, began))
+                    returned.add((fill.client_id, fill.trade_id))
+            if batch.resume is None:
+                # read up to the present: from here on, each order is read from this poll on
+                polled.update(dict.fromkeys(mine, began))
+                if drain is not None:
+                    log.info("account %s %s: backlog since %s read in %d polls, %d requests", self.account.id,
+                             pair, drain.since, drain.polls + 1, drain.requests + batch.requests)
+            else:
+                # stopped at the request bound: the marks stay put, the next poll goes on from resume
+                polled.update({k: self._polled_from[k] for k in mine if k in self._polled_from})
+                drains[pair] = Drain(drain.since if drain else since, batch.resume,
+                                     (drain.polls if drain else 0) + 1,
+                                     (drain.requests if drain else 0) + batch.requests)
             still_open = {o.client_id.text for o in await self.venue.fetch_open_orders(pair)}
             for entry in entries:
                 if entry.key in still_open and entry.reason == CANCEL_REQUESTED:
@@ -315,14 +372,48 @@ class OrderManager:
                     except UnknownOrder:
                         observations.append(Rejection(entry.order.client_id, "the exchange lost the order",
                                                       self.clock.now()))
-        self._polled_from = polled  # only the orders still open, and only once every pair was read
+        # only the orders still open, and only once every pair was read
+        self._polled_from, self._drains = polled, drains
+        if sum(len(r) for r in self._returned.values()) > UNCONFIRMED_CHECK:
+            self._confirm(set(self._returned))
         return observations
 
-    async def reconcile(self) -> list[Observation]:
-        """Step 5: settle every pending order, then observe everything since."""
-        self._polled_from.clear()  # after an error or a restart: every open order's trades since its creation
+    def _confirm(self, pairs: set[Pair]) -> set[Pair]:
+        """Forget the returned fills of ``pairs`` that the journal has recorded; return
+        the pairs none of whose returned fills is missing from it."""
+        whole: set[Pair] = set()
         with self.journal.transaction() as tx:
-            pending = [e for e in tx.open_orders(self.account.id) if e.order.status is OrderStatus.PENDING]
+            for pair in pairs:
+                by_order: dict[ClientOrderId, set[str]] = {}
+                for client_id, trade_id in self._returned.get(pair, ()):
+                    by_order.setdefault(client_id, set()).add(trade_id)
+                left: set[tuple[ClientOrderId, str]] = set()
+                for client_id, trade_ids in by_order.items():
+                    if tx.get_order(client_id) is None:
+                        continue  # not ours (any more): no fill of it can be applied, none lost
+                    recorded = {f.trade_id for f in tx.fills_of(client_id)}
+                    left.update((client_id, t) for t in trade_ids - recorded)
+                self._returned[pair] = left
+                if not left:
+                    whole.add(pair)
+        return whole
+
+    async def reconcile(self) -> list[Observation]:
+        """Step 5: settle every pending order, then observe everything since.
+
+        Every open order's trades are read again from its creation (after an error a fill
+        a poll returned may never have been applied), except on a pair whose backlog is
+        being drained and whose every returned fill is in the journal: re-reading it from
+        creation would start the drain over, and with a fault every few polls a long one
+        would never end. That pair's drain goes on where it was."""
+        keep = self._confirm(set(self._drains))
+        with self.journal.transaction() as tx:
+            open_entries = tx.open_orders(self.account.id)
+        pair_of = {e.key: e.order.pair for e in open_entries}
+        self._drains = {p: d for p, d in self._drains.items() if p in keep}
+        self._polled_from = {k: at for k, at in self._polled_from.items() if pair_of.get(k) in keep}
+        self._returned.clear()
+        pending = [e for e in open_entries if e.order.status is OrderStatus.PENDING]
         observations: list[Observation] = []
         for entry in pending:
             observations += await self.resolve(entry.order.client_id)
