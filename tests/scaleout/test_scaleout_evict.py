@@ -37,7 +37,7 @@ def _rounds(watch: StaleWatch, start: float, seconds: float, beats: dict[str, in
 def test_a_peer_that_keeps_beating_is_never_evicted() -> None:
     watch = StaleWatch("me", AFTER)
     _, due = _rounds(watch, 0.0, 30, {"me": 0, "a": 0, "b": 0}, moving=("a", "b"))
-    assert due == []
+    assert due == [] and watch.longest_still == TICK
 
 
 def test_a_peer_whose_heartbeat_stands_still_is_evicted_once_after_the_threshold() -> None:
@@ -78,17 +78,32 @@ def test_a_failed_eviction_is_retried_later_not_at_once() -> None:
     assert due == ["hung"]
 
 
-def test_a_worker_that_was_not_watching_does_not_judge() -> None:
-    """This worker was paused itself (or the database stalled every worker's round): the
-    peers' rows stood still meanwhile for the same reason, so nobody is stale yet."""
+def test_a_slow_database_read_judges_nobody_and_restarts_the_count() -> None:
+    """The database stalled (every worker's heartbeat held back alike): what stood still
+    until then counts for nothing; a peer still standing still afterwards is judged anew."""
     watch = StaleWatch("me", AFTER)
     beats = {"me": 0, "a": 0}
-    now, due = _rounds(watch, 0.0, 0.6, beats)
+    now, due = _rounds(watch, 0.0, 1.0, beats)
     assert due == []
-    now += 5.0  # the next round comes 5 s late, and the peer's row has not moved
+    now += 1.0  # this round's database work took a second, and the peer's row has not moved
+    assert watch.observe(now, beats, took=1.0) == []
+    now, due = _rounds(watch, now, 1.0, beats)  # fast reads again, the row still the same
+    assert due == []
+    now, due = _rounds(watch, now, 0.25, beats)
+    assert due == ["a"]
+
+
+def test_a_round_late_for_want_of_cpu_still_judges_and_a_worker_back_from_a_pause_sees_fresh_beats() -> None:
+    watch = StaleWatch("me", AFTER)
+    beats = {"me": 0, "hung": 0, "live": 0}
+    now, due = _rounds(watch, 0.0, 1.0, beats, moving=("live",))
+    assert due == []
+    now += 0.75  # a slow round on a loaded host; its read itself was quick
+    beats["live"] += 1
+    assert watch.observe(now, beats) == ["hung"]
+    now += 10.0  # this worker was paused itself: its peers beat meanwhile
+    beats["live"] += 50
     assert watch.observe(now, beats) == []
-    now, due = _rounds(watch, now, 1.0, beats, moving=("a",))  # it beats again: fine
-    assert due == []
 
 
 def test_several_stale_peers_are_evicted_side_by_side_and_a_peer_gone_is_forgotten() -> None:

@@ -17,9 +17,11 @@ had not committed comes back to the next owner and is applied once).
 
 The staleness is judged on this worker's own monotonic clock: a peer is stale when the
 value of its heartbeat has not changed over ``evict_after`` seconds of this worker's
-rounds, so no two hosts' clocks are compared. A round that comes late (this worker was
-itself paused, or the database stalled everyone) restarts every peer's count: a worker
-that was not watching does not judge (``StaleWatch``).
+rounds, so no two hosts' clocks are compared. A round whose database work was slow
+(the database stalled, holding every worker's heartbeat back alike) restarts every peer's
+count (``StaleWatch``). The worker's heartbeat round has a thread and a database
+connection of its own (``worker.Worker``), so claims waiting for locks and bursts of
+commits do not hold it back.
 """
 
 from __future__ import annotations
@@ -47,6 +49,16 @@ so a hung peer's partitions move in about 1.5 s instead of 2-3 s. A live worker 
 by mistake only loses its partitions for a moment (the fence keeps every signal once)."""
 
 
+@dataclass(frozen=True)
+class PeerReading:
+    """Every worker's heartbeat as one heartbeat round read it (worker -> heartbeat), when
+    the read ended (``time.monotonic()``) and how long the round's database work took."""
+
+    beats: Mapping[str, Hashable]
+    at: float
+    took: float
+
+
 @dataclass
 class _Seen:
     beat: Hashable  # the peer's heartbeat as last read
@@ -72,24 +84,31 @@ class StaleWatch:
         self.me, self.evict_after, self.retry_after = me, evict_after, retry_after
         self._seen: dict[str, _Seen] = {}
         self._busy: set[str] = set()
-        self._last: float | None = None
+        # the longest a peer's heartbeat stood still before it moved again, evicted peers
+        # aside: the margin a live worker keeps below ``evict_after`` (in the stats file)
+        self.longest_still = 0.0
 
-    def observe(self, now: float, beats: Mapping[str, Hashable]) -> list[str]:
-        if self._last is not None and now - self._last > self.evict_after / 2:
-            # this worker was not watching in between (paused itself, or a slow round): the
-            # peers' heartbeats may have stood still for the same reason, so count anew
+    def observe(self, now: float, beats: Mapping[str, Hashable], *, took: float = 0.0) -> list[str]:
+        """``beats`` read at ``now``; ``took``: how long this round's database work took."""
+        # A slow read means a slow database: the peers' writes may have waited for the same
+        # reason (a stall that holds every worker back), so what stood still until now
+        # counts for nothing. (A round that is late for want of CPU, or after this worker
+        # was paused itself, needs no such care: the peers beat meanwhile, or they did not.)
+        fast = took <= self.evict_after / 2
+        if not fast:
             for watched in self._seen.values():
                 watched.since = now
-        self._last = now
         due: list[str] = []
         for peer, beat in beats.items():
             if peer == self.me:
                 continue
             seen = self._seen.get(peer)
             if seen is None or seen.beat != beat:
+                if seen is not None and not seen.done and peer not in self._busy and fast:
+                    self.longest_still = max(self.longest_still, now - seen.since)
                 self._seen[peer] = _Seen(beat, now)
                 continue
-            if (now - seen.since >= self.evict_after and not seen.done and now >= seen.retry_at
+            if (fast and now - seen.since >= self.evict_after and not seen.done and now >= seen.retry_at
                     and peer not in self._busy):
                 self._busy.add(peer)
                 due.append(peer)
@@ -195,9 +214,9 @@ class Evictor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.evicted = 0  # peers whose connections this worker closed
 
-    def round(self, beats: Mapping[str, Hashable]) -> None:
+    def round(self, reading: PeerReading) -> None:
         """One heartbeat round's reading: start the evictions now due."""
-        for peer in self.watch.observe(time.monotonic(), beats):
+        for peer in self.watch.observe(reading.at, reading.beats, took=reading.took):
             self._tasks[peer] = asyncio.create_task(self._evict(peer), name=f"evict {peer}")
 
     async def _evict(self, peer: str) -> None:

@@ -117,7 +117,8 @@ class RabbitTransport(AttachedTransport):
         return self._connection is not None
 
     def describe(self) -> dict[str, Any]:
-        return {"tokens": sorted(self._tokens), "evictions": self.evictor.evicted if self.evictor else 0}
+        return {"tokens": sorted(self._tokens), "evictions": self.evictor.evicted if self.evictor else 0,
+                "peer_still_max": round(self.evictor.watch.longest_still, 3) if self.evictor else 0.0}
 
     # -- the connection --------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -215,8 +216,10 @@ class RabbitTransport(AttachedTransport):
                 if not await self._handle_batch(p, batch, channel):
                     left = True
                     break
-        except (aio_pika.exceptions.AMQPError, sa.exc.SQLAlchemyError, OSError) as exc:
-            # a broken channel or database error: leave the partition (the next owner's claim
+        except (aio_pika.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, sa.exc.SQLAlchemyError,
+                OSError) as exc:
+            # a broken channel (also: an ack on a channel whose connection was just closed,
+            # e.g. by a peer's eviction) or database error: leave the partition (the next owner's claim
             # fences anything half done) and queue again, rather than stop consuming it for good
             log.warning("worker %s: partition %s: %s; leaving it and queueing again", self.id, p, exc)
             left = True
@@ -328,7 +331,7 @@ class RabbitTransport(AttachedTransport):
 
     async def _beat(self, channel: AbstractChannel, exchange: AbstractExchange, rounds: int) -> None:
         unattended = await self.host.tick()
-        if self.evictor is not None:  # a peer whose heartbeat stood still: its connections closed
+        if self.evictor is not None and self.host.peers is not None:  # a hung peer's connections closed
             self.evictor.round(self.host.peers)
         owned = self.host.owned
         for p in unattended:

@@ -24,11 +24,11 @@ inbox: the embedded engine). The worker code is the same on both.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Protocol
 
 from sealbot.engine.scaleout.broker import Signal
+from sealbot.engine.scaleout.evict import PeerReading
 
 
 class Delivery(Protocol):
@@ -67,7 +67,7 @@ class PartitionHost(Protocol):
         """Those of ``partitions`` another process claimed meanwhile (fenced: counted once)."""
 
     @property
-    def peers(self) -> Mapping[str, datetime]: ...  # worker -> its heartbeat, as read in the last round
+    def peers(self) -> PeerReading | None: ...  # every worker's heartbeat, as the last round read it
 
     def arrived(self, body: bytes) -> None:
         """A message reached this process (signal-to-worker latency)."""

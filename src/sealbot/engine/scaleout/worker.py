@@ -34,9 +34,11 @@ import logging
 import math
 import os
 import socket
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,7 +53,7 @@ from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.journal import AlertRecord
 from sealbot.engine.runner import AccountRunner, InProcessRunner, RunnerSettings, VenueFactory
 from sealbot.engine.scaleout.broker import USER_REQUESTS, Signal, Topology
-from sealbot.engine.scaleout.evict import DEFAULT_EVICT_AFTER
+from sealbot.engine.scaleout.evict import DEFAULT_EVICT_AFTER, PeerReading
 from sealbot.engine.scaleout.fence import CURRENT, FencedJournal, Scope
 from sealbot.engine.scaleout.market_queue import MarketQueue
 from sealbot.engine.scaleout.metrics import WorkerMetrics
@@ -61,7 +63,7 @@ from sealbot.engine.scaleout.transport import Delivery, Transport
 from sealbot.engine.scaleout.upkeep import PartitionUpkeep
 from sealbot.engine.store_journal import ACTIVE_ACCOUNTS
 from sealbot.store import UnitOfWork
-from sealbot.store.db import make_engine
+from sealbot.store.db import make_engine, make_session_factory
 from sealbot.store.models import Bot, ExchangeAccount
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,17 @@ class Worker:
             make_engine(bind.url, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
             if bind.dialect.name == "postgresql" else None)
         self.journal = FencedJournal(session_factory, self.store)
+        # The heartbeat round runs on a thread of its own and (PostgreSQL) a connection of
+        # its own: queued behind claims that wait for a lock, or behind a burst of commits,
+        # in the shared thread pool and connection pool, it came late (live peers' rows
+        # stood still for up to 1.5 s on a loaded host), and peers evict a worker whose
+        # heartbeat stands still (evict.py).
+        self._beat_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heartbeat")
+        self._beat_store = self.store
+        if bind.dialect.name == "postgresql":
+            beats = make_session_factory(make_engine(bind.url, pool_size=1, max_overflow=1))
+            _limit_idle_transactions(beats, options.idle_transaction_timeout)
+            self._beat_store = PartitionStore(beats, self.topology.partitions)
         if options.market_data not in ("poll", "ingest"):
             raise ValueError("market_data: must be 'poll' or 'ingest'")
         ingest = options.market_data == "ingest"
@@ -192,7 +205,7 @@ class Worker:
         self._to_worker: deque[float] = deque(maxlen=5_000)  # recent signal-to-worker delays (s)
         self._to_commit: deque[float] = deque(maxlen=5_000)  # recent signal-to-commit delays (s)
         # every worker's heartbeat as read in the last round (only when evicting hung peers)
-        self.peers: dict[str, datetime] = {}
+        self.peers: PeerReading | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (the transport steps down from every partition)."""
@@ -203,6 +216,9 @@ class Worker:
             self.store.leave(self.id)
             if self._ledger is not None:
                 self._ledger.dispose()
+            self._beat_thread.shutdown(wait=False)
+            if self._beat_store is not self.store:
+                self._beat_store.session_factory.kw["bind"].dispose()
 
     # -- ownership (called by the transport) ------------------------------------------------
     async def take(self, partition: int, claimed: Callable[[], Awaitable[None]] | None = None) -> bool:
@@ -475,7 +491,8 @@ class Worker:
         # The database round trips run in a thread, in one transaction each: on the event
         # loop they would hold every partition's deliveries back for a WAL flush apiece.
         owned = dict(self.owned)
-        stale, live, unattended, self.peers = await asyncio.to_thread(self._beat_db, owned)
+        stale, live, unattended, self.peers = await asyncio.get_running_loop().run_in_executor(
+            self._beat_thread, self._beat_db, owned)
         for p in stale:
             if self.owned.get(p) == owned[p]:
                 self._fenced(Fenced(p, owned[p], None))
@@ -501,14 +518,16 @@ class Worker:
             self._fenced(Fenced(p, owned[p], None))
         return stale
 
-    def _beat_db(self, owned: dict[int, int]) -> tuple[list[int], int, list[int], dict[str, datetime]]:
+    def _beat_db(self, owned: dict[int, int]) -> tuple[list[int], int, list[int], PeerReading | None]:
         """(partitions whose fenced heartbeat was refused, live workers, unattended
         partitions, every worker's heartbeat when this worker evicts hung peers)."""
-        stale = self.store.heartbeat_many(owned)
-        live, peers = self.store.beat_and_read(self.id, len(owned) - len(stale),
-                                               timedelta(seconds=self.options.live_within),
-                                               peers=self.options.evicts)
-        return stale, live, self.store.unattended(timedelta(seconds=self.options.stale_after)), peers
+        store, started = self._beat_store, time.monotonic()
+        stale = store.heartbeat_many(owned)
+        live, peers = store.beat_and_read(self.id, len(owned) - len(stale),
+                                          timedelta(seconds=self.options.live_within), peers=self.options.evicts)
+        unattended = store.unattended(timedelta(seconds=self.options.stale_after))
+        ended = time.monotonic()
+        return stale, live, unattended, PeerReading(peers, ended, ended - started) if self.options.evicts else None
 
     def snapshot(self) -> dict[str, Any]:
         """What the stats file holds: owned partitions, counters, and the recent latencies
