@@ -58,3 +58,47 @@ def test_money_moving_payloads_stay_refused_on_the_websocket_api(payload: str) -
     with pytest.raises(SigningRefused) as refused:
         check("WS", "ws-api/v3", {}, payload.encode(), None)
     assert refused.value.policy_rule == "withdrawal"
+
+
+# KuCoin's private websocket is opened with a token from a REST request: the signer signs
+# POST /api/v1/bullet-private (KuCoin's prehash: timestamp + method + endpoint + body) and
+# nothing over the websocket itself. The policy admits that request as the REST read it is;
+# the ws-api rule is not widened for it.
+KUCOIN_BULLET = b'1700000000000POST/api/v1/bullet-private{}'
+
+
+def test_kucoins_bullet_private_request_is_signed() -> None:
+    check("POST", "bullet-private", {}, KUCOIN_BULLET, ALLOWED)
+    check("POST", "bullet-private", {}, KUCOIN_BULLET, frozenset())  # names no pair: an empty list is no bar
+    check("POST", "bullet-private", {}, b"1700000000000POST/api/v1/bullet-private", ALLOWED)  # no body
+
+
+@pytest.mark.parametrize("payload", [
+    # an order dressed as the token request: its side makes it an order, and the pair is outside the list
+    b'1700000000000POST/api/v1/bullet-private{"side":"buy","symbol":"PEPE-USDT","size":"1"}',
+    b'1700000000000POST/api/v1/bullet-private{"side":"buy","size":"1"}',  # an order naming no symbol
+])
+def test_an_order_passed_off_as_the_token_request_is_judged_as_an_order(payload: bytes) -> None:
+    with pytest.raises(SigningRefused) as refused:
+        check("POST", "bullet-private", {}, payload, ALLOWED)
+    assert refused.value.policy_rule == "allow-list"
+
+
+@pytest.mark.parametrize("payload", [
+    f'1700000000000POST/api/v1/bullet-private{{"apiKey":"{KEY}","timestamp":"1","side":"buy"}}'.encode(),
+    f'1700000000000POST/api/v1/bullet-private{{"apiKey":"{KEY}","symbol":"BTC-USDT"}}'.encode(),
+])
+def test_the_ws_api_rule_admits_no_kucoin_payload_beyond_the_subscription_shape(payload: bytes) -> None:
+    with pytest.raises(SigningRefused) as refused:
+        check("POST", "bullet-private", {}, payload, None)
+    assert refused.value.policy_rule == "ws-api"
+
+
+@pytest.mark.parametrize("path, payload", [
+    ("bullet-private", b'1700000000000POST/api/v1/bullet-private{"address":"bc1qxy","amount":"1"}'),
+    ("api/v3/withdrawals", b'1700000000000POST/api/v3/withdrawals{"currency":"BTC","amount":"1"}'),
+])
+def test_money_moving_kucoin_payloads_stay_refused_whatever_they_are_called(path: str, payload: bytes) -> None:
+    with pytest.raises(SigningRefused) as refused:
+        check("POST", path, {}, payload, None)
+    assert refused.value.policy_rule == "withdrawal"

@@ -17,7 +17,7 @@ from sealbot.venues.ccxt_venue import CcxtVenue
 from sealbot.venues.paper import PaperVenue
 from sealbot.venues.signing import SECRET_MARKER
 
-from .conftest import FakeHandle, FakeSigner, RealCustody
+from .conftest import FakeSigner, RealCustody
 from .test_venues_signing import leaks, secret_free
 
 
@@ -83,12 +83,47 @@ async def test_an_ed25519_account_has_no_stream_and_the_signer_would_refuse_one(
 
 async def test_venues_without_a_signer_or_stream_have_none(signer: FakeSigner) -> None:
     public = CcxtVenue("binance", urls={"api_base": "http://127.0.0.1:9"})
-    kucoin = CcxtVenue("kucoin", signer=signer, handle=FakeHandle("k"), urls={"api_base": "http://127.0.0.1:9"})
+    public_kucoin = CcxtVenue("kucoin", urls={"api_base": "http://127.0.0.1:9"})
     paper = PaperVenue({}, data_venue=public)  # the paper account is not on the exchange, whatever its data venue
     try:
         assert user_stream_exchange(public) is None
-        assert user_stream_exchange(kucoin) is None  # KuCoin: polling only
+        assert user_stream_exchange(public_kucoin) is None  # no signer: no private token
         assert user_stream_exchange(paper) is None
     finally:
         await public.close()
-        await kucoin.close()
+        await public_kucoin.close()
+
+
+async def test_kucoins_private_token_is_signed_by_the_signer_and_nothing_else_is(
+        sx: SimexServer, custody: RealCustody, caplog: pytest.LogCaptureFixture) -> None:
+    """KuCoin's private channel: the stream object asks for a token (bullet-private, a REST
+    request custody's real signer signs on the real policy, simex verifies), then signs
+    nothing more: the websocket is opened with the token."""
+    caplog.set_level(logging.DEBUG)
+    account = sx.admin.create_account("alice", {"USDT": "1000"})
+    key = sx.admin.create_key(account["id"], passphrase="kc-pass")
+    handle = custody.link(33, key["key"], key["secret"], passphrase="kc-pass", allowed=frozenset({"BTCUSDT"}))
+    signed: list[Any] = []
+    real_sign = custody.signer.sign
+
+    def spy(h: Any, payload: bytes, request: Any, encoding: Any) -> str:
+        signed.append(request)
+        return str(real_sign(h, payload, request, encoding))
+
+    custody.signer.sign = spy
+    venue = CcxtVenue("kucoin", signer=custody.signer, handle=handle, urls={"api_base": sx.base_url})
+    pro = user_stream_exchange(venue)
+    assert pro is not None
+    try:
+        pro.open()
+        url = await pro.negotiate(True)
+        assert url is not None and url.startswith(sx.base_url.replace("http", "ws") + "/endpoint?token=")
+        assert pro.secret == SECRET_MARKER and pro.apiKey == key["key"]
+        texts = [repr(pro), _attributes_text(pro)]
+        assert not any(leaks(text, key["secret"]) or leaks(text, "kc-pass") for text in texts)
+    finally:
+        await pro.close()
+        await venue.close()
+    assert [(r.exchange, r.method, r.path) for r in signed] == [("kucoin", "POST", "bullet-private")]
+    assert not [r for r in custody.audit.records if r[1] == "signer.refused"]
+    assert not leaks(caplog.text, key["secret"])

@@ -24,14 +24,21 @@ must not dial them all: every dial is first counted by ``dial`` (the runner's
 candle streams keep), and a dial over the limit is a failed try like any other (backed
 off and retried; the account polls meanwhile).
 
-Offered for Binance spot (``userDataStream.subscribe.signature`` on the WebSocket API,
-through ccxt.pro's ``watch_orders``) on a venue whose requests are signed by the custody
-signer: the ccxt.pro object is built by ``venues.signing.create_signed_stream_exchange``
-from the REST object's signer and handle, so it holds no secret either; the signer signs
-the subscription and its policy admits nothing else over the WebSocket API. Not offered:
-KuCoin (its private channel needs a token from a REST call first; left on polling), the
-paper venue (no exchange), and venues without a signer. Binance accounts with an Ed25519
-key stay on polling too: the signer refuses that signature (see ``custody.policy``).
+Offered on a venue whose requests are signed by the custody signer: the ccxt.pro object
+is built by ``venues.signing.create_signed_stream_exchange`` from the REST object's signer
+and handle, so it holds no secret either.
+
+* Binance spot: ``userDataStream.subscribe.signature`` on the WebSocket API (ccxt.pro's
+  ``authenticate``), then ``watch_orders``; the signer signs the subscription and its
+  policy admits nothing else over the WebSocket API. Accounts with an Ed25519 key stay
+  on polling: the signer refuses that signature (see ``custody.policy``).
+* KuCoin spot (classic account): a connect token from ``POST /api/v1/bullet-private`` (a
+  REST request the signer signs like any other; nothing is signed over the websocket),
+  then ``watch_orders`` on ``/spotMarket/tradeOrders``; subscribed once KuCoin acks the
+  topic (ccxt.pro resolves a watch only on data). A new session asks for a new token.
+  Dials are counted under ``kucoin@<REST URL>`` with KuCoin's limits (``stream_pool``).
+
+Not offered: the paper venue (no exchange) and venues without a signer.
 """
 
 from __future__ import annotations
@@ -52,7 +59,10 @@ log = logging.getLogger(__name__)
 
 # ccxt options the stream object takes over from the REST one: spot, the same receive
 # window, and the clock offset ccxt measured, so the subscription's timestamp is fresh
-_COPIED_OPTIONS = ("defaultType", "recvWindow", "timeDifference", "adjustForTimeDifference")
+# (KuCoin: ``uta`` as the REST object has it, so no account-mode request first)
+_COPIED_OPTIONS = ("defaultType", "recvWindow", "timeDifference", "adjustForTimeDifference", "uta")
+KUCOIN_ORDERS_TOPIC = "/spotMarket/tradeOrders"  # what ccxt.pro's kucoin.watch_orders subscribes (spot)
+ACK_TIMEOUT = 10.0  # seconds a KuCoin subscription may take to be acked
 
 
 def user_stream_exchange(venue: Venue) -> Any | None:
@@ -125,21 +135,69 @@ class UserStreamWatcher:
             delay = min(delay * 2, self.retry_max)
 
     async def _session(self, exchange: Any) -> None:
-        await exchange.authenticate({"type": "spot"})  # userDataStream.subscribe.signature, answered
+        first = await _subscribe(exchange)  # answered (Binance) or acked (KuCoin)
         self.subscribed = True
         self.sessions += 1
         log.info("account %s: user-data stream subscribed; fills are polled as the exchange reports them",
                  self.account_id)
         self.wake()  # whatever happened while there was no stream: poll it now
-        while True:
-            await exchange.watch_orders()
-            self.events += 1
-            self.last_event_at = time.monotonic()
-            self.wake()
+        try:
+            while True:
+                if first is not None:
+                    watch, first = first, None
+                    await watch
+                else:
+                    await exchange.watch_orders()
+                self.events += 1
+                self.last_event_at = time.monotonic()
+                self.wake()
+        finally:
+            if first is not None:
+                first.cancel()
+
+
+async def _subscribe(exchange: Any) -> asyncio.Future[Any] | None:
+    """Subscribe ``exchange`` to its account's order changes; returns the first watch when
+    subscribing started one (KuCoin), which the session then awaits as its first event."""
+    if getattr(exchange, "id", None) != "kucoin":
+        await exchange.authenticate({"type": "spot"})  # Binance: userDataStream.subscribe.signature, answered
+        return None
+    exchange.open()  # bind it to this loop: negotiate spawns a task before any request has done it
+    url = await exchange.negotiate(True)  # POST bullet-private, signed by the signer: a private token
+    if url is None:
+        raise ConnectionError("kucoin: no private websocket token")
+    first: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_orders())
+    deadline = time.monotonic() + ACK_TIMEOUT
+    try:
+        while not _acked(exchange.clients.get(url), KUCOIN_ORDERS_TOPIC):
+            if first.done():
+                first.result()  # the watch failed: raise its error; or an order change came first
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"kucoin: {KUCOIN_ORDERS_TOPIC} not acked within {ACK_TIMEOUT:g} s")
+            await asyncio.sleep(0.01)
+    except BaseException:
+        first.cancel()
+        raise
+    return first
+
+
+def _acked(client: Any, topic: str) -> bool:
+    """Whether KuCoin acked ``topic`` on ccxt.pro's ``client``: ccxt keeps the request id
+    -> topic until the ack (``handle_subscription_status`` deletes it) and the topic's own
+    entry for as long as it is subscribed."""
+    subscriptions = getattr(client, "subscriptions", None)
+    if not isinstance(subscriptions, dict) or topic not in subscriptions:
+        return False
+    return not any(key != topic and value == topic for key, value in subscriptions.items())
 
 
 def ws_api_endpoint(exchange: Any) -> str:
-    """The WebSocket API URL a stream object dials (the key its new connections are counted under)."""
+    """The key a stream object's new connections are counted under: Binance's WebSocket
+    API URL; for KuCoin, whose private endpoint comes with its token, the REST URL that
+    hands the token out (``kucoin@...``: the pool counts it with KuCoin's limits)."""
+    if getattr(exchange, "id", None) == "kucoin":
+        return f"kucoin@{exchange.urls['api']['private']}"
     url = exchange.urls["api"]["ws"]["ws-api"]["spot"]
     return f"ws-api@{url}"
 

@@ -31,6 +31,9 @@ requests in ``sign_params()`` (``apiKey`` and ``timestamp`` sorted into a query 
 HMAC'd like a REST request), not in ``sign()``; that is wrapped too, so the signer is
 told ``SignRequest(exchange, "WS", "ws-api/v3", params)`` and judges the payload (see
 ``custody.policy``: only the subscription's shape is signed for the WebSocket API).
+ccxt.pro's KuCoin signs nothing over the websocket: its private channel is opened with a
+token from ``POST /api/v1/bullet-private``, a REST request signed in ``sign()`` like any
+other, so the signer sees ``SignRequest("kucoin", "POST", "bullet-private", {})``.
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ SECRET_MARKER: Final = "sealbot:signer-held-secret"
 ED25519_MARKER: Final = "-----BEGIN PRIVATE KEY-----sealbot:signer-held-----END PRIVATE KEY-----"
 PASSPHRASE_MARKER: Final = "sealbot:signer-held-passphrase"
 SIGNER_EXCHANGES: Final = frozenset({"binance", "kucoin", "bybit"})
-# ccxt.pro classes whose private stream signs through the signer (Binance's WebSocket API)
-STREAM_EXCHANGES: Final = frozenset({"binance"})
+# ccxt.pro classes whose private stream signs through the signer: Binance's WebSocket API
+# subscription; KuCoin's bullet-private token request (a REST call, signed in sign())
+STREAM_EXCHANGES: Final = frozenset({"binance", "kucoin"})
 WS_METHOD: Final = "WS"  # SignRequest.method of a WebSocket API request (no HTTP verb)
 PASSPHRASE_EXCHANGES: Final = frozenset({"kucoin"})
 
