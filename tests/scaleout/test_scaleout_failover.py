@@ -19,6 +19,7 @@ import asyncio
 import signal
 import threading
 import time
+from datetime import datetime
 
 from sealbot.engine.scaleout.broker import Topology
 from sealbot.engine.scaleout.evict import DEFAULT_EVICT_AFTER as EVICT_AFTER
@@ -124,6 +125,9 @@ def test_a_paused_worker_is_replaced_and_fenced_when_it_wakes_up(pg_url: str, to
     assert wait_until(lambda: sum(w.stats().get("evictions", 0) for w in survivors) >= 1, 5), \
         ("the takeover came from the broker's heartbeat timeout, not from an eviction",
          [line for w in survivors for line in w.log.read_text().splitlines() if "evict" in line])
+    evicted = min(datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                  for w in survivors for line in w.log.read_text().splitlines() if ": evicted " in line)
+    print(f"eviction done {(evicted - stopped_at) * 1000:.0f} ms after the SIGSTOP")
     fenced_before = victim.stats()["fenced"]
     victim.signal(signal.SIGCONT)
     traffic.join()

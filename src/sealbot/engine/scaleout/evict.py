@@ -19,9 +19,9 @@ The staleness is judged on this worker's own monotonic clock: a peer is stale wh
 value of its heartbeat has not changed over ``evict_after`` seconds of this worker's
 rounds, so no two hosts' clocks are compared. A round whose database work was slow
 (the database stalled, holding every worker's heartbeat back alike) restarts every peer's
-count (``StaleWatch``). The worker's heartbeat round has a thread and a database
-connection of its own (``worker.Worker``), so claims waiting for locks and bursts of
-commits do not hold it back.
+count (``StaleWatch``). A worker's heartbeat row is written by a thread of its own on a
+database connection of its own (``worker.Worker._presence``), so neither a busy event loop
+nor claims waiting for locks hold it back: only a stopped process does.
 """
 
 from __future__ import annotations

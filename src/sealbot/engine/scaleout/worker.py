@@ -18,8 +18,10 @@ the transport says it may own a partition (``take``), the worker
    the epoch and records the message id in the same commit; the transport's ack comes
    after the commit. A run of messages that only need their ledger row commits at once.
 
-Every heartbeat round (``tick``, driven by the transport) the worker writes its heartbeat
-(and counts live peers), writes a fenced heartbeat for each partition it owns (a refused
+A thread of the worker's own (``_presence``) writes its heartbeat row every tick and counts
+the live workers (and, when it evicts hung peers, reads every worker's row: evict.py).
+Every heartbeat round (``tick``, driven by the transport) the worker writes a fenced
+heartbeat for each partition it owns (a refused
 one means another worker took the partition over while this one was paused or cut off:
 it leaves that partition), leaves one partition if it holds more than its share, and
 returns the partitions nobody attends (the RabbitMQ transport wakes their consumers).
@@ -34,11 +36,11 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -169,12 +171,12 @@ class Worker:
             make_engine(bind.url, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
             if bind.dialect.name == "postgresql" else None)
         self.journal = FencedJournal(session_factory, self.store)
-        # The heartbeat round runs on a thread of its own and (PostgreSQL) a connection of
-        # its own: queued behind claims that wait for a lock, or behind a burst of commits,
-        # in the shared thread pool and connection pool, it came late (live peers' rows
-        # stood still for up to 1.5 s on a loaded host), and peers evict a worker whose
-        # heartbeat stands still (evict.py).
-        self._beat_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heartbeat")
+        # This worker's heartbeat row is written by a thread of its own (``_presence``) on
+        # (PostgreSQL) a connection of its own: in the heartbeat round it waited for the
+        # round's other work (a fair-share leave stopping a partition's accounts, claims
+        # queued for a lock in the shared pools), and live workers' rows stood still for
+        # up to 2.2 s on a loaded host; peers evict a worker whose row stands still
+        # (evict.py). Only a stopped process (or host) stops this thread.
         self._beat_store = self.store
         if bind.dialect.name == "postgresql":
             beats = make_session_factory(make_engine(bind.url, pool_size=1, max_overflow=1))
@@ -210,15 +212,39 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (the transport steps down from every partition)."""
         self.store.ensure()
+        presence_stop = threading.Event()
+        presence = threading.Thread(target=self._presence, args=(presence_stop,), name=f"presence {self.id}",
+                                    daemon=True)
+        presence.start()
         try:
             await self.transport.run(stop)
         finally:
-            self.store.leave(self.id)
+            presence_stop.set()
+            await asyncio.to_thread(presence.join, 10)
+            self.store.leave(self.id)  # after the thread ended: it would write the row again
             if self._ledger is not None:
                 self._ledger.dispose()
-            self._beat_thread.shutdown(wait=False)
             if self._beat_store is not self.store:
                 self._beat_store.session_factory.kw["bind"].dispose()
+
+    def _presence(self, stop: threading.Event) -> None:
+        """Every tick until ``stop``: write this worker's heartbeat row, count the live
+        workers (the fair share) and, when evicting hung peers, read every worker's row."""
+        live_within = timedelta(seconds=self.options.live_within)
+        while True:
+            started = time.monotonic()
+            try:
+                live, beats = self._beat_store.beat_and_read(self.id, len(self.owned), live_within,
+                                                             peers=self.options.evicts)
+            except sa.exc.SQLAlchemyError as exc:  # the database is away: tried again next tick
+                log.warning("worker %s: heartbeat not written (%s)", self.id, type(exc).__name__)
+            else:
+                ended = time.monotonic()
+                self.stats.live = live
+                if self.options.evicts:
+                    self.peers = PeerReading(beats, ended, ended - started)
+            if stop.wait(max(0.0, self.options.tick - (time.monotonic() - started))):
+                return
 
     # -- ownership (called by the transport) ------------------------------------------------
     async def take(self, partition: int, claimed: Callable[[], Awaitable[None]] | None = None) -> bool:
@@ -485,19 +511,17 @@ class Worker:
 
     # -- every heartbeat -----------------------------------------------------------------------
     async def tick(self) -> list[int]:
-        """One heartbeat round: fenced heartbeats (a refused one: leave that partition), live
-        peers, the fair share (one partition left per round: the others settle meanwhile);
-        the partitions nobody attends."""
+        """One heartbeat round: fenced heartbeats (a refused one: leave that partition), the
+        fair share (live peers as ``_presence`` last counted them; one partition left per
+        round: the others settle meanwhile); the partitions nobody attends."""
         # The database round trips run in a thread, in one transaction each: on the event
         # loop they would hold every partition's deliveries back for a WAL flush apiece.
         owned = dict(self.owned)
-        stale, live, unattended, self.peers = await asyncio.get_running_loop().run_in_executor(
-            self._beat_thread, self._beat_db, owned)
+        stale, unattended = await asyncio.to_thread(self._beat_db, owned)
         for p in stale:
             if self.owned.get(p) == owned[p]:
                 self._fenced(Fenced(p, owned[p], None))
                 await self.transport.leave(p, release=False)
-        self.stats.live = live
         share = math.ceil(self.topology.partitions / self.stats.live)
         if len(self.owned) > share:
             await self.transport.leave(max(self.owned), release=True)
@@ -518,16 +542,10 @@ class Worker:
             self._fenced(Fenced(p, owned[p], None))
         return stale
 
-    def _beat_db(self, owned: dict[int, int]) -> tuple[list[int], int, list[int], PeerReading | None]:
-        """(partitions whose fenced heartbeat was refused, live workers, unattended
-        partitions, every worker's heartbeat when this worker evicts hung peers)."""
-        store, started = self._beat_store, time.monotonic()
-        stale = store.heartbeat_many(owned)
-        live, peers = store.beat_and_read(self.id, len(owned) - len(stale),
-                                          timedelta(seconds=self.options.live_within), peers=self.options.evicts)
-        unattended = store.unattended(timedelta(seconds=self.options.stale_after))
-        ended = time.monotonic()
-        return stale, live, unattended, PeerReading(peers, ended, ended - started) if self.options.evicts else None
+    def _beat_db(self, owned: dict[int, int]) -> tuple[list[int], list[int]]:
+        """(partitions whose fenced heartbeat was refused, unattended partitions)."""
+        stale = self.store.heartbeat_many(owned)
+        return stale, self.store.unattended(timedelta(seconds=self.options.stale_after))
 
     def snapshot(self) -> dict[str, Any]:
         """What the stats file holds: owned partitions, counters, and the recent latencies
