@@ -1,6 +1,8 @@
 """Fill-to-bot latency with and without the exchange's user-data stream.
 
-Run: ``.venv/bin/python bench/fill_latency.py [samples]`` (default 5 per mode).
+Run: ``.venv/bin/python bench/fill_latency.py [samples] [--exchange binance|kucoin]``
+(default 5 per mode, Binance). ``--exchange kucoin`` trades through simex's KuCoin dialect:
+the stream is KuCoin's private websocket (a bullet-private token, /spotMarket/tradeOrders).
 
 Each sample: a fresh account on one simex (speed 0) with one DCA bot whose base order is
 a resting limit buy; a background ``InProcessRunner`` (real ccxt over loopback, HMAC
@@ -15,7 +17,9 @@ the stream the latency spreads over 0-2 s.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import base64
 import hashlib
 import hmac
 import random
@@ -58,15 +62,19 @@ class _Signer:
 
     key: str
     secret: str = field(repr=False)
+    passphrase: str | None = field(default=None, repr=False)  # KuCoin's
 
     def api_key(self, handle: Any) -> str:
         return self.key
 
     def sign(self, handle: Any, payload: bytes, request: Any, encoding: str) -> str:
-        return hmac.new(self.secret.encode(), payload, hashlib.sha256).hexdigest()
+        digest = hmac.new(self.secret.encode(), payload, hashlib.sha256)
+        return base64.b64encode(digest.digest()).decode() if encoding == "base64" else digest.hexdigest()
 
     def sign_passphrase(self, handle: Any) -> str:
-        raise NotImplementedError
+        if self.passphrase is None:
+            raise NotImplementedError
+        return self.sign(handle, self.passphrase.encode(), None, "base64")
 
 
 class _Clock:
@@ -96,15 +104,18 @@ async def _until(condition: Any, timeout: float) -> None:
         await asyncio.sleep(0.005)
 
 
-async def one_fill(sx: SimexServer, db: Path, settings: RunnerSettings) -> float:
+PASSPHRASE = "bench passphrase"
+
+
+async def one_fill(sx: SimexServer, db: Path, settings: RunnerSettings, exchange: str = "binance") -> float:
     account = sx.admin.create_account("bench", {"USDT": "10000"})
-    key = sx.admin.create_key(account["id"])
+    key = sx.admin.create_key(account["id"], passphrase=PASSPHRASE if exchange == "kucoin" else None)
     url = f"sqlite:///{db}"
     upgrade(url)
     factory = make_session_factory(url)
     with UnitOfWork(factory) as uow:
         user = uow.users.add("bench@example.org", "x")
-        acct = uow.accounts.add(user.id, "binance", "simex")
+        acct = uow.accounts.add(user.id, exchange, "simex")
         bot = uow.bots.add(user.id, "dca", "dca", DCA, account_id=acct.id)
         uow.bots.set_status(user.id, bot.id, "running")
         account_id, bot_id = str(acct.id), str(bot.id)
@@ -121,7 +132,8 @@ async def one_fill(sx: SimexServer, db: Path, settings: RunnerSettings) -> float
     ex.order_listeners.append(listener)
 
     async def venues(_a: AccountRecord) -> Venue:
-        return CcxtVenue("binance", signer=_Signer(key["key"], key["secret"]), handle=_Handle("1"),
+        passphrase = PASSPHRASE if exchange == "kucoin" else None
+        return CcxtVenue(exchange, signer=_Signer(key["key"], key["secret"], passphrase), handle=_Handle("1"),
                          urls={"api_base": sx.base_url})
 
     runner = InProcessRunner(StoreJournal(factory), venues, guard=GuardPolicy(GuardLimits(
@@ -136,7 +148,7 @@ async def one_fill(sx: SimexServer, db: Path, settings: RunnerSettings) -> float
 
         acc.on_commands = on_commands
         if acc.user_stream is not None:
-            await _until(lambda: acc.user_stream is not None and acc.user_stream.subscribed, 5)
+            await _until(lambda: acc.user_stream is not None and acc.user_stream.subscribed, 10)
         price = ex.price("BTCUSDT")
         candle = Candle(PAIR, "1m", clock.now() - timedelta(minutes=1), price, price, price, price, Decimal(1))
         acc._enqueue(bot_id, CandleClosed(candle))
@@ -151,17 +163,23 @@ async def one_fill(sx: SimexServer, db: Path, settings: RunnerSettings) -> float
         await runner.stop()
 
 
-async def main(samples: int) -> None:
+async def main(samples: int, exchange: str = "binance") -> None:
     modes = {"with the stream (poll interval 30 s)": RunnerSettings(poll_interval=30.0, poll_feeds=False,
                                                                       market_ttl=0),
              "without it (poll interval 2 s)": RunnerSettings(poll_interval=2.0, poll_feeds=False, market_ttl=0,
                                                               user_stream=False)}
     with SimexServer(speed=0) as sx, tempfile.TemporaryDirectory() as tmp:
         for mode, (name, settings) in enumerate(modes.items()):
-            ms = [1000 * await one_fill(sx, Path(tmp) / f"{mode}-{i}.db", settings) for i in range(samples)]
-            print(f"fill-to-bot {name}: median {statistics.median(ms):.0f} ms, min {min(ms):.0f}, "
+            ms = [1000 * await one_fill(sx, Path(tmp) / f"{mode}-{i}.db", settings, exchange)
+                  for i in range(samples)]
+            print(f"{exchange} fill-to-bot {name}: median {statistics.median(ms):.0f} ms, min {min(ms):.0f}, "
                   f"max {max(ms):.0f} ({samples} fills)")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 5))
+    parser = argparse.ArgumentParser(description="Fill-to-bot latency with and without the user-data stream.")
+    parser.add_argument("samples", nargs="?", type=int, default=5, help="fills per mode (default 5)")
+    parser.add_argument("--exchange", choices=("binance", "kucoin"), default="binance",
+                        help="simex dialect the account trades through (default binance)")
+    args = parser.parse_args(sys.argv[1:])
+    asyncio.run(main(args.samples, args.exchange))
