@@ -162,3 +162,22 @@ async def test_the_pool_keeps_kucoins_topic_limit_per_connection() -> None:
             for f in feeds:
                 await f.source.stop()
                 await f.venue.close()
+
+
+async def test_pairs_leased_while_the_token_is_fetched_share_one_dial() -> None:
+    """KuCoin's object asks REST for a token before it dials: a second pair whose turn
+    comes meanwhile (the token answer is slow here) rides the same dial, counted once."""
+    pool = StreamPool()
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
+        sx.admin.add_fault("latency", path_prefix="/api/v1/bullet-public", value=0.6, times=1)
+        feeds = [Feed(sx, pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
+        try:
+            for f in feeds:
+                f.source.start()
+            await until(lambda: all(f.source.streaming for f in feeds))
+            assert ws(sx).topic_counts() == [2] and ws(sx).accepted == 1
+            assert pool.dials == 1 and sx.admin.request_count("/api/v1/bullet-public", "POST") == 1
+        finally:
+            for f in feeds:
+                await f.source.stop()
+                await f.venue.close()
