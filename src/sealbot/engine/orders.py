@@ -382,6 +382,8 @@ class OrderManager:
         """Forget the returned fills of ``pairs`` that the journal has recorded; return
         the pairs none of whose returned fills is missing from it."""
         whole: set[Pair] = set()
+        if not pairs:
+            return whole
         with self.journal.transaction() as tx:
             for pair in pairs:
                 by_order: dict[ClientOrderId, set[str]] = {}
