@@ -219,7 +219,8 @@ class KucoinStreams:
 
     # ----- connection -------------------------------------------------------------------
     async def _serve(self, ws: WebSocket) -> None:
-        token = self._tokens.get(ws.query_params.get("token", ""))
+        with self._guard:
+            token = self._tokens.get(ws.query_params.get("token", ""))
         ip = ws.client.host if ws.client else "unknown"
         if token is None:
             self.refused += 1
