@@ -221,3 +221,20 @@ async def test_ccxt_pro_watches_candles_and_the_accounts_order_changes(sx: Simex
         assert orders_now[-1]["status"] == "canceled"
     finally:
         await pro.close()
+
+
+async def test_ccxt_pro_keeps_the_connection_alive_with_the_ping_interval_it_was_told() -> None:
+    """The bullet answer's pingInterval is what ccxt.pro pings at; simex closes a client
+    silent for pingInterval + pingTimeout, so a connection that outlives several of those
+    is one whose JSON pings arrive."""
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=5.0, kucoin_ws_ping_interval=0.3,
+                     kucoin_ws_ping_timeout=0.3) as sx:
+        pro = point_at_simex(ccxt_pro.kucoin({"options": {"fetchMarkets": {"types": ["spot"]}}}), sx.base_url,
+                             sandbox=False)
+        try:
+            await pro.load_markets()
+            await asyncio.wait_for(pro.watch_ohlcv("BTC/USDT", "1m"), 10)
+            await asyncio.sleep(2.0)  # > 3 x (0.3 + 0.3) s with no candle pushed (5 s push interval)
+            assert (streams(sx).connections, streams(sx).accepted) == (1, 1)
+        finally:
+            await pro.close()
