@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import aio_pika
 import pytest
 
-from sealbot.engine.scaleout.evict import AdminError, BrokerAdmin, StaleWatch
+from sealbot.engine.scaleout.evict import AdminError, BrokerAdmin, PeerReading, StaleWatch
 from sealbot.engine.scaleout.rabbit import connection_names
 
 from .conftest import BROKER_URL
@@ -134,7 +135,7 @@ async def _named(name: str) -> aio_pika.abc.AbstractConnection:
 async def _listed(admin: BrokerAdmin, names: set[str]) -> None:
     """The management API lists a new connection after its next stats round (up to ~2 s)."""
     async with asyncio.timeout(15):
-        while not names <= {provided for _, provided in await admin.connections()}:
+        while not names <= {provided for _, provided in await asyncio.to_thread(admin.connections)}:
             await asyncio.sleep(0.2)
 
 
@@ -145,35 +146,100 @@ async def test_closing_a_workers_connections_closes_those_and_only_those(broker_
     connections = [await _named(name) for name in (*sorted(connection_names(worker)), other)]
     try:
         await _listed(admin, {*connection_names(worker), other})
-        assert await admin.close_named(connection_names(worker), "test: stale heartbeat") == 2
+        assert await asyncio.to_thread(admin.close_named, connection_names(worker), "test: stale heartbeat") == 2
         async with asyncio.timeout(5):
             while not all(c.transport is None or c.transport.connection.is_closed for c in connections[:2]):
                 await asyncio.sleep(0.05)
-        names = {provided for _, provided in await admin.connections()}
+        names = {provided for _, provided in await asyncio.to_thread(admin.connections)}
         assert other in names and not names & connection_names(worker)
         # a second survivor that races for the same peer finds nothing left to close
-        assert await admin.close_named(connection_names(worker), "test") == 0
+        assert await asyncio.to_thread(admin.close_named, connection_names(worker), "test") == 0
     finally:
         for connection in connections:
             await connection.close()
-        await admin.close()
+        admin.close()
 
 
-async def test_a_refused_login_names_the_status_never_the_password(broker_admin: str) -> None:
+def test_a_refused_login_names_the_status_never_the_password(broker_admin: str) -> None:
     import httpx
 
     url = httpx.URL(broker_admin).copy_with(password="not-the-password-91")
     admin = BrokerAdmin(str(url))
     try:
         with pytest.raises(AdminError) as refused:
-            await admin.connections()
+            admin.connections()
         assert "401" in str(refused.value) and "not-the-password-91" not in str(refused.value)
     finally:
-        await admin.close()
+        admin.close()
     unreachable = BrokerAdmin("http://guest:pw-that-is-secret@127.0.0.1:1", timeout=1)
     try:
         with pytest.raises(AdminError) as failed:
-            await unreachable.connections()
+            unreachable.connections()
         assert "pw-that-is-secret" not in str(failed.value)
     finally:
-        await unreachable.close()
+        unreachable.close()
+
+
+def test_the_setting_and_the_worker_option_are_checked_and_the_password_is_masked(
+        isolated_settings: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sealbot.config import load_settings, masked_view
+    from sealbot.custody.redaction import redact
+    from sealbot.domain.errors import InvalidConfig
+    from sealbot.services.scaleout import WorkerConfig, _check, broker_admin_url
+
+    assert broker_admin_url(load_settings()) == ""  # unset: no eviction
+    monkeypatch.setenv("SEALBOT_BROKER_ADMIN_URL", "amqp://mq:5672/")
+    with pytest.raises(InvalidConfig) as refused:
+        broker_admin_url(load_settings())
+    assert refused.value.field == "broker_admin_url"
+    monkeypatch.setenv("SEALBOT_BROKER_ADMIN_URL", "http://sealbot:admin-pass-4729@mq:15672")
+    settings = load_settings()
+    assert broker_admin_url(settings) == "http://sealbot:admin-pass-4729@mq:15672"
+    assert masked_view(settings)["broker_admin_url"] == "***"
+    assert "admin-pass-4729" not in redact("GET http://sealbot:admin-pass-4729@mq:15672/api/connections failed")
+    for bad in (0.4, 61.0, -1.0):  # under three ticks of 0.2 s, over a minute, negative
+        with pytest.raises(InvalidConfig) as bad_option:
+            _check(WorkerConfig(evict_after=bad))
+        assert bad_option.value.field == "evict_after"
+    _check(WorkerConfig(evict_after=0))  # never
+    _check(WorkerConfig(evict_after=1.5))
+
+
+async def _no_venue(_account: object) -> object:
+    raise AssertionError("no account runs here")
+
+
+def test_the_worker_hands_every_heartbeat_reading_to_its_evictor(tmp_path: Path) -> None:
+    """The RabbitMQ transport's evictor is told each reading of the presence thread, which
+    reads every worker's row (only when someone listens) beside writing its own."""
+    import threading
+    from datetime import timedelta
+
+    from sealbot.engine.scaleout.partitions import PartitionStore
+    from sealbot.engine.scaleout.rabbit import RabbitTransport
+    from sealbot.engine.scaleout.worker import Worker, WorkerOptions
+    from sealbot.services import inbox
+    from sealbot.store import make_session_factory
+    from sealbot.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    upgrade(url)
+    factory = make_session_factory(url)
+    options = WorkerOptions("amqp://unused", worker_id="w1", broker_admin_url="http://guest:guest@127.0.0.1:1")
+    worker = Worker(factory, _no_venue, inbox.decode, options)  # type: ignore[arg-type]
+    transport = worker.transport
+    assert isinstance(transport, RabbitTransport) and transport.evictor is not None
+    assert worker._peer_listener == transport.evictor.round
+    plain = Worker(factory, _no_venue, inbox.decode, WorkerOptions("amqp://unused", worker_id="w2"))  # type: ignore[arg-type]
+    assert isinstance(plain.transport, RabbitTransport) and plain.transport.evictor is None
+    assert plain._peer_listener is None
+
+    PartitionStore(factory, options.topology.partitions).beat("peer", 3, timedelta(seconds=1))
+    readings: list[PeerReading] = []
+    worker.watch_peers(readings.append)
+    stop = threading.Event()
+    stop.set()  # one round, then return
+    worker._presence(stop)
+    assert len(readings) == 1 and set(readings[0].beats) == {"w1", "peer"} and readings[0].took >= 0
+    assert worker.stats.live == 2
+    transport.evictor.close()

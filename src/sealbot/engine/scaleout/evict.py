@@ -26,11 +26,11 @@ nor claims waiting for locks hold it back: only a stopped process does.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection, Hashable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -136,7 +136,8 @@ class AdminError(Exception):
 
 
 class BrokerAdmin:
-    """The few calls of RabbitMQ's management HTTP API that eviction needs.
+    """The few calls of RabbitMQ's management HTTP API that eviction needs (blocking: they
+    run on the eviction's own threads, never on the event loop).
 
     ``url`` is the API's base (``http://user:password@host:15672``, the management plugin's
     port). The credentials go into the Authorization header only: they are not kept in
@@ -154,39 +155,41 @@ class BrokerAdmin:
         base = parsed.copy_with(username=None, password=None, query=None, fragment=None)
         self.base = str(base).rstrip("/")
         self.timeout = timeout
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"BrokerAdmin({self.base!r})"
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(auth=self._auth, timeout=self.timeout)
-        return self._client
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(auth=self._auth, timeout=self.timeout)
+            return self._client
 
-    async def connections(self) -> list[tuple[str, str]]:
+    def connections(self) -> list[tuple[str, str]]:
         """(broker's connection name, client-provided name) of every connection visible."""
-        data = await self._request("GET", "/api/connections", params={"columns": "name,user_provided_name"})
+        data = self._request("GET", "/api/connections", params={"columns": "name,user_provided_name"})
         if not isinstance(data, list):
             raise AdminError("GET /api/connections: not a list")
         return [(str(c["name"]), str(c.get("user_provided_name") or "")) for c in data
                 if isinstance(c, dict) and "name" in c]
 
-    async def close_named(self, names: Collection[str], reason: str) -> int:
+    def close_named(self, names: Collection[str], reason: str) -> int:
         """Close every connection whose client-provided name is one of ``names``; how many
         were closed (0: none open, or another worker closed them first)."""
         closed = 0
-        for name, provided in await self.connections():
-            if provided in names and await self._request(
+        for name, provided in self.connections():
+            if provided in names and self._request(
                     "DELETE", f"/api/connections/{quote(name, safe='')}", headers={"X-Reason": reason},
                     missing_ok=True) is not None:
                 closed += 1
         return closed
 
-    async def _request(self, method: str, path: str, *, params: dict[str, str] | None = None,
-                       headers: dict[str, str] | None = None, missing_ok: bool = False) -> object:
+    def _request(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None, missing_ok: bool = False) -> object:
         try:
-            response = await self._http().request(method, self.base + path, params=params, headers=headers)
+            response = self._http().request(method, self.base + path, params=params, headers=headers)
         except httpx.HTTPError as exc:  # its text names the URL, which holds no credentials
             raise AdminError(f"{method} {path}: {type(exc).__name__}") from None
         if response.status_code == 404 and missing_ok:
@@ -195,38 +198,50 @@ class BrokerAdmin:
             raise AdminError(f"{method} {path}: HTTP {response.status_code}")
         return response.json() if response.content else True
 
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 class Evictor:
-    """Runs ``StaleWatch``'s decisions: one task per peer due, its connections closed
-    through ``BrokerAdmin`` (the names from ``names_of``)."""
+    """Runs ``StaleWatch``'s decisions: each peer due is evicted on a thread of the
+    evictor's own (its connections, named by ``names_of``, closed through ``BrokerAdmin``).
+
+    ``round`` is called by the thread that reads the heartbeats (``worker.Worker._presence``),
+    so from reading a hung peer's row to closing its connections nothing waits for the
+    event loop, which on a loaded host can be busy for a second with claims and releases."""
 
     def __init__(self, me: str, admin: BrokerAdmin, evict_after: float,
                  names_of: Callable[[str], Collection[str]],
-                 metrics: WorkerMetrics | None = None) -> None:
+                 metrics: WorkerMetrics | None = None, *, parallel: int = 2) -> None:
         self.me, self.admin, self.metrics = me, admin, metrics
         self.watch = StaleWatch(me, evict_after)
         self._names_of = names_of
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._lock = threading.Lock()  # the watch and the counter, from the reader and the eviction threads
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="evict")
+        self._closed = False
         self.evicted = 0  # peers whose connections this worker closed
 
     def round(self, reading: PeerReading) -> None:
-        """One heartbeat round's reading: start the evictions now due."""
-        for peer in self.watch.observe(reading.at, reading.beats, took=reading.took):
-            self._tasks[peer] = asyncio.create_task(self._evict(peer), name=f"evict {peer}")
+        """One heartbeat round's reading: start the evictions now due (any thread)."""
+        with self._lock:
+            if self._closed:
+                return
+            due = self.watch.observe(reading.at, reading.beats, took=reading.took)
+            for peer in due:
+                self._pool.submit(self._evict, peer)
 
-    async def _evict(self, peer: str) -> None:
+    def _evict(self, peer: str) -> None:
         ok = False
         try:
-            names = self._names_of(peer)
-            closed = await self.admin.close_named(names, f"sealbot worker {self.me}: heartbeat of {peer} stale")
+            reason = f"sealbot worker {self.me}: heartbeat of {peer} stale".encode("ascii", "replace").decode()
+            closed = self.admin.close_named(self._names_of(peer), reason)  # (a header: ASCII only)
             ok = True
             if closed:
-                self.evicted += 1
+                with self._lock:
+                    self.evicted += 1
                 if self.metrics is not None:
                     self.metrics.evictions.inc()
                 log.warning("worker %s: evicted %s (heartbeat still for %.1f s): %s broker connection(s) closed",
@@ -236,14 +251,11 @@ class Evictor:
         except AdminError as exc:
             log.warning("worker %s: eviction of %s failed (%s); retrying later", self.me, peer, exc)
         finally:
-            self.watch.finished(peer, time.monotonic(), ok=ok)
-            self._tasks.pop(peer, None)
+            with self._lock:
+                self.watch.finished(peer, time.monotonic(), ok=ok)
 
-    async def close(self) -> None:
-        tasks, self._tasks = list(self._tasks.values()), {}
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self.admin.close()
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.admin.close()

@@ -61,7 +61,7 @@ from sealbot.engine.scaleout.broker import (
 from sealbot.engine.scaleout.evict import BrokerAdmin, Evictor
 from sealbot.engine.scaleout.market_queue import MarketQueue
 from sealbot.engine.scaleout.metrics import WorkerMetrics
-from sealbot.engine.scaleout.transport import AttachedTransport
+from sealbot.engine.scaleout.transport import AttachedTransport, PartitionHost
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,11 @@ class RabbitTransport(AttachedTransport):
             self.evictor = Evictor(self.id, BrokerAdmin(settings.broker_admin_url), settings.evict_after,
                                    connection_names, metrics)
 
+    def attach(self, host: PartitionHost) -> None:
+        super().attach(host)
+        if self.evictor is not None:  # every heartbeat reading goes to the evictor, on the reading thread
+            host.watch_peers(self.evictor.round)
+
     @property
     def connected(self) -> bool:
         return self._connection is not None
@@ -146,7 +151,7 @@ class RabbitTransport(AttachedTransport):
                             await stop.wait()
         finally:
             if self.evictor is not None:
-                await self.evictor.close()
+                self.evictor.close()
             if self._publisher is not None:
                 with contextlib.suppress(Exception):
                     await self._publisher.close()
@@ -331,8 +336,6 @@ class RabbitTransport(AttachedTransport):
 
     async def _beat(self, channel: AbstractChannel, exchange: AbstractExchange, rounds: int) -> None:
         unattended = await self.host.tick()
-        if self.evictor is not None and self.host.peers is not None:  # a hung peer's connections closed
-            self.evictor.round(self.host.peers)
         owned = self.host.owned
         for p in unattended:
             if p not in owned:

@@ -66,8 +66,9 @@ class PartitionHost(Protocol):
     async def fenced_out(self, partitions: Collection[int]) -> list[int]:
         """Those of ``partitions`` another process claimed meanwhile (fenced: counted once)."""
 
-    @property
-    def peers(self) -> PeerReading | None: ...  # every worker's heartbeat, as the last round read it
+    def watch_peers(self, listener: Callable[[PeerReading], None]) -> None:
+        """From now on, read every worker's heartbeat row with this worker's own and hand
+        each reading to ``listener``, on the thread that read it (eviction, evict.py)."""
 
     def arrived(self, body: bytes) -> None:
         """A message reached this process (signal-to-worker latency)."""

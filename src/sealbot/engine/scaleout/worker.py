@@ -132,11 +132,6 @@ class WorkerOptions:
                               rejoin_after=self.rejoin_after, token_refresh=self.token_refresh,
                               broker_admin_url=self.broker_admin_url, evict_after=self.evict_after)
 
-    @property
-    def evicts(self) -> bool:
-        """Whether hung peers are evicted (evict.py): a management API URL and a threshold."""
-        return bool(self.broker_admin_url) and self.evict_after > 0
-
 
 @dataclass
 class WorkerStats:
@@ -198,6 +193,9 @@ class Worker:
         elif ingest:
             raise ValueError("market_data: 'ingest' needs the worker's own RabbitMQ transport")
         self.transport = transport
+        # told every worker's heartbeat as ``_presence`` reads it (set by the transport's
+        # ``attach``: its evictor)
+        self._peer_listener: Callable[[PeerReading], None] | None = None
         transport.attach(self)
         self.stats = WorkerStats()
         self._ownership_level = logging.INFO if options.log_partitions else logging.DEBUG
@@ -206,8 +204,6 @@ class Worker:
         self.accounts: dict[int, list[str]] = {}  # partition -> accounts started on the runner
         self._to_worker: deque[float] = deque(maxlen=5_000)  # recent signal-to-worker delays (s)
         self._to_commit: deque[float] = deque(maxlen=5_000)  # recent signal-to-commit delays (s)
-        # every worker's heartbeat as read in the last round (only when evicting hung peers)
-        self.peers: PeerReading | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (the transport steps down from every partition)."""
@@ -227,22 +223,30 @@ class Worker:
             if self._beat_store is not self.store:
                 self._beat_store.session_factory.kw["bind"].dispose()
 
+    def watch_peers(self, listener: Callable[[PeerReading], None]) -> None:
+        self._peer_listener = listener
+
     def _presence(self, stop: threading.Event) -> None:
         """Every tick until ``stop``: write this worker's heartbeat row, count the live
-        workers (the fair share) and, when evicting hung peers, read every worker's row."""
+        workers (the fair share) and, for a peer listener (eviction), read every worker's
+        row and hand the reading over, here on this thread."""
         live_within = timedelta(seconds=self.options.live_within)
         while True:
             started = time.monotonic()
+            listener = self._peer_listener
             try:
                 live, beats = self._beat_store.beat_and_read(self.id, len(self.owned), live_within,
-                                                             peers=self.options.evicts)
+                                                             peers=listener is not None)
             except sa.exc.SQLAlchemyError as exc:  # the database is away: tried again next tick
                 log.warning("worker %s: heartbeat not written (%s)", self.id, type(exc).__name__)
             else:
                 ended = time.monotonic()
                 self.stats.live = live
-                if self.options.evicts:
-                    self.peers = PeerReading(beats, ended, ended - started)
+                if listener is not None:
+                    try:
+                        listener(PeerReading(beats, ended, ended - started))
+                    except Exception:  # a failing listener must not stop the heartbeat (peers would evict us)
+                        log.exception("worker %s: the peer listener failed", self.id)
             if stop.wait(max(0.0, self.options.tick - (time.monotonic() - started))):
                 return
 
