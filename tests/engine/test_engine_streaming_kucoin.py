@@ -128,12 +128,15 @@ async def test_an_expired_token_is_replaced_and_the_stream_comes_back() -> None:
             await until(lambda: len(feed.got) >= 2)
             ws(sx).expire_tokens()
             ws(sx).drop_all()  # ccxt redials with the old token and is told it expired
-            for _ in range(20):  # candles keep closing: polled meanwhile, then a new token, a new stream
+            # candles keep closing (the silent stream is given up after 3 of them): polled
+            # meanwhile, then a new token, a new stream. The clock moves on until then, on
+            # a loaded host too (a wait with the clock standing still would never see it).
+            deadline = asyncio.get_running_loop().time() + 40
+            while not (feed.source.streaming and feed.source.sessions >= 2):
+                assert asyncio.get_running_loop().time() < deadline, "no new stream after the token expired"
                 await advance(sx, 1)
                 await asyncio.sleep(0.2)
-                if sx.admin.request_count("/api/v1/bullet-public", "POST") >= 2 and ws(sx).connections == 1:
-                    break
-            await until(lambda: feed.source.streaming and feed.source.sessions >= 2, 10)
+            assert sx.admin.request_count("/api/v1/bullet-public", "POST") >= 2  # a new token was fetched
             count = len(feed.got)
             await advance(sx, 2)
             await until(lambda: len(feed.got) >= count + 2)
@@ -177,6 +180,97 @@ async def test_pairs_leased_while_the_token_is_fetched_share_one_dial() -> None:
             await until(lambda: all(f.source.streaming for f in feeds))
             assert ws(sx).topic_counts() == [2] and ws(sx).accepted == 1
             assert pool.dials == 1 and sx.admin.request_count("/api/v1/bullet-public", "POST") == 1
+        finally:
+            for f in feeds:
+                await f.source.stop()
+                await f.venue.close()
+
+
+
+class _Deaf:
+    """A ccxt.pro object whose socket takes subscriptions and never answers them (as
+    ccxt's reader does once it died on KuCoin's "token is expired" after a redial)."""
+
+    id = "kucoin"
+
+    def __init__(self) -> None:
+        self.clients: dict[str, object] = {}
+        self.closed = False
+
+    def open(self) -> None:
+        pass
+
+    async def watch_ohlcv(self, symbol: str, timeframe: str) -> list[list[object]]:
+        self.clients.setdefault("ws", object())
+        await asyncio.Event().wait()  # never answered; a close of the object cancels the watch
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_subscription_never_answered_retires_its_connection_for_every_pair_on_it() -> None:
+    """Two pairs share one connection whose subscriptions are never answered: each is
+    polled meanwhile (REST), and once its turn came and STALE_AFTER candles closed unanswered the
+    connection is retired from the pool and closed, so both pairs lease a fresh one
+    (without the retirement each gave up alone and leased the same dead socket again,
+    forever, as long as the other pair kept it in the pool)."""
+    pool = StreamPool()
+    made: list[_Deaf] = []
+
+    def deaf() -> _Deaf:
+        made.append(_Deaf())
+        return made[-1]
+
+    with SimexServer(speed=0, start_ms=START) as sx:
+        feeds = [Feed(sx, pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
+        for f in feeds:
+            f.source._factory = deaf
+        try:
+            for f in feeds:
+                f.source.start()
+            await until(lambda: len(made) == 1 and made[0].clients != {})
+            first = made[0]
+            deadline = asyncio.get_running_loop().time() + 30
+            while not first.closed:  # candles close, unanswered: polled meanwhile, then given up
+                assert asyncio.get_running_loop().time() < deadline, "the dead connection was never retired"
+                await advance(sx, 1)
+                await asyncio.sleep(0.1)
+            await until(lambda: len(made) >= 2 and all(f.source._conn is not None and f.source._conn.exchange
+                                                       is not first for f in feeds), 10)
+            assert first not in [c.exchange for c in pool.connections()]
+        finally:
+            for f in feeds:
+                await f.source.stop()
+                await f.venue.close()
+
+
+async def test_pairs_sharing_a_dead_connection_move_together_to_a_fresh_one() -> None:
+    """Two pairs on one KuCoin connection, cut while their token expires: both come back
+    together on one fresh connection (a new token), and no candle is lost or repeated."""
+    pool = StreamPool()
+    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
+        feeds = [Feed(sx, pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
+        try:
+            for f in feeds:
+                f.source.start()
+            await until(lambda: all(f.source.streaming for f in feeds))
+            assert ws(sx).topic_counts() == [2]
+            await advance(sx, 2)
+            await until(lambda: all(len(f.got) >= 2 for f in feeds))
+            ws(sx).expire_tokens()
+            ws(sx).drop_all()
+            deadline = asyncio.get_running_loop().time() + 40
+            while not all(f.source.streaming and f.source.sessions >= 2 for f in feeds):
+                assert asyncio.get_running_loop().time() < deadline, "the streams did not come back"
+                await advance(sx, 1)
+                await asyncio.sleep(0.2)
+            assert len(pool.connections()) == 1 and ws(sx).topic_counts() == [2]  # together, on a new socket
+            counts = [len(f.got) for f in feeds]
+            await advance(sx, 2)
+            await until(lambda: all(len(f.got) >= n + 2 for f, n in zip(feeds, counts, strict=True)))
+            for f in feeds:
+                assert f.opens() == [START + i * 60_000 for i in range(len(f.got))]  # no gap, no duplicate
         finally:
             for f in feeds:
                 await f.source.stop()

@@ -138,11 +138,14 @@ class SharedConnection:
         socket = self.subscribed_on.get(stream)
         return socket is not None and socket is _socket(self.exchange)
 
-    async def watch(self, stream: tuple[str, str]) -> list[list[Any]]:
+    async def watch(self, stream: tuple[str, str], sent: asyncio.Event | None = None) -> list[list[Any]]:
         """``watch_ohlcv(stream)``; when it sends a SUBSCRIBE (not subscribed on the current
         socket), only in its turn, and a dial it makes is counted (``StreamRefused`` when
-        over the limit)."""
+        over the limit). ``sent`` is set once the watch is on its way (its turn taken), so a
+        caller can tell a wait for its turn from a wait for an answer."""
         if self.subscribed(stream):
+            if sent is not None:
+                sent.set()
             return await self.exchange.watch_ohlcv(*stream)  # type: ignore[no-any-return]
         async with self.lock:
             await self._turn()
@@ -155,6 +158,8 @@ class SharedConnection:
                 await self._connected(socket)
             rows = asyncio.ensure_future(self.exchange.watch_ohlcv(*stream))
             await asyncio.sleep(0)  # its first step queues the SUBSCRIBE (and dials) before the next turn
+            if sent is not None:
+                sent.set()
         try:
             result: list[list[Any]] = await rows
         finally:

@@ -13,7 +13,10 @@ When the stream fails (connection refused or dropped, an exchange error) the sou
 polls over REST and tries the stream again after ``retry_min`` seconds, doubling up to
 ``retry_max`` while it keeps failing. A stream silent past ``STALE_AFTER`` candle closes
 in a row counts as failed too (a socket ccxt no longer reads, as after KuCoin's "token is
-expired": the next session fetches a new token). Each (re)subscription (ours, or ccxt's own redial
+expired": the next session fetches a new token), and so does a subscription unanswered
+for as long once its turn on the connection came (ccxt redialled such a socket by itself).
+Either way the connection is retired from the pool, so every stream sharing it moves to a
+fresh one instead of leasing the dead socket again. Each (re)subscription (ours, or ccxt's own redial
 on the next watch) is followed by one REST poll, and candles seen before it are not
 published from the stream (they may have been seen half-formed); a streamed candle
 that leaves a gap after the hub's last one is preceded by one poll too, so no candle is
@@ -204,25 +207,39 @@ class StreamingSource:
                     await self._backfill()  # the stream is late with the next candle: REST has it
                     late += 1
                     if late >= STALE_AFTER:  # a socket that died without ccxt noticing: dial afresh
-                        raise ccxt.NetworkError(f"{self.feed} {self.pair}: stream silent past "
-                                                f"{STALE_AFTER} candle closes") from None
+                        await self._dead(conn, "stream silent")
 
     async def _subscribe(self, conn: SharedConnection, stream: tuple[str, str]) -> list[list[Any]]:
         """The stream's first rows on the current socket. Its SUBSCRIBE waits its turn on the
         shared connection (a burst of pairs subscribes a few a second), so meanwhile the
         pair is polled over REST every ``interval``: none waits for its candles."""
-        watch = asyncio.ensure_future(conn.watch(stream))
+        sent = asyncio.Event()
+        watch = asyncio.ensure_future(conn.watch(stream, sent))
+        answer_by: datetime | None = None  # once its turn came: a subscription unanswered by then is dead
         try:
             while True:
                 done, _ = await asyncio.wait({watch}, timeout=self.interval)
                 if done:
                     return watch.result()
                 await self._backfill()
+                if sent.is_set():
+                    now = self.clock.now()
+                    answer_by = answer_by or now + STALE_AFTER * timedelta(seconds=timeframe_seconds(self.hub.base))
+                    if now >= answer_by:  # ccxt redialled a socket that never answers (KuCoin: an expired token)
+                        await self._dead(conn, "subscription unanswered")
         finally:
             if not watch.done():
                 watch.cancel()
                 with contextlib.suppress(asyncio.CancelledError, *STREAM_ERRORS):
                     await watch
+
+    async def _dead(self, conn: SharedConnection, what: str) -> None:
+        """``conn``'s socket is dead without ccxt saying so: retire it from the pool (every
+        stream on it fails over to polling and leases a fresh connection, none re-leases
+        this one), then fail this session."""
+        await self.pool.retire(conn)
+        raise ccxt.NetworkError(f"{self.feed} {self.pair}: {what} past {STALE_AFTER} candle closes; "
+                                f"connection retired")
 
     async def _take(self, exchange: Any, rows: list[list[Any]]) -> None:
         """Publish the candles ``rows`` show closed: every row older than the newest.
