@@ -16,8 +16,15 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from hypothesis import HealthCheck, settings
 
 from sealbot.custody import totp
+
+# The suite runs two workers on two cores beside heavy integration tests (and CI's machine
+# may be shared): how fast Hypothesis draws inputs or runs one example there says nothing
+# about the code, whose speed is measured in bench/. A test may still set its own limits.
+settings.register_profile("sealbot", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("sealbot")
 
 PG_URL = os.environ.get("SEALBOT_TEST_DATABASE_URL", "")
 

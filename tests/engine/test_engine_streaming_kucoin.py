@@ -244,34 +244,3 @@ async def test_a_subscription_never_answered_retires_its_connection_for_every_pa
                 await f.source.stop()
                 await f.venue.close()
 
-
-async def test_pairs_sharing_a_dead_connection_move_together_to_a_fresh_one() -> None:
-    """Two pairs on one KuCoin connection, cut while their token expires: both come back
-    together on one fresh connection (a new token), and no candle is lost or repeated."""
-    pool = StreamPool()
-    with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
-        feeds = [Feed(sx, pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
-        try:
-            for f in feeds:
-                f.source.start()
-            await until(lambda: all(f.source.streaming for f in feeds))
-            assert ws(sx).topic_counts() == [2]
-            await advance(sx, 2)
-            await until(lambda: all(len(f.got) >= 2 for f in feeds))
-            ws(sx).expire_tokens()
-            ws(sx).drop_all()
-            deadline = asyncio.get_running_loop().time() + 40
-            while not all(f.source.streaming and f.source.sessions >= 2 for f in feeds):
-                assert asyncio.get_running_loop().time() < deadline, "the streams did not come back"
-                await advance(sx, 1)
-                await asyncio.sleep(0.2)
-            assert len(pool.connections()) == 1 and ws(sx).topic_counts() == [2]  # together, on a new socket
-            counts = [len(f.got) for f in feeds]
-            await advance(sx, 2)
-            await until(lambda: all(len(f.got) >= n + 2 for f, n in zip(feeds, counts, strict=True)))
-            for f in feeds:
-                assert f.opens() == [START + i * 60_000 for i in range(len(f.got))]  # no gap, no duplicate
-        finally:
-            for f in feeds:
-                await f.source.stop()
-                await f.venue.close()

@@ -115,7 +115,7 @@ async def test_kucoins_private_stream_brings_a_fill_to_its_bot_long_before_the_p
     finally:
         await rig.runner.stop()
     print(f"KuCoin fill-to-bot latency with the private stream (poll interval 30 s): {latency * 1000:.0f} ms")
-    assert latency < 2.0
+    assert latency < 10.0  # the poll would have come after 30 s (bench/fill_latency.py has the figure)
     await until(lambda: kucoin_ws(simex).connections == 0, 5, "the stream closed with the account")
 
 
