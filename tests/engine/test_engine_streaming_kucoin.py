@@ -244,3 +244,44 @@ async def test_a_subscription_never_answered_retires_its_connection_for_every_pa
                 await f.source.stop()
                 await f.venue.close()
 
+
+
+class _HalfDeaf(_Deaf):
+    """Answers BTC/USDT (a row every few ms), never XRP/ETH: a quiet pair on a live socket."""
+
+    async def watch_ohlcv(self, symbol: str, timeframe: str) -> list[list[object]]:
+        if symbol != "BTC/USDT":
+            return await super().watch_ohlcv(symbol, timeframe)
+        self.clients.setdefault("ws", object())
+        await asyncio.sleep(0.02)
+        return [[START, "1", "1", "1", "1", "1"]]
+
+
+async def test_a_quiet_pair_gives_up_alone_on_a_connection_other_pairs_still_hear_from() -> None:
+    """A pair unanswered past STALE_AFTER candle closes while another pair on the same
+    connection keeps getting rows: only its own session fails; the connection stays."""
+    pool = StreamPool()
+    made: list[_HalfDeaf] = []
+
+    def half_deaf() -> _HalfDeaf:
+        made.append(_HalfDeaf())
+        return made[-1]
+
+    with SimexServer(speed=0, start_ms=START) as sx:
+        feeds = [Feed(sx, pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
+        for f in feeds:
+            f.source._factory = half_deaf
+        try:
+            for f in feeds:
+                f.source.start()
+            await until(lambda: feeds[0].source.streaming)
+            for _ in range(8):  # 8 candle closes: the quiet pair gives up (after 3) and tries again
+                await advance(sx, 1)
+                await asyncio.sleep(0.3)
+            assert len(made) == 1 and not made[0].closed  # never retired: BTC/USDT kept it alive
+            assert feeds[0].source.streaming and feeds[0].source.sessions == 1
+            assert not feeds[1].source.streaming
+        finally:
+            for f in feeds:
+                await f.source.stop()
+                await f.venue.close()

@@ -120,6 +120,7 @@ class SharedConnection:
     messages: int = 0  # SUBSCRIBE/UNSUBSCRIBE sent through the pacer
     closed: bool = False
     dialling: bool = False  # a dial was counted and no socket has been seen since
+    heard: Any = None  # when (the sources' clock) a stream on it last got rows: is the socket alive?
 
     @property
     def load(self) -> int:

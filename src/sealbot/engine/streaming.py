@@ -15,12 +15,13 @@ polls over REST and tries the stream again after ``retry_min`` seconds, doubling
 in a row counts as failed too (a socket ccxt no longer reads, as after KuCoin's "token is
 expired": the next session fetches a new token), and so does a subscription unanswered
 for as long once its turn on the connection came (ccxt redialled such a socket by itself).
-Either way the connection is retired from the pool, so every stream sharing it moves to a
-fresh one instead of leasing the dead socket again. Each (re)subscription (ours, or ccxt's own redial
-on the next watch) is followed by one REST poll, and candles seen before it are not
-published from the stream (they may have been seen half-formed); a streamed candle
-that leaves a gap after the hub's last one is preceded by one poll too, so no candle is
-lost or published incomplete across a drop.
+Either way, when no stream on the connection got rows for as long, it is retired from the
+pool, so every stream sharing it moves to a fresh one instead of leasing the dead socket
+again; a connection other streams still hear from is kept (the pair may just be quiet).
+Each (re)subscription (ours, or ccxt's own redial on the next watch) is followed by one
+REST poll, and candles seen before it are not published from the stream (they may have
+been seen half-formed); a streamed candle that leaves a gap after the hub's last one is
+preceded by one poll too, so no candle is lost or published incomplete across a drop.
 
 Where the stream comes from: the same endpoint as the venue's REST candles
 (``stream_exchange``). A venue pointed at simex or a testnet streams from there, never
@@ -200,6 +201,7 @@ class StreamingSource:
                 continue
             try:
                 rows = await asyncio.wait_for(conn.watch(stream), self.interval)
+                conn.heard = self.clock.now()
                 late = 0
             except TimeoutError:
                 rows = []
@@ -220,6 +222,7 @@ class StreamingSource:
             while True:
                 done, _ = await asyncio.wait({watch}, timeout=self.interval)
                 if done:
+                    conn.heard = self.clock.now()
                     return watch.result()
                 await self._backfill()
                 if sent.is_set():
@@ -234,10 +237,14 @@ class StreamingSource:
                     await watch
 
     async def _dead(self, conn: SharedConnection, what: str) -> None:
-        """``conn``'s socket is dead without ccxt saying so: retire it from the pool (every
-        stream on it fails over to polling and leases a fresh connection, none re-leases
-        this one), then fail this session."""
-        await self.pool.retire(conn)
+        """This stream went unanswered: fail this session. When no stream on ``conn`` got
+        rows for as long either, its socket is dead without ccxt saying so: retire it from
+        the pool too (every stream on it fails over to polling and leases a fresh
+        connection, none re-leases this one). A connection other streams still hear from is
+        kept: this pair may merely be quiet (KuCoin sends a candle on a trade)."""
+        quiet = STALE_AFTER * timedelta(seconds=timeframe_seconds(self.hub.base))
+        if conn.heard is None or self.clock.now() - conn.heard >= quiet:
+            await self.pool.retire(conn)
         raise ccxt.NetworkError(f"{self.feed} {self.pair}: {what} past {STALE_AFTER} candle closes; "
                                 f"connection retired")
 
