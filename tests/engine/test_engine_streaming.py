@@ -5,13 +5,11 @@ REST polling and back-fills, and stopping closes the socket."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from sealbot.domain import Candle, CandleClosed, Event, Pair
 from sealbot.engine.candles import FeedHub, PollingSource, feed_key
 from sealbot.engine.runner import InProcessRunner, RunnerSettings
 from sealbot.engine.streaming import StreamingSource, stream_exchange
@@ -20,59 +18,15 @@ from sealbot.venues.ccxt_venue import CcxtVenue
 
 from .fakes import FakeVenue
 from .simex_env import MarketClock
+from .stream_env import PAIR, START, Feed, advance, same_as_rest, until
 
-START = 1_700_000_040_000  # a minute boundary
-PAIR = Pair("BTC", "USDT")
 KLINES = "/api/v3/klines"
-
-
-class Feed:
-    """A hub with one subscriber fed by a streaming source on a simex venue."""
-
-    def __init__(self, sx: SimexServer) -> None:
-        self.sx = sx
-        self.venue = CcxtVenue("binance", urls={"api_base": sx.base_url}, timeout_ms=2000)  # public: no key
-        self.hub = FeedHub("1m")
-        self.key = feed_key("binance", self.venue, by_venue=True)
-        self.got: list[Candle] = []
-        self.hub.subscribe(self.key, PAIR, "bot", "1m", self._sink)
-        self.source = StreamingSource(self.hub, self.key, self.venue, PAIR, interval=0.2, clock=MarketClock(sx),
-                                      retry_min=0.2, retry_max=0.4)
-
-    def _sink(self, ident: str, event: Event) -> None:
-        assert isinstance(event, CandleClosed)
-        self.got.append(event.candle)
-
-    def opens(self) -> list[int]:
-        return [int(c.open_time.timestamp() * 1000) for c in self.got]
-
-
-async def until(check: Callable[[], bool], seconds: float = 8.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
-async def advance(sx: SimexServer, minutes: int) -> None:
-    """Move simex's clock minute by minute (20 s steps), letting pushes go out."""
-    for _ in range(minutes * 3):
-        sx.admin.set_clock(advance_seconds=20)
-        await asyncio.sleep(0.03)
-
-
-async def same_as_rest(feed: Feed, count: int) -> None:
-    """The first ``count`` candles received are the exchange's REST candles, value for value."""
-    rest = await feed.venue.fetch_candles(PAIR, "1m", since=datetime.fromtimestamp(START / 1000, UTC), limit=count)
-    assert [(c.open, c.high, c.low, c.close, c.volume) for c in feed.got[:count]] == [
-        (c.open, c.high, c.low, c.close, c.volume) for c in rest]
 
 
 @pytest.fixture
 async def feed() -> AsyncIterator[Feed]:
     with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
-        f = Feed(sx)
+        f = Feed(sx, "binance")
         try:
             yield f
         finally:
@@ -116,7 +70,7 @@ async def test_a_dropped_stream_falls_back_to_polling_and_back_fills_without_gap
 
 async def test_simex_stopped_and_restarted_the_source_polls_then_streams_again() -> None:
     with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
-        feed = Feed(sx)
+        feed = Feed(sx, "binance")
         port = int(sx.base_url.rsplit(":", 1)[1])
         feed.source.start()
         try:

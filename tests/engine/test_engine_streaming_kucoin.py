@@ -6,45 +6,19 @@ pool keeps KuCoin's limits, not Binance's."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 
 import pytest
 
-from sealbot.domain import Candle, CandleClosed, Event, Pair
-from sealbot.engine.candles import FeedHub, feed_key
+from sealbot.domain import Pair
 from sealbot.engine.stream_pool import KUCOIN_STREAM_LIMITS, StreamLimits, StreamPool
-from sealbot.engine.streaming import StreamingSource, stream_exchange
+from sealbot.engine.streaming import stream_exchange
 from sealbot.simex import SimexServer
 from sealbot.simex.ws_kucoin import KucoinStreams
-from sealbot.venues.ccxt_venue import CcxtVenue
 
-from .simex_env import MarketClock
+from .stream_env import PAIR, START, Feed, advance, same_as_rest, until
 
-START = 1_700_000_040_000  # a minute boundary
-PAIR = Pair("BTC", "USDT")
 CANDLES = "/api/v1/market/candles"
-
-
-class Feed:
-    """A hub with one subscriber fed by a streaming source on a KuCoin simex venue."""
-
-    def __init__(self, sx: SimexServer, pool: StreamPool | None = None, pair: Pair = PAIR) -> None:
-        self.sx = sx
-        self.venue = CcxtVenue("kucoin", urls={"api_base": sx.base_url}, timeout_ms=2000)  # public: no key
-        self.hub = FeedHub("1m")
-        self.key = feed_key("kucoin", self.venue, by_venue=True)
-        self.got: list[Candle] = []
-        self.hub.subscribe(self.key, pair, "bot", "1m", self._sink)
-        self.source = StreamingSource(self.hub, self.key, self.venue, pair, interval=0.2, clock=MarketClock(sx),
-                                      retry_min=0.2, retry_max=0.4, pool=pool)
-
-    def _sink(self, ident: str, event: Event) -> None:
-        assert isinstance(event, CandleClosed)
-        self.got.append(event.candle)
-
-    def opens(self) -> list[int]:
-        return [int(c.open_time.timestamp() * 1000) for c in self.got]
 
 
 def ws(sx: SimexServer) -> KucoinStreams:
@@ -52,31 +26,10 @@ def ws(sx: SimexServer) -> KucoinStreams:
     return sx.kucoin_ws
 
 
-async def until(check: Callable[[], bool], seconds: float = 8.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
-async def advance(sx: SimexServer, minutes: int) -> None:
-    """Move simex's clock minute by minute (20 s steps), letting pushes go out."""
-    for _ in range(minutes * 3):
-        sx.admin.set_clock(advance_seconds=20)
-        await asyncio.sleep(0.03)
-
-
-async def same_as_rest(feed: Feed, count: int) -> None:
-    rest = await feed.venue.fetch_candles(PAIR, "1m", since=datetime.fromtimestamp(START / 1000, UTC), limit=count)
-    assert [(c.open, c.high, c.low, c.close, c.volume) for c in feed.got[:count]] == [
-        (c.open, c.high, c.low, c.close, c.volume) for c in rest]
-
-
 @pytest.fixture
 async def feed() -> AsyncIterator[Feed]:
     with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
-        f = Feed(sx)
+        f = Feed(sx, "kucoin")
         try:
             yield f
         finally:
@@ -120,7 +73,7 @@ async def test_a_dropped_kucoin_stream_polls_then_back_fills_without_gap_or_dupl
 
 async def test_an_expired_token_is_replaced_and_the_stream_comes_back() -> None:
     with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
-        feed = Feed(sx)
+        feed = Feed(sx, "kucoin")
         try:
             feed.source.start()
             await until(lambda: feed.source.streaming)
@@ -154,7 +107,7 @@ async def test_the_pool_keeps_kucoins_topic_limit_per_connection() -> None:
     assert StreamPool().limits_for("kucoin") == KUCOIN_STREAM_LIMITS
     assert StreamPool().limits_for("binance").max_streams == 1024
     with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02, kucoin_ws_max_topics=1) as sx:
-        feeds = [Feed(sx, pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]  # simex's 1-minute markets
+        feeds = [Feed(sx, "kucoin", pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]  # simex's 1-minute markets
         try:
             for f in feeds:
                 f.source.start()
@@ -173,7 +126,7 @@ async def test_pairs_leased_while_the_token_is_fetched_share_one_dial() -> None:
     pool = StreamPool()
     with SimexServer(speed=0, start_ms=START, ws_push_interval=0.02) as sx:
         sx.admin.add_fault("latency", path_prefix="/api/v1/bullet-public", value=0.6, times=1)
-        feeds = [Feed(sx, pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
+        feeds = [Feed(sx, "kucoin", pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
         try:
             for f in feeds:
                 f.source.start()
@@ -223,7 +176,7 @@ async def test_a_subscription_never_answered_retires_its_connection_for_every_pa
         return made[-1]
 
     with SimexServer(speed=0, start_ms=START) as sx:
-        feeds = [Feed(sx, pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
+        feeds = [Feed(sx, "kucoin", pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
         for f in feeds:
             f.source._factory = deaf
         try:
@@ -268,7 +221,7 @@ async def test_a_quiet_pair_gives_up_alone_on_a_connection_other_pairs_still_hea
         return made[-1]
 
     with SimexServer(speed=0, start_ms=START) as sx:
-        feeds = [Feed(sx, pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
+        feeds = [Feed(sx, "kucoin", pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
         for f in feeds:
             f.source._factory = half_deaf
         try:
