@@ -227,7 +227,7 @@ class StreamingSource:
                 await self._backfill()
                 if sent.is_set():
                     now = self.clock.now()
-                    answer_by = answer_by or now + STALE_AFTER * timedelta(seconds=timeframe_seconds(self.hub.base))
+                    answer_by = answer_by or now + self._stale_after
                     if now >= answer_by:  # ccxt redialled a socket that never answers (KuCoin: an expired token)
                         await self._dead(conn, "subscription unanswered")
         finally:
@@ -236,14 +236,18 @@ class StreamingSource:
                 with contextlib.suppress(asyncio.CancelledError, *STREAM_ERRORS):
                     await watch
 
+    @property
+    def _stale_after(self) -> timedelta:
+        """How long unanswered counts as dead: ``STALE_AFTER`` base candles."""
+        return STALE_AFTER * timedelta(seconds=timeframe_seconds(self.hub.base))
+
     async def _dead(self, conn: SharedConnection, what: str) -> None:
         """This stream went unanswered: fail this session. When no stream on ``conn`` got
         rows for as long either, its socket is dead without ccxt saying so: retire it from
         the pool too (every stream on it fails over to polling and leases a fresh
         connection, none re-leases this one). A connection other streams still hear from is
         kept: this pair may merely be quiet (KuCoin sends a candle on a trade)."""
-        quiet = STALE_AFTER * timedelta(seconds=timeframe_seconds(self.hub.base))
-        if conn.heard is None or self.clock.now() - conn.heard >= quiet:
+        if conn.heard is None or self.clock.now() - conn.heard >= self._stale_after:
             await self.pool.retire(conn)
         raise ccxt.NetworkError(f"{self.feed} {self.pair}: {what} past {STALE_AFTER} candle closes; "
                                 f"connection retired")
