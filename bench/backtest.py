@@ -32,7 +32,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -57,6 +57,7 @@ from sealbot.domain import (
     PlaceOrder,
     Side,
 )
+from sealbot.domain.evolve import evolve
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "sealbot" / "data" / "BTC-PERP-1m-20211231-20220107.csv.gz"
 PAIR = Pair("BTC", "USDT")
@@ -97,7 +98,7 @@ def step(config: DipConfig, state: DipState, event: Event) -> tuple[DipState, li
     if isinstance(event, CandleClosed) and not state.waiting:
         close = event.candle.close
         if state.ref is None:
-            state = replace(state, ref=close)
+            state = evolve(state, ref=close)
         if state.entry is None and close <= state.ref * (1 - config.dip):  # type: ignore[operator]
             return _market(state, Side.BUY)
         if state.entry is not None and (close >= state.entry * (1 + config.rise)
@@ -106,15 +107,15 @@ def step(config: DipConfig, state: DipState, event: Event) -> tuple[DipState, li
     elif isinstance(event, OrderFilled):
         fill = event.fill
         if fill.side is Side.BUY:
-            return replace(state, entry=fill.price, waiting=False), []
-        return replace(state, entry=None, ref=fill.price, waiting=False), []
+            return evolve(state, entry=fill.price, waiting=False), []
+        return evolve(state, entry=None, ref=fill.price, waiting=False), []
     return state, []
 
 
 def _market(state: DipState, side: Side) -> tuple[DipState, list[Command]]:
     n = state.orders + 1
     order = Order(ClientOrderId("dip", n, side.value), PAIR, side, OrderType.MARKET, Decimal(1))
-    return replace(state, waiting=True, orders=n), [PlaceOrder(order)]
+    return evolve(state, waiting=True, orders=n), [PlaceOrder(order)]
 
 
 def sealbot_trades(frame: pd.DataFrame) -> tuple[list[tuple[pd.Timestamp, float, pd.Timestamp, float]], float]:

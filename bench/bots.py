@@ -22,7 +22,7 @@ import importlib
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +49,7 @@ from sealbot.domain import (
     SignalAction,
     SignalReceived,
 )
+from sealbot.domain.evolve import evolve
 
 DATA = Path(__file__).resolve().parents[1] / "src/sealbot/data/BTC-PERP-1m-20211231-20220107.csv.gz"
 PAIR = Pair("BTC", "USDT")
@@ -67,9 +68,9 @@ def load_candles() -> list[Candle]:
     out: list[Candle] = []
     start = base[0].open_time
     for k in range(REPEAT):
-        seq = base if k % 2 == 0 else [replace(c, open=c.close, close=c.open) for c in reversed(base)]
+        seq = base if k % 2 == 0 else [evolve(c, open=c.close, close=c.open) for c in reversed(base)]
         for c in seq:
-            out.append(replace(c, open_time=start + timedelta(minutes=len(out))))
+            out.append(evolve(c, open_time=start + timedelta(minutes=len(out))))
     return out
 
 

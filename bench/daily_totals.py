@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from sealbot.domain import ClientOrderId, Order, OrderType, Pair, Side
+from sealbot.domain.evolve import evolve
 from sealbot.engine.journal import JournalOrder
 from sealbot.engine.store_journal import StoreJournal
 from sealbot.store import UnitOfWork, make_session_factory, upgrade
@@ -73,7 +73,7 @@ def run(url: str, orders: int, today: int) -> tuple[float, float]:
         with journal.transaction() as tx:
             for _ in range(min(500, today - start)):
                 n += 1
-                tx.add_order(replace(entry(account, n, NOW - timedelta(seconds=n)), notional=Decimal("0.1")))
+                tx.add_order(evolve(entry(account, n, NOW - timedelta(seconds=n)), notional=Decimal("0.1")))
     old: list[float] = []
     new: list[float] = []
     for i in range(orders):
@@ -89,7 +89,7 @@ def run(url: str, orders: int, today: int) -> tuple[float, float]:
                 tx.spent_today(str(user), account, NOW.date())
                 journalled = entry(account, n, NOW)
                 tx.add_order(journalled)
-                tx.put_order(replace(journalled, notional=Decimal("0.1")))
+                tx.put_order(evolve(journalled, notional=Decimal("0.1")))
             new.append(time.perf_counter() - began)
     factory.kw["bind"].dispose()
     return statistics.median(old), statistics.median(new)

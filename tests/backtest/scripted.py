@@ -9,7 +9,7 @@ what the bot saw and in which order."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sealbot.bots.base import Interest
@@ -26,6 +26,7 @@ from sealbot.domain import (
     PlaceOrder,
     Side,
 )
+from sealbot.domain.evolve import evolve
 
 PAIR = Pair("BTC", "USDT")
 
@@ -68,12 +69,12 @@ def interest(config: Script, state: Seen) -> Interest:
 
 
 def step(config: Script, state: Seen, event: Event) -> tuple[Seen, list[Command]]:
-    state = replace(state, events=(*state.events, event))
+    state = evolve(state, events=(*state.events, event))
     commands: list[Command] = []
     if isinstance(event, CandleClosed):
         commands += [PlaceOrder(s.order()) for s in config.at_close.get(state.closes, ())]
         commands += [CancelOrder(ClientOrderId("s", 1, s)) for s in config.cancel_at_close.get(state.closes, ())]
-        state = replace(state, closes=state.closes + 1)
+        state = evolve(state, closes=state.closes + 1)
     elif isinstance(event, OrderFilled):
         done = event.fill.client_id.step
         commands += [CancelOrder(ClientOrderId("s", 1, s)) for s in config.cancel_on_fill.get(done, ())]

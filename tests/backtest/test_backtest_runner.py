@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -117,6 +117,19 @@ async def test_backtest_download_resumes_after_a_failure(tmp_path: Path) -> None
     columns = ["open", "high", "low", "close"]
     assert (got[columns].to_numpy() == expected[columns].to_numpy()).all()
     assert seen[-1] == (len(expected), len(expected)) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+async def test_backtest_download_up_to_now_leaves_out_the_forming_candle(tmp_path: Path) -> None:
+    """An exchange answers with the candle still forming; written down, it would stay
+    half-formed for good (the next download resumes after it)."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    exchange = ReplayExchange()
+    exchange.rows = [Candle(PAIR, "1h", hour - timedelta(hours=2 - i), D(100), D(101), D(99), D(100), D(1))
+                     for i in range(3)]  # the last one opened this hour: forming
+    path = tmp_path / "btc-1h.csv"
+    added = await download_candles(exchange, PAIR, "1h", hour - timedelta(hours=2),  # type: ignore[arg-type]
+                                   hour + timedelta(hours=1), path)
+    assert added == 2 and last_candle_time(path) == hour - timedelta(hours=1)
 
 
 def test_backtest_recorded_signals_start_deals_at_their_time(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ on buys (Binance), so the take profit sells what was really received, floored.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sealbot.bots.base import Interest
@@ -28,6 +28,7 @@ from sealbot.domain import (
     PlaceOrder,
     Side,
 )
+from sealbot.domain.evolve import evolve
 from sealbot.domain.money import ZERO
 
 
@@ -77,25 +78,25 @@ def step(config: ToyConfig, state: ToyState, event: Event) -> tuple[ToyState, li
             return state, []
         deal = Deal(config.bot_id, state.deals_done + 1, config.pair, Direction.LONG, event.at)
         order = Order(_cid(config, state, "base"), config.pair, Side.BUY, OrderType.MARKET, config.base_amount)
-        return replace(state, deal=deal, waiting_base=True), [PlaceOrder(order), DealChanged(deal)]
+        return evolve(state, deal=deal, waiting_base=True), [PlaceOrder(order), DealChanged(deal)]
     if isinstance(event, OrderFilled) and state.deal is not None:
         fill = event.fill
         deal = state.deal
         fee_quote = fill.fee * fill.price if fill.fee_currency == config.pair.base else fill.fee
         if fill.side is Side.BUY:
             got = fill.amount - (fill.fee if fill.fee_currency == config.pair.base else ZERO)
-            deal = replace(deal, bought=deal.bought + got, spent=deal.spent + fill.notional,
-                           fees_quote=deal.fees_quote + fee_quote)
+            deal = evolve(deal, bought=deal.bought + got, spent=deal.spent + fill.notional,
+                          fees_quote=deal.fees_quote + fee_quote)
             commands: list[Command] = []
-            new = replace(state, deal=deal, held=state.held + got, waiting_base=False)
+            new = evolve(state, deal=deal, held=state.held + got, waiting_base=False)
             if fill.client_id.step == "base":
-                new = replace(new, first_price=fill.price)
+                new = evolve(new, first_price=fill.price)
                 for k in range(1, config.safety_orders + 1):
                     price = rules.price(fill.price * (1 - config.step_pct * k / 100), Side.BUY)
                     commands.append(PlaceOrder(Order(_cid(config, state, f"so{k}"), config.pair, Side.BUY,
                                                      OrderType.LIMIT, config.safety_amount, price)))
             else:
-                new = replace(new, safety_filled=state.safety_filled + 1)
+                new = evolve(new, safety_filled=state.safety_filled + 1)
                 commands.append(CancelOrder(_cid(config, state, f"tp{state.tp_version}")))
             average = deal.spent / deal.bought
             tp = rules.price(average * (1 + config.tp_pct / 100), Side.SELL)
@@ -103,9 +104,9 @@ def step(config: ToyConfig, state: ToyState, event: Event) -> tuple[ToyState, li
             commands.append(PlaceOrder(Order(_cid(config, state, f"tp{version}"), config.pair, Side.SELL,
                                              OrderType.LIMIT, rules.amount(new.held), tp)))
             commands.append(DealChanged(deal))
-            return replace(new, tp_price=tp, tp_version=version), commands
-        deal = replace(deal, sold=deal.sold + fill.amount, received=deal.received + fill.notional,
-                       fees_quote=deal.fees_quote + fee_quote).close(fill.at, CloseReason.TAKE_PROFIT)
+            return evolve(new, tp_price=tp, tp_version=version), commands
+        deal = evolve(deal, sold=deal.sold + fill.amount, received=deal.received + fill.notional,
+                      fees_quote=deal.fees_quote + fee_quote).close(fill.at, CloseReason.TAKE_PROFIT)
         commands = [CancelOrder(_cid(config, state, f"so{k}"))
                     for k in range(state.safety_filled + 1, config.safety_orders + 1)]
         commands.append(DealChanged(deal))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal as D
 from pathlib import Path
@@ -41,6 +41,7 @@ from sealbot.domain import (
     Side,
     SignalAction,
 )
+from sealbot.domain.evolve import evolve
 from sealbot.domain.money import floor_to_step
 
 from .grid_exchange import T0
@@ -81,7 +82,7 @@ def held_fill(h: Harness, step: str) -> OrderFilled:
 def part(event: OrderFilled, amount: str, remaining: str, trade: str) -> OrderFilled:
     fill = event.fill
     share = D(amount) / fill.amount
-    return OrderFilled(replace(fill, amount=D(amount), fee=fill.fee * share, trade_id=trade), D(remaining))
+    return OrderFilled(evolve(fill, amount=D(amount), fee=fill.fee * share, trade_id=trade), D(remaining))
 
 
 # --- the reversal itself ------------------------------------------------------------

@@ -95,6 +95,13 @@ class Db:
 
 
 @pytest.fixture
+def database_url(migrated_database_url: str) -> str:
+    """These tests do not test the migrations: their database starts at the newest schema
+    (tests/conftest.py), which saves about a second per PostgreSQL test."""
+    return migrated_database_url
+
+
+@pytest.fixture
 def db(database_url: str) -> Iterator[Db]:
     """A migrated database (SQLite, and PostgreSQL when configured)."""
     upgrade(database_url)

@@ -191,7 +191,7 @@ async def test_venue_canceller_cancels_every_open_order_and_reports_failures(db:
     custody = Custody(file_keyring, signer)
     owners = _instance(db, file_keyring, custody)
     a0, a1, *_ = sorted(owners)
-    ours, foreign = ClientOrderId("B1", 1, "base"), ForeignClientId("attacker-1")
+    ours, foreign = ClientOrderId("B1", 1, "base"), ForeignClientId.of("attacker-1")
     pair = Pair("BTC", "USDT")
     venues = {a0: FakeVenue([SimpleNamespace(client_id=ours, pair=pair),
                              SimpleNamespace(client_id=foreign, pair=pair)], stuck=None),

@@ -9,11 +9,11 @@ a real HTTP exchange.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sealbot.domain import Candle, ClientOrderId, Fill, MarketRules, Order, OrderStatus, OrderType, Pair, Side
+from sealbot.domain.evolve import evolve
 from sealbot.venues.base import Balance, PermissionReport, Ticker, Venue, Verdict, parse_client_id
 from sealbot.venues.errors import ExchangeRejectedOrder, ExchangeUnavailable, InsufficientFunds, UnknownOrder
 
@@ -61,7 +61,7 @@ class FakeVenue(Venue):
             raise InsufficientFunds(self.name, "insufficient funds for the order")
         if order.client_id.text in self.orders:
             raise ExchangeRejectedOrder(self.name, "client_id", "an order with this client id already exists")
-        placed = replace(order, status=OrderStatus.OPEN, exchange_id=str(len(self.orders) + 1))
+        placed = evolve(order, status=OrderStatus.OPEN, exchange_id=str(len(self.orders) + 1))
         self.orders[order.client_id.text] = placed
         self.created.append(order.client_id.text)
         if order.type is OrderType.MARKET and self.fill_market:
@@ -78,7 +78,7 @@ class FakeVenue(Venue):
         self.trades.append(fill)
         filled = order.filled + amount
         status = OrderStatus.FILLED if filled >= order.amount else OrderStatus.PARTIALLY_FILLED
-        self.orders[text] = replace(order, filled=filled, status=status, average_price=price)
+        self.orders[text] = evolve(order, filled=filled, status=status, average_price=price)
         return fill
 
     def place_foreign(self, pair: Pair, raw_id: str, side: Side = Side.BUY) -> None:
@@ -90,7 +90,7 @@ class FakeVenue(Venue):
         order = await self.fetch_order(client_id, pair)
         if order.status.is_final:
             return order
-        self.orders[client_id.text] = replace(order, status=OrderStatus.CANCELED)
+        self.orders[client_id.text] = evolve(order, status=OrderStatus.CANCELED)
         return self.orders[client_id.text]
 
     async def fetch_order(self, client_id: ClientOrderId, pair: Pair) -> Order:

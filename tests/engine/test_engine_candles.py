@@ -122,3 +122,37 @@ def test_rsi_is_computed_once_and_delivered_as_indicator_updates() -> None:
 def test_unknown_indicators_are_refused() -> None:
     with pytest.raises(ValueError, match="macdx"):
         IndicatorSpec("macdx", 3, "1m")
+
+
+async def test_a_poll_answered_as_a_candle_closes_does_not_publish_it_half_formed() -> None:
+    """REST answers with the forming candle too; the answer takes time, and the minute may
+    close meanwhile. A candle counts as closed only if it had closed when the poll asked:
+    judged by the time after the answer, the forming candle's partial values would be
+    published as the closed candle's (then never corrected: a candle is published once)."""
+    from sealbot.engine.candles import PollingSource
+    from sealbot.engine.clock import FakeClock
+
+    from .fakes import FakeVenue
+
+    clock = FakeClock(start=minute(1).open_time.timestamp() + 50)  # 50 s into minute 1
+    venue = FakeVenue()
+    venue.candles = [minute(0, close=100), minute(1, close=101)]  # minute 1 as it stands at 50 s
+    fetch = venue.fetch_candles
+
+    async def slow_answer(*args: object, **kwargs: object) -> list[Candle]:
+        answer = await fetch(*args, **kwargs)  # type: ignore[arg-type]
+        clock.advance(15)  # the answer arrives after minute 1 closed
+        return answer
+
+    venue.fetch_candles = slow_answer  # type: ignore[method-assign]
+    hub = FeedHub("1m")
+    got: list[Candle] = []
+    hub.subscribe("f", BTC, "bot", "1m", lambda _ident, event: got.append(event.candle)
+                  if isinstance(event, CandleClosed) else None)
+    source = PollingSource(hub, "f", venue, BTC, clock=clock)
+    await source.poll_once()
+    assert [c.open_time for c in got] == [minute(0).open_time]  # minute 1 was still forming when asked
+    venue.candles = [minute(0, close=100), minute(1, close=102)]  # minute 1 as it closed
+    await source.poll_once()
+    assert [(c.open_time, c.close) for c in got] == [(minute(0).open_time, Decimal(100)),
+                                                     (minute(1).open_time, Decimal(102))]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -14,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from sealbot.domain import ClientOrderId, Order, OrderStatus, OrderType, Pair, Side
+from sealbot.domain.evolve import evolve
 from sealbot.engine.clock import FakeClock
 from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot, SpentToday
 from sealbot.engine.journal import AccountRecord, BotRecord, Journal, JournalOrder, MemoryJournal
@@ -211,12 +211,12 @@ def _counts_committed_orders_of_the_day_and_owner(journal_url: str) -> None:
         entry = tx.get_order(ClientOrderId("m", 1, "b"))
         assert entry is not None and entry.notional == Decimal(100)
         # canceled, and written back without its notional (which it keeps): still counts
-        tx.put_order(JournalOrder(entry.account, entry.bot, replace(entry.order, status=OrderStatus.CANCELED),
+        tx.put_order(JournalOrder(entry.account, entry.bot, evolve(entry.order, status=OrderStatus.CANCELED),
                                   entry.created_at))
         assert tx.spent_today(alice, one, DAY).user == Decimal("140.5")
         second = tx.get_order(ClientOrderId("m", 2, "b"))
         assert second is not None
-        tx.put_order(replace(second, order=replace(second.order, status=OrderStatus.REJECTED)))  # by the exchange
+        tx.put_order(evolve(second, order=evolve(second.order, status=OrderStatus.REJECTED)))  # by the exchange
         assert tx.spent_today(alice, two, DAY) == SpentToday(Decimal(100), Decimal(0))
     with journal.transaction() as tx:
         assert tx.spent_today(alice, one, DAY) == SpentToday(Decimal(100), Decimal(100))

@@ -1,12 +1,12 @@
-"""Full collections wait for an idle moment; what survives them is frozen."""
+"""Collections wait for an idle moment (young ones too); what survives them is frozen."""
 
 from __future__ import annotations
 
 import gc
 import weakref
-from dataclasses import replace
 
 from sealbot.domain import TimerFired
+from sealbot.domain.evolve import evolve
 from sealbot.engine.clock import FakeClock
 from sealbot.engine.heap import NEVER, QuietCollector
 from sealbot.engine.journal import AccountRecord
@@ -21,36 +21,43 @@ class Cycle:
         self.me = self
 
 
-def test_full_collections_wait_for_idle_and_survivors_are_frozen() -> None:
+def test_collections_wait_for_idle_and_survivors_are_frozen() -> None:
     before = gc.get_threshold()
-    quiet = QuietCollector(every=2)
+    quiet = QuietCollector(young=5_000, young_limit=20_000)
     try:
         quiet.install()
-        assert gc.get_threshold()[2] == NEVER and gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == 20_000 and gc.get_threshold()[2] == NEVER and gc.get_freeze_count() > 0
         assert not quiet.due() and not quiet.idle()
-        while gc.get_count()[2] < 2:  # young collections happen as usual...
-            [Cycle() for _ in range(1000)]
-        assert quiet.due()  # ...and as many as would have triggered a full one happened
-        garbage = Cycle()
+        garbage = [Cycle() for _ in range(6_000)]  # more new objects than ``young``...
         del garbage
-        assert quiet.idle() and not quiet.due()
+        assert gc.get_count()[1] == 0  # ...and no young collection ran on its own (CPython's would have: 700)
+        assert quiet.due() and not quiet.overdue()
+        assert quiet.idle() and not quiet.due()  # the idle moment collects them
+        while not quiet.overdue():  # never idle: past ``young_limit`` a young collection runs on its own...
+            [Cycle() for _ in range(1_000)]
+        assert gc.get_count()[1] == 1 and quiet.due()  # ...and the next item boundary must collect
+        assert quiet.idle() and not quiet.overdue()
     finally:
         quiet.uninstall()
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
-def test_every_sweep_unfreezes_first_so_old_cycles_are_freed_too() -> None:
-    quiet = QuietCollector(sweep_every=2)
+def test_a_sweep_unfreezes_first_once_the_frozen_heap_grew_a_quarter_so_old_cycles_are_freed_too() -> None:
+    quiet = QuietCollector()
     try:
-        quiet.install()  # collection 1
+        quiet.install()  # the first collection sweeps
         old = Cycle()
         ref = weakref.ref(old)
-        quiet.collect()  # 2, a sweep: the cycle is alive, and frozen
+        quiet.collect()  # the cycle is alive, and frozen
         del old
-        quiet.collect()  # 3: frozen objects are not looked at, the dead cycle stays
-        assert ref() is not None
-        quiet.collect()  # 4, a sweep: unfrozen first, so it is freed
-        assert ref() is None
+        quiet.collect()  # frozen objects are not looked at, the dead cycle stays
+        assert ref() is not None and quiet.sweeps == 1
+        grown = [Cycle() for _ in range(gc.get_freeze_count() // 4 + 1_000)]
+        quiet.collect()  # the newcomers are frozen: the frozen heap grew by more than a quarter
+        assert ref() is not None and quiet.sweeps == 1
+        quiet.collect()  # a sweep: unfrozen first, so the dead cycle is freed
+        assert ref() is None and quiet.sweeps == 2
+        del grown
     finally:
         quiet.uninstall()
 
@@ -63,7 +70,7 @@ def quiet_engine() -> tuple[InProcessRunner, FakeClock]:
         return venue
 
     return InProcessRunner(journal, factory, guard=LOOSE, clock=clock,
-                           settings=replace(SETTINGS, quiet_gc=True)), clock
+                           settings=evolve(SETTINGS, quiet_gc=True)), clock
 
 
 async def test_an_engine_with_quiet_gc_collects_only_when_every_account_is_idle() -> None:

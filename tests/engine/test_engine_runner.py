@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from sealbot.domain import AlertLevel, Candle, DealStatus, Order, OrderStatus, OrderType, Pair, Side
+from sealbot.domain.evolve import evolve
 from sealbot.engine.clock import FakeClock
 from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot
 from sealbot.engine.journal import AccountRecord, BotRecord, BotStatus, MemoryJournal
@@ -191,4 +191,4 @@ async def test_an_order_still_in_flight_keeps_the_account_reconciling_while_othe
 
 def test_bot_records_are_plain_values() -> None:
     record = BotRecord("7", "alice", "1", "dca", dca_config(), None)
-    assert replace(record, status=BotStatus.PAUSED).status == "paused"
+    assert evolve(record, status=BotStatus.PAUSED).status == "paused"

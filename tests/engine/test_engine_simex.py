@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sealbot.engine.guard import GuardLimits, GuardPolicy
 from sealbot.engine.journal import AccountRecord
 from sealbot.engine.runner import InProcessRunner, RunnerSettings
+from sealbot.engine.store_journal import StoreJournal
 from sealbot.simex import SimexServer
 from sealbot.store.models import DealRow, FillRow, OrderRow
 from sealbot.venues.base import Venue
@@ -61,6 +62,15 @@ async def test_a_dca_bot_on_simex_opens_and_closes_a_deal(simex: SimexServer, sq
         assert set(client_ids) <= journalled
         fills = s.scalar(sa.select(sa.func.count()).select_from(FillRow))
     assert fills >= 2
+
+
+def delivered(journal: StoreJournal) -> bool:
+    """The watchdog's alert is stored with its webhook delivery recorded."""
+    from sealbot.store.models import AlertRow
+
+    with journal.session_factory() as s:
+        alert = s.scalars(sa.select(AlertRow).where(AlertRow.code == "watchdog.foreign_order")).first()
+        return alert is not None and (alert.deliveries or {}).get("webhook") == {"ok": True}
 
 
 async def test_an_order_placed_with_a_leaked_key_is_flagged_within_one_interval_and_alerted(
@@ -119,6 +129,10 @@ async def test_an_order_placed_with_a_leaked_key_is_flagged_within_one_interval_
         while not receiver.received and time.monotonic() - placed < 5 * interval:
             await asyncio.sleep(0.05)
         flagged_after = time.monotonic() - placed
+        # the receiver has the request; the notifier records the delivery once the answer
+        # is back: stopping the watchdog before then would cut that short
+        while not delivered(journal) and time.monotonic() - placed < 10 * interval:
+            await asyncio.sleep(0.05)
         await dog.stop()
     await runner.stop()
     assert receiver.received, "no alert reached the webhook receiver"

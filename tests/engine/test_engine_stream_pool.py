@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from sealbot.domain import CandleClosed, Event, Pair
+from sealbot.domain.evolve import evolve
 from sealbot.engine.candles import FeedHub, feed_key
 from sealbot.engine.runner import InProcessRunner, RunnerSettings
 from sealbot.engine.stream_pool import StreamLimits, StreamPool, StreamRefused
@@ -27,7 +27,7 @@ from .test_engine_streaming import START, advance, until
 
 ONE_MINUTE = DEFAULT_MARKETS[2]  # a market with 1-minute candles: its data serves the test pairs
 PAIRS = [Pair(f"C{i:02d}", "USDT") for i in range(40)]
-MARKETS = (*DEFAULT_MARKETS, *(replace(ONE_MINUTE, base=p.base, quote=p.quote) for p in PAIRS))
+MARKETS = (*DEFAULT_MARKETS, *(evolve(ONE_MINUTE, base=p.base, quote=p.quote) for p in PAIRS))
 
 
 class Streams:

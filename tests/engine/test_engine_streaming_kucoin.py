@@ -6,6 +6,7 @@ pool keeps KuCoin's limits, not Binance's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -162,40 +163,49 @@ class _Deaf:
         self.closed = True
 
 
+@contextlib.asynccontextmanager
+async def _two_pairs(fake: type[_Deaf], made: list[_Deaf]) -> AsyncIterator[tuple[SimexServer, StreamPool,
+                                                                                list[Feed]]]:
+    """BTC/USDT and XRP/ETH streamed, started, through one pool whose stream objects are
+    ``fake`` ones (each appended to ``made``); stopped and closed afterwards."""
+
+    def factory() -> _Deaf:
+        made.append(fake())
+        return made[-1]
+
+    pool = StreamPool()
+    with SimexServer(speed=0, start_ms=START) as sx:
+        feeds = [Feed(sx, "kucoin", pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
+        for f in feeds:
+            f.source._factory = factory
+        try:
+            for f in feeds:
+                f.source.start()
+            yield sx, pool, feeds
+        finally:
+            for f in feeds:
+                await f.source.stop()
+                await f.venue.close()
+
+
 async def test_a_subscription_never_answered_retires_its_connection_for_every_pair_on_it() -> None:
     """Two pairs share one connection whose subscriptions are never answered: each is
     polled meanwhile (REST), and once its turn came and STALE_AFTER candles closed unanswered the
     connection is retired from the pool and closed, so both pairs lease a fresh one
     (without the retirement each gave up alone and leased the same dead socket again,
     forever, as long as the other pair kept it in the pool)."""
-    pool = StreamPool()
     made: list[_Deaf] = []
-
-    def deaf() -> _Deaf:
-        made.append(_Deaf())
-        return made[-1]
-
-    with SimexServer(speed=0, start_ms=START) as sx:
-        feeds = [Feed(sx, "kucoin", pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
-        for f in feeds:
-            f.source._factory = deaf
-        try:
-            for f in feeds:
-                f.source.start()
-            await until(lambda: len(made) == 1 and made[0].clients != {})
-            first = made[0]
-            deadline = asyncio.get_running_loop().time() + 30
-            while not first.closed:  # candles close, unanswered: polled meanwhile, then given up
-                assert asyncio.get_running_loop().time() < deadline, "the dead connection was never retired"
-                await advance(sx, 1)
-                await asyncio.sleep(0.1)
-            await until(lambda: len(made) >= 2 and all(f.source._conn is not None and f.source._conn.exchange
-                                                       is not first for f in feeds), 10)
-            assert first not in [c.exchange for c in pool.connections()]
-        finally:
-            for f in feeds:
-                await f.source.stop()
-                await f.venue.close()
+    async with _two_pairs(_Deaf, made) as (sx, pool, feeds):
+        await until(lambda: len(made) == 1 and made[0].clients != {})
+        first = made[0]
+        deadline = asyncio.get_running_loop().time() + 30
+        while not first.closed:  # candles close, unanswered: polled meanwhile, then given up
+            assert asyncio.get_running_loop().time() < deadline, "the dead connection was never retired"
+            await advance(sx, 1)
+            await asyncio.sleep(0.1)
+        await until(lambda: len(made) >= 2 and all(f.source._conn is not None and f.source._conn.exchange
+                                                   is not first for f in feeds), 10)
+        assert first not in [c.exchange for c in pool.connections()]
 
 
 
@@ -213,28 +223,12 @@ class _HalfDeaf(_Deaf):
 async def test_a_quiet_pair_gives_up_alone_on_a_connection_other_pairs_still_hear_from() -> None:
     """A pair unanswered past STALE_AFTER candle closes while another pair on the same
     connection keeps getting rows: only its own session fails; the connection stays."""
-    pool = StreamPool()
-    made: list[_HalfDeaf] = []
-
-    def half_deaf() -> _HalfDeaf:
-        made.append(_HalfDeaf())
-        return made[-1]
-
-    with SimexServer(speed=0, start_ms=START) as sx:
-        feeds = [Feed(sx, "kucoin", pool, pair) for pair in (PAIR, Pair("XRP", "ETH"))]
-        for f in feeds:
-            f.source._factory = half_deaf
-        try:
-            for f in feeds:
-                f.source.start()
-            await until(lambda: feeds[0].source.streaming)
-            for _ in range(8):  # 8 candle closes: the quiet pair gives up (after 3) and tries again
-                await advance(sx, 1)
-                await asyncio.sleep(0.3)
-            assert len(made) == 1 and not made[0].closed  # never retired: BTC/USDT kept it alive
-            assert feeds[0].source.streaming and feeds[0].source.sessions == 1
-            assert not feeds[1].source.streaming
-        finally:
-            for f in feeds:
-                await f.source.stop()
-                await f.venue.close()
+    made: list[_Deaf] = []
+    async with _two_pairs(_HalfDeaf, made) as (sx, _pool, feeds):
+        await until(lambda: feeds[0].source.streaming)
+        for _ in range(8):  # 8 candle closes: the quiet pair gives up (after 3) and tries again
+            await advance(sx, 1)
+            await asyncio.sleep(0.3)
+        assert len(made) == 1 and not made[0].closed  # never retired: BTC/USDT kept it alive
+        assert feeds[0].source.streaming and feeds[0].source.sessions == 1
+        assert not feeds[1].source.streaming

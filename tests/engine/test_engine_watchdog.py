@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from decimal import Decimal
 
 from sealbot.domain import AlertLevel, ClientOrderId, Order, OrderType, Side
+from sealbot.domain.evolve import evolve
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotStatus
 from sealbot.engine.notify import (
     SIGNATURE_HEADER,
@@ -76,7 +76,7 @@ async def test_a_foreign_trade_on_a_bot_pair_is_flagged_and_the_key_revoked_by_p
         revoked.append(account.id)
 
     foreign = Order(ClientOrderId("x", 1, "b"), BTC, Side.BUY, OrderType.MARKET, Decimal(1))
-    venue.orders["thief1"] = replace(foreign, client_id=foreign.client_id)
+    venue.orders["thief1"] = evolve(foreign, client_id=foreign.client_id)
     venue.fill("thief1", Decimal(1), Decimal(300))
     del venue.orders["thief1"]  # filled and gone from the open orders
     dog = Watchdog(journal, venue_for, pause, revoke=revoke, policy=WatchdogPolicy(revoke_on_leak=True),
@@ -98,11 +98,11 @@ async def test_permission_drift_alerts_and_withdrawals_pause() -> None:
 
     dog = Watchdog(journal, venue_for, pause, clock=clock)
     assert await dog.check(ACCOUNT) == []  # first report: the baseline
-    venue.permission_report = replace(venue.permission_report, ip_restricted=False)
+    venue.permission_report = evolve(venue.permission_report, ip_restricted=False)
     drift = await dog.check(ACCOUNT)
     assert [f.detail for f in drift] == ["the key's IP restriction was removed"] and paused == []
     assert journal.data.alerts[-1].level is AlertLevel.WARNING
-    venue.permission_report = replace(venue.permission_report, can_withdraw=True)
+    venue.permission_report = evolve(venue.permission_report, can_withdraw=True)
     drift = await dog.check(ACCOUNT)
     assert "withdrawals were enabled" in drift[0].detail and paused == ["1"]
     assert journal.data.alerts[-1].level is AlertLevel.CRITICAL
@@ -121,7 +121,7 @@ async def test_alerts_go_out_by_email_and_a_dead_channel_does_not_stop_the_other
         assert await notifier.deliver(alert) == ["email"]  # the warning is below the 2nd webhook's level
         assert "Subject: [sealbot warning] test.alert" in sink.messages[0] and receiver.received == []
         assert journal.data.alerts[-1].delivered == ("email",)
-        assert await notifier.deliver(replace(alert, user="bob")) == []
+        assert await notifier.deliver(evolve(alert, user="bob")) == []
 
 
 def test_channel_secrets_never_show_in_a_repr() -> None:

@@ -4,8 +4,7 @@ new process, and every pass records when it looked (shown as the key's last chec
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from sealbot.domain.evolve import evolve
 from sealbot.engine.journal import AccountRecord
 from sealbot.engine.watchdog import Watchdog
 from sealbot.venues.base import PermissionReport, Venue, Verdict
@@ -31,7 +30,7 @@ async def test_drift_while_down_is_caught_on_the_first_pass_after_a_restart() ->
     assert PermissionReport.from_dict(stored[0]) == venue.permission_report
 
     # sealbot is down; the attacker enables withdrawals on the exchange
-    venue.permission_report = replace(venue.permission_report, can_withdraw=True, verdict=Verdict.REFUSED)
+    venue.permission_report = evolve(venue.permission_report, can_withdraw=True, verdict=Verdict.REFUSED)
     restarted = Watchdog(journal, venue_for, pause, clock=clock)  # a new process: nothing in memory
     drift = await restarted.check(ACCOUNT)
     assert [f.kind for f in drift] == ["permission_drift"] and "withdrawals were enabled" in drift[0].detail
@@ -48,6 +47,6 @@ async def test_without_any_stored_report_the_first_pass_is_the_baseline() -> Non
     async def pause(_account: str, _reason: str) -> list[str]:
         return []
 
-    venue.permission_report = replace(venue.permission_report, ip_restricted=False)
+    venue.permission_report = evolve(venue.permission_report, ip_restricted=False)
     assert await Watchdog(journal, venue_for, pause, clock=clock).check(ACCOUNT) == []
     assert journal.data.permissions[ACCOUNT.id][0]["ip_restricted"] is False

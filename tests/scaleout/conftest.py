@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,6 @@ import sqlalchemy as sa
 
 from sealbot.engine.scaleout.broker import Topology, delete
 from sealbot.store import make_session_factory
-from sealbot.store.migrate import upgrade
 from sealbot.store.models import ExchangeAccount, User
 
 BROKER_URL = os.environ.get("SEALBOT_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -99,21 +98,22 @@ def broker_admin(services: None) -> str:
 
 
 @pytest.fixture
-def pg_url(services: None) -> Iterator[str]:
-    """A fresh PostgreSQL database at the newest schema, dropped afterwards."""
-    admin_url = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    name = f"sealbot_so_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
+def database_url(migrated_database_url: str) -> str:
+    """The scale-out tests do not test the migrations: their database starts at the newest
+    schema (tests/conftest.py), so the ``upgrade`` they run first finds nothing to do."""
+    return migrated_database_url
+
+
+@pytest.fixture
+def pg_url(services: None, pg_databases: Callable[[str], Any]) -> Iterator[str]:
+    """A fresh PostgreSQL database at the newest schema (a copy of one migrated once per
+    process), dropped afterwards (on a background thread: tests/conftest.py)."""
+    databases = pg_databases(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = databases.create(migrated=True)
     try:
-        yield url
+        yield databases.url(name)
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        databases.drop_later(name)
 
 
 @pytest.fixture
@@ -207,5 +207,13 @@ def spawn(pg_url: str, topology: Topology, tmp_path: Path) -> Iterator[Any]:
         return worker
 
     yield start
+    for worker in started:  # all asked to stop at once: each takes about a second to close
+        if worker.proc.poll() is None:
+            worker.proc.send_signal(signal.SIGCONT)
+            worker.proc.terminate()
     for worker in started:
-        worker.stop()
+        try:
+            worker.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            worker.proc.kill()
+            worker.proc.wait(5)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from sealbot.domain import Candle, CandleClosed, Event, OrderFilled, Pair
+from sealbot.domain.evolve import evolve
 from sealbot.engine.runner import AccountRunner
 from sealbot.engine.scaleout.broker import Topology
 from sealbot.engine.scaleout.partitions import PartitionStore, default_partition
@@ -144,7 +145,7 @@ async def rig(tmp_path: Path, pg_url: str, topology: Topology, sx: SimexServer,
     30 s poll interval, no candle polling (the test hands the bot its candle), no
     process-wide garbage-collector tuning."""
     platform = make_platform(tmp_path, pg_url, sx)
-    settings = replace(long_lived_runner(platform.settings), **{
+    settings = evolve(long_lived_runner(platform.settings), **{
         "poll_interval": 30.0, "poll_feeds": False, "market_ttl": 0, "user_stream_retry_max": 1.0, "quiet_gc": False,
         **test_settings})
     linked = await linked_account(platform, sx, "alice")

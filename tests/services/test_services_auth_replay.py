@@ -10,7 +10,6 @@ The signer's clock is ``totp_clock`` (tests/conftest.py), moved 30 s at a time."
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from sealbot.config import Settings, load_settings
 from sealbot.custody.secrets import Secret
 from sealbot.custody.totp import TotpSigner
 from sealbot.domain.errors import InvalidConfig
+from sealbot.domain.evolve import evolve
 from sealbot.services import auth
 from sealbot.services.instance import init_instance
 from sealbot.services.platform import Platform, open_platform
@@ -148,7 +148,7 @@ def test_two_concurrent_logins_with_one_code_only_one_passes(platform: Platform,
     code = totp_clock.code(secret)
     signer = platform.signer
     assert isinstance(signer, TotpSigner)
-    racing = replace(platform, signer=BarrierSigner(signer, 2))  # type: ignore[arg-type]
+    racing = evolve(platform, signer=BarrierSigner(signer, 2))  # type: ignore[arg-type]
     results = race([("a", code), ("b", code)],
                    lambda c: auth.login(racing, EMAIL, PASSWORD, totp_code=str(c)))
     passed = [r for r in results if isinstance(r, auth.IssuedSession)]

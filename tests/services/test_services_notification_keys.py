@@ -38,6 +38,12 @@ def settings_for(tmp_path: Path, database_url: str, **extra: object) -> Settings
 
 
 @pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """This module tests migration 0008 from the schema before it: an empty database."""
+    return empty_database_url
+
+
+@pytest.fixture
 def platform(tmp_path: Path, database_url: str) -> Platform:
     settings = settings_for(tmp_path, database_url)
     init_instance(settings)

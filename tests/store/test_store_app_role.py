@@ -12,6 +12,12 @@ from sealbot.store import current, make_engine, make_session_factory, upgrade
 from sealbot.store.migrate import head
 
 
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """This module tests the migrations themselves: an empty database."""
+    return empty_database_url
+
+
 def test_a_missing_app_role_is_skipped_gracefully(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEALBOT_DB_APP_ROLE", f"no_such_role_{uuid.uuid4().hex[:8]}")
     assert upgrade(database_url) == head() == current(database_url)

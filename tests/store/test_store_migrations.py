@@ -40,6 +40,12 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """This module tests the migrations themselves: an empty database."""
+    return empty_database_url
+
+
 def test_up_down_up_leaves_the_full_schema(database_url: str) -> None:
     assert current(database_url) is None
     assert upgrade(database_url) == head()

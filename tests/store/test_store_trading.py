@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -24,6 +23,7 @@ from sealbot.domain import (
     Side,
     TimeInForce,
 )
+from sealbot.domain.evolve import evolve
 from sealbot.store import Conflict, UnitOfWork
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -102,7 +102,7 @@ def test_fill_insert_is_idempotent(uow: Callable[[], UnitOfWork]) -> None:
         u.orders.journal(owner, account, order, bot_id=bot)
         assert u.fills.add(owner, fill) is True
         assert u.fills.add(owner, fill) is False  # the websocket and reconcile both report it
-        assert u.fills.add(owner, replace(fill, trade_id="t-2", at=T0 + timedelta(1))) is True
+        assert u.fills.add(owner, evolve(fill, trade_id="t-2", at=T0 + timedelta(1))) is True
     with uow() as u:  # a later transaction (after a restart) reporting it again
         assert u.fills.add(owner, fill) is False
         fills = u.fills.for_order(owner, order.client_id)
@@ -117,8 +117,8 @@ def test_deals_save_and_update_by_bot_and_number(uow: Callable[[], UnitOfWork]) 
     with uow() as u:
         assert u.deals.next_no(owner, bot) == 1
         assert u.deals.save(owner, bot, deal) == deal
-    closed = replace(deal, sold=Decimal("0.003"), received=Decimal("131.0")).close(T0 + timedelta(hours=2),
-                                                                                    CloseReason.TAKE_PROFIT)
+    closed = evolve(deal, sold=Decimal("0.003"), received=Decimal("131.0")).close(T0 + timedelta(hours=2),
+                                                                                   CloseReason.TAKE_PROFIT)
     with uow() as u:
         u.deals.save(owner, bot, closed)
         assert u.deals.next_no(owner, bot) == 2

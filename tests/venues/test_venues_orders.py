@@ -54,7 +54,7 @@ async def test_my_trades_parse_our_client_ids_and_keep_foreign_ones(signer: Fake
     assert [f.trade_id for f in fills] == ["1", "2", "3"]
     ours = ClientOrderId("B1", 7, "base")
     assert fills[0].client_id == ours and fills[2].client_id == ours
-    assert is_foreign(fills[1].client_id) and fills[1].client_id == ForeignClientId("web_5f2a9c")
+    assert is_foreign(fills[1].client_id) and fills[1].client_id == ForeignClientId.of("web_5f2a9c")
     assert (fills[0].amount, fills[0].price, fills[0].fee, fills[0].fee_currency) == (
         Decimal("0.4"), Decimal("0.05"), Decimal("0.0001"), "ETH")
     assert fills[0].is_maker and not fills[1].is_maker

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -23,6 +22,7 @@ from sealbot.domain import (
     Side,
     TimeInForce,
 )
+from sealbot.domain.evolve import evolve
 from sealbot.venues.base import Balance, Ticker, Venue
 from sealbot.venues.errors import ExchangeRejectedOrder, InsufficientFunds, UnknownOrder
 from sealbot.venues.paper import PaperVenue, ticker_price_source
@@ -198,9 +198,9 @@ async def test_value_is_conserved_up_to_fees(orders: list[tuple[Side, int, int]]
 
 async def test_ioc_limit_that_cannot_match_expires_and_releases_funds() -> None:
     venue, _ = _venue()
-    ioc = replace(_order("ioc", Side.BUY, OrderType.LIMIT, "0.1", "39000"), time_in_force=TimeInForce.IOC)
+    ioc = evolve(_order("ioc", Side.BUY, OrderType.LIMIT, "0.1", "39000"), time_in_force=TimeInForce.IOC)
     assert (await venue.create_order(ioc)).status is OrderStatus.EXPIRED
     assert (await venue.fetch_balances())["USDT"].free == D("10000")
     assert venue.on_price(PAIR, D("38000"), T0) == []
-    fok = replace(_order("fok", Side.BUY, OrderType.LIMIT, "0.1", "40000"), time_in_force=TimeInForce.FOK)
+    fok = evolve(_order("fok", Side.BUY, OrderType.LIMIT, "0.1", "40000"), time_in_force=TimeInForce.FOK)
     assert (await venue.create_order(fok)).status is OrderStatus.FILLED  # marketable: fills in full

@@ -255,7 +255,9 @@ def test_a_new_user_links_a_key_creates_a_bot_and_watches_its_deal_on_the_chart(
                         seen.append(cells[2])
                         shot(f"09-bot-deal-{cells[2]}")
                     time.sleep(0.1)
-            assert seen == ["open", "closed"], f"saw the deal as {seen or 'nothing'} within 180 s"
+            # the deal appears and closes without a reload; at 600x it can also open and close
+            # between two of the page's one-second refreshes (a CI run saw only "closed")
+            assert seen in (["open", "closed"], ["closed"]), f"saw the deal as {seen or 'nothing'} within 180 s"
             expect(first.locator("td").nth(0)).to_have_text("#1")
 
             page.goto(f"{base}/bots/{bot_id}/deals/1")

@@ -58,8 +58,8 @@ async def download_candles(
     page: int = 1000,
     progress: Progress | None = None,
 ) -> int:
-    """Fetch ``pair``'s ``timeframe`` candles with open time in [start, end) into ``path``
-    (``.csv`` or ``.csv.gz``), continuing after what the file holds. Returns how many
+    """Fetch ``pair``'s closed ``timeframe`` candles with open time in [start, end) into
+    ``path`` (``.csv`` or ``.csv.gz``), continuing after what the file holds. Returns how many
     candles were added. ``progress(done, total)`` counts candles of the whole range."""
     path = Path(path)
     if not (path.name.endswith(".csv") or path.name.endswith(".csv.gz")):
@@ -75,8 +75,15 @@ async def download_candles(
         progress(min(done, total), total)
     new_file = last is None
     while cursor < end:
+        # only closed candles: a range reaching the present gets the forming candle too, which
+        # written down would stay half-formed (a resumed download continues after it). Closed:
+        # the answer holds a later candle (the exchange's own clock, whatever ours says: simex
+        # may run ahead of it), or it had closed on ours when asked
+        asked = datetime.now(UTC)
         candles = await venue.fetch_candles(pair, timeframe, cursor, page)
-        fresh = [c for c in candles if cursor <= c.open_time < end]
+        newest = max((c.open_time for c in candles), default=None)
+        fresh = [c for c in candles if cursor <= c.open_time < end
+                 and (c.open_time != newest or c.open_time + step <= asked)]
         if not fresh:
             break  # the exchange has nothing more in the range
         _append(path, fresh, header=new_file)

@@ -9,10 +9,11 @@ say returns ``Interest.ALWAYS``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar, Generic, Protocol, TypeVar
+
+from msgspec import Struct
 
 from sealbot.domain.commands import Command
 from sealbot.domain.events import Event
@@ -21,8 +22,7 @@ ConfigT = TypeVar("ConfigT", contravariant=True)
 StateT = TypeVar("StateT")
 
 
-@dataclass(frozen=True, slots=True)
-class Interest:
+class Interest(Struct, frozen=True):
     """The bot must be woken when price trades at or below ``below``, at or above
     ``above``, or when time reaches ``until``; ``None`` means no trigger that way.
     ``every_candle`` forces a wake-up on each candle (indicator or trailing logic)."""

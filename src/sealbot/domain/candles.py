@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 
 from sealbot.domain.market import Pair
 
@@ -13,6 +14,7 @@ _TIMEFRAME = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+@cache  # a handful of spellings, asked on every candle a bot steps on
 def timeframe_seconds(timeframe: str) -> int:
     """``5m`` -> 300. The ccxt spelling of timeframes."""
     match = _TIMEFRAME.match(timeframe)

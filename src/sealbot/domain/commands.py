@@ -3,20 +3,19 @@ backtester carry them out; a bot never does I/O itself."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 from sealbot.domain.deals import Deal
 from sealbot.domain.orders import ClientOrderId, Order
 
 
-@dataclass(frozen=True, slots=True)
-class PlaceOrder:
+class PlaceOrder(Struct, frozen=True):
     order: Order
 
 
-@dataclass(frozen=True, slots=True)
-class CancelOrder:
+class CancelOrder(Struct, frozen=True):
     client_id: ClientOrderId
 
 
@@ -26,20 +25,17 @@ class AlertLevel(StrEnum):
     CRITICAL = "critical"
 
 
-@dataclass(frozen=True, slots=True)
-class RaiseAlert:
+class RaiseAlert(Struct, frozen=True):
     level: AlertLevel
     code: str
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class StopBot:
+class StopBot(Struct, frozen=True):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class DealChanged:
+class DealChanged(Struct, frozen=True):
     """The deal's bookkeeping after this step (opened, filled into, or closed), so the
     engine and the backtester record deals without reading a bot's internals."""
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+
+from msgspec import Struct, structs
 
 from sealbot.domain.market import Direction, Pair
 from sealbot.domain.money import ZERO
@@ -27,8 +28,7 @@ class CloseReason(StrEnum):
     CANCELED = "canceled"
 
 
-@dataclass(frozen=True, slots=True)
-class Deal:
+class Deal(Struct, frozen=True):
     """What a deal has done so far, in the pair's own units.
 
     ``bought``/``sold`` are base amounts, ``spent``/``received`` quote amounts, fees
@@ -78,4 +78,4 @@ class Deal:
         return cash + remainder * exit_quote / exited
 
     def close(self, at: datetime, reason: CloseReason) -> Deal:
-        return replace(self, status=DealStatus.CLOSED, closed_at=at, close_reason=reason)
+        return structs.replace(self, status=DealStatus.CLOSED, closed_at=at, close_reason=reason)

@@ -8,6 +8,7 @@ int go through ``dec``.
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Final
 
 ZERO: Final = Decimal(0)
@@ -47,11 +48,16 @@ def _to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
     if step <= 0:
         return value
     units = (value / step).quantize(ONE, rounding=rounding)
-    # Express the result with the step's decimal places (0.01 -> 2 places), never in
-    # exponent form, so it prints as an exchange expects it.
+    return (units * step).quantize(_places(step))
+
+
+@lru_cache(maxsize=1024)  # a market's tick and step sizes, asked for every order a bot sizes
+def _places(step: Decimal) -> Decimal:
+    """The quantum with the step's decimal places (0.01 -> 0.01, 5 -> 1): a result is
+    expressed with them, never in exponent form, so it prints as an exchange expects it."""
     exponent = step.normalize().as_tuple().exponent
     places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    return (units * step).quantize(Decimal(1).scaleb(-places))
+    return Decimal(1).scaleb(-places)
 
 
 def pct(value: Decimal, percent: Decimal) -> Decimal:

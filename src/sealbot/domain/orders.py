@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+
+from msgspec import Struct
 
 from sealbot.domain.market import OrderType, Pair, Side, TimeInForce
 from sealbot.domain.money import ZERO
@@ -16,8 +17,7 @@ _CLIENT_ID = re.compile(r"^sb([A-Za-z0-9]{1,12})-(\d{1,9})-([A-Za-z0-9.]{1,12})$
 MAX_CLIENT_ID_LENGTH = 36
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ClientOrderId:
+class ClientOrderId(Struct, frozen=True, order=True):
     """Derived from (bot, deal, step), never random: placing the same step twice yields
     the same id, so the exchange itself refuses the duplicate and a restart can find
     the order it may or may not have sent."""
@@ -66,8 +66,7 @@ class OrderStatus(StrEnum):
 _FINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
+class Order(Struct, frozen=True):
     """What sealbot asked an exchange for, and what it knows of its fate."""
 
     client_id: ClientOrderId
@@ -88,8 +87,7 @@ class Order:
         return self.amount - self.filled
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
+class Fill(Struct, frozen=True):
     """One execution. ``fee`` is charged in ``fee_currency``, as the exchange charges it
     (Binance: in the asset received, unless paid in BNB)."""
 

@@ -152,9 +152,10 @@ class Engine:
         await self.venues.close()
 
     async def run_until(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM)."""
-        await self.start()
+        """Run until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM). A ``start`` that
+        fails part way is stopped too: the accounts it started hold open exchange sessions."""
         try:
+            await self.start()
             await stop.wait()
         finally:
             await self.stop()

@@ -289,11 +289,15 @@ class PollingSource:
         self._task: asyncio.Task[None] | None = None
 
     async def poll_once(self) -> int:
-        """Fetch recent base candles and publish the closed ones not yet seen."""
+        """Fetch recent base candles and publish the closed ones not yet seen.
+
+        Closed means closed when the request went out: the answer holds the forming
+        candle too, and a minute that ends while the answer travels would otherwise be
+        published with the values it had when the exchange answered, as if complete."""
         since = self.hub.last_open(self.feed, self.pair)
+        now = self.clock.now()
         candles = await self.venue.fetch_candles(self.pair, self.hub.base, since=since, limit=None if since
                                                  else self.history)
-        now = self.clock.now()
         delivered = 0
         for candle in sorted(candles, key=lambda c: c.open_time):
             if candle.close_time <= now:

@@ -10,10 +10,10 @@ account's next poll, in this process or the next one.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sealbot.domain import CloseAtMarket
+from sealbot.domain.evolve import evolve
 from sealbot.engine.clock import Clock
 from sealbot.engine.journal import BotStatus, Journal
 from sealbot.engine.orders import OrderManager
@@ -48,7 +48,7 @@ class KillSwitch:
             for bot_id in ids:
                 record = tx.get_bot(bot_id)
                 if record is not None:
-                    tx.save_bot(replace(record, status=status, status_reason=reason))
+                    tx.save_bot(evolve(record, status=status, status_reason=reason))
 
     def _store_kill(self, account_id: str, ids: list[str], reason: str) -> None:
         """The bots stopped and their orders' cancel requested, in one transaction."""
@@ -56,7 +56,7 @@ class KillSwitch:
             for bot_id in ids:
                 record = tx.get_bot(bot_id)
                 if record is not None:
-                    tx.save_bot(replace(record, status=BotStatus.STOPPED, status_reason=reason))
+                    tx.save_bot(evolve(record, status=BotStatus.STOPPED, status_reason=reason))
             for entry in tx.open_orders(account_id):
                 if entry.bot in ids:
                     OrderManager.request_cancel(tx, entry.order.client_id)

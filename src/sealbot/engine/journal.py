@@ -21,12 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from msgspec import Struct
+
 from sealbot.domain import AlertLevel, ClientOrderId, Deal, Fill, Order, OrderStatus
+from sealbot.domain.evolve import evolve
 from sealbot.engine.guard import DailySpend, SpentToday
 
 
@@ -36,8 +39,7 @@ class BotStatus:
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True, slots=True)
-class JournalOrder:
+class JournalOrder(Struct, frozen=True):
     """An order as sealbot journalled it. ``reason`` says why it was refused/rejected.
 
     ``attempted_at`` is the (wall-clock) time the latest send attempt is signed with: the
@@ -64,8 +66,7 @@ class JournalOrder:
         return self.order.client_id.text
 
 
-@dataclass(frozen=True, slots=True)
-class BotRecord:
+class BotRecord(Struct, frozen=True):
     """A bot as stored: ``id`` is also the bot part of its client order ids."""
 
     id: str
@@ -78,16 +79,14 @@ class BotRecord:
     status_reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AccountRecord:
+class AccountRecord(Struct, frozen=True):
     id: str
     user: str
     exchange: str
     label: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class AlertRecord:
+class AlertRecord(Struct, frozen=True):
     user: str
     level: AlertLevel
     code: str
@@ -249,7 +248,7 @@ class _MemoryTx:
     def put_order(self, entry: JournalOrder) -> None:
         old = self.data.orders.get(entry.key)
         if entry.notional is None and old is not None and old.notional is not None:
-            entry = replace(entry, notional=old.notional)
+            entry = evolve(entry, notional=old.notional)
         self._set(self.data.orders, entry.key, entry)
         self._count(old, entry)
 
@@ -288,13 +287,13 @@ class _MemoryTx:
         self._set(self.data.deals, (deal.bot, deal.no), deal)
 
     def add_alert(self, alert: AlertRecord) -> AlertRecord:
-        stored = replace(alert, id=len(self.data.alerts) + 1)
+        stored = evolve(alert, id=len(self.data.alerts) + 1)
         self.data.alerts.append(stored)
         return stored
 
     def mark_delivered(self, alert_id: int, channel: str) -> None:
         alert = self.data.alerts[alert_id - 1]
-        self.data.alerts[alert_id - 1] = replace(alert, delivered=(*alert.delivered, channel))
+        self.data.alerts[alert_id - 1] = evolve(alert, delivered=(*alert.delivered, channel))
 
     def permission_report(self, account: str) -> dict[str, Any] | None:
         stored = self.data.permissions.get(account)

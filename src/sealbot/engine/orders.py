@@ -50,13 +50,14 @@ books, so "filled" in sealbot always means "and every fill applied".
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sealbot.domain import ClientOrderId, Fill, Order, OrderFilled, OrderStatus, OrderWasRejected, Pair
 from sealbot.domain.errors import OrderRejected
 from sealbot.domain.events import OrderCanceled
+from sealbot.domain.evolve import evolve
 from sealbot.engine.budget import Budget
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.journal import AccountRecord, Journal, JournalOrder, JournalTx
@@ -158,11 +159,14 @@ class OrderManager:
         return self.unpinned_window if window is None else window + self.clock_skew_margin
 
     # -- journal ------------------------------------------------------------------
-    def journal_new(self, tx: JournalTx, bot: str, order: Order) -> JournalOrder:
-        """Step 1: write the order down as pending, with its first attempt time. Call
-        inside the bot's transaction."""
-        entry = JournalOrder(self.account.id, bot, replace(order, status=OrderStatus.PENDING, filled=Decimal(0)),
-                             self.clock.now(), attempted_at=self.wall())
+    def journal_new(self, tx: JournalTx, bot: str, order: Order, notional: Decimal | None = None) -> JournalOrder:
+        """Step 1: write the order down as pending, with its first attempt time and what it
+        counts against its owners' daily limits (``JournalOrder.notional``). Call inside
+        the bot's transaction."""
+        if order.status is not OrderStatus.PENDING or order.filled:
+            order = evolve(order, status=OrderStatus.PENDING, filled=Decimal(0))
+        entry = JournalOrder(self.account.id, bot, order, self.clock.now(), attempted_at=self.wall(),
+                             notional=notional)
         tx.add_order(entry)
         return entry
 
@@ -196,7 +200,7 @@ class OrderManager:
         if entry.reason == CANCEL_REQUESTED:
             # cancelled (by its bot or a kill switch) before it went out: it never does, and
             # it is cancelled, not rejected: a bot closing a deal waits for that cancel
-            return [replace(entry.order, status=OrderStatus.CANCELED)]
+            return [evolve(entry.order, status=OrderStatus.CANCELED)]
         if self.budget is not None:
             await self.budget.acquire()
         attempt_at = self._record_attempt(entry, again)
@@ -231,7 +235,7 @@ class OrderManager:
             if current.order.status is not OrderStatus.PENDING:
                 return None
             at = self.wall() if again or current.attempted_at is None else current.attempted_at
-            tx.put_order(replace(current, attempts=current.attempts + 1, attempted_at=at))
+            tx.put_order(evolve(current, attempts=current.attempts + 1, attempted_at=at))
         return at
 
     def _dead_attempt(self, client_id: ClientOrderId, attempt_at: datetime, exc: RequestExpired) -> None:
@@ -288,7 +292,7 @@ class OrderManager:
         """Make a bot's cancel durable (call inside the bot's transaction)."""
         entry = tx.get_order(client_id)
         if entry is not None and not entry.order.status.is_final:
-            tx.put_order(replace(entry, reason=CANCEL_REQUESTED))
+            tx.put_order(evolve(entry, reason=CANCEL_REQUESTED))
 
     async def cancel(self, client_id: ClientOrderId) -> list[Observation]:
         entry = self._get(client_id)
@@ -431,8 +435,8 @@ class OrderManager:
             entry = tx.get_order(observation.client_id)
             if entry is None or entry.order.status.is_final:
                 return None
-            tx.put_order(replace(entry, order=replace(entry.order, status=OrderStatus.REJECTED),
-                                 reason=observation.reason))
+            tx.put_order(evolve(entry, order=evolve(entry.order, status=OrderStatus.REJECTED),
+                                reason=observation.reason))
             return entry.bot, OrderWasRejected(observation.client_id, observation.reason, observation.at,
                                                unsent=observation.unsent)
         entry = tx.get_order(observation.client_id)
@@ -454,7 +458,7 @@ class OrderManager:
         filled = order.filled + fill.amount
         cost = (order.average_price or Decimal(0)) * order.filled + fill.price * fill.amount
         status = OrderStatus.FILLED if filled >= order.amount else OrderStatus.PARTIALLY_FILLED
-        tx.put_order(replace(entry, order=replace(order, filled=filled, average_price=cost / filled, status=status)))
+        tx.put_order(evolve(entry, order=evolve(order, filled=filled, average_price=cost / filled, status=status)))
         return entry.bot, OrderFilled(fill, max(order.amount - filled, Decimal(0)))
 
 
@@ -471,5 +475,5 @@ def _merge(entry: JournalOrder, answer: Order, attempts: int | None = None) -> J
             status = order.status
         else:
             status = OrderStatus.PARTIALLY_FILLED if order.filled > 0 else OrderStatus.OPEN
-    merged = replace(order, status=status, exchange_id=answer.exchange_id or order.exchange_id)
-    return replace(entry, order=merged, attempts=entry.attempts if attempts is None else attempts)
+    merged = evolve(order, status=status, exchange_id=answer.exchange_id or order.exchange_id)
+    return evolve(entry, order=merged, attempts=entry.attempts if attempts is None else attempts)

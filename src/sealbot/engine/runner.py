@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sealbot.bots.registry import bot_module, parse_config
@@ -46,6 +46,7 @@ from sealbot.domain import (
     SignalReceived,
     TimerFired,
 )
+from sealbot.domain.evolve import evolve
 from sealbot.engine.balances import report_balances
 from sealbot.engine.budget import Budgets
 from sealbot.engine.budgeted import BudgetedVenue
@@ -492,11 +493,11 @@ class AccountRunner(StepWriter):
             for bot_id in bot_ids:
                 record = tx.get_bot(bot_id)
                 if record is not None:
-                    tx.save_bot(replace(record, status=status, status_reason=reason))
+                    tx.save_bot(evolve(record, status=status, status_reason=reason))
                     if bot_id in self.bots:
-                        self.bots[bot_id].record = replace(record, status=status, status_reason=reason)
+                        self.bots[bot_id].record = evolve(record, status=status, status_reason=reason)
                     elif status == BotStatus.RUNNING:
-                        self._subscribe(self._load(replace(record, status=status)))
+                        self._subscribe(self._load(evolve(record, status=status)))
 
     async def cancel_open_orders(self, bot_ids: list[str]) -> int:
         with self.journal.transaction() as tx:
@@ -565,6 +566,10 @@ class InProcessRunner(KillSwitch):
             await runner.start()
         except BaseException:
             del self.accounts[account_id]
+            # nobody else holds this venue: closed here, or its ccxt session (opened by the
+            # market refresh) leaks, collected later in some other event loop
+            with contextlib.suppress(Exception):
+                await venue.close()
             raise
         if self.collector is not None:
             runner.on_idle = self._idle
@@ -580,9 +585,11 @@ class InProcessRunner(KillSwitch):
     async def stop_account(self, account_id: str) -> None:
         runner = self.accounts.pop(account_id, None)
         if runner is not None:
-            await runner.stop()
-            self.feeds.hand_over(runner.venue, runner.feed)  # its streams other accounts still read
-            await runner.venue.close()
+            try:
+                await runner.stop()
+            finally:  # a stop that fails or is cancelled still gives the venue back (its ccxt session)
+                self.feeds.hand_over(runner.venue, runner.feed)  # its streams other accounts still read
+                await runner.venue.close()
 
     async def stop(self) -> None:
         for account_id in list(self.accounts):

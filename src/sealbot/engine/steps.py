@@ -12,7 +12,7 @@ transaction committed (sending orders, cancels, alerts) is collected in an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sealbot.domain import (
@@ -31,6 +31,7 @@ from sealbot.domain import (
     RaiseAlert,
     StopBot,
 )
+from sealbot.domain.evolve import evolve
 from sealbot.engine.clock import Clock
 from sealbot.engine.guard import NOTHING_SPENT, GuardPolicy
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, JournalOrder, JournalTx
@@ -74,14 +75,14 @@ class StepWriter:
                                                                           live.record.status_reason):
             # the user started, paused or stopped the bot elsewhere (the web process): the
             # stored status wins, and saving the step must not write the old one back
-            live.record = replace(live.record, status=stored.status, status_reason=stored.status_reason)
+            live.record = evolve(live.record, status=stored.status, status_reason=stored.status_reason)
         may_send = live.running or isinstance(event, OPERATOR_EVENTS)
         record = live.record
         for command in commands:
             record = self._command(tx, live, record, command, outcome, may_send, event)
             if record.status != BotStatus.RUNNING and not isinstance(event, OPERATOR_EVENTS):
                 may_send = False
-        outcome.record = replace(record, state=live.module.dump_state(state))
+        outcome.record = evolve(record, state=live.module.dump_state(state))
         tx.save_bot(outcome.record)
         return outcome
 
@@ -107,10 +108,8 @@ class StepWriter:
                         record.user, AlertLevel.CRITICAL, "guard.refused", f"bot {live.id}: order "
                         f"{order.client_id} refused by {reason}; bot paused", self.clock.now(),
                         self.account.id, live.id)))
-                    return replace(record, status=BotStatus.PAUSED, status_reason=reason)
-                entry = self.orders.journal_new(tx, live.id, order)
-                if decision.counted is not None:
-                    tx.put_order(replace(entry, notional=decision.counted))
+                    return evolve(record, status=BotStatus.PAUSED, status_reason=reason)
+                self.orders.journal_new(tx, live.id, order, decision.counted)
                 outcome.sends.append(order)
             case CancelOrder(client_id=client_id):
                 self.orders.request_cancel(tx, client_id)
@@ -121,7 +120,7 @@ class StepWriter:
             case StopBot(reason=reason):
                 if record.status == BotStatus.PAUSED:
                     return record  # a pause by the guard or the watchdog keeps its reason for the user
-                return replace(record, status=BotStatus.STOPPED, status_reason=reason)
+                return evolve(record, status=BotStatus.STOPPED, status_reason=reason)
             case DealChanged(deal=deal):
                 tx.save_deal(self.account.id, deal)
                 live.deals[deal.no] = deal
@@ -132,7 +131,7 @@ class StepWriter:
         return deal is not None and deal.status is DealStatus.OPEN and order.side is deal.direction.exit_side
 
     def _refuse(self, tx: JournalTx, live: LiveBot, order: Order, reason: str, outcome: Outcome) -> None:
-        tx.add_order(JournalOrder(self.account.id, live.id, replace(order, status=OrderStatus.REJECTED),
+        tx.add_order(JournalOrder(self.account.id, live.id, evolve(order, status=OrderStatus.REJECTED),
                                   self.clock.now(), reason=reason))
         outcome.follow_ups.append((live.id, OrderWasRejected(order.client_id, reason, self.clock.now())))
 

@@ -127,8 +127,7 @@ class UserStreamWatcher:
                     delay = self.retry_min  # it was up: start the backoff over
                 self.subscribed = False
                 if exchange is not None:
-                    with contextlib.suppress(Exception):
-                        await exchange.close()
+                    await _release(exchange)
             log.warning("account %s: user-data stream down (%s); fills are polled every interval meanwhile, "
                         "retrying in %.1f s", self.account_id, failure, delay)
             await asyncio.sleep(delay)
@@ -190,6 +189,26 @@ def _acked(client: Any, topic: str) -> bool:
     if not isinstance(subscriptions, dict) or topic not in subscriptions:
         return False
     return not any(key != topic and value == topic for key, value in subscriptions.items())
+
+
+CLOSE_GRACE = 5.0  # seconds a cancelled watcher still waits for its session's close
+
+
+async def _release(exchange: Any) -> None:
+    """Close a session's ccxt.pro object, to the end even when the watcher is cancelled
+    meanwhile (its account stops while a dropped session is being closed: the websocket
+    close handshake takes a round trip). A close cut short left the aiohttp session open,
+    and ccxt warned of it when the object was collected, in whatever loop ran then."""
+    closing = asyncio.ensure_future(exchange.close())
+    closing.add_done_callback(lambda t: t.cancelled() or t.exception())  # its error is not news
+    try:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(closing)
+    except asyncio.CancelledError:
+        # the close goes on under the shield: wait for it (bounded: a stop must not hang on
+        # a peer that never answers the close), then be cancelled
+        await asyncio.wait({closing}, timeout=CLOSE_GRACE)
+        raise
 
 
 def ws_api_endpoint(exchange: Any) -> str:

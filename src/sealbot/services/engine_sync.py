@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from sealbot.domain.errors import SealbotError
+from sealbot.domain.evolve import evolve
 from sealbot.engine.journal import AccountRecord, BotRecord, BotStatus, Journal, JournalTx
 from sealbot.engine.orders import CANCEL_REQUESTED
 from sealbot.engine.runner import AccountRunner, InProcessRunner
@@ -150,4 +151,4 @@ class AccountSync:
 def _adopt(account_runner: AccountRunner, bot_id: str, status: str, reason: str | None) -> None:
     """Take a status the user stored (the row already says it: nothing is written back)."""
     live = account_runner.bots[bot_id]
-    live.record = replace(live.record, status=status, status_reason=reason)
+    live.record = evolve(live.record, status=status, status_reason=reason)

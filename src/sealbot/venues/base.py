@@ -30,19 +30,16 @@ from sealbot.venues.trade_paging import ResumeAt
 FOREIGN_BOT = "foreign"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ForeignClientId(ClientOrderId):
+class ForeignClientId(ClientOrderId, frozen=True, order=True):
     """The client id of an order sealbot did not place. ``raw`` is what the exchange
     reported (its client id, or its order id when there is none). It never equals a
-    real ``ClientOrderId``: dataclass equality compares the class too."""
+    real ``ClientOrderId``: struct equality compares the class too."""
 
     raw: str = ""
 
-    def __init__(self, raw: str | None) -> None:
-        object.__setattr__(self, "bot", FOREIGN_BOT)
-        object.__setattr__(self, "deal", 0)
-        object.__setattr__(self, "step", "0")
-        object.__setattr__(self, "raw", raw or "")
+    @classmethod
+    def of(cls, raw: str | None) -> ForeignClientId:
+        return cls(FOREIGN_BOT, 0, "0", raw or "")
 
     @property
     def text(self) -> str:
@@ -60,7 +57,7 @@ def parse_client_id(text: str | None, fallback: str | None = None) -> ClientOrde
             return ClientOrderId.parse(text)
         except ValueError:
             pass
-    return ForeignClientId(text or fallback)
+    return ForeignClientId.of(text or fallback)
 
 
 def is_foreign(client_id: ClientOrderId) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from sealbot.domain import Candle, ClientOrderId, Fill, MarketRules, Order, OrderStatus, OrderType, Pair, Side
+from sealbot.domain.evolve import evolve
 from sealbot.domain.money import ZERO
 from sealbot.venues.base import (
     Balance,
@@ -425,13 +426,13 @@ class CcxtVenue(Venue):
         create may omit fields, e.g. KuCoin returns only the ids)."""
         status = _status(raw) if raw.get("status") else OrderStatus.OPEN
         filled = _dec(raw.get("filled"))
-        return replace(order, status=status, filled=filled,
-                       average_price=to_decimal(raw.get("average")) or order.average_price,
-                       exchange_id=str(raw["id"]) if raw.get("id") else order.exchange_id)
+        return evolve(order, status=status, filled=filled,
+                      average_price=to_decimal(raw.get("average")) or order.average_price,
+                      exchange_id=str(raw["id"]) if raw.get("id") else order.exchange_id)
 
     @staticmethod
     def _with_id(order: Order, client_id: ClientOrderId) -> Order:
-        return replace(order, client_id=client_id)
+        return evolve(order, client_id=client_id)
 
 
 def _status(raw: dict[str, Any]) -> OrderStatus:

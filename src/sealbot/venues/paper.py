@@ -32,7 +32,7 @@ Decimal and the whole state round-trips through ``snapshot()``/``restore()`` as 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -51,6 +51,7 @@ from sealbot.domain import (
     TimeInForce,
 )
 from sealbot.domain.errors import OrderRejected
+from sealbot.domain.evolve import evolve
 from sealbot.domain.money import ZERO
 from sealbot.venues.base import Balance, PermissionReport, Ticker, Venue, Verdict
 from sealbot.venues.errors import ExchangeRejectedOrder, InsufficientFunds, UnknownOrder, VenueError
@@ -213,7 +214,7 @@ class PaperVenue(Venue):
             raise InsufficientFunds(self.name, "insufficient funds for the order",
                                     f"needs {need} {asset}, has {self._free.get(asset, ZERO)}")
         self._move(asset, free=-need, used=need)
-        placed = replace(order, status=OrderStatus.OPEN, filled=ZERO, exchange_id=self._next("paper-o"))
+        placed = evolve(order, status=OrderStatus.OPEN, filled=ZERO, exchange_id=self._next("paper-o"))
         book = _Book(placed, need, asset, triggered=order.type not in _CONDITIONAL, placed_at=at)
         self._books[order.client_id] = book
         if book.triggered and marketable:
@@ -232,7 +233,7 @@ class PaperVenue(Venue):
     def _release(self, book: _Book, status: OrderStatus) -> None:
         self._move(book.reserved_asset, free=book.reserved, used=-book.reserved)
         book.reserved = ZERO
-        book.order = replace(book.order, status=status)
+        book.order = evolve(book.order, status=status)
 
     async def fetch_order(self, client_id: ClientOrderId, pair: Pair) -> Order:
         return self._book(client_id).order
@@ -289,7 +290,7 @@ class PaperVenue(Venue):
         book.reserved = ZERO
         fill = Fill(client_id=order.client_id, pair=order.pair, side=order.side, price=price, amount=amount,
                     fee=fee, fee_currency=fee_asset, at=at, trade_id=self._next("paper-t"), is_maker=maker)
-        book.order = replace(order, status=OrderStatus.FILLED, filled=order.amount, average_price=price)
+        book.order = evolve(order, status=OrderStatus.FILLED, filled=order.amount, average_price=price)
         self._fills.append(fill)
         return fill
 

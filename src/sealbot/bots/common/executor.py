@@ -17,10 +17,12 @@ so a replay of the same events yields the same ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from sealbot.bots.base import Interest
 from sealbot.bots.common.exits import (
@@ -62,8 +64,7 @@ class Phase(StrEnum):
     CANCELED = "canceled"
 
 
-@dataclass(frozen=True, slots=True)
-class LiveOrder:
+class LiveOrder(Struct, frozen=True):
     step: str
     role: Role
     side: Side
@@ -74,8 +75,7 @@ class LiveOrder:
     target: int = 0  # 1-based take-profit target index for EXIT orders
 
 
-@dataclass(frozen=True, slots=True)
-class Market:
+class Market(Struct, frozen=True):
     """What the executor needs to know about the venue: rules, fee rate, bot id."""
 
     bot_id: str
@@ -83,8 +83,7 @@ class Market:
     fee_rate: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(Struct, frozen=True):
     deal: Deal
     exits: ExitSettings
     phase: Phase = Phase.ENTERING

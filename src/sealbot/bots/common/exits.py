@@ -13,9 +13,11 @@ below; for a short, the other way round.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from sealbot.bots.base import Interest
 from sealbot.bots.common.position import breakeven_price, entered
@@ -24,8 +26,7 @@ from sealbot.domain.market import Direction
 from sealbot.domain.money import HUNDRED, ZERO
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(Struct, frozen=True):
     """A take-profit target: ``share`` % of the position at ``profit_pct`` % profit
     (or at the absolute ``price``)."""
 
@@ -34,8 +35,7 @@ class Target:
     price: Decimal | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ExitSettings:
+class ExitSettings(Struct, frozen=True):
     targets: tuple[Target, ...] = ()
     trailing_deviation: Decimal | None = None  # trailing on the last target, % from its peak
     profit_basis: Decimal | None = None  # quote the profit % is measured on; None: the entry cost
@@ -51,8 +51,7 @@ class ExitSettings:
         return bool(self.stop_loss_pct) or self.stop_loss_price is not None
 
 
-@dataclass(frozen=True, slots=True)
-class ExitWatch:
+class ExitWatch(Struct, frozen=True):
     sl_price: Decimal | None = None
     breached_since: datetime | None = None
     sl_peak: Decimal | None = None

@@ -11,8 +11,9 @@ and ``received - spent - fees_quote`` is the cash profit. A fee charged in a thi
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
+
+from msgspec.structs import replace
 
 from sealbot.domain.deals import Deal
 from sealbot.domain.market import Direction, Side

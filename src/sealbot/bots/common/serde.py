@@ -1,9 +1,11 @@
-"""JSON-safe dump/load of a bot's frozen-dataclass state.
+"""JSON-safe dump/load of a bot's frozen state (dataclasses and ``msgspec`` structs).
 
 The engine persists state between restarts, so every state type must survive a trip
 through JSON: Decimals become strings (never floats), datetimes ISO 8601 text, enums
 their value, tuples lists, nested dataclasses dicts. One generic walker driven by the
-type hints serves every bot, so a new state field cannot be forgotten.
+type hints serves every bot, so a new state field cannot be forgotten; the states the
+engine saves on every step of a DCA bot or smart trade go through msgspec instead
+(``dump_struct``: the same rules, in C), and load from either dump.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from decimal import Decimal
 from enum import Enum
 from functools import cache
 from typing import Any, TypeVar
+
+import msgspec
+from msgspec import Struct
 
 from sealbot.domain.market import Pair
 
@@ -36,8 +41,12 @@ def dump_dataclass(value: object) -> dict[str, JsonValue]:
 
 @cache
 def _field_names(cls: type) -> tuple[str, ...] | None:
-    """Field names of a plain dataclass type; None for anything else (Pair, enums...)."""
-    if cls is Pair or issubclass(cls, Enum) or not dataclasses.is_dataclass(cls):
+    """Field names of a plain dataclass or struct type; None for anything else (Pair, enums...)."""
+    if cls is Pair or issubclass(cls, Enum):
+        return None
+    if issubclass(cls, Struct):
+        return cls.__struct_fields__
+    if not dataclasses.is_dataclass(cls):
         return None
     return tuple(f.name for f in dataclasses.fields(cls))
 
@@ -138,11 +147,35 @@ def _dump_other(value: object) -> JsonValue:
         return value.isoformat()
     if isinstance(value, Pair):
         return value.symbol
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Struct) or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        names = _field_names(type(value))
+        assert names is not None
+        return {name: _dump(getattr(value, name)) for name in names}
     if isinstance(value, tuple | list):
         return [_dump(item) for item in value]
     raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dump_struct(value: Struct) -> dict[str, JsonValue]:
+    """A bot state that is a ``msgspec`` struct, dumped by msgspec in C: three to four
+    times faster than the walk, and the engine dumps a state on every step it takes.
+    Decimals become strings, datetimes RFC 3339 text, enums their value, structs and
+    dataclasses objects (a ``Pair`` inside a domain dataclass too: ``{"base", "quote"}``,
+    not the walk's symbol), tuples stay tuples (JSON arrays once stored)."""
+    out = msgspec.to_builtins(value)
+    if not isinstance(out, dict):
+        raise TypeError("dump_struct expects a struct instance")
+    return out
+
+
+def load_struct(cls: type[T], data: dict[str, JsonValue]) -> T:
+    """Rebuild a state ``dump_struct`` wrote, or one the walk (``dump_dataclass``) wrote
+    before the state moved to it: their one difference, a pair as a symbol, is left to
+    the walk."""
+    try:
+        return msgspec.convert(data, cls)
+    except msgspec.ValidationError:
+        return load_dataclass(cls, data)
 
 
 def load_dataclass(cls: type[T], data: dict[str, JsonValue]) -> T:
@@ -181,8 +214,8 @@ def _load(tp: Any, data: JsonValue) -> Any:
         return tp(data)
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(data)
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and (issubclass(tp, Struct) or dataclasses.is_dataclass(tp)):
         hints = _hints(tp)
-        kwargs = {f.name: _load(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data}
-        return tp(**kwargs)
+        names = _field_names(tp) or ()
+        return tp(**{name: _load(hints[name], data[name]) for name in names if name in data})
     raise TypeError(f"cannot load {tp}")

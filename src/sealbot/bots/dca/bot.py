@@ -10,9 +10,10 @@ trailing take profit and runs the close. Manual operations and signals are event
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+
+from msgspec.structs import replace
 
 from sealbot.bots.base import Interest
 from sealbot.bots.common import executor as ex

@@ -132,6 +132,9 @@ class DcaConfig(BaseModel):
             raise FieldError("rsi", "start_condition rsi needs an rsi condition")
         if self.base_order_type not in (OrderType.MARKET, OrderType.LIMIT):
             raise FieldError("base_order_type", "must be market or limit")
+        # Built once here, where a bot is loaded, rather than on its first step: thousands
+        # of bots started together take their first step on the same candle.
+        _ = self.executor_markets, self.safety_steps
         return self
 
     @cached_property

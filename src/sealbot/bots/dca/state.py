@@ -3,26 +3,25 @@ progress) and the bot-level counters that decide when the next deal may start.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from msgspec import Struct
+
 from sealbot.bots.common.executor import Position
-from sealbot.bots.common.serde import dump_dataclass, load_dataclass
+from sealbot.bots.common.serde import dump_struct, load_struct
 from sealbot.domain.market import Pair
 
 
-@dataclass(frozen=True, slots=True)
-class DcaDeal:
+class DcaDeal(Struct, frozen=True):
     pos: Position
     base_price: Decimal | None = None  # base order fill price: the safety grid hangs off it
     so_placed: int = 0
     adds: int = 0  # manual add-funds orders placed
 
 
-@dataclass(frozen=True, slots=True)
-class DcaState:
+class DcaState(Struct, frozen=True):
     deals: tuple[DcaDeal, ...] = ()
     next_deal: int = 1
     cooldown_until: datetime | None = None
@@ -39,8 +38,8 @@ class DcaState:
 
 
 def dump_state(state: DcaState) -> dict[str, Any]:
-    return dump_dataclass(state)
+    return dump_struct(state)
 
 
 def load_state(data: dict[str, Any]) -> DcaState:
-    return load_dataclass(DcaState, data)
+    return load_struct(DcaState, data)

@@ -8,15 +8,15 @@ cannot be valued without its price, so it is left out of quote totals (documente
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+
+from msgspec import Struct
 
 from sealbot.domain import Fill, Side
 from sealbot.domain.money import ZERO
 
 
-@dataclass(frozen=True, slots=True)
-class FillEffect:
+class FillEffect(Struct, frozen=True):
     base: Decimal  # base coins gained (buy, > 0) or given up (sell, < 0), fees in base included
     quote: Decimal  # quote gained (sell, > 0) or paid (buy, < 0), fees in quote included
     fee_quote: Decimal  # the fee valued in quote at the fill price (0 for a third currency)

@@ -27,9 +27,10 @@ The closing market sell so lost is sent again too (``close2``…), up to the exe
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+
+from msgspec.structs import replace
 
 from sealbot.bots.base import Interest
 from sealbot.bots.common.executor import CLOSE_ATTEMPTS

@@ -28,9 +28,11 @@ while the old one still holds coins.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import dataclasses  # the domain's events (SignalReceived) are dataclasses
 from datetime import datetime
 from decimal import Decimal
+
+from msgspec.structs import replace  # the bot's state (Position, State) and deals are msgspec structs
 
 from sealbot.bots.base import Interest
 from sealbot.bots.common.executor import CLOSE_ATTEMPTS
@@ -109,7 +111,8 @@ def step(config: Config, state: State, event: Event) -> Result:
                 return state, []
             closed = position.deal.close(at, CloseReason.CANCELED)
             dropped = _reversal_dropped(position, f"deal {deal} was cancelled")
-            return _without(state, position), [DealChanged(replace(closed, status=DealStatus.CANCELED)), *dropped]
+            closed = replace(closed, status=DealStatus.CANCELED)
+            return _without(state, position), [DealChanged(closed), *dropped]
     return state, []
 
 
@@ -256,7 +259,7 @@ def _closed(cfg: Config, state: State, position: Position, deal: Deal, at: datet
     if signal is None:
         return state, commands
     direction = Direction.LONG if signal.action is SignalAction.ENTER_LONG else Direction.SHORT
-    state, more = _enter(cfg, state, replace(signal, at=at), direction)
+    state, more = _enter(cfg, state, dataclasses.replace(signal, at=at), direction)
     if not any(isinstance(c, PlaceOrder) for c in more):
         why = "; ".join(c.message for c in more if isinstance(c, RaiseAlert))
         more = [_alert("signal.reversal_stopped", f"the {deal.direction.value} position on {deal.pair} is "

@@ -1,10 +1,15 @@
-"""The signal bot's state: open positions (one per pair), balances, seen signals."""
+"""The signal bot's state: open positions (one per pair), balances, seen signals.
+
+Frozen ``msgspec`` structs (built and replaced in C, as the other bots' states), so
+``msgspec.structs.replace`` changes them; the domain values they hold (``Deal``,
+``SignalReceived``) stay dataclasses. ``serde`` dumps both alike (format unchanged)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from msgspec import Struct
 
 from sealbot.bots.common import dump_dataclass, load_dataclass
 from sealbot.domain import CloseReason, Deal, SignalReceived
@@ -13,8 +18,7 @@ from sealbot.domain.money import ZERO
 SEEN_KEPT = 256  # signal ids remembered for idempotency
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(Struct, frozen=True):
     """One deal. ``held`` is base the deal must exit: coins held (long) or owed (short),
     net of fees charged in base. An exit never trades more than it.
 
@@ -38,14 +42,12 @@ class Position:
     entry_after_close: SignalReceived | None = None  # a reversal's entry, waiting for the close
 
 
-@dataclass(frozen=True, slots=True)
-class Balance:
+class Balance(Struct, frozen=True):
     asset: str
     free: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(Struct, frozen=True):
     positions: tuple[Position, ...] = ()
     balances: tuple[Balance, ...] = ()
     next_deal: int = 1

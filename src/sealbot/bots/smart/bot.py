@@ -4,9 +4,10 @@ close at market on timeout or on request."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+
+from msgspec.structs import replace
 
 from sealbot.bots.base import Interest
 from sealbot.bots.common import executor as ex

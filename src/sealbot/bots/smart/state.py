@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from msgspec import Struct
+
 from sealbot.bots.common.executor import Position
-from sealbot.bots.common.serde import dump_dataclass, load_dataclass
+from sealbot.bots.common.serde import dump_struct, load_struct
 
 
 class Stage(StrEnum):
@@ -19,8 +20,7 @@ class Stage(StrEnum):
     DONE = "done"
 
 
-@dataclass(frozen=True, slots=True)
-class SmartState:
+class SmartState(Struct, frozen=True):
     stage: Stage = Stage.NEW
     pos: Position | None = None
     extreme: Decimal | None = None  # trailing entry: best price since activation
@@ -28,8 +28,8 @@ class SmartState:
 
 
 def dump_state(state: SmartState) -> dict[str, Any]:
-    return dump_dataclass(state)
+    return dump_struct(state)
 
 
 def load_state(data: dict[str, Any]) -> SmartState:
-    return load_dataclass(SmartState, data)
+    return load_struct(SmartState, data)
