@@ -158,6 +158,14 @@ def _close_connections_of(admin_url: str, worker: str) -> int:
         admin.close()
 
 
+def _listed(admin_url: str, worker: str) -> bool:
+    admin = BrokerAdmin(admin_url)
+    try:
+        return any(provided in connection_names(worker) for _, provided in admin.connections())
+    finally:
+        admin.close()
+
+
 def test_evicting_a_live_worker_by_mistake_loses_and_duplicates_nothing(pg_url: str, topology: Topology,
                                                                        spawn: object, broker_admin: str) -> None:
     """What a survivor does to a worker it wrongly judged hung (a pause longer than
@@ -173,6 +181,11 @@ def test_evicting_a_live_worker_by_mistake_loses_and_duplicates_nothing(pg_url: 
     traffic = _traffic(topology, accounts, sent, 6, "evict", rate=200)
     threading.Event().wait(1.5)
     victim = max(workers, key=lambda w: len(w.owned()))
+    # The management API lists a connection a moment after it opened (0.4-2.2 s measured),
+    # and on a loaded host a peer may just have taken the victim for hung and made it
+    # reconnect: close its connections only once the API shows them.
+    assert wait_until(lambda: _listed(broker_admin, victim.stats()["worker"]), 15), \
+        "the victim's connections never showed in the management API"
     lost = victim.owned()
     epochs = {p: r.epoch for p, r in partitions(pg_url).items()}
     closed_at = time.time()
