@@ -39,10 +39,6 @@ from sealbot.domain import (
     CandleClosed,
     Command,
     Event,
-    Fill,
-    IndicatorUpdated,
-    Order,
-    PriceTicked,
     SignalReceived,
     TimerFired,
 )
@@ -53,13 +49,14 @@ from sealbot.engine.budgeted import BudgetedVenue
 from sealbot.engine.candles import FeedHub, feed_key
 from sealbot.engine.clock import Clock, SystemClock
 from sealbot.engine.control import KillSwitch
+from sealbot.engine.delivery import MARKET_EVENTS, OBSERVATIONS, CandleBatch, HubDelivery, QueueItem, bot_of
 from sealbot.engine.feed_sources import FeedSources
 from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.heap import QuietCollector
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal
 from sealbot.engine.live import LiveBot, bot_indicators, bot_pairs, wakes
 from sealbot.engine.market import MarketData, ReferencePrices
-from sealbot.engine.orders import Observation, OrderManager, Rejection
+from sealbot.engine.orders import Observation, OrderManager
 from sealbot.engine.steps import Outcome, StepWriter
 from sealbot.engine.stream_pool import StreamLimits, StreamPool
 from sealbot.engine.user_stream import UserStreamWatcher, user_stream_for
@@ -70,8 +67,6 @@ log = logging.getLogger(__name__)
 
 VenueFactory = Callable[[AccountRecord], Awaitable[Venue]]
 AlertSink = Callable[[AlertRecord], Awaitable[None]]
-MARKET_EVENTS = (CandleClosed, PriceTicked, IndicatorUpdated, TimerFired)
-OBSERVATIONS = (Fill, Order, Rejection)
 
 
 class Runner(Protocol):
@@ -109,24 +104,7 @@ class RunnerSettings:
     quiet_gc: bool = False  # full garbage collections only while every account is idle (engine.heap)
 
 
-@dataclass
-class _CandleBatch:
-    """One candle for every bot of this account it woke: they step in one transaction."""
-
-    event: CandleClosed
-    bots: list[str]
-
-
-QueueItem = tuple[str | None, Event | Observation | _CandleBatch]
-
-
-def _bot_of(item: Event | Observation) -> str | None:
-    """The bot an observation's order belongs to (its client order id names it)."""
-    client_id = getattr(item, "client_id", None)
-    return client_id.bot if isinstance(item, OBSERVATIONS) and client_id is not None else None
-
-
-class AccountRunner(StepWriter):
+class AccountRunner(StepWriter, HubDelivery):
     """One account: its bots, its order manager, one event queue, one worker."""
 
     def __init__(self, account: AccountRecord, venue: Venue, journal: Journal, *, guard: GuardPolicy,
@@ -152,7 +130,7 @@ class AccountRunner(StepWriter):
         self._tasks: list[asyncio.Task[None]] = []
         self._poll_now = asyncio.Event()
         self.user_stream: UserStreamWatcher | None = None  # rings _poll_now at each order event
-        self._batch: _CandleBatch | None = None  # the candle batch still taking bots (last queued)
+        self._batch: CandleBatch | None = None  # the candle batch still taking bots (last queued)
         self._queued: dict[str, int] = {}  # bot -> items queued for it (held awake in the hub meanwhile)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -210,71 +188,6 @@ class AccountRunner(StepWriter):
                                self._sink, bot_indicators(live.config), interest=live.interest)
             if live.id in self._queued:
                 self.hub.hold_awake(self.feed, pair, live.feed_id, True)
-
-    # -- the queue ---------------------------------------------------------------------
-    def _sink(self, ident: str, event: Event) -> None:
-        """The hub's delivery: only candles the bot's indexed interest reaches come here."""
-        bot_id = ident.split(":", 1)[1]
-        if isinstance(event, CandleClosed):
-            batch = self._batch
-            if batch is not None and batch.event is event:
-                batch.bots.append(bot_id)  # the same candle for the next bot it woke here
-                self._hold(bot_id)
-                return
-            if self._current(bot_id):
-                # Nothing queued ahead: the bot's interest is current, so a candle it
-                # cannot act on is dropped here instead of taking a trip through the queue.
-                live = self.bots.get(bot_id)
-                if live is None or not live.running or not wakes(live.interest, event):
-                    return
-            self._batch = _CandleBatch(event, [bot_id])
-            self._hold(bot_id)
-            self.queue.put_nowait((None, self._batch))
-            return
-        if isinstance(event, MARKET_EVENTS) and self._current(bot_id):
-            live = self.bots.get(bot_id)
-            if live is None or not live.running or not wakes(live.interest, event):
-                return
-        self._enqueue(bot_id, event)
-
-    def _current(self, bot_id: str) -> bool:
-        """The bot's ``interest`` is the one its next event will be judged by: nothing is
-        queued, and the bot is not in the middle of a step (held: see ``_hold``)."""
-        return self.queue.empty() and bot_id not in self._queued
-
-    def _enqueue(self, bot_id: str | None, item: Event | Observation) -> None:
-        """Queue one event (for ``bot_id``) or observation (for the bot its order names)."""
-        self._batch = None  # a candle arriving after this must not overtake it
-        self._hold(bot_id if bot_id is not None else _bot_of(item))
-        self.queue.put_nowait((bot_id, item))
-
-    def _hold(self, bot_id: str | None) -> None:
-        """An item is queued for the bot: until it is processed, the interest indexed in
-        the hub may be stale, so every candle reaches the bot (and ``wakes`` decides
-        when the candle's turn comes, against the interest it has then)."""
-        if bot_id is None:
-            return
-        count = self._queued.get(bot_id, 0)
-        self._queued[bot_id] = count + 1
-        if count == 0 and (live := self.bots.get(bot_id)) is not None:
-            for pair in live.pairs:
-                self.hub.hold_awake(self.feed, pair, live.feed_id, True)
-
-    def _release(self, bot_id: str | None) -> None:
-        count = self._queued.get(bot_id, 0) if bot_id is not None else 0
-        if count > 1:
-            self._queued[bot_id] = count - 1  # type: ignore[index]
-            return
-        if count == 1:
-            del self._queued[bot_id]  # type: ignore[arg-type]
-            if (live := self.bots.get(bot_id)) is not None:  # type: ignore[arg-type]
-                for pair in live.pairs:
-                    self.hub.hold_awake(self.feed, pair, live.feed_id, False)
-
-    def _index(self, live: LiveBot) -> None:
-        """Tell the hub what wakes the bot now."""
-        for pair in live.pairs:
-            self.hub.set_interest(self.feed, pair, live.feed_id, live.interest)
 
     async def reconcile(self) -> None:
         """Match the journal with the exchange; bots act only once this succeeded, and
@@ -351,25 +264,25 @@ class AccountRunner(StepWriter):
             bot_id, item = self.queue.get_nowait()
             await self._process(bot_id, item)
 
-    async def _process(self, bot_id: str | None, item: Event | Observation | _CandleBatch) -> None:
+    async def _process(self, bot_id: str | None, item: Event | Observation | CandleBatch) -> None:
         """One queued item; an account that must reconcile does so before anything acts."""
         if item is self._batch:
             self._batch = None  # taken: a later candle starts a new batch
         try:
             if self.needs_reconcile:
                 await self.reconcile()
-            if isinstance(item, _CandleBatch):
+            if isinstance(item, CandleBatch):
                 await self.deliver_candle(item.event, item.bots)
             elif isinstance(item, OBSERVATIONS):
                 await self._observe(item)
             elif bot_id is not None:
                 await self.deliver(bot_id, item)
         finally:
-            if isinstance(item, _CandleBatch):
+            if isinstance(item, CandleBatch):
                 for held in item.bots:
                     self._release(held)
             else:
-                self._release(bot_id if bot_id is not None else _bot_of(item))
+                self._release(bot_id if bot_id is not None else bot_of(item))
 
     # -- one event ----------------------------------------------------------------------
     async def deliver(self, bot_id: str, event: Event) -> int:
