@@ -35,23 +35,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import statistics
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
 from sealbot.domain import Candle, CandleClosed, MarketRules, Pair
 from sealbot.engine.budget import Budgets
 from sealbot.engine.candles import FeedHub
 from sealbot.engine.guard import GuardLimits, GuardPolicy, MarketSnapshot
 from sealbot.engine.heap import QuietCollector
-from sealbot.engine.journal import AccountRecord, BotRecord, MemoryJournal
+from sealbot.engine.journal import AccountRecord, BotRecord, Journal, MemoryJournal
 from sealbot.engine.runner import AccountRunner, RunnerSettings
+from sealbot.engine.store_journal import StoreJournal
+from sealbot.store import UnitOfWork
+from sealbot.store.db import make_session_factory
+from sealbot.store.migrate import upgrade
+from sealbot.store.models import DealRow, OrderRow
 from sealbot.venues.paper import PaperVenue
 
 DATA = Path(__file__).resolve().parent.parent / "src/sealbot/data/BTC-PERP-1m-20211231-20220107.csv.gz"
@@ -100,14 +110,66 @@ def dca(bot_id: str, k: int) -> dict[str, Any]:
             "take_profit": str(Decimal("1.0") + Decimal(k % 10) / 10), "cooldown": 60 * (k % 7)}
 
 
+def seed_journal(url: str | None, n_accounts: int, per_account: int) -> tuple[Journal, list[AccountRecord]]:
+    """The accounts (one user each) and their running DCA bots, in the memory journal
+    (``url`` None) or in a fresh sealbot database at ``url`` (migrated here), read
+    through the engine's ``StoreJournal`` as the engine reads them."""
+    if url is None:
+        memory = MemoryJournal()
+        accounts = []
+        for a in range(n_accounts):
+            account = AccountRecord(str(a), f"user{a}", "binance")
+            memory.add_account(account)
+            with memory.transaction() as tx:
+                for k in range(per_account):
+                    bot_id = f"{a}x{k}"
+                    tx.save_bot(BotRecord(bot_id, account.user, account.id, "dca", dca(bot_id, k), None))
+            accounts.append(account)
+        return memory, accounts
+    upgrade(url)
+    factory = make_session_factory(url)
+    with UnitOfWork(factory) as uow:
+        for a in range(n_accounts):
+            user = uow.users.add(f"bench{a}@example.org", "x")
+            row = uow.accounts.add(user.id, "binance", f"bench {a}", is_paper=True)
+            for k in range(per_account):
+                bot = uow.bots.add(user.id, "dca", f"dca {a}x{k}", dca("0", k), account_id=row.id)
+                uow.bots.set_status(user.id, bot.id, "running")
+    store = StoreJournal(factory)
+    return store, store.accounts()
+
+
+@contextlib.contextmanager
+def database_url(choice: str) -> Iterator[str | None]:
+    """``--journal``: memory (None), sqlite (a fresh file), or a fresh database created
+    on the PostgreSQL server of the URL given, dropped afterwards."""
+    if choice == "memory":
+        yield None
+        return
+    if choice == "sqlite":
+        with tempfile.TemporaryDirectory() as scratch:
+            yield f"sqlite:///{Path(scratch) / 'bench.db'}"
+        return
+    server = sa.make_url(choice)
+    name = f"sealbot_bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 async def run(n_bots: int, candles: list[Candle], per_account: int, sequential: bool = False,
-              quiet_gc: bool = True, cpu: bool = False) -> dict[str, float]:
+              quiet_gc: bool = True, cpu: bool = False, journal_url: str | None = None) -> dict[str, float]:
     before = rss_mb()
     # cpu: lag in this process's CPU time (time.process_time), which other work on a shared
     # machine does not stretch: the run does no I/O, so on an idle machine it is the wall lag
     lag_clock = time.process_time if cpu else time.perf_counter
     clock = ReplayClock()
-    journal = MemoryJournal()
     hub = FeedHub("1m")
     guard = GuardPolicy(GuardLimits(max_deviation_pct=Decimal(5), max_order_notional=Decimal(1000),
                                     max_daily_notional=None, min_quote_volume_24h=Decimal(0)))
@@ -126,13 +188,8 @@ async def run(n_bots: int, candles: list[Candle], per_account: int, sequential: 
 
     accounts: list[tuple[AccountRunner, PaperVenue]] = []
     n_accounts = max(1, n_bots // per_account)
-    for a in range(n_accounts):
-        account = AccountRecord(str(a), f"user{a}", "binance")
-        journal.add_account(account)
-        with journal.transaction() as tx:
-            for k in range(per_account):
-                bot_id = f"{a}x{k}"
-                tx.save_bot(BotRecord(bot_id, account.user, account.id, "dca", dca(bot_id, k), None))
+    journal, records = seed_journal(journal_url, n_accounts, per_account)
+    for account in records:
         venue = PaperVenue({BTC: RULES}, {"USDT": Decimal(10**9)}, clock=clock.now)
         venue.on_price(BTC, candles[0].open, candles[0].open_time)
         runner = AccountRunner(account, venue, journal, guard=guard, hub=hub, clock=clock, settings=settings)
@@ -176,8 +233,7 @@ async def run(n_bots: int, candles: list[Candle], per_account: int, sequential: 
     if collector is not None:
         collector.uninstall()
     after = rss_mb()
-    orders = len(journal.data.orders)
-    deals = sum(1 for d in journal.data.deals.values() if d.status.value == "closed")
+    orders, deals = counts(journal)
     lags.sort()
     steady.sort()
     return {
@@ -191,6 +247,18 @@ async def run(n_bots: int, candles: list[Candle], per_account: int, sequential: 
         "mem_per_bot_kb": 1024 * (after - before) / n_bots, "load_mem_per_bot_kb": 1024 * (loaded - before) / n_bots,
         "orders": orders, "closed_deals": deals,
     }
+
+
+def counts(journal: Journal) -> tuple[int, int]:
+    """Orders journalled and deals closed."""
+    if isinstance(journal, MemoryJournal):
+        return (len(journal.data.orders),
+                sum(1 for d in journal.data.deals.values() if d.status.value == "closed"))
+    assert isinstance(journal, StoreJournal)
+    with UnitOfWork(journal.session_factory) as uow:
+        orders = uow.session.scalar(sa.select(sa.func.count()).select_from(OrderRow)) or 0
+        deals = uow.session.scalar(sa.select(sa.func.count()).select_from(DealRow).where(DealRow.status == "closed"))
+    return orders, deals or 0
 
 
 # How ccxt's throttle and the limits on both sides are set for a signal-to-order run.
@@ -211,7 +279,6 @@ async def signal_latency(n: int, mode: str = "window") -> dict[str, float]:
     balances fetched, signal bot step, guard, journal transaction (SQLite), budgets, signed
     ccxt request through ccxt's throttle. ``mode`` is one of ``SIGNAL_MODES``."""
     import sys
-    import tempfile
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "engine"))
     from simex_env import SimexTime, seed, simex_venue
@@ -314,6 +381,10 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true",
                         help="measure candle-to-command lag in this process's CPU time rather than wall time "
                              "(figures a shared machine's other work does not stretch)")
+    parser.add_argument("--journal", default="memory",
+                        help="where the engine journals: memory (default), sqlite (a fresh file), or a PostgreSQL URL "
+                             "(e.g. postgresql://postgres@127.0.0.1:5432/test): a fresh database is created on that "
+                             "server for each run, migrated, and dropped after")
     parser.add_argument("--signals", type=int, default=200, help="signal-to-order samples on simex (0: skip)")
     parser.add_argument("--signal-modes", nargs="+", choices=list(SIGNAL_MODES), default=list(SIGNAL_MODES),
                         help="throttle and limits of the signal runs (see SIGNAL_MODES)")
@@ -323,7 +394,9 @@ def main() -> None:
     print(f"{'bots':>6} {'candles':>7} {'events/s':>10} {'steps':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'st.p50':>8} {'st.p99':>8} {'KB/bot':>7} {'orders':>7} {'deals':>6} {'wall s':>7}")
     for n in args.bots:
-        r = asyncio.run(run(n, candles, min(args.per_account, n), args.sequential, not args.default_gc, args.cpu))
+        with database_url(args.journal) as url:
+            r = asyncio.run(run(n, candles, min(args.per_account, n), args.sequential, not args.default_gc, args.cpu,
+                                url))
         print(f"{n:>6} {len(candles):>7} {r['events_per_s']:>10.0f} {r['steps']:>8.0f} {r['p50_ms']:>8.2f} "
               f"{r['p99_ms']:>8.2f} {r['steady_p50_ms']:>8.2f} {r['steady_p99_ms']:>8.2f} {r['mem_per_bot_kb']:>7.1f} "
               f"{r['orders']:>7.0f} {r['closed_deals']:>6.0f} {r['seconds']:>7.1f}")

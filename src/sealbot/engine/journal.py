@@ -129,6 +129,11 @@ class JournalTx(Protocol):
 
     def get_bot(self, bot: str) -> BotRecord | None: ...
 
+    def prefetch(self, bots: Collection[str], orders: Collection[str], deals: Collection[tuple[str, int]]) -> None:
+        """A hint: these bots, orders (client ids) and deals (bot, no) are read and written
+        in this transaction (a candle's group commit). A database journal reads them in a
+        few statements instead of a query each."""
+
     def save_bot(self, record: BotRecord) -> None: ...
 
     def save_deal(self, account: str, deal: Deal) -> None: ...
@@ -279,6 +284,9 @@ class _MemoryTx:
 
     def get_bot(self, bot: str) -> BotRecord | None:
         return self.data.bots.get(bot)
+
+    def prefetch(self, bots: Collection[str], orders: Collection[str], deals: Collection[tuple[str, int]]) -> None:
+        """Nothing to read ahead: the records are in memory."""
 
     def save_bot(self, record: BotRecord) -> None:
         self._set(self.data.bots, record.id, record)

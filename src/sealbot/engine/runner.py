@@ -321,6 +321,7 @@ class AccountRunner(StepWriter, HubDelivery):
         done: list[tuple[LiveBot, Any, Outcome]] = []
         if stepped:
             with self.journal.transaction() as tx:
+                self._prefetch(tx, stepped)
                 done = [(live, state, self._apply(tx, live, event, state, commands))
                         for live, state, commands in stepped]
         for live, state, outcome in done:

@@ -63,6 +63,18 @@ class StepWriter:
     clock: Clock
     orders: OrderManager
 
+    def _prefetch(self, tx: JournalTx, stepped: list[tuple[LiveBot, Any, list[Command]]]) -> None:
+        """Before a candle's steps are written down: what they will read and write."""
+        orders: list[str] = []
+        deals: list[tuple[str, int]] = []
+        for _live, _state, commands in stepped:
+            for command in commands:
+                if isinstance(command, PlaceOrder):
+                    orders.append(command.order.client_id.text)
+                elif isinstance(command, DealChanged):
+                    deals.append((command.deal.bot, command.deal.no))
+        tx.prefetch([live.id for live, _state, _commands in stepped], orders, deals)
+
     def _step(self, tx: JournalTx, live: LiveBot, event: Event) -> tuple[Any, Outcome]:
         state, commands = live.module.step(live.config, live.state, event)
         return state, self._apply(tx, live, event, state, commands)

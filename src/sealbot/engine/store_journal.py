@@ -34,7 +34,7 @@ from sealbot.engine.guard import SpentToday
 from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, JournalOrder
 from sealbot.store import UnitOfWork
 from sealbot.store.models import AlertRow, Bot, ExchangeAccount, OrderRow, User
-from sealbot.store.repositories.orders import to_order
+from sealbot.store.repositories.orders import ToJournal, to_order
 from sealbot.store.repositories.watchdog import WatchdogFlags
 
 _OPEN = [s.value for s in OrderStatus if not s.is_final]
@@ -53,6 +53,12 @@ def _bot_config(row: Bot) -> dict[str, Any]:
         if "bot_id" in fields:
             config["bot_id"] = str(row.id)
     return config
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """``items`` in slices that keep a statement's parameters bounded."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _bot_record(row: Bot) -> BotRecord:
@@ -74,7 +80,9 @@ class StoreJournal:
     @contextmanager
     def transaction(self) -> Iterator[StoreTx]:
         with UnitOfWork(self.session_factory) as uow:
-            yield StoreTx(uow, self.attempts)
+            tx = StoreTx(uow, self.attempts)
+            yield tx
+            tx.write_orders()
 
     def accounts(self) -> list[AccountRecord]:
         with UnitOfWork(self.session_factory) as uow:
@@ -86,13 +94,58 @@ class StoreJournal:
 class StoreTx:
     def __init__(self, uow: UnitOfWork, attempts: dict[str, int]) -> None:
         self.uow, self.session, self.attempts = uow, uow.session, attempts
-        self._added: dict[str, OrderRow] = {}  # rows this transaction journalled, by client id
         self._locked: set[int] = set()  # users whose row this transaction locked for their totals
+        # The account and bot rows this transaction read, held: the session's identity map
+        # keeps an unchanged row only while something refers to it, and a candle's step reads
+        # each bot's row four times (its status, the order's and the deal's owner checks, its
+        # save), which would otherwise be four SELECTs.
+        self._rows: dict[tuple[type[Any], int], Any] = {}
+        self._orders: dict[str, OrderRow | None] = {}  # read ahead by client id (None: not journalled)
+        # journalled in this transaction, INSERT not yet sent (``write_orders``): (owner, account, order)
+        self._unsent: dict[str, tuple[int, int, ToJournal]] = {}
+
+    def _held(self, model: type[Any], ident: int) -> Any:
+        key = (model, ident)
+        if key not in self._rows:
+            self._rows[key] = self.session.get(model, ident)
+        return self._rows[key]
+
+    def prefetch(self, bots: Collection[str], orders: Collection[str], deals: Collection[tuple[str, int]]) -> None:
+        """Read a candle's rows in three statements instead of one query per bot, order
+        and deal: the bots' rows, the orders already journalled under these client ids
+        (the others are known not to be), the deals (bot, no) to be saved."""
+        ids = [int(b) for b in bots if b.isdigit() and (Bot, int(b)) not in self._rows]
+        for chunk in _chunks(ids):
+            for row in self.session.scalars(sa.select(Bot).where(Bot.id.in_(chunk))):
+                self._rows[(Bot, row.id)] = row
+        texts = [t for t in orders if t not in self._orders and t not in self._unsent]
+        self.write_orders()
+        for chunk in _chunks(texts):
+            self._orders.update(dict.fromkeys(chunk))
+            for order in self.session.scalars(sa.select(OrderRow).where(OrderRow.client_order_id.in_(chunk))):
+                self._orders[order.client_order_id] = order
+        self.uow.deals.prefetch((int(bot), no) for bot, no in deals if bot.isdigit())
+
+    def write_orders(self) -> None:
+        """Send the INSERT of the orders journalled since the last one: one statement per
+        account, before anything reads orders and before the commit. A client id that
+        another transaction journalled meanwhile raises here, as ``add_order`` would."""
+        if not self._unsent:
+            return
+        groups: dict[tuple[int, int], list[ToJournal]] = {}
+        for owner, account, entry in self._unsent.values():
+            groups.setdefault((owner, account), []).append(entry)
+        self._unsent = {}
+        for (owner, account), entries in groups.items():
+            new = self.uow.orders.journal_many(owner, account, entries)
+            for entry in entries:
+                if entry.order.client_id.text not in new:
+                    raise ValueError(f"client order id {entry.order.client_id.text} is already journalled")
 
     def _row(self, text: str) -> OrderRow | None:
-        row = self._added.get(text)
-        if row is not None:
-            return row
+        self.write_orders()
+        if text in self._orders:
+            return self._orders[text]
         return self.session.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == text))
 
     def _entry(self, row: OrderRow) -> JournalOrder:
@@ -105,20 +158,15 @@ class StoreTx:
         return self._entry(row) if row is not None else None
 
     def add_order(self, entry: JournalOrder) -> None:
-        account = self.session.get(ExchangeAccount, int(entry.account))
+        account = self._held(ExchangeAccount, int(entry.account))
         if account is None:
             raise ValueError(f"account {entry.account} does not exist")
-        bot_id = int(entry.bot) if entry.bot.isdigit() else None
-        if not self.uow.orders.journal(account.owner_id, account.id, entry.order, bot_id=bot_id):
+        if entry.key in self._unsent or self._orders.get(entry.key) is not None:
             raise ValueError(f"client order id {entry.key} is already journalled")
-        row = self._row(entry.key)
-        assert row is not None
-        self._added[entry.key] = row
-        row.created_at, row.attempted_at = entry.created_at, entry.attempted_at
-        if entry.notional is not None:
-            row.guard_notional = entry.notional
-        if entry.reason:
-            row.last_error = entry.reason[:2000]
+        self._orders.pop(entry.key, None)  # read back from the table once written
+        bot_id = int(entry.bot) if entry.bot.isdigit() else None
+        self._unsent[entry.key] = (account.owner_id, account.id, ToJournal(
+            entry.order, bot_id, entry.created_at, entry.attempted_at, entry.notional, entry.reason))
         self.attempts[entry.key] = entry.attempts
         if entry.reason and entry.reason.startswith("guard"):
             audit.record(self.session, actor="engine", action="order.refused", subject=f"order:{entry.key}",
@@ -143,11 +191,13 @@ class StoreTx:
         self.attempts[entry.key] = entry.attempts
 
     def open_orders(self, account: str) -> list[JournalOrder]:
+        self.write_orders()
         rows = self.session.scalars(sa.select(OrderRow).where(OrderRow.account_id == int(account),
                                                               OrderRow.status.in_(_OPEN)).order_by(OrderRow.id))
         return [self._entry(r) for r in rows]
 
     def spent_today(self, user: str, account: str, day: date) -> SpentToday:
+        self.write_orders()  # the orders judged before this one count
         owner, account_id = int(user), int(account)
         dialect = self.session.get_bind().dialect.name
         if dialect == "postgresql" and owner not in self._locked:
@@ -169,6 +219,7 @@ class StoreTx:
                           sum((n for a, n in amounts if a == account_id), Decimal(0)))
 
     def knows_client_id(self, account: str, text: str) -> bool:
+        self.write_orders()
         return self.session.scalar(sa.select(OrderRow.id).where(
             OrderRow.account_id == int(account), OrderRow.client_order_id == text)) is not None
 
@@ -187,21 +238,21 @@ class StoreTx:
         return [_bot_record(r) for r in rows]
 
     def get_bot(self, bot: str) -> BotRecord | None:
-        row = self.session.get(Bot, int(bot)) if bot.isdigit() else None
+        row = self._held(Bot, int(bot)) if bot.isdigit() else None
         return _bot_record(row) if row is not None else None
 
     def save_bot(self, record: BotRecord) -> None:
-        row = self.session.get(Bot, int(record.id))
+        row = self._held(Bot, int(record.id))
         if row is None:
             raise ValueError(f"bot {record.id} does not exist")
         if row.status != record.status:
             audit.record(self.session, actor="engine", action=f"bot.{record.status}", subject=f"bot:{record.id}",
                          details={"reason": record.status_reason or ""})
+        # not flushed here: a candle's bots are saved together, at the next statement or the commit
         row.state, row.status, row.pause_reason = record.state, record.status, record.status_reason
-        self.session.flush()
 
     def save_deal(self, account: str, deal: Deal) -> None:
-        row = self.session.get(Bot, int(deal.bot))
+        row = self._held(Bot, int(deal.bot))
         if row is not None:
             self.uow.deals.save(row.owner_id, row.id, deal)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,12 +22,32 @@ class Repository:
         self.session = session
 
     def _owned(self, model: type[M], owner_id: int, ident: int, kind: str) -> M:
-        """The row ``ident`` if ``owner_id`` owns it; otherwise NotFound, exactly as if it did not exist."""
-        table: Any = model
-        row: M | None = self.session.scalar(sa.select(model).where(table.id == ident, table.owner_id == owner_id))
-        if row is None:
+        """The row ``ident`` if ``owner_id`` owns it; otherwise NotFound, exactly as if it did not exist.
+
+        By primary key, so a row the session already holds costs no query: the engine
+        checks the same account and bot rows for every order and deal of a candle."""
+        row: M | None = self.session.get(model, ident)
+        if row is None or getattr(row, "owner_id") != owner_id:  # noqa: B009 - every owned model has it
             raise NotFound(kind, ident)
         return row
+
+    def _insert_new(self, model: type[Base], rows: Sequence[Mapping[str, Any]], conflict: Sequence[str],
+                    returning: str) -> builtins.list[Any]:
+        """One multi-row INSERT ... ON CONFLICT DO NOTHING (per 500 rows); the ``returning``
+        column of the rows that were new. What ``_insert_if_new`` does for one row, for a
+        batch (a candle's orders) at the cost of one statement."""
+        table: Any = model.__table__
+        dialect = self.session.get_bind().dialect.name
+        insert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+        if insert is None:  # pragma: no cover - sealbot supports SQLite and PostgreSQL only
+            raise RuntimeError(f"unsupported database dialect {dialect!r}")
+        self.session.flush()
+        new: builtins.list[Any] = []
+        for start in range(0, len(rows), 500):  # bound the statement's parameters (SQLite: 32,766)
+            stmt = insert(table).values(list(rows[start:start + 500])).on_conflict_do_nothing(
+                index_elements=list(conflict))
+            new.extend(self.session.execute(stmt.returning(table.c[returning])).scalars())
+        return new
 
     def _insert_if_new(self, model: type[Base], values: Mapping[str, Any], conflict: Sequence[str]) -> int | None:
         """INSERT ... ON CONFLICT DO NOTHING; the new row's id, or None when the unique key existed.
@@ -35,14 +55,5 @@ class Repository:
         One statement on both backends, so a duplicate neither raises nor poisons the
         caller's transaction (no savepoint needed).
         """
-        table: Any = model.__table__
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            stmt: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
-        else:  # pragma: no cover - sealbot supports SQLite and PostgreSQL only
-            raise RuntimeError(f"unsupported database dialect {dialect!r}")
-        self.session.flush()
-        new_id = self.session.execute(stmt.returning(table.c.id)).scalar_one_or_none()
-        return int(new_id) if new_id is not None else None
+        new = self._insert_new(model, [values], conflict, "id")
+        return int(new[0]) if new else None

@@ -5,7 +5,8 @@ and reconciles it with the exchange instead of sending it again."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -27,28 +28,49 @@ def to_order(row: OrderRow) -> Order:
                  average_price=row.average_price, exchange_id=row.exchange_order_id)
 
 
+@dataclass(frozen=True)
+class ToJournal:
+    """One order to journal, with what the engine records beside it: when it was
+    journalled, the time its first attempt is signed with, what it counts against the
+    guard's daily limits, and a refusal's reason."""
+
+    order: Order
+    bot_id: int | None = None
+    created_at: datetime | None = None
+    attempted_at: datetime | None = None
+    guard_notional: Decimal | None = None
+    last_error: str | None = None
+
+
 class OrderRepository(Repository):
     def journal(self, owner_id: int, account_id: int, order: Order, *, bot_id: int | None = None) -> bool:
         """Record the order before sending it. True if new, False if this client id was
         already journalled for this owner (re-sending is then the reconciler's call).
         ``Conflict`` if the id belongs to another owner's order."""
-        self._owned(ExchangeAccount, owner_id, account_id, "account")
-        if bot_id is not None:
-            self._owned(Bot, owner_id, bot_id, "bot")
-        now = utcnow()
-        new_id = self._insert_if_new(OrderRow, {
-            "owner_id": owner_id, "account_id": account_id, "bot_id": bot_id,
-            "deal_no": order.client_id.deal if bot_id is not None else None,
-            "client_order_id": order.client_id.text, "exchange_order_id": order.exchange_id,
-            "pair": order.pair.symbol, "side": order.side.value, "type": order.type.value,
-            "amount": order.amount, "price": order.price, "stop_price": order.stop_price,
-            "time_in_force": order.time_in_force.value, "status": order.status.value, "filled": order.filled,
-            "average_price": order.average_price, "created_at": now, "updated_at": now,
-        }, ["client_order_id"])
-        if new_id is not None:
+        if self.journal_many(owner_id, account_id, [ToJournal(order, bot_id)]):
             return True
         self._row(owner_id, order.client_id.text, conflict=True)
         return False
+
+    def journal_many(self, owner_id: int, account_id: int, entries: Sequence[ToJournal]) -> set[str]:
+        """Record orders of one account before they are sent, in one statement: the
+        client ids that were new (the others were already journalled, by anyone)."""
+        self._owned(ExchangeAccount, owner_id, account_id, "account")
+        for bot_id in {e.bot_id for e in entries if e.bot_id is not None}:
+            self._owned(Bot, owner_id, bot_id, "bot")
+        now = utcnow()
+        rows = [{
+            "owner_id": owner_id, "account_id": account_id, "bot_id": e.bot_id,
+            "deal_no": e.order.client_id.deal if e.bot_id is not None else None,
+            "client_order_id": e.order.client_id.text, "exchange_order_id": e.order.exchange_id,
+            "pair": e.order.pair.symbol, "side": e.order.side.value, "type": e.order.type.value,
+            "amount": e.order.amount, "price": e.order.price, "stop_price": e.order.stop_price,
+            "time_in_force": e.order.time_in_force.value, "status": e.order.status.value, "filled": e.order.filled,
+            "average_price": e.order.average_price, "created_at": e.created_at or now, "updated_at": now,
+            "attempted_at": e.attempted_at, "guard_notional": e.guard_notional,
+            "last_error": e.last_error[:2000] if e.last_error else None,
+        } for e in entries]
+        return set(self._insert_new(OrderRow, rows, ["client_order_id"], "client_order_id"))
 
     def get(self, owner_id: int, client_order_id: str | ClientOrderId) -> Order:
         return to_order(self._row(owner_id, str(client_order_id)))
