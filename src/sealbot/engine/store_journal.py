@@ -80,9 +80,7 @@ class StoreJournal:
     @contextmanager
     def transaction(self) -> Iterator[StoreTx]:
         with UnitOfWork(self.session_factory) as uow:
-            tx = StoreTx(uow, self.attempts)
-            yield tx
-            tx.write_orders()
+            yield StoreTx(uow, self.attempts)
 
     def accounts(self) -> list[AccountRecord]:
         with UnitOfWork(self.session_factory) as uow:
@@ -103,6 +101,8 @@ class StoreTx:
         self._orders: dict[str, OrderRow | None] = {}  # read ahead by client id (None: not journalled)
         # journalled in this transaction, INSERT not yet sent (``write_orders``): (owner, account, order)
         self._unsent: dict[str, tuple[int, int, ToJournal]] = {}
+        # whoever commits the unit of work (this journal, or a subclass's fenced one) writes them first
+        sa.event.listen(self.session, "before_commit", lambda _session: self.write_orders())
 
     def _held(self, model: type[Any], ident: int) -> Any:
         key = (model, ident)
@@ -143,9 +143,9 @@ class StoreTx:
                     raise ValueError(f"client order id {entry.order.client_id.text} is already journalled")
 
     def _row(self, text: str) -> OrderRow | None:
-        self.write_orders()
-        if text in self._orders:
+        if text in self._orders:  # read ahead (written here since: popped, read back below)
             return self._orders[text]
+        self.write_orders()
         return self.session.scalar(sa.select(OrderRow).where(OrderRow.client_order_id == text))
 
     def _entry(self, row: OrderRow) -> JournalOrder:

@@ -33,7 +33,7 @@ class Repository:
 
     def _insert_new(self, model: type[Base], rows: Sequence[Mapping[str, Any]], conflict: Sequence[str],
                     returning: str) -> builtins.list[Any]:
-        """One multi-row INSERT ... ON CONFLICT DO NOTHING (per 500 rows); the ``returning``
+        """A multi-row INSERT ... ON CONFLICT DO NOTHING; the ``returning``
         column of the rows that were new. What ``_insert_if_new`` does for one row, for a
         batch (a candle's orders) at the cost of one statement."""
         table: Any = model.__table__
@@ -42,12 +42,10 @@ class Repository:
         if insert is None:  # pragma: no cover - sealbot supports SQLite and PostgreSQL only
             raise RuntimeError(f"unsupported database dialect {dialect!r}")
         self.session.flush()
-        new: builtins.list[Any] = []
-        for start in range(0, len(rows), 500):  # bound the statement's parameters (SQLite: 32,766)
-            stmt = insert(table).values(list(rows[start:start + 500])).on_conflict_do_nothing(
-                index_elements=list(conflict))
-            new.extend(self.session.execute(stmt.returning(table.c[returning])).scalars())
-        return new
+        stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c[returning])
+        # a list of rows: SQLAlchemy sends them as multi-row VALUES ("insertmanyvalues"), in
+        # batches within the database's parameter limits, the statement compiled once
+        return builtins.list(self.session.execute(stmt, builtins.list(rows)).scalars())
 
     def _insert_if_new(self, model: type[Base], values: Mapping[str, Any], conflict: Sequence[str]) -> int | None:
         """INSERT ... ON CONFLICT DO NOTHING; the new row's id, or None when the unique key existed.
