@@ -73,9 +73,8 @@ def edit_bot(platform: Platform, owner_id: int, bot_id: int, *, name: str | None
         if config is not None:
             if bot.status not in EDITABLE_STATUSES:
                 raise InvalidConfig("status", "stop the bot before changing its settings")
-            final = {**config, "bot_id": str(bot.id)}
-            parse_config(bot.kind, final)
-            changes["config"] = final
+            # Stored as validated (typed, normalised), never as the raw input.
+            changes["config"] = parse_config(bot.kind, {**config, "bot_id": str(bot.id)}).model_dump(mode="json")
         if name is not None:
             if not name.strip() or len(name) > 120:
                 raise InvalidConfig("name", "must be 1 to 120 characters")

@@ -177,8 +177,7 @@ def _add_member(uow: UnitOfWork, owner_id: int, group: BotGroup, spec: MemberSpe
     config = sized_config(group.kind, group.config, multiplier=spec.multiplier, base_size=spec.base_size,
                           field=field)
     bot = uow.bots.add(owner_id, group.kind, f"{group.name} · {account.label}"[:120], config, account_id=account.id)
-    final = {**config, "bot_id": str(bot.id)}
-    parse_config(group.kind, final)
+    final = parse_config(group.kind, {**config, "bot_id": str(bot.id)}).model_dump(mode="json")  # as validated
     uow.bots.update(owner_id, bot.id, config=final)
     if status != "stopped":
         uow.bots.set_status(owner_id, bot.id, status)
@@ -260,8 +259,7 @@ def edit_copy_set(platform: Platform, owner_id: int, group_id: int, *, name: str
             for i, m in enumerate(members):
                 sized = sized_config(group.kind, config, multiplier=m.multiplier, base_size=m.base_size,
                                      field=f"members.{i}")
-                final = {**sized, "bot_id": str(m.bot_id)}
-                parse_config(group.kind, final)
+                final = parse_config(group.kind, {**sized, "bot_id": str(m.bot_id)}).model_dump(mode="json")
                 uow.bots.update(owner_id, m.bot_id, config=final)
             group.config = dict(config)
         if name is not None:
