@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm.exc import StaleDataError
 
 from sealbot.domain import ClientOrderId, Deal, Direction, Order, OrderType, Pair, Side
 from sealbot.domain.evolve import evolve
@@ -105,3 +106,37 @@ def test_a_deal_read_ahead_is_updated_in_place_and_a_new_one_inserted(database_u
     with UnitOfWork(journal.session_factory) as uow:
         rows = uow.session.execute(sa.select(DealRow.no, DealRow.bought).order_by(DealRow.no)).all()
     assert [(no, bought) for no, bought in rows] == [(1, Decimal("0.5")), (2, Decimal(0))]
+
+
+def test_a_bot_saved_by_another_transaction_meanwhile_fails_the_commit(database_url: str) -> None:
+    """The bots' states go out as one batched UPDATE; each row still matches only the
+    version this transaction read, so a change made meanwhile (the web process pausing
+    the bot) is not overwritten: the commit fails, the order with it."""
+    journal, user, account, bot = make_db(database_url)
+    with pytest.raises(StaleDataError), journal.transaction() as tx:
+        tx.prefetch([bot], [], [])
+        record = tx.get_bot(bot)
+        assert record is not None
+        with UnitOfWork(journal.session_factory) as other:
+            other.bots.set_status(int(user), int(bot), "paused")
+        tx.add_order(entry(account, bot, "b", "20"))
+        tx.save_bot(evolve(record, state={"stepped": True}))
+    with UnitOfWork(journal.session_factory) as uow:
+        row = uow.session.get(Bot, int(bot))
+        assert row is not None and (row.status, row.state) == ("paused", None)
+    assert stored(journal) == []
+
+
+def test_bots_saved_together_are_read_back_as_saved_in_the_transaction_and_after(database_url: str) -> None:
+    journal, _user, _account, bot = make_db(database_url)
+    with journal.transaction() as tx:
+        tx.prefetch([bot], [], [])
+        record = tx.get_bot(bot)
+        assert record is not None
+        tx.save_bot(evolve(record, state={"n": 1}, status="paused", status_reason="guard"))
+        assert tx.get_bot(bot) == evolve(record, state={"n": 1}, status="paused", status_reason="guard")
+        assert [b.state for b in tx.bots(_account)] == [{"n": 1}]  # written before the listing reads
+        tx.save_bot(evolve(record, state={"n": 2}, status="paused", status_reason="guard"))
+    with journal.transaction() as tx:
+        again = tx.get_bot(bot)
+        assert again is not None and (again.state, again.status, again.status_reason) == ({"n": 2}, "paused", "guard")

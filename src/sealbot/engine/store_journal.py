@@ -26,6 +26,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from sealbot.audit import log as audit
 from sealbot.bots.registry import KINDS, bot_module
@@ -36,6 +38,7 @@ from sealbot.store import UnitOfWork
 from sealbot.store.models import AlertRow, Bot, ExchangeAccount, OrderRow, User
 from sealbot.store.repositories.orders import ToJournal, to_order
 from sealbot.store.repositories.watchdog import WatchdogFlags
+from sealbot.store.types import utcnow
 
 _OPEN = [s.value for s in OrderStatus if not s.is_final]
 ACTIVE_ACCOUNTS = ("active", "paused", "flagged")
@@ -53,6 +56,13 @@ def _bot_config(row: Bot) -> dict[str, Any]:
         if "bot_id" in fields:
             config["bot_id"] = str(row.id)
     return config
+
+
+_BOTS: Any = Bot.__table__
+_SAVE_BOTS = (sa.update(_BOTS).where(_BOTS.c.id == sa.bindparam("b_id"), _BOTS.c.version == sa.bindparam("b_version"))
+              .values(state=sa.bindparam("b_state"), status=sa.bindparam("b_status"),
+                      pause_reason=sa.bindparam("b_reason"), updated_at=sa.bindparam("b_at"),
+                      version=_BOTS.c.version + 1))
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
@@ -101,8 +111,38 @@ class StoreTx:
         self._orders: dict[str, OrderRow | None] = {}  # read ahead by client id (None: not journalled)
         # journalled in this transaction, INSERT not yet sent (``write_orders``): (owner, account, order)
         self._unsent: dict[str, tuple[int, int, ToJournal]] = {}
+        # bots saved in this transaction, UPDATE not yet sent (``write_bots``)
+        self._saves: dict[int, BotRecord] = {}
         # whoever commits the unit of work (this journal, or a subclass's fenced one) writes them first
-        sa.event.listen(self.session, "before_commit", lambda _session: self.write_orders())
+        sa.event.listen(self.session, "before_commit", lambda _session: self.write())
+
+    def write(self) -> None:
+        """Send what this transaction buffered: the bots' new states, then its orders."""
+        self.write_bots()
+        self.write_orders()
+
+    def write_bots(self) -> None:
+        """One UPDATE for every bot saved since the last one, sent as one batch. Each row is
+        matched on the version this transaction read, as the ORM's version check does
+        (which sends them one by one: a per-row count is what it checks); here the total
+        count must equal the number of bots, so a bot another process saved meanwhile
+        fails the transaction the same way (``StaleDataError``)."""
+        if not self._saves:
+            return
+        saves, self._saves = self._saves, {}
+        rows = [(self._rows[(Bot, ident)], record) for ident, record in saves.items()]
+        now = utcnow()
+        params = [{"b_id": row.id, "b_version": row.version, "b_state": record.state, "b_status": record.status,
+                   "b_reason": record.status_reason, "b_at": now} for row, record in rows]
+        result = self.session.execute(_SAVE_BOTS, params)
+        if result.rowcount != len(params):
+            raise StaleDataError(f"{len(params) - result.rowcount} of {len(params)} bots were saved by another "
+                                 "transaction meanwhile")
+        for row, record in rows:  # the session's copy as stored now, not marked as changed
+            for name, value in (("state", record.state), ("status", record.status),
+                                ("pause_reason", record.status_reason), ("updated_at", now),
+                                ("version", row.version + 1)):
+                set_committed_value(row, name, value)
 
     def _held(self, model: type[Any], ident: int) -> Any:
         key = (model, ident)
@@ -234,22 +274,30 @@ class StoreTx:
         return self.uow.fills.for_order(row.owner_id, client_id) if row is not None else []
 
     def bots(self, account: str) -> builtins.list[BotRecord]:
+        self.write_bots()
         rows = self.session.scalars(sa.select(Bot).where(Bot.account_id == int(account)).order_by(Bot.id))
         return [_bot_record(r) for r in rows]
 
     def get_bot(self, bot: str) -> BotRecord | None:
-        row = self._held(Bot, int(bot)) if bot.isdigit() else None
+        if not bot.isdigit():
+            return None
+        saved = self._saves.get(int(bot))
+        if saved is not None:
+            return saved
+        row = self._held(Bot, int(bot))
         return _bot_record(row) if row is not None else None
 
     def save_bot(self, record: BotRecord) -> None:
-        row = self._held(Bot, int(record.id))
+        """Buffered: a candle's bots are written together (``write_bots``)."""
+        ident = int(record.id)
+        row = self._held(Bot, ident)
         if row is None:
             raise ValueError(f"bot {record.id} does not exist")
-        if row.status != record.status:
+        before = self._saves.get(ident)
+        if (before.status if before is not None else row.status) != record.status:
             audit.record(self.session, actor="engine", action=f"bot.{record.status}", subject=f"bot:{record.id}",
                          details={"reason": record.status_reason or ""})
-        # not flushed here: a candle's bots are saved together, at the next statement or the commit
-        row.state, row.status, row.pause_reason = record.state, record.status, record.status_reason
+        self._saves[ident] = record
 
     def save_deal(self, account: str, deal: Deal) -> None:
         row = self._held(Bot, int(deal.bot))
