@@ -39,6 +39,7 @@ from sealbot.domain import (
     CandleClosed,
     Command,
     Event,
+    Pair,
     SignalReceived,
     TimerFired,
 )
@@ -132,6 +133,7 @@ class AccountRunner(StepWriter, HubDelivery):
         self.user_stream: UserStreamWatcher | None = None  # rings _poll_now at each order event
         self._batch: CandleBatch | None = None  # the candle batch still taking bots (last queued)
         self._queued: dict[str, int] = {}  # bot -> items queued for it (held awake in the hub meanwhile)
+        self.unlisted: set[Pair] = set()  # pairs the exchange's metadata does not list: never waited for
 
     # -- lifecycle -------------------------------------------------------------------
     def load_bots(self) -> None:
@@ -193,14 +195,21 @@ class AccountRunner(StepWriter, HubDelivery):
         """Match the journal with the exchange; bots act only once this succeeded, and
         once the guard has a reference price for every pair they trade: a start whose
         first ticker fetch failed would otherwise have the guard refuse the first order
-        (a deal's exit too) as unjudgeable and pause its bot over a passing fault."""
+        (a deal's exit too) as unjudgeable and pause its bot over a passing fault.
+
+        A pair the exchange does not list will never have a price: waiting for it would
+        hold every bot of the account forever. The bots trading it are paused with an
+        alert instead (``_pause_unlisted``), and the others go on."""
         self.ready.clear()
         self.orders.unsettled = False
-        pairs = {p for b in self.bots.values() for p in b.pairs}
+        pairs = self._required_pairs()
         await self.market.refresh({p for p in pairs if self.market.snapshot(p).reference_price is None}, force=True)
-        unknown = sorted(str(p) for p in pairs if self.market.snapshot(p).reference_price is None)
+        unknown = {p for p in pairs if self.market.snapshot(p).reference_price is None}
         if unknown:
-            raise ExchangeUnavailable(self.venue.name, f"no reference price for {', '.join(unknown)} yet")
+            unknown -= await self._pause_unlisted(unknown)
+        if unknown:
+            missing = ", ".join(sorted(str(p) for p in unknown))
+            raise ExchangeUnavailable(self.venue.name, f"no reference price for {missing} yet")
         observations = await self.orders.reconcile()
         for obs in observations:
             await self._observe(obs)
@@ -208,6 +217,43 @@ class AccountRunner(StepWriter, HubDelivery):
         self.needs_reconcile, self.orders.unsettled = self.orders.unsettled, False
         if not self.needs_reconcile:
             self.ready.set()
+
+    def _required_pairs(self) -> set[Pair]:
+        """The pairs the loaded bots trade, but those the exchange is known not to list."""
+        return {p for b in self.bots.values() for p in b.pairs} - self.unlisted
+
+    async def _pause_unlisted(self, unpriced: set[Pair]) -> set[Pair]:
+        """Of ``unpriced``, the pairs the exchange's market metadata does not list: every
+        running bot trading one is paused, with an alert naming it. A venue that cannot
+        answer, or lists nothing at all, proves nothing: those pairs stay unknown and
+        the account waits for them as for a passing fault."""
+        try:
+            listed = await self.venue.load_markets()
+        except VenueError as exc:
+            log.warning("account %s: market metadata unavailable (%s)", self.account.id, exc)
+            return set()
+        unlisted = {p for p in unpriced if listed and p not in listed}
+        self.unlisted |= unlisted
+        for live in list(self.bots.values()):
+            gone = sorted(str(p) for p in live.pairs if p in unlisted)
+            if not gone or not live.running:
+                continue
+            reason = f"{self.venue.name} does not list {', '.join(gone)}: fix the bot's markets"
+            log.warning("account %s: bot %s paused: %s", self.account.id, live.id, reason)
+            self.set_status([live.id], BotStatus.PAUSED, reason)
+            await self.raise_alert(live.record.user, AlertLevel.CRITICAL, "market.unlisted",
+                                   f"bot {live.id} paused: {reason}", bot=live.id)
+        return unlisted
+
+    def unload(self, bot_id: str) -> None:
+        """Forget a bot the user stopped or deleted: it leaves the hub, and its pairs are
+        no longer waited for (a restart would not load it either)."""
+        live = self.bots.pop(bot_id, None)
+        if live is None:
+            return
+        for pair in live.pairs:
+            self.hub.unsubscribe(self.feed, pair, live.feed_id)
+        self._queued.pop(bot_id, None)
 
     # -- the loop ----------------------------------------------------------------------
     async def _worker(self) -> None:
@@ -245,7 +291,7 @@ class AccountRunner(StepWriter, HubDelivery):
         if self.needs_reconcile:
             self._enqueue(None, TimerFired(self.clock.now()))  # wakes the worker to reconcile
             return
-        pairs = {p for b in self.bots.values() for p in b.pairs}
+        pairs = self._required_pairs()
         await self.market.refresh(pairs)
         if any(self.market.snapshot(p).reference_price is None for p in pairs):
             # a price went stale (its refreshes kept failing): the bots wait, reconciling,

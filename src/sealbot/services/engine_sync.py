@@ -13,6 +13,8 @@ rows, for a given scope of accounts:
 * a bot whose stored status or config changed is brought in line (a stopped bot with a
   new config is reloaded, keeping its saved state); bots a kill switch stopped have
   their open orders cancelled at once (the running account's polls would too);
+* a bot stopped or deleted is unloaded from its runner (its pairs are no longer waited
+  for, its events no longer stepped), as a restart would leave it out;
 * an account of the scope that is no longer active (revoked, deleted) is stopped.
 
 The embedded engine (``engine_host.EngineHost``) syncs every account of the database;
@@ -48,6 +50,7 @@ class SyncReport:
     stopped_accounts: list[str] = field(default_factory=list)
     status_changes: list[tuple[str, str]] = field(default_factory=list)  # (bot id, new status)
     reloaded: list[str] = field(default_factory=list)
+    unloaded: list[str] = field(default_factory=list)  # bots stopped or deleted: no longer in the runner
     cancelled_orders: int = 0  # open orders cancelled for bots a kill switch stopped
     cancel_starts: list[str] = field(default_factory=list)  # accounts started only to send outstanding cancels
     delivered: int = 0  # inbox items delivered (the embedded engine only: workers get them from the broker)
@@ -57,6 +60,7 @@ class SyncReport:
         self.stopped_accounts += other.stopped_accounts
         self.status_changes += other.status_changes
         self.reloaded += other.reloaded
+        self.unloaded += other.unloaded
         self.cancelled_orders += other.cancelled_orders
         self.cancel_starts += other.cancel_starts
         self.delivered += other.delivered
@@ -146,6 +150,18 @@ class AccountSync:
                     killed.append(record.id)
         if killed:
             report.cancelled_orders += await account_runner.cancel_open_orders(killed)
+        _unload_gone(account_runner, stored, report)
+
+
+def _unload_gone(account_runner: AccountRunner, stored: list[BotRecord], report: SyncReport) -> None:
+    """A bot the user stopped or deleted leaves the runner (a restart would not load it
+    either): the pairs it traded are no longer waited for, so a stopped bot on a pair
+    without a price stops holding up the account's other bots. Its open orders stay
+    journalled and are still polled; a kill switch's were cancelled above."""
+    statuses = {record.id: record.status for record in stored}
+    for bot_id in [b for b in account_runner.bots if statuses.get(b, BotStatus.STOPPED) not in _LIVE]:
+        account_runner.unload(bot_id)
+        report.unloaded.append(bot_id)
 
 
 def _adopt(account_runner: AccountRunner, bot_id: str, status: str, reason: str | None) -> None:
