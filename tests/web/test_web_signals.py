@@ -14,13 +14,18 @@ import sqlalchemy as sa
 from sealbot.domain import SignalAction, SignalReceived
 from sealbot.services import inbox
 from sealbot.services.platform import Platform
+from sealbot.simex import SimexServer
 
-from .webkit import DCA_CONFIG, SIGNAL_CONFIG, Clients, User, signup
+from .webkit import DCA_CONFIG, SIGNAL_CONFIG, Clients, User, linked_simex_account, signup
 
 
-async def _bot(user: User, kind: str = "signal", start: bool = True) -> tuple[int, str]:
+async def _bot(http: Clients, platform: Platform, simex: SimexServer, user: User, kind: str = "signal",
+               start: bool = True) -> tuple[int, str]:
+    """A bot on a linked simex account (a bot without one cannot be started)."""
+    account = await linked_simex_account(platform, simex, http.leaks, user.user_id)
     config = SIGNAL_CONFIG if kind == "signal" else {**DCA_CONFIG, "start_condition": "signal"}
-    r = await user.client.post("/api/v1/bots", json={"kind": kind, "name": kind, "config": config, "start": start})
+    r = await user.client.post("/api/v1/bots", json={"kind": kind, "name": kind, "config": config, "start": start,
+                                                     "account_id": account})
     assert r.status_code == 201, r.text
     bot_id = r.json()["id"]
     secret = (await user.client.post(f"/api/v1/bots/{bot_id}/webhook-secret")).json()["secret"]
@@ -47,9 +52,10 @@ def _refusals(platform: Platform) -> list[dict[str, Any]]:
         return [json.loads(d) for d in rows]
 
 
-async def test_a_valid_signal_is_recorded_and_queued_for_the_bot(http: Clients, platform: Platform) -> None:
+async def test_a_valid_signal_is_recorded_and_queued_for_the_bot(
+        http: Clients, platform: Platform, simex: SimexServer) -> None:
     user = await signup(http, "tv@example.org", two_factor=False)
-    bot_id, secret = await _bot(user)
+    bot_id, secret = await _bot(http, platform, simex, user)
     http.leaks.once.add(secret)
     r = await http.new().post("/api/v1/signals", json=_tv(bot_id, secret))
     assert r.status_code == 202, r.text
@@ -69,9 +75,10 @@ async def test_a_valid_signal_is_recorded_and_queued_for_the_bot(http: Clients, 
         assert session.scalar(sa.text("select status from signals")) == "accepted"
 
 
-async def test_a_dca_start_signal_reaches_a_dca_bot(http: Clients, platform: Platform) -> None:
+async def test_a_dca_start_signal_reaches_a_dca_bot(
+        http: Clients, platform: Platform, simex: SimexServer) -> None:
     user = await signup(http, "dca@example.org", two_factor=False)
-    bot_id, secret = await _bot(user, "dca")
+    bot_id, secret = await _bot(http, platform, simex, user, "dca")
     http.leaks.once.add(secret)
     body = {"message_type": "bot", "bot_id": bot_id, "email_token": secret, "delay_seconds": 0, "pair": "USDT_BTC"}
     r = await http.new().post("/api/v1/signals", json=body)
@@ -81,9 +88,9 @@ async def test_a_dca_start_signal_reaches_a_dca_bot(http: Clients, platform: Pla
 
 
 async def test_bad_signals_are_refused_recorded_without_secret_and_change_nothing(
-        http: Clients, platform: Platform) -> None:
+        http: Clients, platform: Platform, simex: SimexServer) -> None:
     user = await signup(http, "bad@example.org", two_factor=False)
-    bot_id, secret = await _bot(user)
+    bot_id, secret = await _bot(http, platform, simex, user)
     http.leaks.once.add(secret)
     caller = http.new()
     good = _tv(bot_id, secret)
@@ -115,9 +122,10 @@ async def test_bad_signals_are_refused_recorded_without_secret_and_change_nothin
     assert secret not in everything and "not-the-secret-at-all" not in everything
 
 
-async def test_allow_list_rate_limit_and_stopped_bots(http: Clients, platform: Platform) -> None:
+async def test_allow_list_rate_limit_and_stopped_bots(
+        http: Clients, platform: Platform, simex: SimexServer) -> None:
     user = await signup(http, "ips@example.org", two_factor=False)
-    bot_id, secret = await _bot(user)
+    bot_id, secret = await _bot(http, platform, simex, user)
     http.leaks.once.add(secret)
     r = await user.client.put(f"/api/v1/bots/{bot_id}/webhook-policy",
                               json={"allowed_ips": ["tradingview"], "max_per_minute": 2})
@@ -138,9 +146,10 @@ async def test_allow_list_rate_limit_and_stopped_bots(http: Clients, platform: P
     assert r.status_code == 422 and r.json()["field"] == "allowed_ips.0"
 
 
-async def test_a_new_secret_replaces_the_old_and_only_its_hash_is_stored(http: Clients, platform: Platform) -> None:
+async def test_a_new_secret_replaces_the_old_and_only_its_hash_is_stored(
+        http: Clients, platform: Platform, simex: SimexServer) -> None:
     user = await signup(http, "rot@example.org", two_factor=False)
-    bot_id, old = await _bot(user)
+    bot_id, old = await _bot(http, platform, simex, user)
     new = (await user.client.post(f"/api/v1/bots/{bot_id}/webhook-secret")).json()["secret"]
     http.leaks.once.update({old, new})
     assert len(new) >= 32  # 192 bits, URL-safe base64

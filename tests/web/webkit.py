@@ -117,6 +117,17 @@ def simex_key(simex: SimexServer, *, balances: dict[str, str] | None = None,
     return str(created["key"]), str(created["secret"])
 
 
+async def linked_simex_account(platform: Platform, simex: SimexServer, leaks: LeakScan, user_id: int) -> int:
+    """A simex key linked for ``user_id`` through the service (no 2FA session needed):
+    bots that run need an account."""
+    from sealbot.custody.secrets import ApiCredentials
+    from sealbot.services.accounts import link_account
+
+    key, secret = simex_key(simex, ip_whitelist=["127.0.0.1"])
+    leaks.never.add(secret)
+    return (await link_account(platform, user_id, "binance", "simex", ApiCredentials(key, secret))).id
+
+
 DCA_CONFIG = {
     "markets": [{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}],
     "base_order_volume": "100", "safety_order_volume": "100", "max_safety_orders": 3,

@@ -23,6 +23,7 @@ from sealbot.services.platform import Platform
 from sealbot.store import UnitOfWork
 from sealbot.venues.base import PermissionReport, Verdict
 from sealbot.venues.permissions import check_key
+from sealbot.venues.signing import SIGNER_EXCHANGES
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
@@ -86,6 +87,7 @@ async def link_generated_key(platform: Platform, owner_id: int, exchange: str, l
 async def _link(platform: Platform, owner_id: int, exchange: str, label: str,
                 seal: Callable[[UnitOfWork, int], CredentialView], allowed_pairs: Iterable[str] | None,
                 is_paper: bool) -> AccountView:
+    _require_supported(exchange)
     try:
         with platform.uow() as uow:
             account = uow.accounts.add(owner_id, exchange, label, is_paper=is_paper, allowed_pairs=allowed_pairs)
@@ -106,6 +108,15 @@ async def _link(platform: Platform, owner_id: int, exchange: str, label: str,
             audit.record(uow.session, actor=f"user:{owner_id}", action="account.link_refused",
                          subject=f"user:{owner_id}", details={"exchange": exchange, "reason": refusal.reason})
         raise
+
+
+def _require_supported(exchange: str) -> None:
+    """Refuse, before anything is sealed or stored, an exchange the signer cannot sign
+    for: the account could never trade (the engine's venue refuses it, and the link-time
+    permission check would only report it as "not checked")."""
+    if exchange not in SIGNER_EXCHANGES:
+        raise InvalidConfig("exchange", f"{exchange!r} is not supported: sealbot trades on "
+                                        f"{', '.join(sorted(SIGNER_EXCHANGES))}")
 
 
 async def _check_sealed(platform: Platform, uow: UnitOfWork, owner_id: int, account_id: int) -> PermissionReport:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from sealbot.services import bot_manage, webhooks
 from sealbot.services.auth import Principal
-from sealbot.services.bots import create_bot, set_bot_status
+from sealbot.services.bots import new_bot, reconfigure_bot, set_bot_status
 from sealbot.services.platform import Platform
 from sealbot.web.api.common import IdPath, Limit, Offset, OptionalId, paged
 from sealbot.web.deps import get_platform, scoped
@@ -37,10 +37,14 @@ def bots(status_: Annotated[str | None, Query(alias="status", max_length=16)] = 
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=BotOut)
-def create(body: BotIn, who: Principal = Depends(scoped("bots:write")),
-           platform: Platform = Depends(get_platform)) -> BotOut:
-    """Create a bot; an invalid setting is 422 with its field path."""
-    view = create_bot(platform, who.user_id, body.account_id, body.kind, body.name, body.config, start=body.start)
+async def create(body: BotIn, who: Principal = Depends(scoped("bots:write")),
+                 platform: Platform = Depends(get_platform)) -> BotOut:
+    """Create a bot; an invalid setting is 422 with its field path. Each market's tick
+    and step sizes and minimums are the account's exchange's (what was sent is
+    replaced); a pair it does not list is 422, and so is starting a bot without an
+    account."""
+    view = await new_bot(platform, who.user_id, body.account_id, body.kind, body.name, body.config,
+                         start=body.start)
     return BotOut.model_validate(bot_manage.get_bot(platform, who.user_id, view.id))
 
 
@@ -57,11 +61,12 @@ def bot(bot_id: IdPath, who: Principal = Depends(scoped("bots:read")),
 
 
 @router.patch("/{bot_id}", response_model=BotOut)
-def edit(bot_id: IdPath, body: BotEditIn, who: Principal = Depends(scoped("bots:write")),
-         platform: Platform = Depends(get_platform)) -> BotOut:
-    """Rename, or change the settings of a bot that is not running."""
-    return BotOut.model_validate(bot_manage.edit_bot(platform, who.user_id, bot_id, name=body.name,
-                                                     config=body.config))
+async def edit(bot_id: IdPath, body: BotEditIn, who: Principal = Depends(scoped("bots:write")),
+               platform: Platform = Depends(get_platform)) -> BotOut:
+    """Rename, or change the settings of a bot that is not running (markets get the
+    exchange's rules, as on create)."""
+    return BotOut.model_validate(await reconfigure_bot(platform, who.user_id, bot_id, name=body.name,
+                                                       config=body.config))
 
 
 @router.delete("/{bot_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -74,6 +79,7 @@ def delete(bot_id: IdPath, who: Principal = Depends(scoped("bots:write")),
 @router.post("/{bot_id}/start", response_model=BotOut)
 def start(bot_id: IdPath, who: Principal = Depends(scoped("bots:write")),
           platform: Platform = Depends(get_platform)) -> BotOut:
+    """Mark the bot running for the engine; a bot without an account is 422 on ``account_id``."""
     set_bot_status(platform, who.user_id, bot_id, "running")
     return BotOut.model_validate(bot_manage.get_bot(platform, who.user_id, bot_id))
 
