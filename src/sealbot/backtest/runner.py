@@ -26,7 +26,16 @@ from sealbot.backtest.indicators import events_for
 from sealbot.backtest.metrics import Result
 from sealbot.backtest.report import PlotlyJs, write_json, write_report
 from sealbot.backtest.simulate import config_rules, run
-from sealbot.backtest.sweep import Progress, SweepResult, Uniform, grid_space, random_space, sweep
+from sealbot.backtest.sweep import (
+    Progress,
+    SweepResult,
+    Uniform,
+    check_names,
+    check_objective,
+    grid_space,
+    random_space,
+    sweep,
+)
 from sealbot.bots.registry import bot_module, parse_config
 from sealbot.domain import (
     AmountType,
@@ -52,8 +61,12 @@ class Loaded:
 def read_bot_file(path: str | Path) -> tuple[str, dict[str, Any]]:
     """(kind, config data) from a JSON or TOML bot file."""
     path = Path(path)
-    text = path.read_text()
-    data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    form = "TOML" if path.suffix == ".toml" else "JSON"
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if form == "TOML" else json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidConfig(path.name, f"not valid {form}: {exc}") from None
     if not isinstance(data, dict) or "kind" not in data:
         raise InvalidConfig("kind", f"{path.name} must say which bot it configures (\"kind\": \"dca\")")
     data = dict(data)
@@ -69,16 +82,33 @@ def _pairs_of(config: Any) -> list[Pair]:
 
 
 def parse_data_args(items: Sequence[str], pairs: Sequence[Pair]) -> dict[Pair, Path]:
-    """``["BTC/USDT=btc.csv.gz", ...]``, or one bare path when the bot has one pair."""
+    """``["BTC/USDT=btc.csv.gz", ...]``, or one bare path when the bot has one pair.
+
+    The files must cover exactly the bot's pairs (when the config names them): a file
+    for a pair the bot does not trade would be ignored, and a traded pair without one
+    would never fill, so a backtest of either would report a quiet, meaningless zero."""
     out: dict[Pair, Path] = {}
     for item in items:
         name, sep, path = item.rpartition("=")
         if sep:
-            out[Pair.parse(name)] = Path(path)
+            try:
+                pair = Pair.parse(name)
+            except ValueError as exc:
+                raise InvalidConfig("data", f"{item!r}: {exc}") from None
+            out[pair] = Path(path)
         elif len(pairs) == 1 and len(items) == 1:
             out[pairs[0]] = Path(item)
         else:
             raise InvalidConfig("data", f"{item!r}: say which pair it holds, as PAIR=path")
+    if pairs:
+        traded = ", ".join(p.symbol for p in pairs)
+        for pair in out:
+            if pair not in pairs:
+                raise InvalidConfig("data", f"{pair.symbol}: the bot does not trade this pair (it trades {traded})")
+        for pair in pairs:
+            if pair not in out:
+                raise InvalidConfig("data", f"{pair.symbol}: the bot trades this pair but no candle file is given "
+                                            f"for it (PAIR=FILE)")
     return out
 
 
@@ -94,13 +124,21 @@ def load(
     """Read the bot file and its candles: validated (``strict_data`` refuses any gap or
     bad row), cleaned of duplicates and disorder, cut to [start, end), resampled to
     ``timeframe`` when it is coarser than the files."""
+    if timeframe is not None:
+        try:
+            timeframe_seconds(timeframe)
+        except ValueError as exc:
+            raise InvalidConfig("timeframe", str(exc).removeprefix("timeframe: ")) from None
     kind, raw = read_bot_file(bot_file)
     config = parse_config(kind, raw)
     files = parse_data_args(data, _pairs_of(config))
     candles: dict[Pair, pd.DataFrame] = {}
     reports: dict[Pair, ValidationReport] = {}
     for pair, path in files.items():
-        frame, report = load_candles(path, strict=strict_data, repair=True)
+        try:
+            frame, report = load_candles(path, strict=strict_data, repair=True)
+        except OSError as exc:
+            raise DataError(f"data: {path}: cannot read it ({exc.strerror or exc})") from None
         if start is not None:
             frame = frame[frame["open_time"] >= pd.Timestamp(start)]
         if end is not None:
@@ -165,7 +203,11 @@ def run_backtest_file(
     """``sealbot backtest BOT_FILE --data PAIR=FILE ... [--report out.html] [--json out.json]
     [--signals signals.csv] [--balance USDT=1000 ...]``. Indicator events the config needs
     (RSI) are computed; ``balances`` models the account (see ``simulate.run``);
-    ``plotlyjs`` says how the report carries plotly.js (``report.write_report``)."""
+    ``plotlyjs`` says how the report carries plotly.js (``report.write_report``). An
+    output path whose folder does not exist is refused before the run, not after it."""
+    for option, target in (("report", report_path), ("json", json_path)):
+        if target is not None and not Path(target).parent.is_dir():
+            raise InvalidConfig(option, f"{Path(target).parent} is not an existing directory")
     loaded = load(bot_file, data, timeframe=timeframe, start=start, end=end, strict_data=strict_data)
     frames = loaded.candles
     tf = timeframe or infer_timeframe(next(iter(frames.values())))
@@ -175,25 +217,50 @@ def run_backtest_file(
     result = run(bot_module(loaded.kind), loaded.config, frames, slippage=slippage, fee_currency=fee_currency,
                  limit_fill=limit_fill, timeframe=tf, initial_capital=initial_capital, events=events,
                  balances=balances)
-    if report_path is not None:
-        write_report(result, report_path, title=f"sealbot {loaded.kind} backtest: {Path(bot_file).name}",
-                     plotlyjs=plotlyjs)
-    if json_path is not None:
-        write_json(result, json_path)
+    try:
+        if report_path is not None:
+            write_report(result, report_path, title=f"sealbot {loaded.kind} backtest: {Path(bot_file).name}",
+                         plotlyjs=plotlyjs)
+        if json_path is not None:
+            write_json(result, json_path)
+    except OSError as exc:
+        raise InvalidConfig(str(exc.filename or report_path or json_path),
+                            f"cannot write it ({exc.strerror or exc})") from None
     return result
 
 
 def read_space(path: str | Path) -> dict[str, Any]:
     """A sweep space file (JSON): ``{"take_profit": ["0.5", "1"], "safety_order_step_percentage":
-    {"low": "0.5", "high": "2", "step": "0.25"}}`` (a list is a choice, an object a range)."""
-    raw = json.loads(Path(path).read_text())
+    {"low": "0.5", "high": "2", "step": "0.25"}}`` (a list is a choice, an object a range).
+    A file that is not such an object is refused, naming the parameter at fault."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidConfig("space", f"{path.name} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict) or not raw:
+        raise InvalidConfig("space", f"{path.name} must be a JSON object of parameter names")
     space: dict[str, Any] = {}
     for name, spec in raw.items():
         if isinstance(spec, dict):
-            space[name] = Uniform(Decimal(str(spec["low"])), Decimal(str(spec["high"])), Decimal(str(spec["step"])))
-        else:
+            space[name] = _range(name, spec)
+        elif isinstance(spec, list) and spec:
             space[name] = list(spec)
+        else:
+            raise InvalidConfig(f"space.{name}", "give a non-empty list of values or {low, high, step}")
     return space
+
+
+def _range(name: str, spec: Mapping[str, Any]) -> Uniform:
+    try:
+        low, high, step = (Decimal(str(spec[k])) for k in ("low", "high", "step"))
+    except KeyError as exc:
+        raise InvalidConfig(f"space.{name}", f"a range needs low, high and step; {exc} is missing") from None
+    except ArithmeticError:
+        raise InvalidConfig(f"space.{name}", "low, high and step must be numbers") from None
+    if not all(v.is_finite() for v in (low, high, step)) or step <= 0 or high < low:
+        raise InvalidConfig(f"space.{name}", "needs finite numbers with low <= high and step > 0")
+    return Uniform(low, high, step)
 
 
 def run_sweep_file(
@@ -211,8 +278,14 @@ def run_sweep_file(
     end: datetime | None = None,
 ) -> SweepResult:
     """``sealbot backtest sweep BOT_FILE --data ... --space space.json [--samples N --seed S]``:
-    every combination of ``space`` (lists only), or ``samples`` seeded random draws."""
+    every combination of ``space`` (lists only), or ``samples`` seeded random draws.
+    Refused before any run: ``samples`` below 1, an ``objective`` that is no number of
+    ``Metrics``, and a space name that is no setting of the bot (every row would fail)."""
+    if samples is not None and samples < 1:
+        raise InvalidConfig("samples", f"must be 1 or more, not {samples}")
+    check_objective(objective)
     loaded = load(bot_file, data, timeframe=timeframe, start=start, end=end)
+    check_names(loaded.config, space)
     if samples is None:
         if any(isinstance(v, Uniform) for v in space.values()):
             raise InvalidConfig("space", "ranges need --samples (random search)")

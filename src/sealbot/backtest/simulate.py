@@ -44,12 +44,26 @@ from sealbot.backtest.kernel import MAX_EVENTS_PER_CANDLE, BotLoopError, Simulat
 from sealbot.backtest.metrics import Result, build_result
 from sealbot.backtest.orders import React
 from sealbot.bots.base import BotKind
-from sealbot.domain import Event, FeeSchedule, MarketRules, Pair
+from sealbot.domain import Event, FeeSchedule, InvalidConfig, MarketRules, Pair
 from sealbot.domain.money import ZERO
 
-__all__ = ["MAX_EVENTS_PER_CANDLE", "BotLoopError", "PointTimes", "React", "Result", "run"]
+__all__ = ["MAX_EVENTS_PER_CANDLE", "MAX_SLIPPAGE", "BotLoopError", "PointTimes", "React", "Result", "check_slippage",
+           "run"]
 
 PointTimes = Literal["thirds", "quarters"]
+
+
+MAX_SLIPPAGE = Decimal("0.1")
+
+
+def check_slippage(slippage: Decimal) -> None:
+    """Slippage is a cost against market orders, as a fraction of the price: a negative
+    one would pay the bot for trading (``--slippage=-1`` once made a week of DCA look
+    profitable), and above ``MAX_SLIPPAGE`` (10 %) it is almost surely a percentage typed
+    as a fraction (``1`` for 1 %); 1 or more would sell at a price of zero or below."""
+    if not slippage.is_finite() or not ZERO <= slippage <= MAX_SLIPPAGE:
+        raise InvalidConfig("slippage", f"must be a fraction from 0 to {MAX_SLIPPAGE} (0.001 is 0.1 %), "
+                                        f"not {slippage}")
 
 
 def config_rules(config: Any) -> Mapping[Pair, MarketRules] | MarketRules | None:
@@ -116,6 +130,7 @@ def run(
     second (docs/parity.md). Deterministic: the same inputs give the same Result."""
     if not candles:
         raise ValueError("candles: give at least one pair")
+    check_slippage(slippage)
     if spread_ticks < 0:
         raise ValueError(f"spread_ticks: must be 0 or more, not {spread_ticks}")
     if fee_decimals is not None and fee_decimals < 0:

@@ -34,7 +34,7 @@ from sealbot.backtest.data import CandleArrays
 from sealbot.backtest.metrics import Metrics
 from sealbot.backtest.simulate import run
 from sealbot.bots.common.validation import parse_config
-from sealbot.domain import Pair, SealbotError
+from sealbot.domain import InvalidConfig, Pair, SealbotError
 
 Params = dict[str, Any]
 Objective = str | Callable[[Metrics], float | Decimal | None]
@@ -82,6 +82,33 @@ def with_params(config: Any, params: Mapping[str, Any]) -> Any:
     for path, value in params.items():
         config = _set(config, path.split("."), value)
     return config
+
+
+def check_names(config: Any, space: Mapping[str, Any]) -> None:
+    """Refuse a space whose name is no setting of ``config`` (``InvalidConfig`` naming
+    it): every variant would fail alike, so the sweep would only print a table of errors."""
+    for path in space:
+        obj = config
+        for part in path.split("."):
+            if isinstance(obj, Mapping):
+                if part not in obj:
+                    raise InvalidConfig(f"space.{path}", f"the config has no setting {part!r}")
+                obj = obj[part]
+                continue
+            names = (type(obj).model_fields if hasattr(type(obj), "model_fields") and hasattr(obj, "model_dump")
+                     else {f.name for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else ())
+            if part not in names:
+                raise InvalidConfig(f"space.{path}", f"the {type(obj).__name__} config has no setting {part!r}")
+            obj = getattr(obj, part)
+
+
+OBJECTIVES = frozenset(f.name for f in dataclasses.fields(Metrics)) - {"average_deal_duration"}
+
+
+def check_objective(objective: Objective) -> None:
+    """A named objective must be one of the ``Metrics`` numbers the ranking can sort by."""
+    if isinstance(objective, str) and objective not in OBJECTIVES:
+        raise InvalidConfig("objective", f"{objective!r} is not one of {', '.join(sorted(OBJECTIVES))}")
 
 
 def _set(obj: Any, parts: list[str], value: Any) -> Any:
@@ -173,6 +200,7 @@ def sweep(
 ) -> SweepResult:
     """Backtest every variant and rank them, best first. ``workers=1`` runs in this
     process; the default uses every core. ``run_options`` go to ``simulate.run``."""
+    check_objective(objective)
     workers = workers or os.cpu_count() or 1
     total = len(variants)
     outcomes: dict[int, tuple[Metrics | None, str | None]] = {}
