@@ -52,6 +52,15 @@ simex_app.add_typer(simex_key_app, name="key")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+PORT_RANGE: dict[str, Any] = {"min": 1, "max": 65535}  # Click refuses anything else as a bad --port
+
+
+def _positive(value: float) -> float:
+    """Callback: a speed of simulated time that must move forward."""
+    if value <= 0:
+        raise typer.BadParameter(f"must be more than 0, not {value:g}")
+    return value
+
 
 def _settings() -> Settings:
     settings = load_settings()
@@ -112,7 +121,7 @@ def init() -> None:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: setting `host`).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind (default: setting `port`).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default: setting `port`).", **PORT_RANGE)] = None,
     engine: Annotated[bool | None, typer.Option(
         help="Run the bots in this process (default: when the setting `engine` is in-process); "
              "--no-engine when `sealbot worker` processes run them.")] = None,
@@ -130,8 +139,9 @@ def serve(
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(help="Dashboard port.")] = 8000,
-    speed: Annotated[float, typer.Option(help="Simulated market seconds per real second.")] = 60.0,
+    port: Annotated[int, typer.Option(help="Dashboard port.", **PORT_RANGE)] = 8000,
+    speed: Annotated[float, typer.Option(help="Simulated market seconds per real second (more than 0).",
+                                         callback=_positive)] = 60.0,
     directory: Annotated[
         Path | None, typer.Option(help="Where the demo instance lives (default: a new temporary directory).")
     ] = None,
@@ -211,7 +221,13 @@ def panic(
 
     settings = _settings()
     if not yes:
-        typer.confirm("Destroy every sealed exchange key of every user and stop all bots?", abort=True)
+        try:
+            confirmed = typer.confirm("Destroy every sealed exchange key of every user and stop all bots?")
+        except typer.Abort:  # no terminal to answer on (stdin closed or /dev/null)
+            confirmed = False
+        if not confirmed:
+            raise InvalidConfig("--yes", "panic needs confirmation: answer y at the prompt or pass --yes; "
+                                         "nothing was changed")
     report = run_panic(settings, reason=reason, actor="cli")
     for line in report.lines():
         out.print(line, markup=False, highlight=False)
@@ -225,7 +241,8 @@ def worker(
     prefix: Annotated[str | None, typer.Option(help="Name prefix of the exchange and partition queues "
                                                     "(default: setting `broker_prefix`).")] = None,
     tick: Annotated[float, typer.Option(help="Seconds between heartbeats (takeover detection, fair share).")] = 0.2,
-    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.", **PORT_RANGE)]
+    = None,
     metrics_host: Annotated[str, typer.Option(help="Interface of the metrics port.")] = "127.0.0.1",
     stats_file: Annotated[Path | None, typer.Option(help="Rewrite a JSON snapshot of this worker every tick.")]
     = None,
@@ -363,21 +380,31 @@ def backtest_sweep(
     data: DataOption,
     space: Annotated[Path, typer.Option(help="JSON parameter space: lists are choices, {low,high,step} ranges.",
                                         exists=True)],
-    samples: Annotated[int | None, typer.Option(help="Random search with this many draws (default: full grid).")]
-    = None,
+    samples: Annotated[int | None, typer.Option(help="Random search with this many draws (default: full grid).",
+                                                min=1)] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random search.")] = 0,
-    objective: Annotated[str, typer.Option(help="Rank by pnl, sharpe, sortino or drawdown.")] = "pnl",
-    workers: Annotated[int | None, typer.Option(help="Processes (default: one per core).")] = None,
-    top: Annotated[int, typer.Option(help="Rows to show.")] = 10,
+    objective: Annotated[str, typer.Option(help="Rank by a result figure, highest first: pnl, pnl_pct, sharpe, "
+                                                "sortino, deals_closed, ...")] = "pnl",
+    workers: Annotated[int | None, typer.Option(help="Processes (default: one per core).", min=1)] = None,
+    top: Annotated[int, typer.Option(help="Rows to show.", min=1)] = 10,
 ) -> None:
     """Search bot parameters over history on every core; print the ranked table."""
     from sealbot.services import backtests
 
-    with _progress() as progress:
-        task = progress.add_task("backtests", total=None)
+    progress = _progress()
+    task = progress.add_task("backtests", total=None)
+
+    def advance(done: int, total: int) -> None:
+        if done == 1:  # drawn from the first finished run on: a refused sweep prints only its one line
+            progress.start()
+        progress.update(task, completed=done, total=total)
+
+    try:
         result = backtests.sweep(bot_file, data, space, samples=samples, seed=seed, objective=objective,
-                                 workers=workers, progress=lambda done, total: progress.update(
-                                     task, completed=done, total=total))
+                                 workers=workers, progress=advance)
+    finally:
+        if progress.tasks[0].completed:
+            progress.stop()
     frame = result.table().head(top)
     table = Table(*[str(c) for c in frame.columns], title=f"sweep ranked by {result.objective}")
     for row in frame.itertuples(index=False):
@@ -417,8 +444,9 @@ def data_download(
 def simex_serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8001,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per real second (0: moved by the admin API).")] = 1.0,
+    port: Annotated[int, typer.Option(help="Port to bind.", **PORT_RANGE)] = 8001,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second (0: moved by the admin API).",
+                                         min=0)] = 1.0,
     admin_token: Annotated[str | None, typer.Option(envvar="SIMEX_ADMIN_TOKEN",
                                                     help="Admin API token (default: random, printed once).")] = None,
 ) -> None:
@@ -438,10 +466,11 @@ def simex_key_create(
     balance: Annotated[list[str] | None, typer.Option(help="ASSET=AMOUNT, repeatable.")] = None,
     permission: Annotated[list[str] | None, typer.Option(help="e.g. spot, withdrawals; repeatable.")] = None,
     ip: Annotated[list[str] | None, typer.Option(help="Whitelisted IP, repeatable.")] = None,
-    public_key: Annotated[Path | None, typer.Option(help="Ed25519 public key PEM file.")] = None,
+    public_key: Annotated[Path | None, typer.Option(help="Ed25519 public key PEM file.", exists=True, dir_okay=False,
+                                                    readable=True)] = None,
 ) -> None:
     """Create an API key on a running simex; the secret is printed this once."""
-    from sealbot.simex.admin_client import create_key_cli
+    from sealbot.simex.admin_client import SimexAdminError, create_key_cli
 
     balances: dict[str, str] = {}
     for item in balance or []:
@@ -449,21 +478,41 @@ def simex_key_create(
         if not sep:
             raise InvalidConfig("--balance", f"{item!r} is not ASSET=AMOUNT")
         balances[asset.upper()] = amount
-    created = create_key_cli(url, admin_token, account_name=account, balances=balances or None,
-                             permissions=permission, ip_whitelist=ip,
-                             public_key_pem=public_key.read_text() if public_key else None)
+    try:
+        created = create_key_cli(url, admin_token, account_name=account, balances=balances or None,
+                                 permissions=permission, ip_whitelist=ip,
+                                 public_key_pem=public_key.read_text() if public_key else None)
+    except SimexAdminError as exc:
+        raise SealbotError(f"simex: {exc}") from None
     for name, value in created.items():
         out.print(f"{name}: {value}", markup=False, highlight=False)
 
 
+# Click's error base class, found from the public BadParameter (BadParameter <
+# UsageError < ClickException) whether typer bundles its own copy of Click or not.
+_CLICK_ERROR: type[Any] = typer.BadParameter.__mro__[2]
+
+
 def main() -> None:
-    """Entry point. Click reports usage errors itself (exit 2); sealbot's deliberate
-    errors become one unwrapped line on stderr and exit 2."""
+    """Entry point. Usage errors (Click's: an unknown command, a value out of an option's
+    range) and sealbot's deliberate errors become one line on stderr and exit 2. Nothing
+    else is caught: an unexpected exception is a bug and keeps its traceback."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except _CLICK_ERROR as exc:
+        context = getattr(exc, "ctx", None)
+        if context is not None and exc.format_message() == context.get_help():
+            exc.show()  # a command group run without a command: its help, as Click shows it
+        else:
+            sys.stderr.write(f"error: {exc.format_message()}\n")
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # Ctrl-D at a prompt
+        sys.stderr.write("aborted\n")
+        sys.exit(1)
     except SealbotError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -187,15 +187,16 @@ class EngineHost:
     async def sync_until(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set (after ``start``): the upkeep and the transport keep
         the engine in step by themselves. Raises what ended the engine, if it ended first."""
-        if self._task is None:
+        task = self._task  # kept: ``stop`` (e.g. after the web server failed to start) clears ``_task``
+        if task is None:
             raise RuntimeError("sync_until before start")
         waiting = asyncio.ensure_future(stop.wait())
         try:
-            await asyncio.wait({waiting, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({waiting, task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiting.cancel()
-        if not stop.is_set() and self._task.done():
-            self._task.result()
+        if not stop.is_set() and task.done() and not task.cancelled():
+            task.result()
 
     async def sync_once(self) -> SyncReport:
         """One upkeep pass now, and every inbox item waiting applied; what changed since

@@ -25,7 +25,11 @@ class SimexAdmin:
     def _call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         response = self._http.request(method, path, json=body, params=params)
         if response.status_code >= 400:
-            raise SimexAdminError(f"{method} {path}: {response.status_code} {response.json().get('error')}")
+            try:
+                reason = response.json().get("error")
+            except ValueError:  # not simex answering (another server on that URL)
+                reason = response.reason_phrase
+            raise SimexAdminError(f"{method} {path}: {response.status_code} {reason}")
         return response.json()
 
     def create_account(self, name: str, balances: dict[str, str] | None = None, maker_fee: str | None = None,
@@ -106,6 +110,8 @@ def create_key_cli(base_url: str, admin_token: str, account_id: int | None = Non
     """``sealbot simex key create``: make (or reuse) an account and give it a key.
 
     Returns ``{"account_id", "key", "secret", "kind", ...}``; the caller prints it once.
+    A simex that cannot be reached is a ``SimexAdminError`` naming the URL, like a
+    refused call (the command line prints either as one line), never the admin token.
     """
     admin = SimexAdmin(base_url, admin_token)
     try:
@@ -114,5 +120,7 @@ def create_key_cli(base_url: str, admin_token: str, account_id: int | None = Non
         elif balances:
             admin.set_balances(account_id, balances)
         return admin.create_key(account_id, permissions, ip_whitelist, public_key_pem, passphrase)
+    except httpx.TransportError as exc:
+        raise SimexAdminError(f"cannot reach {base_url} ({type(exc).__name__}: {exc})") from None
     finally:
         admin.close()

@@ -7,6 +7,7 @@ file, so these work from any working directory and from an installed wheel. No
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import URL
 
+from sealbot.domain.errors import InvalidConfig
 from sealbot.store.db import make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -35,7 +38,23 @@ def upgrade(url: str | URL, revision: str = "head", *, attributes: Mapping[str, 
     what a data migration needs from layers the store may not import (migration 0008
     takes ``channel_key_sealer`` and ``clear_unsealable_channel_keys``, see its docstring).
     """
+    check_revision(revision)
     return _run(url, "upgrade", revision, attributes)
+
+
+def check_revision(revision: str) -> None:
+    """Refuse, before touching the database, a target that no shipped migration is
+    (``sealbot db upgrade 9999``): ``InvalidConfig`` naming it and the newest one.
+    Relative targets (``+1``, ``head-1``, ``0008@head``) are Alembic's to resolve against
+    the database's current revision; they pass unchecked."""
+    if not re.fullmatch(r"\w+", revision):
+        return
+    script = ScriptDirectory.from_config(_config())
+    try:
+        script.get_revisions(revision)
+    except CommandError:
+        raise InvalidConfig("revision", f"{revision!r} is not a migration of this sealbot "
+                                        f"(the newest is {script.get_current_head()})") from None
 
 
 def downgrade(url: str | URL, revision: str = "base") -> str | None:
