@@ -81,10 +81,14 @@ async def test_an_expired_token_is_replaced_and_the_stream_comes_back() -> None:
             await advance(sx, 2)
             await until(lambda: len(feed.got) >= 2)
             ws(sx).expire_tokens()
-            ws(sx).drop_all()  # ccxt redials with the old token and is told it expired
-            # candles keep closing (the silent stream is given up after 3 of them): polled
-            # meanwhile, then a new token, a new stream. The clock moves on until then, on
-            # a loaded host too (a wait with the clock standing still would never see it).
+            ws(sx).drop_all()
+            # Back one of two ways, both counted in ``sessions``: the watch waiting on the
+            # socket fails, the session ends, a new object fetches a new token; or the drop
+            # lands between two watches (more often on a loaded host), ccxt redials on the
+            # next one with the old token and is told it expired, and the stream, subscribing
+            # again on that object, makes ccxt fetch a new token (it forgot the old one), or
+            # gives up the deaf socket after 3 candle closes. Polled meanwhile; the clock moves
+            # on until then (a wait with the clock standing still would never see the latter).
             deadline = asyncio.get_running_loop().time() + 40
             while not (feed.source.streaming and feed.source.sessions >= 2):
                 assert asyncio.get_running_loop().time() < deadline, "no new stream after the token expired"
@@ -232,3 +236,44 @@ async def test_a_quiet_pair_gives_up_alone_on_a_connection_other_pairs_still_hea
         assert len(made) == 1 and not made[0].closed  # never retired: BTC/USDT kept it alive
         assert feeds[0].source.streaming and feeds[0].source.sessions == 1
         assert not feeds[1].source.streaming
+
+
+class _Redialling(_Deaf):
+    """Answers every watch (a row every few ms), from its third on a new socket: the object
+    as ccxt.pro leaves it when a drop lands between two watches and it redials on the next."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watches = 0
+
+    async def watch_ohlcv(self, symbol: str, timeframe: str) -> list[list[object]]:
+        self.watches += 1
+        if self.watches == 3:
+            self.clients = {"ws (redialled)": object()}
+        self.clients = self.clients or {"ws": object()}
+        await asyncio.sleep(0.02)
+        return [[START, "1", "1", "1", "1", "1"]]
+
+
+async def test_a_stream_back_on_a_socket_ccxt_redialled_inside_the_session_counts_as_a_reconnect() -> None:
+    """The stream subscribes again on the socket ccxt redialled by itself, in the same session:
+    ``sessions`` counts that return as it counts a new session's (before, only sessions were
+    counted, and a wait for the stream to come back after a drop that landed between two
+    watches waited for good: the expired-token test failed so under load)."""
+    made: list[_Deaf] = []
+
+    def factory() -> _Deaf:
+        made.append(_Redialling())
+        return made[-1]
+
+    with SimexServer(speed=0, start_ms=START) as sx:
+        feed = Feed(sx, "kucoin")
+        feed.source._factory = factory
+        try:
+            feed.source.start()
+            await until(lambda: bool(made) and isinstance(made[0], _Redialling) and made[0].watches >= 6)
+            assert len(made) == 1 and not made[0].closed  # one session, one object: ccxt's own redial
+            assert feed.source.streaming and feed.source.sessions == 2
+        finally:
+            await feed.source.stop()
+            await feed.venue.close()

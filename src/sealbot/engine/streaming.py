@@ -146,10 +146,11 @@ class StreamingSource:
         self._conn: SharedConnection | None = None
         self._forming: list[Any] | None = None  # the newest row seen: its candle may still change
         self._sockets: tuple[Any, ...] = ()  # ccxt's websocket clients when rows were last taken
+        self._answered_on: Any = None  # the socket this stream's subscription was last answered on
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.streaming = False  # subscribed and receiving (False: polling)
-        self.sessions = 0  # subscriptions made (1 + reconnects)
+        self.sessions = 0  # subscriptions answered, each on a new socket (1 + reconnects, ccxt's own included)
         self.streamed = 0  # candles published from the stream (the polls' are the poller's)
 
     @property
@@ -189,12 +190,12 @@ class StreamingSource:
         if conn is None:
             raise ccxt.NotSupported(f"{self.feed}: no candle stream")
         exchange = conn.exchange
-        self._forming, self._sockets = None, ()
+        self._forming, self._sockets, self._answered_on = None, (), None
         rows = await self._subscribe(conn, stream)  # in its turn, polled over REST meanwhile
-        self.sessions += 1
         self.streaming = True
         late = 0  # intervals in a row the stream was silent past a candle's close
         while not self._stopping:
+            self._count_socket(conn, stream)
             await self._take(exchange, rows)
             if not conn.subscribed(stream):  # a new socket (ccxt redials on this watch): in its turn again
                 rows = await self._subscribe(conn, stream)
@@ -235,6 +236,18 @@ class StreamingSource:
                 watch.cancel()
                 with contextlib.suppress(asyncio.CancelledError, *STREAM_ERRORS):
                     await watch
+
+    def _count_socket(self, conn: SharedConnection, stream: tuple[str, str]) -> None:
+        """Count a subscription answered on a socket this stream had no answer on yet: the
+        session's first, or a reconnect inside the session (ccxt redialled a dropped socket on
+        a watch, and the stream subscribed again there, or the watch itself did when the drop
+        landed between two watches). A stream back after a drop counts as such whichever
+        way it came back: KuCoin's comes back inside the session when ccxt's redial with the
+        old token is told "token is expired", as ccxt then fetches a new token on the next watch."""
+        socket = conn.subscribed_on.get(stream)
+        if socket is not None and socket is not self._answered_on:
+            self._answered_on = socket
+            self.sessions += 1
 
     @property
     def _stale_after(self) -> timedelta:
