@@ -35,7 +35,9 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Final
 
+from sealbot.bots.common.fields import MAX_SIGNAL_AGE_SECONDS
 from sealbot.domain import AmountType, Pair, SealbotError, SignalAction, SignalReceived
+from sealbot.domain.money import out_of_bounds
 
 MAX_BODY: Final = 16 * 1024
 FUTURE_TOLERANCE: Final = timedelta(seconds=60)  # clock skew allowed between TradingView and us
@@ -152,12 +154,12 @@ def _signal_bot(data: dict[str, Any], now: datetime, max_age: timedelta | None,
     stamp = _timestamp(data, "timestamp") if "timestamp" in data else None
     limit = max_age
     if "max_lag" in data:
-        lag = _integer(data, "max_lag")
+        lag = _seconds(data, "max_lag")
         if lag <= 0:
             raise SignalRejected("max_lag", "must be a positive number of seconds")
         limit = timedelta(seconds=lag) if limit is None else min(limit, timedelta(seconds=lag))
     _check_age(stamp, now, limit)
-    trigger = _decimal(data, "trigger_price", positive=True) if "trigger_price" in data else None
+    trigger = _amount(data, "trigger_price") if "trigger_price" in data else None
     instrument = _text(data, "tv_instrument") if "tv_instrument" in data else None
     exchange = _text(data, "tv_exchange") if "tv_exchange" in data else None
     amount = amount_type = None
@@ -165,7 +167,7 @@ def _signal_bot(data: dict[str, Any], now: datetime, max_age: timedelta | None,
         order = data["order"]
         if not isinstance(order, dict):
             raise SignalRejected("order", "must be an object with amount and currency_type")
-        amount = _decimal(order, "amount", positive=True, path="order.amount")
+        amount = _amount(order, "amount", path="order.amount")
         kind = _text(order, "currency_type", path="order.currency_type") if "currency_type" in order else "quote"
         if kind not in _CURRENCY_TYPES:
             raise SignalRejected("order.currency_type", f"must be one of {', '.join(_CURRENCY_TYPES)}")
@@ -206,7 +208,7 @@ def _dca(data: dict[str, Any], now: datetime) -> ParsedSignal:
     secret = SignalSecret(_text(data, "email_token"))
     raw_id = data.get("bot_id")
     route = str(_integer(data, "bot_id")) if isinstance(raw_id, int | Decimal) else _text(data, "bot_id")
-    delay = _integer(data, "delay_seconds") if "delay_seconds" in data else 0
+    delay = _seconds(data, "delay_seconds") if "delay_seconds" in data else 0
     if delay < 0:
         raise SignalRejected("delay_seconds", "must not be negative")
     pair = None
@@ -223,7 +225,7 @@ def _dca(data: dict[str, Any], now: datetime) -> ParsedSignal:
     action = _DCA_ACTIONS[raw_action]
     amount = amount_type = None
     if action in (SignalAction.ADD_FUNDS_IN_QUOTE, SignalAction.ADD_FUNDS_IN_BASE):
-        amount = _decimal(data, "volume", positive=True)
+        amount = _amount(data, "volume")
         amount_type = AmountType.QUOTE if action is SignalAction.ADD_FUNDS_IN_QUOTE else AmountType.BASE
     received = now.replace(microsecond=0)
     ident = _ident("dca", route, action.value, pair.symbol if pair else "", str(amount or ""), received.isoformat())
@@ -292,6 +294,25 @@ def _decimal(data: dict[str, Any], name: str, positive: bool = False, path: str 
     if positive and number <= 0:
         raise SignalRejected(field, "must be positive")
     return number
+
+
+def _amount(data: dict[str, Any], name: str, path: str | None = None) -> Decimal:
+    """A positive amount or price within the bounds every config's amounts obey
+    (``domain.money``: at most 10^12, at most 12 decimal places)."""
+    number = _decimal(data, name, positive=True, path=path)
+    reason = out_of_bounds(number)
+    if reason:
+        raise SignalRejected(path or name, reason)
+    return number
+
+
+def _seconds(data: dict[str, Any], name: str) -> int:
+    """A whole number of seconds, at most one day (``MAX_SIGNAL_AGE_SECONDS``): larger
+    ones overflow ``timedelta`` when added to the receive time."""
+    seconds = _integer(data, name)
+    if seconds > MAX_SIGNAL_AGE_SECONDS:
+        raise SignalRejected(name, f"must be at most {MAX_SIGNAL_AGE_SECONDS} seconds (one day)")
+    return seconds
 
 
 def _integer(data: dict[str, Any], name: str) -> int:

@@ -23,6 +23,7 @@ from sealbot.domain import (
     timeframe_seconds,
 )
 from sealbot.domain.errors import InvalidConfig, Refused
+from sealbot.domain.money import out_of_bounds
 from sealbot.engine.journal import AccountRecord
 from sealbot.services import inbox
 from sealbot.services.paging import Page, page_of
@@ -121,6 +122,10 @@ def add_funds(platform: Platform, owner_id: int, bot_id: int, no: int, amount: D
         raise InvalidConfig("price", "must be positive")
     if amount_type not in ("quote", "base"):
         raise InvalidConfig("amount_type", "must be quote or base")
+    for field, value in (("amount", amount), ("price", price)):  # the bounds of every config amount
+        reason = out_of_bounds(value) if value is not None else None
+        if reason:
+            raise InvalidConfig(field, reason)
     _open_deal(platform, owner_id, bot_id, no)
     with platform.uow() as uow:
         item = inbox.post(uow, owner_id, bot_id, AddFunds(deal=no, amount=amount, amount_type=AmountType(amount_type),

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from sealbot import audit
 from sealbot.domain.errors import InvalidConfig
-from sealbot.domain.money import dec
+from sealbot.domain.money import MAX_AMOUNT, MAX_PERCENT, dec, out_of_bounds
 from sealbot.engine.guard import GuardLimits
 from sealbot.services.platform import Platform
 from sealbot.store.repositories.copysets import GuardLimitsRepository
@@ -54,6 +54,10 @@ def _check_number(key: str, value: object) -> None:
         raise InvalidConfig(f"limits.{key}", "is not a finite number") from None
     if key == "max_deviation_pct" and number <= 0:
         raise InvalidConfig(f"limits.{key}", "must be positive")
+    # The same bounds as every bot config's amounts and percentages (domain.money).
+    reason = out_of_bounds(number, MAX_PERCENT if key == "max_deviation_pct" else MAX_AMOUNT)
+    if reason:
+        raise InvalidConfig(f"limits.{key}", reason)
     if number < 0:
         raise InvalidConfig(f"limits.{key}", "must not be negative")
 

@@ -14,6 +14,7 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sealbot.bots.common.fields import Amount
 from sealbot.domain.market import FeeSchedule, MarketRules, Pair, Side
 from sealbot.domain.money import ZERO
 
@@ -24,10 +25,10 @@ class MarketSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     pair: str = Field(description="BASE/QUOTE, e.g. BTC/USDT")
-    tick_size: Decimal = Field(default=ZERO, ge=0, description="price increment; 0 = none")
-    step_size: Decimal = Field(default=ZERO, ge=0, description="amount increment; 0 = none")
-    min_amount: Decimal = Field(default=ZERO, ge=0)
-    min_notional: Decimal = Field(default=ZERO, ge=0)
+    tick_size: Amount = Field(default=ZERO, ge=0, description="price increment; 0 = none")
+    step_size: Amount = Field(default=ZERO, ge=0, description="amount increment; 0 = none")
+    min_amount: Amount = Field(default=ZERO, ge=0)
+    min_notional: Amount = Field(default=ZERO, ge=0)
 
     @field_validator("pair")
     @classmethod

@@ -16,11 +16,12 @@ from functools import cached_property
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sealbot.bots.common.executor import Market
+from sealbot.bots.common.fields import MAX_SECONDS, Amount, Coefficient, Percent
 from sealbot.bots.common.markets import FeeSpec, MarketSpec
 from sealbot.bots.common.validation import FieldError
 from sealbot.domain.candles import timeframe_seconds
 from sealbot.domain.market import Direction, MarketRules, OrderType, Pair
-from sealbot.domain.money import HUNDRED, ZERO
+from sealbot.domain.money import HUNDRED, MAX_AMOUNT, MAX_PERCENT, ZERO
 
 BOT_ID_PATTERN = r"^[A-Za-z0-9]{1,12}$"
 
@@ -49,8 +50,8 @@ class ProfitCurrency(StrEnum):
 class TakeProfitStep(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    amount_percentage: Decimal = Field(gt=0, le=100, description="share of the position, %")
-    profit_percentage: Decimal = Field(gt=0, description="profit at which this share is sold, %")
+    amount_percentage: Percent = Field(gt=0, le=100, description="share of the position, %")
+    profit_percentage: Percent = Field(gt=0, description="profit at which this share is sold, %")
 
 
 class CustomSafetyStep(BaseModel):
@@ -58,8 +59,8 @@ class CustomSafetyStep(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    price_deviation: Decimal = Field(gt=0, description="% from the base order price")
-    volume: Decimal = Field(gt=0, description="quote volume")
+    price_deviation: Percent = Field(gt=0, description="% from the base order price")
+    volume: Amount = Field(gt=0, description="quote volume")
 
 
 class RsiCondition(BaseModel):
@@ -70,7 +71,7 @@ class RsiCondition(BaseModel):
 
     timeframe: str = "1h"
     period: int = Field(default=14, ge=2, le=500)
-    value: Decimal = Field(default=Decimal(30), gt=0, lt=100)
+    value: Percent = Field(default=Decimal(30), gt=0, lt=100)
 
     @model_validator(mode="after")
     def _timeframe_is_valid(self) -> RsiCondition:
@@ -90,31 +91,32 @@ class DcaConfig(BaseModel):
     markets: list[MarketSpec] = Field(min_length=1, description="one pair: single-pair bot; more: multi-pair")
     fees: FeeSpec = FeeSpec()
 
-    base_order_volume: Decimal = Field(gt=0)
+    base_order_volume: Amount = Field(gt=0)
     base_order_type: OrderType = OrderType.MARKET
-    safety_order_volume: Decimal = Field(default=ZERO, ge=0)
-    safety_order_step_percentage: Decimal = Field(default=Decimal(1), gt=0)
+    safety_order_volume: Amount = Field(default=ZERO, ge=0)
+    safety_order_step_percentage: Percent = Field(default=Decimal(1), gt=0)
     max_safety_orders: int = Field(default=0, ge=0, le=200)
     active_safety_orders_count: int = Field(default=1, ge=0)
-    martingale_volume_coefficient: Decimal = Field(default=Decimal(1), gt=0)
-    martingale_step_coefficient: Decimal = Field(default=Decimal(1), gt=0)
+    martingale_volume_coefficient: Coefficient = Field(default=Decimal(1), gt=0)
+    martingale_step_coefficient: Coefficient = Field(default=Decimal(1), gt=0)
     custom_safety_steps: list[CustomSafetyStep] = Field(default_factory=list)
 
-    take_profit: Decimal = Field(default=Decimal(1), gt=0)
+    take_profit: Percent = Field(default=Decimal(1), gt=0)
     take_profit_type: TakeProfitType = TakeProfitType.TOTAL
     take_profit_steps: list[TakeProfitStep] = Field(default_factory=list, max_length=4)
     trailing_enabled: bool = False
-    trailing_deviation: Decimal = Field(default=ZERO, ge=0)
+    trailing_deviation: Percent = Field(default=ZERO, ge=0)
 
-    stop_loss_percentage: Decimal = Field(default=ZERO, ge=0)
+    stop_loss_percentage: Percent = Field(default=ZERO, ge=0)
     stop_loss_type: StopLossType = StopLossType.STOP_LOSS
-    stop_loss_timeout_in_seconds: int = Field(default=0, ge=0)
+    stop_loss_timeout_in_seconds: int = Field(default=0, ge=0, le=MAX_SECONDS)
     tsl_enabled: bool = False
     sl_to_breakeven_enabled: bool = False
 
-    cooldown: int = Field(default=0, ge=0, description="seconds after a deal closes before the next opens")
-    min_price: Decimal | None = Field(default=None, gt=0)
-    max_price: Decimal | None = Field(default=None, gt=0)
+    cooldown: int = Field(default=0, ge=0, le=MAX_SECONDS,
+                          description="seconds after a deal closes before the next opens")
+    min_price: Amount | None = Field(default=None, gt=0)
+    max_price: Amount | None = Field(default=None, gt=0)
     max_active_deals: int = Field(default=1, ge=1, le=1000)
     start_condition: StartCondition = StartCondition.IMMEDIATELY
     rsi: RsiCondition | None = None
@@ -191,7 +193,9 @@ def _check_markets(cfg: DcaConfig) -> None:
 
 
 def _check_safety(cfg: DcaConfig) -> None:
-    if cfg.active_safety_orders_count > cfg.safety_count:
+    # The default (1) stays valid for a bot without safety orders (the documented default
+    # max_safety_orders is 0): there is simply none to place.
+    if cfg.active_safety_orders_count > max(cfg.safety_count, 1):
         raise FieldError("active_safety_orders_count", f"exceeds the number of safety orders ({cfg.safety_count})")
     if cfg.max_safety_orders and not cfg.custom_safety_steps and cfg.safety_order_volume <= 0:
         raise FieldError("safety_order_volume", "must be positive when safety orders are used")
@@ -206,6 +210,32 @@ def _check_safety(cfg: DcaConfig) -> None:
         field = "custom_safety_steps" if cfg.custom_safety_steps else "safety_order_step_percentage"
         last = cfg.safety_steps[-1][0]
         raise FieldError(field, f"the last safety order would sit {last:.4f}% below the base price (>= 100%)")
+    _check_safety_bounds(cfg)
+
+
+def _check_safety_bounds(cfg: DcaConfig) -> None:
+    """Martingale coefficients compound over up to 200 orders: each value is bounded, but
+    what they make together must be too, or the deal's orders cannot be rounded to a step."""
+    if cfg.custom_safety_steps:
+        volume_field = deviation_field = "custom_safety_steps"
+    else:
+        big_volume = cfg.martingale_volume_coefficient > 1
+        volume_field = "martingale_volume_coefficient" if big_volume else "safety_order_volume"
+        deviation_field = (
+            "martingale_step_coefficient" if cfg.martingale_step_coefficient > 1 else "safety_order_step_percentage"
+        )
+    if cfg.max_funds > MAX_AMOUNT:
+        raise FieldError(volume_field, f"a deal would commit {_figure(cfg.max_funds)}, more than the maximum "
+                         f"{MAX_AMOUNT:f}")
+    if cfg.safety_steps and cfg.safety_steps[-1][0] > MAX_PERCENT:
+        last = cfg.safety_steps[-1][0]
+        raise FieldError(deviation_field, f"the last safety order would sit {_figure(last)}% from the base price, "
+                         f"more than the maximum {MAX_PERCENT}%")
+
+
+def _figure(value: Decimal) -> str:
+    """A compounded figure for a message: exact while readable, else in exponent form."""
+    return f"{value:f}" if value < MAX_AMOUNT * 1000 else f"{value:.4E}"
 
 
 def _check_take_profit(cfg: DcaConfig) -> None:

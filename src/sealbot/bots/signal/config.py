@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sealbot.bots.common import FeeSpec, MarketSpec
 from sealbot.bots.common import parse_config as parse_model
+from sealbot.bots.common.fields import MAX_SIGNAL_AGE_SECONDS
 from sealbot.bots.grid.fields import BOT_ID_PATTERN, Money
 from sealbot.domain import AmountType, InvalidConfig, MarketRules, Pair
 from sealbot.domain.money import HUNDRED
@@ -38,7 +39,7 @@ class Config(BaseModel):
     long_enabled: bool = True
     short_enabled: bool = False
     reverse_on_opposite_entry: bool = False
-    max_signal_age_seconds: int | None = Field(default=300, ge=1)
+    max_signal_age_seconds: int | None = Field(default=300, ge=1, le=MAX_SIGNAL_AGE_SECONDS)
 
     @model_validator(mode="after")
     def _check(self) -> Config:

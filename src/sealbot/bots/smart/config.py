@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sealbot.bots.common.fields import MAX_SECONDS, Amount, Percent
 from sealbot.bots.common.markets import FeeSpec, MarketSpec
 from sealbot.bots.common.validation import FieldError
 from sealbot.bots.dca.config import BOT_ID_PATTERN
@@ -31,9 +32,9 @@ class Trigger(StrEnum):
 class SmartTarget(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    amount_percentage: Decimal = Field(gt=0, le=100)
-    profit_percentage: Decimal | None = Field(default=None, gt=0)
-    price: Decimal | None = Field(default=None, gt=0)
+    amount_percentage: Percent = Field(gt=0, le=100)
+    profit_percentage: Percent | None = Field(default=None, gt=0)
+    price: Amount | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _one_way_to_say_where(self) -> SmartTarget:
@@ -50,24 +51,25 @@ class SmartTradeConfig(BaseModel):
     market: MarketSpec
     fees: FeeSpec = FeeSpec()
     direction: Direction = Direction.LONG
-    amount: Decimal | None = Field(default=None, gt=0, description="base quantity")
-    volume: Decimal | None = Field(default=None, gt=0, description="quote to spend (long) / sell for (short)")
+    amount: Amount | None = Field(default=None, gt=0, description="base quantity")
+    volume: Amount | None = Field(default=None, gt=0, description="quote to spend (long) / sell for (short)")
 
     entry_type: EntryType = EntryType.MARKET
-    entry_price: Decimal | None = Field(default=None, gt=0)
+    entry_price: Amount | None = Field(default=None, gt=0)
     entry_trigger: Trigger | None = None
-    entry_trailing_deviation: Decimal = Field(default=ZERO, ge=0, lt=100)
+    entry_trailing_deviation: Percent = Field(default=ZERO, ge=0, lt=100)
 
     take_profit_steps: list[SmartTarget] = Field(default_factory=list, max_length=4)
     trailing_enabled: bool = False
-    trailing_deviation: Decimal = Field(default=ZERO, ge=0, lt=100)
+    trailing_deviation: Percent = Field(default=ZERO, ge=0, lt=100)
 
-    stop_loss_percentage: Decimal = Field(default=ZERO, ge=0)
-    stop_loss_price: Decimal | None = Field(default=None, gt=0)
-    stop_loss_timeout_in_seconds: int = Field(default=0, ge=0)
+    stop_loss_percentage: Percent = Field(default=ZERO, ge=0)
+    stop_loss_price: Amount | None = Field(default=None, gt=0)
+    stop_loss_timeout_in_seconds: int = Field(default=0, ge=0, le=MAX_SECONDS)
     tsl_enabled: bool = False
     sl_to_breakeven_enabled: bool = False
-    timeout_seconds: int = Field(default=0, ge=0, description="close at market this long after entry; 0 = never")
+    timeout_seconds: int = Field(default=0, ge=0, le=MAX_SECONDS,
+                                 description="close at market this long after entry; 0 = never")
 
     @model_validator(mode="after")
     def _settings_can_work(self) -> SmartTradeConfig:
