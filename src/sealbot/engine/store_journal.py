@@ -22,9 +22,10 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -134,7 +135,7 @@ class StoreTx:
         now = utcnow()
         params = [{"b_id": row.id, "b_version": row.version, "b_state": record.state, "b_status": record.status,
                    "b_reason": record.status_reason, "b_at": now} for row, record in rows]
-        result = self.session.execute(_SAVE_BOTS, params)
+        result = cast("CursorResult[Any]", self.session.execute(_SAVE_BOTS, params))  # an UPDATE: has a count
         if result.rowcount != len(params):
             raise StaleDataError(f"{len(params) - result.rowcount} of {len(params)} bots were saved by another "
                                  "transaction meanwhile")
