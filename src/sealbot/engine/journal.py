@@ -37,6 +37,7 @@ class BotStatus:
     RUNNING = "running"
     PAUSED = "paused"
     STOPPED = "stopped"
+    ERROR = "error"  # cannot be loaded (its config or state): set aside until its owner fixes it
 
 
 class JournalOrder(Struct, frozen=True):

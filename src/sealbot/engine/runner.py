@@ -43,6 +43,7 @@ from sealbot.domain import (
     SignalReceived,
     TimerFired,
 )
+from sealbot.domain.errors import InvalidConfig
 from sealbot.domain.evolve import evolve
 from sealbot.engine.balances import report_balances
 from sealbot.engine.budget import Budgets
@@ -54,7 +55,7 @@ from sealbot.engine.delivery import MARKET_EVENTS, OBSERVATIONS, CandleBatch, Hu
 from sealbot.engine.feed_sources import FeedSources
 from sealbot.engine.guard import GuardPolicy
 from sealbot.engine.heap import QuietCollector
-from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal
+from sealbot.engine.journal import AccountRecord, AlertRecord, BotRecord, BotStatus, Journal, JournalTx
 from sealbot.engine.live import LiveBot, bot_indicators, bot_pairs, wakes
 from sealbot.engine.market import MarketData, ReferencePrices
 from sealbot.engine.orders import Observation, OrderManager
@@ -136,12 +137,38 @@ class AccountRunner(StepWriter, HubDelivery):
         self.unlisted: set[Pair] = set()  # pairs the exchange's metadata does not list: never waited for
 
     # -- lifecycle -------------------------------------------------------------------
-    def load_bots(self) -> None:
+    def load_bots(self) -> list[AlertRecord]:
+        """Load the account's running and paused bots. One that no longer loads (a stored
+        config outside a bound added since it was saved, a state this version cannot
+        read) is set to ``error`` with the reason and an alert, and the others run: one
+        bad row must not keep the account from starting. The alerts, to be sent."""
         with self.journal.transaction() as tx:
             records = tx.bots(self.account.id)
-        for record in records:
-            if record.status in (BotStatus.RUNNING, BotStatus.PAUSED):
-                self._load(record)
+            alerts = [self._set_aside(tx, record, why) for record in records
+                      if record.status in (BotStatus.RUNNING, BotStatus.PAUSED)
+                      and (why := self._try_load(record)) is not None]
+        return alerts
+
+    def _try_load(self, record: BotRecord) -> str | None:
+        """Load the bot: None, or why it does not load, in one line for its owner."""
+        try:
+            self._load(record)
+        except InvalidConfig as exc:
+            why = f"its config is no longer valid: {exc}"
+        except Exception as exc:  # any bot's config or state: set aside, not fatal to its account
+            log.warning("account %s: bot %s does not load", self.account.id, record.id, exc_info=True)
+            why = f"its config or stored state does not load ({type(exc).__name__})"
+        else:
+            return None
+        return why
+
+    def _set_aside(self, tx: JournalTx, record: BotRecord, why: str) -> AlertRecord:
+        """A bot that cannot be loaded: ``error`` with the reason, and a critical alert."""
+        reason = f"cannot be loaded: {why}"
+        tx.save_bot(evolve(record, status=BotStatus.ERROR, status_reason=reason))
+        return tx.add_alert(AlertRecord(record.user, AlertLevel.CRITICAL, "bot.unloadable",
+                                        f"bot {record.id} {reason}; fix its config and start it again",
+                                        self.clock.now(), self.account.id, record.id))
 
     def _load(self, record: BotRecord) -> LiveBot:
         module = bot_module(record.kind)
@@ -153,7 +180,8 @@ class AccountRunner(StepWriter, HubDelivery):
         return live
 
     async def start(self) -> None:
-        self.load_bots()
+        for alert in self.load_bots():
+            await self._send_alert(alert)
         await self.market.refresh({p for b in self.bots.values() for p in b.pairs})  # shared: fresh is enough
         try:
             await self.reconcile()
@@ -457,7 +485,11 @@ class AccountRunner(StepWriter, HubDelivery):
                     if bot_id in self.bots:
                         self.bots[bot_id].record = evolve(record, status=status, status_reason=reason)
                     elif status == BotStatus.RUNNING:
-                        self._subscribe(self._load(evolve(record, status=status)))
+                        why = self._try_load(evolve(record, status=status))
+                        if why is None:
+                            self._subscribe(self.bots[bot_id])
+                        else:  # stored and shown in the dashboard (this sync path sends to no channel)
+                            self._set_aside(tx, record, why)
 
     async def cancel_open_orders(self, bot_ids: list[str]) -> int:
         with self.journal.transaction() as tx:
