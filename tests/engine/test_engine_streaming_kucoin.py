@@ -277,3 +277,54 @@ async def test_a_stream_back_on_a_socket_ccxt_redialled_inside_the_session_count
         finally:
             await feed.source.stop()
             await feed.venue.close()
+
+
+
+class _LateOnRedial(_Deaf):
+    """Rows of candles opened at START, +1, +2 minutes (values 1, as the candle last looked
+    on the old socket), the market clock moved a minute at the second and fourth watch; at the
+    third the socket changes (ccxt's own redial) and its first answer comes only after that
+    watch timed out: the fourth's rows are ccxt's cache, the second candle half-seen on the
+    old socket beside the new forming one."""
+
+    def __init__(self, sx: SimexServer) -> None:
+        super().__init__()
+        self.sx, self.watches = sx, 0
+
+    async def watch_ohlcv(self, symbol: str, timeframe: str) -> list[list[object]]:
+        self.watches += 1
+        self.clients = self.clients or {"ws": object()}
+        if self.watches in (2, 4):
+            self.sx.admin.set_clock(advance_seconds=60)  # a candle closes
+        if self.watches == 3:  # redialled; unanswered past the source's interval: cancelled
+            self.clients = {"ws (redialled)": object()}
+            await asyncio.Event().wait()
+        await asyncio.sleep(0.02)
+        return [[START + i * 60_000, "1", "1", "1", "1", "1"] for i in range(min(self.watches, 3))]
+
+
+async def test_a_candle_half_seen_before_a_redial_is_not_published_when_the_new_socket_answers_late() -> None:
+    """The first rows on a socket ccxt redialled (the watch that redialled timed out first)
+    are new-socket rows: only the newest is kept, what closed before it comes from REST.
+    Before, the oldest cached row became the forming candle and the candle last seen on the
+    old socket was published from the stream as closed, with the values it had then."""
+    made: list[_LateOnRedial] = []
+    with SimexServer(speed=0, start_ms=START) as sx:
+        feed = Feed(sx, "kucoin")
+
+        def factory() -> _LateOnRedial:
+            made.append(_LateOnRedial(sx))
+            return made[-1]
+
+        feed.source._factory = factory
+        try:
+            feed.source.start()
+            await until(lambda: bool(made) and made[0].watches >= 6 and len(feed.got) >= 2)
+            assert feed.opens()[:2] == [START, START + 60_000] and len(made) == 1
+            rest = await feed.venue.fetch_candles(PAIR, "1m", since=feed.got[1].open_time, limit=1)
+            got = feed.got[1]
+            assert (got.open, got.high, got.low, got.close, got.volume) == (
+                rest[0].open, rest[0].high, rest[0].low, rest[0].close, rest[0].volume)  # REST's, not the stale row
+        finally:
+            await feed.source.stop()
+            await feed.venue.close()

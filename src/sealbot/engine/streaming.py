@@ -272,10 +272,12 @@ class StreamingSource:
         the forming candle: a row last updated on a socket that is gone may be a candle
         seen half-formed. So on a new socket (this session's first, or one ccxt dialled
         by itself after a drop) only the newest row is kept, and what closed before it
-        comes from one REST poll."""
+        comes from one REST poll; so too with the first rows taken on a socket seen first
+        without rows (the watch that redialled timed out before the answer)."""
         sockets = tuple(exchange.clients.values())
         if len(sockets) != len(self._sockets) or any(a is not b for a, b in zip(sockets, self._sockets,
-                                                                                  strict=False)):
+                                                                                  strict=False)) \
+                or (rows and self._forming is None):  # the first rows on this socket came after a watch timed out
             self._sockets = sockets
             self._forming = max(rows, key=lambda r: r[0]) if rows else None
             await self._backfill()  # after (re)subscribing: what closed while not streaming
