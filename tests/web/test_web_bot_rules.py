@@ -71,6 +71,22 @@ async def test_market_rules_come_from_the_exchange_on_create_and_edit(
     assert r.status_code == 422 and r.json()["field"] == "markets.0.pair", r.text
 
 
+async def test_a_smart_trade_gets_the_exchange_rules_too_and_an_unlisted_pair_is_refused(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    user, account = await _linked(http, simex, "smart@example.org")
+    exchange = await market_spec(platform, user.user_id, account, BTC)
+    trade = {"market": {"pair": "BTC/USDT", "tick_size": "0", "step_size": "0"}, "direction": "long",
+             "volume": "20", "entry_type": "market",
+             "take_profit_steps": [{"amount_percentage": "100", "profit_percentage": "50"}]}
+    r = await user.client.post("/api/v1/smart-trades", json={"account_id": account, "name": "t", "config": trade})
+    assert r.status_code == 201, r.text
+    market = r.json()["trade"]["config"]["market"]
+    assert (market["tick_size"], market["step_size"]) == (exchange["tick_size"], exchange["step_size"]), market
+    unlisted = {**trade, "market": {"pair": "BTC/USDTT", "tick_size": "0.01", "step_size": "0.00001"}}
+    r = await user.client.post("/api/v1/smart-trades", json={"account_id": account, "name": "u", "config": unlisted})
+    assert r.status_code == 422 and r.json()["field"] == "market.pair", r.text
+
+
 async def test_an_exchange_sealbot_cannot_sign_for_is_refused_and_nothing_is_stored(
         http: Clients, simex: SimexServer, platform: Platform) -> None:
     user = await signup(http, "nosuch@example.org")

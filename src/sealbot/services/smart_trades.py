@@ -11,7 +11,7 @@ from typing import Any
 from sealbot.domain.errors import InvalidConfig, NotFound
 from sealbot.services import bot_manage, deals
 from sealbot.services.bot_manage import BotDetail
-from sealbot.services.bots import create_bot, store_bot_status
+from sealbot.services.bots import new_bot, store_bot_status
 from sealbot.services.paging import Page
 from sealbot.services.platform import Platform
 from sealbot.store import UnitOfWork
@@ -27,10 +27,11 @@ class SmartTrade:
     deals: list[deals.DealView]
 
 
-def create_smart_trade(platform: Platform, owner_id: int, account_id: int, name: str,
-                       config: Mapping[str, Any]) -> SmartTrade:
-    """Validate and start the trade; the engine places its entry on its next pass."""
-    view = create_bot(platform, owner_id, account_id, KIND, name, config, start=True)
+async def create_smart_trade(platform: Platform, owner_id: int, account_id: int, name: str,
+                             config: Mapping[str, Any]) -> SmartTrade:
+    """Validate and start the trade; the engine places its entry on its next pass. Its
+    market carries the exchange's rules (``new_bot``), not the ones sent."""
+    view = await new_bot(platform, owner_id, account_id, KIND, name, config, start=True)
     return get_smart_trade(platform, owner_id, view.id)
 
 

@@ -37,10 +37,11 @@ def _out(trade: smart_trades.SmartTrade) -> SmartTradeOut:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SmartTradeOut)
-def create(body: SmartTradeIn, who: Principal = Depends(scoped("smart_trades:write")),
-           platform: Platform = Depends(get_platform)) -> SmartTradeOut:
+async def create(body: SmartTradeIn, who: Principal = Depends(scoped("smart_trades:write")),
+                 platform: Platform = Depends(get_platform)) -> SmartTradeOut:
     """Validate and start a trade; an invalid setting is 422 with its field path."""
-    return _out(smart_trades.create_smart_trade(platform, who.user_id, body.account_id, body.name, body.config))
+    return _out(await smart_trades.create_smart_trade(platform, who.user_id, body.account_id, body.name,
+                                                      body.config))
 
 
 @router.get("", response_model=PageOut[BotOut])
