@@ -7,21 +7,11 @@ import sqlalchemy as sa
 from sealbot.services.platform import Platform
 from sealbot.simex import SimexServer
 
-from .webkit import DCA_CONFIG, Clients, User, seed_trading, signup, simex_key
-
-
-async def _linked(http: Clients, simex: SimexServer, email: str) -> tuple[User, int]:
-    user = await signup(http, email)
-    key, secret = simex_key(simex, ip_whitelist=["127.0.0.1"])
-    http.leaks.never.add(secret)
-    r = await user.client.post("/api/v1/accounts", json={"exchange": "binance", "label": "main", "api_key": key,
-                                                         "api_secret": secret})
-    assert r.status_code == 201, r.text
-    return user, r.json()["id"]
+from .webkit import DCA_CONFIG, Clients, linked_user, seed_trading, signup, simex_key
 
 
 async def test_linking_reports_the_permission_check_and_never_the_key(http: Clients, simex: SimexServer) -> None:
-    user, account_id = await _linked(http, simex, "alice@example.org")
+    user, account_id = await linked_user(http, simex, "alice@example.org")
     r = await user.client.get(f"/api/v1/accounts/{account_id}")
     body = r.json()
     assert r.status_code == 200 and body["permissions"]["verdict"] == "ok"
@@ -47,7 +37,7 @@ async def test_a_withdrawal_key_is_refused_with_403_and_nothing_is_stored(
 
 async def test_revoking_an_account_destroys_its_key_and_stops_its_bots(
         http: Clients, simex: SimexServer, platform: Platform) -> None:
-    user, account_id = await _linked(http, simex, "carol@example.org")
+    user, account_id = await linked_user(http, simex, "carol@example.org")
     r = await user.client.post("/api/v1/bots", json={"kind": "dca", "name": "d", "account_id": account_id,
                                                      "config": DCA_CONFIG, "start": True})
     bot_id = r.json()["id"]
@@ -61,7 +51,7 @@ async def test_revoking_an_account_destroys_its_key_and_stops_its_bots(
 
 
 async def test_bot_lifecycle_create_preview_edit_start_stop_delete(http: Clients, simex: SimexServer) -> None:
-    user, account_id = await _linked(http, simex, "dave@example.org")
+    user, account_id = await linked_user(http, simex, "dave@example.org")
     c = user.client
     bad = {**DCA_CONFIG, "take_profit": "-1"}
     r = await c.post("/api/v1/bots", json={"kind": "dca", "name": "bad", "account_id": account_id, "config": bad})
@@ -90,7 +80,7 @@ async def test_bot_lifecycle_create_preview_edit_start_stop_delete(http: Clients
 
 
 async def test_deals_alerts_portfolio_and_audit(http: Clients, simex: SimexServer, platform: Platform) -> None:
-    user, account_id = await _linked(http, simex, "erin@example.org")
+    user, account_id = await linked_user(http, simex, "erin@example.org")
     c = user.client
     bot_id = (await c.post("/api/v1/bots", json={"kind": "dca", "name": "b", "account_id": account_id,
                                                  "config": DCA_CONFIG, "start": True})).json()["id"]

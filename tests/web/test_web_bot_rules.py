@@ -16,19 +16,9 @@ from sealbot.services.bots import market_spec
 from sealbot.services.platform import Platform
 from sealbot.simex import SimexServer
 
-from .webkit import DCA_CONFIG, Clients, User, signup, simex_key
+from .webkit import DCA_CONFIG, Clients, linked_user, signup, simex_key
 
 BTC = Pair("BTC", "USDT")
-
-
-async def _linked(http: Clients, simex: SimexServer, email: str) -> tuple[User, int]:
-    user = await signup(http, email)
-    key, secret = simex_key(simex, ip_whitelist=["127.0.0.1"])
-    http.leaks.never.add(secret)
-    r = await user.client.post("/api/v1/accounts", json={"exchange": "binance", "label": "main", "api_key": key,
-                                                         "api_secret": secret})
-    assert r.status_code == 201, r.text
-    return user, r.json()["id"]
 
 
 def _dca(pair: str, tick: str = "0.01", step: str = "0.00001") -> dict[str, Any]:
@@ -38,7 +28,7 @@ def _dca(pair: str, tick: str = "0.01", step: str = "0.00001") -> dict[str, Any]
 @pytest.mark.parametrize("pair", ["BTC/USDTT", "FOO/BAR"])
 async def test_a_pair_the_exchange_does_not_list_is_refused_naming_the_market(
         http: Clients, simex: SimexServer, platform: Platform, pair: str) -> None:
-    user, account = await _linked(http, simex, "typo@example.org")
+    user, account = await linked_user(http, simex, "typo@example.org")
     r = await user.client.post("/api/v1/bots", json={"kind": "dca", "name": "typo", "account_id": account,
                                                      "start": True, "config": _dca(pair)})
     assert r.status_code == 422, r.text
@@ -53,7 +43,7 @@ async def test_a_pair_the_exchange_does_not_list_is_refused_naming_the_market(
 
 async def test_market_rules_come_from_the_exchange_on_create_and_edit(
         http: Clients, simex: SimexServer, platform: Platform) -> None:
-    user, account = await _linked(http, simex, "rules@example.org")
+    user, account = await linked_user(http, simex, "rules@example.org")
     exchange = await market_spec(platform, user.user_id, account, BTC)
     assert exchange["tick_size"] != "0" and exchange["step_size"] != "0"
     r = await user.client.post("/api/v1/bots", json={"kind": "dca", "name": "zero", "account_id": account,
@@ -73,7 +63,7 @@ async def test_market_rules_come_from_the_exchange_on_create_and_edit(
 
 async def test_a_smart_trade_gets_the_exchange_rules_too_and_an_unlisted_pair_is_refused(
         http: Clients, simex: SimexServer, platform: Platform) -> None:
-    user, account = await _linked(http, simex, "smart@example.org")
+    user, account = await linked_user(http, simex, "smart@example.org")
     exchange = await market_spec(platform, user.user_id, account, BTC)
     trade = {"market": {"pair": "BTC/USDT", "tick_size": "0", "step_size": "0"}, "direction": "long",
              "volume": "20", "entry_type": "market",

@@ -12,21 +12,11 @@ import pytest
 from sealbot.domain.money import MAX_AMOUNT
 from sealbot.simex import SimexServer
 
-from .webkit import DCA_CONFIG, Clients, User, signup, simex_key
-
-
-async def _linked(http: Clients, simex: SimexServer, email: str) -> tuple[User, int]:
-    user = await signup(http, email)
-    key, secret = simex_key(simex, ip_whitelist=["127.0.0.1"])
-    http.leaks.never.add(secret)
-    r = await user.client.post("/api/v1/accounts", json={"exchange": "binance", "label": "main", "api_key": key,
-                                                         "api_secret": secret})
-    assert r.status_code == 201, r.text
-    return user, r.json()["id"]
+from .webkit import DCA_CONFIG, Clients, linked_user, signup
 
 
 async def test_the_stored_config_is_the_validated_one_not_the_raw_input(http: Clients, simex: SimexServer) -> None:
-    user, account_id = await _linked(http, simex, "typed@example.org")
+    user, account_id = await linked_user(http, simex, "typed@example.org")
     raw = {**DCA_CONFIG, "max_safety_orders": "3", "take_profit": 0.5}
     r = await user.client.post("/api/v1/bots", json={"kind": "dca", "name": "d", "account_id": account_id,
                                                      "config": raw})
@@ -76,7 +66,7 @@ ABSURD: list[tuple[str, dict[str, Any], str, Any, str]] = [
 async def test_an_absurd_amount_is_refused_with_422_naming_the_field(
         http: Clients, simex: SimexServer, kind: str, config: dict[str, Any], field: str, value: Any,
         reason: str) -> None:
-    user, account_id = await _linked(http, simex, "absurd@example.org")
+    user, account_id = await linked_user(http, simex, "absurd@example.org")
     body = {"kind": kind, "name": "x", "account_id": account_id, "config": {**config, field: value}}
     r = await user.client.post("/api/v1/bots", json=body)
     assert r.status_code == 422, r.text
@@ -89,7 +79,7 @@ async def test_an_absurd_amount_is_refused_with_422_naming_the_field(
 
 
 async def test_the_largest_allowed_amounts_are_accepted(http: Clients, simex: SimexServer) -> None:
-    user, account_id = await _linked(http, simex, "largest@example.org")
+    user, account_id = await linked_user(http, simex, "largest@example.org")
     config = {**DCA_CONFIG, "base_order_volume": f"{MAX_AMOUNT - 1}", "safety_order_volume": "1",
               "max_safety_orders": 1, "active_safety_orders_count": 1}  # a deal commits exactly MAX_AMOUNT
     r = await user.client.post("/api/v1/bots", json={"kind": "dca", "name": "x", "account_id": account_id,
@@ -102,7 +92,7 @@ async def test_the_largest_allowed_amounts_are_accepted(http: Clients, simex: Si
 
 
 async def test_a_martingale_that_compounds_past_the_bound_is_refused(http: Clients, simex: SimexServer) -> None:
-    user, account_id = await _linked(http, simex, "martingale@example.org")
+    user, account_id = await linked_user(http, simex, "martingale@example.org")
     config = {**DCA_CONFIG, "max_safety_orders": 60, "martingale_volume_coefficient": "2",
               "safety_order_step_percentage": "0.1"}
     r = await user.client.post("/api/v1/bots", json={"kind": "dca", "name": "x", "account_id": account_id,
@@ -113,7 +103,7 @@ async def test_a_martingale_that_compounds_past_the_bound_is_refused(http: Clien
 
 async def test_the_documented_dca_defaults_are_valid(http: Clients, simex: SimexServer) -> None:
     """docs/bots-dca.md: max_safety_orders defaults to 0 and active_safety_orders_count to 1."""
-    user, account_id = await _linked(http, simex, "defaults@example.org")
+    user, account_id = await linked_user(http, simex, "defaults@example.org")
     config = {"markets": DCA_CONFIG["markets"], "base_order_volume": "100"}
     r = await user.client.post("/api/v1/bots", json={"kind": "dca", "name": "x", "account_id": account_id,
                                                      "config": config})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sealbot.services.platform import Platform
 from sealbot.simex import SimexServer
 
-from .webkit import Clients, User, signup, simex_key
+from .webkit import Clients, linked_user, signup
 
 MARKET = {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
 SMART = {"market": MARKET, "amount": "0.001", "entry_type": "limit", "entry_price": "20000",
@@ -15,19 +15,9 @@ DCA = {"markets": [MARKET], "base_order_volume": "100", "safety_order_volume": "
        "safety_order_step_percentage": "1", "take_profit": "1"}
 
 
-async def _linked(http: Clients, simex: SimexServer, email: str) -> tuple[User, int]:
-    user = await signup(http, email)
-    key, secret = simex_key(simex, ip_whitelist=["127.0.0.1"])
-    http.leaks.never.add(secret)
-    r = await user.client.post("/api/v1/accounts", json={"exchange": "binance", "label": "main", "api_key": key,
-                                                         "api_secret": secret})
-    assert r.status_code == 201, r.text
-    return user, r.json()["id"]
-
-
 async def test_smart_trades_are_their_own_scoped_resource(http: Clients, simex: SimexServer,
                                                           platform: Platform) -> None:
-    alice, account = await _linked(http, simex, "alice@example.org")
+    alice, account = await linked_user(http, simex, "alice@example.org")
     r = await alice.client.post("/api/v1/smart-trades", json={"account_id": account, "name": "dip", "config": SMART})
     assert r.status_code == 201, r.text
     trade = r.json()["trade"]
@@ -118,7 +108,7 @@ async def test_cancelling_answers_the_stopped_trade_as_stored_and_never_stops_an
         http: Clients, simex: SimexServer, platform: Platform) -> None:
     from sealbot.store.models import AuditRecord
 
-    frank, account = await _linked(http, simex, "frank@example.org")
+    frank, account = await linked_user(http, simex, "frank@example.org")
     trade = (await frank.client.post("/api/v1/smart-trades", json={"account_id": account, "name": "dip",
                                                                    "config": SMART})).json()["trade"]
     cancelled = await frank.client.post(f"/api/v1/smart-trades/{trade['id']}/cancel")

@@ -128,6 +128,17 @@ async def linked_simex_account(platform: Platform, simex: SimexServer, leaks: Le
     return (await link_account(platform, user_id, "binance", "simex", ApiCredentials(key, secret))).id
 
 
+async def linked_user(http: Clients, simex: SimexServer, email: str) -> tuple[User, int]:
+    """A new user with a simex key linked through the API: (the user, the account id)."""
+    user = await signup(http, email)
+    key, secret = simex_key(simex, ip_whitelist=["127.0.0.1"])
+    http.leaks.never.add(secret)
+    r = await user.client.post("/api/v1/accounts", json={"exchange": "binance", "label": "main", "api_key": key,
+                                                         "api_secret": secret})
+    assert r.status_code == 201, r.text
+    return user, r.json()["id"]
+
+
 DCA_CONFIG = {
     "markets": [{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}],
     "base_order_volume": "100", "safety_order_volume": "100", "max_safety_orders": 3,
