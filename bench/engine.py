@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/engine.py [--bots 100 1000 10000] [--candles 1500] [--per-account 100]
                                      [--sequential] [--default-gc] [--cpu] [--signals 0]
+                                     [--journal memory|sqlite|postgresql://...]
 
 Each bot is a real DCA bot (market base order, 3 safety orders, take profit 1.0-1.9 %, staggered cooldowns) on
 BTC/USDT, on paper accounts of ``--per-account`` bots each, all subscribed to the same
@@ -28,7 +29,9 @@ side runs (paper matching, fill polls), then the idle-time garbage collection th
 engine's ``QuietCollector`` does between candles (``--default-gc``: CPython's own
 schedule). ``--cpu`` measures the lag in the process's CPU time instead of wall time:
 the run does no I/O, so on an idle machine the two agree, and on a shared one the CPU
-figure is the engine's own cost, not stretched by other processes.
+figure is the engine's own cost, not stretched by other processes. ``--journal``: the
+memory journal (default), or the engine's database journal (``StoreJournal``) on a
+fresh SQLite file or a fresh database on a PostgreSQL server, as in production.
 """
 
 from __future__ import annotations
