@@ -66,6 +66,18 @@ _SAVE_BOTS = (sa.update(_BOTS).where(_BOTS.c.id == sa.bindparam("b_id"), _BOTS.c
                       version=_BOTS.c.version + 1))
 
 
+_TX = "sealbot.store_tx"  # session.info key: the StoreTx whose buffers the session's commit writes
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    """Every commit of a session a ``StoreTx`` buffers on writes the buffers first. One
+    listener for all sessions (one per transaction would cost more than most of them)."""
+    tx = session.info.get(_TX)
+    if tx is not None:
+        tx.write()
+
+
 def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
     """``items`` in slices that keep a statement's parameters bounded."""
     for start in range(0, len(items), size):
@@ -115,7 +127,7 @@ class StoreTx:
         # bots saved in this transaction, UPDATE not yet sent (``write_bots``)
         self._saves: dict[int, BotRecord] = {}
         # whoever commits the unit of work (this journal, or a subclass's fenced one) writes them first
-        sa.event.listen(self.session, "before_commit", lambda _session: self.write())
+        self.session.info[_TX] = self
 
     def write(self) -> None:
         """Send what this transaction buffered: the bots' new states, then its orders."""
