@@ -153,14 +153,12 @@ class AccountRunner(StepWriter, HubDelivery):
         """Load the bot: None, or why it does not load, in one line for its owner."""
         try:
             self._load(record)
+            return None
         except InvalidConfig as exc:
-            why = f"its config is no longer valid: {exc}"
+            return f"its config is no longer valid: {exc}"
         except Exception as exc:  # any bot's config or state: set aside, not fatal to its account
             log.warning("account %s: bot %s does not load", self.account.id, record.id, exc_info=True)
-            why = f"its config or stored state does not load ({type(exc).__name__})"
-        else:
-            return None
-        return why
+            return f"its config or stored state does not load ({type(exc).__name__})"
 
     def _set_aside(self, tx: JournalTx, record: BotRecord, why: str) -> AlertRecord:
         """A bot that cannot be loaded: ``error`` with the reason, and a critical alert."""
