@@ -74,7 +74,12 @@ async def test_bot_lifecycle_create_preview_edit_start_stop_delete(http: Clients
     assert r.status_code == 422 and r.json()["field"] == "status"
     assert (await c.delete(f"/api/v1/bots/{bot['id']}")).status_code == 422
     assert (await c.get("/api/v1/bots", params={"status": "running"})).json()["total"] == 1
+    r = await c.post(f"/api/v1/bots/{bot['id']}/pause")
+    assert (r.json()["status"], r.json()["pause_reason"]) == ("paused", "paused by its owner"), r.text
+    assert (await c.post(f"/api/v1/bots/{bot['id']}/start")).json()["status"] == "running"  # resumed
     assert (await c.post(f"/api/v1/bots/{bot['id']}/stop")).json()["status"] == "stopped"
+    r = await c.post(f"/api/v1/bots/{bot['id']}/pause")  # nothing to hold: not running
+    assert r.status_code == 422 and r.json()["field"] == "status", r.text
     assert (await c.delete(f"/api/v1/bots/{bot['id']}")).status_code == 204
     assert (await c.get(f"/api/v1/bots/{bot['id']}")).status_code == 404
 

@@ -90,6 +90,20 @@ async def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothi
     assert (await user.client.get(f"/api/v1/bots/{bot}")).json()["status"] == "running"
 
 
+async def test_a_running_bot_is_paused_and_resumed_from_the_bots_page(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    user, _account, bot = await _trading_user(http, simex, platform, "paula@example.org")
+    assert (await user.client.post(f"/bots/{bot}/start", data={"csrf_token": user.csrf})).status_code == 303
+    page = (await user.client.get("/bots")).text
+    assert f'action="/bots/{bot}/pause"' in page and f'action="/bots/{bot}/delete"' not in page
+    assert (await user.client.post(f"/bots/{bot}/pause", data={"csrf_token": user.csrf})).status_code == 303
+    assert (await user.client.get(f"/api/v1/bots/{bot}")).json()["status"] == "paused"
+    page = (await user.client.get("/bots")).text
+    assert f'action="/bots/{bot}/start"' in page and f'action="/bots/{bot}/pause"' not in page
+    assert (await user.client.post(f"/bots/{bot}/start", data={"csrf_token": user.csrf})).status_code == 303
+    assert (await user.client.get(f"/api/v1/bots/{bot}")).json()["status"] == "running"
+
+
 async def test_another_users_pages_chart_and_backtests_are_not_found(
         http: Clients, simex: SimexServer, platform: Platform) -> None:
     alice, _, bot = await _trading_user(http, simex, platform, "alice@example.org")

@@ -153,6 +153,9 @@ def store_bot_status(uow: UnitOfWork, owner_id: int, bot_id: int, status: str, r
         raise ValueError(f"status: {status!r} is not running, paused or stopped")
     if status == "running":  # nothing would run it, yet it would show "running"
         _require_account(uow.bots.get(owner_id, bot_id).account_id)
+    if status == "paused" and (now := uow.bots.get(owner_id, bot_id).status) not in ("running", "paused"):
+        # pausing holds a running bot's new deals; a bot not running has none to hold
+        raise InvalidConfig("status", f"only a running bot can be paused; this one is {now}")
     bot = uow.bots.set_status(owner_id, bot_id, status, pause_reason=reason)
     audit.record(uow.session, actor=f"user:{owner_id}", action=f"bot.{status}", subject=f"bot:{bot_id}",
                  details={"reason": reason} if reason else {})

@@ -336,12 +336,15 @@ async def bot_action(request: Request, bot_id: IdPath, action: str) -> Response:
     who = _who(request)
     await _form(request, who)
     platform = get_platform(request)
-    if action in ("start", "stop"):
-        set_bot_status(platform, who.user_id, bot_id, "running" if action == "start" else "stopped")
-    elif action == "delete":
+    statuses = {"start": ("running", None), "pause": ("paused", "paused by its owner"),
+                "stop": ("stopped", "stopped by its owner")}
+    if action in statuses or action == "delete":
         try:
-            bot_manage.delete_bot(platform, who.user_id, bot_id)
-        except InvalidConfig as exc:
+            if action == "delete":
+                bot_manage.delete_bot(platform, who.user_id, bot_id)
+            else:
+                set_bot_status(platform, who.user_id, bot_id, *statuses[action])
+        except InvalidConfig as exc:  # a bot still running cannot be deleted; one with no account cannot start
             return _render(request, "bots.html", who, 422, error=exc.reason,
                            bots=bot_manage.list_bots(platform, who.user_id, limit=200),
                            accounts=list_accounts(platform, who.user_id))

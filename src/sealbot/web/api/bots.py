@@ -1,4 +1,4 @@
-"""Bots: create (validated), preview, read, edit, delete, start, stop, webhook settings."""
+"""Bots: create (validated), preview, read, edit, delete, start, pause, stop, webhook settings."""
 
 from __future__ import annotations
 
@@ -81,6 +81,15 @@ def start(bot_id: IdPath, who: Principal = Depends(scoped("bots:write")),
           platform: Platform = Depends(get_platform)) -> BotOut:
     """Mark the bot running for the engine; a bot without an account is 422 on ``account_id``."""
     set_bot_status(platform, who.user_id, bot_id, "running")
+    return BotOut.model_validate(bot_manage.get_bot(platform, who.user_id, bot_id))
+
+
+@router.post("/{bot_id}/pause", response_model=BotOut)
+def pause(bot_id: IdPath, who: Principal = Depends(scoped("bots:write")),
+          platform: Platform = Depends(get_platform)) -> BotOut:
+    """No new deals or orders; the bot still follows its open deals' fills and cancels, and
+    acts on its deals' requests (close at market, add funds). ``start`` resumes it."""
+    set_bot_status(platform, who.user_id, bot_id, "paused", "paused by its owner")
     return BotOut.model_validate(bot_manage.get_bot(platform, who.user_id, bot_id))
 
 
