@@ -14,7 +14,7 @@ import dataclasses
 import operator
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -172,10 +172,20 @@ def load_struct(cls: type[T], data: dict[str, JsonValue]) -> T:
     """Rebuild a state ``dump_struct`` wrote, or one the walk (``dump_dataclass``) wrote
     before the state moved to it: their one difference, a pair as a symbol, is left to
     the walk."""
+    _known_fields(cls, data)
     try:
         return msgspec.convert(data, cls)
     except msgspec.ValidationError:
         return load_dataclass(cls, data)
+
+
+def _known_fields(tp: type, data: Mapping[str, Any]) -> None:
+    """A stored state with fields its type does not have was written by another version
+    (or is not this bot's): refused, never loaded as a fresh state with the rest dropped,
+    which would have the bot start over beside the deals it already has."""
+    unknown = set(data) - set(_field_names(tp) or ())
+    if unknown:
+        raise ValueError(f"{tp.__name__}: unknown fields {', '.join(sorted(unknown))} (written by another version?)")
 
 
 def load_dataclass(cls: type[T], data: dict[str, JsonValue]) -> T:
@@ -217,5 +227,6 @@ def _load(tp: Any, data: JsonValue) -> Any:
     if isinstance(tp, type) and (issubclass(tp, Struct) or dataclasses.is_dataclass(tp)):
         hints = _hints(tp)
         names = _field_names(tp) or ()
+        _known_fields(tp, data)
         return tp(**{name: _load(hints[name], data[name]) for name in names if name in data})
     raise TypeError(f"cannot load {tp}")
