@@ -6,6 +6,7 @@ line on stderr and exits 2; no traceback for anything the user can fix.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -143,7 +144,8 @@ def demo(
     speed: Annotated[float, typer.Option(help="Simulated market seconds per real second (more than 0).",
                                          callback=_positive)] = 60.0,
     directory: Annotated[
-        Path | None, typer.Option(help="Where the demo instance lives (default: a new temporary directory).")
+        Path | None, typer.Option(help="Where the demo instance lives, kept after the demo (default: a new "
+                                       "temporary directory, removed when the demo ends).")
     ] = None,
 ) -> None:
     """Start a self-contained demo: simulated exchange, demo user, running bots, dashboard."""
@@ -151,8 +153,10 @@ def demo(
     from sealbot.simex import SimexServer
 
     configure_logging("WARNING")
-    root = directory or Path(tempfile.mkdtemp(prefix="sealbot-demo-"))
-    with SimexServer(speed=speed) as simex:
+    with contextlib.ExitStack() as cleanup, SimexServer(speed=speed) as simex:
+        # a throwaway instance is removed when the demo ends (its database and its KEK file
+        # with it); one in a --directory of the user's choosing stays
+        root = directory or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="sealbot-demo-")))
         exchange_account = simex.admin.create_account("demo", {"USDT": "10000", "BTC": "0.1"})
         out.print(f"simex (simulated Binance, replaying recorded BTC prices x{speed:g}): {simex.base_url}")
 

@@ -26,11 +26,12 @@ def test_sealbot_demo_serves_the_demo_instance_on_a_machine_with_no_instance(tmp
     home = tmp_path / "home"  # no ~/.config/sealbot, no ~/.local/share/sealbot
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEALBOT_")}
+    scratch = tmp_path / "tmp"  # the throwaway instance goes here (TMPDIR), as on a machine's /tmp
+    scratch.mkdir()
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"),
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", TMPDIR=str(scratch))
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "sealbot.cli", "demo", "--port", str(port),
-                                "--directory", str(tmp_path / "demo")],
+    process = subprocess.Popen([sys.executable, "-m", "sealbot.cli", "demo", "--port", str(port)],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     try:
@@ -62,6 +63,8 @@ def test_sealbot_demo_serves_the_demo_instance_on_a_machine_with_no_instance(tmp
             items = body["items"] if isinstance(body, dict) else body
             assert {bot["status"] for bot in items} == {"running"} and len(items) == 2
         assert not (home / ".config" / "sealbot").exists()  # nothing written to the default instance
+        [instance] = scratch.glob("sealbot-demo-*")
+        assert any(instance.iterdir())  # the instance lives there while the demo runs
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -69,3 +72,5 @@ def test_sealbot_demo_serves_the_demo_instance_on_a_machine_with_no_instance(tmp
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    # the throwaway instance, its database and its key-encryption key, went with the demo
+    assert list(scratch.glob("sealbot-demo-*")) == [], "\n".join(lines)
