@@ -85,6 +85,11 @@ async def test_a_dca_start_signal_reaches_a_dca_bot(
     assert r.status_code == 202, r.text
     [item] = inbox.pending(platform, bot_ids=[bot_id])
     assert isinstance(item.event, SignalReceived) and item.event.action is SignalAction.START_DEAL
+    # a pair the bot does not trade: refused, naming it, rather than accepted and dropped by the engine
+    r = await http.new().post("/api/v1/signals", json={**body, "pair": "USDT_DOGE"})
+    assert r.status_code == 422 and r.json()["field"] == "pair", r.text
+    assert r.json()["reason"] == "not a pair this bot trades (it trades BTC/USDT)", r.json()
+    assert len(inbox.pending(platform, bot_ids=[bot_id])) == 1
 
 
 async def test_bad_signals_are_refused_recorded_without_secret_and_change_nothing(

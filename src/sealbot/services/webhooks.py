@@ -49,6 +49,7 @@ from sealbot.bots.signals import (
     verify_secret,
 )
 from sealbot.domain.errors import InvalidConfig, SealbotError
+from sealbot.domain.market import Pair
 from sealbot.services import copy_trading, inbox
 from sealbot.services.platform import Platform
 from sealbot.store.repositories.copysets import BotGroupRepository
@@ -134,6 +135,7 @@ class SignalGate:
                 self._refuse("unauthorized", "unknown bot or wrong secret", "secret", source_ip)
             owner, kind, status = bot.owner_id, bot.kind, bot.status
             bot_max_age = bot.config.get("max_signal_age_seconds") if isinstance(bot.config, dict) else None
+            traded = _traded_pairs(bot.config)
             policy = WebhookPolicyRepository(uow.session).get(bot.id)
             allowed = policy.allowed_ips if policy is not None else None
             limit = policy.max_per_minute if policy is not None else DEFAULT_MAX_PER_MINUTE
@@ -148,6 +150,12 @@ class SignalGate:
             self._refuse("stale", f"older than the bot's {bot_max_age} s", "timestamp", source_ip, subject)
         if status != "running":
             self._refuse("not_running", "this bot is not running", "bot", source_ip, subject)
+        pair = parsed.signal.pair
+        if pair is not None and traded is not None and pair.symbol not in traded:
+            # the engine would drop it: say so to the sender instead of accepting it for nothing
+            # (the reason names the bot's pairs, never the body's value: signals.md)
+            self._refuse("malformed", f"not a pair this bot trades (it trades {', '.join(sorted(traded))})",
+                         "pair", source_ip, subject)
         if not self._limiter.allow(bot.id, limit, at):
             self._refuse("rate_limited", f"more than {limit} signals in a minute", "bot", source_ip, subject,
                          retry_after=60)
@@ -212,6 +220,19 @@ class SignalGate:
             audit.record(uow.session, actor="webhook", action="signal.refused", subject=subject,
                          details={"kind": kind, "field": field, "reason": reason, "ip": source_ip})
         raise WebhookRefused(kind, reason, field, retry_after)
+
+
+def _traded_pairs(config: object) -> set[str] | None:
+    """The symbols a stored bot config trades (``markets``, or a grid's ``market``);
+    None when the config names none this can read (the engine then decides)."""
+    if not isinstance(config, dict):
+        return None
+    markets = config.get("markets") or ([config["market"]] if isinstance(config.get("market"), dict) else [])
+    try:
+        pairs = {Pair.parse(str(m["pair"])).symbol for m in markets if isinstance(m, dict) and "pair" in m}
+    except ValueError:
+        return None
+    return pairs or None
 
 
 def _ip_allowed(source_ip: str | None, allowed: Iterable[str]) -> bool:
