@@ -96,16 +96,20 @@ def test_an_order_journalled_by_another_transaction_meanwhile_fails_the_commit_a
 
 
 def test_a_deal_read_ahead_is_updated_in_place_and_a_new_one_inserted(database_url: str) -> None:
-    journal, _user, account, bot = make_db(database_url)
+    journal, user, account, bot = make_db(database_url)
     with journal.transaction() as tx:
         tx.save_deal(account, Deal(bot, 1, BTC, Direction.LONG, T0))
     with journal.transaction() as tx:
-        tx.prefetch([bot], [], [(bot, 1), (bot, 2)])
+        tx.prefetch([bot], [], [(bot, 1), (bot, 2), (bot, 3)])
         tx.save_deal(account, Deal(bot, 1, BTC, Direction.LONG, T0, bought=Decimal("0.5")))
         tx.save_deal(account, Deal(bot, 2, BTC, Direction.LONG, T0))
+        tx.save_deal(account, Deal(bot, 3, BTC, Direction.LONG, T0))  # new ones are inserted as a batch:
+        tx.save_deal(account, Deal(bot, 3, BTC, Direction.LONG, T0, bought=Decimal("0.25")))  # the last wins
+        assert tx.uow.deals.get(int(user), int(bot), 3).bought == Decimal("0.25")  # a read sees the batch
+        tx.save_deal(account, Deal(bot, 3, BTC, Direction.LONG, T0, bought=Decimal("0.75")))  # then updates it
     with UnitOfWork(journal.session_factory) as uow:
         rows = uow.session.execute(sa.select(DealRow.no, DealRow.bought).order_by(DealRow.no)).all()
-    assert [(no, bought) for no, bought in rows] == [(1, Decimal("0.5")), (2, Decimal(0))]
+    assert [(no, bought) for no, bought in rows] == [(1, Decimal("0.5")), (2, Decimal(0)), (3, Decimal("0.75"))]
 
 
 def test_a_bot_saved_by_another_transaction_meanwhile_fails_the_commit(database_url: str) -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from sealbot.domain import CloseReason, Deal, DealStatus, Direction, NotFound, Pair
 from sealbot.store.models import Bot, DealRow
@@ -23,16 +25,52 @@ def to_deal(row: DealRow) -> Deal:
                 fees_quote=row.fees_quote)
 
 
-# session.info key: (bot id, deal no) -> the row, or None where none is stored. Read ahead
-# for a candle's deals (``prefetch``) and kept for the unit of work's session, so saving a
-# deal queries nothing and the rows are written together at the next flush.
+# session.info keys. _ROWS: (bot id, deal no) -> the row, or None where none is stored;
+# read ahead for a candle's deals (``prefetch``) and kept for the unit of work's session,
+# so saving a deal queries nothing and updates are written together at the next flush.
+# _NEW: the deals read ahead as absent and saved since: inserted as one batch before the
+# session reads deals or commits (the ORM inserts one row per statement on SQLite, where
+# it cannot match the keys a multi-row insert returns to its objects).
 _ROWS = "sealbot.deal_rows"
+_NEW = "sealbot.deal_inserts"
+_DEALS: Any = DealRow.__table__
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _insert_new_deals(session: Session) -> None:
+    if session.info.get(_NEW):
+        DealRepository(session).write_new()
+
+
+def _columns(deal: Deal) -> dict[str, Any]:
+    """What a deal row stores of ``deal`` beside its keys."""
+    return {"pair": deal.pair.symbol, "direction": deal.direction.value, "status": deal.status.value,
+            "opened_at": deal.opened_at, "closed_at": deal.closed_at,
+            "close_reason": deal.close_reason.value if deal.close_reason else None,
+            "bought": deal.bought, "spent": deal.spent, "sold": deal.sold, "received": deal.received,
+            "fees_quote": deal.fees_quote}
 
 
 class DealRepository(Repository):
     def _rows(self) -> dict[tuple[int, int], DealRow | None]:
         rows: dict[tuple[int, int], DealRow | None] = self.session.info.setdefault(_ROWS, {})
         return rows
+
+    def _new(self) -> dict[tuple[int, int], dict[str, Any]]:
+        new: dict[tuple[int, int], dict[str, Any]] = self.session.info.setdefault(_NEW, {})
+        return new
+
+    def write_new(self) -> None:
+        """Insert the deals saved as new since the last call, in one statement."""
+        new = self._new()
+        if not new:
+            return
+        values = builtins.list(new.values())
+        rows = self._rows()
+        for key in new:
+            rows.pop(key, None)  # stored now: a later save reads the row back
+        new.clear()
+        self.session.execute(sa.insert(_DEALS), values)
 
     def prefetch(self, keys: Iterable[tuple[int, int]]) -> None:
         """Read the deals (bot id, no) that this unit of work will save, in one statement."""
@@ -48,21 +86,22 @@ class DealRepository(Repository):
         """Insert the deal or update the stored one with the same (bot, no). Written at
         the session's next flush (its next query, or the commit)."""
         self._owned(Bot, owner_id, bot_id, "bot")
-        rows, key = self._rows(), (bot_id, deal.no)
+        rows, new, key = self._rows(), self._new(), (bot_id, deal.no)
+        if key in new or (key in rows and rows[key] is None):  # read ahead as absent: one of a batch
+            new[key] = {"bot_id": bot_id, "owner_id": owner_id, "no": deal.no, **_columns(deal)}
+            return deal
         row = rows[key] if key in rows else self.session.scalar(
             sa.select(DealRow).where(DealRow.bot_id == bot_id, DealRow.no == deal.no))
         if row is None:
             row = DealRow(bot_id=bot_id, owner_id=owner_id, no=deal.no)
             self.session.add(row)
         rows[key] = row
-        row.pair, row.direction, row.status = deal.pair.symbol, deal.direction.value, deal.status.value
-        row.opened_at, row.closed_at = deal.opened_at, deal.closed_at
-        row.close_reason = deal.close_reason.value if deal.close_reason else None
-        row.bought, row.spent, row.sold, row.received = deal.bought, deal.spent, deal.sold, deal.received
-        row.fees_quote = deal.fees_quote
+        for name, value in _columns(deal).items():
+            setattr(row, name, value)
         return to_deal(row)
 
     def get(self, owner_id: int, bot_id: int, no: int) -> Deal:
+        self.write_new()
         row = self.session.scalar(sa.select(DealRow).where(
             DealRow.owner_id == owner_id, DealRow.bot_id == bot_id, DealRow.no == no))
         if row is None:
@@ -71,6 +110,7 @@ class DealRepository(Repository):
 
     def list(self, owner_id: int, bot_id: int | None = None, *, status: DealStatus | None = None,
              limit: int | None = None) -> builtins.list[Deal]:
+        self.write_new()
         stmt = sa.select(DealRow).where(DealRow.owner_id == owner_id)
         if bot_id is not None:
             stmt = stmt.where(DealRow.bot_id == bot_id)
@@ -83,5 +123,6 @@ class DealRepository(Repository):
 
     def next_no(self, owner_id: int, bot_id: int) -> int:
         self._owned(Bot, owner_id, bot_id, "bot")
+        self.write_new()
         top = self.session.scalar(sa.select(sa.func.max(DealRow.no)).where(DealRow.bot_id == bot_id))
         return int(top or 0) + 1
