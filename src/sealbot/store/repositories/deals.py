@@ -83,8 +83,9 @@ class DealRepository(Repository):
                 rows[(row.bot_id, row.no)] = row
 
     def save(self, owner_id: int, bot_id: int, deal: Deal) -> Deal:
-        """Insert the deal or update the stored one with the same (bot, no). Written at
-        the session's next flush (its next query, or the commit)."""
+        """Insert the deal or update the stored one with the same (bot, no). An update is
+        written at the session's next flush; a deal read ahead as absent is inserted with
+        the others (``write_new``), before the session reads deals or commits."""
         self._owned(Bot, owner_id, bot_id, "bot")
         rows, new, key = self._rows(), self._new(), (bot_id, deal.no)
         if key in new or (key in rows and rows[key] is None):  # read ahead as absent: one of a batch
