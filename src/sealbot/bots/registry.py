@@ -75,3 +75,9 @@ def available() -> dict[str, BotModule]:
 def parse_config(kind: str, data: Mapping[str, Any]) -> BaseModel:
     """Validate ``data`` as a config of ``kind``; ``InvalidConfig`` names the field."""
     return parse_model(bot_module(kind).Config, data)
+
+
+def stored_config(kind: str, data: Mapping[str, Any], bot_id: int | str) -> dict[str, Any]:
+    """What a bot's row stores: ``data`` validated as a config of ``kind`` with the bot's
+    own id in it, dumped typed and normalised (``"3"`` -> 3), never the raw input."""
+    return parse_config(kind, {**data, "bot_id": str(bot_id)}).model_dump(mode="json")

@@ -200,8 +200,7 @@ class AccountRunner(StepWriter, HubDelivery):
 
     async def stop(self) -> None:
         for live in self.bots.values():
-            for pair in live.pairs:
-                self.hub.unsubscribe(self.feed, pair, live.feed_id)
+            self._unsubscribe(live)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -216,6 +215,10 @@ class AccountRunner(StepWriter, HubDelivery):
                                self._sink, bot_indicators(live.config), interest=live.interest)
             if live.id in self._queued:
                 self.hub.hold_awake(self.feed, pair, live.feed_id, True)
+
+    def _unsubscribe(self, live: LiveBot) -> None:
+        for pair in live.pairs:
+            self.hub.unsubscribe(self.feed, pair, live.feed_id)
 
     async def reconcile(self) -> None:
         """Match the journal with the exchange; bots act only once this succeeded, and
@@ -277,8 +280,7 @@ class AccountRunner(StepWriter, HubDelivery):
         live = self.bots.pop(bot_id, None)
         if live is None:
             return
-        for pair in live.pairs:
-            self.hub.unsubscribe(self.feed, pair, live.feed_id)
+        self._unsubscribe(live)
         self._queued.pop(bot_id, None)
 
     # -- the loop ----------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 from sealbot import audit
 from sealbot.bots.common.serde import dump_dataclass
-from sealbot.bots.registry import bot_module, parse_config
+from sealbot.bots.registry import bot_module, parse_config, stored_config
 from sealbot.domain.errors import InvalidConfig
 from sealbot.services.paging import Page, page_of
 from sealbot.services.platform import Platform
@@ -73,8 +73,7 @@ def edit_bot(platform: Platform, owner_id: int, bot_id: int, *, name: str | None
         if config is not None:
             if bot.status not in EDITABLE_STATUSES:
                 raise InvalidConfig("status", "stop the bot before changing its settings")
-            # Stored as validated (typed, normalised), never as the raw input.
-            changes["config"] = parse_config(bot.kind, {**config, "bot_id": str(bot.id)}).model_dump(mode="json")
+            changes["config"] = stored_config(bot.kind, config, bot.id)
         if name is not None:
             if not name.strip() or len(name) > 120:
                 raise InvalidConfig("name", "must be 1 to 120 characters")

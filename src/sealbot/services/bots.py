@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sealbot import audit
-from sealbot.bots.registry import parse_config
+from sealbot.bots.registry import parse_config, stored_config
 from sealbot.bots.threecommas import import_bot
 from sealbot.domain.errors import InvalidConfig
 from sealbot.domain.market import MarketRules, Pair
@@ -130,14 +130,24 @@ def create_bot(platform: Platform, owner_id: int, account_id: int | None, kind: 
         if account_id is not None:
             uow.accounts.get(owner_id, account_id)  # NotFound for another user's account
         bot = uow.bots.add(owner_id, kind, name, dict(config), account_id=account_id)
-        # What is stored is what was validated: typed and normalised (``"3"`` -> 3), never the raw input.
-        final = parse_config(kind, {**config, "bot_id": str(bot.id)}).model_dump(mode="json")
+        final = stored_config(kind, config, bot.id)
         uow.bots.update(owner_id, bot.id, config=final)
         if start:
             uow.bots.set_status(owner_id, bot.id, "running")
         audit.record(uow.session, actor=f"user:{owner_id}", action="bot.created", subject=f"bot:{bot.id}",
                      details={"kind": kind, "account_id": account_id, "started": start})
         return BotView(bot.id, kind, name, bot.status, account_id, final)
+
+
+# What an owner's start, pause and stop store (the API's and the dashboard's actions): the
+# status and the reason the engine and the bot's page show.
+OWNER_ACTIONS: dict[str, tuple[str, str | None]] = {
+    "start": ("running", None), "pause": ("paused", "paused by its owner"), "stop": ("stopped", "stopped by its owner")}
+
+
+def owner_action(platform: Platform, owner_id: int, bot_id: int, action: str) -> None:
+    """Start, pause or stop a bot for its owner (``OWNER_ACTIONS``)."""
+    set_bot_status(platform, owner_id, bot_id, *OWNER_ACTIONS[action])
 
 
 def set_bot_status(platform: Platform, owner_id: int, bot_id: int, status: str, reason: str | None = None) -> None:

@@ -29,7 +29,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Final
 
 from sealbot import audit
-from sealbot.bots.registry import parse_config
+from sealbot.bots.registry import parse_config, stored_config
 from sealbot.bots.signals import hash_secret
 from sealbot.domain import AmountType, SignalReceived
 from sealbot.domain.errors import InvalidConfig, NotFound
@@ -177,8 +177,7 @@ def _add_member(uow: UnitOfWork, owner_id: int, group: BotGroup, spec: MemberSpe
     config = sized_config(group.kind, group.config, multiplier=spec.multiplier, base_size=spec.base_size,
                           field=field)
     bot = uow.bots.add(owner_id, group.kind, f"{group.name} · {account.label}"[:120], config, account_id=account.id)
-    final = parse_config(group.kind, {**config, "bot_id": str(bot.id)}).model_dump(mode="json")  # as validated
-    uow.bots.update(owner_id, bot.id, config=final)
+    uow.bots.update(owner_id, bot.id, config=stored_config(group.kind, config, bot.id))
     if status != "stopped":
         uow.bots.set_status(owner_id, bot.id, status)
     return BotGroupRepository(uow.session).add_member(owner_id, group.id, bot.id, account.id,
@@ -259,8 +258,7 @@ def edit_copy_set(platform: Platform, owner_id: int, group_id: int, *, name: str
             for i, m in enumerate(members):
                 sized = sized_config(group.kind, config, multiplier=m.multiplier, base_size=m.base_size,
                                      field=f"members.{i}")
-                final = parse_config(group.kind, {**sized, "bot_id": str(m.bot_id)}).model_dump(mode="json")
-                uow.bots.update(owner_id, m.bot_id, config=final)
+                uow.bots.update(owner_id, m.bot_id, config=stored_config(group.kind, sized, m.bot_id))
             group.config = dict(config)
         if name is not None:
             group.name = name.strip()

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, NoReturn
 
 from sealbot import audit
+from sealbot.bots.registry import parse_config
 from sealbot.bots.signals import MAX_BODY as _PARSER_MAX_BODY
 from sealbot.bots.signals import (
     ParsedSignal,
@@ -49,7 +50,7 @@ from sealbot.bots.signals import (
     verify_secret,
 )
 from sealbot.domain.errors import InvalidConfig, SealbotError
-from sealbot.domain.market import Pair
+from sealbot.engine.live import bot_pairs
 from sealbot.services import copy_trading, inbox
 from sealbot.services.platform import Platform
 from sealbot.store.repositories.copysets import BotGroupRepository
@@ -135,7 +136,7 @@ class SignalGate:
                 self._refuse("unauthorized", "unknown bot or wrong secret", "secret", source_ip)
             owner, kind, status = bot.owner_id, bot.kind, bot.status
             bot_max_age = bot.config.get("max_signal_age_seconds") if isinstance(bot.config, dict) else None
-            traded = _traded_pairs(bot.config)
+            traded = _traded_pairs(bot.kind, bot.config)
             policy = WebhookPolicyRepository(uow.session).get(bot.id)
             allowed = policy.allowed_ips if policy is not None else None
             limit = policy.max_per_minute if policy is not None else DEFAULT_MAX_PER_MINUTE
@@ -222,17 +223,15 @@ class SignalGate:
         raise WebhookRefused(kind, reason, field, retry_after)
 
 
-def _traded_pairs(config: object) -> set[str] | None:
-    """The symbols a stored bot config trades (``markets``, or a grid's ``market``);
-    None when the config names none this can read (the engine then decides)."""
+def _traded_pairs(kind: str, config: object) -> set[str] | None:
+    """The symbols a stored bot config trades (``engine.live.bot_pairs``, the engine's own
+    reading); None when the stored config no longer validates (the engine then decides)."""
     if not isinstance(config, dict):
         return None
-    markets = config.get("markets") or ([config["market"]] if isinstance(config.get("market"), dict) else [])
     try:
-        pairs = {Pair.parse(str(m["pair"])).symbol for m in markets if isinstance(m, dict) and "pair" in m}
-    except ValueError:
+        return {p.symbol for p in bot_pairs(parse_config(kind, config))} or None
+    except InvalidConfig:
         return None
-    return pairs or None
 
 
 def _ip_allowed(source_ip: str | None, allowed: Iterable[str]) -> bool:

@@ -35,7 +35,7 @@ from sealbot.services import (
 )
 from sealbot.services.accounts import list_accounts
 from sealbot.services.auth import LockedOut, NotAuthenticated, Principal, TotpRequired
-from sealbot.services.bots import create_bot, market_spec, set_bot_status
+from sealbot.services.bots import OWNER_ACTIONS, create_bot, market_spec, owner_action
 from sealbot.services.platform import Platform
 from sealbot.web.api.common import IdPath
 from sealbot.web.deps import COOKIE, client_ip, get_platform, is_secure, session_principal
@@ -336,14 +336,12 @@ async def bot_action(request: Request, bot_id: IdPath, action: str) -> Response:
     who = _who(request)
     await _form(request, who)
     platform = get_platform(request)
-    statuses = {"start": ("running", None), "pause": ("paused", "paused by its owner"),
-                "stop": ("stopped", "stopped by its owner")}
-    if action in statuses or action == "delete":
+    if action in OWNER_ACTIONS or action == "delete":
         try:
             if action == "delete":
                 bot_manage.delete_bot(platform, who.user_id, bot_id)
             else:
-                set_bot_status(platform, who.user_id, bot_id, *statuses[action])
+                owner_action(platform, who.user_id, bot_id, action)
         except InvalidConfig as exc:  # a bot still running cannot be deleted; one with no account cannot start
             return _render(request, "bots.html", who, 422, error=exc.reason,
                            bots=bot_manage.list_bots(platform, who.user_id, limit=200),

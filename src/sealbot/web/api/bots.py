@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from sealbot.services import bot_manage, webhooks
 from sealbot.services.auth import Principal
-from sealbot.services.bots import new_bot, reconfigure_bot, set_bot_status
+from sealbot.services.bots import new_bot, owner_action, reconfigure_bot
 from sealbot.services.platform import Platform
 from sealbot.web.api.common import IdPath, Limit, Offset, OptionalId, paged
 from sealbot.web.deps import get_platform, scoped
@@ -80,7 +80,7 @@ def delete(bot_id: IdPath, who: Principal = Depends(scoped("bots:write")),
 def start(bot_id: IdPath, who: Principal = Depends(scoped("bots:write")),
           platform: Platform = Depends(get_platform)) -> BotOut:
     """Mark the bot running for the engine; a bot without an account is 422 on ``account_id``."""
-    set_bot_status(platform, who.user_id, bot_id, "running")
+    owner_action(platform, who.user_id, bot_id, "start")
     return BotOut.model_validate(bot_manage.get_bot(platform, who.user_id, bot_id))
 
 
@@ -89,14 +89,14 @@ def pause(bot_id: IdPath, who: Principal = Depends(scoped("bots:write")),
           platform: Platform = Depends(get_platform)) -> BotOut:
     """No new deals or orders; the bot still follows its open deals' fills and cancels, and
     acts on its deals' requests (close at market, add funds). ``start`` resumes it."""
-    set_bot_status(platform, who.user_id, bot_id, "paused", "paused by its owner")
+    owner_action(platform, who.user_id, bot_id, "pause")
     return BotOut.model_validate(bot_manage.get_bot(platform, who.user_id, bot_id))
 
 
 @router.post("/{bot_id}/stop", response_model=BotOut)
 def stop(bot_id: IdPath, who: Principal = Depends(scoped("bots:write")),
          platform: Platform = Depends(get_platform)) -> BotOut:
-    set_bot_status(platform, who.user_id, bot_id, "stopped", "stopped by its owner")
+    owner_action(platform, who.user_id, bot_id, "stop")
     return BotOut.model_validate(bot_manage.get_bot(platform, who.user_id, bot_id))
 
 
