@@ -419,6 +419,13 @@ def confirm_totp(platform: Platform, principal: Principal, code: str) -> list[st
         raise Refused("2fa", "two-factor setup needs a logged-in session, not an API token")
     with platform.uow() as uow:
         row = SessionRepository(uow.session).get(principal.user_id, principal.session_id)
+        if uow.users.get(principal.user_id).totp_secret_sealed is not None:
+            # A setup begun before 2FA was turned on (in another session) must not replace
+            # the secret and recovery codes: that would hand the second factor to whoever
+            # held this session without it, and lock the user out of their own app.
+            row.pending_totp_sealed = None
+            uow.commit()
+            raise Refused("2fa", "two-factor authentication is already enabled")
         if row.pending_totp_sealed is None:
             raise InvalidConfig("code", "start two-factor setup first")
         if not _accept_totp(platform, uow, principal.user_id, row.pending_totp_sealed, code):
