@@ -260,12 +260,24 @@ def close(market: Market, pos: Position, reason: CloseReason, ref_price: Decimal
 
 
 def edit(market: Market, pos: Position, exits: ExitSettings, at: datetime) -> Result:
-    """New take profit / stop loss for a running deal: re-arm and re-place the ladder."""
+    """New take profit / stop loss for a running deal: re-place the ladder only if the
+    take profit changed, re-arm the stop only if the stop changed. An edit of one must
+    not touch the other: a stop-only edit after target 1 filled would otherwise sell
+    target 1 again, and a take-profit-only edit would drop a stop that had trailed up."""
     if pos.done or pos.phase is Phase.CLOSING:
         return pos, []
-    pos = replace(pos, exits=exits, targets_done=0)
+    old = pos.exits
+    ladder_changed = (exits.targets, exits.trailing_deviation, exits.profit_basis, exits.profit_in_base) != (
+        old.targets, old.trailing_deviation, old.profit_basis, old.profit_in_base)
+    stop_changed = (exits.stop_loss_pct, exits.stop_loss_price, exits.trailing_stop, exits.stop_loss_timeout) != (
+        old.stop_loss_pct, old.stop_loss_price, old.trailing_stop, old.stop_loss_timeout)
+    pos = replace(pos, exits=exits, targets_done=0 if ladder_changed else pos.targets_done)
     if pos.phase is Phase.ACTIVE:
-        pos = replace(pos, watch=arm(exits, pos.deal, None, pos.breakeven_moved), tp_stale=True)
+        watch = pos.watch
+        if stop_changed:
+            fresh = arm(exits, pos.deal, None, pos.breakeven_moved)
+            watch = replace(watch, sl_price=fresh.sl_price, sl_peak=fresh.sl_peak, breached_since=None)
+        pos = replace(pos, watch=watch, tp_stale=pos.tp_stale or ladder_changed)
     return settle(market, pos, at)
 
 
