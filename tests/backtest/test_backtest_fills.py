@@ -284,3 +284,38 @@ def test_backtest_without_balances_funds_are_unlimited() -> None:
     script = Script(at_close={0: (Spec("b", BUY, MARKET, D("1000")),)})
     result = backtest(script, (100, 100, 100, 100), (100, 100, 100, 100))
     assert len(result.fills) == 1 and result.final_balances is None
+
+
+@pytest.mark.parametrize("fee_currency", [FeeCurrency.QUOTE, FeeCurrency.BASE])
+def test_backtest_with_balances_a_fee_paid_in_the_spent_asset_must_be_covered_too(fee_currency: FeeCurrency) -> None:
+    # A buy whose fee is charged in quote needs the notional plus the fee; a sell whose fee
+    # is charged in base needs the amount plus the fee. Accepting them on the notional (or
+    # amount) alone drove the account's balance below zero (-0.09 USDT on a DCA base order).
+    if fee_currency is FeeCurrency.QUOTE:
+        short = Spec("short", BUY, MARKET, D("1"))  # 100 + 0.2 taker fee > 100.1
+        enough = Spec("enough", BUY, MARKET, D("0.5"))  # 50 + 0.1 fee
+        balances = {"USDT": D("100.1")}
+    else:
+        short = Spec("short", SELL, MARKET, D("1"))  # 1 + 0.002 BTC fee > 1.001
+        enough = Spec("enough", SELL, MARKET, D("0.5"))
+        balances = {"BTC": D("1.001")}
+    script = Script(at_close={0: (short, enough)})
+    result = backtest(script, (100, 100, 100, 100), (100, 100, 100, 100), balances=balances,
+                      fee_currency=fee_currency)
+    status = {r.client_id: (r.status, r.reason) for r in result.orders}
+    assert status["sbs-1-short"] == (OrderStatus.REJECTED, "insufficient balance")
+    assert status["sbs-1-enough"][0] is OrderStatus.FILLED
+    assert result.final_balances is not None and all(v >= 0 for v in result.final_balances.values())
+
+
+def test_backtest_with_balances_a_resting_buy_sets_aside_its_quote_fee() -> None:
+    # The resting buy's maker fee (0.1 USDT, in quote) is held with it, so a second order
+    # cannot spend it and leave the account short when the first one fills.
+    script = Script(at_close={0: (Spec("rest", BUY, LIMIT, D("1"), D("99")),  # holds 99 + 0.198 (taker rate)
+                                  Spec("other", BUY, MARKET, D("0.1")))})  # 10 + 0.02 > the 9.902 left
+    result = backtest(script, (100, 100, 100, 100), (100, 100, 98, 99), balances={"USDT": D("109.1")},
+                      fee_currency=FeeCurrency.QUOTE)
+    status = {r.client_id: (r.status, r.reason) for r in result.orders}
+    assert status["sbs-1-other"] == (OrderStatus.REJECTED, "insufficient balance")
+    assert status["sbs-1-rest"][0] is OrderStatus.FILLED
+    assert result.final_balances is not None and all(v >= 0 for v in result.final_balances.values())

@@ -23,6 +23,7 @@ from sealbot.domain import (
     BalanceReported,
     CancelOrder,
     Event,
+    Order,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -92,7 +93,7 @@ class Desk:
             book.locked_base += order.amount
         if self.wallet is not None:
             asset = book.model.pair.quote if order.side is Side.BUY else book.model.pair.base
-            working.reserved = limit * order.amount if order.side is Side.BUY else order.amount
+            working.reserved = _needs(book, order, limit)
             self.reserved[asset] = self.reserved.get(asset, ZERO) + working.reserved
         self._note_funds()
         self.records[order.client_id.text].status = OrderStatus.OPEN
@@ -212,12 +213,11 @@ class Desk:
     def _affordable(self, book: Book, working: Working) -> bool:
         """Whether the account's free balance covers the order, as the exchange checks it:
         a buy needs its quote (at its limit, or the market price for a market order), a
-        sell its base."""
+        sell its base, each with the fee when the fee is charged in that asset."""
         order, pair = working.order, book.model.pair
-        if order.side is Side.SELL:
-            return self._free(pair.base) >= order.amount
-        price = order.price if order.price is not None else book.model.market_price(Side.BUY, self.price)
-        return self._free(pair.quote) >= order.amount * price
+        price = order.price if order.price is not None else book.model.market_price(order.side, self.price)
+        asset = pair.quote if order.side is Side.BUY else pair.base
+        return self._free(asset) >= _needs(book, order, price)
 
     def _queue_balances(self, assets: list[str], at: datetime) -> None:
         """``BalanceReported`` for ``assets`` (free balances), so %-of-balance sizing stays pure."""
@@ -235,3 +235,15 @@ class Desk:
         if funds > self.max_funds:
             self.max_funds = funds
 
+
+def _needs(book: Book, order: Order, price: Decimal) -> Decimal:
+    """What an order takes from the asset it spends (quote for a buy at ``price``, base for
+    a sell), with the fee when the exchange charges it in that same asset (``fee_currency``
+    ``quote`` on a buy, ``base`` on a sell), at the higher of the maker and taker rates,
+    since a resting order may still fill as either. Without the fee the order was accepted
+    on its notional alone and its fill drove the balance below zero."""
+    model = book.model
+    spent = order.amount * price if order.side is Side.BUY else order.amount
+    fee_asset = model.pair.quote if order.side is Side.BUY else model.pair.base
+    (maker_fee, currency), (taker_fee, _) = (model.fee(order.side, price, order.amount, m) for m in (True, False))
+    return spent + max(maker_fee, taker_fee) if currency == fee_asset else spent
