@@ -361,3 +361,20 @@ def test_a_market_exit_lost_again_and_again_goes_to_the_user() -> None:
         (close,) = placed
     assert steps == ["close", "close2", "close3", "close4", "close5"]
     assert [c.code for c in commands if isinstance(c, RaiseAlert)] == ["order_rejected", "close_failed"]
+
+
+def test_stop_loss_and_disable_bot_stops_the_bot_only_after_the_exit_sold() -> None:
+    # The engine refuses every order of a stopped bot: a StopBot sent with the stop's
+    # cancels (before the market exit, which waits for them) left the coins unsold.
+    cfg = config(
+        max_safety_orders=0,
+        active_safety_orders_count=0,
+        stop_loss_percentage="5",
+        stop_loss_type="stop_loss_and_disable_bot",
+    )
+    r = run(cfg, [FLAT, ("100", "100", "94", "94.5"), FLAT, FLAT])
+    commands = [c for _, c in r.log]
+    sl = next(i for i, c in enumerate(commands) if isinstance(c, PlaceOrder) and c.order.client_id.step == "sl")
+    stops = [i for i, c in enumerate(commands) if isinstance(c, StopBot)]
+    assert len(stops) == 1 and stops[0] > sl
+    assert r.log[stops[0]][0] == "OrderFilled"  # sent when the exit's fill closed the deal

@@ -158,9 +158,14 @@ def _each_deal(cfg: DcaConfig, state: DcaState, at: datetime, only: int | None, 
         before = deal.pos
         deal, more = op(market, deal)
         commands += more
-        if _stop_loss_started(before, deal.pos) and cfg.stop_loss_type is StopLossType.STOP_LOSS_AND_DISABLE_BOT:
-            state = replace(state, stopped=True)
-            commands.append(StopBot(reason=f"deal {deal.pos.no} hit its stop loss"))
+        if cfg.stop_loss_type is StopLossType.STOP_LOSS_AND_DISABLE_BOT:
+            # No new deal from the moment the stop fires, but the bot itself stops only
+            # once the deal is done: a stopped bot may place no order, so a StopBot sent
+            # with the stop's cancels refused the market exit that follows them.
+            if _stop_loss_started(before, deal.pos):
+                state = replace(state, stopped=True)
+            if _stop_loss_done(before, deal.pos):
+                commands.append(StopBot(reason=f"deal {deal.pos.no} hit its stop loss"))
         deal, more = _top_up_safety(cfg, market, deal)
         commands += more
         deals.append(deal)
@@ -171,6 +176,10 @@ def _each_deal(cfg: DcaConfig, state: DcaState, at: datetime, only: int | None, 
 
 def _stop_loss_started(before: Position, after: Position) -> bool:
     return after.close_reason is CloseReason.STOP_LOSS and before.close_reason is not CloseReason.STOP_LOSS
+
+
+def _stop_loss_done(before: Position, after: Position) -> bool:
+    return after.close_reason is CloseReason.STOP_LOSS and after.done and not before.done
 
 
 def _retire(cfg: DcaConfig, state: DcaState, at: datetime) -> DcaState:
