@@ -102,7 +102,7 @@ class Principal:
     via: str  # "session" | "token"
     scopes: frozenset[str]
     totp_enabled: bool
-    mfa: bool  # this session passed 2FA (tokens: created by a 2FA-verified session)
+    mfa: bool  # this session passed 2FA (tokens: made by a session that had, and 2FA is still on)
     session_id: int | None = None
     token_id: int | None = None
 
@@ -306,8 +306,10 @@ def principal_from_token(platform: Platform, token: str, now: datetime | None = 
         if row.last_used_at is None or (at - row.last_used_at) > timedelta(minutes=1):
             row.last_used_at = at
         totp_on = user.totp_secret_sealed is not None
-        return Principal(user.id, user.email, user.is_admin, "token", frozenset(row.scopes), totp_on, totp_on,
-                         token_id=row.id)
+        # 2FA-verified only if 2FA is on now *and* a session that had passed it made the token:
+        # one made before 2FA was on, or by a session opened without it, stays unverified.
+        return Principal(user.id, user.email, user.is_admin, "token", frozenset(row.scopes), totp_on,
+                         totp_on and row.mfa_verified, token_id=row.id)
 
 
 def require_scope(principal: Principal, scope: str) -> None:
@@ -518,7 +520,7 @@ def create_token(platform: Platform, principal: Principal, name: str, scopes: It
     expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
     with platform.uow() as uow:
         row = ApiTokenRepository(uow.session).add_token(principal.user_id, name.strip(), sha256_hex(token), prefix,
-                                                        wanted, expires)
+                                                        wanted, expires, mfa_verified=principal.mfa)
         audit.record(uow.session, actor=principal.actor, action="token.created", subject=f"token:{row.id}",
                      details={"name": row.name, "scopes": list(wanted), "prefix": prefix})
         return IssuedToken(row.id, row.name, token, prefix, wanted, expires)

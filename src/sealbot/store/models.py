@@ -310,6 +310,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     prefix: Mapped[str] = mapped_column(sa.String(16))
     scopes: Mapped[list[str]]
+    # made by a session that passed 2FA: only then may the token link, reveal or revoke keys
+    mfa_verified: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]

@@ -65,9 +65,9 @@ class SessionRepository(Repository):
 
 class ApiTokenRepository(SessionRepository):
     def add_token(self, user_id: int, name: str, token_hash: str, prefix: str, scopes: Iterable[str],
-                  expires_at: datetime | None) -> ApiToken:
+                  expires_at: datetime | None, *, mfa_verified: bool = False) -> ApiToken:
         row = ApiToken(user_id=user_id, name=name, token_hash=token_hash, prefix=prefix, scopes=list(scopes),
-                       expires_at=expires_at)
+                       expires_at=expires_at, mfa_verified=mfa_verified)
         self.session.add(row)
         self.session.flush()
         return row
