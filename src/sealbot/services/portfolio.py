@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sealbot import audit
-from sealbot.domain import DealStatus
+from sealbot.domain import DealStatus, Direction
 from sealbot.domain.errors import InvalidConfig
 from sealbot.domain.money import ZERO
 from sealbot.engine.journal import AccountRecord
@@ -42,7 +42,7 @@ class QuoteSummary:
     profit_today: Decimal
     profit_total: Decimal
     open_deals: int
-    in_open_deals: Decimal  # quote spent minus received on open deals
+    in_open_deals: Decimal  # quote the open deals hold: spent minus received (a short: received minus spent)
     closed_deals: int
 
 
@@ -65,7 +65,10 @@ def portfolio(platform: Platform, owner_id: int, now: datetime | None = None) ->
         s = sums[quote]
         if deal.status is DealStatus.OPEN:
             s["open"] += 1
-            s["in_open"] += deal.spent - deal.received
+            # A short sells first: its size is what the sells received, less what buying back
+            # spent. Counted as a long's spent - received it was negative and cancelled longs out.
+            net = deal.spent - deal.received
+            s["in_open"] += net if deal.direction is Direction.LONG else -net
         elif deal.status is DealStatus.CLOSED and deal.closed_at is not None:
             s["closed"] += 1
             profit = deal.realized_profit
