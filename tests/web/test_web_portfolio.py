@@ -95,7 +95,11 @@ async def test_history_sums_accounts_carrying_the_last_value_forward(http: Clien
     assert [p["value"] for p in r.json()["points"]] == ["150", "160"]
     since = (t0 + timedelta(minutes=5)).isoformat()
     r = await alice.client.get("/api/v1/portfolio/history", params={"since": since})
-    assert [p["accounts"] for p in r.json()["points"]] == [1, 2, 2]
+    # a window starting at 00:05 reads 00:05 as the whole history does: account two's 50
+    # of 00:00 is carried in (it read 110, one account)
+    assert [(p["value"], p["accounts"]) for p in r.json()["points"]] == [("160", 2), ("180", 2), ("160", 2)]
+    r = await alice.client.get("/api/v1/portfolio/history", params={"since": since, "account_id": a1})
+    assert [p["value"] for p in r.json()["points"]] == ["110", "90"]
     assert portfolio.history(platform, alice.user_id, account_id=a1).points[-1].value == Decimal(90)
     with platform.uow() as uow:  # account two revoked at 00:12: not carried into 00:15
         uow.accounts.set_status(alice.user_id, a2, "revoked", at=t0 + timedelta(minutes=12))

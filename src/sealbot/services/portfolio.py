@@ -215,9 +215,15 @@ def history(platform: Platform, owner_id: int, *, account_id: int | None = None,
             uow.accounts.get(owner_id, account_id)  # NotFound for another user's account
         rows = [(s.taken_at, s.account_id, s.total_value)
                 for s in repo.history(owner_id, currency=currency, account_id=account_id, since=since, until=until)]
+        # Across accounts, the first point of a window (``since``, or the row limit) sums
+        # every account's newest value at or before it too, as the whole history does: an
+        # account last refreshed before the window was left out, so the same moment read
+        # 110 from ``since`` and 160 without it.
+        carried = {} if account_id is not None or not rows else {
+            s.account_id: s.total_value for s in repo.newest_before(owner_id, currency=currency, before=rows[0][0])}
         revoked = {a.id: a.revoked_at for a in uow.accounts.list(owner_id) if a.revoked_at is not None}
     points: list[HistoryPoint] = []
-    current: dict[int, Decimal] = {}
+    current: dict[int, Decimal] = dict(carried)
     for i, (at, acc, value) in enumerate(rows):
         current[acc] = value
         if i + 1 < len(rows) and rows[i + 1][0] == at:

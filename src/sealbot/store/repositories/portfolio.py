@@ -99,6 +99,19 @@ class PortfolioRepository(Repository):
         rows.reverse()
         return rows
 
+    def newest_before(self, owner_id: int, *, currency: str, before: datetime) -> builtins.list[PortfolioSnapshot]:
+        """Each account's newest snapshot in ``currency`` taken before ``before``: the values
+        a history starting at ``before`` carries in for accounts not refreshed since."""
+        ranked = (sa.select(PortfolioSnapshot.id, sa.func.row_number().over(
+                      partition_by=PortfolioSnapshot.account_id,
+                      order_by=(PortfolioSnapshot.taken_at.desc(), PortfolioSnapshot.id.desc())).label("n"))
+                  .where(PortfolioSnapshot.owner_id == owner_id, PortfolioSnapshot.currency == currency,
+                         PortfolioSnapshot.taken_at < before)
+                  .subquery())
+        stmt = (sa.select(PortfolioSnapshot).join(ranked, PortfolioSnapshot.id == ranked.c.id)
+                .where(ranked.c.n == 1).order_by(PortfolioSnapshot.account_id))
+        return list(self.session.scalars(stmt))
+
     # -- upkeep (engine) --
     def thin(self, before: datetime, *, batch: int = 500) -> int:
         """Keep one snapshot (the day's last) per account per UTC day for everything
