@@ -43,6 +43,25 @@ def test_backtest_chart_marks_every_fill_as_entry_safety_or_exit(result: Result)
     assert {"equity", "drawdown"} <= {trace.name for trace in figure.data}
 
 
+def test_backtest_chart_marks_a_short_deals_sells_as_entries_and_its_buys_as_exits() -> None:
+    # A short enters by selling and exits by buying: its base order was drawn as an exit
+    # (red, down) and its take profit as an entry (green, up), the chart read backwards.
+    frame = read_frame(DATA / "BTC-PERP-1m-20211231-20220107.csv.gz").iloc[:3000]
+    config = dca.DcaConfig.model_validate(dict(
+        bot_id="rep", strategy="short", markets=[{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001"}],
+        base_order_volume=D("100"), safety_order_volume=D("100"), max_safety_orders=3, active_safety_orders_count=2,
+        safety_order_step_percentage=D("0.3"), take_profit=D("0.4"),
+    ))
+    short = run(dca, config, {PAIR: frame})
+    markers = {trace.name: trace for trace in build_figure(short).data
+               if trace.type == "scatter" and trace.mode == "markers"}
+    entries = [f for f in short.fills if f.client_id.step == "bo"]
+    assert entries and all(f.side.value == "sell" for f in entries)
+    assert [float(f.price) for f in entries] == list(markers["entry"].y)
+    assert len(markers["exit"].x) == sum(1 for f in short.fills if f.side.value == "buy")
+    assert all(" sell " in text for text in markers["safety"].text)
+
+
 def test_backtest_long_runs_are_drawn_on_coarser_candles(result: Result) -> None:
     figure = build_figure(result, max_candles=500)
     candles = next(trace for trace in figure.data if trace.type == "candlestick")

@@ -93,14 +93,15 @@ def write_report(
     return path
 
 
-def _kind_of_fill(fill: Fill, first_of_deal: set[tuple[str, int]]) -> str:
+def _kind_of_fill(fill: Fill, entry_side: dict[tuple[str, int], Side]) -> str:
+    """A deal's first fill is its entry; later fills on the same side add to it, the other
+    side exits. Read from the deal, not from buy/sell: a short enters by selling."""
     key = (fill.pair.symbol, fill.client_id.deal)
-    if fill.side is Side.SELL:
-        return "exit"
-    if key not in first_of_deal:
-        first_of_deal.add(key)
+    side = entry_side.get(key)
+    if side is None:
+        entry_side[key] = fill.side
         return "entry"
-    return "safety"
+    return "safety" if fill.side is side else "exit"
 
 
 _MARKERS = {
@@ -142,8 +143,8 @@ def build_figure(result: Result, *, max_candles: int = 5000) -> go.Figure:
     titles += ["equity (quote, marked to market)", "drawdown (quote)"]
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.03, row_heights=heights,
                         subplot_titles=titles)
-    first_of_deal: set[tuple[str, int]] = set()
-    kinds = [(_kind_of_fill(f, first_of_deal), f) for f in result.fills]
+    entry_side: dict[tuple[str, int], Side] = {}
+    kinds = [(_kind_of_fill(f, entry_side), f) for f in result.fills]
     for row, (outcome, frame) in enumerate(zip(outcomes, frames, strict=True), start=1):
         fig.add_trace(go.Candlestick(x=frame["open_time"], open=frame["open"], high=frame["high"], low=frame["low"],
                                      close=frame["close"], name=outcome.pair.symbol, showlegend=False), row=row, col=1)
