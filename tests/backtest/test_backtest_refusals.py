@@ -64,6 +64,14 @@ def test_a_traded_pair_without_candles_is_refused(tmp_path: Path) -> None:
         run_backtest_file(two_pairs, [f"BTC/USDT={BTC}"])
 
 
+def test_pairs_of_different_quote_currencies_are_refused(tmp_path: Path) -> None:
+    # BTC/USDT and ETH/BTC once ran, and the metrics added USDT and BTC: a pnl of 0.0017 "quote"
+    eth_btc = {"pair": "ETH/BTC", "tick_size": "0.000001", "step_size": "0.001"}
+    bot = bot_file(tmp_path, markets=[BOT["markets"][0], eth_btc])  # type: ignore[index]
+    with pytest.raises(InvalidConfig, match=r"^markets: the pairs quote in BTC and USDT"):
+        run_backtest_file(bot, [f"BTC/USDT={BTC}", f"ETH/BTC={DATA / 'ETH_BTC-5m.feather'}"])
+
+
 def test_a_badly_named_pair_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidConfig, match=r"data: .*BTCUSDT.* is not of the form BASE/QUOTE"):
         run_backtest_file(bot_file(tmp_path), [f"BTCUSDT={BTC}"])

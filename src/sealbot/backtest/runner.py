@@ -132,6 +132,12 @@ def load(
     kind, raw = read_bot_file(bot_file)
     config = parse_config(kind, raw)
     files = parse_data_args(data, _pairs_of(config))
+    quotes = sorted({pair.quote for pair in files})
+    if len(quotes) > 1:
+        # P&L, equity, drawdown and funds are sums over the pairs: USDT plus BTC is no figure
+        raise InvalidConfig("markets", f"the pairs quote in {' and '.join(quotes)}; a backtest adds up its pairs' "
+                                       f"P&L, equity and funds in one quote currency, so they must share one "
+                                       f"(backtest each quote currency's pairs as a bot file of its own)")
     candles: dict[Pair, pd.DataFrame] = {}
     reports: dict[Pair, ValidationReport] = {}
     for pair, path in files.items():
