@@ -8,7 +8,7 @@ import httpx
 from sealbot.services.platform import Platform
 from sealbot.simex import SimexServer
 
-from .webkit import PASSWORD, Clients, simex_key
+from .webkit import PASSWORD, Clients, signup, simex_key
 
 
 async def _pre_2fa_session(http: Clients, email: str) -> httpx.AsyncClient:
@@ -90,3 +90,46 @@ async def test_a_token_made_without_the_second_factor_cannot_link_or_revoke_keys
     r = await http.new(headers={"Authorization": f"Bearer {late}"}).delete(f"/api/v1/accounts/{account}")
     assert r.status_code == 403
     assert (await script.get(f"/api/v1/accounts/{account}")).json()["status"] == "active"
+
+
+async def test_an_admins_narrow_token_cannot_act_as_the_admin(http: Clients) -> None:
+    admin = await signup(http, "root@example.org")
+    assert (await admin.client.get("/api/v1/users/me")).json()["is_admin"] is True
+    r = await admin.client.post("/api/v1/tokens", json={"name": "monitor", "scopes": ["bots:read"]})
+    monitor = http.new(headers={"Authorization": f"Bearer {r.json()['token']}"})
+    http.leaks.once.add(r.json()["token"])
+    for method, path in (("POST", "/api/v1/admin/kill-switch"), ("GET", "/api/v1/admin/users")):
+        r = await monitor.request(method, path)
+        assert r.status_code == 403 and r.json()["rule"] == "scope", (path, r.text)
+    r = await admin.client.post("/api/v1/tokens", json={"name": "ops", "scopes": ["admin"]})
+    assert r.status_code == 201
+    ops = http.new(headers={"Authorization": f"Bearer {r.json()['token']}"})
+    http.leaks.once.add(r.json()["token"])
+    assert (await ops.get("/api/v1/admin/users")).status_code == 200
+    assert (await ops.post("/api/v1/admin/kill-switch")).json()["scope"] == "instance"
+    assert (await admin.client.get("/api/v1/admin/users")).status_code == 200  # a session carries every scope
+
+    user = await signup(http, "plain@example.org", two_factor=False)
+    r = await user.client.post("/api/v1/tokens", json={"name": "x", "scopes": ["bots:read", "admin"]})
+    assert r.status_code == 422 and r.json()["field"] == "scopes.1"
+
+
+async def test_an_api_token_cannot_manage_the_users_sessions_tokens_or_second_factor(http: Clients) -> None:
+    user = await signup(http, "owner@example.org")
+    r = await user.client.post("/api/v1/tokens", json={"name": "all", "scopes": ["bots:read", "accounts:write"]})
+    token_id = r.json()["id"]
+    script = http.new(headers={"Authorization": f"Bearer {r.json()['token']}"})
+    http.leaks.once.add(r.json()["token"])
+    session_id = (await user.client.get("/api/v1/auth/sessions")).json()[0]["id"]
+    for method, path, body in (("GET", "/api/v1/auth/sessions", None),
+                               ("DELETE", f"/api/v1/auth/sessions/{session_id}", None),
+                               ("GET", "/api/v1/tokens", None),
+                               ("DELETE", f"/api/v1/tokens/{token_id}", None),
+                               ("POST", "/api/v1/auth/2fa/disable", {"code": user.next_code()}),
+                               ("POST", "/api/v1/auth/2fa/recovery-codes", {"code": user.next_code()})):
+        r = await script.request(method, path, json=body)
+        assert r.status_code == 403 and r.json()["rule"] == "session", (path, r.text)
+    me = (await user.client.get("/api/v1/users/me")).json()
+    assert me["totp_enabled"] is True and me["recovery_codes_left"] == 10
+    assert len((await user.client.get("/api/v1/auth/sessions")).json()) == 1
+    assert [t["id"] for t in (await user.client.get("/api/v1/tokens")).json()] == [token_id]

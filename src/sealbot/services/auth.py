@@ -57,7 +57,8 @@ from sealbot.store.repositories.web import (
 
 SCOPES: Final = ("accounts:read", "accounts:write", "bots:read", "bots:write", "deals:read", "deals:write",
                  "smart_trades:read", "smart_trades:write", "alerts:read", "alerts:write", "audit:read",
-                 "portfolio:read", "portfolio:write")
+                 "portfolio:read", "portfolio:write", "admin")
+ADMIN_SCOPE: Final = "admin"  # an admin's token needs it for instance-wide actions (admins only)
 SESSION_TTL: Final = timedelta(hours=12)
 MAX_FAILURES: Final = 5  # failed logins within FAILURE_WINDOW before the e-mail is locked
 FAILURE_WINDOW: Final = timedelta(minutes=15)
@@ -327,14 +328,26 @@ def require_second_factor(principal: Principal) -> None:
 
 
 def require_admin(principal: Principal) -> None:
+    """An instance admin, through a session or a token with the ``admin`` scope: an admin's
+    narrow token (say ``bots:read`` for a monitor) must not stop every user's bots."""
     if not principal.is_admin:
         raise Refused("admin", "only an instance admin may do this")
+    require_scope(principal, ADMIN_SCOPE)
+
+
+def require_session(principal: Principal) -> None:
+    """The account's own security (sessions, tokens, 2FA) is managed from a logged-in
+    session: a token, whatever its scopes, must not end the user's sessions, revoke their
+    other tokens, nor turn 2FA off."""
+    if principal.via != "session":
+        raise Refused("session", "this needs a logged-in session, not an API token")
 
 
 # --- sessions ---------------------------------------------------------------------
 
 
 def list_sessions(platform: Platform, principal: Principal) -> list[SessionView]:
+    require_session(principal)
     with platform.uow() as uow:
         now = datetime.now(UTC)
         return [SessionView(r.id, r.created_at, r.last_seen_at, r.expires_at, r.ip, r.user_agent,
@@ -343,6 +356,7 @@ def list_sessions(platform: Platform, principal: Principal) -> list[SessionView]
 
 
 def revoke_session(platform: Platform, principal: Principal, session_id: int) -> None:
+    require_session(principal)
     with platform.uow() as uow:
         row = SessionRepository(uow.session).get(principal.user_id, session_id)
         if row.revoked_at is not None:
@@ -447,6 +461,7 @@ def disable_totp(platform: Platform, principal: Principal, code: str, now: datet
     """Turn 2FA off, for a current TOTP code or a recovery code. Throttled with the login:
     a wrong code counts as a failed login of this account, and a locked-out account is
     refused here too (``LockedOut``), so a stolen session cannot guess codes."""
+    require_session(principal)
     at = _now(now)
     with platform.uow() as uow:
         user = uow.users.get(principal.user_id)
@@ -466,6 +481,7 @@ def regenerate_recovery_codes(platform: Platform, principal: Principal, code: st
                               now: datetime | None = None) -> list[str]:
     """New recovery codes, for a current TOTP code (not a recovery code). Throttled with
     the login, as ``disable_totp``."""
+    require_session(principal)
     at = _now(now)
     with platform.uow() as uow:
         user = uow.users.get(principal.user_id)
@@ -509,6 +525,8 @@ def create_token(platform: Platform, principal: Principal, name: str, scopes: It
     for i, scope in enumerate(wanted):
         if scope not in SCOPES:
             raise InvalidConfig(f"scopes.{i}", f"must be one of {', '.join(SCOPES)}")
+        if scope == ADMIN_SCOPE and not principal.is_admin:
+            raise InvalidConfig(f"scopes.{i}", "only an instance admin may give a token the admin scope")
     if not wanted:
         raise InvalidConfig("scopes", "name at least one scope")
     if not name.strip() or len(name) > 120:
@@ -527,12 +545,14 @@ def create_token(platform: Platform, principal: Principal, name: str, scopes: It
 
 
 def list_tokens(platform: Platform, principal: Principal) -> list[TokenView]:
+    require_session(principal)
     with platform.uow() as uow:
         return [TokenView(r.id, r.name, r.prefix, tuple(r.scopes), r.created_at, r.last_used_at, r.expires_at)
                 for r in ApiTokenRepository(uow.session).list_tokens(principal.user_id)]
 
 
 def revoke_token(platform: Platform, principal: Principal, token_id: int) -> None:
+    require_session(principal)
     with platform.uow() as uow:
         row = ApiTokenRepository(uow.session).get_token(principal.user_id, token_id)
         if row.revoked_at is not None:

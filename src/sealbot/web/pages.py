@@ -428,7 +428,8 @@ def _security(request: Request, who: Principal, status_code: int = 200, **extra:
     platform = get_platform(request)
     return _render(request, "security.html", who, status_code, me=users.get_user(platform, who.user_id),
                    sessions=auth.list_sessions(platform, who), tokens=auth.list_tokens(platform, who),
-                   audit=audit_view.my_audit(platform, who.user_id, limit=50), scopes=auth.SCOPES,
+                   audit=audit_view.my_audit(platform, who.user_id, limit=50),
+                   scopes=[s for s in auth.SCOPES if s != auth.ADMIN_SCOPE or who.is_admin],
                    guard_limits=guard_limits.user_guard_limits(platform, who.user_id), **extra)
 
 
