@@ -220,3 +220,27 @@ def test_a_smart_trade_file_runs_on_its_one_market_with_that_markets_rules(tmp_p
     for fill in result.fills:
         assert fill.amount == floor_to_step(fill.amount, D("0.001")) and fill.amount > 0
     assert result.fills[1].price == floor_to_step(result.fills[1].price, D("0.1"))
+
+
+def test_backtest_files_of_different_timeframes_each_keep_their_own(tmp_path: Path) -> None:
+    # The first file's timeframe was forced on every pair: 5m candles closed a minute after
+    # they opened (or 1m candles five), so fill times, durations and the equity's times
+    # depended on the order the files were given in.
+    markets = [{"pair": "ETH/BTC", "tick_size": "0.000001", "step_size": "0.001"},
+               {"pair": "UNITTEST/BTC", "tick_size": "0.00000001", "step_size": "1"}]
+    bot = bot_file(tmp_path, markets=markets, base_order_volume="0.01", safety_order_volume="0.01")
+    eth, unit = f"ETH/BTC={DATA / 'ETH_BTC-5m.feather'}", f"UNITTEST/BTC={DATA / 'UNITTEST_BTC-1m.feather'}"
+    results = [run_backtest_file(bot, files) for files in ([eth, unit], [unit, eth])]
+    for result in results:
+        assert {o.pair.symbol: o.arrays.timeframe for o in result.outcomes} == {"ETH/BTC": "5m", "UNITTEST/BTC": "1m"}
+    assert results[0].metrics == results[1].metrics and results[0].fills == results[1].fills
+
+
+def test_backtest_file_of_one_candle_in_the_chosen_range_runs(tmp_path: Path) -> None:
+    # The timeframe was inferred from the cut data: one candle could not say it.
+    start = datetime(2022, 1, 3, tzinfo=UTC)
+    result = run_backtest_file(bot_file(tmp_path), [str(BTC)], start=start, end=start + timedelta(minutes=1))
+    assert result.metrics.candles == 1 and result.timeframe == "1m"
+    ranked = run_sweep_file(bot_file(tmp_path), [str(BTC)], {"take_profit": ["0.5", "1"]}, workers=1, start=start,
+                            end=start + timedelta(minutes=1))
+    assert [row.error for row in ranked.rows] == [None, None]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from sealbot.backtest.data import DataError, ValidationReport, clean, infer_timeframe, load_candles, resample
+from sealbot.backtest.data import DataError, ValidationReport, clean, load_candles, resample
 from sealbot.backtest.fills import FeeCurrency, LimitFill
 from sealbot.backtest.indicators import events_for
 from sealbot.backtest.metrics import Result
@@ -160,6 +160,17 @@ def load(
     return Loaded(kind, config, candles, reports)
 
 
+def _timeframe(loaded: Loaded, timeframe: str | None) -> str | None:
+    """The timeframe every pair's candles have: the one asked for (each file was resampled
+    to it), else the files' own when they share one (read from the whole file, so a range
+    of one candle still has one). Files of different timeframes give None: the simulator
+    reads each pair's own, where the first file's used to be forced on all of them."""
+    if timeframe is not None:
+        return timeframe
+    found = {report.timeframe for report in loaded.reports.values()}
+    return found.pop() if len(found) == 1 else None
+
+
 def read_signals(path: str | Path) -> list[SignalReceived]:
     """Recorded signals (e.g. TradingView alerts) as events, from a CSV with columns
     ``at`` (ISO time, UTC), ``action`` (``start_deal``, ``close_at_market_price``,
@@ -216,7 +227,7 @@ def run_backtest_file(
             raise InvalidConfig(option, f"{Path(target).parent} is not an existing directory")
     loaded = load(bot_file, data, timeframe=timeframe, start=start, end=end, strict_data=strict_data)
     frames = loaded.candles
-    tf = timeframe or infer_timeframe(next(iter(frames.values())))
+    tf = _timeframe(loaded, timeframe)
     events: list[Any] | None = None
     if signals_path is not None:
         events = [*events_for(loaded.config, frames), *read_signals(signals_path)]
@@ -300,4 +311,4 @@ def run_sweep_file(
         variants = random_space(space, samples, seed)
     kind = importlib.import_module(f"sealbot.bots.{loaded.kind}")  # a module: workers re-import it by name
     return sweep(kind, loaded.config, loaded.candles, variants, objective=objective, workers=workers,
-                 progress=progress)
+                 progress=progress, timeframe=_timeframe(loaded, timeframe))
