@@ -374,6 +374,15 @@ def backtest_run(
     for name, value in result.metrics.to_dict().items():
         table.add_row(name, "" if value is None else str(value))
     out.print(table)
+    # Why the figures are what they are: a bot that stopped at once (a base order below the
+    # exchange minimum after rounding) showed a table of zeros and nothing else.
+    if result.stopped:
+        out.print(f"the bot stopped: {result.stopped}", markup=False)
+    warnings = [a for a in result.alerts if a.level.value != "info"]
+    for alert in warnings[:5]:
+        out.print(f"{alert.level.value} {alert.code}: {alert.message}", markup=False)
+    if len(warnings) > 5:
+        out.print(f"... and {len(warnings) - 5} more warnings (all alerts are in the --json result)")
     if report:
         out.print(f"report: {report}")
 

@@ -62,6 +62,22 @@ def test_backtest_chart_marks_a_short_deals_sells_as_entries_and_its_buys_as_exi
     assert all(" sell " in text for text in markers["safety"].text)
 
 
+def test_backtest_report_says_why_the_bot_stopped_and_lists_its_alerts() -> None:
+    # A base order below the exchange minimum after rounding stops the bot at once: the
+    # page showed zeros and no reason.
+    frame = read_frame(DATA / "BTC-PERP-1m-20211231-20220107.csv.gz").iloc[:100]
+    config = dca.DcaConfig.model_validate(dict(
+        bot_id="rep", markets=[{"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}],
+        base_order_volume=D("5"), safety_order_volume=D("5"), max_safety_orders=1, take_profit=D("1"),
+        safety_order_step_percentage=D("1"),
+    ))
+    stopped = run(dca, config, {PAIR: frame})
+    assert stopped.stopped and stopped.alerts
+    page = render_report(stopped, title="t")
+    assert f'<p id="stopped"><strong>The bot stopped:</strong> {stopped.stopped}</p>' in page
+    assert '<table id="alerts">' in page and "<td>base_order_too_small</td>" in page
+
+
 def test_backtest_long_runs_are_drawn_on_coarser_candles(result: Result) -> None:
     figure = build_figure(result, max_candles=500)
     candles = next(trace for trace in figure.data if trace.type == "candlestick")

@@ -64,3 +64,14 @@ def test_data_download_from_simex_resumes_without_duplicates(tmp_path: Path) -> 
     frame = pd.read_csv(out)
     assert rows_first >= 110 and len(frame) > rows_first
     assert frame.iloc[:, 0].is_unique and frame.iloc[:, 0].is_monotonic_increasing
+
+
+def test_backtest_run_says_why_a_bot_stopped(tmp_path: Path) -> None:
+    # 5 USDT at 46,377 rounds down to 0.00010 BTC, 4.64 USDT: below the 5 minimum, so the
+    # bot stops at once. The table of zeros used to be all the command printed.
+    bot = tmp_path / "dca.json"
+    bot.write_text(json.dumps({**DCA, "base_order_volume": "5", "safety_order_volume": "5"}))
+    result = cli("backtest", "run", str(bot), "--data", f"BTC/USDT={DATA}", "--end", "2022-01-01")
+    assert result.returncode == 0, result.stderr
+    assert "the bot stopped: base order is below the exchange minimum after rounding" in result.stdout
+    assert "warning base_order_too_small:" in result.stdout

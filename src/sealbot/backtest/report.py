@@ -195,6 +195,14 @@ def _page(result: Result, title: str, chart: str) -> str:
     )
     head = "".join(f"<th>{c}</th>" for c in columns)
     pairs = ", ".join(p.symbol for p in result.pairs)
+    # Why the figures are what they are: a bot that stopped (a base order below the
+    # exchange minimum after rounding) gave a page of zeros with no reason on it.
+    stopped = (f'<p id="stopped"><strong>The bot stopped:</strong> {html.escape(result.stopped)}</p>'
+               if result.stopped else "")
+    alert_rows = "".join(f"<tr><td>{html.escape(a.level.value)}</td><td>{html.escape(a.code)}</td>"
+                         f"<td>{html.escape(a.message)}</td></tr>" for a in result.alerts)
+    alerts = (f'<h2>Alerts</h2>\n<table id="alerts"><thead><tr><th>level</th><th>code</th><th>message</th></tr>'
+              f"</thead><tbody>{alert_rows}</tbody></table>" if result.alerts else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -209,10 +217,12 @@ th {{ background: #f5f5f5; }}
 <h1>{html.escape(title)}</h1>
 <p>{html.escape(pairs)} &middot; {html.escape(result.timeframe)} &middot; {html.escape(result.start.isoformat())}
  &rarr; {html.escape(result.end.isoformat())}</p>
+{stopped}
 <div class="wrap"><table class="metrics" id="metrics">{metric_rows}</table></div>
 <div id="sealbot-report" data-fills="{len(result.fills)}" data-deals="{len(result.deals)}">{chart}</div>
 <h2>Deals</h2>
 <table id="deals"><thead><tr>{head}</tr></thead><tbody>{deal_rows}</tbody></table>
+{alerts}
 </body></html>
 """
 
