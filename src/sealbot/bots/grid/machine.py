@@ -305,8 +305,11 @@ def _buy_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: De
 
 
 def _selling(cfg: Config, slot: Slot, dust: Decimal, out: list[Command], phase: Phase) -> tuple[Slot, Decimal]:
-    """The interval owns its coins: offer them one line up (all but the sub-step dust)."""
-    amount = cfg.rules.amount(slot.held)
+    """The interval owns its coins: offer them one line up, with the grid's sub-step dust
+    (left by earlier rounding) once the two add up to another step. Kept apart, one step
+    lost to rounding on every cycle can outweigh a small order's grid profit, and the
+    dust piles up below the minimum notional, where it can never be sold."""
+    amount = cfg.rules.amount(slot.held + dust)
     idle = replace(slot, side=None, amount=ZERO, filled=ZERO, canceling=False, lost=0)
     if phase is not Phase.RUNNING:
         return idle, dust
@@ -319,11 +322,11 @@ def _selling(cfg: Config, slot: Slot, dust: Decimal, out: list[Command], phase: 
             )
         )
         return idle, dust
-    extra = slot.held - amount
+    left = slot.held + dust - amount
     slot = replace(slot, side=Side.SELL, amount=amount, filled=ZERO, proceeds=ZERO, held=amount, canceling=False,
                    lost=0)
     out.append(_place(cfg, slot))
-    return slot, dust + extra
+    return slot, left
 
 
 def _sell_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: Decimal, out: list[Command]) -> State:
