@@ -305,11 +305,13 @@ def _buy_filled(cfg: Config, state: State, slot: Slot, fill: Fill, remaining: De
 
 
 def _selling(cfg: Config, slot: Slot, dust: Decimal, out: list[Command], phase: Phase) -> tuple[Slot, Decimal]:
-    """The interval owns its coins: offer them one line up, with the grid's sub-step dust
-    (left by earlier rounding) once the two add up to another step. Kept apart, one step
-    lost to rounding on every cycle can outweigh a small order's grid profit, and the
-    dust piles up below the minimum notional, where it can never be sold."""
-    amount = cfg.rules.amount(slot.held + dust)
+    """The interval owns its coins: offer them one line up, with the sub-step part of the
+    grid's dust (left by earlier rounding) once the two add up to another step. Kept
+    apart, one step lost to rounding on every cycle can outweigh a small order's grid
+    profit, and the dust piles up below the minimum notional, where it can never be
+    sold. Whole steps of dust (a part-filled opening buy's coins) stay aside, as before."""
+    spare = dust - cfg.rules.amount(dust)
+    amount = cfg.rules.amount(slot.held + spare)
     idle = replace(slot, side=None, amount=ZERO, filled=ZERO, canceling=False, lost=0)
     if phase is not Phase.RUNNING:
         return idle, dust
@@ -322,7 +324,7 @@ def _selling(cfg: Config, slot: Slot, dust: Decimal, out: list[Command], phase: 
             )
         )
         return idle, dust
-    left = slot.held + dust - amount
+    left = dust + slot.held - amount  # the whole steps set aside, and what rounding left now
     slot = replace(slot, side=Side.SELL, amount=amount, filled=ZERO, proceeds=ZERO, held=amount, canceling=False,
                    lost=0)
     out.append(_place(cfg, slot))
