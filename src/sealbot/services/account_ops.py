@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sealbot.custody.secrets import ApiCredentials
 from sealbot.custody.signer import SigningHandle
 from sealbot.domain.errors import NotFound
-from sealbot.services.accounts import AccountView, link_account, list_accounts
+from sealbot.services.accounts import AccountView, check_pasted_key, link_account, list_accounts
 from sealbot.services.platform import Platform
 from sealbot.services.revocation import AccountRef, RevocationReport, revoke_account, venue_canceller
 from sealbot.venues.base import Venue
@@ -36,6 +36,8 @@ async def revoke(platform: Platform, owner_id: int, account_id: int, reason: str
 
 async def link(platform: Platform, owner_id: int, exchange: str, label: str, api_key: str, api_secret: str,
                passphrase: str | None = None, allowed_pairs: Iterable[str] | None = None) -> AccountView:
-    """Wrap the pasted key in custody's secret type at once and link it (check, then seal)."""
+    """Wrap the pasted key in custody's secret type at once and link it (check, then seal);
+    a malformed key is ``InvalidConfig`` naming the field, and nothing is stored."""
+    check_pasted_key(exchange, api_key, api_secret, passphrase)
     return await link_account(platform, owner_id, exchange, label, ApiCredentials(api_key, api_secret, passphrase),
                               allowed_pairs=allowed_pairs)

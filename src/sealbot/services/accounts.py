@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from sealbot.services.platform import Platform
 from sealbot.store import UnitOfWork
 from sealbot.venues.base import PermissionReport, Verdict
 from sealbot.venues.permissions import check_key
-from sealbot.venues.signing import SIGNER_EXCHANGES
+from sealbot.venues.signing import PASSPHRASE_EXCHANGES, SIGNER_EXCHANGES
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
@@ -68,6 +69,28 @@ async def link_account(platform: Platform, owner_id: int, exchange: str, label: 
         return platform.custody.seal_credentials(uow, owner_id, account_id, credentials)
 
     return await _link(platform, owner_id, exchange, label, seal, allowed_pairs, is_paper)
+
+
+_API_KEY = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: it travels in an HTTP header
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PEM_WHITESPACE = re.compile(r"[\t\n\r]")
+
+
+def check_pasted_key(exchange: str, api_key: str, api_secret: str, passphrase: str | None) -> None:
+    """Refuse a pasted key that cannot be right, naming the field, never the value, before
+    anything is sealed or sent: a control character in the API key (or KuCoin's
+    passphrase) used to fail as a server error when the permission check put it in a
+    header, and a KuCoin key without its passphrase as an opaque custody error. Called on
+    the pasted text, before it is wrapped in custody's secret types."""
+    _require_supported(exchange)
+    if not _API_KEY.fullmatch(api_key):
+        raise InvalidConfig("api_key", "must be printable characters without spaces or line breaks")
+    if _CONTROL.search(_PEM_WHITESPACE.sub("", api_secret)):
+        raise InvalidConfig("api_secret", "must not contain control characters")
+    if passphrase is not None and _CONTROL.search(passphrase):
+        raise InvalidConfig("passphrase", "must not contain control characters or line breaks")
+    if exchange in PASSPHRASE_EXCHANGES and not passphrase:
+        raise InvalidConfig("passphrase", f"a {exchange} key needs the passphrase set when it was created")
 
 
 async def link_generated_key(platform: Platform, owner_id: int, exchange: str, label: str,

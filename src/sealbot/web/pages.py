@@ -223,7 +223,7 @@ async def link_account(request: Request) -> Response:
         auth.require_second_factor(who)
         await account_ops.link(platform, who.user_id, str(form.get("exchange", "binance")),
                                str(form.get("label", "")), str(form.get("api_key", "")),
-                               str(form.get("api_secret", "")))
+                               str(form.get("api_secret", "")), str(form.get("passphrase", "")) or None)
     except (Refused, InvalidConfig) as exc:
         reason = exc.reason
         return _accounts(request, who, 403 if isinstance(exc, Refused) else 422, error=reason)
