@@ -14,6 +14,7 @@ from sealbot.venues.permissions import (
     NO_TRADE,
     TRANSFER,
     WITHDRAW,
+    WITHDRAW_UNKNOWN,
     check_exchange_permissions,
     check_key,
     parse_binance,
@@ -50,6 +51,14 @@ def test_binance_money_moving_keys_are_refused(field: str, reason: str) -> None:
     assert report.verdict is Verdict.REFUSED and reason in report.reasons
     with pytest.raises(Refused, match="key permissions"):
         report.raise_if_refused()
+
+
+@pytest.mark.parametrize("body", [{}, {"code": 0, "msg": "ok"}, {k: v for k, v in BINANCE_SAFE.items()
+                                                                  if k != "enableWithdrawals"}])
+def test_a_binance_answer_that_does_not_say_whether_the_key_can_withdraw_is_refused(body: dict[str, object]) -> None:
+    report = parse_binance(body)  # an empty or unexpected body passed as a safe key before
+    assert report.verdict is Verdict.REFUSED and WITHDRAW_UNKNOWN in report.reasons
+    assert report.can_withdraw is None
 
 
 def test_binance_key_without_spot_trading_is_refused_with_a_clear_reason() -> None:

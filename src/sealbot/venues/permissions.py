@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from sealbot.venues.ccxt_venue import CcxtVenue
 
 WITHDRAW = "the key can withdraw funds: create a key without the withdrawal permission"
+WITHDRAW_UNKNOWN = ("the exchange did not say whether the key can withdraw, so sealbot cannot confirm it cannot: "
+                    "try again later")
 TRANSFER = "the key can transfer funds between accounts: create a key without transfer permissions"
 NO_TRADE = "the key cannot trade spot: enable spot trading for it on the exchange"
 
@@ -62,11 +64,15 @@ def judge(
     notes: tuple[str, ...] = (),
     raw: Mapping[str, Any] | None = None,
 ) -> PermissionReport:
-    """The verdict for capabilities an exchange reported (``None``: not reported)."""
+    """The verdict for capabilities an exchange reported (``None``: not reported). Every
+    parser reads the withdrawal permission from a field its exchange always sends, so a
+    ``None`` there means an answer of an unexpected shape: refused, not passed as safe."""
     refusals: list[str] = []
     flags: list[str] = []
     if can_withdraw:
         refusals.append(WITHDRAW)
+    elif can_withdraw is None:
+        refusals.append(WITHDRAW_UNKNOWN)
     if can_transfer:
         refusals.append(TRANSFER)
     if can_trade is False:
