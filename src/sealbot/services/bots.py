@@ -15,6 +15,7 @@ from sealbot.domain.market import MarketRules, Pair
 from sealbot.engine.journal import AccountRecord
 from sealbot.services import bot_manage
 from sealbot.services.bot_manage import BotDetail
+from sealbot.services.kill_switch import request_cancels
 from sealbot.services.platform import Platform
 from sealbot.store import UnitOfWork
 from sealbot.store.models import Bot
@@ -146,8 +147,15 @@ OWNER_ACTIONS: dict[str, tuple[str, str | None]] = {
 
 
 def owner_action(platform: Platform, owner_id: int, bot_id: int, action: str) -> None:
-    """Start, pause or stop a bot for its owner (``OWNER_ACTIONS``)."""
-    set_bot_status(platform, owner_id, bot_id, *OWNER_ACTIONS[action])
+    """Start, pause or stop a bot for its owner (``OWNER_ACTIONS``). A stop is the kill
+    switch of one bot: its open orders' cancel commits with it (``request_cancels``), since
+    a stopped bot is no longer run, and a grid's buys or a trade's entry left on the
+    exchange would keep trading with nothing placing the orders that should follow."""
+    status, reason = OWNER_ACTIONS[action]
+    with platform.uow() as uow:
+        store_bot_status(uow, owner_id, bot_id, status, reason)
+        if status == "stopped":
+            request_cancels(uow.session, [bot_id])
 
 
 def set_bot_status(platform: Platform, owner_id: int, bot_id: int, status: str, reason: str | None = None) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from sealbot import audit
 from sealbot.domain import OrderStatus
@@ -36,6 +37,18 @@ class KillResult:
     scope: str  # "account:<id>", "user:<id>" or "instance"
     stopped_bots: list[int]
     cancel_requested: int = 0  # their orders marked for cancelling (sent by the account's engine)
+
+
+def request_cancels(session: Session, bot_ids: list[int]) -> int:
+    """Mark every order of ``bot_ids`` not yet final for cancelling (the order manager's
+    durable cancel), in the caller's transaction; the account's engine sends the cancels.
+    Returns how many were marked."""
+    if not bot_ids:
+        return 0
+    marked = cast("sa.CursorResult[Any]", session.execute(
+        sa.update(OrderRow).where(OrderRow.bot_id.in_(bot_ids), OrderRow.status.in_(_NOT_FINAL))
+        .values(last_error=CANCEL_REQUESTED).execution_options(synchronize_session=False)))
+    return marked.rowcount
 
 
 def kill_switch(platform: Platform, actor_id: int, *, owner_id: int | None, account_id: int | None = None,
@@ -59,12 +72,7 @@ def kill_switch(platform: Platform, actor_id: int, *, owner_id: int | None, acco
             bot.status, bot.pause_reason = "stopped", KILL_REASON
         uow.session.flush()
         ids = [b.id for b in bots]
-        cancels = 0
-        if ids:  # the cancel intent commits with the stop: no engine can miss it
-            marked = cast("sa.CursorResult[Any]", uow.session.execute(
-                sa.update(OrderRow).where(OrderRow.bot_id.in_(ids), OrderRow.status.in_(_NOT_FINAL))
-                .values(last_error=CANCEL_REQUESTED).execution_options(synchronize_session=False)))
-            cancels = marked.rowcount
+        cancels = request_cancels(uow.session, ids)  # commits with the stop: no engine can miss it
         audit.record(uow.session, actor=f"user:{actor_id}", action="kill_switch.engaged", subject=scope,
                      details={"bots": ids, "cancel_requested": cancels})
         return KillResult(scope, ids, cancels)

@@ -12,6 +12,7 @@ from sealbot.domain.errors import InvalidConfig, NotFound
 from sealbot.services import bot_manage, deals
 from sealbot.services.bot_manage import BotDetail
 from sealbot.services.bots import new_bot, store_bot_status
+from sealbot.services.kill_switch import request_cancels
 from sealbot.services.paging import Page
 from sealbot.services.platform import Platform
 from sealbot.store import UnitOfWork
@@ -67,10 +68,14 @@ def close_smart_trade(platform: Platform, owner_id: int, trade_id: int) -> list[
 
 
 def cancel_smart_trade(platform: Platform, owner_id: int, trade_id: int) -> SmartTrade:
-    """Stop the trade: no new orders; a filled position stays (close it first to exit).
+    """Stop the trade and cancel its open orders; coins already bought stay (close the
+    trade first to sell them). The orders' cancel commits with the stop, as a kill
+    switch's does: a stopped trade is no longer run, so an entry left waiting on the
+    exchange would buy later with no target or stop watching it.
     The trade is read once, checked, stopped and answered in one transaction: the answer
     is the row as stored (new status and version), and another kind of bot is never stopped."""
     with platform.uow() as uow:
         _trade_row(uow, owner_id, trade_id)
         bot = bot_manage.detail_of(store_bot_status(uow, owner_id, trade_id, "stopped", CANCEL_REASON))
+        request_cancels(uow.session, [trade_id])
     return _with_deals(platform, owner_id, bot)

@@ -68,5 +68,5 @@ def close(trade_id: IdPath, who: Principal = Depends(scoped("smart_trades:write"
 @router.post("/{trade_id}/cancel", response_model=SmartTradeOut)
 def cancel(trade_id: IdPath, who: Principal = Depends(scoped("smart_trades:write")),
            platform: Platform = Depends(get_platform)) -> SmartTradeOut:
-    """Stop the trade: no new orders (a filled position stays until closed)."""
+    """Stop the trade and cancel its open orders (coins already bought stay in the account)."""
     return _out(smart_trades.cancel_smart_trade(platform, who.user_id, trade_id))
