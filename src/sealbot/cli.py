@@ -339,6 +339,23 @@ def _when(text: str | None, name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _balances(items: list[str]) -> dict[str, Any]:
+    """``--balance USDT=1000`` (repeatable) as asset -> Decimal amount, each finite and 0 or more."""
+    from decimal import Decimal, InvalidOperation
+
+    balances: dict[str, Any] = {}
+    for item in items:
+        asset, sep, amount = item.partition("=")
+        try:
+            value = Decimal(amount.strip()) if sep and asset.strip() else None
+        except InvalidOperation:
+            value = None
+        if value is None or not value.is_finite() or value < 0:
+            raise InvalidConfig("--balance", f"{item!r} is not ASSET=AMOUNT with an amount of 0 or more (USDT=1000)")
+        balances[asset.strip().upper()] = value
+    return balances
+
+
 def _progress() -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -357,6 +374,10 @@ def backtest_run(
     start: Annotated[str | None, typer.Option(help="First candle (ISO date/time, UTC).")] = None,
     end: Annotated[str | None, typer.Option(help="Last candle (ISO date/time, UTC).")] = None,
     slippage: Annotated[str, typer.Option(help="Market-order slippage as a fraction (0.001 = 0.1 %).")] = "0",
+    fee_currency: Annotated[str, typer.Option(help="Where the exchange takes fees: received (Binance: base on a "
+                                                   "buy, quote on a sell), quote or base.")] = "received",
+    balance: Annotated[list[str] | None, typer.Option(help="Model the account: ASSET=AMOUNT (repeatable); orders "
+                                                           "it cannot cover are rejected.")] = None,
 ) -> None:
     """Backtest one bot config over real candles with exchange fees and precision."""
     from decimal import Decimal, InvalidOperation
@@ -367,9 +388,12 @@ def backtest_run(
         slip = Decimal(slippage)
     except InvalidOperation:
         raise InvalidConfig("--slippage", f"{slippage!r} is not a number") from None
+    if fee_currency not in backtests.FEE_CURRENCIES:
+        raise InvalidConfig("--fee-currency", f"{fee_currency!r} is not one of {', '.join(backtests.FEE_CURRENCIES)}")
+    balances = _balances(balance) if balance else None
     result = backtests.backtest(bot_file, data, report=report, json_out=json_out, signals=signals,
                                 timeframe=timeframe, start=_when(start, "--start"), end=_when(end, "--end"),
-                                slippage=slip)
+                                slippage=slip, fee_currency=fee_currency, balances=balances)
     table = Table("metric", "value", title=f"backtest {bot_file.name}")
     for name, value in result.metrics.to_dict().items():
         table.add_row(name, "" if value is None else str(value))

@@ -75,3 +75,32 @@ def test_backtest_run_says_why_a_bot_stopped(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "the bot stopped: base order is below the exchange minimum after rounding" in result.stdout
     assert "warning base_order_too_small:" in result.stdout
+
+
+def test_backtest_run_models_the_account_and_the_fee_currency(tmp_path: Path) -> None:
+    # A signal bot sizing in percent of its balance could not be backtested from the command
+    # line (no balance is reported without --balance), nor fees taken in quote (KuCoin).
+    bot = tmp_path / "signal.json"
+    bot.write_text(json.dumps({"kind": "signal", "bot_id": "sp", "amount": "50", "amount_type": "percent_of_balance",
+                               "markets": DCA["markets"]}))
+    signals = tmp_path / "signals.csv"
+    signals.write_text("at,action,trigger_price\n2022-01-01T06:00:00Z,enter_long,47187\n")
+    args = ("backtest", "run", str(bot), "--data", f"BTC/USDT={DATA}", "--end", "2022-01-02", "--signals",
+            str(signals), "--json")
+    result = cli(*args, str(tmp_path / "r.json"), "--balance", "USDT=1000", "--fee-currency", "quote")
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads((tmp_path / "r.json").read_text())
+    (fill,) = outcome["fills"]
+    assert fill["fee_currency"] == "USDT" and fill["amount"] == "0.01059"  # 500 USDT / 47187, to the step
+    assert outcome["final_balances"]["BTC"] == "0.01059"
+    unmodelled = cli(*args, str(tmp_path / "u.json"))
+    assert json.loads((tmp_path / "u.json").read_text())["fills"] == []
+    assert "no USDT balance reported" in unmodelled.stdout
+
+
+def test_backtest_run_refuses_a_bad_balance_or_fee_currency(tmp_path: Path) -> None:
+    bot = tmp_path / "dca.json"
+    bot.write_text(json.dumps(DCA))
+    for option, value in (("--balance", "USDT"), ("--balance", "USDT=-5"), ("--fee-currency", "bnb")):
+        result = cli("backtest", "run", str(bot), "--data", str(DATA), option, value)
+        assert result.returncode == 2 and option in result.stderr and "Traceback" not in result.stderr

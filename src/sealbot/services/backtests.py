@@ -11,19 +11,24 @@ from pathlib import Path
 from typing import Any
 
 from sealbot.backtest.download import download_from_exchange
+from sealbot.backtest.fills import FeeCurrency
 from sealbot.backtest.metrics import Result
 from sealbot.backtest.runner import read_space, run_backtest_file, run_sweep_file
 from sealbot.backtest.sweep import SweepResult
 from sealbot.domain.market import Pair
 
 Progress = Callable[[int, int], None]
+FEE_CURRENCIES = tuple(c.value for c in FeeCurrency)  # where an exchange takes fees: received, quote, base
 
 
 def backtest(bot_file: Path, data: Sequence[str], *, report: Path | None = None, json_out: Path | None = None,
              signals: Path | None = None, timeframe: str | None = None, start: datetime | None = None,
-             end: datetime | None = None, slippage: Decimal = Decimal(0)) -> Result:
+             end: datetime | None = None, slippage: Decimal = Decimal(0),
+             fee_currency: str = "received", balances: Mapping[str, Decimal] | None = None) -> Result:
+    """``fee_currency`` is one of ``FEE_CURRENCIES``; ``balances`` models the account."""
     return run_backtest_file(bot_file, data, report_path=report, json_path=json_out, signals_path=signals,
-                             timeframe=timeframe, start=start, end=end, slippage=slippage)
+                             timeframe=timeframe, start=start, end=end, slippage=slippage,
+                             fee_currency=FeeCurrency(fee_currency), balances=balances)
 
 
 def sweep(bot_file: Path, data: Sequence[str], space_file: Path, *, samples: int | None, seed: int, objective: str,
