@@ -268,6 +268,35 @@ def _fail(uow: UnitOfWork, email: str, at: datetime, ip: str | None, why: str, *
     uow.commit()
 
 
+MIN_PASSWORD: Final = 10
+
+
+def change_password(platform: Platform, principal: Principal, current: str, new: str,
+                    now: datetime | None = None) -> int:
+    """Set a new password (argon2id) and end every other session of the user, so whoever
+    learnt the old password and logged in with it is out; returns how many sessions
+    ended. Needs the current password, checked and throttled as a login is (a wrong one
+    counts towards the lockout, a locked account is refused), so a stolen cookie can
+    neither change it nor guess it. From a session only. API tokens stay: the user sees
+    and revokes them on the same page."""
+    require_session(principal)
+    if len(new) < MIN_PASSWORD:
+        raise InvalidConfig("new_password", f"must be at least {MIN_PASSWORD} characters")
+    at = _now(now)
+    with platform.uow() as uow:
+        user = uow.users.get(principal.user_id)
+        _refuse_if_locked(uow, user.email, at, actor=principal.actor, action="auth.password_change_locked")
+        if not _verify_password(user.password_hash, current):
+            _fail(uow, user.email, at, None, "password_change", actor=principal.actor,
+                  action="auth.password_change_failed")
+            raise InvalidConfig("current_password", "is not your current password")
+        user.password_hash = _hasher.hash(new)
+        ended = SessionRepository(uow.session).revoke_all(user.id, except_id=principal.session_id, at=at)
+        audit.record(uow.session, actor=principal.actor, action="auth.password_changed", subject=principal.actor,
+                     details={"sessions_ended": ended})
+        return ended
+
+
 def logout(platform: Platform, principal: Principal) -> None:
     if principal.session_id is None:
         return

@@ -484,6 +484,21 @@ async def totp_disable(request: Request) -> HTMLResponse:
     return _security(request, who, notice="Two-factor authentication is off. Linking or revoking a key needs it.")
 
 
+@router.post("/security/password", response_class=HTMLResponse)
+async def password_change(request: Request) -> HTMLResponse:
+    """Change the password (needs the current one) and end the user's other sessions."""
+    who = _who(request)
+    form = await _form(request, who)
+    try:
+        ended = auth.change_password(get_platform(request), who, str(form.get("current_password", "")),
+                                     str(form.get("new_password", "")))
+    except InvalidConfig as exc:
+        return _security(request, who, 422, error=f"{exc.field}: {exc.reason}")
+    except LockedOut as exc:  # too many wrong passwords or codes for this account (the login lockout)
+        return _security(request, who, 429, error=f"Too many wrong passwords. Try again in {exc.retry_after} seconds.")
+    return _security(request, who, notice=f"Password changed. {ended} other session(s) ended.")
+
+
 @router.post("/security/tokens", response_class=HTMLResponse)
 async def token_create(request: Request) -> HTMLResponse:
     who = _who(request)

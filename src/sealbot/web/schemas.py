@@ -52,6 +52,11 @@ class LoginIn(Model):
                                   description="6-digit code from the authenticator app, or a recovery code")
 
 
+class PasswordChangeIn(Model):
+    current_password: SecretStr = Field(min_length=1, max_length=1024)
+    new_password: SecretStr = Field(min_length=10, max_length=1024)
+
+
 class LoginOut(Model):
     user_id: int
     csrf_token: str = Field(description="send as X-CSRF-Token on state-changing requests made with the cookie")

@@ -13,6 +13,7 @@ from sealbot.web.schemas import (
     CodeIn,
     LoginIn,
     LoginOut,
+    PasswordChangeIn,
     RecoveryCodesOut,
     RegisterIn,
     SessionOut,
@@ -56,6 +57,16 @@ def logout(response: Response, who: Principal = Depends(principal),
     response.delete_cookie(COOKIE, path="/")
     response.status_code = status.HTTP_204_NO_CONTENT
     return response
+
+
+@router.post("/auth/password", status_code=status.HTTP_204_NO_CONTENT, responses={429: {"description": "locked out"}})
+def change_password(body: PasswordChangeIn, who: Principal = Depends(principal),
+                    platform: Platform = Depends(get_platform)) -> Response:
+    """Change the password (the current one is required; wrong ones count towards the
+    login lockout) and end every other session. From a session, not a token."""
+    auth.change_password(platform, who, body.current_password.get_secret_value(),
+                         body.new_password.get_secret_value())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/users/me", response_model=UserOut, tags=["users"])
