@@ -378,3 +378,28 @@ def test_stop_loss_and_disable_bot_stops_the_bot_only_after_the_exit_sold() -> N
     stops = [i for i, c in enumerate(commands) if isinstance(c, StopBot)]
     assert len(stops) == 1 and stops[0] > sl
     assert r.log[stops[0]][0] == "OrderFilled"  # sent when the exit's fill closed the deal
+
+
+def test_a_take_profit_cancelled_outside_the_bot_is_placed_again_on_the_next_price() -> None:
+    # A kill switch (or a stop) cancels the deal's take profit; the deal stays open. Once
+    # the bot runs again, its next price puts the take profit back, at the same price.
+    # Before, the deal went on without any take profit.
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0)
+    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
+    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
+    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
+    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    tp = next(c.order for c in commands if isinstance(c, PlaceOrder))
+    state, commands = dca.step(cfg, state, OrderCanceled(tp.client_id, T0))
+    assert not [c for c in commands if isinstance(c, PlaceOrder)]  # not while the bot may be stopped
+    assert dca.interest(cfg, state).every_candle  # the next candle must reach it
+    state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT])[1]))
+    (again,) = [c.order for c in commands if isinstance(c, PlaceOrder)]
+    assert again.client_id.step == "tp1.1"
+    assert (again.side, again.amount, again.price) == (tp.side, tp.amount, tp.price)
+    state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT, FLAT])[2]))
+    assert not [c for c in commands if isinstance(c, PlaceOrder)]  # once
+    # refused by the exchange (not cancelled): not sent again and again
+    state, commands = dca.step(cfg, state, OrderWasRejected(again.client_id, "insufficient balance", T0))
+    state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT, FLAT, FLAT])[3]))
+    assert not [c for c in commands if isinstance(c, PlaceOrder)]

@@ -93,6 +93,7 @@ class Position(Struct, frozen=True):
     targets_done: int = 0
     tp_rev: int = 0
     tp_stale: bool = False
+    tp_lost: bool = False  # a target was cancelled outside the bot: the ladder goes back on the next price
     breakeven_moved: bool = False
     close_reason: CloseReason | None = None
     close_seq: int = 0
@@ -215,6 +216,13 @@ def on_canceled(market: Market, pos: Position, step: str, at: datetime, rejected
             return pos, [*alerts, DealChanged(pos.deal)]
     elif live.role is Role.ENTRY and live.filled > 0 and pos.phase is Phase.ACTIVE:
         pos = _entry_changed(pos)
+    elif live.role is Role.EXIT and not asked and rejected is None and pos.phase is Phase.ACTIVE:
+        # Cancelled outside the bot (a kill switch, a stop, a hand on the exchange): the
+        # deal still holds what the target was to sell. Placed again on the next price
+        # the running bot sees, not now: a stopped bot may place nothing, and a refusal
+        # of it would come straight back here. Without this a deal resumed after a kill
+        # switch had no take profit at all.
+        pos = replace(pos, tp_lost=True)
     elif live.role is Role.CLOSE and not asked and rejected is not None and (not unsent or
                                                                           pos.close_seq >= CLOSE_ATTEMPTS):
         # Refused by the exchange (or never sent, again and again): retrying blindly would
@@ -229,12 +237,16 @@ def on_canceled(market: Market, pos: Position, step: str, at: datetime, rejected
 def on_price(market: Market, pos: Position, price: Decimal, at: datetime) -> Result:
     if pos.phase is not Phase.ACTIVE or exposure(pos.deal) <= 0:
         return pos, []
+    replaced: list[Command] = []
+    if pos.tp_lost:
+        pos, replaced = settle(market, replace(pos, tp_lost=False, tp_stale=True), at)
     watch, reason = watch_price(pos.exits, pos.watch, pos.direction, price, at)
     if watch is not pos.watch:  # most prices move nothing: skip the copy
         pos = replace(pos, watch=watch)
     if reason is None:
-        return pos, []
-    return close(market, pos, reason, price, at)
+        return pos, replaced
+    pos, commands = close(market, pos, reason, price, at)
+    return pos, [*replaced, *commands]
 
 
 def on_time(market: Market, pos: Position, at: datetime) -> Result:
@@ -425,4 +437,6 @@ def _close_amount(market: Market, pos: Position) -> Decimal:
 def interest(pos: Position) -> Interest:
     if pos.phase is not Phase.ACTIVE or exposure(pos.deal) <= 0:
         return Interest()
+    if pos.tp_lost:
+        return Interest.ALWAYS  # the next price places the ladder again
     return watch_interest(pos.exits, pos.watch, pos.direction)
