@@ -133,3 +133,20 @@ def test_sealbot_signer_process_serves_then_stops_on_sigterm(db: Db, kek_path: P
         actors = list(uow.session.scalars(sa.select(AuditRecord.actor).where(
             AuditRecord.action == "credential.accessed")))
     assert actors == [f"uid:{os.getuid()}/pid:{os.getpid()}"]
+
+
+def test_the_api_key_the_client_process_receives_is_masked_in_its_logs(monkeypatch: pytest.MonkeyPatch,
+                                                                       short_dir: Path) -> None:
+    """The engine process gets the API key over the socket (for the request header) and
+    never built a ``Secret`` of it; a KuCoin key (24 hex) is too short for the shape mask."""
+    from sealbot.custody import redaction
+    from sealbot.custody.signer import SigningHandle
+
+    kucoin_key = "6704b7bd9e3c2d00013c0a2f"
+    monkeypatch.setattr(redaction, "_registry", redaction._Registry())  # a process that never saw it
+    client = SocketSigner(short_dir / "unused.sock")
+    monkeypatch.setattr(client, "_call", lambda request: kucoin_key)
+    line = f"GET /api/v1/accounts, Request: {{'KC-API-KEY': '{kucoin_key}'}}"
+    assert kucoin_key in redaction.redact(line)
+    assert client.api_key(SigningHandle(1, 2, 1, "hmac-sha256", "ref")) == kucoin_key
+    assert kucoin_key not in redaction.redact(line)

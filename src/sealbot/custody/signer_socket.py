@@ -40,6 +40,7 @@ from sealbot.custody.envelope import Binding, SealedBlob
 from sealbot.custody.errors import CredentialNotFound, CustodyError, SealedCredentialError, SigningRefused
 from sealbot.custody.material import SigningAlgorithm
 from sealbot.custody.notify_keys import ChannelBinding
+from sealbot.custody.redaction import register_secret
 from sealbot.custody.sealing import SealedCredential
 from sealbot.custody.secrets import ApiCredentials, Secret
 from sealbot.custody.signer import Encoding, LocalSigner, SigningHandle, SignRequest, StoredCredential
@@ -343,7 +344,13 @@ class SocketSigner:
         return _handle_from_wire(result)
 
     def api_key(self, handle: SigningHandle) -> str:
-        return str(self._call({"op": "api_key", "handle": _handle_to_wire(handle)}))
+        """The account's API key, which this process puts in the request header: registered
+        with the log redactor here, as the signer process registers it there (KuCoin's 24
+        and Bybit's 18 characters are too short for the secret-shaped mask, so a debug log of
+        the request headers would otherwise show it)."""
+        api_key = str(self._call({"op": "api_key", "handle": _handle_to_wire(handle)}))
+        register_secret(api_key)
+        return api_key
 
     def sign(self, handle: SigningHandle, payload: bytes, request: SignRequest, encoding: Encoding) -> str:
         return str(self._call({
