@@ -403,3 +403,28 @@ def test_a_take_profit_cancelled_outside_the_bot_is_placed_again_on_the_next_pri
     state, commands = dca.step(cfg, state, OrderWasRejected(again.client_id, "insufficient balance", T0))
     state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT, FLAT, FLAT])[3]))
     assert not [c for c in commands if isinstance(c, PlaceOrder)]
+
+
+def test_safety_orders_cancelled_outside_the_bot_keep_their_place_and_come_back() -> None:
+    # A kill switch cancels so1 and the take profit. The engine refuses a stopped bot's
+    # orders, so placing so2 in so1's stead burnt through every safety order (each one
+    # refused in turn) and the resumed deal had none. Now nothing is sent on the cancels,
+    # and the next price places so1 again (fresh id, same price and amount).
+    cfg = config(max_safety_orders=3, active_safety_orders_count=1)
+    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
+    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
+    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
+    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    orders = {c.order.client_id.step: c.order for c in commands if isinstance(c, PlaceOrder)}
+    assert set(orders) == {"tp1", "so1"}
+    for step in ("so1", "tp1"):
+        state, commands = dca.step(cfg, state, OrderCanceled(orders[step].client_id, T0))
+        assert not [c for c in commands if isinstance(c, PlaceOrder)], step
+    assert state.deals[0].so_placed == 1
+    state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT])[1]))
+    again = {c.order.client_id.step: c.order for c in commands if isinstance(c, PlaceOrder)}
+    assert set(again) == {"so1.1", "tp1.1"}
+    assert (again["so1.1"].price, again["so1.1"].amount) == (orders["so1"].price, orders["so1"].amount)
+    state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT, FLAT])[2]))
+    assert not [c for c in commands if isinstance(c, PlaceOrder)]
+    assert dca.load_state(dca.dump_state(state)) == state

@@ -78,7 +78,7 @@ def step(config: DcaConfig, state: DcaState, event: Event) -> Result:
                 config, state, event.client_id, fill_at, lambda m, d: _pos_op(d, ex.on_fill(m, d.pos, event, fill_at))
             )
         case OrderCanceled(client_id=cid, at=at):
-            return _on_order(config, state, cid, at, lambda m, d: _pos_op(d, ex.on_canceled(m, d.pos, cid.step, at)))
+            return _on_order(config, state, cid, at, lambda m, d: _on_cancel(m, d, cid.step, at))
         case OrderRejected(client_id=cid, reason=reason, at=at, unsent=unsent):
             state, commands = _on_order(
                 config, state, cid, at,
@@ -122,7 +122,9 @@ def _on_prices(cfg: DcaConfig, state: DcaState, pair: Pair, prices: tuple[Decima
         return state, []
 
     def watch(market: Market, deal: DcaDeal) -> tuple[DcaDeal, list[Command]]:
-        pos, commands = ex.on_time(market, deal.pos, at)
+        deal, commands = _replace_lost_safety(cfg, market, deal)
+        pos, more = ex.on_time(market, deal.pos, at)
+        commands += more
         if pos.deal.pair == pair:
             for price in prices:
                 if pos.phase is not Phase.ACTIVE:
@@ -244,6 +246,42 @@ def _maybe_open(cfg: DcaConfig, state: DcaState, pair: Pair, price: Decimal, at:
 # --- safety orders ----------------------------------------------------------------------
 
 
+def _on_cancel(market: Market, deal: DcaDeal, step: str, at: datetime) -> tuple[DcaDeal, list[Command]]:
+    """A cancel confirmed. A safety order cancelled outside the bot (a kill switch, a stop,
+    by hand) with nothing filled keeps its place: the next safety order is not sent in
+    its stead (a stopped bot's orders are refused, so a kill used to burn through every
+    safety order of the deal), and it is placed again on the next price."""
+    live = deal.pos.order(step)
+    lost = (live is not None and live.role is Role.ENTRY and step.startswith("so") and live.filled == 0
+            and step not in deal.pos.canceling and deal.pos.phase is Phase.ACTIVE)
+    deal, commands = _pos_op(deal, ex.on_canceled(market, deal.pos, step, at))
+    if lost and deal.pos.phase is Phase.ACTIVE:
+        deal = replace(deal, so_lost=(*deal.so_lost, int(step[2:].split(".")[0])))
+    return deal, commands
+
+
+def _replace_lost_safety(cfg: DcaConfig, market: Market, deal: DcaDeal) -> tuple[DcaDeal, list[Command]]:
+    """Place again, under fresh ids, the safety orders cancelled outside the bot."""
+    if not deal.so_lost or deal.pos.phase is not Phase.ACTIVE or deal.base_price is None:
+        return deal, []
+    commands: list[Command] = []
+    pos, rev = deal.pos, deal.so_rev
+    for n in deal.so_lost:
+        rev += 1
+        price, amount = _safety_order(cfg, market, deal.base_price, n)
+        pos, command = ex.place(market, pos, f"so{n}.{rev}", Role.ENTRY, cfg.strategy.entry_side, amount, price)
+        commands.append(command)
+    return replace(deal, pos=pos, so_lost=(), so_rev=rev), commands
+
+
+def _safety_order(cfg: DcaConfig, market: Market, base_price: Decimal, n: int) -> tuple[Decimal, Decimal]:
+    """(rounded price, rounded amount) of safety order ``n`` (1-based)."""
+    deviation, volume = cfg.safety_steps[n - 1]
+    sign = 1 if cfg.strategy is Direction.LONG else -1
+    price = limit_price(market.rules, base_price * (HUNDRED - sign * deviation) / HUNDRED, cfg.strategy.entry_side)
+    return price, base_for_quote(market.rules, volume, price)
+
+
 def _top_up_safety(cfg: DcaConfig, market: Market, deal: DcaDeal) -> tuple[DcaDeal, list[Command]]:
     """Keep ``active_safety_orders_count`` safety orders working while the deal is active."""
     pos = deal.pos
@@ -256,16 +294,13 @@ def _top_up_safety(cfg: DcaConfig, market: Market, deal: DcaDeal) -> tuple[DcaDe
     base_price = deal.base_price
     assert base_price is not None
     steps = cfg.safety_steps
-    live = sum(1 for o in pos.orders if o.step.startswith("so"))
+    live = sum(1 for o in pos.orders if o.step.startswith("so")) + len(deal.so_lost)
     commands: list[Command] = []
-    sign = 1 if cfg.strategy is Direction.LONG else -1
     while live < cfg.active_safety_orders_count and deal.so_placed < len(steps):
-        deviation, volume = steps[deal.so_placed]
         n = deal.so_placed + 1
         deal = replace(deal, so_placed=n)
         side = cfg.strategy.entry_side
-        price = limit_price(market.rules, base_price * (HUNDRED - sign * deviation) / HUNDRED, side)
-        amount = base_for_quote(market.rules, volume, price)
+        price, amount = _safety_order(cfg, market, base_price, n)
         if not tradable(market.rules, amount, price):
             commands.append(RaiseAlert(AlertLevel.WARNING, "safety_order_too_small", f"deal {pos.no} so{n} skipped"))
             continue
@@ -367,7 +402,7 @@ def interest(config: DcaConfig, state: DcaState) -> Interest:
     one feed, so it asks for every candle."""
     if config.multi_pair:
         return Interest.ALWAYS
-    parts = [ex.interest(d.pos) for d in state.deals]
+    parts = [Interest.ALWAYS if d.so_lost else ex.interest(d.pos) for d in state.deals]
     pair = config.markets[0].rules.pair
     if _may_start(config, state, pair):
         if state.cooldown_until is not None:

@@ -19,6 +19,8 @@ class DcaDeal(Struct, frozen=True):
     base_price: Decimal | None = None  # base order fill price: the safety grid hangs off it
     so_placed: int = 0
     adds: int = 0  # manual add-funds orders placed
+    so_lost: tuple[int, ...] = ()  # safety orders cancelled outside the bot, unfilled: placed again on a price
+    so_rev: int = 0  # safety orders so placed again (their ids: ``so<n>.<rev>``)
 
 
 class DcaState(Struct, frozen=True):
