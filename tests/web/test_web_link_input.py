@@ -56,3 +56,20 @@ async def test_the_dashboard_form_takes_a_kucoin_passphrase(http: Clients, platf
     r = await user.client.post("/accounts", data={**form, "passphrase": "pass\x01word"})
     assert r.status_code == 422 and "must not contain control characters" in r.text  # the field reached the check
     assert _count(platform, "exchange_accounts") == 0
+
+
+async def test_the_accounts_pair_allow_list_is_checked_and_stored_as_pairs(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    user = await signup(http, "pairs@example.org")
+    key, secret = simex_key(simex, ip_whitelist=["127.0.0.1"])
+    http.leaks.never.add(secret)
+    base = {"exchange": "binance", "label": "main", "api_key": key, "api_secret": secret}
+    for pairs, field in ((["BTC/USDT", "nope"], "allowed_pairs.1"), (["X" * 5000 + "/USDT"], "allowed_pairs.0")):
+        r = await user.client.post("/api/v1/accounts", json={**base, "allowed_pairs": pairs})
+        assert r.status_code == 422 and r.json()["field"] == field, r.text  # "nope" was stored before
+    assert _count(platform, "exchange_accounts") == 0 and _count(platform, "credentials") == 0
+    r = await user.client.post("/api/v1/accounts", json={**base, "allowed_pairs": ["btc-usdt", "ETH/BTC"]})
+    assert r.status_code == 201, r.text
+    with platform.session_factory() as session:
+        stored = session.scalar(sa.text("select allowed_pairs from exchange_accounts"))
+    assert "BTC/USDT" in str(stored) and "ETH/BTC" in str(stored) and "btc-usdt" not in str(stored)

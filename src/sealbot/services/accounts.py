@@ -20,6 +20,7 @@ from sealbot.custody.signer import LocalSigner, StoredCredential
 from sealbot.custody.signer_socket import SocketSigner
 from sealbot.custody.store_adapters import blob_of
 from sealbot.domain.errors import InvalidConfig, NotFound, Refused
+from sealbot.domain.market import Pair
 from sealbot.services.platform import Platform
 from sealbot.store import UnitOfWork
 from sealbot.venues.base import PermissionReport, Verdict
@@ -111,6 +112,7 @@ async def _link(platform: Platform, owner_id: int, exchange: str, label: str,
                 seal: Callable[[UnitOfWork, int], CredentialView], allowed_pairs: Iterable[str] | None,
                 is_paper: bool) -> AccountView:
     _require_supported(exchange)
+    allowed_pairs = _pair_list(allowed_pairs)
     try:
         with platform.uow() as uow:
             account = uow.accounts.add(owner_id, exchange, label, is_paper=is_paper, allowed_pairs=allowed_pairs)
@@ -131,6 +133,20 @@ async def _link(platform: Platform, owner_id: int, exchange: str, label: str,
             audit.record(uow.session, actor=f"user:{owner_id}", action="account.link_refused",
                          subject=f"user:{owner_id}", details={"exchange": exchange, "reason": refusal.reason})
         raise
+
+
+def _pair_list(pairs: Iterable[str] | None) -> list[str] | None:
+    """The signer's allow-list as ``BASE/QUOTE`` symbols, each bad entry named: an entry
+    that is no pair used to be stored as given and silently match nothing."""
+    if pairs is None:
+        return None
+    symbols = []
+    for i, text in enumerate(pairs):
+        try:
+            symbols.append(Pair.parse(str(text)).symbol)
+        except ValueError:
+            raise InvalidConfig(f"allowed_pairs.{i}", "must be a pair like BTC/USDT") from None
+    return symbols
 
 
 def _require_supported(exchange: str) -> None:
