@@ -15,6 +15,7 @@ from sealbot.domain import (
     ClientOrderId,
     CloseReason,
     DealChanged,
+    OrderCanceled,
     OrderType,
     Pair,
     PlaceOrder,
@@ -275,3 +276,26 @@ def test_rounding_dust_goes_along_with_the_next_sell_instead_of_piling_up() -> N
     assert D("0.300") in sells  # a sell that took the dust along
     held = sum((s.held for s in run.state.slots.values()), D(0)) + run.state.dust
     assert held == ex.base  # the books still match the exchange
+
+
+def test_orders_cancelled_outside_the_bot_are_placed_again_on_the_next_price() -> None:
+    # A kill switch (or a stop) cancels every order; once the grid runs again its next
+    # price places them again under the next cycle number. They used to stay idle: a
+    # grid started again after a kill switch never traded again.
+    cfg = config()
+    ex = MiniExchange(BTC)
+    state, commands = grid.step(cfg, grid.initial_state(cfg), PriceTicked(BTC, D("107"), T0))
+    fills = ex.apply(commands, T0, D("107"))
+    state, commands = grid.step(cfg, state, fills[0])  # the opening buy: sells at 115 and 120
+    resting = [("sbg1-1-g0b1", 0), ("sbg1-1-g1b1", 1), ("sbg1-1-g4s1", 3)]
+    for text, _ in resting:
+        state, commands = grid.step(cfg, state, OrderCanceled(ClientOrderId.parse(text), T0))
+        assert not [c for c in commands if isinstance(c, PlaceOrder)]
+    assert grid.interest(cfg, state) == Interest.ALWAYS
+    assert grid.load_state(grid.dump_state(state)) == state
+    state, commands = grid.step(cfg, state, PriceTicked(BTC, D("108"), T0))
+    assert sorted(places(commands)) == [("sbg1-1-g0b2", "buy", "1.000", "100.00"),
+                                        ("sbg1-1-g1b2", "buy", "1.000", "105.00"),
+                                        ("sbg1-1-g4s2", "sell", "1.000", "120.00")]
+    state, commands = grid.step(cfg, state, PriceTicked(BTC, D("108"), T0))
+    assert places(commands) == []

@@ -113,6 +113,8 @@ def interest(config: Config, state: State) -> Interest:
     trailing triggers that are armed (fills arrive as their own events)."""
     if state.phase is not Phase.RUNNING:
         return Interest.ALWAYS if state.phase is Phase.NEW else _NOTHING
+    if any(slot.resume for slot in state.slots.values()):
+        return Interest.ALWAYS  # the next price places the cancelled orders again
     below = lower_stop(config, state) if config.lower_stop_loss_enabled else None
     above = config.upper_stop_loss_price if config.upper_stop_loss_enabled else None
     if config.trailing_down_enabled and _can_trail_down(config, state):
@@ -141,6 +143,7 @@ def _on_price(cfg: Config, state: State, low: Decimal, high: Decimal, close: Dec
     if stop is not None:
         return _stop(cfg, state, *stop, at)
     commands: list[Command] = []
+    state = _resume(cfg, state, commands)
     if cfg.trailing_up_enabled:
         while _can_trail_up(cfg, state) and close >= level_price(cfg, state.hi + 1):
             state = _trail_up(cfg, state, commands)
@@ -194,6 +197,30 @@ def _start(cfg: Config, state: State, low: Decimal, high: Decimal, price: Decima
         opening = MarketOrder(amount=amount, slots=tuple(funded))
         commands.insert(0, _market(cfg, INIT_STEP, Side.BUY, amount))
     return replace(state, slots=slots, opening=opening), commands
+
+
+def _resume(cfg: Config, state: State, commands: list[Command]) -> State:
+    """Place again the orders cancelled outside the bot (a kill switch, a stop, by hand),
+    under the next cycle number: a buy at its line, or the sell of what the interval
+    holds. On a price, so only once the bot runs (a stopped bot may place nothing);
+    before, such intervals stayed idle, and a grid started again after a kill switch
+    never traded again."""
+    if not any(slot.resume for slot in state.slots.values()):
+        return state
+    slots = dict(state.slots)
+    dust = state.dust
+    for slot in state.slots.values():
+        if not slot.resume:
+            continue
+        slot = replace(slot, resume=False, cycle=slot.cycle + 1)
+        if slot.held > 0:
+            slots[slot.index], dust = _selling(cfg, slot, dust, commands, state.phase)
+        elif state.lo <= slot.index < state.hi:
+            slots[slot.index] = _buying(cfg, slot)
+            commands.append(_place(cfg, slots[slot.index]))
+        else:
+            slots[slot.index] = slot
+    return replace(state, slots=slots, dust=dust)
 
 
 # --- trailing ---------------------------------------------------------------------
@@ -387,12 +414,13 @@ def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | 
         return _maybe_close(cfg, state, commands)
     if slot is None:
         return state, commands
-    if not slot.canceling and reason is None:
+    outside = not slot.canceling and reason is None
+    if outside:
         commands.append(
             RaiseAlert(
                 AlertLevel.WARNING,
                 "grid.order_canceled",
-                f"{client_id} was canceled outside the bot; its interval is idle",
+                f"{client_id} was canceled outside the bot; placed again on the next price while the grid runs",
             )
         )
     slots = dict(state.slots)
@@ -402,7 +430,8 @@ def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | 
     if slot.held > 0 and slot.side is Side.BUY and state.phase is Phase.RUNNING:
         slots[slot.index], dust = _selling(cfg, slot, dust, commands, state.phase)
     elif slot.held > 0 or (in_range and state.phase is not Phase.STOPPED):
-        slots[slot.index] = replace(slot, side=None, amount=ZERO, filled=ZERO, canceling=False, lost=0)
+        resume = outside and state.phase is Phase.RUNNING
+        slots[slot.index] = replace(slot, side=None, amount=ZERO, filled=ZERO, canceling=False, lost=0, resume=resume)
     else:
         del slots[slot.index]
         retired = {**retired, slot.index: slot.cycle}

@@ -53,6 +53,7 @@ class Slot(Struct, frozen=True):
     proceeds: Decimal = ZERO  # quote the current sell has received, net of fees
     canceling: bool = False
     lost: int = 0  # sends of the open order that never reached the exchange (capped)
+    resume: bool = False  # its order was cancelled outside the bot: placed again on the next price
 
     @property
     def line(self) -> int:
@@ -156,6 +157,8 @@ def _dump_slot(slot: Slot) -> dict[str, Any]:
         "canceling": slot.canceling,
         "lost": slot.lost,
     }
+    if slot.resume:  # written only when set: a state without it dumps as it always did
+        out["resume"] = True
     out.update({name: str(getattr(slot, name)) for name in _SLOT_DECIMALS})
     return out
 
@@ -167,6 +170,7 @@ def _load_slot(data: Mapping[str, Any]) -> Slot:
         side=Side(data["side"]) if data["side"] else None,
         canceling=bool(data["canceling"]),
         lost=int(data.get("lost", 0)),  # states saved before re-sending existed have none
+        resume=bool(data.get("resume", False)),  # nor before resuming after a cancel outside the bot
         **{name: Decimal(data[name]) for name in _SLOT_DECIMALS},
     )
 
