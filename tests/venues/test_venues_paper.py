@@ -79,6 +79,19 @@ async def test_resting_limit_buy_reserves_funds_and_fills_when_price_trades_thro
     assert (await venue.fetch_order(ClientOrderId("B1", 1, "b"), PAIR)).status is OrderStatus.FILLED
 
 
+async def test_asking_for_trades_meets_resting_orders_with_the_price_of_now() -> None:
+    # The engine polls trades and never calls on_price: a resting order (a DCA's take
+    # profit) never filled under it, however far the price went.
+    venue, prices = _venue()
+    await venue.create_order(_order("b", Side.BUY, OrderType.LIMIT, "0.1", "39000"))
+    prices[PAIR] = D("39000")
+    assert await venue.fetch_my_trades(PAIR) == []  # a touch is not enough
+    prices[PAIR] = D("38500")
+    [fill] = await venue.fetch_my_trades(PAIR)
+    assert (fill.client_id.step, fill.price, fill.is_maker, fill.at) == ("b", D("39000"), True, T0)
+    assert await venue.fetch_my_trades(PAIR) == [fill]  # once
+
+
 async def test_limit_sell_fee_is_charged_in_quote() -> None:
     venue, _ = _venue(usdt="0", btc="1")
     await venue.create_order(_order("s", Side.SELL, OrderType.LIMIT, "0.5", "41000.50"))

@@ -2,8 +2,9 @@
 
 ``PaperVenue`` implements the same ``Venue`` interface as the live venue, so a bot
 runs unchanged on paper. Prices come from a *price source* (any async callable
-``pair -> Decimal``; ``ticker_price_source(venue)`` reads another venue's last price)
-and from ``on_price(pair, price, at)``, which the engine calls as prices arrive. A paper
+``pair -> Decimal``; ``ticker_price_source(venue)`` reads another venue's last price),
+asked for again whenever trades are (the engine polls them), and from
+``on_price(pair, price, at)``, which feeds one by hand. A paper
 venue built on a ``data_venue`` says so (``data_venue``, ``price_venue``): the engine
 then shares that venue's candle streams and reference prices with it (market data has
 one identity per endpoint), while its orders, fills and balances stay its own.
@@ -249,7 +250,20 @@ class PaperVenue(Venue):
                 if not b.order.status.is_final and (pair is None or b.order.pair == pair)]
 
     async def fetch_my_trades(self, pair: Pair, since: datetime | None = None) -> list[Fill]:
+        await self._match_now(pair)
         return [f for f in self._fills if f.pair == pair and (since is None or f.at >= since)]
+
+    async def _match_now(self, pair: Pair) -> None:
+        """Before saying what traded, meet ``pair``'s resting orders with the price of now
+        (from the price source), as an exchange would have matched them meanwhile. The
+        engine polls trades and never calls ``on_price``: without this a resting order
+        (a DCA's take profit, a grid's lines) never filled under the engine, however far
+        the price went. Only with orders open on ``pair`` (no ticker asked for nothing);
+        a price source that fails fails the poll, as an unreachable exchange would."""
+        if self._price_source is None or not any(
+                b.order.pair == pair and not b.order.status.is_final for b in self._books.values()):
+            return
+        self.on_price(pair, await self._price_source(pair), self._clock())
 
     # --- matching -------------------------------------------------------------------------
     def on_price(self, pair: Pair, price: Decimal, at: datetime) -> list[Fill]:
