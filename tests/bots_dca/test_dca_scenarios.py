@@ -428,3 +428,19 @@ def test_safety_orders_cancelled_outside_the_bot_keep_their_place_and_come_back(
     state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT, FLAT])[2]))
     assert not [c for c in commands if isinstance(c, PlaceOrder)]
     assert dca.load_state(dca.dump_state(state)) == state
+
+
+def test_a_ladder_placed_again_for_another_reason_is_not_placed_a_second_time() -> None:
+    # The take profit is cancelled outside the bot, then a manual edit places the whole
+    # ladder again: the next price must not cancel and place it once more.
+    cfg = config(max_safety_orders=0, active_safety_orders_count=0)
+    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
+    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
+    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
+    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    tp = next(c.order for c in commands if isinstance(c, PlaceOrder))
+    state, commands = dca.step(cfg, state, OrderCanceled(tp.client_id, T0))
+    state, commands = dca.step(cfg, state, EditExits(1, T0, take_profit_pct=D("2")))
+    assert [c.order.client_id.step for c in commands if isinstance(c, PlaceOrder)] == ["tp1.1"]
+    state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT])[1]))
+    assert not [c for c in commands if isinstance(c, PlaceOrder | CancelOrder)]

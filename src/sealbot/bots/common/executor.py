@@ -324,7 +324,7 @@ def _refresh_ladder(market: Market, pos: Position) -> Result:
     exits_live = [o for o in pos.orders if o.role is Role.EXIT]
     if exits_live:
         return _cancel(pos, exits_live)
-    pos = replace(pos, tp_stale=False)
+    pos = replace(pos, tp_stale=False, tp_lost=False)  # the whole ladder goes out again
     remaining = pos.exits.targets[pos.targets_done :]
     if not remaining or exposure(pos.deal) <= 0:
         return pos, []
