@@ -28,6 +28,7 @@ from sealbot.venues.permissions import check_key
 from sealbot.venues.signing import PASSPHRASE_EXCHANGES, SIGNER_EXCHANGES
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+MAX_EMAIL = 320  # the users.email column (and RFC 5321's limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ def register_user(platform: Platform, email: str, password: str, *, is_admin: bo
     email = email.strip().lower()
     if "@" not in email:
         raise InvalidConfig("email", "is not an e-mail address")
+    if len(email) > MAX_EMAIL:  # a server error on PostgreSQL before (the dashboard's form has no limit)
+        raise InvalidConfig("email", f"must be at most {MAX_EMAIL} characters")
     if len(password) < 10:
         raise InvalidConfig("password", "must be at least 10 characters")
     with platform.uow() as uow:

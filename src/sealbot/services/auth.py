@@ -45,7 +45,7 @@ from sealbot.custody.errors import CustodyError
 from sealbot.custody.secrets import Secret
 from sealbot.custody.totp import TotpSigner
 from sealbot.domain.errors import InvalidConfig, NotFound, Refused, SealbotError
-from sealbot.services.accounts import register_user
+from sealbot.services.accounts import MAX_EMAIL, register_user
 from sealbot.services.platform import Platform
 from sealbot.store import UnitOfWork
 from sealbot.store.repositories.web import (
@@ -197,6 +197,9 @@ def login(platform: Platform, email: str, password: str, *, totp_code: str | Non
     ``LOCKOUT``; the lockout and every failure are audited."""
     at = _now(now)
     key = email.strip().lower()
+    if len(key) > MAX_EMAIL:  # no user has it, and the lockout's row could not hold it
+        _verify_password(_DUMMY_HASH, password)
+        raise NotAuthenticated("wrong e-mail or password")
     with platform.uow() as uow:
         _refuse_if_locked(uow, key, at, actor="anonymous", action="auth.login_locked", ip=ip)
         try:
