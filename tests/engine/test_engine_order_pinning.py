@@ -193,6 +193,9 @@ class HeldBudget(Budget):
         super().__init__("held", [RateLimit(1_000, 60.0)])
         self.waiting, self.gate = asyncio.Event(), asyncio.Event()
 
+    def try_acquire(self, units: int = 1) -> bool:
+        return False  # no room now: a sender must wait in ``acquire``
+
     async def acquire(self, units: int = 1) -> float:
         self.waiting.set()
         await self.gate.wait()

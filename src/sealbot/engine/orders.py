@@ -190,22 +190,21 @@ class OrderManager:
         return await self._send(client_id, again=False)
 
     async def _send(self, client_id: ClientOrderId, *, again: bool) -> list[Observation]:
-        """One attempt; ``again``: a re-send, which journals a new attempt time first."""
-        entry = self._get(client_id)
-        if entry is None or entry.order.status is not OrderStatus.PENDING:
-            return []
-        if entry.attempts >= self.max_attempts:
-            return [Rejection(client_id, f"not placed after {entry.attempts} attempts", self.clock.now(),
-                              unsent=True)]
-        if entry.reason == CANCEL_REQUESTED:
-            # cancelled (by its bot or a kill switch) before it went out: it never does, and
-            # it is cancelled, not rejected: a bot closing a deal waits for that cancel
-            return [evolve(entry.order, status=OrderStatus.CANCELED)]
-        if self.budget is not None:
+        """One attempt; ``again``: a re-send, which journals a new attempt time first.
+
+        When the budget has room now, the order is read, checked and its attempt recorded
+        in one transaction. When it must wait, the order is looked at first, so the wait
+        is only for an order still to send, and read again after it: the wait may have
+        let another process place it."""
+        if self.budget is not None and not self.budget.try_acquire():
+            unsendable = self._unsendable(self._get(client_id))
+            if unsendable is not None:
+                return unsendable
             await self.budget.acquire()
-        attempt_at = self._record_attempt(entry, again)
-        if attempt_at is None:  # settled meanwhile (another process's answer, while we waited)
-            return []
+        attempt = self._record_attempt(client_id, again)
+        if isinstance(attempt, list):
+            return attempt
+        entry, attempt_at = attempt
         try:
             answer = await self.venue.create_order(entry.order, attempt_at)
         except RequestExpired as exc:
@@ -221,22 +220,43 @@ class OrderManager:
             log.warning("order %s: outcome unknown (%s); looking it up", client_id, type(exc).__name__)
             return await self.resolve(client_id)
         self.sent += 1
+        if answer.status.is_final:
+            # returned as an observation: applying it records the answer in the caller's
+            # transaction (``apply`` merges it as ``_record_answer`` would), one less here
+            return [answer]
         self._record_answer(client_id, answer)
-        return [answer] if answer.status.is_final else []
+        return []
 
-    def _record_attempt(self, entry: JournalOrder, again: bool) -> datetime | None:
-        """Journal (commit) one more attempt and return the time to sign it with: the
-        journalled one for a first attempt, a new one for a re-send. Read and written in
-        one transaction, so on a fenced journal it is the latest attempt time there is.
-        ``None``: the order is no longer pending (the budget's wait let another process
-        place it and record the answer), so there is nothing to send."""
+    def _unsendable(self, entry: JournalOrder | None) -> list[Observation] | None:
+        """What to report instead of sending ``entry`` (``[]``: nothing), or ``None`` if it
+        is still to send."""
+        if entry is None or entry.order.status is not OrderStatus.PENDING:
+            return []  # settled meanwhile (another process's answer, or a reconcile's)
+        if entry.attempts >= self.max_attempts:
+            return [Rejection(entry.order.client_id, f"not placed after {entry.attempts} attempts", self.clock.now(),
+                              unsent=True)]
+        if entry.reason == CANCEL_REQUESTED:
+            # cancelled (by its bot or a kill switch) before it went out: it never does, and
+            # it is cancelled, not rejected: a bot closing a deal waits for that cancel
+            return [evolve(entry.order, status=OrderStatus.CANCELED)]
+        return None
+
+    def _record_attempt(self, client_id: ClientOrderId,
+                        again: bool) -> tuple[JournalOrder, datetime] | list[Observation]:
+        """Journal (commit) one more attempt and return the entry and the time to sign it
+        with: the journalled one for a first attempt, a new one for a re-send. Read,
+        checked and written in one transaction, so on a fenced journal it is the latest
+        attempt time there is; what to report instead when the order is not to be sent
+        (``_unsendable``)."""
         with self.journal.transaction() as tx:
-            current = tx.get_order(entry.order.client_id) or entry
-            if current.order.status is not OrderStatus.PENDING:
-                return None
+            current = tx.get_order(client_id)
+            unsendable = self._unsendable(current)
+            if unsendable is not None:
+                return unsendable
+            assert current is not None
             at = self.wall() if again or current.attempted_at is None else current.attempted_at
             tx.put_order(evolve(current, attempts=current.attempts + 1, attempted_at=at))
-        return at
+        return current, at
 
     def _dead_attempt(self, client_id: ClientOrderId, attempt_at: datetime, exc: RequestExpired) -> None:
         """The exchange refused the attempt for its time: it was not carried out, and never
