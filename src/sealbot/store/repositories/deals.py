@@ -34,6 +34,8 @@ def to_deal(row: DealRow) -> Deal:
 _ROWS = "sealbot.deal_rows"
 _NEW = "sealbot.deal_inserts"
 _DEALS: Any = DealRow.__table__
+# built once: a new statement object costs its construction and cache key on every use
+_DEAL_OF_BOT = sa.select(DealRow).where(DealRow.bot_id == sa.bindparam("bot"), DealRow.no == sa.bindparam("no"))
 
 
 @sa.event.listens_for(Session, "before_commit")
@@ -91,8 +93,7 @@ class DealRepository(Repository):
         if key in new or (key in rows and rows[key] is None):  # read ahead as absent: one of a batch
             new[key] = {"bot_id": bot_id, "owner_id": owner_id, "no": deal.no, **_columns(deal)}
             return deal
-        row = rows[key] if key in rows else self.session.scalar(
-            sa.select(DealRow).where(DealRow.bot_id == bot_id, DealRow.no == deal.no))
+        row = rows[key] if key in rows else self.session.scalar(_DEAL_OF_BOT, {"bot": bot_id, "no": deal.no})
         if row is None:
             row = DealRow(bot_id=bot_id, owner_id=owner_id, no=deal.no)
             self.session.add(row)
