@@ -73,3 +73,28 @@ async def test_the_accounts_pair_allow_list_is_checked_and_stored_as_pairs(
     with platform.session_factory() as session:
         stored = session.scalar(sa.text("select allowed_pairs from exchange_accounts"))
     assert "BTC/USDT" in str(stored) and "ETH/BTC" in str(stored) and "btc-usdt" not in str(stored)
+
+
+async def test_the_dashboard_forms_refuse_overlong_names_and_ids_naming_the_field(
+        http: Clients, simex: SimexServer, platform: Platform) -> None:
+    """The forms have no schema in front of them: these reached the database (a server
+    error on PostgreSQL), and an empty label was linked."""
+    user = await signup(http, "forms@example.org")
+    key, secret = simex_key(simex, ip_whitelist=["127.0.0.1"])
+    http.leaks.never.add(secret)
+    link = {"csrf_token": user.csrf, "exchange": "binance", "api_key": key, "api_secret": secret}
+    for label in ("L" * 121, "   "):
+        r = await user.client.post("/accounts", data={**link, "label": label})
+        assert r.status_code == 422 and "label" in r.text, (label, r.status_code)
+    assert _count(platform, "exchange_accounts") == 0 and _count(platform, "credentials") == 0
+    r = await user.client.post("/accounts", data={**link, "label": "main"})
+    assert r.status_code == 303
+    account = (await user.client.get("/api/v1/accounts")).json()["items"][0]["id"]
+    bot = {"csrf_token": user.csrf, "kind": "dca", "account_id": str(account), "pair": "BTC/USDT",
+           "base_order_volume": "10", "safety_order_volume": "10", "max_safety_orders": "1",
+           "safety_order_step_percentage": "1", "take_profit": "1"}
+    r = await user.client.post("/bots", data={**bot, "name": "N" * 121})
+    assert r.status_code == 422 and "name" in r.text
+    r = await user.client.post("/bots", data={**bot, "account_id": "9" * 25})
+    assert r.status_code == 422 and "account_id" in r.text
+    assert _count(platform, "bots") == 0

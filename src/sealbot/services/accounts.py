@@ -29,6 +29,7 @@ from sealbot.venues.signing import PASSPHRASE_EXCHANGES, SIGNER_EXCHANGES
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MAX_EMAIL = 320  # the users.email column (and RFC 5321's limit)
+MAX_LABEL = 120  # the exchange_accounts.label column
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,9 @@ async def _link(platform: Platform, owner_id: int, exchange: str, label: str,
                 is_paper: bool) -> AccountView:
     _require_supported(exchange)
     allowed_pairs = _pair_list(allowed_pairs)
+    label = label.strip()
+    if not 1 <= len(label) <= MAX_LABEL:  # the dashboard's form has no schema in front of it
+        raise InvalidConfig("label", f"must be 1 to {MAX_LABEL} characters")
     try:
         with platform.uow() as uow:
             account = uow.accounts.add(owner_id, exchange, label, is_paper=is_paper, allowed_pairs=allowed_pairs)

@@ -122,10 +122,15 @@ def _require_account(account_id: int | None) -> None:
                                           "before starting it")
 
 
+MAX_NAME = 120  # the bots.name column
+
+
 def create_bot(platform: Platform, owner_id: int, account_id: int | None, kind: str, name: str,
                config: Mapping[str, Any], *, start: bool = False) -> BotView:
     """Validate ``config`` for ``kind`` (``InvalidConfig`` names the field), store it with
     the bot's own id in it, and optionally mark it running for the engine."""
+    if not 1 <= len(name) <= MAX_NAME:  # the dashboard's form has no schema in front of it
+        raise InvalidConfig("name", f"must be 1 to {MAX_NAME} characters")
     parse_config(kind, {**config, "bot_id": "0"})  # reject before anything is written
     with platform.uow() as uow:
         if account_id is not None:

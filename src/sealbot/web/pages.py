@@ -39,6 +39,7 @@ from sealbot.services.bots import OWNER_ACTIONS, create_bot, market_spec, owner_
 from sealbot.services.platform import Platform
 from sealbot.web.api.common import IdPath
 from sealbot.web.deps import COOKIE, client_ip, get_platform, is_secure, session_principal
+from sealbot.web.schemas import MAX_ID
 
 router = APIRouter()
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -286,6 +287,8 @@ async def _bot_config(platform: Platform, who: Principal,
         pair = Pair.parse(str(form.get("pair", "")).strip().upper())
     except ValueError:
         raise InvalidConfig("pair", "choose an account and a pair like BTC/USDT") from None
+    if not 1 <= account_id <= MAX_ID:  # an id past the database's integers was a server error
+        raise InvalidConfig("account_id", "choose one of your accounts")
     spec = await market_spec(platform, who.user_id, account_id, pair)
     if kind == "grid":
         return kind, account_id, {**_grid_form(form), "market": spec}
