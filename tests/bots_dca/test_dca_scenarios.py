@@ -73,6 +73,19 @@ def test_take_profit_closes_the_deal_with_fees_booked_in_the_charged_currency() 
     assert deal.realized_profit == D("0.0798101")
 
 
+def test_a_take_profit_below_the_exchange_minimum_is_reported_not_silently_skipped() -> None:
+    # 5.05 USDT at 100 buys 0.050 BTC (5 USDT: the minimum); the 0.1 % fee in BTC leaves
+    # 0.04995, which the 0.001 step rounds to 0.049: 4.95 USDT at 101, below the minimum.
+    # No take profit could go out and nothing said so: the deal stayed open, silent.
+    market = {"pair": "BTC/USDT", "tick_size": "0.01", "step_size": "0.001", "min_notional": "5"}
+    cfg = config(markets=[market], base_order_volume="5.05", max_safety_orders=0, active_safety_orders_count=0)
+    r = run(cfg, [FLAT, FLAT], fee="0.001")
+    assert placed(r) == ["sbb1-1-bo"]
+    alerts = [c for _, c in r.log if isinstance(c, RaiseAlert) and c.code == "take_profit_too_small"]
+    assert [a.message for a in alerts] == ["deal 1: 0.049 BTC is below the exchange minimum for a take profit "
+                                           "order; the deal keeps it (add funds or close it by hand)"]
+
+
 def test_safety_order_fill_moves_the_take_profit_to_the_new_average() -> None:
     # so1 buys 20 USDT at 99 = 0.20202020 BTC. Average = 29.9999998 / 0.3020202 = 99.33110...
     # so the take profit becomes 99.3311037 * 1.01 = 100.32441472 (rounded up to the tick).

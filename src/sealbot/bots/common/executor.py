@@ -347,6 +347,13 @@ def _refresh_ladder(market: Market, pos: Position) -> Result:
         step = f"tp{index}" if rev == 0 else f"tp{index}.{rev}"
         pos, command = place(market, pos, step, Role.EXIT, pos.direction.exit_side, amount, price, target=index)
         commands.append(command)
+    if carry > 0 and not trailing:
+        # What no target can sell under the exchange's rules (a fee in base and the step
+        # took a 5 USDT deal below the 5 minimum) stays in the deal with no take profit:
+        # say so, rather than leave the deal open and silent.
+        commands.append(RaiseAlert(AlertLevel.WARNING, "take_profit_too_small",
+                                   f"deal {pos.no}: {carry} {pos.deal.pair.base} is below the exchange minimum "
+                                   f"for a take profit order; the deal keeps it (add funds or close it by hand)"))
     return pos, commands
 
 
