@@ -222,7 +222,7 @@ def test_a_smart_trade_file_runs_on_its_one_market_with_that_markets_rules(tmp_p
     assert result.fills[1].price == floor_to_step(result.fills[1].price, D("0.1"))
 
 
-def test_backtest_files_of_different_timeframes_each_keep_their_own(tmp_path: Path) -> None:
+def test_backtest_files_of_different_timeframes_need_one_timeframe(tmp_path: Path) -> None:
     # The first file's timeframe was forced on every pair: 5m candles closed a minute after
     # they opened (or 1m candles five), so fill times, durations and the equity's times
     # depended on the order the files were given in.
@@ -230,9 +230,12 @@ def test_backtest_files_of_different_timeframes_each_keep_their_own(tmp_path: Pa
                {"pair": "UNITTEST/BTC", "tick_size": "0.00000001", "step_size": "1"}]
     bot = bot_file(tmp_path, markets=markets, base_order_volume="0.01", safety_order_volume="0.01")
     eth, unit = f"ETH/BTC={DATA / 'ETH_BTC-5m.feather'}", f"UNITTEST/BTC={DATA / 'UNITTEST_BTC-1m.feather'}"
-    results = [run_backtest_file(bot, files) for files in ([eth, unit], [unit, eth])]
+    for files in ([eth, unit], [unit, eth]):
+        with pytest.raises(InvalidConfig, match=r"^timeframe: the candle files hold 1m and 5m candles"):
+            run_backtest_file(bot, files)
+    results = [run_backtest_file(bot, files, timeframe="5m") for files in ([eth, unit], [unit, eth])]
     for result in results:
-        assert {o.pair.symbol: o.arrays.timeframe for o in result.outcomes} == {"ETH/BTC": "5m", "UNITTEST/BTC": "1m"}
+        assert {o.pair.symbol: o.arrays.timeframe for o in result.outcomes} == {"ETH/BTC": "5m", "UNITTEST/BTC": "5m"}
     assert results[0].metrics == results[1].metrics and results[0].fills == results[1].fills
 
 

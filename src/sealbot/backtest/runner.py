@@ -160,15 +160,20 @@ def load(
     return Loaded(kind, config, candles, reports)
 
 
-def _timeframe(loaded: Loaded, timeframe: str | None) -> str | None:
+def _timeframe(loaded: Loaded, timeframe: str | None) -> str:
     """The timeframe every pair's candles have: the one asked for (each file was resampled
-    to it), else the files' own when they share one (read from the whole file, so a range
-    of one candle still has one). Files of different timeframes give None: the simulator
-    reads each pair's own, where the first file's used to be forced on all of them."""
+    to it), else the files' own, read from the whole file (so a range of one candle still
+    has one). Files of different timeframes are refused, naming ``timeframe``: the first
+    file's used to be forced on every pair (5m candles closing a minute after they
+    opened), and walked each at its own, a 5m candle's close would reach the bot before
+    the 1m candles inside it."""
     if timeframe is not None:
         return timeframe
-    found = {report.timeframe for report in loaded.reports.values()}
-    return found.pop() if len(found) == 1 else None
+    found = sorted({report.timeframe for report in loaded.reports.values()}, key=timeframe_seconds)
+    if len(found) > 1:
+        raise InvalidConfig("timeframe", f"the candle files hold {' and '.join(found)} candles: give a timeframe "
+                                         f"({found[-1]} or coarser) to run every pair on the same candles")
+    return found[0]
 
 
 def read_signals(path: str | Path) -> list[SignalReceived]:
