@@ -83,6 +83,7 @@ async def test_a_token_made_without_the_second_factor_cannot_link_or_revoke_keys
         script = http.new(headers={"Authorization": f"Bearer {token}"})
         r = await script.post("/api/v1/accounts", json=link)
         assert r.status_code == 403 and r.json()["rule"] == "2fa", r.text
+        assert "make a new one" in r.json()["reason"]
     script = http.new(headers={"Authorization": f"Bearer {good}"})
     r = await script.post("/api/v1/accounts", json=link)
     assert r.status_code == 201, r.text

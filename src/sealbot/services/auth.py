@@ -355,6 +355,9 @@ def require_second_factor(principal: Principal) -> None:
     2FA-verified session (or a token of such an account)."""
     if not principal.totp_enabled:
         raise Refused("2fa", "enable two-factor authentication before linking, revealing or revoking keys")
+    if not principal.mfa and principal.via == "token":
+        raise Refused("2fa", "this token was not made from a session that passed two-factor authentication: "
+                             "make a new one after logging in with your code")
     if not principal.mfa:
         raise Refused("2fa", "log in again with your two-factor code")
 
