@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 import sealbot.bots.dca as dca
 import sealbot.bots.grid as grid
-from sealbot.backtest.data import read_frame
+from sealbot.backtest.data import read_frame, resample
 from sealbot.backtest.metrics import Result
 from sealbot.backtest.simulate import run
-from sealbot.domain import CloseReason, DealStatus, OrderStatus, Pair
+from sealbot.domain import CloseReason, DealStatus, InvalidConfig, OrderStatus, Pair
 from sealbot.domain.money import ceil_to_step, floor_to_step
 
 from . import toybot
@@ -251,6 +251,17 @@ def test_backtest_one_multi_pair_dca_bot_over_two_markets() -> None:
 
         assert shape(both) == shape(alone) and shape(alone)
     assert both.metrics.deals_closed == sum(1 for d in both.deals if d.status is DealStatus.CLOSED)
+
+
+def test_backtest_pairs_of_different_timeframes_over_the_same_time_are_refused() -> None:
+    # Candles are walked by their open: the 5m candle of 23:00 closed (at 23:05, with its
+    # 23:05 price) before the 1m candles of 23:01 to 23:04 of the other pair were walked.
+    one_minute = BTC.iloc[:30]
+    five_minutes = resample(one_minute, "5m")
+    eth = Pair("ETH", "USDT")
+    with pytest.raises(InvalidConfig, match=r"^timeframe: BTC/USDT \(1m\) and ETH/USDT \(5m\) overlap in time"):
+        run(dca, dca_config(), {BTC_USDT: one_minute, eth: five_minutes})
+    run(dca, dca_config(), {BTC_USDT: one_minute, eth: resample(BTC.iloc[60:90], "5m")})  # one after the other: fine
 
 
 def test_backtest_result_json_is_complete() -> None:

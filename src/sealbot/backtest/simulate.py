@@ -154,6 +154,7 @@ def run(
             arrays = CandleArrays(pair, timeframe or infer_timeframe(data), data, tick)
         model = FillModel(pair_rules, fees, fee_currency, slippage, limit_fill, spread_ticks, fee_decimals)
         books[pair] = Book(arrays, model, parts=3 if point_times == "thirds" else 4)
+    _check_timeframes(list(books.values()))
     if events is None:
         frames = {pair: book.arrays.frame() for pair, book in books.items()} if wants_indicators(config) else {}
         events = events_for(config, frames) if frames else []
@@ -165,3 +166,19 @@ def run(
                          wallet=wallet).run()
     return build_result(outcome, initial_capital=initial_capital)
 
+
+def _check_timeframes(books: list[Book]) -> None:
+    """Pairs of different timeframes may not trade over the same time. The kernel walks
+    candles in the order they open and tells the bot each close as it walks it, so a 5m
+    candle's close (its price at 00:05) reached the bot before the 1m candles of 00:01 to
+    00:04 on the other pair: the bot saw the future. Apart in time (one file after the
+    other) they run as each pair alone would."""
+    spans = [(int(b.arrays.open_ns[0]), int(b.arrays.open_ns[-1]) + b.arrays.step_ns, b.arrays)
+             for b in books if len(b.arrays)]
+    for i, (start, end, arrays) in enumerate(spans):
+        for other_start, other_end, other in spans[i + 1:]:
+            if arrays.step_ns != other.step_ns and start < other_end and other_start < end:
+                raise InvalidConfig("timeframe", f"{arrays.pair} ({arrays.timeframe}) and {other.pair} "
+                                                 f"({other.timeframe}) overlap in time: resample them to one "
+                                                 f"timeframe ({max(arrays, other, key=lambda a: a.step_ns).timeframe} "
+                                                 f"or coarser)")
