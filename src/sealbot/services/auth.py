@@ -483,7 +483,10 @@ def confirm_totp(platform: Platform, principal: Principal, code: str) -> list[st
             uow.commit()  # a replay's audit record stays
             raise InvalidConfig("code", "does not match the authenticator app (each code works once; "
                                         "check the device's clock)")
-        uow.users.set_totp_secret(principal.user_id, row.pending_totp_sealed)
+        if not uow.users.enable_totp(principal.user_id, row.pending_totp_sealed):  # turned on meanwhile
+            row.pending_totp_sealed = None
+            uow.commit()
+            raise Refused("2fa", "two-factor authentication is already enabled")
         row.pending_totp_sealed = None
         row.mfa_verified = True
         codes = _new_recovery_codes(uow, principal.user_id)

@@ -49,6 +49,18 @@ class UserRepository(Repository):
         """Store the TOTP secret *sealed* by custody (or None to turn 2FA off)."""
         self.get(user_id).totp_secret_sealed = sealed
 
+    def enable_totp(self, user_id: int, sealed: bytes) -> bool:
+        """Store the sealed TOTP secret only if the user has none: one ``UPDATE ... WHERE
+        totp_secret_sealed IS NULL``, so of two sessions confirming two setups at once the
+        second finds 2FA on and changes nothing (a read first, then a write, let it
+        replace the first's secret). False: 2FA was on already."""
+        result = self.session.execute(
+            sa.update(User)
+            .where(User.id == user_id, User.totp_secret_sealed.is_(None))
+            .values(totp_secret_sealed=sealed)
+            .execution_options(synchronize_session="fetch"))
+        return bool(getattr(result, "rowcount", 0) == 1)
+
     def advance_totp_step(self, user_id: int, step: int) -> bool:
         """Record ``step`` as the user's last accepted TOTP time step, only if it is later
         than the stored one: one ``UPDATE ... WHERE totp_last_step < :step``, so of two
