@@ -29,6 +29,8 @@ GRID = {"market": MARKET, "lower_price": "30000", "upper_price": "40000", "grids
         "investment": "200"}  # every line far below the market: four resting buys
 SMART = {"market": MARKET, "amount": "0.001", "entry_type": "limit", "entry_price": "30000",
          "take_profit_steps": [{"amount_percentage": "100", "profit_percentage": "2"}]}
+DCA = {"markets": [MARKET], "base_order_volume": "20", "safety_order_volume": "20", "max_safety_orders": 2,
+       "safety_order_step_percentage": "2", "take_profit": "5", "base_order_type": "market"}
 SPEED = 120.0
 
 
@@ -71,5 +73,40 @@ async def test_stopping_a_bot_or_cancelling_a_trade_cancels_its_resting_orders(
         else:
             cancel_smart_trade(platform, user, bot.id)
         assert await _until(lambda: not resting(), 10), resting()
+    finally:
+        await host.stop()
+
+
+@pytest.mark.parametrize("kind", ["dca", "grid"])
+async def test_a_bot_started_again_after_a_stop_places_its_orders_again(
+        platform: Platform, simex: SimexServer, kind: str) -> None:
+    # The stop cancelled the deal's take profit and safety order (the grid's lines);
+    # started again, the bot places them again (fresh ids) instead of running on without.
+    exchange_account = simex.admin.create_account("restarter", {"USDT": "5000"})
+    sim_id = int(exchange_account["id"])
+    created = simex.admin.create_key(sim_id, ip_whitelist=["127.0.0.1"])
+    user = register_user(platform, "restarter@example.org", "correct horse battery")
+    account = await link_account(platform, user, "binance", "main", ApiCredentials(created["key"], created["secret"]))
+    price = Decimal(str(next(m for m in simex.admin.markets() if m["symbol"] == "BTCUSDT")["price"]))
+    grid = {**GRID, "lower_price": str(round(price * Decimal("0.96"))),
+            "upper_price": str(round(price * Decimal("1.04")))}
+    bot = create_bot(platform, user, account.id, kind, "restarted", DCA if kind == "dca" else grid, start=True)
+    options = EngineOptions(runner=RunnerSettings(poll_interval=0.1, feed_interval=0.1, market_ttl=0),
+                            guard=GuardPolicy(GuardLimits(min_quote_volume_24h=Decimal(0))))
+    clock = AcceleratedClock(datetime.fromtimestamp(simex.admin.clock()["now_ms"] / 1000, UTC), SPEED)
+    host = EngineHost(platform, options=options, clock=clock, sync_interval=0.1)
+
+    def resting() -> list[str]:
+        return sorted(o["client_id"] for o in simex.admin.orders(sim_id) if o["status"] == "NEW")
+
+    await host.start()
+    try:
+        assert await _until(lambda: len(resting()) >= 2, 15), simex.admin.orders(sim_id)
+        before = resting()
+        owner_action(platform, user, bot.id, "stop")
+        assert await _until(lambda: not resting(), 10), resting()
+        owner_action(platform, user, bot.id, "start")
+        assert await _until(lambda: len(resting()) >= len(before), 10), (before, resting())
+        assert not set(resting()) & set(before)  # placed again under new ids
     finally:
         await host.stop()

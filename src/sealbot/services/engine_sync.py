@@ -1,7 +1,8 @@
 """How an engine keeps its accounts in step with what users change through the web tier.
 
 The web tier only writes the database: a bot started, paused, stopped or re-configured,
-a kill switch (bots stopped with the reason ``KILL_REASON``), an account revoked or
+a kill switch (bots stopped with the reason ``KILL_REASON``, their orders marked for
+cancelling, as an owner's stop marks them too), an account revoked or
 deleted. ``AccountSync.sync`` is the one place that brings a runner in line with those
 rows, for a given scope of accounts:
 
@@ -11,8 +12,9 @@ rows, for a given scope of accounts:
   That is how a kill the previous owner never saw (an engine restarted, a scale-out
   partition moved, within a pass of the kill) is still carried out by the next owner;
 * a bot whose stored status or config changed is brought in line (a stopped bot with a
-  new config is reloaded, keeping its saved state); bots a kill switch stopped have
-  their open orders cancelled at once (the running account's polls would too);
+  new config is reloaded, keeping its saved state); bots stopped (a kill switch, their
+  owner) have their open orders cancelled at once, while still loaded to hear the
+  cancels (the running account's polls would send them too, to a bot no longer there);
 * a bot stopped or deleted is unloaded from its runner (its pairs are no longer waited
   for, its events no longer stepped), as a restart would leave it out;
 * an account of the scope that is no longer active (revoked, deleted) is stopped.
@@ -35,7 +37,6 @@ from sealbot.domain.evolve import evolve
 from sealbot.engine.journal import AccountRecord, BotRecord, BotStatus, Journal, JournalTx
 from sealbot.engine.orders import CANCEL_REQUESTED
 from sealbot.engine.runner import AccountRunner, InProcessRunner
-from sealbot.services.kill_switch import KILL_REASON
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class SyncReport:
     status_changes: list[tuple[str, str]] = field(default_factory=list)  # (bot id, new status)
     reloaded: list[str] = field(default_factory=list)
     unloaded: list[str] = field(default_factory=list)  # bots stopped or deleted: no longer in the runner
-    cancelled_orders: int = 0  # open orders cancelled for bots a kill switch stopped
+    cancelled_orders: int = 0  # open orders cancelled for bots stopped (a kill switch, their owner)
     cancel_starts: list[str] = field(default_factory=list)  # accounts started only to send outstanding cancels
     delivered: int = 0  # inbox items delivered (the embedded engine only: workers get them from the broker)
 
@@ -146,22 +147,33 @@ class AccountSync:
             if (record.status, record.status_reason) != (live.record.status, live.record.status_reason):
                 _adopt(account_runner, record.id, record.status, record.status_reason)
                 report.status_changes.append((record.id, record.status))
-                if record.status == BotStatus.STOPPED and record.status_reason == KILL_REASON:
+                if record.status == BotStatus.STOPPED:
+                    # a kill switch, the owner's stop, a smart trade's cancel: each marked the
+                    # bot's orders for cancelling; sent now, while the bot is still loaded to
+                    # hear each cancel (or a last fill) before it is unloaded below
                     killed.append(record.id)
         if killed:
             report.cancelled_orders += await account_runner.cancel_open_orders(killed)
-        _unload_gone(account_runner, stored, report)
+        self._unload_gone(account_runner, stored, report)
 
-
-def _unload_gone(account_runner: AccountRunner, stored: list[BotRecord], report: SyncReport) -> None:
-    """A bot the user stopped or deleted leaves the runner (a restart would not load it
-    either): the pairs it traded are no longer waited for, so a stopped bot on a pair
-    without a price stops holding up the account's other bots. Its open orders stay
-    journalled and are still polled; a kill switch's were cancelled above."""
-    statuses = {record.id: record.status for record in stored}
-    for bot_id in [b for b in account_runner.bots if statuses.get(b, BotStatus.STOPPED) not in _LIVE]:
-        account_runner.unload(bot_id)
-        report.unloaded.append(bot_id)
+    def _unload_gone(self, account_runner: AccountRunner, stored: list[BotRecord], report: SyncReport) -> None:
+        """A bot the user stopped or deleted leaves the runner (a restart would not load it
+        either): the pairs it traded are no longer waited for, so a stopped bot on a pair
+        without a price stops holding up the account's other bots. A stopped bot whose
+        orders' cancel is still outstanding (a stop or a kill asked for it: ``request_cancels``)
+        stays until each is final: it must hear the cancel, or a last fill, or it resumes
+        on its next start believing the order still works (a take profit gone for good)."""
+        statuses = {record.id: record.status for record in stored}
+        gone = [b for b in account_runner.bots if statuses.get(b, BotStatus.STOPPED) not in _LIVE]
+        if not gone:
+            return
+        with self.reader.transaction() as tx:
+            busy = {e.bot for e in tx.open_orders(account_runner.account.id) if e.reason == CANCEL_REQUESTED}
+        for bot_id in gone:
+            if bot_id in busy and bot_id in statuses:  # a deleted bot (no row) goes at once
+                continue
+            account_runner.unload(bot_id)
+            report.unloaded.append(bot_id)
 
 
 def _adopt(account_runner: AccountRunner, bot_id: str, status: str, reason: str | None) -> None:
