@@ -281,8 +281,11 @@ def change_password(platform: Platform, principal: Principal, current: str, new:
     ended. Needs the current password, checked and throttled as a login is (a wrong one
     counts towards the lockout, a locked account is refused), so a stolen cookie can
     neither change it nor guess it. From a session only. API tokens stay: the user sees
-    and revokes them on the same page."""
+    and revokes them on the same page. With 2FA on, only a session that passed it: one
+    opened with the password alone before 2FA was turned on must not lock the user out."""
     require_session(principal)
+    if principal.totp_enabled and not principal.mfa:
+        raise Refused("2fa", "log in again with your two-factor code to change the password")
     if len(new) < MIN_PASSWORD:
         raise InvalidConfig("new_password", f"must be at least {MIN_PASSWORD} characters")
     at = _now(now)
