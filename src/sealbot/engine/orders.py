@@ -50,6 +50,7 @@ books, so "filled" in sealbot always means "and every fill applied".
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -189,6 +190,35 @@ class OrderManager:
         signed with its journalled attempt time."""
         return await self._send(client_id, again=False)
 
+    async def send_many(self, client_ids: Sequence[ClientOrderId]) -> list[Observation]:
+        """Step 2 for the orders one committed step asked for, placed in their order. When
+        the budget has room for all of them now, their attempts are recorded in one
+        transaction before the first request and the open orders' answers in one after
+        the last (a crash between leaves them pending: reconcile looks them up by client
+        id); otherwise each is sent as by ``send``. What the exchange answered is
+        observed after the last request either way."""
+        if len(client_ids) < 2 or (self.budget is not None and not self.budget.try_acquire(len(client_ids))):
+            return [obs for client_id in client_ids for obs in await self.send(client_id)]
+        with self.journal.transaction() as tx:
+            attempts = [self._attempt_in(tx, client_id, again=False) for client_id in client_ids]
+        observations: list[Observation] = []
+        answers: list[Order] = []
+        for attempt in attempts:
+            answer = attempt if isinstance(attempt, list) else await self._request(*attempt)
+            if isinstance(answer, list):
+                observations += answer
+            elif answer.status.is_final:
+                observations.append(answer)  # recorded where it is applied, as in ``_send``
+            else:
+                answers.append(answer)
+        if answers:
+            with self.journal.transaction() as tx:
+                for answer in answers:
+                    entry = tx.get_order(answer.client_id)
+                    if entry is not None:
+                        tx.put_order(_merge(entry, answer))
+        return observations
+
     async def _send(self, client_id: ClientOrderId, *, again: bool) -> list[Observation]:
         """One attempt; ``again``: a re-send, which journals a new attempt time first.
 
@@ -201,10 +231,22 @@ class OrderManager:
             if unsendable is not None:
                 return unsendable
             await self.budget.acquire()
-        attempt = self._record_attempt(client_id, again)
-        if isinstance(attempt, list):
-            return attempt
-        entry, attempt_at = attempt
+        with self.journal.transaction() as tx:
+            attempt = self._attempt_in(tx, client_id, again)
+        answer = attempt if isinstance(attempt, list) else await self._request(*attempt)
+        if isinstance(answer, list):
+            return answer
+        if answer.status.is_final:
+            # returned as an observation: applying it records the answer in the caller's
+            # transaction (``apply`` merges it as ``_record_answer`` would), one less here
+            return [answer]
+        self._record_answer(client_id, answer)
+        return []
+
+    async def _request(self, entry: JournalOrder, attempt_at: datetime) -> Order | list[Observation]:
+        """The request of one recorded attempt: the exchange's answer, or what to observe
+        instead when it refused the order or its outcome had to be looked up."""
+        client_id = entry.order.client_id
         try:
             answer = await self.venue.create_order(entry.order, attempt_at)
         except RequestExpired as exc:
@@ -220,12 +262,7 @@ class OrderManager:
             log.warning("order %s: outcome unknown (%s); looking it up", client_id, type(exc).__name__)
             return await self.resolve(client_id)
         self.sent += 1
-        if answer.status.is_final:
-            # returned as an observation: applying it records the answer in the caller's
-            # transaction (``apply`` merges it as ``_record_answer`` would), one less here
-            return [answer]
-        self._record_answer(client_id, answer)
-        return []
+        return answer
 
     def _unsendable(self, entry: JournalOrder | None) -> list[Observation] | None:
         """What to report instead of sending ``entry`` (``[]``: nothing), or ``None`` if it
@@ -241,21 +278,20 @@ class OrderManager:
             return [evolve(entry.order, status=OrderStatus.CANCELED)]
         return None
 
-    def _record_attempt(self, client_id: ClientOrderId,
-                        again: bool) -> tuple[JournalOrder, datetime] | list[Observation]:
-        """Journal (commit) one more attempt and return the entry and the time to sign it
-        with: the journalled one for a first attempt, a new one for a re-send. Read,
-        checked and written in one transaction, so on a fenced journal it is the latest
-        attempt time there is; what to report instead when the order is not to be sent
-        (``_unsendable``)."""
-        with self.journal.transaction() as tx:
-            current = tx.get_order(client_id)
-            unsendable = self._unsendable(current)
-            if unsendable is not None:
-                return unsendable
-            assert current is not None
-            at = self.wall() if again or current.attempted_at is None else current.attempted_at
-            tx.put_order(evolve(current, attempts=current.attempts + 1, attempted_at=at))
+    def _attempt_in(self, tx: JournalTx, client_id: ClientOrderId,
+                    again: bool) -> tuple[JournalOrder, datetime] | list[Observation]:
+        """Journal one more attempt in ``tx`` (committed before its request) and return the
+        entry and the time to sign it with: the journalled one for a first attempt, a new
+        one for a re-send. Read, checked and written in one transaction, so on a fenced
+        journal it is the latest attempt time there is; what to report instead when the
+        order is not to be sent (``_unsendable``)."""
+        current = tx.get_order(client_id)
+        unsendable = self._unsendable(current)
+        if unsendable is not None:
+            return unsendable
+        assert current is not None
+        at = self.wall() if again or current.attempted_at is None else current.attempted_at
+        tx.put_order(evolve(current, attempts=current.attempts + 1, attempted_at=at))
         return current, at
 
     def _dead_attempt(self, client_id: ClientOrderId, attempt_at: datetime, exc: RequestExpired) -> None:

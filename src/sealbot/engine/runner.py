@@ -454,11 +454,9 @@ class AccountRunner(StepWriter, HubDelivery):
         """The I/O a committed step asked for: alerts, orders, cancels."""
         for alert in outcome.alerts:
             await self._send_alert(alert)
-        market_sent = False
-        for order in outcome.sends:
-            for obs in await self.orders.send(order.client_id):
-                await self._observe(obs)
-            market_sent = market_sent or order.price is None
+        for obs in await self.orders.send_many([order.client_id for order in outcome.sends]):
+            await self._observe(obs)
+        market_sent = any(order.price is None for order in outcome.sends)
         for client_id in outcome.cancels:
             for obs in await self.orders.cancel(client_id):
                 await self._observe(obs)
