@@ -15,7 +15,9 @@ from sealbot.domain import (
     ClientOrderId,
     CloseReason,
     DealChanged,
+    Fill,
     OrderCanceled,
+    OrderFilled,
     OrderType,
     Pair,
     PlaceOrder,
@@ -299,3 +301,18 @@ def test_orders_cancelled_outside_the_bot_are_placed_again_on_the_next_price() -
                                         ("sbg1-1-g4s2", "sell", "1.000", "120.00")]
     state, commands = grid.step(cfg, state, PriceTicked(BTC, D("108"), T0))
     assert places(commands) == []
+
+
+def test_a_part_filled_buy_cancelled_outside_the_bot_sells_on_the_next_price_not_at_once() -> None:
+    # A kill switch cancels a buy that had filled in part. Its sell used to go out at
+    # once, while the bot was stopped: refused by the engine, the interval stayed idle
+    # with its coins for good. Now the sell goes out on the first price of the running grid.
+    cfg = config()
+    state, commands = grid.step(cfg, grid.initial_state(cfg), PriceTicked(BTC, D("102"), T0))
+    buy = next(c.order for c in commands if isinstance(c, PlaceOrder) and c.order.client_id.step == "g0b1")
+    fill = Fill(buy.client_id, BTC, Side.BUY, D("100"), D("0.4"), D("0"), "USDT", T0, "t1")
+    state, commands = grid.step(cfg, state, OrderFilled(fill, D("0.6")))
+    state, commands = grid.step(cfg, state, OrderCanceled(buy.client_id, T0))
+    assert places(commands) == []
+    state, commands = grid.step(cfg, state, PriceTicked(BTC, D("102"), T0))
+    assert places(commands) == [("sbg1-1-g1s2", "sell", "0.400", "105.00")]

@@ -427,10 +427,10 @@ def _on_gone(cfg: Config, state: State, client_id: ClientOrderId, reason: str | 
     retired = state.retired
     dust = state.dust
     in_range = state.lo <= slot.index < state.hi
-    if slot.held > 0 and slot.side is Side.BUY and state.phase is Phase.RUNNING:
+    resume = outside and state.phase is Phase.RUNNING  # the sell of a part-filled buy too: the bot may be stopped
+    if slot.held > 0 and slot.side is Side.BUY and state.phase is Phase.RUNNING and not resume:
         slots[slot.index], dust = _selling(cfg, slot, dust, commands, state.phase)
     elif slot.held > 0 or (in_range and state.phase is not Phase.STOPPED):
-        resume = outside and state.phase is Phase.RUNNING
         slots[slot.index] = replace(slot, side=None, amount=ZERO, filled=ZERO, canceling=False, lost=0, resume=resume)
     else:
         del slots[slot.index]
