@@ -457,3 +457,24 @@ def test_a_ladder_placed_again_for_another_reason_is_not_placed_a_second_time() 
     assert [c.order.client_id.step for c in commands if isinstance(c, PlaceOrder)] == ["tp1.1"]
     state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT])[1]))
     assert not [c for c in commands if isinstance(c, PlaceOrder | CancelOrder)]
+
+
+def test_a_part_filled_safety_order_cancelled_outside_the_bot_re_prices_the_ladder_on_the_next_price() -> None:
+    # A kill switch cancels a safety order that had filled in part. The ladder, re-priced
+    # for the new average, used to be sent at once, while the bot was stopped: refused,
+    # and the deal had no take profit once started again.
+    cfg = config(max_safety_orders=2, active_safety_orders_count=1)
+    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
+    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
+    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
+    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    orders = {c.order.client_id.step: c.order for c in commands if isinstance(c, PlaceOrder)}
+    so = orders["so1"]
+    part = Fill(so.client_id, PAIR, Side.BUY, so.price, D("0.1"), D(0), "BTC", T0, "t2")
+    state, commands = dca.step(cfg, state, OrderFilled(part, so.amount - D("0.1")))
+    state, commands = dca.step(cfg, state, OrderCanceled(so.client_id, T0))
+    state, commands = dca.step(cfg, state, OrderCanceled(orders["tp1"].client_id, T0))  # the kill's, too
+    assert not [c for c in commands if isinstance(c, PlaceOrder)]
+    state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT])[1]))
+    (tp,) = [c.order for c in commands if isinstance(c, PlaceOrder) and c.order.client_id.step.startswith("tp")]
+    assert tp.amount == bo.amount + D("0.1")  # the whole position, at the new average's target

@@ -216,6 +216,8 @@ def on_canceled(market: Market, pos: Position, step: str, at: datetime, rejected
             return pos, [*alerts, DealChanged(pos.deal)]
     elif live.role is Role.ENTRY and live.filled > 0 and pos.phase is Phase.ACTIVE:
         pos = _entry_changed(pos)
+        if not asked and rejected is None:  # cancelled outside the bot: see just below
+            pos = replace(pos, tp_stale=False, tp_lost=True)
     elif live.role is Role.EXIT and not asked and rejected is None and pos.phase is Phase.ACTIVE:
         # Cancelled outside the bot (a kill switch, a stop, a hand on the exchange): the
         # deal still holds what the target was to sell. Placed again on the next price
