@@ -57,7 +57,8 @@ async def test_a_setup_begun_before_2fa_was_enabled_elsewhere_cannot_replace_the
 
 async def test_a_token_made_without_the_second_factor_cannot_link_or_revoke_keys(
         http: Clients, simex: SimexServer, platform: Platform) -> None:
-    # A token made before 2FA was on, and one made afterwards by a session opened before it.
+    # A token made before 2FA was on (one made afterwards by a session opened before it is
+    # refused outright: test_a_session_that_never_passed_2fa_cannot_mint_tokens...).
     stale = await _pre_2fa_session(http, "tokens@example.org")
     r = await stale.post("/api/v1/tokens", json={"name": "early", "scopes": ["accounts:write", "accounts:read"]})
     early = r.json()["token"]
@@ -69,9 +70,6 @@ async def test_a_token_made_without_the_second_factor_cannot_link_or_revoke_keys
     http.leaks.once.add(secret)
     r = await owner.post("/api/v1/auth/2fa/confirm", json={"code": http.clock.code(secret)})
     http.leaks.once.update(r.json()["recovery_codes"])
-    r = await stale.post("/api/v1/tokens", json={"name": "late", "scopes": ["accounts:write", "accounts:read"]})
-    late = r.json()["token"]
-    http.leaks.once.add(late)
     r = await owner.post("/api/v1/tokens", json={"name": "good", "scopes": ["accounts:write", "accounts:read"]})
     good = r.json()["token"]
     http.leaks.once.add(good)
@@ -79,16 +77,14 @@ async def test_a_token_made_without_the_second_factor_cannot_link_or_revoke_keys
     key, api_secret = simex_key(simex, ip_whitelist=["127.0.0.1"])
     http.leaks.never.add(api_secret)
     link = {"exchange": "binance", "label": "main", "api_key": key, "api_secret": api_secret}
-    for token in (early, late):
-        script = http.new(headers={"Authorization": f"Bearer {token}"})
-        r = await script.post("/api/v1/accounts", json=link)
-        assert r.status_code == 403 and r.json()["rule"] == "2fa", r.text
-        assert "make a new one" in r.json()["reason"]
+    r = await http.new(headers={"Authorization": f"Bearer {early}"}).post("/api/v1/accounts", json=link)
+    assert r.status_code == 403 and r.json()["rule"] == "2fa", r.text
+    assert "make a new one" in r.json()["reason"]
     script = http.new(headers={"Authorization": f"Bearer {good}"})
     r = await script.post("/api/v1/accounts", json=link)
     assert r.status_code == 201, r.text
     account = r.json()["id"]
-    r = await http.new(headers={"Authorization": f"Bearer {late}"}).delete(f"/api/v1/accounts/{account}")
+    r = await http.new(headers={"Authorization": f"Bearer {early}"}).delete(f"/api/v1/accounts/{account}")
     assert r.status_code == 403
     assert (await script.get(f"/api/v1/accounts/{account}")).json()["status"] == "active"
 
@@ -134,3 +130,32 @@ async def test_an_api_token_cannot_manage_the_users_sessions_tokens_or_second_fa
     assert me["totp_enabled"] is True and me["recovery_codes_left"] == 10
     assert len((await user.client.get("/api/v1/auth/sessions")).json()) == 1
     assert [t["id"] for t in (await user.client.get("/api/v1/tokens")).json()] == [token_id]
+
+
+async def test_a_session_that_never_passed_2fa_cannot_mint_tokens_or_end_sessions_once_it_is_on(
+        http: Clients) -> None:
+    """A token would outlive the stale session (a way to keep access the user cannot see
+    coming), and ending sessions and tokens would let it push the user out."""
+    stale = await _pre_2fa_session(http, "persist@example.org")
+    owner = http.new()
+    r = await owner.post("/api/v1/auth/login", json={"email": "persist@example.org", "password": PASSWORD})
+    owner.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    secret = (await owner.post("/api/v1/auth/2fa/setup")).json()["secret"]
+    http.leaks.once.add(secret)
+    r = await owner.post("/api/v1/auth/2fa/confirm", json={"code": http.clock.code(secret)})
+    http.leaks.once.update(r.json()["recovery_codes"])
+    r = await owner.post("/api/v1/tokens", json={"name": "mine", "scopes": ["bots:read"]})
+    http.leaks.once.add(r.json()["token"])
+    token_id = r.json()["id"]
+    owner_session = next(s["id"] for s in (await owner.get("/api/v1/auth/sessions")).json() if s["current"])
+
+    for method, path, body in (("POST", "/api/v1/tokens", {"name": "keep", "scopes": ["bots:read"]}),
+                               ("DELETE", f"/api/v1/tokens/{token_id}", None),
+                               ("DELETE", f"/api/v1/auth/sessions/{owner_session}", None)):
+        r = await stale.request(method, path, json=body)
+        assert r.status_code == 403 and r.json()["rule"] == "2fa", (path, r.text)
+    assert [t["id"] for t in (await owner.get("/api/v1/tokens")).json()] == [token_id]
+    assert (await owner.get("/api/v1/users/me")).status_code == 200
+    stale_session = next(s["id"] for s in (await owner.get("/api/v1/auth/sessions")).json() if not s["current"])
+    assert (await owner.delete(f"/api/v1/auth/sessions/{stale_session}")).status_code == 204
+    assert (await stale.get("/api/v1/users/me")).status_code == 401

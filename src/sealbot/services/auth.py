@@ -283,9 +283,7 @@ def change_password(platform: Platform, principal: Principal, current: str, new:
     neither change it nor guess it. From a session only. API tokens stay: the user sees
     and revokes them on the same page. With 2FA on, only a session that passed it: one
     opened with the password alone before 2FA was turned on must not lock the user out."""
-    require_session(principal)
-    if principal.totp_enabled and not principal.mfa:
-        raise Refused("2fa", "log in again with your two-factor code to change the password")
+    require_verified_session(principal)
     if len(new) < MIN_PASSWORD:
         raise InvalidConfig("new_password", f"must be at least {MIN_PASSWORD} characters")
     at = _now(now)
@@ -373,6 +371,15 @@ def require_admin(principal: Principal) -> None:
     require_scope(principal, ADMIN_SCOPE)
 
 
+def require_verified_session(principal: Principal) -> None:
+    """A session, which passed 2FA if 2FA is on: what makes tokens or ends sessions and
+    tokens. A session opened with the password alone before 2FA was turned on could
+    otherwise mint a token that outlives it, or push the user's own sessions out."""
+    require_session(principal)
+    if principal.totp_enabled and not principal.mfa:
+        raise Refused("2fa", "log in again with your two-factor code")
+
+
 def require_session(principal: Principal) -> None:
     """The account's own security (sessions, tokens, 2FA) is managed from a logged-in
     session: a token, whatever its scopes, must not end the user's sessions, revoke their
@@ -394,7 +401,7 @@ def list_sessions(platform: Platform, principal: Principal) -> list[SessionView]
 
 
 def revoke_session(platform: Platform, principal: Principal, session_id: int) -> None:
-    require_session(principal)
+    require_verified_session(principal)
     with platform.uow() as uow:
         row = SessionRepository(uow.session).get(principal.user_id, session_id)
         if row.revoked_at is not None:
@@ -562,6 +569,7 @@ def create_token(platform: Platform, principal: Principal, name: str, scopes: It
     """A new token with ``scopes``; the plaintext is returned once and only its hash kept."""
     if principal.via != "session":
         raise Refused("scope", "API tokens are created from a logged-in session")
+    require_verified_session(principal)
     wanted = tuple(dict.fromkeys(scopes))
     for i, scope in enumerate(wanted):
         if scope not in SCOPES:
@@ -593,7 +601,7 @@ def list_tokens(platform: Platform, principal: Principal) -> list[TokenView]:
 
 
 def revoke_token(platform: Platform, principal: Principal, token_id: int) -> None:
-    require_session(principal)
+    require_verified_session(principal)
     with platform.uow() as uow:
         row = ApiTokenRepository(uow.session).get_token(principal.user_id, token_id)
         if row.revoked_at is not None:
