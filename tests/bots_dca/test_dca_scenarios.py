@@ -470,6 +470,7 @@ def test_a_part_filled_safety_order_cancelled_outside_the_bot_re_prices_the_ladd
     state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
     orders = {c.order.client_id.step: c.order for c in commands if isinstance(c, PlaceOrder)}
     so = orders["so1"]
+    assert so.price is not None
     part = Fill(so.client_id, PAIR, Side.BUY, so.price, D("0.1"), D(0), "BTC", T0, "t2")
     state, commands = dca.step(cfg, state, OrderFilled(part, so.amount - D("0.1")))
     state, commands = dca.step(cfg, state, OrderCanceled(so.client_id, T0))
