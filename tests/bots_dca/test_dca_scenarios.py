@@ -474,8 +474,11 @@ def test_a_part_filled_safety_order_cancelled_outside_the_bot_re_prices_the_ladd
     part = Fill(so.client_id, PAIR, Side.BUY, so.price, D("0.1"), D(0), "BTC", T0, "t2")
     state, commands = dca.step(cfg, state, OrderFilled(part, so.amount - D("0.1")))
     state, commands = dca.step(cfg, state, OrderCanceled(so.client_id, T0))
+    assert not [c for c in commands if isinstance(c, PlaceOrder)]  # not so2 either, while perhaps stopped
     state, commands = dca.step(cfg, state, OrderCanceled(orders["tp1"].client_id, T0))  # the kill's, too
     assert not [c for c in commands if isinstance(c, PlaceOrder)]
     state, commands = dca.step(cfg, state, CandleClosed(candles([FLAT, FLAT])[1]))
     (tp,) = [c.order for c in commands if isinstance(c, PlaceOrder) and c.order.client_id.step.startswith("tp")]
     assert tp.amount == bo.amount + D("0.1")  # the whole position, at the new average's target
+    assert [c.order.client_id.step for c in commands if isinstance(c, PlaceOrder)
+            and c.order.client_id.step.startswith("so")] == ["so2"]  # the next safety order, now

@@ -252,16 +252,21 @@ def _on_cancel(market: Market, deal: DcaDeal, step: str, at: datetime) -> tuple[
     its stead (a stopped bot's orders are refused, so a kill used to burn through every
     safety order of the deal), and it is placed again on the next price."""
     live = deal.pos.order(step)
-    lost = (live is not None and live.role is Role.ENTRY and step.startswith("so") and live.filled == 0
-            and step not in deal.pos.canceling and deal.pos.phase is Phase.ACTIVE)
+    outside = (live is not None and live.role is Role.ENTRY and step.startswith("so")
+               and step not in deal.pos.canceling and deal.pos.phase is Phase.ACTIVE)
     deal, commands = _pos_op(deal, ex.on_canceled(market, deal.pos, step, at))
-    if lost and deal.pos.phase is Phase.ACTIVE:
-        deal = replace(deal, so_lost=(*deal.so_lost, int(step[2:].split(".")[0])))
+    if outside and live is not None and deal.pos.phase is Phase.ACTIVE:
+        if live.filled == 0:
+            deal = replace(deal, so_lost=(*deal.so_lost, int(step[2:].split(".")[0])))
+        else:  # what it bought stays in the deal; the next safety order waits for a price too
+            deal = replace(deal, so_held=deal.so_held + 1)
     return deal, commands
 
 
 def _replace_lost_safety(cfg: DcaConfig, market: Market, deal: DcaDeal) -> tuple[DcaDeal, list[Command]]:
     """Place again, under fresh ids, the safety orders cancelled outside the bot."""
+    if deal.so_held:
+        deal = replace(deal, so_held=0)  # the top-up that follows the price may place the next
     if not deal.so_lost or deal.pos.phase is not Phase.ACTIVE or deal.base_price is None:
         return deal, []
     commands: list[Command] = []
@@ -294,7 +299,7 @@ def _top_up_safety(cfg: DcaConfig, market: Market, deal: DcaDeal) -> tuple[DcaDe
     base_price = deal.base_price
     assert base_price is not None
     steps = cfg.safety_steps
-    live = sum(1 for o in pos.orders if o.step.startswith("so")) + len(deal.so_lost)
+    live = sum(1 for o in pos.orders if o.step.startswith("so")) + len(deal.so_lost) + deal.so_held
     commands: list[Command] = []
     while live < cfg.active_safety_orders_count and deal.so_placed < len(steps):
         n = deal.so_placed + 1
@@ -402,7 +407,7 @@ def interest(config: DcaConfig, state: DcaState) -> Interest:
     one feed, so it asks for every candle."""
     if config.multi_pair:
         return Interest.ALWAYS
-    parts = [Interest.ALWAYS if d.so_lost else ex.interest(d.pos) for d in state.deals]
+    parts = [Interest.ALWAYS if d.so_lost or d.so_held else ex.interest(d.pos) for d in state.deals]
     pair = config.markets[0].rules.pair
     if _may_start(config, state, pair):
         if state.cooldown_until is not None:

@@ -21,6 +21,7 @@ class DcaDeal(Struct, frozen=True):
     adds: int = 0  # manual add-funds orders placed
     so_lost: tuple[int, ...] = ()  # safety orders cancelled outside the bot, unfilled: placed again on a price
     so_rev: int = 0  # safety orders so placed again (their ids: ``so<n>.<rev>``)
+    so_held: int = 0  # places of part-filled safety orders cancelled outside: the next goes out on a price
 
 
 class DcaState(Struct, frozen=True):
