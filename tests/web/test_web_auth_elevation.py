@@ -4,11 +4,12 @@ API token, must not be able to turn into (the user's 2FA, a key link, admin acti
 from __future__ import annotations
 
 import httpx
+import sqlalchemy as sa
 
 from sealbot.services.platform import Platform
 from sealbot.simex import SimexServer
 
-from .webkit import PASSWORD, Clients, signup, simex_key
+from .webkit import PASSWORD, Clients, User, signup, simex_key
 
 
 async def _pre_2fa_session(http: Clients, email: str) -> httpx.AsyncClient:
@@ -37,12 +38,11 @@ async def test_a_setup_begun_before_2fa_was_enabled_elsewhere_cannot_replace_the
     assert r.status_code == 200
     http.leaks.once.update(r.json()["recovery_codes"])
 
+    # Turning 2FA on ended the intruder's session, pending setup and all (were it still
+    # open, the confirm would be refused: tests/services/test_services_totp_enable_race.py).
     http.clock.tick()
     r = await stale.post("/api/v1/auth/2fa/confirm", json={"code": http.clock.code(intruder_secret)})
-    assert r.status_code == 403 and r.json()["rule"] == "2fa", r.text
-    http.clock.tick()
-    r = await stale.post("/api/v1/auth/2fa/confirm", json={"code": http.clock.code(intruder_secret)})
-    assert r.status_code == 403  # the pending secret is gone, not merely refused once
+    assert r.status_code == 401, r.text
 
     # The user's own app still logs in; the intruder's does not.
     http.clock.tick()
@@ -52,7 +52,7 @@ async def test_a_setup_begun_before_2fa_was_enabled_elsewhere_cannot_replace_the
     r = await http.new().post("/api/v1/auth/login", json={"email": "victim@example.org", "password": PASSWORD,
                                                           "totp_code": http.clock.code(owner_secret)})
     assert r.status_code == 200 and r.json()["mfa"] is True
-    assert (await stale.get("/api/v1/users/me")).json()["recovery_codes_left"] == 10
+    assert (await owner.get("/api/v1/users/me")).json()["recovery_codes_left"] == 10
 
 
 async def test_a_token_made_without_the_second_factor_cannot_link_or_revoke_keys(
@@ -132,18 +132,44 @@ async def test_an_api_token_cannot_manage_the_users_sessions_tokens_or_second_fa
     assert [t["id"] for t in (await user.client.get("/api/v1/tokens")).json()] == [token_id]
 
 
+async def legacy_session(http: Clients, platform: Platform, user: User) -> httpx.AsyncClient:
+    """A session that never passed 2FA although 2FA is on: one that was open when the user
+    turned 2FA on before that ended the other sessions (made here by clearing the flag)."""
+    client = http.new()
+    r = await client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD,
+                                                      "totp_code": user.next_code()})
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    session_id = next(s["id"] for s in (await client.get("/api/v1/auth/sessions")).json() if s["current"])
+    with platform.session_factory() as session:
+        session.execute(sa.text("update sessions set mfa_verified = :no where id = :id"),
+                        {"no": False, "id": session_id})
+        session.commit()
+    return client
+
+
+async def test_turning_2fa_on_ends_the_other_sessions(http: Clients) -> None:
+    other_user = await signup(http, "other@example.org")
+    stale = await _pre_2fa_session(http, "ended@example.org")
+    user = http.new()
+    r = await user.post("/api/v1/auth/login", json={"email": "ended@example.org", "password": PASSWORD})
+    user.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    secret = (await user.post("/api/v1/auth/2fa/setup")).json()["secret"]
+    http.leaks.once.add(secret)
+    r = await user.post("/api/v1/auth/2fa/confirm", json={"code": http.clock.code(secret)})
+    assert r.status_code == 200
+    http.leaks.once.update(r.json()["recovery_codes"])
+    assert (await stale.get("/api/v1/users/me")).status_code == 401  # password-only: ended
+    assert (await user.get("/api/v1/users/me")).status_code == 200  # the one that turned it on stays
+    assert (await other_user.client.get("/api/v1/users/me")).status_code == 200  # another user's: untouched
+
+
 async def test_a_session_that_never_passed_2fa_cannot_mint_tokens_or_end_sessions_once_it_is_on(
-        http: Clients) -> None:
+        http: Clients, platform: Platform) -> None:
     """A token would outlive the stale session (a way to keep access the user cannot see
     coming), and ending sessions and tokens would let it push the user out."""
-    stale = await _pre_2fa_session(http, "persist@example.org")
-    owner = http.new()
-    r = await owner.post("/api/v1/auth/login", json={"email": "persist@example.org", "password": PASSWORD})
-    owner.headers["X-CSRF-Token"] = r.json()["csrf_token"]
-    secret = (await owner.post("/api/v1/auth/2fa/setup")).json()["secret"]
-    http.leaks.once.add(secret)
-    r = await owner.post("/api/v1/auth/2fa/confirm", json={"code": http.clock.code(secret)})
-    http.leaks.once.update(r.json()["recovery_codes"])
+    user = await signup(http, "persist@example.org")
+    owner = user.client
+    stale = await legacy_session(http, platform, user)
     r = await owner.post("/api/v1/tokens", json={"name": "mine", "scopes": ["bots:read"]})
     http.leaks.once.add(r.json()["token"])
     token_id = r.json()["id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sealbot.services.platform import Platform
 
+from .test_web_auth_elevation import legacy_session
 from .webkit import PASSWORD, Clients, signup
 
 NEW = "a much longer passphrase than before"
@@ -67,21 +68,13 @@ async def test_the_security_page_changes_the_password(http: Clients) -> None:
     assert r.status_code == 200
 
 
-async def test_a_session_that_never_passed_2fa_cannot_change_the_password_once_it_is_on(http: Clients) -> None:
+async def test_a_session_that_never_passed_2fa_cannot_change_the_password_once_it_is_on(
+        http: Clients, platform: Platform) -> None:
     """Else whoever logged in with a stolen password before the user turned 2FA on could
     change it and end the user's sessions: locked out of their own account."""
-    stale = http.new()
-    assert (await stale.post("/api/v1/auth/register", json={"email": "late@example.org",
-                                                            "password": PASSWORD})).status_code == 201
-    r = await stale.post("/api/v1/auth/login", json={"email": "late@example.org", "password": PASSWORD})
-    stale.headers["X-CSRF-Token"] = r.json()["csrf_token"]
-    owner = http.new()
-    r = await owner.post("/api/v1/auth/login", json={"email": "late@example.org", "password": PASSWORD})
-    owner.headers["X-CSRF-Token"] = r.json()["csrf_token"]
-    secret = (await owner.post("/api/v1/auth/2fa/setup")).json()["secret"]
-    http.leaks.once.add(secret)
-    r = await owner.post("/api/v1/auth/2fa/confirm", json={"code": http.clock.code(secret)})
-    http.leaks.once.update(r.json()["recovery_codes"])
+    user = await signup(http, "late@example.org")
+    owner = user.client
+    stale = await legacy_session(http, platform, user)
 
     r = await stale.post("/api/v1/auth/password", json={"current_password": PASSWORD, "new_password": NEW})
     assert r.status_code == 403 and r.json()["rule"] == "2fa", r.text

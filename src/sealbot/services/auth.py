@@ -475,7 +475,9 @@ def confirm_totp(platform: Platform, principal: Principal, code: str) -> list[st
     its clock); returns the recovery codes (shown once). The code counts as used: the
     same code cannot then log in (the user's last step is never lowered, even by a new
     secret). Wrong codes here are not counted by the lockout: the secret was just shown
-    to this very session, so guessing its codes gains nothing."""
+    to this very session, so guessing its codes gains nothing. The user's other sessions
+    end: they were opened with the password alone, which is no longer enough (whoever had
+    stolen it keeps nothing)."""
     if principal.session_id is None:
         raise Refused("2fa", "two-factor setup needs a logged-in session, not an API token")
     with platform.uow() as uow:
@@ -499,9 +501,10 @@ def confirm_totp(platform: Platform, principal: Principal, code: str) -> list[st
             raise Refused("2fa", "two-factor authentication is already enabled")
         row.pending_totp_sealed = None
         row.mfa_verified = True
+        ended = SessionRepository(uow.session).revoke_all(principal.user_id, except_id=principal.session_id)
         codes = _new_recovery_codes(uow, principal.user_id)
         audit.record(uow.session, actor=principal.actor, action="auth.2fa_enabled", subject=principal.actor,
-                     details={"recovery_codes": len(codes)})
+                     details={"recovery_codes": len(codes), "sessions_ended": ended})
         return codes
 
 
