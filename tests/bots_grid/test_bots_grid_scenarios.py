@@ -13,6 +13,7 @@ from sealbot.bots.base import Interest
 from sealbot.domain import (
     CancelOrder,
     ClientOrderId,
+    CloseAtMarket,
     CloseReason,
     DealChanged,
     Fill,
@@ -22,6 +23,7 @@ from sealbot.domain import (
     Pair,
     PlaceOrder,
     PriceTicked,
+    RaiseAlert,
     Side,
     StopBot,
 )
@@ -316,3 +318,19 @@ def test_a_part_filled_buy_cancelled_outside_the_bot_sells_on_the_next_price_not
     assert places(commands) == []
     state, commands = grid.step(cfg, state, PriceTicked(BTC, D("102"), T0))
     assert places(commands) == [("sbg1-1-g1s2", "sell", "0.400", "105.00")]
+
+
+def test_stop_and_sell_says_so_when_what_the_grid_holds_is_too_little_to_sell() -> None:
+    # 0.05 BTC bought at 100 (5 USDT, the minimum), the fee taken in base: 0.049 left to
+    # sell is 4.90 USDT, below the minimum notional. The grid stopped without a word.
+    cfg = config(market={**MARKET, "min_notional": "5"}, quantity_per_grid="0.05", upper_price="105",
+                 grids_quantity=2)
+    state, commands = grid.step(cfg, grid.initial_state(cfg), PriceTicked(BTC, D("101"), T0))
+    buy = next(c.order for c in commands if isinstance(c, PlaceOrder) and c.order.client_id.step == "g0b1")
+    fill = Fill(buy.client_id, BTC, Side.BUY, D("100"), D("0.05"), D("0.00005"), "BTC", T0, "t1")
+    state, commands = grid.step(cfg, state, OrderFilled(fill, D("0")))
+    state, commands = grid.step(cfg, state, CloseAtMarket(1, T0))
+    for cancel in [c for c in commands if isinstance(c, CancelOrder)]:
+        state, commands = grid.step(cfg, state, OrderCanceled(cancel.client_id, T0))
+    assert any(isinstance(c, StopBot) for c in commands)
+    assert [c.code for c in commands if isinstance(c, RaiseAlert)] == ["grid.unsellable"]

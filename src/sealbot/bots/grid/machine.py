@@ -475,6 +475,10 @@ def _maybe_close(cfg: Config, state: State, commands: list[Command]) -> Result:
     held = sum((s.held for s in state.slots.values()), ZERO) + state.dust
     amount = cfg.rules.amount(held)
     if amount <= 0 or not _valid(cfg, amount, None):
+        if amount > 0:  # more than rounding dust: the user must know it was not sold
+            commands.append(RaiseAlert(AlertLevel.WARNING, "grid.unsellable",
+                                       f"the grid stops holding {held} {cfg.pair.base}, too little to sell under "
+                                       "the market's rules: left unsold"))
         return _stopped(state, commands)
     slots = {i: replace(s, held=ZERO) for i, s in state.slots.items()}
     state = replace(state, slots=slots, dust=held - amount, closing=MarketOrder(amount=amount))
