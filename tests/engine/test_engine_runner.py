@@ -147,6 +147,38 @@ async def test_the_kill_switch_stops_bots_and_cancels_their_orders_and_panic_sel
     await runner.stop()
 
 
+async def test_panic_sell_closes_a_paused_bots_deal_whose_take_profit_was_resting() -> None:
+    """With a take profit resting, a close is two steps: cancel it, then, once the cancel
+    is confirmed, sell at market. The second step is not the operator's event, and a
+    paused bot (the watchdog's pause after a leaked key, say) had its exit refused
+    ("no new orders"): the deal kept its coins."""
+    journal, venue, clock = setup()
+    runner, acc = await started(journal, venue, clock)
+    await step_market(runner, acc, venue, 0, "100")
+    deal_no = next(iter(journal.data.deals.values())).no
+    assert any(o.side.value == "sell" and not o.status.is_final for o in venue.orders.values())  # the take profit
+    await runner.pause_account(ACCOUNT.id, "watchdog: foreign order")
+    await runner.panic_sell(ACCOUNT.id, "7", deal_no)
+    for _ in range(3):
+        await acc.poll_once()
+        await acc.drain()
+    market_sells = [o for o in venue.orders.values() if o.type is OrderType.MARKET and o.side.value == "sell"]
+    assert len(market_sells) == 1
+    assert journal.data.deals[("7", deal_no)].status is DealStatus.CLOSED
+    assert journal.data.bots["7"].status == BotStatus.PAUSED  # still paused, its reason kept
+    assert not [e for e in journal.data.orders.values() if e.order.status is OrderStatus.REJECTED]
+    await runner.stop()
+
+
+async def test_a_paused_bot_still_places_no_new_entry_or_take_profit() -> None:
+    journal, venue, clock = setup()
+    runner, acc = await started(journal, venue, clock)
+    await runner.pause_account(ACCOUNT.id, "paused by its owner")
+    await step_market(runner, acc, venue, 0, "100")
+    assert venue.created == []
+    await runner.stop()
+
+
 async def test_a_timeout_on_send_never_duplicates_the_order() -> None:
     journal, venue, clock = setup()
     venue.faults = ["lost_answer"]

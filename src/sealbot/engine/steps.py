@@ -26,6 +26,7 @@ from sealbot.domain import (
     Event,
     Order,
     OrderStatus,
+    OrderType,
     OrderWasRejected,
     PlaceOrder,
     RaiseAlert,
@@ -88,6 +89,10 @@ class StepWriter:
             # the user started, paused or stopped the bot elsewhere (the web process): the
             # stored status wins, and saving the step must not write the old one back
             live.record = evolve(live.record, status=stored.status, status_reason=stored.status_reason)
+        # A bot that is not running sends no new orders, except what its owner asked for
+        # (close at market, cancel the deal) and, for a paused one, the market exit that
+        # ends a close: with orders resting, the exit follows in a later step, the one
+        # that hears their cancels confirmed, not in the operator's own.
         may_send = live.running or isinstance(event, OPERATOR_EVENTS)
         record = live.record
         for command in commands:
@@ -104,10 +109,11 @@ class StepWriter:
             case PlaceOrder(order=order):
                 if tx.get_order(order.client_id) is not None:
                     return record  # the same step asked twice: the journal already has it
-                if not may_send:
+                closing = self._closing(live, order)
+                if not may_send and not (closing and order.type is OrderType.MARKET
+                                         and record.status == BotStatus.PAUSED):
                     self._refuse(tx, live, order, f"bot {record.status}: no new orders", outcome)
                     return record
-                closing = self._closing(live, order)
                 spent = NOTHING_SPENT  # the day's totals, from the journal, when a daily limit may use them
                 if not closing and self.guard.daily_limited(record.user, self.account.id):
                     spent = tx.spent_today(record.user, self.account.id, self.clock.now().date())
