@@ -33,6 +33,11 @@ class ClientOrderId(Struct, frozen=True, order=True):
             raise ValueError("client order id: deal must be 0..999999999")
         if not (1 <= len(self.step) <= 12 and self.step.replace(".", "").isalnum() and self.step.isascii()):
             raise ValueError("client order id: step must be 1-12 ASCII letters/digits/dots")
+        # each part within its bound can still add up past Binance's 36 (2 + 12 + 1 + 9 + 1 + 12)
+        length = 4 + len(self.bot) + len(str(self.deal)) + len(self.step)
+        if length > MAX_CLIENT_ID_LENGTH:
+            raise ValueError(f"client order id: {length} characters, more than the {MAX_CLIENT_ID_LENGTH} "
+                             "every exchange takes")
 
     @property
     def text(self) -> str:
