@@ -59,6 +59,11 @@ class PermissionPolicy(StrEnum):
     STRICT = "strict"  # such a key is refused
 
 
+class Registration(StrEnum):
+    OPEN = "open"  # anyone who reaches the instance may sign up
+    CLOSED = "closed"  # only the first user of an empty instance (who becomes its admin)
+
+
 class EngineBackend(StrEnum):
     IN_PROCESS = "in-process"
     RABBITMQ = "rabbitmq"
@@ -87,6 +92,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     permission_policy: PermissionPolicy = PermissionPolicy.WARN
+    # self-service sign-up (API and dashboard); "closed" once the instance's users exist (docs/security.md)
+    registration: Registration = Registration.OPEN
     engine: EngineBackend = EngineBackend.IN_PROCESS
     broker_url: SecretStr | None = None
     # RabbitMQ's management API (http://user:password@host:15672): workers evict a hung

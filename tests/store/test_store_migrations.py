@@ -29,7 +29,9 @@ TABLES = {"users", "exchange_accounts", "credentials", "kek_rotations", "bots", 
           # 0007 (what the watchdog flagged, per account)
           "watchdog_flags",
           # 0012 (the limits a user stores for all their accounts)
-          "user_guard_limits"}
+          "user_guard_limits",
+          # 0014 (login and sign-up attempts per client address)
+          "ip_throttle"}
 
 
 def _tables(url: str) -> set[str]:

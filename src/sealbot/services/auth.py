@@ -20,7 +20,25 @@ Wrong codes are limited by one mechanism, in the database: the login lockout
 (``MAX_FAILURES`` per ``FAILURE_WINDOW`` per e-mail, then ``LOCKOUT``). Wrong passwords,
 wrong or replayed codes at login, and wrong codes to turn 2FA off or to make new recovery
 codes all count, and a locked account is refused on each of those paths. Confirming a new
-setup is not counted: its secret was just shown to that same session.
+setup is not counted: its secret was just shown to that same session. Every e-mail tried
+gets a lockout row, unknown ones too (same work and same answers as for a real account,
+so neither the time nor a lockout tells which e-mails exist); rows that no longer count
+are deleted as failures come (``LoginThrottleRepository.prune``), so the table holds only
+the e-mails tried within one window and those locked.
+
+Per client address there are two more limits, kept in the database like the lockout (in
+``ip_throttle``), so they hold across web workers, processes and restarts, as the
+lockout does, and an attacker gains nothing by reaching another worker: failed logins
+(``IP_MAX_FAILURES`` per ``IP_WINDOW``, whatever the e-mail: one password sprayed over
+many e-mails, each costing an argon2 hash) and sign-ups (``IP_MAX_SIGNUPS`` per
+``SIGNUP_WINDOW``). Past either, the address is refused (``TooManyAttempts``, 429 with
+Retry-After) before any password is hashed, until its window ends. The address is the
+one the web tier names (``web.deps.client_ip``: the socket's peer, or what a proxy that
+uvicorn trusts, ``FORWARDED_ALLOW_IPS``, says); callers that name none (the CLI, the
+demo) are not limited per address.
+
+Sign-up follows the ``registration`` setting: ``closed`` refuses it (``Refused``, rule
+``registration``) except for the first user of an empty instance, its admin.
 
 The web tier calls these and maps the errors: ``NotAuthenticated`` 401,
 ``LockedOut`` 429, ``Refused`` 403, ``InvalidConfig`` 422.
@@ -41,6 +59,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from sealbot import audit
+from sealbot.config import Registration
 from sealbot.custody.errors import CustodyError
 from sealbot.custody.secrets import Secret
 from sealbot.custody.totp import TotpSigner
@@ -50,6 +69,7 @@ from sealbot.services.platform import Platform
 from sealbot.store import UnitOfWork
 from sealbot.store.repositories.web import (
     ApiTokenRepository,
+    IpThrottleRepository,
     LoginThrottleRepository,
     RecoveryCodeRepository,
     SessionRepository,
@@ -63,6 +83,13 @@ SESSION_TTL: Final = timedelta(hours=12)
 MAX_FAILURES: Final = 5  # failed logins within FAILURE_WINDOW before the e-mail is locked
 FAILURE_WINDOW: Final = timedelta(minutes=15)
 LOCKOUT: Final = timedelta(minutes=15)
+IP_MAX_FAILURES: Final = 20  # failed logins from one address within IP_WINDOW, whatever the e-mails
+IP_WINDOW: Final = timedelta(minutes=15)
+IP_MAX_SIGNUPS: Final = 10  # sign-ups from one address within SIGNUP_WINDOW
+SIGNUP_WINDOW: Final = timedelta(hours=1)
+LOGIN_SCOPE: Final = "login"  # ip_throttle.scope of failed logins
+SIGNUP_SCOPE: Final = "register"  # ip_throttle.scope of sign-ups
+MAX_IP: Final = 64  # ip_throttle.ip's length
 RECOVERY_CODES: Final = 10
 TOKEN_PREFIX: Final = "sbt_"
 
@@ -88,9 +115,15 @@ class TotpRequired(NotAuthenticated):
 class LockedOut(SealbotError):
     """Too many failed logins for this e-mail: refused until ``retry_after`` seconds pass."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins; retry in {retry_after} s")
-        self.retry_after = retry_after
+    def __init__(self, retry_after: int, reason: str = "too many failed logins") -> None:
+        super().__init__(f"{reason}; retry in {retry_after} s")
+        self.retry_after, self.reason = retry_after, reason
+
+
+class TooManyAttempts(LockedOut):
+    """Too many failed logins, or sign-ups, from this client address (whatever the
+    e-mails): refused until ``retry_after`` seconds pass. A ``LockedOut``, so every
+    handler of the lockout (429 with Retry-After) handles it too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +211,35 @@ def _now(now: datetime | None) -> datetime:
 # --- registration and login -------------------------------------------------------
 
 
-def register(platform: Platform, email: str, password: str) -> int:
-    """A new user; the instance's first user becomes its admin."""
+def registration_open(platform: Platform) -> bool:
+    """Whether anyone may sign up now: ``registration = "open"``, or an instance without
+    users (its first user, who becomes admin, can always register)."""
+    if platform.settings.registration is Registration.OPEN:
+        return True
     with platform.uow() as uow:
+        return uow.users.count() == 0
+
+
+def register(platform: Platform, email: str, password: str, *, ip: str | None = None,
+             now: datetime | None = None) -> int:
+    """A new user; the instance's first user becomes its admin. Refused (rule
+    ``registration``) when sign-up is closed and the instance has users, before anything
+    about ``email`` is looked at; then, from ``ip``, at most ``IP_MAX_SIGNUPS`` attempts
+    per ``SIGNUP_WINDOW`` (``TooManyAttempts``), each counted whatever its outcome: a
+    refused one ("already registered") tells whether an e-mail has an account."""
+    at = _now(now)
+    with platform.uow() as uow:
+        first = uow.users.count() == 0
+        if not first and platform.settings.registration is Registration.CLOSED:
+            raise Refused("registration", "sign-up is closed on this instance: ask its operator for an account")
+        if ip is not None:
+            _refuse_if_ip_limited(uow, SIGNUP_SCOPE, ip, at, IP_MAX_SIGNUPS, SIGNUP_WINDOW, "too many sign-ups")
+            _count_ip(uow, SIGNUP_SCOPE, ip, at, IP_MAX_SIGNUPS, SIGNUP_WINDOW)
+            uow.commit()
         try:
             uow.users.by_email(email)
         except NotFound:
-            first = uow.users.count() == 0
+            pass
         else:
             raise InvalidConfig("email", "is already registered")
     return register_user(platform, email, password, is_admin=first)
@@ -194,13 +249,21 @@ def login(platform: Platform, email: str, password: str, *, totp_code: str | Non
           user_agent: str | None = None, now: datetime | None = None) -> IssuedSession:
     """Check the password (argon2id) and, when enabled, the TOTP or a recovery code; open
     a session. ``MAX_FAILURES`` failures within ``FAILURE_WINDOW`` lock the e-mail for
-    ``LOCKOUT``; the lockout and every failure are audited."""
+    ``LOCKOUT``; the lockout and every failure are audited. From ``ip``, more than
+    ``IP_MAX_FAILURES`` failures within ``IP_WINDOW`` are refused (``TooManyAttempts``)
+    before the password is checked."""
     at = _now(now)
     key = email.strip().lower()
-    if len(key) > MAX_EMAIL:  # no user has it, and the lockout's row could not hold it
-        _verify_password(_DUMMY_HASH, password)
-        raise NotAuthenticated("wrong e-mail or password")
     with platform.uow() as uow:
+        if ip is not None:
+            _refuse_if_ip_limited(uow, LOGIN_SCOPE, ip, at, IP_MAX_FAILURES, IP_WINDOW,
+                                  "too many failed logins from your address")
+        if len(key) > MAX_EMAIL:  # no user has it, and the lockout's row could not hold it
+            _verify_password(_DUMMY_HASH, password)
+            if ip is not None:
+                _count_ip(uow, LOGIN_SCOPE, ip, at, IP_MAX_FAILURES, IP_WINDOW)
+                uow.commit()
+            raise NotAuthenticated("wrong e-mail or password")
         _refuse_if_locked(uow, key, at, actor="anonymous", action="auth.login_locked", ip=ip)
         try:
             user = uow.users.by_email(key)
@@ -256,11 +319,33 @@ def _refuse_if_locked(uow: UnitOfWork, email: str, at: datetime, *, actor: str, 
         raise LockedOut(int((throttle.locked_until - at).total_seconds()) + 1)
 
 
+def _refuse_if_ip_limited(uow: UnitOfWork, scope: str, ip: str, at: datetime, limit: int, window: timedelta,
+                          reason: str) -> None:
+    """``TooManyAttempts`` while ``ip`` has used up its ``limit`` in its current window.
+    Not audited (the limit being reached was, once): a refused flood adds no rows."""
+    row = IpThrottleRepository(uow.session).get(scope, ip[:MAX_IP])
+    if row is not None and row.attempts >= limit and row.window_start > at - window:
+        raise TooManyAttempts(int((row.window_start + window - at).total_seconds()) + 1, reason)
+
+
+def _count_ip(uow: UnitOfWork, scope: str, ip: str, at: datetime, limit: int, window: timedelta) -> None:
+    """Count one attempt of ``ip``; audit the one that reaches the limit. The caller commits."""
+    row = IpThrottleRepository(uow.session).attempt(scope, ip[:MAX_IP], at, window=window)
+    if row.attempts == limit:
+        audit.record(uow.session, actor="system", action="auth.ip_limited", subject=f"ip:{ip[:MAX_IP]}",
+                     details={"scope": scope, "attempts": limit, "minutes": int(window.total_seconds() // 60)})
+
+
 def _fail(uow: UnitOfWork, email: str, at: datetime, ip: str | None, why: str, *, actor: str = "anonymous",
           action: str = "auth.login_failed") -> None:
-    """Count a failure, lock the e-mail at the limit, audit both; committed even though
-    the caller raises (the failure must stick)."""
-    row = LoginThrottleRepository(uow.session).failed(email, at, window_start=at - FAILURE_WINDOW)
+    """Count a failure (of the e-mail, and of ``ip`` when given: the login's callers),
+    lock the e-mail at the limit, audit both; committed even though the caller raises
+    (the failure must stick). Lockout rows that no longer count are pruned here."""
+    throttle = LoginThrottleRepository(uow.session)
+    throttle.prune(at, window_start=at - FAILURE_WINDOW, keep=email)
+    if ip is not None:
+        _count_ip(uow, LOGIN_SCOPE, ip, at, IP_MAX_FAILURES, IP_WINDOW)
+    row = throttle.failed(email, at, window_start=at - FAILURE_WINDOW)
     subject = _subject(uow, email)
     audit.record(uow.session, actor=actor, action=action, subject=subject,
                  details={"ip": ip, "why": why, "failures": row.failures})

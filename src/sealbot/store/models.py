@@ -340,6 +340,18 @@ class LoginThrottle(Base):
     locked_until: Mapped[datetime | None]
 
 
+class IpThrottle(Base):
+    """Attempts per client address in a fixed window, per ``scope`` (``login``: failed
+    logins, ``register``: sign-ups); rows whose window has passed are pruned."""
+
+    __tablename__ = "ip_throttle"
+
+    scope: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    ip: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    window_start: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+
+
 class BotInboxRow(Base):
     """Events for a bot from outside the engine (webhook signals, close/add-funds
     requests), waiting until the engine takes them (``delivered_at``)."""

@@ -136,17 +136,22 @@ async def login_post(request: Request) -> Response:
                        error="Enter the code from your authenticator app (or a recovery code).")
     except NotAuthenticated:
         return _render(request, "login.html", None, 401, email=email, error="Wrong e-mail or password.")
-    except LockedOut as exc:
+    except LockedOut as exc:  # this e-mail's lockout, or this address's limit
         return _render(request, "login.html", None, 429, email=email,
-                       error=f"Too many failed logins. Try again in {exc.retry_after} seconds.")
+                       error=f"{exc.reason.capitalize()}. Try again in {exc.retry_after} seconds.")
     response = _redirect("/")
     response.set_cookie(COOKIE, issued.token, max_age=int(auth.SESSION_TTL.total_seconds()), httponly=True,
                         samesite="lax", secure=is_secure(request), path="/")
     return response
 
 
+_CLOSED = "Registration is closed on this instance: ask its operator for an account."
+
+
 @router.get("/register", response_class=HTMLResponse)
 def register_page(request: Request) -> HTMLResponse:
+    if not auth.registration_open(get_platform(request)):
+        return _render(request, "register.html", None, closed=True, error=_CLOSED)
     return _render(request, "register.html", None)
 
 
@@ -156,9 +161,16 @@ async def register_post(request: Request) -> Response:
     form = await request.form()
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     try:
-        auth.register(get_platform(request), email, password)
+        auth.register(get_platform(request), email, password, ip=client_ip(request))
     except InvalidConfig as exc:
         return _render(request, "register.html", None, 422, email=email, error=f"{exc.field}: {exc.reason}")
+    except Refused as exc:
+        if exc.rule != "registration":
+            raise
+        return _render(request, "register.html", None, 403, closed=True, error=_CLOSED)
+    except LockedOut as exc:  # too many sign-ups from this address
+        return _render(request, "register.html", None, 429, email=email,
+                       error=f"Too many sign-ups from your address. Try again in {exc.retry_after} seconds.")
     return await login_post(request)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from sealbot.store.models import (
     Bot,
     BotInboxRow,
     BotWebhook,
+    IpThrottle,
     LoginThrottle,
     RecoveryCode,
     WebSession,
@@ -126,19 +127,74 @@ class LoginThrottleRepository(Repository):
             create = sqlite.insert(table).values(email=email, failures=0)
         else:  # pragma: no cover - sealbot supports SQLite and PostgreSQL only
             raise RuntimeError(f"unsupported database dialect {dialect!r}")
-        self.session.execute(create.on_conflict_do_nothing(index_elements=["email"]))
         stale = sa.and_(LoginThrottle.last_failure_at.is_not(None), LoginThrottle.last_failure_at < window_start)
-        self.session.execute(
-            sa.update(LoginThrottle).where(LoginThrottle.email == email)
-            .values(failures=sa.case((stale, 1), else_=LoginThrottle.failures + 1), last_failure_at=at)
-            .execution_options(synchronize_session=False))
+        for _ in range(2):  # a second time only if ``prune`` in another transaction deleted the row in between
+            self.session.execute(create.on_conflict_do_nothing(index_elements=["email"]))
+            result = self.session.execute(
+                sa.update(LoginThrottle).where(LoginThrottle.email == email)
+                .values(failures=sa.case((stale, 1), else_=LoginThrottle.failures + 1), last_failure_at=at)
+                .execution_options(synchronize_session=False))
+            if getattr(result, "rowcount", 1):
+                break
         row = self.session.get(LoginThrottle, email, populate_existing=True)
         if row is None:  # pragma: no cover - inserted above, in this transaction
             raise NotFound("login_throttle", email)
         return row
 
+    def prune(self, at: datetime, *, window_start: datetime, keep: str) -> int:
+        """Delete the rows that no longer count: no failure since ``window_start`` and no
+        lockout running at ``at`` (``failed`` would start them from one anyway). Every
+        e-mail tried gets a row, unknown ones too (so a lockout tells nothing about which
+        e-mails exist), and this is what keeps those rows from piling up. ``keep`` (the
+        e-mail being counted) is left alone."""
+        result = self.session.execute(
+            sa.delete(LoginThrottle)
+            .where(LoginThrottle.email != keep, LoginThrottle.last_failure_at < window_start,
+                   sa.or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= at))
+            .execution_options(synchronize_session=False))
+        return int(getattr(result, "rowcount", 0) or 0)
+
     def clear(self, email: str) -> None:
         self.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.email == email))
+
+
+class IpThrottleRepository(Repository):
+    """Attempts per (scope, client address) in fixed windows (``IpThrottle``)."""
+
+    def get(self, scope: str, ip: str) -> IpThrottle | None:
+        return self.session.get(IpThrottle, (scope, ip), populate_existing=True)
+
+    def attempt(self, scope: str, ip: str, at: datetime, *, window: timedelta) -> IpThrottle:
+        """Count one attempt: in the address's current window, or as the first of a new one
+        starting at ``at`` when the last window has passed. One ``INSERT ... ON CONFLICT DO
+        UPDATE`` (SQLite and PostgreSQL), so parallel attempts are each counted, and a row
+        pruned meanwhile by another transaction is simply inserted again. Rows of passed
+        windows (any address, this scope) are deleted first, so the table holds only the
+        addresses seen within one window."""
+        self.session.flush()
+        self.session.execute(
+            sa.delete(IpThrottle)
+            .where(IpThrottle.scope == scope, IpThrottle.ip != ip, IpThrottle.window_start <= at - window)
+            .execution_options(synchronize_session=False))
+        dialect = self.session.get_bind().dialect.name
+        table: Any = IpThrottle.__table__
+        if dialect == "postgresql":
+            insert: Any = postgresql.insert(table)
+        elif dialect == "sqlite":
+            insert = sqlite.insert(table)
+        else:  # pragma: no cover - sealbot supports SQLite and PostgreSQL only
+            raise RuntimeError(f"unsupported database dialect {dialect!r}")
+        passed = table.c.window_start <= at - window
+        self.session.execute(
+            insert.values(scope=scope, ip=ip, window_start=at, attempts=1).on_conflict_do_update(
+                index_elements=["scope", "ip"],
+                set_={"attempts": sa.case((passed, 1), else_=table.c.attempts + 1),
+                      "window_start": sa.case((passed, sa.literal(at, table.c.window_start.type)),
+                                              else_=table.c.window_start)}))
+        row = self.get(scope, ip)
+        if row is None:  # pragma: no cover - upserted above, in this transaction
+            raise NotFound("ip_throttle", ip)
+        return row
 
 
 class InboxRepository(Repository):

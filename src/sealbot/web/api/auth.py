@@ -11,6 +11,7 @@ from sealbot.web.api.common import IdPath
 from sealbot.web.deps import COOKIE, client_ip, get_platform, is_secure, principal
 from sealbot.web.schemas import (
     CodeIn,
+    ErrorOut,
     LoginIn,
     LoginOut,
     PasswordChangeIn,
@@ -32,18 +33,24 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
                         samesite="lax", secure=is_secure(request), path="/")
 
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
-def register(body: RegisterIn, platform: Platform = Depends(get_platform)) -> UserOut:
-    """Create a user (argon2id password hash). The instance's first user is its admin."""
-    user_id = auth.register(platform, body.email, body.password.get_secret_value())
+@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
+             responses={429: {"model": ErrorOut, "description": "too many sign-ups from this address"}})
+def register(body: RegisterIn, request: Request, platform: Platform = Depends(get_platform)) -> UserOut:
+    """Create a user (argon2id password hash). The instance's first user is its admin.
+    With ``registration = "closed"`` only that first user may (403, rule ``registration``);
+    ten sign-ups an hour per client address."""
+    user_id = auth.register(platform, body.email, body.password.get_secret_value(), ip=client_ip(request))
     return UserOut.model_validate(users.get_user(platform, user_id))
 
 
-@router.post("/auth/login", response_model=LoginOut, responses={429: {"description": "locked out"}})
+@router.post("/auth/login", response_model=LoginOut,
+             responses={429: {"model": ErrorOut, "description": "locked out (the e-mail or this address)"}})
 def login(body: LoginIn, request: Request, response: Response,
           platform: Platform = Depends(get_platform)) -> LoginOut:
     """Open a session (HttpOnly, SameSite=Lax cookie; Secure over TLS). Five failures in
-    15 minutes lock the e-mail for 15 minutes. With 2FA on, ``totp_code`` is required."""
+    15 minutes lock the e-mail for 15 minutes; twenty from one client address in 15
+    minutes refuse that address until the 15 minutes end. With 2FA on, ``totp_code`` is
+    required."""
     issued = auth.login(platform, body.email, body.password.get_secret_value(), totp_code=body.totp_code,
                         ip=client_ip(request), user_agent=request.headers.get("user-agent"))
     set_session_cookie(request, response, issued.token)
