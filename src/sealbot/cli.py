@@ -40,6 +40,7 @@ bots_app = typer.Typer(help="Bots: import from other platforms.", no_args_is_hel
 backtest_app = typer.Typer(help="Run bots over recorded market data.", no_args_is_help=True)
 data_app = typer.Typer(help="Market data.", no_args_is_help=True)
 simex_key_app = typer.Typer(help="API keys on a running simex.", no_args_is_help=True)
+users_app = typer.Typer(help="Users of the instance.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
@@ -48,6 +49,7 @@ app.add_typer(simex_app, name="simex")
 app.add_typer(bots_app, name="bots")
 app.add_typer(backtest_app, name="backtest")
 app.add_typer(data_app, name="data")
+app.add_typer(users_app, name="users")
 simex_app.add_typer(simex_key_app, name="key")
 
 out = Console(soft_wrap=True)
@@ -213,6 +215,27 @@ def audit_verify() -> None:
     out.print(report.summary(), markup=False, highlight=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@users_app.command("add")
+def users_add(
+    email: Annotated[str, typer.Argument(help="The new user's e-mail (their login).")],
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user an instance admin.")] = False,
+) -> None:
+    """Add a user, whatever the registration setting (how users join when sign-up is closed).
+    The password is asked twice at the prompt (or read as two lines from stdin), never
+    taken from the command line, where other users of the machine could read it."""
+    from sealbot.services import auth
+
+    settings = _settings()
+    try:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    except typer.Abort:  # no terminal to answer on, or stdin ended
+        raise InvalidConfig("password", "give it twice at the prompt (or as two lines on stdin); "
+                                        "nothing was changed") from None
+    user_id, is_admin = auth.add_user(settings, email, password, admin=admin)
+    out.print(f"user {user_id} added: {email.strip().lower()}{' (admin)' if is_admin else ''}",
+              markup=False, highlight=False)
 
 
 @app.command()

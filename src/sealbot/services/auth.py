@@ -59,13 +59,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from sealbot import audit
-from sealbot.config import Registration
+from sealbot.config import Registration, Settings
 from sealbot.custody.errors import CustodyError
 from sealbot.custody.secrets import Secret
 from sealbot.custody.totp import TotpSigner
 from sealbot.domain.errors import InvalidConfig, NotFound, Refused, SealbotError
 from sealbot.services.accounts import MAX_EMAIL, register_user
-from sealbot.services.platform import Platform
+from sealbot.services.platform import Platform, open_platform
 from sealbot.store import UnitOfWork
 from sealbot.store.repositories.web import (
     ApiTokenRepository,
@@ -243,6 +243,21 @@ def register(platform: Platform, email: str, password: str, *, ip: str | None = 
         else:
             raise InvalidConfig("email", "is already registered")
     return register_user(platform, email, password, is_admin=first)
+
+
+def add_user(settings: Settings, email: str, password: str, *, admin: bool = False) -> tuple[int, bool]:
+    """A user made by the instance's operator (``sealbot users add``), whatever the
+    ``registration`` setting: how users join an instance whose sign-up is closed. Admin
+    with ``admin``, and always as the instance's first user. Returns (id, is admin)."""
+    platform = open_platform(settings)
+    with platform.uow() as uow:
+        try:
+            uow.users.by_email(email.strip().lower())
+        except NotFound:
+            is_admin = admin or uow.users.count() == 0
+        else:
+            raise InvalidConfig("email", "is already registered")
+    return register_user(platform, email, password, is_admin=is_admin), is_admin
 
 
 def login(platform: Platform, email: str, password: str, *, totp_code: str | None = None, ip: str | None = None,
