@@ -213,3 +213,11 @@ async def test_bybit_check_is_signed_by_the_signer(signer: FakeSigner) -> None:
     signed = headers["X-BAPI-TIMESTAMP"] + "test-key-id" + headers["X-BAPI-RECV-WINDOW"]
     expected = hmac.new(signer.secret.encode(), signed.encode(), hashlib.sha256).hexdigest()
     assert headers["X-BAPI-SIGN"] == expected and headers["X-BAPI-API-KEY"] == "test-key-id"
+
+
+@pytest.mark.parametrize(("policy", "verdict"), [(IpPolicy.STRICT, Verdict.REFUSED), (IpPolicy.WARN, Verdict.FLAGGED)])
+def test_binance_answer_without_ip_restrict_is_not_taken_as_restricted(policy: IpPolicy, verdict: Verdict) -> None:
+    body = {k: v for k, v in BINANCE_SAFE.items() if k != "ipRestrict"}
+    report = parse_binance(body, policy=policy)
+    assert report.verdict is verdict and report.ip_restricted is None
+    assert any("did not say whether the key is restricted" in r for r in report.reasons)

@@ -44,6 +44,7 @@ WITHDRAW_UNKNOWN = ("the exchange did not say whether the key can withdraw, so s
                     "try again later")
 TRANSFER = "the key can transfer funds between accounts: create a key without transfer permissions"
 NO_TRADE = "the key cannot trade spot: enable spot trading for it on the exchange"
+IP_UNKNOWN = "the exchange did not say whether the key is restricted to IP addresses: check it is, on the exchange"
 
 
 def _no_ip(egress_ip: str | None) -> str:
@@ -79,6 +80,8 @@ def judge(
         refusals.append(NO_TRADE)
     if ip_restricted is False:
         (refusals if policy is IpPolicy.STRICT else flags).append(_no_ip(egress_ip))
+    elif ip_restricted is None:  # not said: not known to be restricted, so not passed as restricted
+        (refusals if policy is IpPolicy.STRICT else flags).append(IP_UNKNOWN)
     if egress_ip and ip_restricted and ip_whitelist and egress_ip not in ip_whitelist:
         flags.append(f"the key's IP whitelist does not include {egress_ip}, the address sealbot "
                      "connects from: the exchange will refuse its requests")
