@@ -175,14 +175,14 @@ class OrderManager:
         with self.journal.transaction() as tx:
             return tx.get_order(client_id)
 
-    def _record_answer(self, client_id: ClientOrderId, answer: Order, attempts: int | None = None) -> None:
-        """Adopt the exchange's view of an order (its id, a non-final status) without
-        touching what only fills may change."""
+    def _record_answers(self, answers: Sequence[tuple[ClientOrderId, Order]]) -> None:
+        """Adopt the exchange's view of orders (their ids, a non-final status) without
+        touching what only fills may change, in one transaction."""
         with self.journal.transaction() as tx:
-            entry = tx.get_order(client_id)
-            if entry is None:
-                return
-            tx.put_order(_merge(entry, answer, attempts))
+            for client_id, answer in answers:
+                entry = tx.get_order(client_id)
+                if entry is not None:
+                    tx.put_order(_merge(entry, answer))
 
     # -- sending ------------------------------------------------------------------
     async def send(self, client_id: ClientOrderId) -> list[Observation]:
@@ -202,21 +202,17 @@ class OrderManager:
         with self.journal.transaction() as tx:
             attempts = [self._attempt_in(tx, client_id, again=False) for client_id in client_ids]
         observations: list[Observation] = []
-        answers: list[Order] = []
-        for attempt in attempts:
+        answers: list[tuple[ClientOrderId, Order]] = []
+        for client_id, attempt in zip(client_ids, attempts, strict=True):
             answer = attempt if isinstance(attempt, list) else await self._request(*attempt)
             if isinstance(answer, list):
                 observations += answer
             elif answer.status.is_final:
                 observations.append(answer)  # recorded where it is applied, as in ``_send``
             else:
-                answers.append(answer)
+                answers.append((client_id, answer))
         if answers:
-            with self.journal.transaction() as tx:
-                for answer in answers:
-                    entry = tx.get_order(answer.client_id)
-                    if entry is not None:
-                        tx.put_order(_merge(entry, answer))
+            self._record_answers(answers)
         return observations
 
     async def _send(self, client_id: ClientOrderId, *, again: bool) -> list[Observation]:
@@ -238,9 +234,9 @@ class OrderManager:
             return answer
         if answer.status.is_final:
             # returned as an observation: applying it records the answer in the caller's
-            # transaction (``apply`` merges it as ``_record_answer`` would), one less here
+            # transaction (``apply`` merges it as ``_record_answers`` would), one less here
             return [answer]
-        self._record_answer(client_id, answer)
+        self._record_answers([(client_id, answer)])
         return []
 
     async def _request(self, entry: JournalOrder, attempt_at: datetime) -> Order | list[Observation]:
@@ -340,7 +336,7 @@ class OrderManager:
             self.unsettled = True
             log.warning("order %s: lookup failed (%s); left pending for reconcile", client_id, type(exc).__name__)
             return []
-        self._record_answer(client_id, found)
+        self._record_answers([(client_id, found)])
         return [found]
 
     @staticmethod
