@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sealbot.venues.trade_paging import DAY_MS, WEEK_MS, ResumeAt, TradeWalk, binance_trades, kucoin_trades
@@ -77,7 +77,9 @@ async def _drain_binance(ex: FakeBinance, since: int, max_pages: int,
     read: list[int] = []
     walks: list[TradeWalk] = []
     resume: ResumeAt | None = None
-    for call in range(len(ex.times) + 10):
+    # every trade there will be, those arriving meanwhile too: a walk of at least one
+    # trade a call catches up within that many calls
+    for call in range(len(ex.times) + sum(len(b) for b in between or []) + 10):
         walk = await binance_trades(ex.fetch, since, ex.limit, max_pages=max_pages, resume=resume)
         walks.append(walk)
         assert walk.requests <= max_pages
@@ -211,6 +213,7 @@ gaps = st.lists(st.one_of(st.integers(0, 5_000), st.integers(DAY_MS // 2, 3 * DA
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(gaps=gaps, limit=st.integers(1, 7), max_pages=st.integers(2, 6), start=st.integers(-2, 130),
        arrivals=st.lists(st.integers(0, 9), max_size=6))
+@example(gaps=[0, 0, 0, 1, 1, 1], limit=1, max_pages=2, start=0, arrivals=[9] * 6)  # more arrivals than history
 def test_binance_any_history_any_bound_each_trade_since_the_start_once(
         gaps: list[int], limit: int, max_pages: int, start: int, arrivals: list[int]) -> None:
     times, t = [], T0
