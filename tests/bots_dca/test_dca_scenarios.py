@@ -20,11 +20,13 @@ from sealbot.domain import (
     CancelOrder,
     CloseAtMarket,
     CloseReason,
+    Command,
     DealChanged,
     DealStatus,
     EditExits,
     Fill,
     IndicatorUpdated,
+    Order,
     OrderCanceled,
     OrderFilled,
     OrderType,
@@ -330,10 +332,7 @@ def test_a_start_signal_without_a_free_slot_is_dropped_not_queued() -> None:
 def _deal_closing_at_market(cfg: Any) -> tuple[Any, PlaceOrder]:
     """Deal 1 bought in full, then closed by hand: its take profit is cancelled and the
     market exit is asked for (the command returned)."""
-    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
-    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
-    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
-    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    state, commands, bo = _base_filled(cfg)
     tp = next(c.order for c in commands if isinstance(c, PlaceOrder))
     state, commands = dca.step(cfg, state, CloseAtMarket(deal=1, at=T0))
     assert [c.client_id for c in commands if isinstance(c, CancelOrder)] == [tp.client_id]
@@ -393,15 +392,22 @@ def test_stop_loss_and_disable_bot_stops_the_bot_only_after_the_exit_sold() -> N
     assert r.log[stops[0]][0] == "OrderFilled"  # sent when the exit's fill closed the deal
 
 
+def _base_filled(cfg: dca.DcaConfig) -> tuple[dca.DcaState, list[Command], Order]:
+    """A deal opened on a flat candle and its base order filled at 100: the state, the
+    commands that fill asked for (its take profit, its first safety orders), the base order."""
+    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
+    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
+    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
+    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    return state, commands, bo
+
+
 def test_a_take_profit_cancelled_outside_the_bot_is_placed_again_on_the_next_price() -> None:
     # A kill switch (or a stop) cancels the deal's take profit; the deal stays open. Once
     # the bot runs again, its next price puts the take profit back, at the same price.
     # Before, the deal went on without any take profit.
     cfg = config(max_safety_orders=0, active_safety_orders_count=0)
-    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
-    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
-    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
-    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    state, commands, _ = _base_filled(cfg)
     tp = next(c.order for c in commands if isinstance(c, PlaceOrder))
     state, commands = dca.step(cfg, state, OrderCanceled(tp.client_id, T0))
     assert not [c for c in commands if isinstance(c, PlaceOrder)]  # not while the bot may be stopped
@@ -424,10 +430,7 @@ def test_safety_orders_cancelled_outside_the_bot_keep_their_place_and_come_back(
     # refused in turn) and the resumed deal had none. Now nothing is sent on the cancels,
     # and the next price places so1 again (fresh id, same price and amount).
     cfg = config(max_safety_orders=3, active_safety_orders_count=1)
-    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
-    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
-    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
-    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    state, commands, _ = _base_filled(cfg)
     orders = {c.order.client_id.step: c.order for c in commands if isinstance(c, PlaceOrder)}
     assert set(orders) == {"tp1", "so1"}
     for step in ("so1", "tp1"):
@@ -447,10 +450,7 @@ def test_a_ladder_placed_again_for_another_reason_is_not_placed_a_second_time() 
     # The take profit is cancelled outside the bot, then a manual edit places the whole
     # ladder again: the next price must not cancel and place it once more.
     cfg = config(max_safety_orders=0, active_safety_orders_count=0)
-    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
-    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
-    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
-    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    state, commands, _ = _base_filled(cfg)
     tp = next(c.order for c in commands if isinstance(c, PlaceOrder))
     state, commands = dca.step(cfg, state, OrderCanceled(tp.client_id, T0))
     state, commands = dca.step(cfg, state, EditExits(1, T0, take_profit_pct=D("2")))
@@ -464,10 +464,7 @@ def test_a_part_filled_safety_order_cancelled_outside_the_bot_re_prices_the_ladd
     # for the new average, used to be sent at once, while the bot was stopped: refused,
     # and the deal had no take profit once started again.
     cfg = config(max_safety_orders=2, active_safety_orders_count=1)
-    state, commands = dca.step(cfg, dca.initial_state(cfg), CandleClosed(candles([FLAT])[0]))
-    bo = next(c.order for c in commands if isinstance(c, PlaceOrder))
-    fill = Fill(bo.client_id, PAIR, Side.BUY, D(100), bo.amount, D(0), "BTC", T0, "t1")
-    state, commands = dca.step(cfg, state, OrderFilled(fill, D(0)))
+    state, commands, bo = _base_filled(cfg)
     orders = {c.order.client_id.step: c.order for c in commands if isinstance(c, PlaceOrder)}
     so = orders["so1"]
     assert so.price is not None
