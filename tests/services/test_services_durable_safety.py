@@ -9,7 +9,7 @@ restarted engine does not report a foreign order that is still open a second tim
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.attacker import foreign_order_alerts, thief_order
+from scaleout.platform_env import until  # tests/ is on sys.path
 from sealbot.custody.secrets import ApiCredentials
 from sealbot.engine.app import EngineOptions
 from sealbot.engine.guard import GuardLimits, GuardPolicy
@@ -51,14 +52,6 @@ def _host(platform: Platform, simex: SimexServer, watchdog_interval: float = 360
     return EngineHost(platform, options=options, clock=clock, sync_interval=0.1)
 
 
-async def _until(predicate: Callable[[], Any], timeout: float) -> bool:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(predicate())
-
-
 async def _linked(platform: Platform, simex: SimexServer, name: str) -> tuple[int, int, int, str, str]:
     """(user, account, simex account, key, secret)"""
     exchange_account = simex.admin.create_account(name, {"USDT": "5000"})
@@ -79,7 +72,7 @@ async def test_a_kill_the_engine_never_saw_is_carried_out_by_the_restarted_engin
     first = _host(platform, simex)
     await first.start()
     try:
-        assert await _until(lambda: _resting(simex, sim_id), 15), simex.admin.orders(sim_id)
+        assert await until(lambda: _resting(simex, sim_id), 15), simex.admin.orders(sim_id)
     finally:
         await first.stop()
     resting = _resting(simex, sim_id)
@@ -92,7 +85,7 @@ async def test_a_kill_the_engine_never_saw_is_carried_out_by_the_restarted_engin
     second = _host(platform, simex)
     await second.start()  # loads the bot stopped: only the journalled cancels can reach the exchange
     try:
-        assert await _until(lambda: not _resting(simex, sim_id), 10), _resting(simex, sim_id)
+        assert await until(lambda: not _resting(simex, sim_id), 10), _resting(simex, sim_id)
     finally:
         await second.stop()
     with platform.uow() as uow:
@@ -114,7 +107,7 @@ async def test_a_restarted_engine_does_not_flag_a_still_open_foreign_order_again
     first = _host(platform, simex, watchdog_interval=interval)
     await first.start()
     try:
-        assert await _until(lambda: foreign_order_alerts(platform), 10)
+        assert await until(lambda: foreign_order_alerts(platform), 10)
     finally:
         await first.stop()
     assert any(o["client_id"] == "thief-1" and o["status"] == "NEW" for o in simex.admin.orders(sim_id))
@@ -124,11 +117,11 @@ async def test_a_restarted_engine_does_not_flag_a_still_open_foreign_order_again
     await second.start()
     try:
         # several checks of the restarted engine, each seeing thief-1 still open
-        assert await _until(lambda: _checked_at(platform, account) != before, 10)
+        assert await until(lambda: _checked_at(platform, account) != before, 10)
         await asyncio.sleep(2.5 * interval)
         assert len(foreign_order_alerts(platform)) == 1
         await thief_order(simex, key, secret, "thief-2")  # a new one is reported
-        assert await _until(lambda: len(foreign_order_alerts(platform)) == 2, 30)
+        assert await until(lambda: len(foreign_order_alerts(platform)) == 2, 30)
     finally:
         await second.stop()
     first_alert, second_alert = foreign_order_alerts(platform)

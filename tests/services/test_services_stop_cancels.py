@@ -4,14 +4,13 @@ bot is no longer run, so an order it left resting would trade with nothing to fo
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
+from scaleout.platform_env import until  # tests/ is on sys.path
 from sealbot.custody.secrets import ApiCredentials
 from sealbot.engine.app import EngineOptions
 from sealbot.engine.guard import GuardLimits, GuardPolicy
@@ -40,14 +39,6 @@ def simex() -> Iterator[SimexServer]:
         yield server
 
 
-async def _until(predicate: Callable[[], Any], timeout: float) -> bool:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(predicate())
-
-
 @pytest.mark.parametrize("kind", ["grid", "smart"])
 async def test_stopping_a_bot_or_cancelling_a_trade_cancels_its_resting_orders(
         platform: Platform, simex: SimexServer, kind: str) -> None:
@@ -67,12 +58,12 @@ async def test_stopping_a_bot_or_cancelling_a_trade_cancels_its_resting_orders(
 
     await host.start()
     try:
-        assert await _until(lambda: len(resting()) == (4 if kind == "grid" else 1), 15), simex.admin.orders(sim_id)
+        assert await until(lambda: len(resting()) == (4 if kind == "grid" else 1), 15), simex.admin.orders(sim_id)
         if kind == "grid":
             owner_action(platform, user, bot.id, "stop")
         else:
             cancel_smart_trade(platform, user, bot.id)
-        assert await _until(lambda: not resting(), 10), resting()
+        assert await until(lambda: not resting(), 10), resting()
     finally:
         await host.stop()
 
@@ -101,12 +92,12 @@ async def test_a_bot_started_again_after_a_stop_places_its_orders_again(
 
     await host.start()
     try:
-        assert await _until(lambda: len(resting()) >= 2, 15), simex.admin.orders(sim_id)
+        assert await until(lambda: len(resting()) >= 2, 15), simex.admin.orders(sim_id)
         before = resting()
         owner_action(platform, user, bot.id, "stop")
-        assert await _until(lambda: not resting(), 10), resting()
+        assert await until(lambda: not resting(), 10), resting()
         owner_action(platform, user, bot.id, "start")
-        assert await _until(lambda: len(resting()) >= len(before), 10), (before, resting())
+        assert await until(lambda: len(resting()) >= len(before), 10), (before, resting())
         assert not set(resting()) & set(before)  # placed again under new ids
     finally:
         await host.stop()
